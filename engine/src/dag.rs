@@ -1,0 +1,184 @@
+//! The validated form of a DAG: what the executor and scheduler work from.
+//!
+//! A [`Dag`] can only be built by the loader (from YAML) or by [`crate::DagBuilder`] (in code),
+//! both of which validate it, so a `Dag` value always has known operators, existing
+//! dependencies and no cycle.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::graph::DagGraph;
+use crate::schedule::Schedule;
+use crate::trigger_rule::TriggerRule;
+use crate::yaml::Pos;
+
+/// The name of the pool every task uses unless it names another.
+pub const DEFAULT_POOL: &str = "default_pool";
+
+/// A validated DAG.
+#[derive(Debug, Clone)]
+pub struct Dag {
+    /// Unique id (`dag_id`).
+    pub id: String,
+    /// Free text shown by `dagctl dags list`.
+    pub description: Option<String>,
+    /// When runs are created on their own.
+    pub schedule: Schedule,
+    /// The first logical date the scheduler considers.
+    pub start_date: Option<DateTime<Utc>>,
+    /// The last logical date the scheduler considers.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Whether the scheduler creates runs for every missed interval (`true`) or only the latest.
+    pub catchup: bool,
+    /// At most this many runs of the DAG at once.
+    pub max_active_runs: u32,
+    /// At most this many running tasks per run.
+    pub max_active_tasks: u32,
+    /// Parameters with their defaults (`params`), overridable per run.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Free labels.
+    pub tags: Vec<String>,
+    /// The tasks, in the order they were written.
+    pub tasks: Vec<Task>,
+    /// Dependencies between tasks (indexes into `tasks`).
+    pub graph: DagGraph,
+    /// Where the DAG was defined (empty for DAGs built in code).
+    pub source: Source,
+}
+
+/// Where a DAG or task was defined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The file, empty for DAGs built in code.
+    pub file: PathBuf,
+    /// The position of its id in the file.
+    pub pos: Pos,
+}
+
+/// One task of a DAG.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Unique id within the DAG (`task_id`).
+    pub id: String,
+    /// The registered operator that does the work.
+    pub operator: String,
+    /// The operator's own arguments, as written (templates are rendered at run time).
+    pub args: serde_json::Value,
+    /// Direct upstream task ids, deduplicated, in the order written.
+    pub upstream: Vec<String>,
+    /// Retries, timeouts, trigger rule and pool.
+    pub policy: TaskPolicy,
+    /// The task group the task belongs to (dag-factory `task_group_name`), if any.
+    pub group: Option<String>,
+    /// Where the task was defined.
+    pub pos: Pos,
+}
+
+/// How a task is run: everything `default_args` can set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPolicy {
+    /// How many times a failed try is retried.
+    pub retries: u32,
+    /// Wait before a retry.
+    pub retry_delay: Duration,
+    /// Double the wait at every retry.
+    pub retry_exponential_backoff: bool,
+    /// Cap on the wait between retries.
+    pub max_retry_delay: Option<Duration>,
+    /// A try running longer is cancelled and fails.
+    pub execution_timeout: Option<Duration>,
+    /// When the task runs given its upstreams' states.
+    pub trigger_rule: TriggerRule,
+    /// The pool whose slots the task occupies while it runs.
+    pub pool: String,
+    /// How many slots of the pool the task takes.
+    pub pool_slots: u32,
+    /// The owner shown in listings.
+    pub owner: String,
+}
+
+impl Default for TaskPolicy {
+    fn default() -> Self {
+        TaskPolicy {
+            retries: 0,
+            retry_delay: Duration::from_secs(300),
+            retry_exponential_backoff: false,
+            max_retry_delay: None,
+            execution_timeout: None,
+            trigger_rule: TriggerRule::AllSuccess,
+            pool: DEFAULT_POOL.to_string(),
+            pool_slots: 1,
+            owner: "airflow".to_string(),
+        }
+    }
+}
+
+impl Dag {
+    /// The task with this id.
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.graph.index_of(id).map(|i| &self.tasks[i])
+    }
+
+    /// The tasks in a topological order: every task after all of its upstreams.
+    pub fn topological_order(&self) -> impl Iterator<Item = &Task> {
+        self.graph
+            .topological_order()
+            .iter()
+            .map(|&i| &self.tasks[i])
+    }
+}
+
+/// Whether `id` is a valid DAG or task id: ASCII letters, digits, `_`, `-` and `.`, at most 250
+/// characters, as in Airflow.
+pub fn is_valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 250
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+impl Dag {
+    /// The DAG as JSON (for `--json` output and, later, its serialized form in the store).
+    pub fn to_json(&self) -> serde_json::Value {
+        use crate::duration::format_duration;
+        let tasks: Vec<serde_json::Value> = self
+            .topological_order()
+            .map(|t| {
+                let p = &t.policy;
+                serde_json::json!({
+                    "task_id": t.id,
+                    "operator": t.operator,
+                    "upstream": t.upstream,
+                    "group": t.group,
+                    "args": t.args,
+                    "retries": p.retries,
+                    "retry_delay": format_duration(p.retry_delay),
+                    "retry_exponential_backoff": p.retry_exponential_backoff,
+                    "max_retry_delay": p.max_retry_delay.map(format_duration),
+                    "execution_timeout": p.execution_timeout.map(format_duration),
+                    "trigger_rule": p.trigger_rule.as_str(),
+                    "pool": p.pool,
+                    "pool_slots": p.pool_slots,
+                    "owner": p.owner,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "dag_id": self.id,
+            "description": self.description,
+            "schedule": self.schedule.to_string(),
+            "start_date": self.start_date.map(|d| d.to_rfc3339()),
+            "end_date": self.end_date.map(|d| d.to_rfc3339()),
+            "catchup": self.catchup,
+            "max_active_runs": self.max_active_runs,
+            "max_active_tasks": self.max_active_tasks,
+            "params": self.params,
+            "tags": self.tags,
+            "file": self.source.file.display().to_string(),
+            "tasks": tasks,
+        })
+    }
+}

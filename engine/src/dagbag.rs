@@ -1,0 +1,138 @@
+//! A [`DagBag`]: the DAGs of a folder (or of chosen files), with every problem found.
+//!
+//! DAG files are the `*.yaml` / `*.yml` files directly in the folder, except `pools.yaml`;
+//! subfolders hold supporting files (expectation suites, scripts) and are not scanned.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::dag::Dag;
+use crate::diagnostic::{Diagnostic, Diagnostics, Kind};
+use crate::operator::OperatorRegistry;
+use crate::pools::{POOLS_FILE, Pools};
+use crate::spec::load_file;
+use crate::yaml::Pos;
+
+/// The DAGs loaded from a set of files, and the diagnostics of all of them.
+#[derive(Debug, Default)]
+pub struct DagBag {
+    dags: BTreeMap<String, Dag>,
+    diagnostics: Diagnostics,
+    files: Vec<PathBuf>,
+}
+
+impl DagBag {
+    /// Loads every DAG file of `folder`.
+    pub fn load_folder(folder: &Path, registry: &OperatorRegistry) -> DagBag {
+        Self::load_paths(&[folder.to_path_buf()], registry)
+    }
+
+    /// Loads DAG files and folders. Pools come from `pools.yaml` beside each file.
+    /// A DAG id defined twice is an error at its second definition; the first one is kept.
+    pub fn load_paths(paths: &[PathBuf], registry: &OperatorRegistry) -> DagBag {
+        let mut bag = DagBag::default();
+        let mut files = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                match dag_files(path) {
+                    Ok(mut found) => files.append(&mut found),
+                    Err(e) => bag.diagnostics.push(Diagnostic::new(
+                        path,
+                        Pos::default(),
+                        Kind::Io,
+                        format!("cannot list the DAG folder: {e}"),
+                    )),
+                }
+            } else if path.exists() {
+                files.push(path.clone());
+            } else {
+                bag.diagnostics.push(
+                    Diagnostic::new(path, Pos::default(), Kind::Io, "no such file or folder")
+                        .hint("set the DAG folder with --dags-folder or DAGCTL_DAGS_FOLDER"),
+                );
+            }
+        }
+        let mut pools_by_dir: BTreeMap<PathBuf, Pools> = BTreeMap::new();
+        let mut defined: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
+        for file in files {
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            let pools = pools_by_dir.entry(dir.clone()).or_insert_with(|| {
+                let (pools, diags) = Pools::load_folder(&dir);
+                bag.diagnostics.0.extend(diags.0);
+                pools
+            });
+            let load = load_file(&file, pools.env(registry));
+            bag.diagnostics.0.extend(load.diagnostics.0);
+            let mut rejected = Vec::new();
+            for (id, pos) in load.defined {
+                match defined.get(&id) {
+                    Some((first_file, first_pos)) => {
+                        bag.diagnostics.push(
+                            Diagnostic::new(
+                                &file,
+                                pos,
+                                Kind::DuplicateDag,
+                                format!("DAG id `{id}` is already defined"),
+                            )
+                            .hint(format!(
+                                "first defined at {}:{}; DAG ids must be unique across the DAG \
+                                 folder",
+                                first_file.display(),
+                                first_pos.line
+                            )),
+                        );
+                        rejected.push(pos);
+                    }
+                    None => {
+                        defined.insert(id, (file.clone(), pos));
+                    }
+                }
+            }
+            for dag in load.dags {
+                if !rejected.contains(&dag.source.pos) {
+                    bag.dags.insert(dag.id.clone(), dag);
+                }
+            }
+            bag.files.push(file);
+        }
+        bag
+    }
+
+    /// The DAG with this id.
+    pub fn get(&self, id: &str) -> Option<&Dag> {
+        self.dags.get(id)
+    }
+
+    /// The DAGs, sorted by id.
+    pub fn dags(&self) -> impl Iterator<Item = &Dag> {
+        self.dags.values()
+    }
+
+    /// Every error and warning found, in the order found.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    /// The files read.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Takes the DAGs out of the bag.
+    pub fn into_dags(self) -> BTreeMap<String, Dag> {
+        self.dags
+    }
+}
+
+fn dag_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                && p.file_name().and_then(|n| n.to_str()) != Some(POOLS_FILE)
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}

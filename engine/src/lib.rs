@@ -1,0 +1,64 @@
+//! # dagctl-engine
+//!
+//! The generic engine of dagctl, an Airflow-style DAG engine: it reads DAGs from YAML files,
+//! validates them with located, actionable diagnostics, and models them as graphs. It knows
+//! nothing of Parquet or machine learning; operators that do such work live in
+//! `dagctl-operators` and plug in through the [`Operator`] trait.
+//!
+//! ## Layout
+//! | module | owns |
+//! |---|---|
+//! | [`yaml`] | YAML text → a tree of nodes that keep their line and column; budgets against YAML bombs |
+//! | [`spec`] | DAG files (single-DAG and dag-factory forms) → validated [`Dag`]s, every problem as a [`Diagnostic`] |
+//! | [`dag`] | the validated model: [`Dag`], [`Task`], [`TaskPolicy`] |
+//! | [`graph`] | dependencies as a petgraph graph: topological order, cycle paths, closures, text tree, DOT |
+//! | [`schedule`] | cron expressions and presets |
+//! | [`trigger_rule`] | the trigger rules of Airflow |
+//! | [`duration`] | `30s`, `1h30m`, `2d` |
+//! | [`operator`] | the [`Operator`] trait and the [`OperatorRegistry`] |
+//! | [`pools`] | pools from `pools.yaml` |
+//! | [`dagbag`] | a folder of DAG files → [`DagBag`] |
+//! | [`diagnostic`] | [`Diagnostic`]: file, line, column, kind, message, hint |
+//!
+//! ## Example
+//! ```
+//! use dagctl_engine::{OperatorRegistry, Pools, spec};
+//!
+//! let yaml = "
+//! dag_id: hello
+//! schedule: '@daily'
+//! tasks:
+//!   start: {operator: noop}
+//!   end: {operator: noop, dependencies: [start]}
+//! ";
+//! let registry = OperatorRegistry::with_builtins();
+//! let pools = Pools::default();
+//! let load = spec::load_str(yaml, "hello.yaml".as_ref(), pools.env(&registry));
+//! assert!(load.diagnostics.is_empty());
+//! let dag = &load.dags[0];
+//! let order: Vec<&str> = dag.topological_order().map(|t| t.id.as_str()).collect();
+//! assert_eq!(order, ["start", "end"]);
+//! ```
+
+pub mod builtin;
+pub mod dag;
+pub mod dagbag;
+pub mod diagnostic;
+pub mod duration;
+pub mod graph;
+pub mod operator;
+pub mod pools;
+pub mod schedule;
+pub mod spec;
+pub mod suggest;
+pub mod trigger_rule;
+pub mod yaml;
+
+pub use dag::{DEFAULT_POOL, Dag, Source, Task, TaskPolicy};
+pub use dagbag::DagBag;
+pub use diagnostic::{Diagnostic, Diagnostics, Kind, Severity};
+pub use graph::DagGraph;
+pub use operator::{ArgsError, ArgsProblem, Operator, OperatorRegistry, parse_args};
+pub use pools::{Pool, Pools};
+pub use schedule::Schedule;
+pub use trigger_rule::TriggerRule;

@@ -1,0 +1,138 @@
+//! Schedules: when a DAG gets runs. Parsing lives here; run computation comes with the scheduler.
+
+use std::fmt;
+use std::str::FromStr;
+
+use croner::Cron;
+
+/// When a DAG runs on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Never on its own: only when triggered (`schedule: null`, `None`, omitted).
+    Manual,
+    /// Once, for the `start_date` (`@once`).
+    Once,
+    /// On a cron expression (presets such as `@daily` are stored as their expression).
+    Cron(Box<CronSchedule>),
+}
+
+/// A parsed five-field cron expression, with the preset it came from, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronSchedule {
+    /// The text as written (`@daily` or `0 3 * * *`).
+    pub text: String,
+    /// The parsed expression.
+    pub cron: Cron,
+}
+
+/// The presets and the cron expression each one stands for.
+pub const PRESETS: [(&str, &str); 6] = [
+    ("@hourly", "0 * * * *"),
+    ("@daily", "0 0 * * *"),
+    ("@weekly", "0 0 * * 0"),
+    ("@monthly", "0 0 1 * *"),
+    ("@yearly", "0 0 1 1 *"),
+    ("@annually", "0 0 1 1 *"),
+];
+
+impl Schedule {
+    /// Parses a schedule as written in a DAG file.
+    ///
+    /// # Errors
+    /// A message saying what is wrong with the expression, to be shown with its location.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let t = text.trim();
+        match t {
+            "" | "None" | "none" | "null" | "@none" => return Ok(Schedule::Manual),
+            "@once" => return Ok(Schedule::Once),
+            _ => {}
+        }
+        let expr = if t.starts_with('@') {
+            PRESETS
+                .iter()
+                .find(|(name, _)| *name == t)
+                .map(|(_, expr)| *expr)
+                .ok_or_else(|| {
+                    format!(
+                        "unknown schedule preset `{t}`; presets are @once, @hourly, @daily, \
+                         @weekly, @monthly, @yearly"
+                    )
+                })?
+        } else {
+            let fields = t.split_whitespace().count();
+            if fields != 5 {
+                return Err(format!(
+                    "cron expression `{t}` has {fields} field{}; dagctl reads the 5 fields \
+                     `minute hour day-of-month month day-of-week`",
+                    if fields == 1 { "" } else { "s" }
+                ));
+            }
+            t
+        };
+        let cron = Cron::from_str(expr)
+            .map_err(|e| format!("bad cron expression `{t}`: {}", describe_cron_error(&e)))?;
+        Ok(Schedule::Cron(Box::new(CronSchedule {
+            text: t.to_string(),
+            cron,
+        })))
+    }
+}
+
+fn describe_cron_error(e: &croner::errors::CronError) -> String {
+    let s = e.to_string();
+    s.trim_end_matches('.').to_string()
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Manual => f.write_str("None"),
+            Schedule::Once => f.write_str("@once"),
+            Schedule::Cron(c) => f.write_str(&c.text),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_cron_parse() {
+        assert_eq!(Schedule::parse("@once").unwrap(), Schedule::Once);
+        assert_eq!(Schedule::parse("None").unwrap(), Schedule::Manual);
+        for s in [
+            "@daily",
+            "@hourly",
+            "0 3 * * *",
+            "*/15 9-17 * * MON-FRI",
+            "0 0 L * *",
+        ] {
+            assert!(matches!(Schedule::parse(s), Ok(Schedule::Cron(_))), "{s}");
+        }
+    }
+
+    #[test]
+    fn bad_expressions_say_why() {
+        assert!(
+            Schedule::parse("@dayly")
+                .unwrap_err()
+                .contains("unknown schedule preset")
+        );
+        assert!(
+            Schedule::parse("0 3 * *")
+                .unwrap_err()
+                .contains("has 4 fields")
+        );
+        assert!(
+            Schedule::parse("0 0 3 * * *")
+                .unwrap_err()
+                .contains("has 6 fields")
+        );
+        assert!(
+            Schedule::parse("61 * * * *")
+                .unwrap_err()
+                .contains("bad cron expression")
+        );
+    }
+}

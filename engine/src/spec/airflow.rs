@@ -1,0 +1,60 @@
+//! Airflow operator names as dag-factory files write them, mapped onto dagctl's operators.
+
+use crate::operator::OperatorRegistry;
+use crate::suggest::quoted_list;
+
+/// What an `operator:` value stands for.
+pub(crate) enum OperatorName {
+    /// A registered dagctl operator.
+    Known(String),
+    /// A construct dagctl does not run, with what to use instead.
+    Unsupported { message: String, hint: String },
+    /// No operator of that name.
+    Unknown,
+}
+
+/// Resolves an `operator:` value: a registered name, or an Airflow class name (short or fully
+/// qualified) that maps onto one.
+pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
+    if registry.get(name).is_some() {
+        return OperatorName::Known(name.to_string());
+    }
+    let short = name.rsplit('.').next().unwrap_or(name);
+    let mapped = match short {
+        "BashOperator" => Some("command"),
+        "EmptyOperator" | "DummyOperator" => Some("noop"),
+        _ => None,
+    };
+    if let Some(target) = mapped {
+        if registry.get(target).is_some() {
+            return OperatorName::Known(target.to_string());
+        }
+        return OperatorName::Unknown;
+    }
+    if short.contains("Python") || short == "ShortCircuitOperator" {
+        return OperatorName::Unsupported {
+            message: format!("operator `{name}` runs Python callables, which dagctl does not do"),
+            hint: python_hint(),
+        };
+    }
+    let airflowish =
+        name.starts_with("airflow.") || short.ends_with("Operator") || short.ends_with("Sensor");
+    if airflowish {
+        return OperatorName::Unsupported {
+            message: format!("Airflow operator `{name}` is not supported here"),
+            hint: format!(
+                "use one of the dagctl operators: {}; a `command` task (or `BashOperator` with \
+                 `bash_command`) runs any program",
+                quoted_list(registry.names())
+            ),
+        };
+    }
+    OperatorName::Unknown
+}
+
+/// What to do instead of a Python callable.
+pub(crate) fn python_hint() -> String {
+    "move the function into a script and run it with a `command` task, for example \
+     `operator: command` with `bash_command: python3 scripts/job.py {{ ds }}`"
+        .to_string()
+}

@@ -1,0 +1,239 @@
+//! Typed reads from [`Node`]s that record a diagnostic instead of stopping at a problem.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Kind};
+use crate::duration::parse_duration;
+use crate::suggest::{closest, quoted_list};
+use crate::yaml::{Node, Pos, Value, key_text, parse_bool};
+
+/// The file being read and the diagnostics found so far.
+pub(crate) struct Reader<'a> {
+    pub file: &'a Path,
+    pub diags: &'a mut Diagnostics,
+}
+
+impl Reader<'_> {
+    pub fn error(&mut self, pos: Pos, kind: Kind, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags
+            .push(Diagnostic::new(self.file, pos, kind, message));
+        self.diags.0.last_mut().expect("just pushed")
+    }
+
+    /// Expects a mapping; records an error naming `what` otherwise.
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [(Node, Node)]> {
+        match node.as_map() {
+            Some(m) => Some(m),
+            None if node.is_null() => Some(&[]),
+            None => {
+                self.error(
+                    node.pos,
+                    Kind::InvalidValue,
+                    format!("{what} must be a mapping, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports keys of `entries` that are neither in `known` nor in `ignored` (with the closest
+    /// known key as a hint), warns about `ignored` ones, and reports duplicate keys.
+    pub fn check_keys(
+        &mut self,
+        entries: &[(Node, Node)],
+        known: &[&str],
+        ignored: &[&str],
+        what: &str,
+    ) {
+        for (i, (k, _)) in entries.iter().enumerate() {
+            let name = key_text(k);
+            if entries[..i].iter().any(|(p, _)| key_text(p) == name) {
+                self.error(
+                    k.pos,
+                    Kind::InvalidValue,
+                    format!("duplicate key `{name}` in {what}"),
+                )
+                .hint = Some("remove one of them: YAML keeps only one".into());
+                continue;
+            }
+            if known.contains(&name.as_str()) {
+                continue;
+            }
+            if ignored.contains(&name.as_str()) {
+                self.error(
+                    k.pos,
+                    Kind::Ignored,
+                    format!("`{name}` in {what} is accepted for Airflow compatibility but has no effect in dagctl"),
+                );
+                continue;
+            }
+            let hint = closest(&name, known.iter().copied())
+                .map(|c| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| format!("known keys: {}", quoted_list(known.iter().copied())));
+            self.error(
+                k.pos,
+                Kind::UnknownKey,
+                format!("unknown key `{name}` in {what}"),
+            )
+            .hint = Some(hint);
+        }
+    }
+
+    /// A scalar read as text (numbers and booleans read as their text, as YAML strings would).
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Scalar { text, .. } if !node.is_null() => Some(text.clone()),
+            _ => {
+                self.error(
+                    node.pos,
+                    Kind::InvalidValue,
+                    format!("`{what}` must be a string, found {}", node.kind_name()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A non-negative integer.
+    pub fn u32(&mut self, node: &Node, what: &str) -> Option<u32> {
+        if let Value::Scalar { text, .. } = &node.value
+            && let Ok(v) = text.trim().parse::<u32>()
+        {
+            return Some(v);
+        }
+        let shown = node
+            .as_scalar()
+            .map(|t| format!(" `{t}`"))
+            .unwrap_or_default();
+        self.error(
+            node.pos,
+            Kind::InvalidValue,
+            format!(
+                "`{what}` must be a whole number ≥ 0, found {}{shown}",
+                node.kind_name()
+            ),
+        );
+        None
+    }
+
+    /// A positive integer.
+    pub fn positive(&mut self, node: &Node, what: &str) -> Option<u32> {
+        let v = self.u32(node, what)?;
+        if v == 0 {
+            self.error(
+                node.pos,
+                Kind::InvalidValue,
+                format!("`{what}` must be at least 1"),
+            );
+            return None;
+        }
+        Some(v)
+    }
+
+    /// A boolean (`true`/`false`, and PyYAML's `yes`/`no`/`on`/`off`).
+    pub fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        if let Value::Scalar { text, .. } = &node.value
+            && let Some(b) = parse_bool(text)
+        {
+            return Some(b);
+        }
+        let shown = node
+            .as_scalar()
+            .map(|t| format!(" `{t}`"))
+            .unwrap_or_default();
+        self.error(
+            node.pos,
+            Kind::InvalidValue,
+            format!(
+                "`{what}` must be true or false, found {}{shown}",
+                node.kind_name()
+            ),
+        );
+        None
+    }
+
+    /// A duration (`30s`, `1h30m`, `2d`, or a number of seconds).
+    pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let Some(text) = node.as_scalar().filter(|_| !node.is_null()) else {
+            self.error(
+                node.pos,
+                Kind::InvalidDuration,
+                format!("`{what}` must be a duration, found {}", node.kind_name()),
+            )
+            .hint = Some(
+                "write durations as `30s`, `10m`, `1h30m`, `2d` or a number of seconds".into(),
+            );
+            return None;
+        };
+        match parse_duration(text) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.error(
+                    node.pos,
+                    Kind::InvalidDuration,
+                    format!("bad duration `{text}` for `{what}`: {why}"),
+                )
+                .hint = Some(
+                    "write durations as `30s`, `10m`, `1h30m`, `2d` or a number of seconds".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// A date or date-time; naive values are UTC.
+    pub fn date(&mut self, node: &Node, what: &str) -> Option<DateTime<Utc>> {
+        let text = node.as_scalar().unwrap_or_default().trim();
+        if let Some(d) = parse_date(text) {
+            return Some(d);
+        }
+        self.error(
+            node.pos,
+            Kind::InvalidDate,
+            format!("bad date `{text}` for `{what}`"),
+        )
+        .hint = Some("write `2026-01-31`, `2026-01-31T06:00:00` or `2026-01-31T06:00:00Z`".into());
+        None
+    }
+
+    /// A list of strings; a single string is read as a list of one.
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<(String, Pos)> {
+        if node.is_null() {
+            return Vec::new();
+        }
+        if let Some(items) = node.as_seq() {
+            return items
+                .iter()
+                .filter_map(|item| self.string(item, what).map(|s| (s, item.pos)))
+                .collect();
+        }
+        self.string(node, what)
+            .map(|s| vec![(s, node.pos)])
+            .unwrap_or_default()
+    }
+}
+
+/// Reads `2026-01-31`, `2026-01-31T06:00[:00]`, `2026-01-31 06:00:00` and RFC 3339 date-times
+/// with an offset; naive values are taken as UTC.
+pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(text, fmt) {
+            return Some(dt.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc())
+}

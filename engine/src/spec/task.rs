@@ -1,0 +1,382 @@
+//! Tasks: engine keys, run policy (`default_args` and per-task overrides), operator and its
+//! arguments, checked by the operator itself.
+
+use crate::dag::{TaskPolicy, is_valid_id};
+use crate::diagnostic::Kind;
+use crate::operator::{ArgsError, ArgsProblem};
+use crate::suggest::{closest, quoted_list};
+use crate::trigger_rule::TriggerRule;
+use crate::yaml::{Node, PathSegment, Pos, key_text};
+
+use super::LoadEnv;
+use super::airflow::{self, OperatorName};
+use super::deps::Groups;
+use super::keys;
+use super::reader::Reader;
+
+/// A task as read, before its dependencies are resolved.
+pub(crate) struct TaskDraft {
+    pub id: String,
+    pub pos: Pos,
+    pub operator: String,
+    pub args: serde_json::Value,
+    pub deps: Vec<(String, Pos)>,
+    pub policy: TaskPolicy,
+    pub group: Option<String>,
+}
+
+/// Keys that mean "a Python callable": never run by dagctl.
+const PYTHON_KEYS: &[&str] = &[
+    "python_callable",
+    "python_callable_name",
+    "python_callable_file",
+];
+
+/// Applies the policy keys found in `entries` over `base`.
+pub(crate) fn read_policy<'n>(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    entries: impl IntoIterator<Item = &'n (Node, Node)>,
+    base: &TaskPolicy,
+) -> TaskPolicy {
+    let mut p = base.clone();
+    for (k, v) in entries {
+        let key = key_text(k);
+        match key.as_str() {
+            "retries" => p.retries = r.u32(v, "retries").unwrap_or(p.retries),
+            "retry_delay" => p.retry_delay = r.duration(v, "retry_delay").unwrap_or(p.retry_delay),
+            "retry_delay_sec" => {
+                p.retry_delay = r.duration(v, "retry_delay_sec").unwrap_or(p.retry_delay)
+            }
+            "retry_exponential_backoff" => {
+                p.retry_exponential_backoff = r
+                    .bool(v, "retry_exponential_backoff")
+                    .unwrap_or(p.retry_exponential_backoff)
+            }
+            "max_retry_delay" => {
+                p.max_retry_delay = optional(v, |v| r.duration(v, "max_retry_delay"))
+            }
+            "execution_timeout" => {
+                p.execution_timeout = optional(v, |v| r.duration(v, "execution_timeout"))
+            }
+            "trigger_rule" => {
+                if let Some(name) = r.string(v, "trigger_rule") {
+                    match name.parse::<TriggerRule>() {
+                        Ok(rule) => p.trigger_rule = rule,
+                        Err(()) => {
+                            let names = TriggerRule::ALL.map(TriggerRule::as_str);
+                            let hint = closest(&name, names)
+                                .map(|c| format!("did you mean `{c}`? "))
+                                .unwrap_or_default();
+                            r.error(
+                                v.pos,
+                                Kind::UnknownTriggerRule,
+                                format!("unknown trigger rule `{name}`"),
+                            )
+                            .hint = Some(format!("{hint}trigger rules: {}", quoted_list(names)));
+                        }
+                    }
+                }
+            }
+            "pool" => {
+                if let Some(name) = r.string(v, "pool") {
+                    if env.pools.get(&name).is_none() {
+                        let hint = closest(&name, env.pools.names())
+                            .map(|c| format!("did you mean `{c}`? "))
+                            .unwrap_or_default();
+                        r.error(
+                            v.pos,
+                            Kind::UnknownPool,
+                            format!("pool `{name}` does not exist"),
+                        )
+                        .hint = Some(format!(
+                            "{hint}define it in `pools.yaml` in the DAG folder (`{name}: 4`); \
+                             known pools: {}",
+                            quoted_list(env.pools.names())
+                        ));
+                    }
+                    p.pool = name;
+                }
+            }
+            "pool_slots" => p.pool_slots = r.positive(v, "pool_slots").unwrap_or(p.pool_slots),
+            "owner" => p.owner = r.string(v, "owner").unwrap_or(p.owner),
+            _ => {}
+        }
+    }
+    p
+}
+
+/// `null` clears an optional setting; anything else is read by `read`.
+fn optional<T>(v: &Node, read: impl FnOnce(&Node) -> Option<T>) -> Option<T> {
+    if v.is_null() { None } else { read(v) }
+}
+
+/// Reads `tasks:`, a mapping of id → task or a list of tasks with `task_id`.
+pub(crate) fn read_tasks(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    dag_id: &str,
+    node: &Node,
+    base: &TaskPolicy,
+    groups: &Groups,
+) -> Vec<TaskDraft> {
+    // (id, position of the id, task node)
+    let mut listed: Vec<(String, Pos, &Node)> = Vec::new();
+    if let Some(entries) = node.as_map() {
+        for (k, v) in entries {
+            let id = key_text(k);
+            if let Some(inner) = v.get("task_id")
+                && inner.as_scalar() != Some(id.as_str())
+            {
+                r.error(
+                    inner.pos,
+                    Kind::InvalidValue,
+                    format!(
+                        "`task_id` `{}` differs from the key `{id}` it is listed under",
+                        key_text(inner)
+                    ),
+                )
+                .hint = Some("remove `task_id` or make it equal to the key".into());
+            }
+            listed.push((id, k.pos, v));
+        }
+    } else if let Some(items) = node.as_seq() {
+        for item in items {
+            match item.get("task_id") {
+                Some(idn) => {
+                    if let Some(id) = r.string(idn, "task_id") {
+                        listed.push((id, idn.pos, item));
+                    }
+                }
+                None => {
+                    r.error(item.pos, Kind::MissingKey, "this task has no `task_id`")
+                        .hint = Some("tasks in a list need `task_id: <name>`".into());
+                }
+            }
+        }
+    } else if !node.is_null() {
+        r.error(
+            node.pos,
+            Kind::InvalidValue,
+            format!(
+                "`tasks` must be a mapping of task id → task or a list of tasks, found {}",
+                node.kind_name()
+            ),
+        );
+    }
+
+    let mut drafts: Vec<TaskDraft> = Vec::with_capacity(listed.len());
+    let mut first_seen: std::collections::HashMap<String, Pos> = Default::default();
+    for (id, pos, tnode) in listed {
+        if let Some(first) = first_seen.get(&id) {
+            r.error(
+                pos,
+                Kind::DuplicateTask,
+                format!("task id `{id}` is defined twice in DAG `{dag_id}`"),
+            )
+            .hint = Some(format!(
+                "first defined at line {}; rename one of them",
+                first.line
+            ));
+            continue;
+        }
+        first_seen.insert(id.clone(), pos);
+        if !is_valid_id(&id) {
+            r.error(pos, Kind::InvalidId, format!("invalid task id `{id}`"))
+                .hint = Some("use letters, digits, `_`, `-` and `.` only (at most 250)".into());
+        }
+        if let Some(d) = read_task(r, env, &id, pos, tnode, base, groups) {
+            drafts.push(d);
+        }
+    }
+    drafts
+}
+
+fn read_task(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    id: &str,
+    pos: Pos,
+    node: &Node,
+    base: &TaskPolicy,
+    groups: &Groups,
+) -> Option<TaskDraft> {
+    let what = format!("task `{id}`");
+    let entries = r.map(node, &what)?;
+    let mut engine_entries: Vec<&(Node, Node)> = Vec::new();
+    let mut args = serde_json::Map::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let (k, v) = entry;
+        let key = key_text(k);
+        if entries[..i].iter().any(|(p, _)| key_text(p) == key) {
+            r.error(
+                k.pos,
+                Kind::InvalidValue,
+                format!("duplicate key `{key}` in {what}"),
+            )
+            .hint = Some("remove one of them: YAML keeps only one".into());
+        } else if PYTHON_KEYS.contains(&key.as_str()) {
+            r.error(
+                k.pos,
+                Kind::Unsupported,
+                format!("`{key}` in {what}: dagctl does not run Python callables"),
+            )
+            .hint = Some(airflow::python_hint());
+        } else if keys::TASK_IGNORED.contains(&key.as_str()) {
+            r.error(
+                k.pos,
+                Kind::Ignored,
+                format!("`{key}` in {what} is accepted for Airflow compatibility but has no effect in dagctl"),
+            );
+        } else if keys::TASK.contains(&key.as_str()) || keys::POLICY.contains(&key.as_str()) {
+            engine_entries.push(entry);
+        } else {
+            args.insert(key, v.to_json());
+        }
+    }
+    let policy = read_policy(r, env, engine_entries.iter().copied(), base);
+    let deps = node
+        .get("dependencies")
+        .map(|n| r.string_list(n, "dependencies"))
+        .unwrap_or_default();
+    let group = match node.get("task_group_name") {
+        Some(n) if !n.is_null() => {
+            let name = r.string(n, "task_group_name");
+            if let Some(g) = &name
+                && !groups.contains(g)
+            {
+                groups.report_unknown(r, g, n.pos);
+            }
+            name
+        }
+        _ => None,
+    };
+    let args = serde_json::Value::Object(args);
+
+    let operator = match node.get("operator") {
+        None => {
+            r.error(pos, Kind::MissingKey, format!("{what} has no `operator`"))
+                .hint = Some(format!(
+                "add `operator:` with one of: {}",
+                quoted_list(env.registry.names())
+            ));
+            String::new()
+        }
+        Some(op_node) => {
+            let name = r.string(op_node, "operator").unwrap_or_default();
+            match airflow::resolve(&name, env.registry) {
+                OperatorName::Known(op) => {
+                    let checked = env.registry.get(&op).map(|o| o.check_args(&args));
+                    if let Some(Err(e)) = checked {
+                        report_args_error(r, &op, id, node, op_node.pos, e);
+                    }
+                    op
+                }
+                OperatorName::Unsupported { message, hint } => {
+                    r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
+                    name
+                }
+                OperatorName::Unknown if name.is_empty() => name,
+                OperatorName::Unknown => {
+                    let near = closest(&name, env.registry.names())
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    r.error(
+                        op_node.pos,
+                        Kind::UnknownOperator,
+                        format!("unknown operator `{name}`"),
+                    )
+                    .hint = Some(format!(
+                        "{near}known operators: {}",
+                        quoted_list(env.registry.names())
+                    ));
+                    name
+                }
+            }
+        }
+    };
+    Some(TaskDraft {
+        id: id.to_string(),
+        pos,
+        operator,
+        args,
+        deps,
+        policy,
+        group,
+    })
+}
+
+/// Turns an operator's [`ArgsError`] into a diagnostic at the offending key or value.
+fn report_args_error(
+    r: &mut Reader<'_>,
+    op: &str,
+    task: &str,
+    node: &Node,
+    op_pos: Pos,
+    e: ArgsError,
+) {
+    let dotted = e
+        .path
+        .iter()
+        .map(|s| match s {
+            PathSegment::Key(k) => k.clone(),
+            PathSegment::Index(i) => i.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".");
+    match e.problem {
+        ArgsProblem::Unknown { name, expected } => {
+            let parent = node.descend(&e.path[..e.path.len().saturating_sub(1)]);
+            let pos = parent.key_node(&name).map_or(parent.pos, |k| k.pos);
+            let top_level = e.path.len() <= 1;
+            let mut candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
+            if top_level {
+                candidates.extend(keys::TASK.iter().chain(keys::POLICY));
+            }
+            let hint = match closest(&name, candidates) {
+                Some(c) => format!("did you mean `{c}`?"),
+                None if expected.is_empty() && top_level => {
+                    format!("operator `{op}` takes no arguments")
+                }
+                None => format!(
+                    "operator `{op}` takes: {}",
+                    quoted_list(expected.iter().map(String::as_str))
+                ),
+            };
+            r.error(
+                pos,
+                Kind::OperatorArgs,
+                format!("unknown argument `{dotted}` for operator `{op}` in task `{task}`"),
+            )
+            .hint = Some(hint);
+        }
+        ArgsProblem::Missing { name } => {
+            let at = node.descend(&e.path);
+            let pos = if e.path.is_empty() { op_pos } else { at.pos };
+            let full = if dotted.is_empty() {
+                name.clone()
+            } else {
+                format!("{dotted}.{name}")
+            };
+            r.error(
+                pos,
+                Kind::OperatorArgs,
+                format!("operator `{op}` in task `{task}` is missing its argument `{full}`"),
+            )
+            .hint = Some(format!("add `{name}` to the task"));
+        }
+        ArgsProblem::Invalid { message } => {
+            let pos = if e.path.is_empty() {
+                op_pos
+            } else {
+                node.descend(&e.path).pos
+            };
+            let subject = if dotted.is_empty() {
+                format!("operator `{op}` in task `{task}`")
+            } else {
+                format!("argument `{dotted}` of operator `{op}` in task `{task}`")
+            };
+            r.error(pos, Kind::OperatorArgs, format!("{subject}: {message}"));
+        }
+    }
+}

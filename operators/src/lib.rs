@@ -1,0 +1,27 @@
+//! # dagctl-operators
+//!
+//! The operators shipped with dagctl. They plug into the engine through
+//! [`dagctl_engine::Operator`]; the engine never depends on this crate.
+//!
+//! ## Layout
+//! | module | owns |
+//! |---|---|
+//! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
+//!
+//! Storage, datasets, data generation, validation and the ML operators join in later versions.
+
+pub mod command;
+
+use dagctl_engine::OperatorRegistry;
+
+/// Registers every operator of this crate into `registry`.
+pub fn register_builtin(registry: &mut OperatorRegistry) {
+    registry.register(command::Command);
+}
+
+/// A registry with the engine's operators and every operator of this crate.
+pub fn full_registry() -> OperatorRegistry {
+    let mut r = OperatorRegistry::with_builtins();
+    register_builtin(&mut r);
+    r
+}
