@@ -162,8 +162,8 @@ impl Diagnostic {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "file": self.file.display().to_string(),
-            "line": self.pos.line,
-            "column": self.pos.column,
+            "line": (self.pos.line > 0).then_some(self.pos.line),
+            "column": (self.pos.line > 0).then_some(self.pos.column),
             "severity": self.severity.as_str(),
             "kind": self.kind.code(),
             "message": self.message,
@@ -174,15 +174,19 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}: {}",
-            self.file.display(),
-            self.pos.line,
-            self.pos.column,
-            self.severity.as_str(),
-            self.message
-        )?;
+        // Problems with the file as a whole (it cannot be read) have no line.
+        if self.pos.line == 0 {
+            write!(f, "{}", self.file.display())?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}",
+                self.file.display(),
+                self.pos.line,
+                self.pos.column
+            )?;
+        }
+        write!(f, ": {}: {}", self.severity.as_str(), self.message)?;
         if let Some(hint) = &self.hint {
             write!(f, "\n    hint: {hint}")?;
         }
