@@ -3,6 +3,10 @@
 # Later versions also start PostgreSQL and an S3 server on loopback here, and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-targets "$@"
-# Doc tests (rustdoc examples) are not part of --all-targets.
-cargo test --workspace --doc "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Unit, integration and CLI tests, then the rustdoc examples (not part of --all-targets).
+cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
+cargo test --workspace --doc "$@" 2>&1 | tee -a "$log"
+# One closing line for the whole suite.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -61,4 +61,4 @@ pub use graph::DagGraph;
 pub use operator::{ArgsError, ArgsProblem, Operator, OperatorRegistry, parse_args};
 pub use pools::{Pool, Pools};
 pub use schedule::Schedule;
-pub use trigger_rule::TriggerRule;
+pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

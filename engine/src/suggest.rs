@@ -47,6 +47,19 @@ pub fn distance(a: &str, b: &str) -> usize {
     prev[m]
 }
 
+/// A hint: "did you mean `x`?" when a candidate is close to `word`, followed by `then`
+/// (typically the list of valid names), or `then` alone.
+pub fn hint_with<'a, I>(word: &str, candidates: I, then: &str) -> String
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    match closest(word, candidates) {
+        Some(c) if then.is_empty() => format!("did you mean `{c}`?"),
+        Some(c) => format!("did you mean `{c}`? {then}"),
+        None => then.to_string(),
+    }
+}
+
 /// Renders a list of names as `` `a`, `b`, `c` ``.
 pub fn quoted_list<'a, I: IntoIterator<Item = &'a str>>(names: I) -> String {
     names

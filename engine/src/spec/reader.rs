@@ -50,13 +50,7 @@ impl Reader<'_> {
     ) {
         for (i, (k, _)) in entries.iter().enumerate() {
             let name = key_text(k);
-            if entries[..i].iter().any(|(p, _)| key_text(p) == name) {
-                self.error(
-                    k.pos,
-                    Kind::InvalidValue,
-                    format!("duplicate key `{name}` in {what}"),
-                )
-                .hint = Some("remove one of them: YAML keeps only one".into());
+            if self.duplicate_key(entries, i, what) {
                 continue;
             }
             if known.contains(&name.as_str()) {
@@ -82,6 +76,37 @@ impl Reader<'_> {
         }
     }
 
+    /// Reports entry `i` if an earlier entry has the same key (YAML would keep only one).
+    pub fn duplicate_key(&mut self, entries: &[(Node, Node)], i: usize, what: &str) -> bool {
+        let name = key_text(&entries[i].0);
+        if !entries[..i].iter().any(|(p, _)| key_text(p) == name) {
+            return false;
+        }
+        self.error(
+            entries[i].0.pos,
+            Kind::InvalidValue,
+            format!("duplicate key `{name}` in {what}"),
+        )
+        .hint = Some("remove one of them: YAML keeps only one".into());
+        true
+    }
+
+    /// Records "`what` must be <expected>, found <kind> `<text>`" at the node.
+    fn type_error(&mut self, node: &Node, what: &str, expected: &str) {
+        let shown = node
+            .as_scalar()
+            .map(|t| format!(" `{t}`"))
+            .unwrap_or_default();
+        self.error(
+            node.pos,
+            Kind::InvalidValue,
+            format!(
+                "`{what}` must be {expected}, found {}{shown}",
+                node.kind_name()
+            ),
+        );
+    }
+
     /// A scalar read as text (numbers and booleans read as their text, as YAML strings would).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
         match &node.value {
@@ -104,18 +129,7 @@ impl Reader<'_> {
         {
             return Some(v);
         }
-        let shown = node
-            .as_scalar()
-            .map(|t| format!(" `{t}`"))
-            .unwrap_or_default();
-        self.error(
-            node.pos,
-            Kind::InvalidValue,
-            format!(
-                "`{what}` must be a whole number ≥ 0, found {}{shown}",
-                node.kind_name()
-            ),
-        );
+        self.type_error(node, what, "a whole number ≥ 0");
         None
     }
 
@@ -140,18 +154,7 @@ impl Reader<'_> {
         {
             return Some(b);
         }
-        let shown = node
-            .as_scalar()
-            .map(|t| format!(" `{t}`"))
-            .unwrap_or_default();
-        self.error(
-            node.pos,
-            Kind::InvalidValue,
-            format!(
-                "`{what}` must be true or false, found {}{shown}",
-                node.kind_name()
-            ),
-        );
+        self.type_error(node, what, "true or false");
         None
     }
 

@@ -4,7 +4,7 @@
 use crate::dag::{TaskPolicy, is_valid_id};
 use crate::diagnostic::Kind;
 use crate::operator::{ArgsError, ArgsProblem};
-use crate::suggest::{closest, quoted_list};
+use crate::suggest::{closest, hint_with, quoted_list};
 use crate::trigger_rule::TriggerRule;
 use crate::yaml::{Node, PathSegment, Pos, key_text};
 
@@ -65,15 +65,13 @@ pub(crate) fn read_policy<'n>(
                         Ok(rule) => p.trigger_rule = rule,
                         Err(()) => {
                             let names = TriggerRule::ALL.map(TriggerRule::as_str);
-                            let hint = closest(&name, names)
-                                .map(|c| format!("did you mean `{c}`? "))
-                                .unwrap_or_default();
+                            let list = format!("trigger rules: {}", quoted_list(names));
                             r.error(
                                 v.pos,
                                 Kind::UnknownTriggerRule,
                                 format!("unknown trigger rule `{name}`"),
                             )
-                            .hint = Some(format!("{hint}trigger rules: {}", quoted_list(names)));
+                            .hint = Some(hint_with(&name, names, &list));
                         }
                     }
                 }
@@ -81,19 +79,17 @@ pub(crate) fn read_policy<'n>(
             "pool" => {
                 if let Some(name) = r.string(v, "pool") {
                     if env.pools.get(&name).is_none() {
-                        let hint = closest(&name, env.pools.names())
-                            .map(|c| format!("did you mean `{c}`? "))
-                            .unwrap_or_default();
+                        let then = format!(
+                            "define it in `pools.yaml` in the DAG folder (`{name}: 4`); \
+                             known pools: {}",
+                            quoted_list(env.pools.names())
+                        );
                         r.error(
                             v.pos,
                             Kind::UnknownPool,
                             format!("pool `{name}` does not exist"),
                         )
-                        .hint = Some(format!(
-                            "{hint}define it in `pools.yaml` in the DAG folder (`{name}: 4`); \
-                             known pools: {}",
-                            quoted_list(env.pools.names())
-                        ));
+                        .hint = Some(hint_with(&name, env.pools.names(), &then));
                     }
                     p.pool = name;
                 }
@@ -208,14 +204,10 @@ fn read_task(
     for (i, entry) in entries.iter().enumerate() {
         let (k, v) = entry;
         let key = key_text(k);
-        if entries[..i].iter().any(|(p, _)| key_text(p) == key) {
-            r.error(
-                k.pos,
-                Kind::InvalidValue,
-                format!("duplicate key `{key}` in {what}"),
-            )
-            .hint = Some("remove one of them: YAML keeps only one".into());
-        } else if PYTHON_KEYS.contains(&key.as_str()) {
+        if r.duplicate_key(entries, i, &what) {
+            continue;
+        }
+        if PYTHON_KEYS.contains(&key.as_str()) {
             r.error(
                 k.pos,
                 Kind::Unsupported,
@@ -278,18 +270,13 @@ fn read_task(
                 }
                 OperatorName::Unknown if name.is_empty() => name,
                 OperatorName::Unknown => {
-                    let near = closest(&name, env.registry.names())
-                        .map(|c| format!("did you mean `{c}`? "))
-                        .unwrap_or_default();
+                    let list = format!("known operators: {}", quoted_list(env.registry.names()));
                     r.error(
                         op_node.pos,
                         Kind::UnknownOperator,
                         format!("unknown operator `{name}`"),
                     )
-                    .hint = Some(format!(
-                        "{near}known operators: {}",
-                        quoted_list(env.registry.names())
-                    ));
+                    .hint = Some(hint_with(&name, env.registry.names(), &list));
                     name
                 }
             }
