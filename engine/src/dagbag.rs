@@ -19,6 +19,7 @@ pub struct DagBag {
     dags: BTreeMap<String, Dag>,
     diagnostics: Diagnostics,
     files: Vec<PathBuf>,
+    pools: Pools,
 }
 
 impl DagBag {
@@ -27,9 +28,32 @@ impl DagBag {
         Self::load_paths(&[folder.to_path_buf()], registry)
     }
 
+    /// Loads the DAG files of `folder`; tasks may also use the pools of `extra` (those set
+    /// with `dagctl pools set`), which override `pools.yaml`.
+    pub fn load_folder_with_pools(
+        folder: &Path,
+        registry: &OperatorRegistry,
+        extra: &Pools,
+    ) -> DagBag {
+        Self::load(&[folder.to_path_buf()], registry, extra)
+    }
+
     /// Loads DAG files and folders. Pools come from `pools.yaml` beside each file.
     /// A DAG id defined twice is an error at its second definition; the first one is kept.
     pub fn load_paths(paths: &[PathBuf], registry: &OperatorRegistry) -> DagBag {
+        Self::load(paths, registry, &Pools::default())
+    }
+
+    /// Loads DAG files and folders, with the pools of `extra` besides those of `pools.yaml`.
+    pub fn load_paths_with_pools(
+        paths: &[PathBuf],
+        registry: &OperatorRegistry,
+        extra: &Pools,
+    ) -> DagBag {
+        Self::load(paths, registry, extra)
+    }
+
+    fn load(paths: &[PathBuf], registry: &OperatorRegistry, extra: &Pools) -> DagBag {
         let mut bag = DagBag::default();
         let mut files = Vec::new();
         for path in paths {
@@ -57,8 +81,12 @@ impl DagBag {
         for file in files {
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             let pools = pools_by_dir.entry(dir.clone()).or_insert_with(|| {
-                let (pools, diags) = Pools::load_folder(&dir);
+                let (mut pools, diags) = Pools::load_folder(&dir);
                 bag.diagnostics.0.extend(diags.0);
+                // Pools set with `dagctl pools set` win over the file.
+                for (name, pool) in extra.iter() {
+                    pools.set(name, pool.clone());
+                }
                 pools
             });
             let load = load_file(&file, pools.env(registry));
@@ -95,6 +123,16 @@ impl DagBag {
             }
             bag.files.push(file);
         }
+        bag.pools = match pools_by_dir.into_values().next() {
+            Some(p) => p,
+            None => {
+                let mut p = Pools::default();
+                for (name, pool) in extra.iter() {
+                    p.set(name, pool.clone());
+                }
+                p
+            }
+        };
         bag
     }
 
@@ -116,6 +154,11 @@ impl DagBag {
     /// The files read.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// The pools of the (first) folder read, with the extra ones.
+    pub fn pools(&self) -> &Pools {
+        &self.pools
     }
 
     /// Takes the DAGs out of the bag.

@@ -41,24 +41,42 @@
 //! ```
 
 pub mod builtin;
+pub mod clock;
+pub mod context;
 pub mod dag;
+pub mod dag_builder;
 pub mod dagbag;
 pub mod diagnostic;
 pub mod duration;
+pub mod engine;
+pub mod events;
+pub mod executor;
 pub mod graph;
 pub mod operator;
 pub mod pools;
 pub mod schedule;
 pub mod spec;
+pub mod state;
+pub mod store;
 pub mod suggest;
+pub mod template;
 pub mod trigger_rule;
+pub mod worker;
 pub mod yaml;
 
+pub use async_trait::async_trait;
+pub use context::{LogBuffer, Resources, TaskContext, TaskError, TaskOutcome};
 pub use dag::{DEFAULT_POOL, Dag, Source, Task, TaskPolicy};
+pub use dag_builder::DagBuilder;
 pub use dagbag::DagBag;
 pub use diagnostic::{Diagnostic, Diagnostics, Kind, Severity};
+pub use engine::{Engine, EngineBuilder, EngineError, TriggerOptions};
+pub use events::Event;
+pub use executor::{Executor, ExecutorConfig, RunError, RunOutcome, TaskSummary};
 pub use graph::DagGraph;
 pub use operator::{ArgsError, ArgsProblem, Operator, OperatorRegistry, parse_args};
 pub use pools::{Pool, Pools};
 pub use schedule::Schedule;
+pub use state::{RunState, RunType, TaskState};
+pub use store::{MemoryStore, SqlStore, Store, StoreError};
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

@@ -9,11 +9,17 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
+use crate::context::{TaskContext, TaskError, TaskOutcome};
 use crate::yaml::PathSegment;
 
 /// A kind of work a task can do.
+///
+/// Implement it with `#[async_trait::async_trait]` (re-exported as
+/// [`crate::async_trait`]) and register it with [`OperatorRegistry::register`].
+#[async_trait]
 pub trait Operator: Send + Sync + 'static {
     /// The name DAG files use in `operator:`.
     fn name(&self) -> &str;
@@ -26,6 +32,12 @@ pub trait Operator: Send + Sync + 'static {
     /// # Errors
     /// An [`ArgsError`] pointing at the offending argument.
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError>;
+
+    /// Does the work of one try. Arguments in `ctx.args` are rendered already.
+    ///
+    /// # Errors
+    /// A [`TaskError`], retryable or fatal.
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError>;
 }
 
 /// What is wrong with an operator's arguments, and where.

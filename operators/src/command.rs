@@ -7,8 +7,14 @@
 
 use std::collections::BTreeMap;
 
-use dagctl_engine::{ArgsError, ArgsProblem, Operator, parse_args};
+use std::process::{ExitStatus, Stdio};
+
+use async_trait::async_trait;
+use dagctl_engine::{
+    ArgsError, ArgsProblem, Operator, TaskContext, TaskError, TaskOutcome, parse_args,
+};
 use serde::{Deserialize, Deserializer};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 /// Arguments of the `command` operator.
 #[derive(Debug, Clone, Deserialize)]
@@ -102,9 +108,63 @@ impl CommandArgs {
 }
 
 /// Runs an external program; non-zero exit fails the task.
+///
+/// The child runs in its own process group, with `DAGCTL_DAG_ID`, `DAGCTL_TASK_ID`,
+/// `DAGCTL_RUN_ID`, `DAGCTL_TRY_NUMBER`, `DAGCTL_DS` and `DAGCTL_LOGICAL_DATE` in its
+/// environment. Its stdout and stderr go line by line into the try's log; the last line of
+/// stdout becomes the XCom `return_value`, as with Airflow's `BashOperator`. When the try
+/// times out or is cancelled, the whole process group is killed.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Command;
 
+/// Kills the child's process group when dropped (timeout, cancellation, or after exit, to
+/// reap anything it left in the background).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0
+            && let Ok(pid) = i32::try_from(pid)
+        {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Streams a pipe into the try's log, line by line; returns the last non-empty line.
+async fn pump<R: AsyncRead + Unpin>(ctx: &TaskContext, pipe: R, prefix: &str) -> Option<String> {
+    let mut reader = BufReader::new(pipe);
+    let mut buf = Vec::new();
+    let mut last = None;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return last,
+            Ok(_) => {
+                let line = String::from_utf8_lossy(&buf);
+                let line = line.trim_end_matches(['\n', '\r']);
+                ctx.log(format!("{prefix}{line}"));
+                if !line.trim().is_empty() {
+                    last = Some(line.to_string());
+                }
+            }
+        }
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => format!("was killed by signal {sig}"),
+        _ => "ended abnormally".to_string(),
+    }
+}
+
+#[async_trait]
 impl Operator for Command {
     fn name(&self) -> &str {
         "command"
@@ -116,6 +176,85 @@ impl Operator for Command {
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
         CommandArgs::from_json(args).map(drop)
+    }
+
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+        let a = CommandArgs::from_json(&ctx.args)
+            .map_err(|e| TaskError::fatal(format!("bad arguments after rendering: {e}")))?;
+        let (mut cmd, shown) = match (&a.program, &a.bash_command) {
+            (Some(program), _) => {
+                let mut c = tokio::process::Command::new(program);
+                c.args(&a.args);
+                (c, program.clone())
+            }
+            (None, Some(script)) => {
+                let mut c = tokio::process::Command::new("bash");
+                c.arg("-c").arg(script);
+                (c, "bash".to_string())
+            }
+            (None, None) => return Err(TaskError::fatal("no program or bash_command")),
+        };
+        if !a.append_env {
+            cmd.env_clear();
+        }
+        cmd.env("DAGCTL_DAG_ID", &ctx.dag_id)
+            .env("DAGCTL_TASK_ID", &ctx.task_id)
+            .env("DAGCTL_RUN_ID", &ctx.run_id)
+            .env("DAGCTL_TRY_NUMBER", ctx.try_number.to_string())
+            .env("DAGCTL_DS", ctx.logical_date.format("%Y-%m-%d").to_string())
+            .env("DAGCTL_LOGICAL_DATE", ctx.logical_date.to_rfc3339())
+            .envs(&a.env);
+        if let Some(cwd) = &a.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            let msg = format!("cannot start `{shown}`: {e}");
+            if e.kind() == std::io::ErrorKind::NotFound {
+                TaskError::fatal(format!("{msg} (is it installed and in PATH?)"))
+            } else {
+                TaskError::retryable(msg)
+            }
+        })?;
+        let group = GroupGuard(child.id());
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let out = async {
+            match stdout {
+                Some(p) => pump(ctx, p, "").await,
+                None => None,
+            }
+        };
+        let err = async {
+            if let Some(p) = stderr {
+                pump(ctx, p, "").await;
+            }
+        };
+        // Pipes are read while waiting (a chatty child never blocks on a full pipe). Once the
+        // child exits, its group is killed so that background leftovers close the pipes too;
+        // if this future is dropped (timeout), the guard kills the group as well.
+        let wait = async move {
+            let status = tokio::select! {
+                status = child.wait() => status.map_err(|e| TaskError::retryable(format!("waiting for the process: {e}"))),
+                _ = ctx.cancel.cancelled() => Err(TaskError::retryable("cancelled")),
+            };
+            drop(group);
+            status
+        };
+        let (status, last, ()) = tokio::join!(wait, out, err);
+        let status = status?;
+        if status.success() {
+            Ok(TaskOutcome::Success(last.map(serde_json::Value::String)))
+        } else {
+            Err(TaskError::retryable(format!(
+                "`{shown}` {}",
+                describe(status)
+            )))
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use dagctl::engine::graph::{render_dot, render_tree};
 use dagctl::engine::suggest::closest;
-use dagctl::engine::{DagBag, OperatorRegistry};
+use dagctl::engine::{DagBag, Pool, Pools};
 
 use super::{Global, print_json};
 
@@ -31,8 +31,12 @@ pub enum DagsCommand {
     },
 }
 
-pub fn run(g: &Global, registry: &OperatorRegistry, c: DagsCommand) -> anyhow::Result<ExitCode> {
-    let bag = DagBag::load_folder(&g.dags_folder, registry);
+pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
+    let mut pools = Pools::default();
+    for (name, slots, description) in g.stored_pools().await.unwrap_or_default() {
+        pools.set(name, Pool { slots, description });
+    }
+    let bag = DagBag::load_folder_with_pools(&g.dags_folder, &dagctl::registry(), &pools);
     let broken = bag.diagnostics().error_count();
     if broken > 0 {
         eprintln!(

@@ -2,12 +2,19 @@
 
 mod dags;
 mod operators;
+mod output;
+mod pools;
+mod runs;
+mod tasks;
+mod trigger;
 mod validate;
+mod variables;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use dagctl::engine::{Engine, SqlStore, Store};
 
 /// dagctl — an Airflow-style DAG engine: YAML DAGs, a scheduler, and an ML loop that maintains
 /// itself.
@@ -34,6 +41,44 @@ pub struct Global {
         default_value = "./dags"
     )]
     pub dags_folder: PathBuf,
+    /// The state store (default: sqlite://<home>/dagctl.db).
+    #[arg(long, global = true, env = "DAGCTL_STORE_URL", hide_env_values = true)]
+    pub store_url: Option<String>,
+}
+
+impl Global {
+    fn store_url(&self) -> String {
+        self.store_url
+            .clone()
+            .unwrap_or_else(|| SqlStore::default_url(&self.home))
+    }
+
+    /// The state store alone (for verbs that need no DAG).
+    async fn store(&self) -> anyhow::Result<SqlStore> {
+        Ok(SqlStore::connect(&self.store_url()).await?)
+    }
+
+    /// An engine over the DAG folder and the store, with every shipped operator.
+    async fn engine(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::builder()
+            .dags_folder(&self.dags_folder)
+            .home(&self.home)
+            .store_url(self.store_url())
+            .registry(dagctl::registry())
+            .build()
+            .await?)
+    }
+
+    /// Pools set in the store, if a store exists already (validation never creates one).
+    async fn stored_pools(&self) -> Option<Vec<(String, u32, Option<String>)>> {
+        let url = self.store_url();
+        if let Some(path) = url.strip_prefix("sqlite://")
+            && !std::path::Path::new(path).exists()
+        {
+            return None;
+        }
+        SqlStore::connect(&url).await.ok()?.pools().await.ok()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,18 +88,37 @@ enum Command {
     /// List and show DAGs.
     #[command(subcommand)]
     Dags(dags::DagsCommand),
+    /// Run a DAG now, in the foreground.
+    Trigger(trigger::TriggerArgs),
+    /// Inspect and resume DAG runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Task logs, and running one task alone.
+    #[command(subcommand)]
+    Tasks(tasks::TasksCommand),
+    /// Global key → value settings that tasks read (`{{ var.value.NAME }}`).
+    #[command(subcommand)]
+    Variables(variables::VariablesCommand),
+    /// Limits on how many tasks run at once.
+    #[command(subcommand)]
+    Pools(pools::PoolsCommand),
     /// List the operators tasks can use.
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
 }
 
 /// Runs the verb; the exit code says whether it succeeded.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let registry = dagctl::registry();
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
     match cli.command {
-        Command::Validate(a) => validate::run(&cli.global, &registry, a),
-        Command::Dags(c) => dags::run(&cli.global, &registry, c),
-        Command::Operators(c) => operators::run(&registry, c),
+        Command::Validate(a) => validate::run(g, a).await,
+        Command::Dags(c) => dags::run(g, c).await,
+        Command::Trigger(a) => trigger::run(g, a).await,
+        Command::Runs(c) => runs::run(g, c).await,
+        Command::Tasks(c) => tasks::run(g, c).await,
+        Command::Variables(c) => variables::run(g, c).await,
+        Command::Pools(c) => pools::run(g, c).await,
+        Command::Operators(c) => operators::run(&dagctl::registry(), c),
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use dagctl::engine::{DagBag, OperatorRegistry};
+use dagctl::engine::{DagBag, Pool, Pools};
 
 use super::{Global, print_json};
 
@@ -17,13 +17,17 @@ pub struct ValidateArgs {
     json: bool,
 }
 
-pub fn run(g: &Global, registry: &OperatorRegistry, a: ValidateArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &Global, a: ValidateArgs) -> anyhow::Result<ExitCode> {
     let paths = if a.paths.is_empty() {
         vec![g.dags_folder.clone()]
     } else {
         a.paths
     };
-    let bag = DagBag::load_paths(&paths, registry);
+    let mut pools = Pools::default();
+    for (name, slots, description) in g.stored_pools().await.unwrap_or_default() {
+        pools.set(name, Pool { slots, description });
+    }
+    let bag = DagBag::load_paths_with_pools(&paths, &dagctl::registry(), &pools);
     let mut diags = bag.diagnostics().clone();
     diags.sort();
     let errors = diags.error_count();

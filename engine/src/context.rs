@@ -1,0 +1,242 @@
+//! What an operator sees while it runs: [`TaskContext`], and what it returns:
+//! [`TaskOutcome`] or [`TaskError`].
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+/// How a try ended well.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TaskOutcome {
+    /// Success, with an optional value stored as the XCom `return_value`.
+    Success(Option<serde_json::Value>),
+    /// The task decided to skip itself (the reason goes to its log).
+    Skipped(String),
+    /// Success; only these direct downstream tasks run, the others are skipped.
+    Branch(Vec<String>),
+    /// Success, and the condition was false: downstream work is skipped. With
+    /// `skip_all_downstream` every task downstream is skipped whatever its trigger rule
+    /// (Airflow's `ignore_downstream_trigger_rules: true`, the default); otherwise only the
+    /// direct downstream tasks are, and trigger rules decide for the rest.
+    ShortCircuit {
+        /// Skip every downstream task, not only the direct ones.
+        skip_all_downstream: bool,
+    },
+}
+
+/// Why a try failed, and whether retrying can help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    /// What went wrong, for the try's record and log.
+    pub message: String,
+    /// `false` fails the task at once, whatever retries remain (Airflow's
+    /// `AirflowFailException`); `true` uses a retry if one is left.
+    pub retryable: bool,
+}
+
+impl TaskError {
+    /// A failure that a retry may fix (the default for most errors).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure that no retry can fix (bad arguments, missing input that will not appear).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        TaskError {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// The log of one try: lines accumulate here and are written to the store in chunks (on each
+/// heartbeat and when the try ends), so a crash loses at most the last few seconds of output.
+#[derive(Debug, Clone, Default)]
+pub struct LogBuffer(Arc<Mutex<LogInner>>);
+
+#[derive(Debug, Default)]
+struct LogInner {
+    pending: String,
+    next_seq: u32,
+}
+
+impl LogBuffer {
+    /// Appends a line.
+    pub fn line(&self, line: &str) {
+        // A std mutex: held for a push only, never across an await.
+        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        inner.pending.push_str(line);
+        if !line.ends_with('\n') {
+            inner.pending.push('\n');
+        }
+    }
+
+    /// Takes what was logged since the last call, with its chunk number.
+    pub fn take(&self) -> Option<(u32, String)> {
+        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.pending.is_empty() {
+            return None;
+        }
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        Some((seq, std::mem::take(&mut inner.pending)))
+    }
+}
+
+/// Shared objects operators may need (object stores, HTTP clients, …), by type.
+#[derive(Default, Clone)]
+pub struct Resources(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl fmt::Debug for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Resources({} entries)", self.0.len())
+    }
+}
+
+impl Resources {
+    /// Adds or replaces the resource of type `T`.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The resource of type `T`, if one was added.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.0
+            .get(&TypeId::of::<T>())
+            .and_then(|v| Arc::clone(v).downcast::<T>().ok())
+    }
+}
+
+/// Side effects of a try that are committed only if it succeeds, in the same transaction as
+/// its end state.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    pub xcom: Vec<(String, serde_json::Value)>,
+    pub variables: Vec<(String, String)>,
+}
+
+/// Everything an operator's `execute` can use.
+pub struct TaskContext {
+    /// The DAG.
+    pub dag_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The run.
+    pub run_id: String,
+    /// This try's number (1 for the first).
+    pub try_number: u32,
+    /// Retries + 1.
+    pub max_tries: u32,
+    /// The run's logical date.
+    pub logical_date: DateTime<Utc>,
+    /// Start of the run's data interval.
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the run's data interval.
+    pub data_interval_end: DateTime<Utc>,
+    /// The DAG's params with the run's overrides.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// `dag_run.conf`.
+    pub conf: serde_json::Value,
+    /// The task's arguments with every template rendered.
+    pub args: serde_json::Value,
+    /// The ids of the task's direct downstream tasks (for branching).
+    pub downstream: Vec<String>,
+    /// Cancelled when the try times out or the worker shuts down; long work should watch it.
+    pub cancel: CancellationToken,
+    pub(crate) log: LogBuffer,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) pending: Mutex<Pending>,
+    pub(crate) resources: Arc<Resources>,
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("dag_id", &self.dag_id)
+            .field("task_id", &self.task_id)
+            .field("run_id", &self.run_id)
+            .field("try_number", &self.try_number)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TaskContext {
+    /// Writes a line to this try's log (`dagctl tasks logs`).
+    pub fn log(&self, line: impl fmt::Display) {
+        let line = line.to_string();
+        tracing::debug!(target: "dagctl::task", task = %self.task_id, "{line}");
+        self.log.line(&line);
+    }
+
+    /// The arguments read into the operator's typed struct.
+    ///
+    /// # Errors
+    /// A fatal [`TaskError`] (arguments were checked at load time, so this means a template
+    /// rendered into something of the wrong type).
+    pub fn args<A: DeserializeOwned>(&self) -> Result<A, TaskError> {
+        crate::operator::parse_args(&self.args)
+            .map_err(|e| TaskError::fatal(format!("bad arguments after rendering: {e}")))
+    }
+
+    /// A Variable's value.
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn variable(&self, key: &str) -> Result<Option<String>, TaskError> {
+        self.store
+            .variable(key)
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))
+    }
+
+    /// Sets a Variable when (and only if) this try succeeds.
+    pub fn set_variable(&self, key: impl Into<String>, value: impl Into<String>) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.variables.push((key.into(), value.into()));
+    }
+
+    /// Pushes an XCom, stored when (and only if) this try succeeds.
+    pub fn xcom_push(&self, key: impl Into<String>, value: serde_json::Value) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.xcom.push((key.into(), value));
+    }
+
+    /// An XCom of another task of this run (`return_value` for its result).
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn xcom_pull(
+        &self,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, TaskError> {
+        self.store
+            .xcom(&self.dag_id, &self.run_id, task_id, key)
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))
+    }
+
+    /// A shared resource registered with the engine.
+    pub fn resource<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.resources.get::<T>()
+    }
+}

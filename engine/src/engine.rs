@@ -1,0 +1,504 @@
+//! [`Engine`] and its builder: the embedding API.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dagctl_engine::EngineError> {
+//! use dagctl_engine::{Engine, TriggerOptions};
+//!
+//! let engine = Engine::builder()
+//!     .dags_folder("dags")
+//!     .home(".dagctl")
+//!     .build()
+//!     .await?;
+//! let outcome = engine.trigger("my_dag", TriggerOptions::default()).await?;
+//! println!("{}: {}", outcome.run_id, outcome.state);
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::broadcast;
+
+use crate::context::{Resources, TaskError, TaskOutcome};
+use crate::dag::Dag;
+use crate::dagbag::DagBag;
+use crate::diagnostic::Diagnostics;
+use crate::events::{EVENT_BUFFER, Event};
+use crate::executor::{Executor, ExecutorConfig, RunError, RunOutcome};
+use crate::operator::{Operator, OperatorRegistry};
+use crate::pools::{Pool, Pools};
+use crate::schedule::Schedule;
+use crate::state::{RunState, RunType, TaskState};
+use crate::store::{DagRun, RunFilter, SqlStore, Store, StoreError, TaskInstance};
+use crate::suggest::closest;
+
+/// Errors of the [`Engine`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A run could not be executed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// No valid DAG has this id.
+    #[error("no valid DAG `{dag_id}`{hint}")]
+    UnknownDag {
+        /// The id asked for.
+        dag_id: String,
+        /// A suggestion or a pointer to `dagctl validate`.
+        hint: String,
+    },
+    /// No task has this id in the DAG.
+    #[error("DAG `{dag_id}` has no task `{task_id}`")]
+    UnknownTask {
+        /// The DAG.
+        dag_id: String,
+        /// The id asked for.
+        task_id: String,
+    },
+    /// No run has this id.
+    #[error("no run `{run_id}`{hint}")]
+    UnknownRun {
+        /// The id asked for.
+        run_id: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Bad trigger options.
+    #[error("{0}")]
+    BadOptions(String),
+}
+
+/// How to trigger a run.
+#[derive(Debug, Clone, Default)]
+pub struct TriggerOptions {
+    /// `dag_run.conf`: a JSON object (its keys also override `params`).
+    pub conf: Option<serde_json::Value>,
+    /// The logical date; now when absent.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// The run id; `manual__<logical date>` when absent.
+    pub run_id: Option<String>,
+}
+
+/// Configures an [`Engine`].
+pub struct EngineBuilder {
+    dags_folder: Option<PathBuf>,
+    home: PathBuf,
+    store_url: Option<String>,
+    store: Option<Arc<dyn Store>>,
+    registry: OperatorRegistry,
+    resources: Resources,
+    dags: Vec<Dag>,
+    config: ExecutorConfig,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder {
+            dags_folder: None,
+            home: PathBuf::from(".dagctl"),
+            store_url: None,
+            store: None,
+            registry: OperatorRegistry::with_builtins(),
+            resources: Resources::default(),
+            dags: Vec::new(),
+            config: ExecutorConfig::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("dags_folder", &self.dags_folder)
+            .field("home", &self.home)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EngineBuilder {
+    /// Loads DAG files from this folder.
+    pub fn dags_folder(mut self, path: impl Into<PathBuf>) -> Self {
+        self.dags_folder = Some(path.into());
+        self
+    }
+
+    /// Where state lives by default (`<home>/dagctl.db`); `./.dagctl` unless set.
+    pub fn home(mut self, path: impl Into<PathBuf>) -> Self {
+        self.home = path.into();
+        self
+    }
+
+    /// The state store URL (`sqlite://PATH` or `postgres://…`), instead of the default.
+    pub fn store_url(mut self, url: impl Into<String>) -> Self {
+        self.store_url = Some(url.into());
+        self
+    }
+
+    /// A store object, instead of a URL.
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Replaces the operator registry (the engine's built-ins are there by default).
+    pub fn registry(mut self, registry: OperatorRegistry) -> Self {
+        self.registry = registry;
+        self
+    }
+
+    /// Registers one more operator.
+    pub fn operator(mut self, op: impl Operator) -> Self {
+        self.registry.register(op);
+        self
+    }
+
+    /// Shares an object with operators (`ctx.resource::<T>()`).
+    pub fn resource<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.resources.insert(value);
+        self
+    }
+
+    /// Adds a DAG built in code (see [`crate::DagBuilder`]).
+    pub fn dag(mut self, dag: Dag) -> Self {
+        self.dags.push(dag);
+        self
+    }
+
+    /// Lease and heartbeat timing.
+    pub fn executor_config(mut self, config: ExecutorConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Connects the store (creating and migrating it if needed) and loads the DAGs. DAG files
+    /// with errors do not stop the build: their DAGs are left out and their problems are in
+    /// [`Engine::diagnostics`].
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] if the store cannot be opened.
+    pub async fn build(self) -> Result<Engine, EngineError> {
+        let store: Arc<dyn Store> = match self.store {
+            Some(s) => s,
+            None => {
+                let url = self
+                    .store_url
+                    .unwrap_or_else(|| SqlStore::default_url(&self.home));
+                Arc::new(SqlStore::connect(&url).await?)
+            }
+        };
+        let mut pools = Pools::default();
+        for (name, slots, description) in store.pools().await? {
+            pools.set(name, Pool { slots, description });
+        }
+        let (dags, diagnostics, pools) = match &self.dags_folder {
+            Some(folder) => {
+                let bag = DagBag::load_folder_with_pools(folder, &self.registry, &pools);
+                let pools = bag.pools().clone();
+                let diagnostics = bag.diagnostics().clone();
+                (bag.into_dags(), diagnostics, pools)
+            }
+            None => (Default::default(), Diagnostics::default(), pools),
+        };
+        let mut dags = dags;
+        for dag in self.dags {
+            dags.insert(dag.id.clone(), dag);
+        }
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let executor = Executor::new(
+            Arc::clone(&store),
+            Arc::new(self.registry.clone()),
+            Arc::new(self.resources),
+            events.clone(),
+            self.config,
+        );
+        executor.pools().set_sizes(&pools);
+        Ok(Engine {
+            store,
+            dags: dags.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+            diagnostics,
+            registry: self.registry,
+            executor,
+            events,
+            pools,
+        })
+    }
+}
+
+/// A configured engine: DAGs, a store, operators, and an executor.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    dags: std::collections::BTreeMap<String, Arc<Dag>>,
+    diagnostics: Diagnostics,
+    registry: OperatorRegistry,
+    executor: Executor,
+    events: broadcast::Sender<Event>,
+    pools: Pools,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dags", &self.dags.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Starts configuring an engine.
+    pub fn builder() -> EngineBuilder {
+        EngineBuilder::default()
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The operators.
+    pub fn registry(&self) -> &OperatorRegistry {
+        &self.registry
+    }
+
+    /// The pools in force (defaults, `dagctl pools set`, `pools.yaml`).
+    pub fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// The valid DAGs, by id.
+    pub fn dags(&self) -> impl Iterator<Item = &Arc<Dag>> {
+        self.dags.values()
+    }
+
+    /// Problems found in the DAG folder.
+    pub fn diagnostics(&self) -> &Diagnostics {
+        &self.diagnostics
+    }
+
+    /// A stream of run and task state changes from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The DAG with this id.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownDag`] with the closest id or a pointer to `dagctl validate`.
+    pub fn dag(&self, dag_id: &str) -> Result<&Arc<Dag>, EngineError> {
+        self.dags.get(dag_id).ok_or_else(|| {
+            let hint = match closest(dag_id, self.dags.keys().map(String::as_str)) {
+                Some(c) => format!("; did you mean `{c}`?"),
+                None if self.diagnostics.has_errors() => format!(
+                    "; the DAG folder has {} error(s): run `dagctl validate`",
+                    self.diagnostics.error_count()
+                ),
+                None => "; `dagctl dags list` lists the DAGs".to_string(),
+            };
+            EngineError::UnknownDag {
+                dag_id: dag_id.to_string(),
+                hint,
+            }
+        })
+    }
+
+    /// Creates a run (state `queued`) with its task instances, without executing it.
+    ///
+    /// # Errors
+    /// Unknown DAG, a `conf` that is not a JSON object, or a run id that exists.
+    pub async fn create_run(
+        &self,
+        dag_id: &str,
+        options: TriggerOptions,
+    ) -> Result<DagRun, EngineError> {
+        let dag = self.dag(dag_id)?;
+        let conf = options.conf.unwrap_or_else(|| serde_json::json!({}));
+        if !conf.is_object() {
+            return Err(EngineError::BadOptions(format!(
+                "conf must be a JSON object like {{\"key\": \"value\"}}, got {conf}"
+            )));
+        }
+        let now = self.executor.now();
+        let logical_date = options.logical_date.unwrap_or(now);
+        let run_id = options.run_id.unwrap_or_else(|| {
+            format!(
+                "{}__{}",
+                RunType::Manual.as_str(),
+                logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+            )
+        });
+        let end = match &dag.schedule {
+            Schedule::Cron(c) => c
+                .cron
+                .find_next_occurrence(&logical_date, false)
+                .unwrap_or(logical_date),
+            _ => logical_date,
+        };
+        let run = DagRun {
+            dag_id: dag.id.clone(),
+            run_id,
+            run_type: RunType::Manual,
+            logical_date,
+            data_interval_start: logical_date,
+            data_interval_end: end,
+            conf,
+            state: RunState::Queued,
+            created_at: now,
+            start_date: None,
+            end_date: None,
+        };
+        let tis: Vec<TaskInstance> = dag
+            .tasks
+            .iter()
+            .map(|t| TaskInstance {
+                task_id: t.id.clone(),
+                state: TaskState::None,
+                try_number: 0,
+                max_tries: t.policy.retries + 1,
+                pool: t.policy.pool.clone(),
+                pool_slots: t.policy.pool_slots,
+                next_attempt_at: None,
+                start_date: None,
+                end_date: None,
+            })
+            .collect();
+        self.store.create_run(&run, &tis).await?;
+        let _ = self.events.send(Event::Run {
+            dag_id: run.dag_id.clone(),
+            run_id: run.run_id.clone(),
+            state: RunState::Queued,
+        });
+        Ok(run)
+    }
+
+    /// Creates a run and executes it to its end.
+    ///
+    /// # Errors
+    /// As [`Engine::create_run`] and [`Engine::execute`]; a failed task is not an error, the
+    /// outcome says `failed`.
+    pub async fn trigger(
+        &self,
+        dag_id: &str,
+        options: TriggerOptions,
+    ) -> Result<RunOutcome, EngineError> {
+        let run = self.create_run(dag_id, options).await?;
+        self.execute(dag_id, &run.run_id).await
+    }
+
+    /// Executes an existing run to its end (continuing it if it was left unfinished).
+    ///
+    /// # Errors
+    /// Unknown DAG or run, a run held by a live worker, or a store failure.
+    pub async fn execute(&self, dag_id: &str, run_id: &str) -> Result<RunOutcome, EngineError> {
+        let dag = Arc::clone(self.dag(dag_id)?);
+        Ok(self.executor.execute(&dag, run_id).await?)
+    }
+
+    /// Finds a run by id; `dag_id` settles ambiguity when DAGs share run ids.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownRun`] if none or several runs match.
+    pub async fn find_run(
+        &self,
+        run_id: &str,
+        dag_id: Option<&str>,
+    ) -> Result<DagRun, EngineError> {
+        let mut runs = self.store.find_runs(run_id).await?;
+        if let Some(d) = dag_id {
+            runs.retain(|r| r.dag_id == d);
+        }
+        match runs.len() {
+            1 => Ok(runs.remove(0)),
+            0 => Err(EngineError::UnknownRun {
+                run_id: run_id.to_string(),
+                hint: "; `dagctl runs list` lists the runs".into(),
+            }),
+            _ => Err(EngineError::UnknownRun {
+                run_id: run_id.to_string(),
+                hint: format!(
+                    " in a single DAG: DAGs {} all have it; add --dag",
+                    runs.iter()
+                        .map(|r| r.dag_id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+
+    /// Continues every unfinished run (queued, or running with orphaned tries) of the known
+    /// DAGs, oldest first. Runs held by a live worker are left alone.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn resume_unfinished(&self) -> Result<Vec<RunOutcome>, EngineError> {
+        let mut runs = self
+            .store
+            .list_runs(&RunFilter {
+                states: vec![RunState::Queued, RunState::Running],
+                ..RunFilter::default()
+            })
+            .await?;
+        runs.reverse();
+        let mut out = Vec::new();
+        for run in runs {
+            let Some(dag) = self.dags.get(&run.dag_id) else {
+                tracing::warn!(dag = %run.dag_id, run = %run.run_id,
+                    "unfinished run of a DAG that is not loaded; left as is");
+                continue;
+            };
+            match self.executor.execute(dag, &run.run_id).await {
+                Ok(o) => out.push(o),
+                Err(RunError::Busy { .. }) => {
+                    tracing::info!(run = %run.run_id, "held by a live worker; left to it")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one task alone (`dagctl tasks test`): no dependencies, no state recorded.
+    ///
+    /// # Errors
+    /// Unknown DAG or task, or bad options.
+    pub async fn test_task(
+        &self,
+        dag_id: &str,
+        task_id: &str,
+        options: TriggerOptions,
+    ) -> Result<(Result<TaskOutcome, TaskError>, String), EngineError> {
+        let dag = Arc::clone(self.dag(dag_id)?);
+        let now = self.executor.now();
+        let logical_date = options.logical_date.unwrap_or(now);
+        let run = DagRun {
+            dag_id: dag.id.clone(),
+            run_id: options
+                .run_id
+                .unwrap_or_else(|| format!("test__{}", logical_date.to_rfc3339())),
+            run_type: RunType::Manual,
+            logical_date,
+            data_interval_start: logical_date,
+            data_interval_end: logical_date,
+            conf: options.conf.unwrap_or_else(|| serde_json::json!({})),
+            state: RunState::Running,
+            created_at: now,
+            start_date: Some(now),
+            end_date: None,
+        };
+        self.executor
+            .test_task(&dag, task_id, &run)
+            .await
+            .ok_or_else(|| EngineError::UnknownTask {
+                dag_id: dag_id.to_string(),
+                task_id: task_id.to_string(),
+            })
+    }
+}
+
+/// `<home>/dagctl.db` as a store URL.
+pub fn default_store_url(home: &Path) -> String {
+    SqlStore::default_url(home)
+}

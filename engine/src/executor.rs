@@ -1,0 +1,1097 @@
+//! Runs the task instances of DAG runs.
+//!
+//! The store holds the truth; the executor keeps an in-memory copy of one run's task states
+//! to decide quickly, and writes every transition through [`Store::commit`]. Each turn of
+//! the loop commits **one** transaction holding the ends of the tries that finished (with
+//! their XCom, Variables and log tail), the readiness those ends cause downstream (trigger
+//! rules, skips), and the claims of the tasks that start now. Only then are the claimed tries
+//! spawned, so a try row is always `running` before its operator starts.
+//!
+//! Every task whose upstreams are settled starts at once, bounded by the DAG's
+//! `max_active_tasks` and by pool slots. A heartbeat renews the leases of running tries and
+//! flushes their logs. On start, `running` tries whose worker is gone are orphans: they count
+//! as failed tries (retried if retries remain) and the run continues.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, broadcast};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::clock::Clock;
+use crate::context::{LogBuffer, Pending, Resources, TaskContext, TaskError, TaskOutcome};
+use crate::dag::{Dag, TaskPolicy};
+use crate::duration::format_duration;
+use crate::events::Event;
+use crate::operator::OperatorRegistry;
+use crate::pools::Pools;
+use crate::state::{RunState, TaskState};
+use crate::store::{Batch, Change, DagRun, Store, StoreError, TaskInstance};
+use crate::template::{Renderer, RunData, needs};
+use crate::trigger_rule::{Decision, UpstreamStates};
+use crate::worker::{WorkerId, is_orphan};
+
+/// Timing of leases and heartbeats.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecutorConfig {
+    /// How long a claim holds without a heartbeat.
+    pub lease: Duration,
+    /// How often leases are renewed and logs flushed.
+    pub heartbeat: Duration,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a run could not be executed (task failures are not errors: they are in the outcome).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such run.
+    #[error("no run `{run_id}` of DAG `{dag_id}`")]
+    NotFound {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+    },
+    /// Another live worker is executing the run.
+    #[error(
+        "run `{run_id}` of DAG `{dag_id}` is being executed by worker {worker} (lease until \
+         {until}); wait for it to finish, or for its lease to expire"
+    )]
+    Busy {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The worker holding a try.
+        worker: String,
+        /// Its lease.
+        until: String,
+    },
+    /// The DAG has tasks the run does not know.
+    #[error(
+        "DAG `{dag_id}` changed since run `{run_id}` was created: task(s) {tasks} have no \
+         task instance in it; trigger a new run"
+    )]
+    DagChanged {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The new tasks, comma-separated.
+        tasks: String,
+    },
+}
+
+/// One task's result in a [`RunOutcome`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSummary {
+    /// The task.
+    pub task_id: String,
+    /// Its final state.
+    pub state: TaskState,
+    /// How many tries it took.
+    pub tries: u32,
+    /// How long its last try ran (in this process).
+    pub duration: Option<Duration>,
+    /// Why its last try failed, if it did.
+    pub error: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// `success` or `failed`.
+    pub state: RunState,
+    /// Every task, in topological order.
+    pub tasks: Vec<TaskSummary>,
+}
+
+/// Pool slots in use by this process, shared by all runs it executes.
+#[derive(Debug, Default)]
+pub struct PoolSlots {
+    sizes: Mutex<HashMap<String, u32>>,
+    used: Mutex<HashMap<String, u32>>,
+    freed: Notify,
+}
+
+enum Acquire {
+    Ok,
+    Busy,
+    TooBig(u32),
+}
+
+impl PoolSlots {
+    /// Sets pool sizes (from `pools.yaml` and `dagctl pools set`).
+    pub fn set_sizes(&self, pools: &Pools) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        sizes.clear();
+        for (name, pool) in pools.iter() {
+            sizes.insert(name.to_string(), pool.slots);
+        }
+    }
+
+    fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
+        let size = self
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pool)
+            .copied()
+            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS);
+        if n > size {
+            return Acquire::TooBig(size);
+        }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let u = used.entry(pool.to_string()).or_default();
+        if *u + n > size {
+            return Acquire::Busy;
+        }
+        *u += n;
+        Acquire::Ok
+    }
+
+    fn release(&self, pool: &str, n: u32) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = used.get_mut(pool) {
+            *u = u.saturating_sub(n);
+        }
+        self.freed.notify_waiters();
+    }
+}
+
+/// Executes DAG runs against a [`Store`].
+pub struct Executor {
+    store: Arc<dyn Store>,
+    registry: Arc<OperatorRegistry>,
+    renderer: Arc<Renderer>,
+    resources: Arc<Resources>,
+    events: broadcast::Sender<Event>,
+    pools: Arc<PoolSlots>,
+    config: ExecutorConfig,
+    worker: Arc<WorkerId>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("worker", &self.worker.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The wait before retry `try_number + 1` after try `try_number` failed: `retry_delay`,
+/// doubled at every try with `retry_exponential_backoff`, capped by `max_retry_delay`.
+pub fn retry_delay(policy: &TaskPolicy, try_number: u32) -> Duration {
+    let mut d = policy.retry_delay;
+    if policy.retry_exponential_backoff {
+        let factor = 2u32.saturating_pow(try_number.saturating_sub(1).min(30));
+        d = d.saturating_mul(factor);
+    }
+    policy.max_retry_delay.map_or(d, |max| d.min(max))
+}
+
+impl Executor {
+    /// An executor over `store` with the operators of `registry`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<OperatorRegistry>,
+        resources: Arc<Resources>,
+        events: broadcast::Sender<Event>,
+        config: ExecutorConfig,
+    ) -> Self {
+        Executor {
+            store,
+            registry,
+            renderer: Arc::new(Renderer::new()),
+            resources,
+            events,
+            pools: Arc::new(PoolSlots::default()),
+            config,
+            worker: Arc::new(WorkerId::new()),
+            clock: Clock::new(),
+        }
+    }
+
+    /// The pool slots this executor enforces.
+    pub fn pools(&self) -> &PoolSlots {
+        &self.pools
+    }
+
+    /// This executor's worker id, as recorded with its tries.
+    pub fn worker_id(&self) -> &str {
+        self.worker.as_str()
+    }
+
+    /// The executor's clock (follows tokio's clock, so it can be paused in tests).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
+    /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
+    pub async fn test_task(
+        &self,
+        dag: &Dag,
+        task_id: &str,
+        run: &DagRun,
+    ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
+        let idx = dag.graph.index_of(task_id)?;
+        let task = &dag.tasks[idx];
+        let mut params = dag.params.clone();
+        if let Some(conf) = run.conf.as_object() {
+            params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let log = LogBuffer::default();
+        let ctx = TaskContext {
+            dag_id: dag.id.clone(),
+            task_id: task.id.clone(),
+            run_id: run.run_id.clone(),
+            try_number: 1,
+            max_tries: 1,
+            logical_date: run.logical_date,
+            data_interval_start: run.data_interval_start,
+            data_interval_end: run.data_interval_end,
+            params,
+            conf: run.conf.clone(),
+            args: task.args.clone(),
+            downstream: dag
+                .graph
+                .downstream(idx)
+                .into_iter()
+                .map(|d| dag.tasks[d].id.clone())
+                .collect(),
+            cancel: CancellationToken::new(),
+            log: log.clone(),
+            store: Arc::clone(&self.store),
+            pending: Mutex::new(Pending::default()),
+            resources: Arc::clone(&self.resources),
+        };
+        let op = self.registry.get(&task.operator)?.clone();
+        let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str()).await;
+        let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;
+        if let Err(e) = &result {
+            log.line(&format!("ERROR: {e}"));
+        }
+        let text = log.take().map(|(_, t)| t).unwrap_or_default();
+        Some((result, text))
+    }
+
+    /// Executes a run to its end: a new run, or one left unfinished (orphaned tries are
+    /// failed-for-retry first).
+    ///
+    /// # Errors
+    /// A [`RunError`] when the run cannot be executed; task failures are in the outcome.
+    pub async fn execute(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
+        let span = tracing::info_span!("dag_run", dag = %dag.id, run = %run_id);
+        self.execute_inner(dag, run_id).instrument(span).await
+    }
+
+    async fn execute_inner(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
+        let run = self
+            .store
+            .run(&dag.id, run_id)
+            .await?
+            .ok_or_else(|| RunError::NotFound {
+                dag_id: dag.id.clone(),
+                run_id: run_id.to_string(),
+            })?;
+        let tis = self.store.task_instances(&dag.id, run_id).await?;
+        let mut by_id: HashMap<&str, &TaskInstance> =
+            tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
+        let mut slots = Vec::with_capacity(dag.tasks.len());
+        let mut missing = Vec::new();
+        for t in &dag.tasks {
+            match by_id.remove(t.id.as_str()) {
+                Some(ti) => slots.push(Slot {
+                    state: ti.state,
+                    try_number: ti.try_number,
+                    max_tries: ti.max_tries,
+                    next_attempt_at: ti.next_attempt_at,
+                    duration: None,
+                    error: None,
+                }),
+                None => missing.push(t.id.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(RunError::DagChanged {
+                dag_id: dag.id.clone(),
+                run_id: run_id.to_string(),
+                tasks: missing.join(", "),
+            });
+        }
+        let mut ex = RunExec {
+            ex: self,
+            dag,
+            run,
+            slots,
+            running: 0,
+            changes: Vec::new(),
+            events: Vec::new(),
+            logs: Arc::new(Mutex::new(HashMap::new())),
+            external: Vec::new(),
+        };
+        if ex.run.state.is_finished() {
+            return Ok(ex.outcome());
+        }
+        ex.recover_orphans().await?;
+        ex.run_loop().await
+    }
+}
+
+struct Slot {
+    state: TaskState,
+    try_number: u32,
+    max_tries: u32,
+    next_attempt_at: Option<DateTime<Utc>>,
+    duration: Option<Duration>,
+    error: Option<String>,
+}
+
+/// What a spawned try reports back.
+struct TryDone {
+    idx: usize,
+    try_number: u32,
+    result: Result<TaskOutcome, TaskError>,
+    pending: Pending,
+    duration: Duration,
+}
+
+type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
+
+/// The execution of one run.
+struct RunExec<'a> {
+    ex: &'a Executor,
+    dag: &'a Dag,
+    run: DagRun,
+    slots: Vec<Slot>,
+    running: usize,
+    changes: Vec<Change>,
+    events: Vec<Event>,
+    logs: RunningLogs,
+    /// Tasks claimed by another worker (a lost claim): polled until they finish.
+    external: Vec<usize>,
+}
+
+impl RunExec<'_> {
+    fn set_state(&mut self, idx: usize, state: TaskState, now: DateTime<Utc>) {
+        let slot = &mut self.slots[idx];
+        slot.state = state;
+        if state != TaskState::UpForRetry {
+            slot.next_attempt_at = None;
+        }
+        self.changes.push(Change::SetTask {
+            task_id: self.dag.tasks[idx].id.clone(),
+            state,
+            next_attempt_at: slot.next_attempt_at,
+            end_date: state.is_finished().then_some(now),
+        });
+        self.event(idx, state);
+    }
+
+    fn event(&mut self, idx: usize, state: TaskState) {
+        self.events.push(Event::Task {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            task_id: self.dag.tasks[idx].id.clone(),
+            try_number: self.slots[idx].try_number,
+            state,
+        });
+    }
+
+    /// Fails or retries `running` tries whose worker is gone; refuses if a live worker
+    /// holds one.
+    async fn recover_orphans(&mut self) -> Result<(), RunError> {
+        let now = self.ex.clock.now();
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| matches!(self.slots[i].state, TaskState::Running | TaskState::Queued))
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        let tries = self
+            .ex
+            .store
+            .tries(&self.dag.id, &self.run.run_id, None)
+            .await?;
+        for idx in running {
+            let task = &self.dag.tasks[idx];
+            let live = tries
+                .iter()
+                .rev()
+                .find(|t| t.task_id == task.id && t.state == TaskState::Running);
+            if let Some(t) = live {
+                if !is_orphan(&t.worker_id, t.lease_until, now) {
+                    return Err(RunError::Busy {
+                        dag_id: self.dag.id.clone(),
+                        run_id: self.run.run_id.clone(),
+                        worker: t.worker_id.clone(),
+                        until: t.lease_until.map(|l| l.to_rfc3339()).unwrap_or_default(),
+                    });
+                }
+                let error = format!(
+                    "orphaned: worker {} stopped before try {} ended; counted as a failed try",
+                    t.worker_id, t.try_number
+                );
+                tracing::warn!(task = %task.id, "{error}");
+                self.slots[idx].error = Some(error.clone());
+                self.changes.push(Change::EndTry {
+                    task_id: task.id.clone(),
+                    try_number: t.try_number,
+                    state: TaskState::Failed,
+                    at: now,
+                    duration: (now - t.start_date).to_std().unwrap_or_default(),
+                    error: Some(error),
+                });
+            }
+            self.fail_try(idx, true, now);
+        }
+        Ok(())
+    }
+
+    /// After a failed try: up_for_retry if allowed and tries remain, else failed.
+    fn fail_try(&mut self, idx: usize, retryable: bool, now: DateTime<Utc>) {
+        let slot = &self.slots[idx];
+        if retryable && slot.try_number < slot.max_tries {
+            let delay = retry_delay(&self.dag.tasks[idx].policy, slot.try_number.max(1));
+            self.slots[idx].next_attempt_at =
+                Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+            self.set_state(idx, TaskState::UpForRetry, now);
+        } else {
+            self.set_state(idx, TaskState::Failed, now);
+        }
+    }
+
+    /// Applies trigger rules to waiting tasks and wakes retries that are due.
+    fn schedule(&mut self, now: DateTime<Utc>) {
+        for k in 0..self.dag.graph.topological_order().len() {
+            let idx = self.dag.graph.topological_order()[k];
+            match self.slots[idx].state {
+                TaskState::None => {
+                    let decision = self.dag.tasks[idx]
+                        .policy
+                        .trigger_rule
+                        .evaluate(self.upstream_states(idx));
+                    match decision {
+                        Decision::Wait => {}
+                        Decision::Run => self.set_state(idx, TaskState::Scheduled, now),
+                        Decision::Skip => self.set_state(idx, TaskState::Skipped, now),
+                        Decision::UpstreamFailed => {
+                            self.set_state(idx, TaskState::UpstreamFailed, now)
+                        }
+                    }
+                }
+                TaskState::UpForRetry
+                    if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) =>
+                {
+                    self.set_state(idx, TaskState::Scheduled, now);
+                }
+                TaskState::Deferred => self.set_state(idx, TaskState::Scheduled, now),
+                _ => {}
+            }
+        }
+    }
+
+    fn upstream_states(&self, idx: usize) -> UpstreamStates {
+        let mut up = UpstreamStates::default();
+        for u in self.dag.graph.upstream(idx) {
+            up.total += 1;
+            match self.slots[u].state {
+                TaskState::Success => up.success += 1,
+                TaskState::Failed => up.failed += 1,
+                TaskState::UpstreamFailed => up.upstream_failed += 1,
+                TaskState::Skipped => up.skipped += 1,
+                _ => {}
+            }
+        }
+        up
+    }
+
+    /// Picks scheduled tasks to start within `max_active_tasks` and pool slots, and adds
+    /// their claims to the batch. Returns them, and whether one waits for a pool slot.
+    fn claim(&mut self, now: DateTime<Utc>) -> (Vec<(usize, u32)>, bool) {
+        let mut claims = Vec::new();
+        let mut pool_blocked = false;
+        let lease_until =
+            now + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
+        for k in 0..self.dag.graph.topological_order().len() {
+            let idx = self.dag.graph.topological_order()[k];
+            if self.slots[idx].state != TaskState::Scheduled {
+                continue;
+            }
+            if self.running + claims.len() >= self.dag.max_active_tasks as usize {
+                break;
+            }
+            let policy = &self.dag.tasks[idx].policy;
+            match self.ex.pools.try_acquire(&policy.pool, policy.pool_slots) {
+                Acquire::Ok => {}
+                Acquire::Busy => {
+                    pool_blocked = true;
+                    continue;
+                }
+                Acquire::TooBig(size) => {
+                    let message = format!(
+                        "task needs {} slots of pool `{}`, which has {size}",
+                        policy.pool_slots, policy.pool
+                    );
+                    tracing::error!(task = %self.dag.tasks[idx].id, "{message}");
+                    self.set_state(idx, TaskState::Failed, now);
+                    continue;
+                }
+            }
+            let try_number = self.slots[idx].try_number + 1;
+            self.changes.push(Change::Claim {
+                task_id: self.dag.tasks[idx].id.clone(),
+                try_number,
+                worker_id: self.ex.worker.as_str().to_string(),
+                lease_until,
+                at: now,
+            });
+            claims.push((idx, try_number));
+        }
+        (claims, pool_blocked)
+    }
+
+    async fn commit(&mut self) -> Result<Vec<bool>, RunError> {
+        if self.changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = Batch {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            changes: std::mem::take(&mut self.changes),
+        };
+        let won = self.ex.store.commit(&batch).await?;
+        for e in self.events.drain(..) {
+            let _ = self.ex.events.send(e);
+        }
+        Ok(won)
+    }
+
+    async fn run_loop(&mut self) -> Result<RunOutcome, RunError> {
+        let mut joins: JoinSet<TryDone> = JoinSet::new();
+        let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
+        let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+        if self.run.state == RunState::Queued {
+            let now = self.ex.clock.now();
+            self.run.state = RunState::Running;
+            self.run.start_date = Some(now);
+            self.changes.push(Change::SetRun {
+                state: RunState::Running,
+                start_date: Some(now),
+                end_date: None,
+            });
+            self.run_event(RunState::Running);
+        }
+        loop {
+            let now = self.ex.clock.now();
+            self.schedule(now);
+            let (claims, pool_blocked) = self.claim(now);
+            let done = self.running == 0
+                && claims.is_empty()
+                && self.external.is_empty()
+                && self.slots.iter().all(|s| s.state.is_finished());
+            if done {
+                let state = self.final_state();
+                self.run.state = state;
+                self.changes.push(Change::SetRun {
+                    state,
+                    start_date: None,
+                    end_date: Some(now),
+                });
+                self.run_event(state);
+            }
+            let won = self.commit().await?;
+            for ((idx, try_number), won) in claims.into_iter().zip(won) {
+                if won {
+                    self.slots[idx].try_number = try_number;
+                    self.slots[idx].state = TaskState::Running;
+                    self.running += 1;
+                    let id = self.spawn_try(&mut joins, idx, try_number);
+                    spawned.insert(id, (idx, try_number));
+                } else {
+                    let policy = &self.dag.tasks[idx].policy;
+                    self.ex.pools.release(&policy.pool, policy.pool_slots);
+                    tracing::warn!(task = %self.dag.tasks[idx].id, "claimed by another worker");
+                    self.slots[idx].state = TaskState::Running;
+                    self.external.push(idx);
+                }
+            }
+            // Events of spawned tries (running) go out now.
+            for e in self.events.drain(..) {
+                let _ = self.ex.events.send(e);
+            }
+            if done {
+                return Ok(self.outcome());
+            }
+            let next_retry = self
+                .slots
+                .iter()
+                .filter(|s| s.state == TaskState::UpForRetry)
+                .filter_map(|s| s.next_attempt_at)
+                .min();
+            let wake_at = next_retry.map(|t| self.ex.clock.instant_at(t));
+            let poll = !self.external.is_empty();
+            // Timers live only in this select: none is pending while a commit waits on the
+            // database, so a paused test clock jumps only to the executor's own deadlines.
+            let beat = tokio::time::sleep_until(next_beat);
+            tokio::select! {
+                _ = beat, if self.running > 0 || poll => {
+                    next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+                    self.heartbeat().await;
+                    if poll {
+                        self.poll_external().await?;
+                    }
+                }
+                Some(res) = joins.join_next_with_id(), if self.running > 0 => {
+                    self.finished(res, &mut spawned);
+                    while let Some(res) = joins.try_join_next_with_id() {
+                        self.finished(res, &mut spawned);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if wake_at.is_some() => {}
+                _ = self.ex.pools.freed.notified(), if pool_blocked => {}
+            }
+        }
+    }
+
+    /// Renews the leases of this worker's running tries and flushes their logs, so that a
+    /// crash loses at most one heartbeat of output. A failure is logged, never fatal.
+    async fn heartbeat(&mut self) {
+        let until = self.ex.clock.now()
+            + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
+        if let Err(e) = self
+            .ex
+            .store
+            .renew_leases(self.ex.worker.as_str(), until)
+            .await
+        {
+            tracing::warn!("cannot renew leases: {e}");
+        }
+        let chunks: Vec<Change> = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(&idx, (try_number, log))| {
+                log.take().map(|(seq, text)| Change::Log {
+                    task_id: self.dag.tasks[idx].id.clone(),
+                    try_number: *try_number,
+                    seq,
+                    text,
+                })
+            })
+            .collect();
+        if !chunks.is_empty() {
+            let batch = Batch {
+                dag_id: self.dag.id.clone(),
+                run_id: self.run.run_id.clone(),
+                changes: chunks,
+            };
+            if let Err(e) = self.ex.store.commit(&batch).await {
+                tracing::warn!("cannot flush task logs: {e}");
+            }
+        }
+    }
+
+    async fn poll_external(&mut self) -> Result<(), RunError> {
+        let tis = self
+            .ex
+            .store
+            .task_instances(&self.dag.id, &self.run.run_id)
+            .await?;
+        let dag = self.dag;
+        self.external.retain(|&idx| {
+            let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {
+                return false;
+            };
+            self.slots[idx].state = ti.state;
+            self.slots[idx].try_number = ti.try_number;
+            self.slots[idx].next_attempt_at = ti.next_attempt_at;
+            ti.state == TaskState::Running
+        });
+        Ok(())
+    }
+
+    fn run_event(&mut self, state: RunState) {
+        self.events.push(Event::Run {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            state,
+        });
+    }
+
+    /// Airflow's rule: a run fails if a leaf task failed or was upstream_failed.
+    fn final_state(&self) -> RunState {
+        let failed = (0..self.slots.len())
+            .filter(|&i| self.dag.graph.downstream(i).is_empty())
+            .any(|i| {
+                matches!(
+                    self.slots[i].state,
+                    TaskState::Failed | TaskState::UpstreamFailed
+                )
+            });
+        if failed {
+            RunState::Failed
+        } else {
+            RunState::Success
+        }
+    }
+
+    fn outcome(&self) -> RunOutcome {
+        RunOutcome {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            state: self.run.state,
+            tasks: self
+                .dag
+                .topological_order()
+                .map(|t| {
+                    let i = self.dag.graph.index_of(&t.id).unwrap_or_default();
+                    TaskSummary {
+                        task_id: t.id.clone(),
+                        state: self.slots[i].state,
+                        tries: self.slots[i].try_number,
+                        duration: self.slots[i].duration,
+                        error: self.slots[i].error.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    fn spawn_try(
+        &mut self,
+        joins: &mut JoinSet<TryDone>,
+        idx: usize,
+        try_number: u32,
+    ) -> tokio::task::Id {
+        let task = &self.dag.tasks[idx];
+        let log = LogBuffer::default();
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(idx, (try_number, log.clone()));
+        self.event(idx, TaskState::Running);
+        let mut params = self.dag.params.clone();
+        if let Some(conf) = self.run.conf.as_object() {
+            for (k, v) in conf {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+        let ctx = TaskContext {
+            dag_id: self.dag.id.clone(),
+            task_id: task.id.clone(),
+            run_id: self.run.run_id.clone(),
+            try_number,
+            max_tries: self.slots[idx].max_tries,
+            logical_date: self.run.logical_date,
+            data_interval_start: self.run.data_interval_start,
+            data_interval_end: self.run.data_interval_end,
+            params,
+            conf: self.run.conf.clone(),
+            args: task.args.clone(),
+            downstream: self
+                .dag
+                .graph
+                .downstream(idx)
+                .into_iter()
+                .map(|d| self.dag.tasks[d].id.clone())
+                .collect(),
+            cancel: CancellationToken::new(),
+            log,
+            store: Arc::clone(&self.ex.store),
+            pending: Mutex::new(Pending::default()),
+            resources: Arc::clone(&self.ex.resources),
+        };
+        let operator = self.ex.registry.get(&task.operator).cloned();
+        let renderer = Arc::clone(&self.ex.renderer);
+        let run_type = self.run.run_type.as_str();
+        let timeout = task.policy.execution_timeout;
+        let span = tracing::info_span!("try", task = %task.id, try_number);
+        let handle = joins.spawn(
+            async move {
+                let start = tokio::time::Instant::now();
+                let (result, pending) = match operator {
+                    None => (
+                        Err(TaskError::fatal(
+                            "operator is not registered in this engine",
+                        )),
+                        Pending::default(),
+                    ),
+                    Some(op) => {
+                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        run_try(op.as_ref(), ctx, timeout).await
+                    }
+                };
+                TryDone {
+                    idx,
+                    try_number,
+                    result,
+                    pending,
+                    duration: start.elapsed(),
+                }
+            }
+            .instrument(span),
+        );
+        handle.id()
+    }
+
+    /// Records a finished try (or a panicked one).
+    fn finished(
+        &mut self,
+        res: Result<(tokio::task::Id, TryDone), tokio::task::JoinError>,
+        spawned: &mut HashMap<tokio::task::Id, (usize, u32)>,
+    ) {
+        let now = self.ex.clock.now();
+        let done = match res {
+            Ok((id, done)) => {
+                spawned.remove(&id);
+                done
+            }
+            Err(e) => {
+                let Some((idx, try_number)) = spawned.remove(&e.id()) else {
+                    return;
+                };
+                TryDone {
+                    idx,
+                    try_number,
+                    result: Err(TaskError::retryable(format!("operator panicked: {e}"))),
+                    pending: Pending::default(),
+                    duration: Duration::ZERO,
+                }
+            }
+        };
+        let idx = done.idx;
+        let task_id = self.dag.tasks[idx].id.clone();
+        self.running -= 1;
+        let policy = &self.dag.tasks[idx].policy;
+        self.ex.pools.release(&policy.pool, policy.pool_slots);
+        self.slots[idx].duration = Some(done.duration);
+        let log = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&idx)
+            .map(|(_, l)| l);
+        if let (Err(e), Some(log)) = (&done.result, &log) {
+            log.line(&format!("ERROR: {e}"));
+        }
+        if let Some((seq, text)) = log.and_then(|l| l.take()) {
+            self.changes.push(Change::Log {
+                task_id: task_id.clone(),
+                try_number: done.try_number,
+                seq,
+                text,
+            });
+        }
+        let (try_state, error) = match &done.result {
+            Ok(TaskOutcome::Skipped(_)) => (TaskState::Skipped, None),
+            Ok(_) => (TaskState::Success, None),
+            Err(e) => (TaskState::Failed, Some(e.message.clone())),
+        };
+        self.slots[idx].error = error.clone();
+        self.changes.push(Change::EndTry {
+            task_id: task_id.clone(),
+            try_number: done.try_number,
+            state: try_state,
+            at: now,
+            duration: done.duration,
+            error,
+        });
+        match done.result {
+            Ok(outcome) => {
+                let pending = done.pending;
+                for (key, value) in pending.xcom {
+                    self.changes.push(Change::Xcom {
+                        task_id: task_id.clone(),
+                        key,
+                        value,
+                    });
+                }
+                for (key, value) in pending.variables {
+                    self.changes.push(Change::SetVariable { key, value });
+                }
+                match outcome {
+                    TaskOutcome::Success(value) => {
+                        if let Some(value) = value {
+                            self.changes.push(Change::Xcom {
+                                task_id: task_id.clone(),
+                                key: "return_value".into(),
+                                value,
+                            });
+                        }
+                        self.set_state(idx, TaskState::Success, now);
+                    }
+                    TaskOutcome::Skipped(reason) => {
+                        tracing::info!(task = %task_id, "skipped: {reason}");
+                        self.set_state(idx, TaskState::Skipped, now);
+                    }
+                    TaskOutcome::Branch(chosen) => {
+                        self.set_state(idx, TaskState::Success, now);
+                        for d in self.dag.graph.downstream(idx) {
+                            if !chosen.contains(&self.dag.tasks[d].id) {
+                                self.force_skip(d, now);
+                            }
+                        }
+                    }
+                    TaskOutcome::ShortCircuit {
+                        skip_all_downstream,
+                    } => {
+                        self.set_state(idx, TaskState::Success, now);
+                        let targets: Vec<usize> = if skip_all_downstream {
+                            self.dag.graph.descendants(idx).into_iter().collect()
+                        } else {
+                            self.dag.graph.downstream(idx)
+                        };
+                        for d in targets {
+                            self.force_skip(d, now);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(task = %task_id, try_number = done.try_number, "try failed: {e}");
+                self.fail_try(idx, e.retryable, now);
+            }
+        }
+    }
+
+    fn force_skip(&mut self, idx: usize, now: DateTime<Utc>) {
+        if self.slots[idx].state == TaskState::None {
+            self.set_state(idx, TaskState::Skipped, now);
+        }
+    }
+}
+
+/// Renders the context's arguments; a template error becomes the try's failure.
+async fn ctx_rendered(
+    renderer: &Renderer,
+    mut ctx: TaskContext,
+    run_type: &str,
+) -> Result<TaskContext, (TaskError, Pending)> {
+    let need = needs(&ctx.args);
+    if !need.any {
+        return Ok(ctx);
+    }
+    let fail = |e: StoreError| (TaskError::retryable(e.to_string()), Pending::default());
+    let variables = if need.variables {
+        ctx.store
+            .variables()
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
+    let xcoms = if need.xcom {
+        ctx.store
+            .xcoms(&ctx.dag_id, &ctx.run_id)
+            .await
+            .map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let data = RunData {
+        dag_id: &ctx.dag_id,
+        run_id: &ctx.run_id,
+        run_type,
+        task_id: &ctx.task_id,
+        try_number: ctx.try_number,
+        logical_date: ctx.logical_date,
+        data_interval_start: ctx.data_interval_start,
+        data_interval_end: ctx.data_interval_end,
+        params: &ctx.params,
+        conf: &ctx.conf,
+        variables: &variables,
+        xcoms: &xcoms,
+    };
+    let template_ctx = renderer.context(&data);
+    match renderer.render_args(&ctx.args, &template_ctx) {
+        Ok(args) => {
+            ctx.args = args;
+            Ok(ctx)
+        }
+        Err(e) => Err((TaskError::fatal(e.to_string()), Pending::default())),
+    }
+}
+
+/// Runs the operator with the task's timeout; on timeout the context is cancelled and the
+/// operator's future dropped (a `command` kills its process group then).
+async fn run_try(
+    op: &dyn crate::Operator,
+    ctx: Result<TaskContext, (TaskError, Pending)>,
+    timeout: Option<Duration>,
+) -> (Result<TaskOutcome, TaskError>, Pending) {
+    let ctx = match ctx {
+        Ok(c) => c,
+        Err((e, p)) => return (Err(e), p),
+    };
+    let result = {
+        let fut = op.execute(&ctx);
+        match timeout {
+            None => fut.await,
+            Some(t) => {
+                tokio::select! {
+                    r = fut => r,
+                    _ = tokio::time::sleep(t) => {
+                        ctx.cancel.cancel();
+                        Err(TaskError::retryable(format!(
+                            "timed out after {} (execution_timeout); the try was cancelled",
+                            format_duration(t)
+                        )))
+                    }
+                }
+            }
+        }
+    };
+    if result.is_err() {
+        return (result, Pending::default());
+    }
+    let pending = ctx.pending.into_inner().unwrap_or_else(|e| e.into_inner());
+    (result, pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_back_off_and_cap() {
+        let mut p = TaskPolicy {
+            retry_delay: Duration::from_secs(10),
+            ..TaskPolicy::default()
+        };
+        assert_eq!(retry_delay(&p, 1), Duration::from_secs(10));
+        assert_eq!(retry_delay(&p, 3), Duration::from_secs(10));
+        p.retry_exponential_backoff = true;
+        assert_eq!(retry_delay(&p, 1), Duration::from_secs(10));
+        assert_eq!(retry_delay(&p, 2), Duration::from_secs(20));
+        assert_eq!(retry_delay(&p, 4), Duration::from_secs(80));
+        p.max_retry_delay = Some(Duration::from_secs(30));
+        assert_eq!(retry_delay(&p, 4), Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,193 @@
+//! Run and task-instance states, named as in Airflow.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The state of a task instance.
+///
+/// `none → scheduled → running → success | failed | skipped | upstream_failed |
+/// up_for_retry (→ scheduled after the delay)`. `queued` and `deferred` are kept for
+/// compatibility with Airflow's vocabulary and for sensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskState {
+    /// Waiting for its upstreams.
+    None,
+    /// Ready to run: its trigger rule said so.
+    Scheduled,
+    /// Claimed, about to start.
+    Queued,
+    /// A try is running.
+    Running,
+    /// Finished successfully.
+    Success,
+    /// Failed with no retry left.
+    Failed,
+    /// Skipped (by a branch, a short-circuit or its trigger rule).
+    Skipped,
+    /// Not run because an upstream failed.
+    UpstreamFailed,
+    /// A try failed; another one starts after the retry delay.
+    UpForRetry,
+    /// A sensor waiting for its next poke, holding no slot.
+    Deferred,
+}
+
+impl TaskState {
+    /// Every state.
+    pub const ALL: [TaskState; 10] = [
+        TaskState::None,
+        TaskState::Scheduled,
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Success,
+        TaskState::Failed,
+        TaskState::Skipped,
+        TaskState::UpstreamFailed,
+        TaskState::UpForRetry,
+        TaskState::Deferred,
+    ];
+
+    /// The name used in the store and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::None => "none",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Success => "success",
+            TaskState::Failed => "failed",
+            TaskState::Skipped => "skipped",
+            TaskState::UpstreamFailed => "upstream_failed",
+            TaskState::UpForRetry => "up_for_retry",
+            TaskState::Deferred => "deferred",
+        }
+    }
+
+    /// Whether the state is final for the run (nothing more will happen to the task).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskState::Success | TaskState::Failed | TaskState::Skipped | TaskState::UpstreamFailed
+        )
+    }
+}
+
+/// The state of a DAG run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunState {
+    /// Created, not started.
+    Queued,
+    /// Being executed.
+    Running,
+    /// Every leaf task succeeded or was skipped.
+    Success,
+    /// A leaf task failed or was upstream_failed.
+    Failed,
+}
+
+impl RunState {
+    /// The name used in the store and on screen.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Success => "success",
+            RunState::Failed => "failed",
+        }
+    }
+
+    /// Whether the run is over.
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunState::Success | RunState::Failed)
+    }
+}
+
+/// How a run came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunType {
+    /// `dagctl trigger` or the API.
+    Manual,
+    /// The scheduler, for a schedule interval.
+    Scheduled,
+    /// `dagctl backfill`.
+    Backfill,
+    /// Dataset events.
+    DatasetTriggered,
+}
+
+impl RunType {
+    /// The name used in run ids and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunType::Manual => "manual",
+            RunType::Scheduled => "scheduled",
+            RunType::Backfill => "backfill",
+            RunType::DatasetTriggered => "dataset_triggered",
+        }
+    }
+}
+
+/// A name that is not a known state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownState(pub String);
+
+impl fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown state `{}`", self.0)
+    }
+}
+
+impl std::error::Error for UnknownState {}
+
+macro_rules! state_text {
+    ($ty:ty, [$($v:expr),+ $(,)?]) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = UnknownState;
+            fn from_str(s: &str) -> Result<Self, UnknownState> {
+                [$($v),+]
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownState(s.to_string()))
+            }
+        }
+    };
+}
+
+state_text!(
+    TaskState,
+    [
+        TaskState::None,
+        TaskState::Scheduled,
+        TaskState::Queued,
+        TaskState::Running,
+        TaskState::Success,
+        TaskState::Failed,
+        TaskState::Skipped,
+        TaskState::UpstreamFailed,
+        TaskState::UpForRetry,
+        TaskState::Deferred,
+    ]
+);
+state_text!(
+    RunState,
+    [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Success,
+        RunState::Failed
+    ]
+);
+state_text!(
+    RunType,
+    [
+        RunType::Manual,
+        RunType::Scheduled,
+        RunType::Backfill,
+        RunType::DatasetTriggered
+    ]
+);

@@ -1,0 +1,191 @@
+//! One behaviour suite that every [`Store`] implementation must pass.
+
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Utc};
+
+use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance};
+use crate::state::{RunState, RunType, TaskState};
+
+/// Now, to the microsecond: the precision stores must keep.
+fn now() -> DateTime<Utc> {
+    Utc::now()
+        .duration_trunc(chrono::Duration::microseconds(1))
+        .unwrap()
+}
+
+fn run(id: &str) -> DagRun {
+    let t = now();
+    DagRun {
+        dag_id: "d".into(),
+        run_id: id.into(),
+        run_type: RunType::Manual,
+        logical_date: t,
+        data_interval_start: t,
+        data_interval_end: t,
+        conf: serde_json::json!({"a": 1}),
+        state: RunState::Queued,
+        created_at: t,
+        start_date: None,
+        end_date: None,
+    }
+}
+
+fn ti(id: &str) -> TaskInstance {
+    TaskInstance {
+        task_id: id.into(),
+        state: TaskState::Scheduled,
+        try_number: 0,
+        max_tries: 2,
+        pool: "default_pool".into(),
+        pool_slots: 1,
+        next_attempt_at: None,
+        start_date: None,
+        end_date: None,
+    }
+}
+
+/// Runs the suite against `s` (which must be empty).
+pub async fn check(s: &dyn Store) {
+    s.create_run(&run("r1"), &[ti("a"), ti("b")]).await.unwrap();
+    assert!(matches!(
+        s.create_run(&run("r1"), &[]).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    let now = now();
+    let claim = |task: &str| Change::Claim {
+        task_id: task.into(),
+        try_number: 1,
+        worker_id: "w1".into(),
+        lease_until: now + chrono::Duration::seconds(30),
+        at: now,
+    };
+    let batch = |changes| Batch {
+        dag_id: "d".into(),
+        run_id: "r1".into(),
+        changes,
+    };
+    // The second claim of the same task in one batch loses: it is running already.
+    let won = s
+        .commit(&batch(vec![claim("a"), claim("a")]))
+        .await
+        .unwrap();
+    assert_eq!(won, [true, false]);
+    let later = now + chrono::Duration::seconds(60);
+    assert_eq!(s.renew_leases("w1", later).await.unwrap(), 1);
+    assert_eq!(
+        s.tries("d", "r1", Some("a")).await.unwrap()[0].lease_until,
+        Some(later)
+    );
+    s.commit(&batch(vec![
+        Change::EndTry {
+            task_id: "a".into(),
+            try_number: 1,
+            state: TaskState::Success,
+            at: now,
+            duration: Duration::from_millis(5),
+            error: None,
+        },
+        Change::SetTask {
+            task_id: "a".into(),
+            state: TaskState::Success,
+            next_attempt_at: None,
+            end_date: Some(now),
+        },
+        Change::Xcom {
+            task_id: "a".into(),
+            key: "return_value".into(),
+            value: serde_json::json!({"rows": 3}),
+        },
+        Change::Log {
+            task_id: "a".into(),
+            try_number: 1,
+            seq: 1,
+            text: "world\n".into(),
+        },
+        Change::Log {
+            task_id: "a".into(),
+            try_number: 1,
+            seq: 0,
+            text: "hello\n".into(),
+        },
+        Change::SetVariable {
+            key: "k".into(),
+            value: "v".into(),
+        },
+        Change::SetRun {
+            state: RunState::Success,
+            start_date: Some(now),
+            end_date: Some(later),
+        },
+    ]))
+    .await
+    .unwrap();
+    let tis = s.task_instances("d", "r1").await.unwrap();
+    let a = tis.iter().find(|t| t.task_id == "a").unwrap();
+    assert_eq!(
+        (a.state, a.try_number, a.end_date.is_some()),
+        (TaskState::Success, 1, true)
+    );
+    let tries = s.tries("d", "r1", Some("a")).await.unwrap();
+    assert_eq!(tries.len(), 1);
+    assert_eq!(tries[0].state, TaskState::Success);
+    assert_eq!(tries[0].duration, Some(Duration::from_millis(5)));
+    assert_eq!(tries[0].lease_until, None);
+    assert_eq!(tries[0].worker_id, "w1");
+    assert_eq!(
+        s.xcom("d", "r1", "a", "return_value").await.unwrap(),
+        Some(serde_json::json!({"rows": 3}))
+    );
+    assert_eq!(s.xcoms("d", "r1").await.unwrap().len(), 1);
+    assert_eq!(
+        s.log("d", "r1", "a", 1).await.unwrap(),
+        "hello\nworld\n",
+        "chunks in order"
+    );
+    assert_eq!(s.variable("k").await.unwrap().as_deref(), Some("v"));
+    let r = s.run("d", "r1").await.unwrap().unwrap();
+    assert_eq!((r.state, r.end_date.is_some()), (RunState::Success, true));
+    assert_eq!(r.conf, serde_json::json!({"a": 1}));
+    assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
+    assert!(s.run("d", "nope").await.unwrap().is_none());
+
+    s.create_run(&run("r2"), &[ti("a")]).await.unwrap();
+    let all = s.list_runs(&RunFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let queued = s
+        .list_runs(&RunFilter {
+            states: vec![RunState::Queued],
+            ..RunFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        queued.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        ["r2"]
+    );
+
+    s.set_variable("x", "1").await.unwrap();
+    s.set_variable("x", "2").await.unwrap();
+    assert_eq!(s.variable("x").await.unwrap().as_deref(), Some("2"));
+    assert!(s.delete_variable("x").await.unwrap());
+    assert!(!s.delete_variable("x").await.unwrap());
+    assert_eq!(
+        s.variables().await.unwrap(),
+        [("k".to_string(), "v".to_string())]
+    );
+
+    s.set_pool("gpu", 2, Some("two cards")).await.unwrap();
+    s.set_pool("gpu", 3, None).await.unwrap();
+    assert_eq!(
+        s.pools().await.unwrap(),
+        [("gpu".into(), 3, Some("two cards".into()))]
+    );
+    assert!(s.delete_pool("gpu").await.unwrap());
+    assert!(s.pools().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn conformance_in_memory() {
+    check(&super::MemoryStore::new()).await;
+}

@@ -1,0 +1,368 @@
+//! [`Store`] in memory: nothing survives the process. For tests (no I/O, so paused tokio
+//! clocks stay exact) and for embedders who run DAGs without keeping history.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance, TryRecord};
+use crate::state::TaskState;
+
+type RunKey = (String, String);
+
+#[derive(Debug, Default)]
+struct Data {
+    runs: BTreeMap<RunKey, DagRun>,
+    tis: BTreeMap<RunKey, Vec<TaskInstance>>,
+    tries: BTreeMap<RunKey, Vec<TryRecord>>,
+    logs: BTreeMap<(String, String, String, u32), BTreeMap<u32, String>>,
+    variables: BTreeMap<String, String>,
+    xcom: BTreeMap<(String, String, String, String), serde_json::Value>,
+    pools: BTreeMap<String, (u32, Option<String>)>,
+}
+
+/// A [`Store`] that keeps everything in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore(Mutex<Data>);
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn data(&self) -> std::sync::MutexGuard<'_, Data> {
+        // A std mutex: never held across an await.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn key(a: &str, b: &str) -> RunKey {
+    (a.to_string(), b.to_string())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError> {
+        let mut d = self.data();
+        let k = key(&run.dag_id, &run.run_id);
+        if d.runs.contains_key(&k) {
+            return Err(StoreError::AlreadyExists {
+                what: format!("run `{}` of DAG `{}`", run.run_id, run.dag_id),
+            });
+        }
+        d.runs.insert(k.clone(), run.clone());
+        d.tis.insert(k, tasks.to_vec());
+        Ok(())
+    }
+
+    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
+        Ok(self.data().runs.get(&key(dag_id, run_id)).cloned())
+    }
+
+    async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
+        Ok(self
+            .data()
+            .runs
+            .values()
+            .filter(|r| r.run_id == run_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError> {
+        let mut runs: Vec<DagRun> = self
+            .data()
+            .runs
+            .values()
+            .filter(|r| filter.dag_id.as_ref().is_none_or(|d| *d == r.dag_id))
+            .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| (b.created_at, &b.run_id).cmp(&(a.created_at, &a.run_id)));
+        if let Some(l) = filter.limit {
+            runs.truncate(l as usize);
+        }
+        Ok(runs)
+    }
+
+    async fn task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<TaskInstance>, StoreError> {
+        Ok(self
+            .data()
+            .tis
+            .get(&key(dag_id, run_id))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TryRecord>, StoreError> {
+        let mut out: Vec<TryRecord> = self
+            .data()
+            .tries
+            .get(&key(dag_id, run_id))
+            .into_iter()
+            .flatten()
+            .filter(|t| task_id.is_none_or(|id| t.task_id == id))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| {
+            (a.start_date, &a.task_id, a.try_number).cmp(&(b.start_date, &b.task_id, b.try_number))
+        });
+        Ok(out)
+    }
+
+    async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
+        let mut d = self.data();
+        let k = key(&batch.dag_id, &batch.run_id);
+        let mut claims = Vec::new();
+        // Applied to a copy and swapped in at the end: all or nothing, like a transaction.
+        let mut tis = d.tis.get(&k).cloned().unwrap_or_default();
+        let mut tries = d.tries.get(&k).cloned().unwrap_or_default();
+        let mut run = d.runs.get(&k).cloned();
+        let mut logs = Vec::new();
+        let mut vars = Vec::new();
+        let mut xcoms = Vec::new();
+        for change in &batch.changes {
+            match change {
+                Change::Claim {
+                    task_id,
+                    try_number,
+                    worker_id,
+                    lease_until,
+                    at,
+                } => {
+                    let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
+                    let won = match ti {
+                        Some(ti)
+                            if matches!(ti.state, TaskState::Scheduled | TaskState::Queued) =>
+                        {
+                            ti.state = TaskState::Running;
+                            ti.try_number = *try_number;
+                            ti.start_date.get_or_insert(*at);
+                            ti.next_attempt_at = None;
+                            true
+                        }
+                        _ => false,
+                    };
+                    if won {
+                        tries.push(TryRecord {
+                            task_id: task_id.clone(),
+                            try_number: *try_number,
+                            state: TaskState::Running,
+                            worker_id: worker_id.clone(),
+                            lease_until: Some(*lease_until),
+                            start_date: *at,
+                            end_date: None,
+                            duration: None,
+                            error: None,
+                        });
+                    }
+                    claims.push(won);
+                }
+                Change::EndTry {
+                    task_id,
+                    try_number,
+                    state,
+                    at,
+                    duration,
+                    error,
+                } => {
+                    if let Some(t) = tries
+                        .iter_mut()
+                        .find(|t| t.task_id == *task_id && t.try_number == *try_number)
+                    {
+                        t.state = *state;
+                        t.end_date = Some(*at);
+                        t.duration = Some(*duration);
+                        t.error = error.clone();
+                        t.lease_until = None;
+                    }
+                }
+                Change::SetTask {
+                    task_id,
+                    state,
+                    next_attempt_at,
+                    end_date,
+                } => {
+                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
+                        ti.state = *state;
+                        ti.next_attempt_at = *next_attempt_at;
+                        ti.end_date = *end_date;
+                    }
+                }
+                Change::Xcom {
+                    task_id,
+                    key: xkey,
+                    value,
+                } => xcoms.push((
+                    (
+                        batch.dag_id.clone(),
+                        batch.run_id.clone(),
+                        task_id.clone(),
+                        xkey.clone(),
+                    ),
+                    value.clone(),
+                )),
+                Change::Log {
+                    task_id,
+                    try_number,
+                    seq,
+                    text,
+                } => logs.push((
+                    (
+                        batch.dag_id.clone(),
+                        batch.run_id.clone(),
+                        task_id.clone(),
+                        *try_number,
+                    ),
+                    *seq,
+                    text.clone(),
+                )),
+                Change::SetVariable { key, value } => vars.push((key.clone(), value.clone())),
+                Change::SetRun {
+                    state,
+                    start_date,
+                    end_date,
+                } => {
+                    if let Some(r) = run.as_mut() {
+                        r.state = *state;
+                        if start_date.is_some() {
+                            r.start_date = *start_date;
+                        }
+                        r.end_date = *end_date;
+                    }
+                }
+            }
+        }
+        d.tis.insert(k.clone(), tis);
+        d.tries.insert(k.clone(), tries);
+        if let Some(r) = run {
+            d.runs.insert(k, r);
+        }
+        for (lk, seq, text) in logs {
+            d.logs.entry(lk).or_default().insert(seq, text);
+        }
+        d.variables.extend(vars);
+        d.xcom.extend(xcoms);
+        Ok(claims)
+    }
+
+    async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for tries in self.data().tries.values_mut() {
+            for t in tries.iter_mut() {
+                if t.worker_id == worker_id && t.state == TaskState::Running {
+                    t.lease_until = Some(until);
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> Result<String, StoreError> {
+        Ok(self
+            .data()
+            .logs
+            .get(&(dag_id.into(), run_id.into(), task_id.into(), try_number))
+            .map(|chunks| chunks.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.data().variables.get(key).cloned())
+    }
+
+    async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.data()
+            .variables
+            .insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    async fn delete_variable(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.data().variables.remove(key).is_some())
+    }
+
+    async fn variables(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .data()
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        Ok(self
+            .data()
+            .xcom
+            .get(&(dag_id.into(), run_id.into(), task_id.into(), key.into()))
+            .cloned())
+    }
+
+    async fn xcoms(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+        Ok(self
+            .data()
+            .xcom
+            .iter()
+            .filter(|((d, r, _, _), _)| d == dag_id && r == run_id)
+            .map(|((_, _, t, k), v)| (t.clone(), k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
+        Ok(self
+            .data()
+            .pools
+            .iter()
+            .map(|(n, (s, d))| (n.clone(), *s, d.clone()))
+            .collect())
+    }
+
+    async fn set_pool(
+        &self,
+        name: &str,
+        slots: u32,
+        description: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut d = self.data();
+        let old = d.pools.get(name).and_then(|(_, desc)| desc.clone());
+        d.pools.insert(
+            name.to_string(),
+            (slots, description.map(str::to_string).or(old)),
+        );
+        Ok(())
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.data().pools.remove(name).is_some())
+    }
+}

@@ -1,0 +1,342 @@
+//! The `Store` trait — the one extension point for state — and the records it keeps.
+//!
+//! Everything durable goes through a [`Store`]: DAG runs, task instances and every try, try
+//! logs, Variables, XCom and pools. The executor relies on two properties:
+//! 1. **Claim with lease**: a try row is written `running`, with its worker id and a lease
+//!    expiry, *before* the operator starts, and only if the task instance was claimable; the
+//!    lease is renewed while the try runs, and an expired lease marks an orphaned try.
+//! 2. **Atomic transitions**: a [`Batch`] of changes (a try's end, its XCom and Variables, the
+//!    downstream readiness it causes and the next claims) is committed in one transaction.
+//!
+//! [`SqlStore`] implements it over sqlx for SQLite (the default) and PostgreSQL;
+//! [`MemoryStore`] keeps everything in memory (tests, ephemeral embedding).
+
+#[cfg(test)]
+pub(crate) mod conformance;
+mod memory;
+mod sql;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::state::{RunState, RunType, TaskState};
+
+pub use memory::MemoryStore;
+pub use sql::SqlStore;
+
+/// Errors of a [`Store`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("state store: {context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A record that must be unique exists already.
+    #[error("{what} already exists")]
+    AlreadyExists {
+        /// The record, in words.
+        what: String,
+    },
+    /// A record holds a value dagctl cannot read (a bug, or a database edited by hand).
+    #[error("state store holds an unreadable {what}: {detail}")]
+    Corrupt {
+        /// The record, in words.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The store URL is not one dagctl can use.
+    #[error("unsupported state store URL `{url}`: {hint}")]
+    BadUrl {
+        /// The URL, without any password.
+        url: String,
+        /// What to use instead.
+        hint: String,
+    },
+}
+
+/// A DAG run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DagRun {
+    /// The DAG.
+    pub dag_id: String,
+    /// Unique within the DAG (`manual__2026-01-01T00:00:00+00:00`).
+    pub run_id: String,
+    /// How the run was created.
+    pub run_type: RunType,
+    /// The logical date (start of the data interval).
+    pub logical_date: DateTime<Utc>,
+    /// Start of the data interval.
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the data interval.
+    pub data_interval_end: DateTime<Utc>,
+    /// `dag_run.conf`.
+    pub conf: serde_json::Value,
+    /// Current state.
+    pub state: RunState,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// When execution started.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When the run finished.
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+/// The state of one task within one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInstance {
+    /// The task.
+    pub task_id: String,
+    /// Current state.
+    pub state: TaskState,
+    /// Tries started so far (the running or last try's number).
+    pub try_number: u32,
+    /// Retries + 1.
+    pub max_tries: u32,
+    /// The pool the task takes slots of.
+    pub pool: String,
+    /// How many slots it takes.
+    pub pool_slots: u32,
+    /// When an `up_for_retry` task may start again.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// When the first try started.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When the task reached a final state.
+    pub end_date: Option<DateTime<Utc>>,
+}
+
+/// One try of a task instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TryRecord {
+    /// The task.
+    pub task_id: String,
+    /// 1 for the first try.
+    pub try_number: u32,
+    /// `running`, then `success`, `failed`, `skipped`, or `up_for_retry`.
+    pub state: TaskState,
+    /// The worker that ran it (`host:pid`).
+    pub worker_id: String,
+    /// Until when the worker holds the try; past it, a running try is an orphan.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Start.
+    pub start_date: DateTime<Utc>,
+    /// End, once finished.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Wall time, once finished.
+    pub duration: Option<Duration>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One change within a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Claims a task instance that is `scheduled`: sets it `running` with `try_number` and
+    /// writes the try row `running` with the worker and lease. Its outcome (claimed or not,
+    /// if someone else was first) is returned by [`Store::commit`].
+    Claim {
+        /// The task.
+        task_id: String,
+        /// The number of the try being started.
+        try_number: u32,
+        /// Who runs it.
+        worker_id: String,
+        /// Lease expiry.
+        lease_until: DateTime<Utc>,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Ends a try.
+    EndTry {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// Its final state.
+        state: TaskState,
+        /// Now.
+        at: DateTime<Utc>,
+        /// How long it ran.
+        duration: Duration,
+        /// Why it failed.
+        error: Option<String>,
+    },
+    /// Sets a task instance's state.
+    SetTask {
+        /// The task.
+        task_id: String,
+        /// The new state.
+        state: TaskState,
+        /// For `up_for_retry`: when it may run again.
+        next_attempt_at: Option<DateTime<Utc>>,
+        /// For final states: when it ended.
+        end_date: Option<DateTime<Utc>>,
+    },
+    /// Stores an XCom value.
+    Xcom {
+        /// The task that pushed it.
+        task_id: String,
+        /// Its key (`return_value` for an operator's result).
+        key: String,
+        /// The value.
+        value: serde_json::Value,
+    },
+    /// Appends a chunk of a try's log.
+    Log {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// Position of the chunk within the try's log.
+        seq: u32,
+        /// The text.
+        text: String,
+    },
+    /// Sets a Variable (as a successful task's side effect).
+    SetVariable {
+        /// Its name.
+        key: String,
+        /// Its value (JSON or plain text).
+        value: String,
+    },
+    /// Sets the run's state (and start or end date).
+    SetRun {
+        /// The new state.
+        state: RunState,
+        /// When execution started, if it starts now.
+        start_date: Option<DateTime<Utc>>,
+        /// When it ended, if it ends now.
+        end_date: Option<DateTime<Utc>>,
+    },
+}
+
+/// Changes to one run, committed in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The DAG of the run.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The changes, applied in order.
+    pub changes: Vec<Change>,
+}
+
+/// What `list_runs` returns.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this DAG's runs.
+    pub dag_id: Option<String>,
+    /// Only runs in one of these states (all states when empty).
+    pub states: Vec<RunState>,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+/// Durable state: runs, task instances, tries, logs, Variables, XCom and pools.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a run and its task instances (state `none`) in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if the DAG has a run with this id.
+    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError>;
+
+    /// The run with this id, if any.
+    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError>;
+
+    /// Runs of any DAG with this run id.
+    async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError>;
+
+    /// Runs matching the filter, newest first.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError>;
+
+    /// The task instances of a run.
+    async fn task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<TaskInstance>, StoreError>;
+
+    /// The tries of a run (of one task if `task_id` is given), by task then try number.
+    async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TryRecord>, StoreError>;
+
+    /// Applies a batch in one transaction; returns, for each `Claim` in order, whether it won.
+    async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError>;
+
+    /// Extends the lease of every running try of `worker_id`.
+    async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// The log of one try, chunks joined.
+    async fn log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> Result<String, StoreError>;
+
+    /// A Variable's raw value.
+    async fn variable(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets a Variable.
+    async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Deletes a Variable; whether it existed.
+    async fn delete_variable(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Every Variable, by key.
+    async fn variables(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// One XCom value.
+    async fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError>;
+
+    /// Every XCom of a run: (task, key, value).
+    async fn xcoms(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError>;
+
+    /// Pools set with `dagctl pools set`: (name, slots, description).
+    async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError>;
+
+    /// Creates or resizes a pool.
+    async fn set_pool(
+        &self,
+        name: &str,
+        slots: u32,
+        description: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes a pool; whether it existed.
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// Microseconds since the epoch, as stored.
+pub fn to_micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The time of a stored microsecond count.
+pub fn from_micros(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us).single().unwrap_or_default()
+}

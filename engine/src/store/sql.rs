@@ -1,0 +1,798 @@
+//! [`Store`] over sqlx's `Any` driver: SQLite by default, PostgreSQL with the same SQL.
+//!
+//! SQLite runs in WAL mode with `synchronous=NORMAL` (a crash of dagctl loses nothing
+//! committed; a power loss may lose the last transactions, not corrupt the file) and takes its
+//! write lock at `BEGIN IMMEDIATE`, so two processes never deadlock upgrading a read lock.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::{
+    Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance, TryRecord, from_micros,
+    to_micros,
+};
+
+/// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("migrations/0001_core.sql"))];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |source| StoreError::Database {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl SqlStore {
+    /// The default store URL: `sqlite://<home>/dagctl.db`.
+    pub fn default_url(home: &Path) -> String {
+        format!("sqlite://{}/dagctl.db", home.display())
+    }
+
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, and applies the
+    /// migrations that are not applied yet.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the URL (password hidden) when it cannot be used.
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl {
+                    url: url.to_string(),
+                    hint: format!("cannot create `{}`: {e}", parent.display()),
+                })?;
+            }
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::BadUrl {
+                url: redact_url(url),
+                hint: "use sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
+            });
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            // A local file: no idle reaping or ping before use. Besides saving work, it leaves
+            // no background timer running, which keeps paused-clock tests deterministic.
+            options = options
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false);
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(db(&format!("connecting to {}", redact_url(&url))))?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the database file: set once, kept.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(db("enabling WAL"))?;
+        }
+        let store = SqlStore { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool
+            .begin_with(statement)
+            .await
+            .map_err(db("starting a transaction"))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS dagctl_migrations (version BIGINT PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db("creating the migrations table"))?;
+        let mut tx = self.begin().await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM dagctl_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading migrations"))?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(db("reading migrations"))?;
+        for (version, description, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(db(&format!("applying migration {version} ({description})")))?;
+            sqlx::query(
+                "INSERT INTO dagctl_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*description)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recording a migration"))?;
+        }
+        tx.commit().await.map_err(db("committing migrations"))
+    }
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(to_micros)
+}
+
+fn corrupt(what: &str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+fn run_from_row(r: &AnyRow) -> Result<DagRun, StoreError> {
+    let get = |e| db("reading a DAG run")(e);
+    let conf: String = r.try_get("conf").map_err(get)?;
+    Ok(DagRun {
+        dag_id: r.try_get("dag_id").map_err(get)?,
+        run_id: r.try_get("run_id").map_err(get)?,
+        run_type: r
+            .try_get::<String, _>("run_type")
+            .map_err(get)?
+            .parse()
+            .map_err(|e| corrupt("run type", e))?,
+        logical_date: from_micros(r.try_get("logical_date").map_err(get)?),
+        data_interval_start: from_micros(r.try_get("data_interval_start").map_err(get)?),
+        data_interval_end: from_micros(r.try_get("data_interval_end").map_err(get)?),
+        conf: serde_json::from_str(&conf).map_err(|e| corrupt("run conf", e))?,
+        state: r
+            .try_get::<String, _>("state")
+            .map_err(get)?
+            .parse()
+            .map_err(|e| corrupt("run state", e))?,
+        created_at: from_micros(r.try_get("created_at").map_err(get)?),
+        start_date: r
+            .try_get::<Option<i64>, _>("start_date")
+            .map_err(get)?
+            .map(from_micros),
+        end_date: r
+            .try_get::<Option<i64>, _>("end_date")
+            .map_err(get)?
+            .map(from_micros),
+    })
+}
+
+fn ti_from_row(r: &AnyRow) -> Result<TaskInstance, StoreError> {
+    let get = |e| db("reading a task instance")(e);
+    Ok(TaskInstance {
+        task_id: r.try_get("task_id").map_err(get)?,
+        state: r
+            .try_get::<String, _>("state")
+            .map_err(get)?
+            .parse()
+            .map_err(|e| corrupt("task state", e))?,
+        try_number: r.try_get::<i64, _>("try_number").map_err(get)? as u32,
+        max_tries: r.try_get::<i64, _>("max_tries").map_err(get)? as u32,
+        pool: r.try_get("pool").map_err(get)?,
+        pool_slots: r.try_get::<i64, _>("pool_slots").map_err(get)? as u32,
+        next_attempt_at: r
+            .try_get::<Option<i64>, _>("next_attempt_at")
+            .map_err(get)?
+            .map(from_micros),
+        start_date: r
+            .try_get::<Option<i64>, _>("start_date")
+            .map_err(get)?
+            .map(from_micros),
+        end_date: r
+            .try_get::<Option<i64>, _>("end_date")
+            .map_err(get)?
+            .map(from_micros),
+    })
+}
+
+fn try_from_row(r: &AnyRow) -> Result<TryRecord, StoreError> {
+    let get = |e| db("reading a try")(e);
+    Ok(TryRecord {
+        task_id: r.try_get("task_id").map_err(get)?,
+        try_number: r.try_get::<i64, _>("try_number").map_err(get)? as u32,
+        state: r
+            .try_get::<String, _>("state")
+            .map_err(get)?
+            .parse()
+            .map_err(|e| corrupt("try state", e))?,
+        worker_id: r.try_get("worker_id").map_err(get)?,
+        lease_until: r
+            .try_get::<Option<i64>, _>("lease_until")
+            .map_err(get)?
+            .map(from_micros),
+        start_date: from_micros(r.try_get("start_date").map_err(get)?),
+        end_date: r
+            .try_get::<Option<i64>, _>("end_date")
+            .map_err(get)?
+            .map(from_micros),
+        duration: r
+            .try_get::<Option<i64>, _>("duration_us")
+            .map_err(get)?
+            .map(|us| Duration::from_micros(us.max(0) as u64)),
+        error: r.try_get("error").map_err(get)?,
+    })
+}
+
+const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval_start, \
+     data_interval_end, conf, state, created_at, start_date, end_date";
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM dag_runs WHERE dag_id = $1 AND run_id = $2")
+            .bind(&run.dag_id)
+            .bind(&run.run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db("checking for an existing run"))?;
+        if exists.is_some() {
+            return Err(StoreError::AlreadyExists {
+                what: format!("run `{}` of DAG `{}`", run.run_id, run.dag_id),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, \
+             data_interval_end, conf, state, created_at, start_date, end_date) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&run.dag_id)
+        .bind(&run.run_id)
+        .bind(run.run_type.as_str())
+        .bind(to_micros(run.logical_date))
+        .bind(to_micros(run.data_interval_start))
+        .bind(to_micros(run.data_interval_end))
+        .bind(run.conf.to_string())
+        .bind(run.state.as_str())
+        .bind(to_micros(run.created_at))
+        .bind(opt_time(run.start_date))
+        .bind(opt_time(run.end_date))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("creating a DAG run"))?;
+        for t in tasks {
+            sqlx::query(
+                "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
+                 max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&run.dag_id)
+            .bind(&run.run_id)
+            .bind(&t.task_id)
+            .bind(t.state.as_str())
+            .bind(i64::from(t.try_number))
+            .bind(i64::from(t.max_tries))
+            .bind(&t.pool)
+            .bind(i64::from(t.pool_slots))
+            .bind(opt_time(t.next_attempt_at))
+            .bind(opt_time(t.start_date))
+            .bind(opt_time(t.end_date))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("creating task instances"))?;
+        }
+        tx.commit().await.map_err(db("committing a new run"))
+    }
+
+    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(dag_id)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a DAG run"))?
+            .as_ref()
+            .map(run_from_row)
+            .transpose()
+    }
+
+    async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE run_id = $1 ORDER BY dag_id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("finding a DAG run"))?
+            .iter()
+            .map(run_from_row)
+            .collect()
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError> {
+        // Few runs are listed at once; filtering states here keeps the SQL static.
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM dag_runs WHERE ($1 = '' OR dag_id = $1) \
+             ORDER BY created_at DESC, run_id DESC"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.dag_id.clone().unwrap_or_default())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing DAG runs"))?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let run = run_from_row(r)?;
+            if filter.states.is_empty() || filter.states.contains(&run.state) {
+                out.push(run);
+                if filter.limit.is_some_and(|l| out.len() >= l as usize) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<TaskInstance>, StoreError> {
+        sqlx::query(
+            "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
+             start_date, end_date FROM task_instances WHERE dag_id = $1 AND run_id = $2",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading task instances"))?
+        .iter()
+        .map(ti_from_row)
+        .collect()
+    }
+
+    async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TryRecord>, StoreError> {
+        sqlx::query(
+            "SELECT task_id, try_number, state, worker_id, lease_until, start_date, end_date, \
+             duration_us, error FROM task_tries WHERE dag_id = $1 AND run_id = $2 \
+             AND ($3 = '' OR task_id = $3) ORDER BY start_date, task_id, try_number",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .bind(task_id.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading tries"))?
+        .iter()
+        .map(try_from_row)
+        .collect()
+    }
+
+    async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
+        let (dag, run) = (batch.dag_id.as_str(), batch.run_id.as_str());
+        let mut claims = Vec::new();
+        let mut tx = self.begin().await?;
+        for change in &batch.changes {
+            match change {
+                Change::Claim {
+                    task_id,
+                    try_number,
+                    worker_id,
+                    lease_until,
+                    at,
+                } => {
+                    let won = sqlx::query(
+                        "UPDATE task_instances SET state = 'running', try_number = $1, \
+                         start_date = COALESCE(start_date, $2), next_attempt_at = NULL \
+                         WHERE dag_id = $3 AND run_id = $4 AND task_id = $5 \
+                         AND state IN ('scheduled', 'queued')",
+                    )
+                    .bind(i64::from(*try_number))
+                    .bind(to_micros(*at))
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("claiming a task instance"))?
+                    .rows_affected()
+                        == 1;
+                    if won {
+                        sqlx::query(
+                            "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
+                             worker_id, lease_until, start_date) \
+                             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
+                        )
+                        .bind(dag)
+                        .bind(run)
+                        .bind(task_id)
+                        .bind(i64::from(*try_number))
+                        .bind(worker_id)
+                        .bind(to_micros(*lease_until))
+                        .bind(to_micros(*at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db("recording a try"))?;
+                    }
+                    claims.push(won);
+                }
+                Change::EndTry {
+                    task_id,
+                    try_number,
+                    state,
+                    at,
+                    duration,
+                    error,
+                } => {
+                    sqlx::query(
+                        "UPDATE task_tries SET state = $1, end_date = $2, duration_us = $3, \
+                         error = $4, lease_until = NULL \
+                         WHERE dag_id = $5 AND run_id = $6 AND task_id = $7 AND try_number = $8",
+                    )
+                    .bind(state.as_str())
+                    .bind(to_micros(*at))
+                    .bind(duration.as_micros() as i64)
+                    .bind(error.as_deref())
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .bind(i64::from(*try_number))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("ending a try"))?;
+                }
+                Change::SetTask {
+                    task_id,
+                    state,
+                    next_attempt_at,
+                    end_date,
+                } => {
+                    sqlx::query(
+                        "UPDATE task_instances SET state = $1, next_attempt_at = $2, end_date = $3 \
+                         WHERE dag_id = $4 AND run_id = $5 AND task_id = $6",
+                    )
+                    .bind(state.as_str())
+                    .bind(opt_time(*next_attempt_at))
+                    .bind(opt_time(*end_date))
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("setting a task state"))?;
+                }
+                Change::Xcom {
+                    task_id,
+                    key,
+                    value,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO xcom (dag_id, run_id, task_id, key, value) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dag_id, run_id, task_id, key) \
+                         DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .bind(key)
+                    .bind(value.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("storing an XCom"))?;
+                }
+                Change::Log {
+                    task_id,
+                    try_number,
+                    seq,
+                    text,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO task_logs (dag_id, run_id, task_id, try_number, seq, text) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .bind(i64::from(*try_number))
+                    .bind(i64::from(*seq))
+                    .bind(text)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("writing a log"))?;
+                }
+                Change::SetVariable { key, value } => {
+                    upsert_variable(&mut tx, key, value).await?;
+                }
+                Change::SetRun {
+                    state,
+                    start_date,
+                    end_date,
+                } => {
+                    sqlx::query(
+                        "UPDATE dag_runs SET state = $1, start_date = COALESCE($2, start_date), \
+                         end_date = $3 WHERE dag_id = $4 AND run_id = $5",
+                    )
+                    .bind(state.as_str())
+                    .bind(opt_time(*start_date))
+                    .bind(opt_time(*end_date))
+                    .bind(dag)
+                    .bind(run)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("setting a run state"))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db("committing a transition"))?;
+        Ok(claims)
+    }
+
+    async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
+        )
+        .bind(to_micros(until))
+        .bind(worker_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("renewing leases"))?
+        .rows_affected())
+    }
+
+    async fn log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> Result<String, StoreError> {
+        let rows = sqlx::query(
+            "SELECT text FROM task_logs WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+             AND try_number = $4 ORDER BY seq",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .bind(task_id)
+        .bind(i64::from(try_number))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading a log"))?;
+        let mut out = String::new();
+        for r in rows {
+            out.push_str(&r.try_get::<String, _>(0).map_err(db("reading a log"))?);
+        }
+        Ok(out)
+    }
+
+    async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query("SELECT value FROM variables WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db("reading a Variable"))?
+            .map(|r| r.try_get::<String, _>(0).map_err(db("reading a Variable")))
+            .transpose()
+    }
+
+    async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        upsert_variable(&mut tx, key, value).await?;
+        tx.commit().await.map_err(db("setting a Variable"))
+    }
+
+    async fn delete_variable(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM variables WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(db("deleting a Variable"))?
+            .rows_affected()
+            > 0)
+    }
+
+    async fn variables(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT key, value FROM variables ORDER BY key")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing Variables"))?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db("listing Variables"))
+    }
+
+    async fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let row = sqlx::query(
+            "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .bind(task_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db("reading an XCom"))?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let text: String = r.try_get(0).map_err(db("reading an XCom"))?;
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| corrupt("XCom value", e))
+            }
+        }
+    }
+
+    async fn xcoms(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
+             ORDER BY task_id, key",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading XComs"))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let get = |e| db("reading XComs")(e);
+            let text: String = r.try_get(2).map_err(get)?;
+            out.push((
+                r.try_get(0).map_err(get)?,
+                r.try_get(1).map_err(get)?,
+                serde_json::from_str(&text).map_err(|e| corrupt("XCom value", e))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
+        sqlx::query("SELECT name, slots, description FROM pools ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing pools"))?
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? as u32, r.try_get(2)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(db("listing pools"))
+    }
+
+    async fn set_pool(
+        &self,
+        name: &str,
+        slots: u32,
+        description: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pools (name, slots, description) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, \
+             description = COALESCE(excluded.description, pools.description)",
+        )
+        .bind(name)
+        .bind(i64::from(slots))
+        .bind(description)
+        .execute(&self.pool)
+        .await
+        .map_err(db("setting a pool"))?;
+        Ok(())
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM pools WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db("deleting a pool"))?
+            .rows_affected()
+            > 0)
+    }
+}
+
+async fn upsert_variable(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO variables (key, value, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+    .bind(key)
+    .bind(value)
+    .bind(to_micros(Utc::now()))
+    .execute(&mut **tx)
+    .await
+    .map_err(db("setting a Variable"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conformance_on_a_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = SqlStore::default_url(dir.path());
+        let s = SqlStore::connect(&url).await.unwrap();
+        crate::store::conformance::check(&s).await;
+        s.set_variable("x", "[1, 2]").await.unwrap();
+        drop(s);
+        // Reopening finds everything again (and does not re-apply migrations).
+        let s = SqlStore::connect(&url).await.unwrap();
+        assert_eq!(s.variable("x").await.unwrap().as_deref(), Some("[1, 2]"));
+        assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(
+            redact_url("postgres://user:secret@host:5432/db"),
+            "postgres://user:***@host:5432/db"
+        );
+        assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+}

@@ -1,0 +1,457 @@
+//! Templating of operator arguments with minijinja, sandboxed.
+//!
+//! Every string inside a task's arguments is rendered with the run context: `ds`,
+//! `ds_nodash`, `ts`, `ts_nodash`, `logical_date`, `data_interval_start`, `data_interval_end`,
+//! `params`, `dag_run` (`conf`, `run_id`, `logical_date`, `run_type`), `run_id`, `dag`, `task`,
+//! `var.value.NAME`, `var.json.NAME`, `ti.xcom_pull(task_ids=…, key=…)`,
+//! `macros.ds_add(ds, n)` and `macros.ds_format(ds, in, out)`.
+//!
+//! The environment has no loader (no `include`/`import` of files), no function that reaches
+//! the filesystem, the network or processes, and a fuel limit against runaway loops. An
+//! undefined name is an error that names it, rather than an empty string.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
+use minijinja::value::{Kwargs, Value};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+
+/// The data templates can see, for one try.
+#[derive(Debug, Clone)]
+pub struct RunData<'a> {
+    /// The DAG.
+    pub dag_id: &'a str,
+    /// The run.
+    pub run_id: &'a str,
+    /// `manual`, `scheduled`, …
+    pub run_type: &'a str,
+    /// The task.
+    pub task_id: &'a str,
+    /// The try number.
+    pub try_number: u32,
+    /// The logical date.
+    pub logical_date: DateTime<Utc>,
+    /// Start of the data interval.
+    pub data_interval_start: DateTime<Utc>,
+    /// End of the data interval.
+    pub data_interval_end: DateTime<Utc>,
+    /// Params (DAG defaults with the run's overrides).
+    pub params: &'a serde_json::Map<String, serde_json::Value>,
+    /// `dag_run.conf`.
+    pub conf: &'a serde_json::Value,
+    /// Variables, raw (loaded only when a template mentions `var`).
+    pub variables: &'a BTreeMap<String, String>,
+    /// XComs of the run as (task, key, value) (loaded only when a template pulls one).
+    pub xcoms: &'a [(String, String, serde_json::Value)],
+}
+
+/// Why an argument could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    /// The argument's path (`bash_command`, `args.1`, `env.TARGET`).
+    pub argument: String,
+    /// The template text.
+    pub template: String,
+    /// The line within the template, when known.
+    pub line: Option<usize>,
+    /// The undefined name, when that is the problem (`var.value.missing`).
+    pub undefined: Option<String>,
+    /// The engine's message.
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot render argument `{}`", self.argument)?;
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
+        }
+        match &self.undefined {
+            Some(name) => write!(f, ": `{name}` is undefined")?,
+            None => write!(f, ": {}", self.message)?,
+        }
+        write!(f, "; template: {}", self.template)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// Which inputs the templates of some arguments need, so that only those are loaded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Some string holds a template.
+    pub any: bool,
+    /// A template mentions `var`.
+    pub variables: bool,
+    /// A template pulls an XCom.
+    pub xcom: bool,
+}
+
+/// Scans arguments for templates.
+pub fn needs(args: &serde_json::Value) -> Needs {
+    let mut n = Needs::default();
+    visit_strings(args, &mut |s| {
+        if is_template(s) {
+            n.any = true;
+            n.variables |= s.contains("var.");
+            n.xcom |= s.contains("xcom_pull");
+        }
+    });
+    n
+}
+
+fn visit_strings(v: &serde_json::Value, f: &mut impl FnMut(&str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Array(items) => items.iter().for_each(|i| visit_strings(i, f)),
+        serde_json::Value::Object(m) => m.values().for_each(|i| visit_strings(i, f)),
+        _ => {}
+    }
+}
+
+fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Renders templates: one sandboxed environment, shared.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Renderer")
+    }
+}
+
+impl Renderer {
+    /// A sandboxed environment: no loader, strict undefined, bounded work.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(200_000));
+        env.set_recursion_limit(64);
+        Renderer { env }
+    }
+
+    /// The template context for one try.
+    pub fn context(&self, d: &RunData<'_>) -> Value {
+        let iso = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
+        let ds = d.logical_date.format("%Y-%m-%d").to_string();
+        let json_vars: BTreeMap<String, Value> = d
+            .variables
+            .iter()
+            .filter_map(|(k, v)| {
+                let parsed: serde_json::Value = serde_json::from_str(v).ok()?;
+                Some((k.clone(), Value::from(minijinja::value::Serde(&parsed))))
+            })
+            .collect();
+        let xcoms = d.xcoms.to_vec();
+        let xcom_pull = Value::from_function(
+            move |task_ids: Option<Value>, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
+                let task_ids = match task_ids {
+                    Some(t) => Some(t),
+                    None => kwargs.get::<Option<Value>>("task_ids")?,
+                };
+                let key: Option<String> = kwargs.get("key")?;
+                kwargs.assert_all_used()?;
+                let key = key.unwrap_or_else(|| "return_value".to_string());
+                let find = |task: &str| {
+                    xcoms
+                        .iter()
+                        .find(|(t, k, _)| t == task && *k == key)
+                        .map(|(_, _, v)| Value::from(minijinja::value::Serde(v)))
+                        .unwrap_or(Value::from(()))
+                };
+                Ok(match task_ids {
+                    None => Value::from(()),
+                    Some(t) if t.as_str().is_some() => find(t.as_str().unwrap_or_default()),
+                    Some(list) => Value::from(
+                        list.try_iter()?
+                            .map(|t| find(t.as_str().unwrap_or_default()))
+                            .collect::<Vec<_>>(),
+                    ),
+                })
+            },
+        );
+        minijinja::context! {
+            ds => ds,
+            ds_nodash => d.logical_date.format("%Y%m%d").to_string(),
+            ts => iso(d.logical_date),
+            ts_nodash => d.logical_date.format("%Y%m%dT%H%M%S").to_string(),
+            logical_date => iso(d.logical_date),
+            data_interval_start => iso(d.data_interval_start),
+            data_interval_end => iso(d.data_interval_end),
+            params => Value::from(minijinja::value::Serde(d.params)),
+            run_id => d.run_id,
+            dag_run => minijinja::context! {
+                conf => Value::from(minijinja::value::Serde(d.conf)),
+                run_id => d.run_id,
+                run_type => d.run_type,
+                logical_date => iso(d.logical_date),
+                dag_id => d.dag_id,
+            },
+            dag => minijinja::context! { dag_id => d.dag_id },
+            task => minijinja::context! { task_id => d.task_id },
+            ti => minijinja::context! {
+                task_id => d.task_id,
+                try_number => d.try_number,
+                xcom_pull => xcom_pull,
+            },
+            var => minijinja::context! {
+                value => Value::from(minijinja::value::Serde(d.variables)),
+                json => Value::from(json_vars),
+            },
+            macros => minijinja::context! {
+                ds_add => Value::from_function(ds_add),
+                ds_format => Value::from_function(ds_format),
+            },
+        }
+    }
+
+    /// Renders every string of `args` that holds a template; other values are kept.
+    ///
+    /// # Errors
+    /// The first [`TemplateError`], naming the argument, the template, the line and the
+    /// undefined name if that is the cause.
+    pub fn render_args(
+        &self,
+        args: &serde_json::Value,
+        ctx: &Value,
+    ) -> Result<serde_json::Value, TemplateError> {
+        self.render_value(args, ctx, &mut Vec::new())
+    }
+
+    fn render_value(
+        &self,
+        v: &serde_json::Value,
+        ctx: &Value,
+        path: &mut Vec<String>,
+    ) -> Result<serde_json::Value, TemplateError> {
+        use serde_json::Value as J;
+        Ok(match v {
+            J::String(s) if is_template(s) => J::String(self.render_str(s, ctx, path)?),
+            J::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    path.push(i.to_string());
+                    out.push(self.render_value(item, ctx, path)?);
+                    path.pop();
+                }
+                J::Array(out)
+            }
+            J::Object(m) => {
+                let mut out = serde_json::Map::with_capacity(m.len());
+                for (k, item) in m {
+                    path.push(k.clone());
+                    out.insert(k.clone(), self.render_value(item, ctx, path)?);
+                    path.pop();
+                }
+                J::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Renders one template string.
+    fn render_str(&self, s: &str, ctx: &Value, path: &[String]) -> Result<String, TemplateError> {
+        self.env.render_str(s, ctx.clone()).map_err(|e| {
+            let undefined = (e.kind() == ErrorKind::UndefinedError)
+                .then(|| self.first_undefined(s, ctx))
+                .flatten();
+            TemplateError {
+                argument: path.join("."),
+                template: s.to_string(),
+                line: e.line(),
+                undefined,
+                message: e
+                    .detail()
+                    .map_or_else(|| e.kind().to_string(), str::to_string),
+            }
+        })
+    }
+
+    /// The first dotted name a template uses that the context cannot resolve.
+    fn first_undefined(&self, source: &str, ctx: &Value) -> Option<String> {
+        let tmpl = self.env.template_from_str(source).ok()?;
+        let mut names: Vec<String> = tmpl.undeclared_variables(true).into_iter().collect();
+        names.sort();
+        names.into_iter().find(|name| {
+            let mut cur = ctx.clone();
+            for part in name.split('.') {
+                match cur.get_attr(part) {
+                    Ok(v) if !v.is_undefined() => cur = v,
+                    _ => return true,
+                }
+            }
+            false
+        })
+    }
+}
+
+fn parse_ds(ds: &str) -> Result<NaiveDate, minijinja::Error> {
+    NaiveDate::parse_from_str(ds, "%Y-%m-%d").map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{ds}` is not a date like 2026-01-31"),
+        )
+    })
+}
+
+/// `macros.ds_add("2026-01-31", 1)` → `"2026-02-01"`.
+fn ds_add(ds: String, days: i64) -> Result<String, minijinja::Error> {
+    Ok((parse_ds(&ds)? + Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string())
+}
+
+/// `macros.ds_format("2026-01-31", "%Y-%m-%d", "%d/%m/%Y")` → `"31/01/2026"`.
+fn ds_format(ds: String, input: String, output: String) -> Result<String, minijinja::Error> {
+    let d = NaiveDate::parse_from_str(&ds, &input).map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{ds}` does not match the format `{input}`"),
+        )
+    })?;
+    Ok(d.format(&output).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn render(template: &str) -> Result<String, TemplateError> {
+        let params = json!({"n": 3, "name": "x"}).as_object().cloned().unwrap();
+        let conf = json!({"force": true});
+        let vars = BTreeMap::from([
+            ("latest".to_string(), "prepared_data/2026-01-02".to_string()),
+            ("cfg".to_string(), r#"{"depth": 4}"#.to_string()),
+        ]);
+        let xcoms = vec![
+            ("a".to_string(), "return_value".to_string(), json!(42)),
+            ("a".to_string(), "rows".to_string(), json!([1, 2])),
+            ("b".to_string(), "return_value".to_string(), json!("bee")),
+        ];
+        let d = RunData {
+            dag_id: "dag1",
+            run_id: "manual__x",
+            run_type: "manual",
+            task_id: "t",
+            try_number: 2,
+            logical_date: Utc.with_ymd_and_hms(2026, 1, 31, 6, 30, 0).unwrap(),
+            data_interval_start: Utc.with_ymd_and_hms(2026, 1, 31, 6, 30, 0).unwrap(),
+            data_interval_end: Utc.with_ymd_and_hms(2026, 2, 1, 6, 30, 0).unwrap(),
+            params: &params,
+            conf: &conf,
+            variables: &vars,
+            xcoms: &xcoms,
+        };
+        let r = Renderer::new();
+        let ctx = r.context(&d);
+        r.render_args(&json!({"x": template}), &ctx)
+            .map(|v| v["x"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn every_context_key_renders() {
+        let cases = [
+            ("{{ ds }}", "2026-01-31"),
+            ("{{ ds_nodash }}", "20260131"),
+            ("{{ ts }}", "2026-01-31T06:30:00+00:00"),
+            ("{{ ts_nodash }}", "20260131T063000"),
+            ("{{ logical_date }}", "2026-01-31T06:30:00+00:00"),
+            ("{{ data_interval_start }}", "2026-01-31T06:30:00+00:00"),
+            ("{{ data_interval_end }}", "2026-02-01T06:30:00+00:00"),
+            ("{{ params.n * 2 }}", "6"),
+            // As Jinja2 renders Python booleans in Airflow.
+            ("{{ dag_run.conf.force }}", "True"),
+            ("{{ dag_run.run_id }}", "manual__x"),
+            ("{{ run_id }}", "manual__x"),
+            (
+                "{{ dag.dag_id }}/{{ task.task_id }}/{{ ti.try_number }}",
+                "dag1/t/2",
+            ),
+            ("{{ var.value.latest }}", "prepared_data/2026-01-02"),
+            ("{{ var.json.cfg.depth }}", "4"),
+            ("{{ ti.xcom_pull(task_ids='a') }}", "42"),
+            ("{{ ti.xcom_pull(task_ids='a', key='rows') | length }}", "2"),
+            ("{{ ti.xcom_pull('b') }}", "bee"),
+            (
+                "{{ ti.xcom_pull(task_ids=['a', 'b']) | join(',') }}",
+                "42,bee",
+            ),
+            ("{{ macros.ds_add(ds, 1) }}", "2026-02-01"),
+            ("{{ macros.ds_add(ds, -31) }}", "2025-12-31"),
+            (
+                "{{ macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%Y') }}",
+                "31/01/2026",
+            ),
+            ("{% for i in range(3) %}{{ i }}{% endfor %}", "012"),
+        ];
+        for (template, want) in cases {
+            assert_eq!(render(template).unwrap(), want, "{template}");
+        }
+    }
+
+    #[test]
+    fn undefined_names_are_named() {
+        let e = render("echo {{ var.value.missing }}").unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("var.value.missing"));
+        assert_eq!(e.argument, "x");
+        assert_eq!(e.line, Some(1));
+        assert!(
+            e.to_string().contains("`var.value.missing` is undefined"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .contains("template: echo {{ var.value.missing }}"),
+            "{e}"
+        );
+        let e = render("a\nb {{ nope }}").unwrap_err();
+        assert_eq!((e.undefined.as_deref(), e.line), (Some("nope"), Some(2)));
+        let e = render("{{ params.nope }}").unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("params.nope"));
+    }
+
+    #[test]
+    fn sandbox_has_no_file_access_and_bounded_work() {
+        assert!(render("{% include '/etc/passwd' %}").is_err());
+        assert!(render("{% import 'x.j2' as x %}").is_err());
+        assert!(
+            render(
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+            )
+            .is_err()
+        );
+        assert!(
+            render("{{ macros.ds_add('soon', 1) }}")
+                .unwrap_err()
+                .message
+                .contains("not a date")
+        );
+    }
+
+    #[test]
+    fn needs_finds_what_to_load() {
+        let n = needs(&json!({"a": ["{{ var.value.x }}"], "b": "plain"}));
+        assert_eq!(
+            n,
+            Needs {
+                any: true,
+                variables: true,
+                xcom: false
+            }
+        );
+        assert_eq!(needs(&json!({"a": "plain", "n": 1})), Needs::default());
+    }
+}

@@ -1,0 +1,119 @@
+//! Worker identity and liveness: who holds a try, and whether it can still finish it.
+//!
+//! A worker id is `host:pid:n`, where `n` tells executors of one process apart. A running try
+//! whose lease has expired is an orphan. So is one whose worker ran on this host and is gone,
+//! without waiting for the lease: its process no longer exists, or it is this process
+//! and that executor has been dropped. That is how `dagctl runs resume` right after a
+//! `kill -9` continues at once.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+fn live() -> &'static Mutex<HashSet<String>> {
+    static LIVE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// This machine's name.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A live worker identity; unregistered when dropped.
+#[derive(Debug)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// A new identity for an executor of this process.
+    pub fn new() -> Self {
+        let id = format!(
+            "{}:{}:{}",
+            hostname(),
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone());
+        WorkerId(id)
+    }
+
+    /// The id as stored with tries.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for WorkerId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for WorkerId {
+    fn drop(&mut self) {
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.0);
+    }
+}
+
+/// Whether a try held by `worker_id` with this lease can no longer finish.
+pub fn is_orphan(worker_id: &str, lease_until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    if lease_until.is_none_or(|l| l < now) {
+        return true;
+    }
+    let mut parts = worker_id.rsplitn(3, ':');
+    let (_n, pid, host) = (parts.next(), parts.next(), parts.next());
+    let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    if host != Some(hostname().as_str()) {
+        return false; // another machine: only its lease tells
+    }
+    if pid == std::process::id() {
+        return !live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(worker_id);
+    }
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn liveness_follows_the_worker() {
+        let now = Utc::now();
+        let lease = Some(now + chrono::Duration::seconds(30));
+        let w = WorkerId::new();
+        let id = w.as_str().to_string();
+        assert!(!is_orphan(&id, lease, now), "a live worker of this process");
+        assert!(
+            is_orphan(&id, Some(now - chrono::Duration::seconds(1)), now),
+            "expired lease"
+        );
+        drop(w);
+        assert!(is_orphan(&id, lease, now), "its executor is gone");
+        let dead = format!("{}:{}:1", hostname(), u32::MAX - 7);
+        assert!(is_orphan(&dead, lease, now), "no such process");
+        assert!(
+            !is_orphan("elsewhere:1:1", lease, now),
+            "another host, lease valid"
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! Shared output helpers: tables, times, and the live progress display.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dagctl::engine::{Event, RunState, TaskState};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::broadcast;
+
+/// Prints rows as aligned columns under a header.
+pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let header = header.map(String::from);
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+/// `2026-01-31 06:30:00`, or `-`.
+pub fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// `0.42s`, `1m03s`, or `-`.
+pub fn secs(d: Option<Duration>) -> String {
+    match d {
+        None => "-".into(),
+        Some(d) if d.as_secs() >= 60 => format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60),
+        Some(d) => format!("{:.2}s", d.as_secs_f64()),
+    }
+}
+
+/// A progress bar of finished tasks on a terminal (stderr); nothing when piped.
+pub struct Progress {
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Progress {
+    /// Starts following `events` for runs of the given total number of tasks.
+    pub fn start(mut events: broadcast::Receiver<Event>, total: usize, json: bool) -> Progress {
+        if json || !std::io::stderr().is_terminal() {
+            return Progress { task: None };
+        }
+        let bar = ProgressBar::new(total as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let task = tokio::spawn(async move {
+            let mut running: Vec<String> = Vec::new();
+            loop {
+                match events.recv().await {
+                    Ok(Event::Task { task_id, state, .. }) => {
+                        running.retain(|t| *t != task_id);
+                        match state {
+                            TaskState::Running => running.push(task_id),
+                            s if s.is_finished() => bar.inc(1),
+                            _ => {}
+                        }
+                        bar.set_message(running.join(", "));
+                    }
+                    Ok(Event::Run { state, .. })
+                        if state != RunState::Running && state != RunState::Queued =>
+                    {
+                        bar.set_position(total as u64);
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                    _ => {}
+                }
+            }
+            bar.finish_and_clear();
+        });
+        Progress { task: Some(task) }
+    }
+
+    /// Removes the bar.
+    pub fn finish(self) {
+        if let Some(t) = self.task {
+            t.abort();
+            // Clear whatever line the bar left.
+            eprint!("\r\x1b[2K");
+        }
+    }
+}

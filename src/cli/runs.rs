@@ -1,0 +1,223 @@
+//! `dagctl runs list|show|resume`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use dagctl::engine::store::RunFilter;
+use dagctl::engine::{RunState, Store};
+
+use super::output::{secs, table, time};
+use super::trigger::{exit_code, print_outcomes};
+use super::{Global, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List DAG runs, newest first.
+    List {
+        /// Only this DAG's runs.
+        #[arg(long)]
+        dag: Option<String>,
+        /// Only runs in this state (queued, running, success, failed).
+        #[arg(long)]
+        state: Option<RunState>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: every task instance with its tries.
+    Show {
+        /// The run id.
+        run_id: String,
+        /// The DAG, when several DAGs have runs with this id.
+        #[arg(long)]
+        dag: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a run left unfinished (a crash, `--no-wait`), or all of them.
+    Resume {
+        /// The run id; every unfinished run when absent.
+        run_id: Option<String>,
+        /// The DAG, when several DAGs have runs with this id.
+        #[arg(long)]
+        dag: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        RunsCommand::List {
+            dag,
+            state,
+            limit,
+            json,
+        } => {
+            let store = g.store().await?;
+            let runs = store
+                .list_runs(&RunFilter {
+                    dag_id: dag,
+                    states: state.into_iter().collect(),
+                    limit: Some(limit),
+                })
+                .await?;
+            if json {
+                let list: Vec<_> = runs.iter().map(run_json).collect();
+                print_json(&serde_json::Value::Array(list))?;
+            } else if runs.is_empty() {
+                println!("(no runs)");
+            } else {
+                let rows: Vec<[String; 6]> = runs
+                    .iter()
+                    .map(|r| {
+                        [
+                            r.dag_id.clone(),
+                            r.run_id.clone(),
+                            r.state.to_string(),
+                            time(Some(r.logical_date)),
+                            time(r.start_date),
+                            secs(duration(r.start_date, r.end_date)),
+                        ]
+                    })
+                    .collect();
+                table(
+                    [
+                        "dag_id",
+                        "run_id",
+                        "state",
+                        "logical_date",
+                        "started",
+                        "duration",
+                    ],
+                    &rows,
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Show { run_id, dag, json } => {
+            let engine = g.engine().await?;
+            let run = engine.find_run(&run_id, dag.as_deref()).await?;
+            let store = engine.store();
+            let mut tis = store.task_instances(&run.dag_id, &run.run_id).await?;
+            // Topological order when the DAG is loaded, else by name.
+            if let Ok(d) = engine.dag(&run.dag_id) {
+                let order: Vec<&str> = d.topological_order().map(|t| t.id.as_str()).collect();
+                tis.sort_by_key(|t| {
+                    order
+                        .iter()
+                        .position(|o| *o == t.task_id)
+                        .unwrap_or(usize::MAX)
+                });
+            } else {
+                tis.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+            }
+            let tries = store.tries(&run.dag_id, &run.run_id, None).await?;
+            if json {
+                let mut v = run_json(&run);
+                v["tasks"] = tis
+                    .iter()
+                    .map(|t| {
+                        serde_json::json!({
+                            "task_id": t.task_id,
+                            "state": t.state.as_str(),
+                            "try_number": t.try_number,
+                            "max_tries": t.max_tries,
+                            "start_date": t.start_date.map(|d| d.to_rfc3339()),
+                            "end_date": t.end_date.map(|d| d.to_rfc3339()),
+                            "tries": tries.iter().filter(|x| x.task_id == t.task_id).map(|x| serde_json::json!({
+                                "try_number": x.try_number,
+                                "state": x.state.as_str(),
+                                "worker_id": x.worker_id,
+                                "start_date": x.start_date.to_rfc3339(),
+                                "end_date": x.end_date.map(|d| d.to_rfc3339()),
+                                "duration_s": x.duration.map(|d| d.as_secs_f64()),
+                                "error": x.error,
+                            })).collect::<Vec<_>>(),
+                        })
+                    })
+                    .collect();
+                print_json(&v)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("run {} of {}: {}", run.run_id, run.dag_id, run.state);
+            println!(
+                "  logical_date: {}  data interval: {} → {}",
+                time(Some(run.logical_date)),
+                time(Some(run.data_interval_start)),
+                time(Some(run.data_interval_end))
+            );
+            println!(
+                "  started: {}  ended: {}  conf: {}",
+                time(run.start_date),
+                time(run.end_date),
+                run.conf
+            );
+            println!();
+            let mut rows: Vec<[String; 5]> = Vec::new();
+            for t in &tis {
+                rows.push([
+                    t.task_id.clone(),
+                    t.state.to_string(),
+                    format!("{}/{}", t.try_number, t.max_tries),
+                    time(t.start_date),
+                    String::new(),
+                ]);
+                for x in tries.iter().filter(|x| x.task_id == t.task_id) {
+                    rows.push([
+                        format!("  try {}", x.try_number),
+                        x.state.to_string(),
+                        secs(x.duration),
+                        time(Some(x.start_date)),
+                        x.error.clone().unwrap_or_default(),
+                    ]);
+                }
+            }
+            table(["task", "state", "tries", "started", "error"], &rows);
+            Ok(ExitCode::SUCCESS)
+        }
+        RunsCommand::Resume { run_id, dag, json } => {
+            let engine = g.engine().await?;
+            let outcomes = match run_id {
+                Some(id) => {
+                    let run = engine.find_run(&id, dag.as_deref()).await?;
+                    vec![engine.execute(&run.dag_id, &run.run_id).await?]
+                }
+                None => engine.resume_unfinished().await?,
+            };
+            if outcomes.is_empty() && !json {
+                println!("no unfinished runs");
+                return Ok(ExitCode::SUCCESS);
+            }
+            print_outcomes(&outcomes, json)?;
+            Ok(exit_code(&outcomes))
+        }
+    }
+}
+
+fn duration(
+    start: Option<chrono::DateTime<chrono::Utc>>,
+    end: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<std::time::Duration> {
+    Some((end? - start?).to_std().unwrap_or_default())
+}
+
+fn run_json(r: &dagctl::engine::store::DagRun) -> serde_json::Value {
+    serde_json::json!({
+        "dag_id": r.dag_id,
+        "run_id": r.run_id,
+        "run_type": r.run_type.as_str(),
+        "state": r.state.as_str(),
+        "logical_date": r.logical_date.to_rfc3339(),
+        "data_interval_start": r.data_interval_start.to_rfc3339(),
+        "data_interval_end": r.data_interval_end.to_rfc3339(),
+        "conf": r.conf,
+        "start_date": r.start_date.map(|d| d.to_rfc3339()),
+        "end_date": r.end_date.map(|d| d.to_rfc3339()),
+    })
+}

@@ -1,0 +1,120 @@
+//! `dagctl tasks logs|test`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Subcommand;
+use dagctl::engine::TaskOutcome;
+
+use super::Global;
+use super::trigger::options;
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Print the log of a task's try (the last try by default).
+    Logs {
+        /// The run id.
+        run_id: String,
+        /// The task id.
+        task_id: String,
+        /// Which try (1 for the first).
+        #[arg(long = "try")]
+        try_number: Option<u32>,
+        /// The DAG, when several DAGs have runs with this id.
+        #[arg(long)]
+        dag: Option<String>,
+    },
+    /// Run one task alone, like Airflow's `tasks test`: no dependencies, no state recorded.
+    Test {
+        /// The DAG.
+        dag_id: String,
+        /// The task.
+        task_id: String,
+        /// The logical date templates see (now by default).
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// `dag_run.conf` as a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+    },
+}
+
+pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
+    match c {
+        TasksCommand::Logs {
+            run_id,
+            task_id,
+            try_number,
+            dag,
+        } => {
+            let engine = g.engine().await?;
+            let run = engine.find_run(&run_id, dag.as_deref()).await?;
+            let tries = engine
+                .store()
+                .tries(&run.dag_id, &run.run_id, Some(&task_id))
+                .await?;
+            if tries.is_empty() {
+                let tis = engine
+                    .store()
+                    .task_instances(&run.dag_id, &run.run_id)
+                    .await?;
+                if !tis.iter().any(|t| t.task_id == task_id) {
+                    bail!(
+                        "run {} of {} has no task `{task_id}`",
+                        run.run_id,
+                        run.dag_id
+                    );
+                }
+                bail!("task `{task_id}` has not run yet in run {}", run.run_id);
+            }
+            let last = tries.iter().map(|t| t.try_number).max().unwrap_or(1);
+            let n = try_number.unwrap_or(last);
+            if !tries.iter().any(|t| t.try_number == n) {
+                bail!(
+                    "task `{task_id}` has no try {n} in run {} (tries: 1 to {last})",
+                    run.run_id
+                );
+            }
+            let text = engine
+                .store()
+                .log(&run.dag_id, &run.run_id, &task_id, n)
+                .await?;
+            if text.is_empty() {
+                eprintln!("(try {n} of `{task_id}` wrote no output)");
+            }
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TasksCommand::Test {
+            dag_id,
+            task_id,
+            logical_date,
+            conf,
+        } => {
+            let opts = options(conf.as_deref(), logical_date.as_deref(), None)?;
+            let engine = g.engine().await?;
+            let (result, log) = engine.test_task(&dag_id, &task_id, opts).await?;
+            print!("{log}");
+            match result {
+                Ok(outcome) => {
+                    let what = match outcome {
+                        TaskOutcome::Success(Some(v)) => format!("success, returned {v}"),
+                        TaskOutcome::Success(None) => "success".to_string(),
+                        TaskOutcome::Skipped(why) => format!("skipped: {why}"),
+                        TaskOutcome::Branch(ids) => format!("success, branch: {}", ids.join(", ")),
+                        TaskOutcome::ShortCircuit { .. } => {
+                            "success, condition false: downstream would be skipped".to_string()
+                        }
+                        _ => "success".to_string(),
+                    };
+                    eprintln!("task {task_id}: {what}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("task {task_id}: failed: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}

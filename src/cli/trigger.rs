@@ -1,0 +1,147 @@
+//! `dagctl trigger <dag>`: run a DAG now, in the foreground.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use dagctl::engine::spec::parse_date;
+use dagctl::engine::{RunOutcome, RunState, TriggerOptions};
+
+use super::output::{Progress, secs, table};
+use super::{Global, print_json};
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The DAG to run.
+    dag_id: String,
+    /// `dag_run.conf` as a JSON object (its keys also override params).
+    #[arg(long)]
+    conf: Option<String>,
+    /// The logical date (`2026-01-31` or `2026-01-31T06:00:00`); now by default.
+    #[arg(long)]
+    logical_date: Option<String>,
+    /// The run id; `manual__<logical date>` by default.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Only create the run (the next `dagctl trigger` or `runs resume` executes it).
+    #[arg(long)]
+    no_wait: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Reads `--conf` and `--logical-date` into trigger options.
+pub fn options(
+    conf: Option<&str>,
+    logical_date: Option<&str>,
+    run_id: Option<String>,
+) -> anyhow::Result<TriggerOptions> {
+    let conf = conf
+        .map(|text| {
+            serde_json::from_str::<serde_json::Value>(text).with_context(|| {
+                format!("--conf is not valid JSON: `{text}`; write it like '{{\"force\": true}}'")
+            })
+        })
+        .transpose()?;
+    let logical_date = logical_date
+        .map(|text| {
+            parse_date(text).with_context(|| {
+                format!("--logical-date `{text}`: write 2026-01-31 or 2026-01-31T06:00:00")
+            })
+        })
+        .transpose()?;
+    Ok(TriggerOptions {
+        conf,
+        logical_date,
+        run_id,
+    })
+}
+
+pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
+    let opts = options(a.conf.as_deref(), a.logical_date.as_deref(), a.run_id)?;
+    let engine = g.engine().await?;
+    let dag = engine.dag(&a.dag_id)?.clone();
+    // Work left unfinished (a crash, `--no-wait`) is continued first.
+    for o in engine.resume_unfinished().await? {
+        eprintln!(
+            "continued unfinished run {} of {}: {}",
+            o.run_id, o.dag_id, o.state
+        );
+    }
+    if a.no_wait {
+        let run = engine.create_run(&a.dag_id, opts).await?;
+        if a.json {
+            print_json(
+                &serde_json::json!({"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state.as_str()}),
+            )?;
+        } else {
+            println!("created run {} of {} (queued)", run.run_id, run.dag_id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::start(engine.events(), dag.tasks.len(), a.json);
+    let run = engine.create_run(&a.dag_id, opts).await?;
+    let outcome = engine.execute(&run.dag_id, &run.run_id).await;
+    progress.finish();
+    let outcome = outcome?;
+    let outcomes = [outcome];
+    print_outcomes(&outcomes, a.json)?;
+    Ok(exit_code(&outcomes))
+}
+
+/// Exit 0 when every run succeeded.
+pub fn exit_code(outcomes: &[RunOutcome]) -> ExitCode {
+    if outcomes.iter().all(|o| o.state == RunState::Success) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The outcome of runs: a table of tasks each, or JSON.
+pub fn print_outcomes(outcomes: &[RunOutcome], json: bool) -> anyhow::Result<()> {
+    if json {
+        let list: Vec<_> = outcomes
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "dag_id": o.dag_id,
+                    "run_id": o.run_id,
+                    "state": o.state.as_str(),
+                    "tasks": o.tasks.iter().map(|t| serde_json::json!({
+                        "task_id": t.task_id,
+                        "state": t.state.as_str(),
+                        "tries": t.tries,
+                        "duration_s": t.duration.map(|d| d.as_secs_f64()),
+                        "error": t.error,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let value = if list.len() == 1 {
+            list.into_iter().next().unwrap_or_default()
+        } else {
+            serde_json::Value::Array(list)
+        };
+        return print_json(&value);
+    }
+    for o in outcomes {
+        println!("run {} of {}: {}", o.run_id, o.dag_id, o.state);
+        let rows: Vec<[String; 5]> = o
+            .tasks
+            .iter()
+            .map(|t| {
+                [
+                    format!("  {}", t.task_id),
+                    t.state.to_string(),
+                    t.tries.to_string(),
+                    secs(t.duration),
+                    t.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(["  task", "state", "tries", "duration", "error"], &rows);
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! `dagctl variables get|set|delete|list`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Subcommand;
+use dagctl::engine::Store;
+
+use super::output::table;
+use super::{Global, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum VariablesCommand {
+    /// Print a Variable's value.
+    Get {
+        /// Its name.
+        key: String,
+        /// Print it as JSON (parsed if it is JSON, else as a string).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a Variable: JSON (`'{"a": 1}'`) or a plain string.
+    Set {
+        /// Its name.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// Delete a Variable.
+    Delete {
+        /// Its name.
+        key: String,
+    },
+    /// List the Variables (values of secret-looking names are masked).
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Names whose values are masked in listings, as Airflow does.
+const SENSITIVE: &[&str] = &[
+    "access_token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
+    "private_key",
+    "secret",
+    "token",
+    "credential",
+];
+
+/// Whether a Variable's name says it holds a secret.
+pub fn is_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    SENSITIVE.iter().any(|s| k.contains(s))
+}
+
+fn parsed(value: &str) -> serde_json::Value {
+    serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+}
+
+pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
+    let store = g.store().await?;
+    match c {
+        VariablesCommand::Get { key, json } => match store.variable(&key).await? {
+            Some(v) if json => print_json(&parsed(&v))?,
+            Some(v) => println!("{v}"),
+            None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),
+        },
+        VariablesCommand::Set { key, value } => {
+            store.set_variable(&key, &value).await?;
+            println!("set Variable `{key}`");
+        }
+        VariablesCommand::Delete { key } => {
+            if !store.delete_variable(&key).await? {
+                bail!("no Variable `{key}` to delete");
+            }
+            println!("deleted Variable `{key}`");
+        }
+        VariablesCommand::List { json } => {
+            let vars = store.variables().await?;
+            let shown = |k: &str, v: &str| {
+                if is_sensitive(k) {
+                    "***".to_string()
+                } else {
+                    v.to_string()
+                }
+            };
+            if json {
+                let map: serde_json::Map<String, serde_json::Value> = vars
+                    .iter()
+                    .map(|(k, v)| {
+                        let value = if is_sensitive(k) {
+                            serde_json::json!("***")
+                        } else {
+                            parsed(v)
+                        };
+                        (k.clone(), value)
+                    })
+                    .collect();
+                print_json(&serde_json::Value::Object(map))?;
+            } else if vars.is_empty() {
+                println!("(no Variables)");
+            } else {
+                let rows: Vec<[String; 2]> =
+                    vars.iter().map(|(k, v)| [k.clone(), shown(k, v)]).collect();
+                table(["key", "value"], &rows);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
