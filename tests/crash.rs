@@ -1,0 +1,217 @@
+//! Crash safety: a real `dagctl` process is killed with SIGKILL in the middle of a run, at
+//! several points; `dagctl runs resume` (or the next `dagctl trigger`) finds the orphaned try,
+//! counts it as a failed try, retries it if retries remain, and finishes the run. Nothing
+//! recorded before the kill is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A chain t1 → t2 → t3 → t4; each try leaves `<task>.started.<try>` in the marker folder,
+/// prints a line, sleeps, then leaves `<task>.done`.
+fn dag(marks: &Path, retries: u32) -> String {
+    let mut tasks = String::new();
+    for i in 1..=4 {
+        let dep = if i > 1 {
+            format!("    dependencies: [t{}]\n", i - 1)
+        } else {
+            String::new()
+        };
+        tasks.push_str(&format!(
+            "  t{i}:\n    operator: command\n    bash_command: >-\n      echo \"t{i} try {{{{ ti.try_number }}}}\";\n      touch {m}/t{i}.started.{{{{ ti.try_number }}}};\n      sleep 0.4;\n      touch {m}/t{i}.done\n{dep}",
+            m = marks.display()
+        ));
+    }
+    format!(
+        "dag_id: crashy\ndefault_args:\n  retries: {retries}\n  retry_delay: 0\ntasks:\n{tasks}"
+    )
+}
+
+struct Setup {
+    _dir: TempDir,
+    home: PathBuf,
+    dags: PathBuf,
+    marks: PathBuf,
+}
+
+fn setup(retries: u32) -> Setup {
+    let dir = TempDir::new().unwrap();
+    let home = dir.path().join("home");
+    let dags = dir.path().join("dags");
+    let marks = dir.path().join("marks");
+    std::fs::create_dir_all(&dags).unwrap();
+    std::fs::create_dir_all(&marks).unwrap();
+    std::fs::write(dags.join("crashy.yaml"), dag(&marks, retries)).unwrap();
+    Setup {
+        _dir: dir,
+        home,
+        dags,
+        marks,
+    }
+}
+
+impl Setup {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("dagctl").unwrap();
+        c.args(args)
+            .env("DAGCTL_HOME", &self.home)
+            .env("DAGCTL_DAGS_FOLDER", &self.dags)
+            .env_remove("DAGCTL_STORE_URL");
+        c
+    }
+
+    fn spawn_trigger(&self) -> Child {
+        self.cmd(&["trigger", "crashy"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (bounded) for a marker file, i.e. for a try to be running.
+    fn wait_for(&self, mark: &str) {
+        let path = self.marks.join(mark);
+        let start = Instant::now();
+        while !path.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{mark} never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn runs(&self) -> Vec<Value> {
+        let out = self.cmd(&["runs", "list", "--json"]).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// `runs show --json` of the given run, or of the newest one.
+    fn run_json(&self, run_id: Option<&str>) -> Value {
+        let newest = self.runs()[0]["run_id"].as_str().unwrap().to_string();
+        let id = run_id.unwrap_or(&newest);
+        let out = self.cmd(&["runs", "show", id, "--json"]).output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn log(&self, run_id: &str, task: &str, try_number: u32) -> String {
+        let out = self
+            .cmd(&[
+                "tasks",
+                "logs",
+                run_id,
+                task,
+                "--try",
+                &try_number.to_string(),
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+fn task<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == id)
+        .unwrap()
+}
+
+/// Kills `dagctl trigger` while `victim` runs, resumes with `resume_args`, and checks the run.
+fn kill_and_resume(victim: &str, resume_args: &[&str]) {
+    let s = setup(1);
+    let mut child = s.spawn_trigger();
+    s.wait_for(&format!("{victim}.started.1"));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    // What was recorded before the kill is there: the victim's try is still `running`.
+    let before = s.run_json(None);
+    let run_id = before["run_id"].as_str().unwrap().to_string();
+    assert_eq!(before["state"], "running");
+    assert_eq!(task(&before, victim)["state"], "running");
+
+    let out = s.cmd(resume_args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{resume_args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = s.run_json(Some(&run_id));
+    let run_id = run_id.as_str();
+    assert_eq!(run["state"], "success");
+    if resume_args[0] == "trigger" {
+        // The next trigger first continued the orphaned run, then ran its own.
+        let runs = s.runs();
+        assert_eq!(runs.len(), 2);
+        assert!(runs.iter().all(|r| r["state"] == "success"));
+    }
+    let n: u32 = victim[1..].parse().unwrap();
+    for i in 1..=4u32 {
+        let t = task(&run, &format!("t{i}"));
+        assert_eq!(t["state"], "success", "t{i}");
+        let tries = t["tries"].as_array().unwrap();
+        if i == n {
+            assert_eq!(tries.len(), 2, "the killed try counts, then one retry");
+            assert_eq!(tries[0]["state"], "failed");
+            assert!(
+                tries[0]["error"].as_str().unwrap().contains("orphaned"),
+                "{}",
+                tries[0]
+            );
+            assert_eq!(tries[1]["state"], "success");
+            assert_eq!(s.log(run_id, &format!("t{i}"), 2), format!("t{i} try 2\n"));
+        } else {
+            assert_eq!(tries.len(), 1, "t{i} ran once");
+        }
+        if i < n {
+            // Logs of tasks finished before the kill survive it.
+            assert_eq!(s.log(run_id, &format!("t{i}"), 1), format!("t{i} try 1\n"));
+        }
+    }
+}
+
+#[test]
+fn killed_during_the_first_task_then_resumed() {
+    kill_and_resume("t1", &["runs", "resume"]);
+}
+
+#[test]
+fn killed_mid_chain_then_resumed() {
+    kill_and_resume("t3", &["runs", "resume"]);
+}
+
+#[test]
+fn killed_during_the_last_task_then_continued_by_the_next_trigger() {
+    kill_and_resume("t4", &["trigger", "crashy"]);
+}
+
+#[test]
+fn an_orphaned_try_without_retries_fails_the_task() {
+    let s = setup(0);
+    let mut child = s.spawn_trigger();
+    s.wait_for("t2.started.1");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = s.cmd(&["runs", "resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the run failed");
+    let run = s.run_json(None);
+    assert_eq!(run["state"], "failed");
+    assert_eq!(task(&run, "t1")["state"], "success");
+    assert_eq!(task(&run, "t2")["state"], "failed");
+    assert_eq!(task(&run, "t3")["state"], "upstream_failed");
+    // Resuming a finished run changes nothing.
+    let again = s.cmd(&["runs", "resume"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("no unfinished runs"));
+}
