@@ -84,7 +84,12 @@ impl LogBuffer {
     pub fn line(&self, line: &str) {
         // A std mutex: held for a push only, never across an await.
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        inner.pending.push_str(line);
+        // NUL cannot be stored as text (SQL ends there, PostgreSQL refuses it).
+        if line.contains('\0') {
+            inner.pending.push_str(&line.replace('\0', "\u{FFFD}"));
+        } else {
+            inner.pending.push_str(line);
+        }
         if !line.ends_with('\n') {
             inner.pending.push('\n');
         }

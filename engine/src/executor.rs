@@ -570,6 +570,18 @@ impl RunExec<'_> {
             });
             claims.push((idx, try_number));
         }
+        if !claims.is_empty() {
+            // A task claimed in this batch needs no separate `scheduled` write: the claim
+            // moves it to `running` (one statement less per task on the hot path).
+            let claimed: std::collections::HashSet<&str> = claims
+                .iter()
+                .map(|&(i, _)| self.dag.tasks[i].id.as_str())
+                .collect();
+            self.changes.retain(|c| {
+                !matches!(c, Change::SetTask { task_id, state: TaskState::Scheduled, .. }
+                    if claimed.contains(task_id.as_str()))
+            });
+        }
         (claims, pool_blocked)
     }
 
@@ -723,15 +735,29 @@ impl RunExec<'_> {
             .task_instances(&self.dag.id, &self.run.run_id)
             .await?;
         let dag = self.dag;
+        let mut refused = None;
         self.external.retain(|&idx| {
             let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {
                 return false;
             };
+            if !ti.state.is_finished() && ti.state != TaskState::Running {
+                // Nobody holds it, yet the claim was refused: the store disagrees with this
+                // executor. Stop rather than retry the claim forever.
+                refused = Some((dag.tasks[idx].id.clone(), ti.state));
+            }
             self.slots[idx].state = ti.state;
             self.slots[idx].try_number = ti.try_number;
             self.slots[idx].next_attempt_at = ti.next_attempt_at;
             ti.state == TaskState::Running
         });
+        if let Some((task, state)) = refused {
+            return Err(RunError::Store(StoreError::Corrupt {
+                what: format!("task instance `{task}` of run `{}`", self.run.run_id),
+                detail: format!(
+                    "its claim was refused while it is `{state}` and held by no worker"
+                ),
+            }));
+        }
         Ok(())
     }
 

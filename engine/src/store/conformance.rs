@@ -175,6 +175,70 @@ pub async fn check(s: &dyn Store) {
         [("k".to_string(), "v".to_string())]
     );
 
+    // Text that would break naive SQL quoting round-trips unchanged.
+    let nasty = "it's '); DROP TABLE dag_runs; -- \"quoted\" \\ back\\slash\nnew line ünïcode";
+    s.create_run(&run("r3"), &[ti("q")]).await.unwrap();
+    let r3 = |changes| Batch {
+        dag_id: "d".into(),
+        run_id: "r3".into(),
+        changes,
+    };
+    let won = s
+        .commit(&r3(vec![Change::Claim {
+            task_id: "q".into(),
+            try_number: 1,
+            worker_id: nasty.into(),
+            lease_until: now,
+            at: now,
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(won, [true]);
+    s.commit(&r3(vec![
+        Change::EndTry {
+            task_id: "q".into(),
+            try_number: 1,
+            state: TaskState::Failed,
+            at: now,
+            duration: Duration::from_millis(1),
+            error: Some(nasty.into()),
+        },
+        Change::Log {
+            task_id: "q".into(),
+            try_number: 1,
+            seq: 0,
+            text: nasty.into(),
+        },
+        Change::Xcom {
+            task_id: "q".into(),
+            key: nasty.into(),
+            value: serde_json::json!({ "v": nasty }),
+        },
+        Change::SetVariable {
+            key: "nasty".into(),
+            value: nasty.into(),
+        },
+    ]))
+    .await
+    .unwrap();
+    let t = &s.tries("d", "r3", Some("q")).await.unwrap()[0];
+    assert_eq!(
+        (t.error.as_deref(), t.worker_id.as_str()),
+        (Some(nasty), nasty)
+    );
+    assert_eq!(s.log("d", "r3", "q", 1).await.unwrap(), nasty);
+    assert_eq!(
+        s.xcom("d", "r3", "q", nasty).await.unwrap(),
+        Some(serde_json::json!({ "v": nasty }))
+    );
+    assert_eq!(s.variable("nasty").await.unwrap().as_deref(), Some(nasty));
+    assert_eq!(
+        s.list_runs(&RunFilter::default()).await.unwrap().len(),
+        3,
+        "no table dropped"
+    );
+    s.delete_variable("nasty").await.unwrap();
+
     s.set_pool("gpu", 2, Some("two cards")).await.unwrap();
     s.set_pool("gpu", 3, None).await.unwrap();
     assert_eq!(

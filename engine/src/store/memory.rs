@@ -145,7 +145,13 @@ impl Store for MemoryStore {
                     let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                     let won = match ti {
                         Some(ti)
-                            if matches!(ti.state, TaskState::Scheduled | TaskState::Queued) =>
+                            if matches!(
+                                ti.state,
+                                TaskState::None
+                                    | TaskState::Scheduled
+                                    | TaskState::Queued
+                                    | TaskState::UpForRetry
+                            ) =>
                         {
                             ti.state = TaskState::Running;
                             ti.try_number = *try_number;

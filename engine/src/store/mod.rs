@@ -139,8 +139,9 @@ pub struct TryRecord {
 /// One change within a [`Batch`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// Claims a task instance that is `scheduled`: sets it `running` with `try_number` and
-    /// writes the try row `running` with the worker and lease. Its outcome (claimed or not,
+    /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`
+    /// or `up_for_retry`; the executor has checked its trigger rule): sets it `running` with
+    /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
     /// if someone else was first) is returned by [`Store::commit`].
     Claim {
         /// The task.
