@@ -7,7 +7,7 @@
 //! XCom, and sets a Variable that is committed only if the try succeeds.
 
 use dagctl::engine::{
-    ArgsError, Engine, Operator, TaskContext, TaskError, TaskOutcome, TriggerOptions, async_trait,
+    ArgsError, Operator, TaskContext, TaskError, TaskOutcome, TriggerOptions, async_trait,
     parse_args,
 };
 use serde::Deserialize;
@@ -67,10 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(dir.path().join("dags"))?;
     std::fs::write(dir.path().join("dags/words.yaml"), DAG)?;
 
-    let engine = Engine::builder()
+    // `dagctl::builder()` has every shipped operator (`command`, `noop`, …); add ours.
+    let engine = dagctl::builder()
         .dags_folder(dir.path().join("dags"))
         .home(dir.path().join("home"))
-        .registry(dagctl::registry())
         .operator(WordCount)
         .build()
         .await?;

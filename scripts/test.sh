@@ -8,5 +8,9 @@ trap 'rm -f "$log"' EXIT
 # Unit, integration and CLI tests, then the rustdoc examples (not part of --all-targets).
 cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
 cargo test --workspace --doc "$@" 2>&1 | tee -a "$log"
+# The embedding examples must run, not only compile.
+for example in custom_operator build_dag_in_code validate_dags; do
+  cargo run --quiet --example "$example" "$@" >/dev/null
+done
 # One closing line for the whole suite.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,20 +1,39 @@
 //! # dagctl
 //!
 //! An Airflow-style DAG engine: DAGs as YAML files, a CLI (`dagctl`), and this library to embed
-//! the engine in your own program. This crate is a facade over
-//! [`dagctl_engine`] (the generic engine) and [`dagctl_operators`] (the shipped operators).
+//! the engine in your own program. This crate is a facade over [`dagctl_engine`] (the generic
+//! engine) and [`dagctl_operators`] (the shipped operators).
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), dagctl::engine::EngineError> {
+//! // An engine with every shipped operator, the DAG folder, and the default SQLite store.
+//! let engine = dagctl::builder().dags_folder("dags").home(".dagctl").build().await?;
+//! let outcome = engine
+//!     .trigger("01_data_generation_pipeline", dagctl::TriggerOptions::default())
+//!     .await?;
+//! println!("{}: {}", outcome.run_id, outcome.state);
+//! # Ok(()) }
 //! ```
-//! let registry = dagctl::registry();
-//! assert!(registry.get("command").is_some());
-//! assert!(registry.get("noop").is_some());
-//! ```
+//!
+//! See `examples/custom_operator.rs` and `examples/build_dag_in_code.rs`.
 
 pub use dagctl_engine as engine;
+pub use dagctl_engine::{Dag, DagBuilder, Engine, EngineBuilder, RunOutcome, TriggerOptions};
 pub use dagctl_operators as operators;
 
 /// A registry with every operator dagctl ships: the engine's own and those of
 /// `dagctl-operators`.
+///
+/// ```
+/// let registry = dagctl::registry();
+/// assert!(registry.get("command").is_some());
+/// assert!(registry.get("noop").is_some());
+/// ```
 pub fn registry() -> dagctl_engine::OperatorRegistry {
     dagctl_operators::full_registry()
+}
+
+/// [`Engine::builder`] with every shipped operator registered.
+pub fn builder() -> EngineBuilder {
+    Engine::builder().registry(registry())
 }

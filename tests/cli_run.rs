@@ -288,3 +288,16 @@ fn a_broken_dag_file_does_not_stop_other_dags_from_running() {
         .stderr(predicate::str::contains("no valid DAG `broken`"))
         .stderr(predicate::str::contains("dagctl validate"));
 }
+
+#[test]
+fn xcom_flows_from_one_task_to_the_next() {
+    let dag = "dag_id: pipe\ntasks:\n  produce:\n    operator: command\n    bash_command: echo 42\n  consume:\n    operator: command\n    bash_command: echo got {{ ti.xcom_pull(task_ids='produce') }}\n    dependencies: [produce]\n";
+    let env = Env::new(&[("pipe.yaml", dag)]);
+    env.cmd(&["trigger", "pipe", "--run-id", "x"])
+        .assert()
+        .success();
+    env.cmd(&["tasks", "logs", "x", "consume"])
+        .assert()
+        .success()
+        .stdout("got 42\n");
+}
