@@ -86,6 +86,14 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// Every state.
+    pub const ALL: [RunState; 4] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Success,
+        RunState::Failed,
+    ];
+
     /// The name used in the store and on screen.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,6 +124,14 @@ pub enum RunType {
 }
 
 impl RunType {
+    /// Every run type.
+    pub const ALL: [RunType; 4] = [
+        RunType::Manual,
+        RunType::Scheduled,
+        RunType::Backfill,
+        RunType::DatasetTriggered,
+    ];
+
     /// The name used in run ids and the store.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -140,7 +156,7 @@ impl fmt::Display for UnknownState {
 impl std::error::Error for UnknownState {}
 
 macro_rules! state_text {
-    ($ty:ty, [$($v:expr),+ $(,)?]) => {
+    ($ty:ty) => {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -149,7 +165,7 @@ macro_rules! state_text {
         impl FromStr for $ty {
             type Err = UnknownState;
             fn from_str(s: &str) -> Result<Self, UnknownState> {
-                [$($v),+]
+                <$ty>::ALL
                     .into_iter()
                     .find(|v| v.as_str() == s)
                     .ok_or_else(|| UnknownState(s.to_string()))
@@ -158,36 +174,6 @@ macro_rules! state_text {
     };
 }
 
-state_text!(
-    TaskState,
-    [
-        TaskState::None,
-        TaskState::Scheduled,
-        TaskState::Queued,
-        TaskState::Running,
-        TaskState::Success,
-        TaskState::Failed,
-        TaskState::Skipped,
-        TaskState::UpstreamFailed,
-        TaskState::UpForRetry,
-        TaskState::Deferred,
-    ]
-);
-state_text!(
-    RunState,
-    [
-        RunState::Queued,
-        RunState::Running,
-        RunState::Success,
-        RunState::Failed
-    ]
-);
-state_text!(
-    RunType,
-    [
-        RunType::Manual,
-        RunType::Scheduled,
-        RunType::Backfill,
-        RunType::DatasetTriggered
-    ]
-);
+state_text!(TaskState);
+state_text!(RunState);
+state_text!(RunType);

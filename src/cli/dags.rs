@@ -8,6 +8,7 @@ use dagctl::engine::graph::{render_dot, render_tree};
 use dagctl::engine::suggest::closest;
 use dagctl::engine::{DagBag, Pool, Pools};
 
+use super::output::table;
 use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -82,21 +83,7 @@ fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    let header = ["dag_id", "schedule", "tasks", "tags", "file"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
+    table(["dag_id", "schedule", "tasks", "tags", "file"], &rows);
     if rows.is_empty() {
         println!("(no DAGs)");
     }

@@ -529,91 +529,102 @@ fn corrupt(what: &str, detail: impl ToString) -> StoreError {
     }
 }
 
-fn run_from_row(r: &AnyRow) -> Result<DagRun, StoreError> {
-    let get = |e| db("reading a DAG run")(e);
-    let conf: String = r.try_get("conf").map_err(get)?;
+/// Reads typed columns of a row, naming the record in errors.
+struct Cols<'r> {
+    row: &'r AnyRow,
+    what: &'static str,
+}
+
+impl Cols<'_> {
+    fn err(&self) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |e| StoreError::Database {
+            context: format!("reading a {}", self.what),
+            source: e,
+        }
+    }
+
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.row.try_get(col).map_err(self.err())
+    }
+
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.row.try_get(col).map_err(self.err())
+    }
+
+    fn count(&self, col: &str) -> Result<u32, StoreError> {
+        let v: i64 = self.row.try_get(col).map_err(self.err())?;
+        u32::try_from(v).map_err(|_| corrupt(self.what, format!("{col} = {v}")))
+    }
+
+    fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        Ok(from_micros(self.row.try_get(col).map_err(self.err())?))
+    }
+
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = self.row.try_get(col).map_err(self.err())?;
+        Ok(v.map(from_micros))
+    }
+
+    /// A state or kind stored by name.
+    fn parsed<T: std::str::FromStr>(&self, col: &str) -> Result<T, StoreError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.text(col)?.parse().map_err(|e| corrupt(self.what, e))
+    }
+}
+
+fn run_from_row(row: &AnyRow) -> Result<DagRun, StoreError> {
+    let c = Cols {
+        row,
+        what: "DAG run",
+    };
     Ok(DagRun {
-        dag_id: r.try_get("dag_id").map_err(get)?,
-        run_id: r.try_get("run_id").map_err(get)?,
-        run_type: r
-            .try_get::<String, _>("run_type")
-            .map_err(get)?
-            .parse()
-            .map_err(|e| corrupt("run type", e))?,
-        logical_date: from_micros(r.try_get("logical_date").map_err(get)?),
-        data_interval_start: from_micros(r.try_get("data_interval_start").map_err(get)?),
-        data_interval_end: from_micros(r.try_get("data_interval_end").map_err(get)?),
-        conf: serde_json::from_str(&conf).map_err(|e| corrupt("run conf", e))?,
-        state: r
-            .try_get::<String, _>("state")
-            .map_err(get)?
-            .parse()
-            .map_err(|e| corrupt("run state", e))?,
-        created_at: from_micros(r.try_get("created_at").map_err(get)?),
-        start_date: r
-            .try_get::<Option<i64>, _>("start_date")
-            .map_err(get)?
-            .map(from_micros),
-        end_date: r
-            .try_get::<Option<i64>, _>("end_date")
-            .map_err(get)?
-            .map(from_micros),
+        dag_id: c.text("dag_id")?,
+        run_id: c.text("run_id")?,
+        run_type: c.parsed("run_type")?,
+        logical_date: c.time("logical_date")?,
+        data_interval_start: c.time("data_interval_start")?,
+        data_interval_end: c.time("data_interval_end")?,
+        conf: serde_json::from_str(&c.text("conf")?).map_err(|e| corrupt("run conf", e))?,
+        state: c.parsed("state")?,
+        created_at: c.time("created_at")?,
+        start_date: c.opt_time("start_date")?,
+        end_date: c.opt_time("end_date")?,
     })
 }
 
-fn ti_from_row(r: &AnyRow) -> Result<TaskInstance, StoreError> {
-    let get = |e| db("reading a task instance")(e);
+fn ti_from_row(row: &AnyRow) -> Result<TaskInstance, StoreError> {
+    let c = Cols {
+        row,
+        what: "task instance",
+    };
     Ok(TaskInstance {
-        task_id: r.try_get("task_id").map_err(get)?,
-        state: r
-            .try_get::<String, _>("state")
-            .map_err(get)?
-            .parse()
-            .map_err(|e| corrupt("task state", e))?,
-        try_number: r.try_get::<i64, _>("try_number").map_err(get)? as u32,
-        max_tries: r.try_get::<i64, _>("max_tries").map_err(get)? as u32,
-        pool: r.try_get("pool").map_err(get)?,
-        pool_slots: r.try_get::<i64, _>("pool_slots").map_err(get)? as u32,
-        next_attempt_at: r
-            .try_get::<Option<i64>, _>("next_attempt_at")
-            .map_err(get)?
-            .map(from_micros),
-        start_date: r
-            .try_get::<Option<i64>, _>("start_date")
-            .map_err(get)?
-            .map(from_micros),
-        end_date: r
-            .try_get::<Option<i64>, _>("end_date")
-            .map_err(get)?
-            .map(from_micros),
+        task_id: c.text("task_id")?,
+        state: c.parsed("state")?,
+        try_number: c.count("try_number")?,
+        max_tries: c.count("max_tries")?,
+        pool: c.text("pool")?,
+        pool_slots: c.count("pool_slots")?,
+        next_attempt_at: c.opt_time("next_attempt_at")?,
+        start_date: c.opt_time("start_date")?,
+        end_date: c.opt_time("end_date")?,
     })
 }
 
-fn try_from_row(r: &AnyRow) -> Result<TryRecord, StoreError> {
-    let get = |e| db("reading a try")(e);
+fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
+    let c = Cols { row, what: "try" };
+    let duration: Option<i64> = row.try_get("duration_us").map_err(c.err())?;
     Ok(TryRecord {
-        task_id: r.try_get("task_id").map_err(get)?,
-        try_number: r.try_get::<i64, _>("try_number").map_err(get)? as u32,
-        state: r
-            .try_get::<String, _>("state")
-            .map_err(get)?
-            .parse()
-            .map_err(|e| corrupt("try state", e))?,
-        worker_id: r.try_get("worker_id").map_err(get)?,
-        lease_until: r
-            .try_get::<Option<i64>, _>("lease_until")
-            .map_err(get)?
-            .map(from_micros),
-        start_date: from_micros(r.try_get("start_date").map_err(get)?),
-        end_date: r
-            .try_get::<Option<i64>, _>("end_date")
-            .map_err(get)?
-            .map(from_micros),
-        duration: r
-            .try_get::<Option<i64>, _>("duration_us")
-            .map_err(get)?
-            .map(|us| Duration::from_micros(us.max(0) as u64)),
-        error: r.try_get("error").map_err(get)?,
+        task_id: c.text("task_id")?,
+        try_number: c.count("try_number")?,
+        state: c.parsed("state")?,
+        worker_id: c.text("worker_id")?,
+        lease_until: c.opt_time("lease_until")?,
+        start_date: c.time("start_date")?,
+        end_date: c.opt_time("end_date")?,
+        duration: duration.map(|us| Duration::from_micros(us.max(0) as u64)),
+        error: c.opt_text("error")?,
     })
 }
 
