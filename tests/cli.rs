@@ -207,3 +207,48 @@ fn dag_factory_example_validates_with_its_warning() {
             "ok: 2 DAGs in 1 file valid (1 warning)\n",
         ));
 }
+
+#[test]
+fn next_runs_lists_logical_dates_and_intervals() {
+    let dag = "dag_id: daily\nschedule: '@daily'\nstart_date: 2026-01-01\nend_date: 2026-01-04\ntasks:\n  a: {operator: noop}\n";
+    let dir = folder(&[("daily.yaml", dag)]);
+    dagctl()
+        .args([
+            "dags",
+            "next-runs",
+            "daily",
+            "-n",
+            "3",
+            "--after",
+            "2026-01-02T12:00:00",
+            "--dags-folder",
+        ])
+        .arg(dir.path())
+        .assert()
+        .success()
+        .stdout(
+            "logical_date               data_interval_start        data_interval_end (runs after)\n\
+             2026-01-03T00:00:00+00:00  2026-01-03T00:00:00+00:00  2026-01-04T00:00:00+00:00\n\
+             2026-01-04T00:00:00+00:00  2026-01-04T00:00:00+00:00  2026-01-05T00:00:00+00:00\n",
+        );
+    let out = dagctl()
+        .args([
+            "dags",
+            "next-runs",
+            "daily",
+            "--json",
+            "--after",
+            "2025-12-01",
+            "--dags-folder",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        4,
+        "bounded by start_date and end_date"
+    );
+    assert_eq!(v[0]["logical_date"], "2026-01-01T00:00:00+00:00");
+}

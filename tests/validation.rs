@@ -562,3 +562,37 @@ fn other_errors_of_a_dag_do_not_cascade_into_other_dags() {
     assert_eq!(load.dags[0].id, "good");
     assert_eq!(load.diagnostics.error_count(), 1);
 }
+
+#[test]
+fn time_zones_are_checked_and_naive_dates_read_in_them() {
+    expect_errors(
+        "dag_id: d\ntimezone: Europe/Berln\ntasks:\n  a: {operator: noop}\n",
+        &[(
+            2,
+            11,
+            Kind::InvalidValue,
+            "unknown time zone `Europe/Berln`",
+            "did you mean `Europe/Berlin`?",
+        )],
+    );
+    let load = load(
+        "dag_id: d\ntimezone: Europe/Paris\nstart_date: 2026-07-01T06:00:00\nschedule: '0 6 * * *'\ntasks:\n  a: {operator: noop}\n",
+    );
+    assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
+    let dag = &load.dags[0];
+    assert_eq!(dag.timezone.name(), "Europe/Paris");
+    assert_eq!(
+        dag.start_date.unwrap().to_rfc3339(),
+        "2026-07-01T04:00:00+00:00",
+        "06:00 in Paris in summer"
+    );
+    let first = dag
+        .timetable()
+        .next_interval(None, dag.start_date.unwrap())
+        .unwrap();
+    assert_eq!(
+        first.start,
+        dag.start_date.unwrap(),
+        "06:00 local is a tick"
+    );
+}

@@ -26,6 +26,8 @@ pub struct Dag {
     pub description: Option<String>,
     /// When runs are created on their own.
     pub schedule: Schedule,
+    /// The zone the schedule is read in (`timezone:`, UTC by default).
+    pub timezone: chrono_tz::Tz,
     /// The first logical date the scheduler considers.
     pub start_date: Option<DateTime<Utc>>,
     /// The last logical date the scheduler considers.
@@ -116,6 +118,17 @@ impl Default for TaskPolicy {
 }
 
 impl Dag {
+    /// The DAG's schedule bounded by its dates: data intervals and due runs.
+    pub fn timetable(&self) -> crate::timetable::Timetable<'_> {
+        crate::timetable::Timetable {
+            schedule: &self.schedule,
+            timezone: self.timezone,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            catchup: self.catchup,
+        }
+    }
+
     /// The task with this id.
     pub fn task(&self, id: &str) -> Option<&Task> {
         self.graph.index_of(id).map(|i| &self.tasks[i])
@@ -170,6 +183,7 @@ impl Dag {
             "dag_id": self.id,
             "description": self.description,
             "schedule": self.schedule.to_string(),
+            "timezone": self.timezone.name(),
             "start_date": self.start_date.map(|d| d.to_rfc3339()),
             "end_date": self.end_date.map(|d| d.to_rfc3339()),
             "catchup": self.catchup,

@@ -28,7 +28,6 @@ use crate::events::{EVENT_BUFFER, Event};
 use crate::executor::{Executor, ExecutorConfig, RunError, RunOutcome};
 use crate::operator::{Operator, OperatorRegistry};
 use crate::pools::{Pool, Pools};
-use crate::schedule::Schedule;
 use crate::state::{RunState, RunType, TaskState};
 use crate::store::{DagRun, RunFilter, SqlStore, Store, StoreError, TaskInstance};
 use crate::suggest::closest;
@@ -329,20 +328,14 @@ impl Engine {
                 logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
             )
         });
-        let end = match &dag.schedule {
-            Schedule::Cron(c) => c
-                .cron
-                .find_next_occurrence(&logical_date, false)
-                .unwrap_or(logical_date),
-            _ => logical_date,
-        };
+        let interval = dag.timetable().manual_interval(logical_date);
         let run = DagRun {
             dag_id: dag.id.clone(),
             run_id,
             run_type: RunType::Manual,
             logical_date,
-            data_interval_start: logical_date,
-            data_interval_end: end,
+            data_interval_start: interval.start,
+            data_interval_end: interval.end,
             conf,
             state: RunState::Queued,
             created_at: now,

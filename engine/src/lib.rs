@@ -13,6 +13,7 @@
 //! | [`dag`] | the validated model: [`Dag`], [`Task`], [`TaskPolicy`] |
 //! | [`graph`] | dependencies as a petgraph graph: topological order, cycle paths, closures, text tree, DOT |
 //! | [`schedule`] | cron expressions and presets |
+//! | [`timetable`] | data intervals, logical dates, due runs, catchup, time zones |
 //! | [`trigger_rule`] | the trigger rules of Airflow |
 //! | [`duration`] | `30s`, `1h30m`, `2d` |
 //! | [`operator`] | the [`Operator`] trait and the [`OperatorRegistry`] |
@@ -60,6 +61,7 @@ pub mod state;
 pub mod store;
 pub mod suggest;
 pub mod template;
+pub mod timetable;
 pub mod trigger_rule;
 pub mod worker;
 pub mod yaml;
@@ -79,4 +81,5 @@ pub use pools::{Pool, Pools};
 pub use schedule::Schedule;
 pub use state::{RunState, RunType, TaskState};
 pub use store::{MemoryStore, SqlStore, Store, StoreError};
+pub use timetable::{DataInterval, Timetable};
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Subcommand;
 use dagctl::engine::graph::{render_dot, render_tree};
 use dagctl::engine::suggest::closest;
@@ -30,6 +29,21 @@ pub enum DagsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The next logical dates of a DAG with their data intervals (a run starts when its
+    /// interval ends), to check the schedule against Airflow's.
+    NextRuns {
+        /// The DAG id.
+        dag_id: String,
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+        /// From this date-time on (default: now); naive values are in the DAG's time zone.
+        #[arg(long)]
+        after: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
@@ -50,7 +64,83 @@ pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
     match c {
         DagsCommand::List { json } => list(&bag, json),
         DagsCommand::Show { dag_id, dot, json } => show(&bag, &dag_id, dot, json),
+        DagsCommand::NextRuns {
+            dag_id,
+            count,
+            after,
+            json,
+        } => next_runs(&bag, &dag_id, count, after.as_deref(), json),
     }
+}
+
+fn find<'a>(bag: &'a DagBag, dag_id: &str) -> anyhow::Result<&'a dagctl::engine::Dag> {
+    bag.get(dag_id).ok_or_else(|| {
+        let near = closest(dag_id, bag.dags().map(|d| d.id.as_str()))
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        anyhow::anyhow!(
+            "no valid DAG `{dag_id}` in the DAG folder{near} (`dagctl dags list` lists them)"
+        )
+    })
+}
+
+fn next_runs(
+    bag: &DagBag,
+    dag_id: &str,
+    count: usize,
+    after: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let dag = find(bag, dag_id)?;
+    let after = match after {
+        None => chrono::Utc::now(),
+        Some(text) => dagctl::engine::spec::parse_date_in(text, dag.timezone).ok_or_else(|| {
+            anyhow::anyhow!("--after `{text}`: write 2026-01-31 or 2026-01-31T06:00:00")
+        })?,
+    };
+    let far = after + chrono::Duration::days(366 * 200);
+    let intervals = dag.timetable().between(after, far, count);
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone).to_rfc3339();
+    if json {
+        let list: Vec<_> = intervals
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "logical_date": local(i.start),
+                    "data_interval_start": local(i.start),
+                    "data_interval_end": local(i.end),
+                    "runs_after": local(i.end),
+                })
+            })
+            .collect();
+        print_json(&serde_json::Value::Array(list))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if intervals.is_empty() {
+        println!(
+            "DAG `{}` has no run after {} (schedule: {}{})",
+            dag.id,
+            local(after),
+            dag.schedule,
+            dag.end_date
+                .map(|e| format!(", end_date: {}", local(e)))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<[String; 3]> = intervals
+        .iter()
+        .map(|i| [local(i.start), local(i.start), local(i.end)])
+        .collect();
+    table(
+        [
+            "logical_date",
+            "data_interval_start",
+            "data_interval_end (runs after)",
+        ],
+        &rows,
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
@@ -91,12 +181,7 @@ fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 fn show(bag: &DagBag, dag_id: &str, dot: bool, json: bool) -> anyhow::Result<ExitCode> {
-    let Some(dag) = bag.get(dag_id) else {
-        let near = closest(dag_id, bag.dags().map(|d| d.id.as_str()))
-            .map(|c| format!("; did you mean `{c}`?"))
-            .unwrap_or_default();
-        bail!("no valid DAG `{dag_id}` in the DAG folder{near} (`dagctl dags list` lists them)");
-    };
+    let dag = find(bag, dag_id)?;
     if dot {
         print!("{}", render_dot(dag));
     } else if json {

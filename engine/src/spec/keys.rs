@@ -7,6 +7,7 @@ pub const DAG: &[&str] = &[
     "doc_md",
     "schedule",
     "schedule_interval",
+    "timezone",
     "start_date",
     "end_date",
     "catchup",

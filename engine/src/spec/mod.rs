@@ -26,7 +26,7 @@ use crate::schedule::Schedule;
 use crate::yaml::{self, Budget, Node, Pos, key_text};
 
 use reader::Reader;
-pub use reader::parse_date;
+pub use reader::{parse_date, parse_date_in};
 
 /// What loading needs besides the text: the known operators and pools.
 #[derive(Debug, Clone, Copy)]
@@ -245,14 +245,18 @@ fn compile_dag(
     };
     let policy = task::read_policy(r, env, default_args.iter().copied(), &TaskPolicy::default());
 
+    let timezone = match get("timezone").filter(|n| !n.is_null()) {
+        None => chrono_tz::Tz::UTC,
+        Some(n) => read_timezone(r, n),
+    };
     let start_date = get("start_date")
         .or_else(|| da_get("start_date"))
         .filter(|n| !n.is_null())
-        .and_then(|n| r.date(n, "start_date"));
+        .and_then(|n| r.date(n, "start_date", timezone));
     let end_node = get("end_date")
         .or_else(|| da_get("end_date"))
         .filter(|n| !n.is_null());
-    let end_date = end_node.and_then(|n| r.date(n, "end_date"));
+    let end_date = end_node.and_then(|n| r.date(n, "end_date", timezone));
     if let (Some(s), Some(e), Some(n)) = (start_date, end_date, end_node)
         && s > e
     {
@@ -304,6 +308,7 @@ fn compile_dag(
         id,
         description,
         schedule,
+        timezone,
         start_date,
         end_date,
         catchup,
@@ -318,6 +323,29 @@ fn compile_dag(
             pos: id_node.pos,
         },
     })
+}
+
+fn read_timezone(r: &mut Reader<'_>, node: &Node) -> chrono_tz::Tz {
+    let Some(name) = r.string(node, "timezone") else {
+        return chrono_tz::Tz::UTC;
+    };
+    if let Some(tz) = crate::timetable::parse_timezone(&name) {
+        return tz;
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+    let hint = match crate::suggest::closest(&name, names) {
+        Some(c) => format!("did you mean `{c}`?"),
+        None => {
+            "use an IANA time zone name such as `UTC`, `Europe/Paris` or `America/New_York`".into()
+        }
+    };
+    r.error(
+        node.pos,
+        Kind::InvalidValue,
+        format!("unknown time zone `{name}`"),
+    )
+    .hint = Some(hint);
+    chrono_tz::Tz::UTC
 }
 
 fn read_schedule(r: &mut Reader<'_>, node: &Node) -> Option<Schedule> {

@@ -187,10 +187,10 @@ impl Reader<'_> {
         }
     }
 
-    /// A date or date-time; naive values are UTC.
-    pub fn date(&mut self, node: &Node, what: &str) -> Option<DateTime<Utc>> {
+    /// A date or date-time; naive values are in `tz`.
+    pub fn date(&mut self, node: &Node, what: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
         let text = node.as_scalar().unwrap_or_default().trim();
-        if let Some(d) = parse_date(text) {
+        if let Some(d) = parse_date_in(text, tz) {
             return Some(d);
         }
         self.error(
@@ -222,21 +222,33 @@ impl Reader<'_> {
 /// Reads `2026-01-31`, `2026-01-31T06:00[:00]`, `2026-01-31 06:00:00` and RFC 3339 date-times
 /// with an offset; naive values are taken as UTC.
 pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
+    parse_date_in(text, chrono_tz::Tz::UTC)
+}
+
+/// As [`parse_date`], with naive values read in `tz` (in a DST gap, an hour later).
+pub fn parse_date_in(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Some(dt.with_timezone(&Utc));
     }
-    for fmt in [
+    let naive = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
-    ] {
-        if let Ok(dt) = NaiveDateTime::parse_from_str(text, fmt) {
-            return Some(dt.and_utc());
-        }
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|dt| dt.and_utc())
+    ]
+    .iter()
+    .find_map(|fmt| NaiveDateTime::parse_from_str(text, fmt).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })?;
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(naive + chrono::Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
 }
