@@ -14,8 +14,9 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::broadcast;
@@ -189,23 +190,6 @@ impl EngineBuilder {
                 Arc::new(SqlStore::connect(&url).await?)
             }
         };
-        let mut pools = Pools::default();
-        for (name, slots, description) in store.pools().await? {
-            pools.set(name, Pool { slots, description });
-        }
-        let (dags, diagnostics, pools) = match &self.dags_folder {
-            Some(folder) => {
-                let bag = DagBag::load_folder_with_pools(folder, &self.registry, &pools);
-                let pools = bag.pools().clone();
-                let diagnostics = bag.diagnostics().clone();
-                (bag.into_dags(), diagnostics, pools)
-            }
-            None => (Default::default(), Diagnostics::default(), pools),
-        };
-        let mut dags = dags;
-        for dag in self.dags {
-            dags.insert(dag.id.clone(), dag);
-        }
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let executor = Executor::new(
             Arc::clone(&store),
@@ -214,34 +198,43 @@ impl EngineBuilder {
             events.clone(),
             self.config,
         );
-        executor.pools().set_sizes(&pools);
-        Ok(Engine {
+        let engine = Engine {
             store,
-            dags: dags.into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
-            diagnostics,
+            folder: self.dags_folder,
+            code_dags: self.dags.into_iter().map(Arc::new).collect(),
+            set: RwLock::new(DagSet::default()),
             registry: self.registry,
             executor,
             events,
-            pools,
-        })
+        };
+        engine.reload().await?;
+        Ok(engine)
     }
+}
+
+/// The DAGs in force, with the problems of the files they came from and the pools.
+#[derive(Debug, Default)]
+struct DagSet {
+    dags: BTreeMap<String, Arc<Dag>>,
+    diagnostics: Diagnostics,
+    pools: Pools,
 }
 
 /// A configured engine: DAGs, a store, operators, and an executor.
 pub struct Engine {
-    store: Arc<dyn Store>,
-    dags: std::collections::BTreeMap<String, Arc<Dag>>,
-    diagnostics: Diagnostics,
+    pub(crate) store: Arc<dyn Store>,
+    folder: Option<PathBuf>,
+    code_dags: Vec<Arc<Dag>>,
+    set: RwLock<DagSet>,
     registry: OperatorRegistry,
-    executor: Executor,
-    events: broadcast::Sender<Event>,
-    pools: Pools,
+    pub(crate) executor: Executor,
+    pub(crate) events: broadcast::Sender<Event>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("dags", &self.dags.keys().collect::<Vec<_>>())
+            .field("folder", &self.folder)
             .finish_non_exhaustive()
     }
 }
@@ -262,19 +255,56 @@ impl Engine {
         &self.registry
     }
 
-    /// The pools in force (defaults, `dagctl pools set`, `pools.yaml`).
-    pub fn pools(&self) -> &Pools {
-        &self.pools
+    fn set(&self) -> std::sync::RwLockReadGuard<'_, DagSet> {
+        // A std lock: held only to clone out of it, never across an await.
+        self.set.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The pools in force (defaults, `pools.yaml`, `dagctl pools set`).
+    pub fn pools(&self) -> Pools {
+        self.set().pools.clone()
     }
 
     /// The valid DAGs, by id.
-    pub fn dags(&self) -> impl Iterator<Item = &Arc<Dag>> {
-        self.dags.values()
+    pub fn dags(&self) -> Vec<Arc<Dag>> {
+        self.set().dags.values().cloned().collect()
     }
 
     /// Problems found in the DAG folder.
-    pub fn diagnostics(&self) -> &Diagnostics {
-        &self.diagnostics
+    pub fn diagnostics(&self) -> Diagnostics {
+        self.set().diagnostics.clone()
+    }
+
+    /// Reads the DAG folder and the stored pools again (DAGs built in code are kept).
+    /// Runs in progress keep the DAG they started with.
+    ///
+    /// # Errors
+    /// [`EngineError::Store`] if the pools cannot be read.
+    pub async fn reload(&self) -> Result<(), EngineError> {
+        let mut extra = Pools::default();
+        for (name, slots, description) in self.store.pools().await? {
+            extra.set(name, Pool { slots, description });
+        }
+        let mut set = DagSet {
+            pools: extra.clone(),
+            ..DagSet::default()
+        };
+        if let Some(folder) = &self.folder {
+            let bag = DagBag::load_folder_with_pools(folder, &self.registry, &extra);
+            set.pools = bag.pools().clone();
+            set.diagnostics = bag.diagnostics().clone();
+            set.dags = bag
+                .into_dags()
+                .into_iter()
+                .map(|(k, v)| (k, Arc::new(v)))
+                .collect();
+        }
+        for dag in &self.code_dags {
+            set.dags.insert(dag.id.clone(), Arc::clone(dag));
+        }
+        self.executor.pools().set_sizes(&set.pools);
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
+        Ok(())
     }
 
     /// A stream of run and task state changes from now on.
@@ -286,13 +316,14 @@ impl Engine {
     ///
     /// # Errors
     /// [`EngineError::UnknownDag`] with the closest id or a pointer to `dagctl validate`.
-    pub fn dag(&self, dag_id: &str) -> Result<&Arc<Dag>, EngineError> {
-        self.dags.get(dag_id).ok_or_else(|| {
-            let hint = match closest(dag_id, self.dags.keys().map(String::as_str)) {
+    pub fn dag(&self, dag_id: &str) -> Result<Arc<Dag>, EngineError> {
+        let set = self.set();
+        set.dags.get(dag_id).cloned().ok_or_else(|| {
+            let hint = match closest(dag_id, set.dags.keys().map(String::as_str)) {
                 Some(c) => format!("; did you mean `{c}`?"),
-                None if self.diagnostics.has_errors() => format!(
+                None if set.diagnostics.has_errors() => format!(
                     "; the DAG folder has {} error(s): run `dagctl validate`",
-                    self.diagnostics.error_count()
+                    set.diagnostics.error_count()
                 ),
                 None => "; `dagctl dags list` lists the DAGs".to_string(),
             };
@@ -342,6 +373,11 @@ impl Engine {
             start_date: None,
             end_date: None,
         };
+        self.insert_run(&dag, run).await
+    }
+
+    /// Stores a new run with a task instance (state `none`) per task of `dag`.
+    pub(crate) async fn insert_run(&self, dag: &Dag, run: DagRun) -> Result<DagRun, EngineError> {
         let tis: Vec<TaskInstance> = dag
             .tasks
             .iter()
@@ -385,7 +421,7 @@ impl Engine {
     /// # Errors
     /// Unknown DAG or run, a run held by a live worker, or a store failure.
     pub async fn execute(&self, dag_id: &str, run_id: &str) -> Result<RunOutcome, EngineError> {
-        let dag = Arc::clone(self.dag(dag_id)?);
+        let dag = self.dag(dag_id)?;
         Ok(self.executor.execute(&dag, run_id).await?)
     }
 
@@ -437,12 +473,12 @@ impl Engine {
         runs.reverse();
         let mut out = Vec::new();
         for run in runs {
-            let Some(dag) = self.dags.get(&run.dag_id) else {
+            let Ok(dag) = self.dag(&run.dag_id) else {
                 tracing::warn!(dag = %run.dag_id, run = %run.run_id,
                     "unfinished run of a DAG that is not loaded; left as is");
                 continue;
             };
-            match self.executor.execute(dag, &run.run_id).await {
+            match self.executor.execute(&dag, &run.run_id).await {
                 Ok(o) => out.push(o),
                 Err(RunError::Busy { .. }) => {
                     tracing::info!(run = %run.run_id, "held by a live worker; left to it")
@@ -463,7 +499,7 @@ impl Engine {
         task_id: &str,
         options: TriggerOptions,
     ) -> Result<(Result<TaskOutcome, TaskError>, String), EngineError> {
-        let dag = Arc::clone(self.dag(dag_id)?);
+        let dag = self.dag(dag_id)?;
         let now = self.executor.now();
         let logical_date = options.logical_date.unwrap_or(now);
         let run = DagRun {

@@ -248,6 +248,11 @@ impl Executor {
         self.clock.now()
     }
 
+    /// The tokio instant at which the executor's clock reads `t`.
+    pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
+        self.clock.instant_at(t)
+    }
+
     /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
     /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
     pub async fn test_task(

@@ -13,6 +13,7 @@
 //! | [`dag`] | the validated model: [`Dag`], [`Task`], [`TaskPolicy`] |
 //! | [`graph`] | dependencies as a petgraph graph: topological order, cycle paths, closures, text tree, DOT |
 //! | [`schedule`] | cron expressions and presets |
+//! | [`scheduler`] | the scheduler loop, due runs, backfills |
 //! | [`timetable`] | data intervals, logical dates, due runs, catchup, time zones |
 //! | [`trigger_rule`] | the trigger rules of Airflow |
 //! | [`duration`] | `30s`, `1h30m`, `2d` |
@@ -56,6 +57,7 @@ pub mod graph;
 pub mod operator;
 pub mod pools;
 pub mod schedule;
+pub mod scheduler;
 pub mod spec;
 pub mod state;
 pub mod store;

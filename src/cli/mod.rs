@@ -5,6 +5,7 @@ mod operators;
 mod output;
 mod pools;
 mod runs;
+mod schedule;
 mod tasks;
 mod trigger;
 mod validate;
@@ -90,6 +91,10 @@ enum Command {
     Dags(dags::DagsCommand),
     /// Run a DAG now, in the foreground.
     Trigger(trigger::TriggerArgs),
+    /// Create and execute scheduled runs until stopped (SIGINT/SIGTERM).
+    Scheduler(schedule::SchedulerArgs),
+    /// Create and run the runs of every data interval in a date range.
+    Backfill(schedule::BackfillArgs),
     /// Inspect and resume DAG runs.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
@@ -114,6 +119,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(a) => validate::run(g, a).await,
         Command::Dags(c) => dags::run(g, c).await,
         Command::Trigger(a) => trigger::run(g, a).await,
+        Command::Scheduler(a) => schedule::scheduler(g, a).await,
+        Command::Backfill(a) => schedule::backfill(g, a).await,
         Command::Runs(c) => runs::run(g, c).await,
         Command::Tasks(c) => tasks::run(g, c).await,
         Command::Variables(c) => variables::run(g, c).await,

@@ -38,7 +38,8 @@ pub async fn run(g: &Global, c: PoolsCommand) -> anyhow::Result<ExitCode> {
     match c {
         PoolsCommand::List { json } => {
             let engine = g.engine().await?;
-            let pools: Vec<_> = engine.pools().iter().collect();
+            let pools = engine.pools();
+            let pools: Vec<_> = pools.iter().collect();
             if json {
                 let list: Vec<_> = pools
                     .iter()

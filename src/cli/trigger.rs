@@ -61,7 +61,7 @@ pub fn options(
 pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
     let opts = options(a.conf.as_deref(), a.logical_date.as_deref(), a.run_id)?;
     let engine = g.engine().await?;
-    let dag = engine.dag(&a.dag_id)?.clone();
+    let dag = engine.dag(&a.dag_id)?;
     // Work left unfinished (a crash, `--no-wait`) is continued first.
     for o in engine.resume_unfinished().await? {
         eprintln!(

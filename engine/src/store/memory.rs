@@ -236,6 +236,14 @@ impl Store for MemoryStore {
                     text.clone(),
                 )),
                 Change::SetVariable { key, value } => vars.push((key.clone(), value.clone())),
+                Change::ResetTask { task_id, max_tries } => {
+                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
+                        ti.state = TaskState::None;
+                        ti.next_attempt_at = None;
+                        ti.end_date = None;
+                        ti.max_tries = *max_tries;
+                    }
+                }
                 Change::SetRun {
                     state,
                     start_date,

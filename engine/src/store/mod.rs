@@ -208,6 +208,13 @@ pub enum Change {
         /// Its value (JSON or plain text).
         value: String,
     },
+    /// Clears a task instance so that it runs again (`none`, no end, `max_tries` tries in all).
+    ResetTask {
+        /// The task.
+        task_id: String,
+        /// The new try budget: tries so far plus retries + 1.
+        max_tries: u32,
+    },
     /// Sets the run's state (and start or end date).
     SetRun {
         /// The new state.

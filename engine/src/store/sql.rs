@@ -306,6 +306,20 @@ impl SqlStore {
                 Change::SetVariable { key, value } => {
                     upsert_variable(&mut tx, key, value).await?;
                 }
+                Change::ResetTask { task_id, max_tries } => {
+                    sqlx::query(
+                        "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
+                         end_date = NULL, max_tries = $1 \
+                         WHERE dag_id = $2 AND run_id = $3 AND task_id = $4",
+                    )
+                    .bind(i64::from(*max_tries))
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("clearing a task instance"))?;
+                }
                 Change::SetRun {
                     state,
                     start_date,
@@ -499,6 +513,12 @@ fn sqlite_script(batch: &Batch) -> String {
                 lit(k),
                 lit(value),
                 to_micros(Utc::now())
+            ),
+            Change::ResetTask { task_id, max_tries } => writeln!(
+                sql,
+                "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
+                 end_date = NULL, max_tries = {max_tries} WHERE {key} AND task_id = {};",
+                lit(task_id)
             ),
             Change::SetRun {
                 state,

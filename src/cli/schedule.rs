@@ -1,0 +1,188 @@
+//! `dagctl scheduler` and `dagctl backfill`.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use dagctl::engine::duration::parse_duration;
+use dagctl::engine::scheduler::{BackfillAction, SchedulerOptions, execute_runs, run_scheduler};
+use dagctl::engine::spec::parse_date_in;
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::output::table;
+use super::trigger::{exit_code, print_outcomes};
+use super::{Global, print_json};
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// How often the DAG folder is read again for changes (`10s`, `1m`).
+    #[arg(long, default_value = "10s")]
+    reload_every: String,
+    /// How long running runs may take to finish after SIGINT/SIGTERM.
+    #[arg(long, default_value = "30s")]
+    grace: String,
+}
+
+fn duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
+    parse_duration(text).map_err(|e| anyhow::anyhow!("{flag} `{text}`: {e}"))
+}
+
+pub async fn scheduler(g: &Global, a: SchedulerArgs) -> anyhow::Result<ExitCode> {
+    let options = SchedulerOptions {
+        reload_every: duration(&a.reload_every, "--reload-every")?,
+        grace: duration(&a.grace, "--grace")?,
+    };
+    let engine = Arc::new(g.engine().await?);
+    for d in engine.diagnostics().iter() {
+        eprintln!("{d}");
+    }
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        stop.cancel();
+    });
+    eprintln!(
+        "scheduler started: {} DAG(s) from {}; stop with Ctrl-C",
+        engine.dags().len(),
+        g.dags_folder.display()
+    );
+    let report = run_scheduler(engine, shutdown, options, |line| eprintln!("{line}")).await?;
+    eprintln!(
+        "scheduler stopped: {} run(s) created, {} finished, {} left to resume",
+        report.created.len(),
+        report.finished.len(),
+        report.interrupted
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The DAG.
+    dag_id: String,
+    /// First logical date (naive values in the DAG's time zone).
+    #[arg(long)]
+    start: String,
+    /// Last logical date.
+    #[arg(long)]
+    end: String,
+    /// Run again the failed tasks (and what follows them) of failed runs in the range.
+    #[arg(long)]
+    rerun_failed: bool,
+    /// Run every interval again from scratch, successful ones included.
+    #[arg(long)]
+    reset: bool,
+    /// Print what would be done, and do nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let engine = Arc::new(g.engine().await?);
+    let dag = engine.dag(&a.dag_id)?;
+    let date = |text: &str, flag: &str| {
+        parse_date_in(text, dag.timezone)
+            .with_context(|| format!("{flag} `{text}`: write 2026-01-31 or 2026-01-31T06:00:00"))
+    };
+    let (from, to) = (date(&a.start, "--start")?, date(&a.end, "--end")?);
+    if from > to {
+        anyhow::bail!("--start {} is after --end {}", a.start, a.end);
+    }
+    let plan = engine
+        .backfill_plan(&a.dag_id, from, to, a.rerun_failed, a.reset)
+        .await?;
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone).to_rfc3339();
+    if a.dry_run {
+        if a.json {
+            let list: Vec<_> = plan
+                .iter()
+                .map(|i| {
+                    serde_json::json!({
+                        "logical_date": local(i.interval.start),
+                        "data_interval_end": local(i.interval.end),
+                        "run_id": i.run_id,
+                        "action": i.action.as_str(),
+                        "existing_state": i.existing.map(|s| s.as_str()),
+                    })
+                })
+                .collect();
+            print_json(&serde_json::Value::Array(list))?;
+        } else {
+            let rows: Vec<[String; 4]> = plan
+                .iter()
+                .map(|i| {
+                    [
+                        local(i.interval.start),
+                        i.run_id.clone(),
+                        i.existing.map_or("-".into(), |s| s.to_string()),
+                        i.action.as_str().to_string(),
+                    ]
+                })
+                .collect();
+            table(["logical_date", "run_id", "existing", "action"], &rows);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let skipped = plan
+        .iter()
+        .filter(|i| i.action == BackfillAction::Skip)
+        .count();
+    let run_ids = engine.backfill_prepare(&a.dag_id, &plan).await?;
+    let bar = (!a.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(run_ids.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} runs {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let outcomes = execute_runs(
+        Arc::clone(&engine),
+        &a.dag_id,
+        run_ids,
+        dag.max_active_runs as usize,
+        |o| {
+            if let Some(b) = &bar {
+                b.inc(1);
+                b.set_message(format!("{}: {}", o.run_id, o.state));
+            }
+        },
+    )
+    .await;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let outcomes = outcomes?;
+    if !a.json {
+        println!(
+            "backfill of {} from {} to {}: {} run(s) executed, {} already done (skipped)",
+            a.dag_id,
+            local(from),
+            local(to),
+            outcomes.len(),
+            skipped
+        );
+    }
+    print_outcomes(&outcomes, a.json)?;
+    Ok(exit_code(&outcomes))
+}
