@@ -188,7 +188,10 @@ fn operators_list() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["branch", "command", "noop", "short_circuit"]);
+    assert_eq!(
+        names,
+        ["branch", "command", "noop", "short_circuit", "trigger_dag"]
+    );
     assert!(
         text.lines()
             .any(|l| l.starts_with("command") && l.contains("runs a program"))

@@ -156,14 +156,14 @@ fn unknown_operator_lists_the_known_ones() {
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `comand`",
-                "did you mean `command`? known operators: `branch`, `command`, `noop`, `short_circuit`",
+                "did you mean `command`? known operators: `branch`, `command`, `noop`, `short_circuit`, `trigger_dag`",
             ),
             (
                 4,
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `frobnicate`",
-                "known operators: `branch`, `command`, `noop`, `short_circuit`",
+                "known operators: `branch`, `command`, `noop`, `short_circuit`, `trigger_dag`",
             ),
         ],
     );

@@ -1,4 +1,5 @@
-//! Operators that belong to the engine itself: `noop`, `short_circuit` and `branch`.
+//! Operators that belong to the engine itself: `noop`, `short_circuit`, `branch` and
+//! `trigger_dag`.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -11,6 +12,7 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(Noop);
     registry.register(ShortCircuit);
     registry.register(Branch);
+    registry.register(TriggerDag);
 }
 
 /// Does nothing and succeeds: a join point or placeholder (Airflow's `EmptyOperator`).
@@ -203,5 +205,170 @@ mod tests {
         ] {
             assert!(truthy(&v), "{v}");
         }
+    }
+}
+
+/// Creates a run of another DAG (Airflow's `TriggerDagRunOperator`). The run is executed by
+/// whoever executes queued runs: the `dagctl trigger` that started this one (it follows the
+/// runs it causes), `dagctl runs resume`, or the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub struct TriggerDag;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerDagArgs {
+    /// The DAG to run.
+    dag_id: String,
+    /// Its `dag_run.conf` (strings inside are templated).
+    #[serde(default)]
+    conf: Option<serde_json::Value>,
+    /// Its logical date; this run's by default.
+    #[serde(default)]
+    logical_date: Option<String>,
+    /// Its run id; `manual__<logical date>` by default.
+    #[serde(default)]
+    run_id: Option<String>,
+    /// Wait until the run finishes.
+    #[serde(default)]
+    wait_for_completion: bool,
+    /// How often to look while waiting.
+    #[serde(default = "five_seconds")]
+    poke_interval: String,
+    /// With `wait_for_completion`, fail when the triggered run fails.
+    #[serde(default = "yes")]
+    fail_when_dag_fails: bool,
+    /// If a run with that id exists, clear it and run it again (else the task fails).
+    #[serde(default)]
+    reset_dag_run: bool,
+}
+
+fn five_seconds() -> String {
+    "5s".into()
+}
+
+#[async_trait]
+impl Operator for TriggerDag {
+    fn name(&self) -> &str {
+        "trigger_dag"
+    }
+
+    fn summary(&self) -> &str {
+        "creates a run of another DAG (`dag_id`, `conf`, `logical_date`, `wait_for_completion`)"
+    }
+
+    fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
+        let a: TriggerDagArgs = parse_args(args)?;
+        if let Some(c) = &a.conf
+            && !c.is_object()
+        {
+            return Err(ArgsError::at(
+                "conf",
+                "expected a mapping of keys to values",
+            ));
+        }
+        crate::duration::parse_duration(&a.poke_interval)
+            .map_err(|e| ArgsError::at("poke_interval", format!("bad duration: {e}")))?;
+        Ok(())
+    }
+
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+        use crate::state::{RunState, RunType};
+        use crate::store::{Batch, Change, DagRun};
+        let a: TriggerDagArgs = ctx.args()?;
+        let logical_date = match &a.logical_date {
+            None => ctx.logical_date,
+            Some(text) => crate::spec::parse_date(text)
+                .ok_or_else(|| TaskError::fatal(format!("logical_date `{text}` is not a date")))?,
+        };
+        let run_id = a.run_id.clone().unwrap_or_else(|| {
+            format!(
+                "manual__{}",
+                logical_date.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+            )
+        });
+        let store = &ctx.store;
+        let err = |e: crate::StoreError| TaskError::retryable(e.to_string());
+        match store.run(&a.dag_id, &run_id).await.map_err(err)? {
+            Some(existing) if !a.reset_dag_run => {
+                return Err(TaskError::fatal(format!(
+                    "DAG `{}` already has a run `{run_id}` ({}); set `reset_dag_run: true` to \
+                     run it again",
+                    a.dag_id, existing.state
+                )));
+            }
+            Some(_) => {
+                let tis = store
+                    .task_instances(&a.dag_id, &run_id)
+                    .await
+                    .map_err(err)?;
+                let mut changes: Vec<Change> = tis
+                    .iter()
+                    .map(|t| Change::ResetTask {
+                        task_id: t.task_id.clone(),
+                        max_tries: t.try_number + t.max_tries,
+                    })
+                    .collect();
+                changes.push(Change::SetRun {
+                    state: RunState::Queued,
+                    start_date: None,
+                    end_date: None,
+                });
+                let batch = Batch {
+                    dag_id: a.dag_id.clone(),
+                    run_id: run_id.clone(),
+                    changes,
+                };
+                store.commit(&batch).await.map_err(err)?;
+                ctx.log(format!("cleared run {run_id} of {} to run again", a.dag_id));
+            }
+            None => {
+                let run = DagRun {
+                    dag_id: a.dag_id.clone(),
+                    run_id: run_id.clone(),
+                    run_type: RunType::Manual,
+                    logical_date,
+                    data_interval_start: logical_date,
+                    data_interval_end: logical_date,
+                    conf: a.conf.clone().unwrap_or_else(|| serde_json::json!({})),
+                    state: RunState::Queued,
+                    created_at: chrono::Utc::now(),
+                    start_date: None,
+                    end_date: None,
+                };
+                // Task instances are added when the run first executes.
+                store.create_run(&run, &[]).await.map_err(err)?;
+                ctx.log(format!("triggered run {run_id} of {}", a.dag_id));
+            }
+        }
+        let result = serde_json::json!({"dag_id": a.dag_id, "run_id": run_id});
+        if !a.wait_for_completion {
+            return Ok(TaskOutcome::Success(Some(result)));
+        }
+        let poke = crate::duration::parse_duration(&a.poke_interval)
+            .map_err(|e| TaskError::fatal(format!("poke_interval: {e}")))?;
+        loop {
+            let state = store
+                .run(&a.dag_id, &run_id)
+                .await
+                .map_err(err)?
+                .map(|r| r.state);
+            match state {
+                Some(RunState::Success) => break,
+                Some(RunState::Failed) if a.fail_when_dag_fails => {
+                    return Err(TaskError::fatal(format!(
+                        "triggered run {run_id} of {} failed",
+                        a.dag_id
+                    )));
+                }
+                Some(RunState::Failed) => break,
+                _ => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(poke) => {}
+                _ = ctx.cancel.cancelled() => return Err(TaskError::retryable("cancelled while waiting")),
+            }
+        }
+        ctx.log(format!("run {run_id} of {} finished", a.dag_id));
+        Ok(TaskOutcome::Success(Some(result)))
     }
 }

@@ -143,6 +143,23 @@ impl Dag {
     }
 }
 
+impl Task {
+    /// A fresh task instance of this task for a new run (state `none`, no try yet).
+    pub fn new_instance(&self) -> crate::store::TaskInstance {
+        crate::store::TaskInstance {
+            task_id: self.id.clone(),
+            state: crate::state::TaskState::None,
+            try_number: 0,
+            max_tries: self.policy.retries + 1,
+            pool: self.policy.pool.clone(),
+            pool_slots: self.policy.pool_slots,
+            next_attempt_at: None,
+            start_date: None,
+            end_date: None,
+        }
+    }
+}
+
 /// Whether `id` is a valid DAG or task id: ASCII letters, digits, `_`, `-` and `.`, at most 250
 /// characters, as in Airflow.
 pub fn is_valid_id(id: &str) -> bool {

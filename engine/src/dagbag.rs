@@ -123,6 +123,7 @@ impl DagBag {
             }
             bag.files.push(file);
         }
+        bag.check_dag_references(&defined);
         bag.pools = match pools_by_dir.into_values().next() {
             Some(p) => p,
             None => {
@@ -134,6 +135,43 @@ impl DagBag {
             }
         };
         bag
+    }
+
+    /// `trigger_dag` tasks must name a DAG that exists (when the name is not a template).
+    /// A DAG that names an unknown one is left out, like any DAG with an error.
+    fn check_dag_references(&mut self, defined: &BTreeMap<String, (PathBuf, Pos)>) {
+        let mut bad = Vec::new();
+        for dag in self.dags.values() {
+            for task in dag.tasks.iter().filter(|t| t.operator == "trigger_dag") {
+                let Some(target) = task.args.get("dag_id").and_then(|v| v.as_str()) else {
+                    continue;
+                };
+                if target.contains("{{") || defined.contains_key(target) {
+                    continue;
+                }
+                let hint = crate::suggest::hint_with(
+                    target,
+                    defined.keys().map(String::as_str),
+                    "`dagctl dags list` lists the DAGs",
+                );
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        &dag.source.file,
+                        task.pos,
+                        Kind::UnknownDag,
+                        format!(
+                            "task `{}` of DAG `{}` triggers DAG `{target}`, which is not defined",
+                            task.id, dag.id
+                        ),
+                    )
+                    .hint(hint),
+                );
+                bad.push(dag.id.clone());
+            }
+        }
+        for id in bad {
+            self.dags.remove(&id);
+        }
     }
 
     /// The DAG with this id.

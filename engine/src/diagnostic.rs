@@ -64,6 +64,8 @@ pub enum Kind {
     UnknownDependency,
     /// A task group that does not exist.
     UnknownTaskGroup,
+    /// A reference to a DAG that does not exist (`trigger_dag`).
+    UnknownDag,
     /// A dependency cycle.
     Cycle,
     /// A trigger rule name that does not exist.
@@ -96,6 +98,7 @@ impl Kind {
             Kind::OperatorArgs => "operator-args",
             Kind::UnknownDependency => "unknown-dependency",
             Kind::UnknownTaskGroup => "unknown-task-group",
+            Kind::UnknownDag => "unknown-dag",
             Kind::Cycle => "cycle",
             Kind::UnknownTriggerRule => "unknown-trigger-rule",
             Kind::UnknownPool => "unknown-pool",

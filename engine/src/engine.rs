@@ -29,7 +29,7 @@ use crate::events::{EVENT_BUFFER, Event};
 use crate::executor::{Executor, ExecutorConfig, RunError, RunOutcome};
 use crate::operator::{Operator, OperatorRegistry};
 use crate::pools::{Pool, Pools};
-use crate::state::{RunState, RunType, TaskState};
+use crate::state::{RunState, RunType};
 use crate::store::{DagRun, RunFilter, SqlStore, Store, StoreError, TaskInstance};
 use crate::suggest::closest;
 
@@ -378,21 +378,7 @@ impl Engine {
 
     /// Stores a new run with a task instance (state `none`) per task of `dag`.
     pub(crate) async fn insert_run(&self, dag: &Dag, run: DagRun) -> Result<DagRun, EngineError> {
-        let tis: Vec<TaskInstance> = dag
-            .tasks
-            .iter()
-            .map(|t| TaskInstance {
-                task_id: t.id.clone(),
-                state: TaskState::None,
-                try_number: 0,
-                max_tries: t.policy.retries + 1,
-                pool: t.policy.pool.clone(),
-                pool_slots: t.policy.pool_slots,
-                next_attempt_at: None,
-                start_date: None,
-                end_date: None,
-            })
-            .collect();
+        let tis: Vec<TaskInstance> = dag.tasks.iter().map(|t| t.new_instance()).collect();
         self.store.create_run(&run, &tis).await?;
         let _ = self.events.send(Event::Run {
             dag_id: run.dag_id.clone(),

@@ -83,19 +83,6 @@ pub enum RunError {
         /// Its lease.
         until: String,
     },
-    /// The DAG has tasks the run does not know.
-    #[error(
-        "DAG `{dag_id}` changed since run `{run_id}` was created: task(s) {tasks} have no \
-         task instance in it; trigger a new run"
-    )]
-    DagChanged {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// The new tasks, comma-separated.
-        tasks: String,
-    },
 }
 
 /// One task's result in a [`RunOutcome`].
@@ -322,30 +309,36 @@ impl Executor {
                 run_id: run_id.to_string(),
             })?;
         let tis = self.store.task_instances(&dag.id, run_id).await?;
-        let mut by_id: HashMap<&str, &TaskInstance> =
+        let by_id: HashMap<&str, &TaskInstance> =
             tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
-        let mut slots = Vec::with_capacity(dag.tasks.len());
-        let mut missing = Vec::new();
-        for t in &dag.tasks {
-            match by_id.remove(t.id.as_str()) {
-                Some(ti) => slots.push(Slot {
-                    state: ti.state,
-                    try_number: ti.try_number,
-                    max_tries: ti.max_tries,
-                    next_attempt_at: ti.next_attempt_at,
+        // Tasks without an instance (added to the DAG since, or a run created by
+        // `trigger_dag`) get one now, as Airflow adds new tasks to existing runs.
+        let missing: Vec<TaskInstance> = dag
+            .tasks
+            .iter()
+            .filter(|t| !by_id.contains_key(t.id.as_str()))
+            .map(|t| t.new_instance())
+            .collect();
+        if !missing.is_empty() {
+            self.store
+                .add_task_instances(&dag.id, run_id, &missing)
+                .await?;
+        }
+        let slots = dag
+            .tasks
+            .iter()
+            .map(|t| {
+                let ti = by_id.get(t.id.as_str()).copied();
+                Slot {
+                    state: ti.map_or(TaskState::None, |ti| ti.state),
+                    try_number: ti.map_or(0, |ti| ti.try_number),
+                    max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
+                    next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
                     duration: None,
                     error: None,
-                }),
-                None => missing.push(t.id.clone()),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(RunError::DagChanged {
-                dag_id: dag.id.clone(),
-                run_id: run_id.to_string(),
-                tasks: missing.join(", "),
-            });
-        }
+                }
+            })
+            .collect();
         let mut ex = RunExec {
             ex: self,
             dag,

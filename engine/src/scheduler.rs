@@ -486,3 +486,63 @@ pub async fn run_scheduler(
     }
     Ok(report)
 }
+
+impl Engine {
+    /// Triggers a run of `dag_id` and executes it together with every run it causes (runs
+    /// created by `trigger_dag` while it goes, and by the runs those start), concurrently, until
+    /// none is left: one call runs a whole chain. Outcomes are in the order runs finished.
+    ///
+    /// # Errors
+    /// As [`Engine::trigger`]; a run that fails is in the outcomes, not an error.
+    pub async fn trigger_following(
+        self: &Arc<Self>,
+        dag_id: &str,
+        options: crate::engine::TriggerOptions,
+    ) -> Result<Vec<RunOutcome>, EngineError> {
+        let root = self.create_run(dag_id, options).await?;
+        let since = root.created_at - chrono::Duration::seconds(1);
+        let mut events = self.events();
+        let mut running: JoinSet<Result<RunOutcome, EngineError>> = JoinSet::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        let mut outcomes = Vec::new();
+        let spawn = |running: &mut JoinSet<_>, dag: String, run: String| {
+            let engine = Arc::clone(self);
+            running.spawn(async move { engine.execute(&dag, &run).await });
+        };
+        seen.insert((root.dag_id.clone(), root.run_id.clone()));
+        spawn(&mut running, root.dag_id, root.run_id);
+        loop {
+            // Runs queued since we started, of DAGs we know, not yet taken.
+            let queued = self
+                .store
+                .list_runs(&RunFilter {
+                    states: vec![RunState::Queued],
+                    ..RunFilter::default()
+                })
+                .await?;
+            for run in queued.into_iter().rev() {
+                let key = (run.dag_id.clone(), run.run_id.clone());
+                if run.created_at >= since && self.dag(&run.dag_id).is_ok() && seen.insert(key) {
+                    spawn(&mut running, run.dag_id, run.run_id);
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                done = running.join_next() => match done {
+                    Some(Ok(Ok(o))) => outcomes.push(o),
+                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Err(e)) => {
+                        return Err(EngineError::BadOptions(format!("a run panicked: {e}")))
+                    }
+                    None => {}
+                },
+                // A task finishing may have triggered a run: look again at once.
+                _ = events.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+        Ok(outcomes)
+    }
+}

@@ -26,6 +26,9 @@ pub struct TriggerArgs {
     /// Only create the run (the next `dagctl trigger` or `runs resume` executes it).
     #[arg(long)]
     no_wait: bool,
+    /// Run only this DAG; runs it triggers stay queued (by default they run too).
+    #[arg(long)]
+    no_follow: bool,
     /// Print the outcome as JSON.
     #[arg(long)]
     json: bool,
@@ -60,7 +63,7 @@ pub fn options(
 
 pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
     let opts = options(a.conf.as_deref(), a.logical_date.as_deref(), a.run_id)?;
-    let engine = g.engine().await?;
+    let engine = std::sync::Arc::new(g.engine().await?);
     let dag = engine.dag(&a.dag_id)?;
     // Work left unfinished (a crash, `--no-wait`) is continued first.
     for o in engine.resume_unfinished().await? {
@@ -81,11 +84,17 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let progress = Progress::start(engine.events(), dag.tasks.len(), a.json);
-    let run = engine.create_run(&a.dag_id, opts).await?;
-    let outcome = engine.execute(&run.dag_id, &run.run_id).await;
+    let outcomes = if a.no_follow {
+        let run = engine.create_run(&a.dag_id, opts).await?;
+        engine
+            .execute(&run.dag_id, &run.run_id)
+            .await
+            .map(|o| vec![o])
+    } else {
+        engine.trigger_following(&a.dag_id, opts).await
+    };
     progress.finish();
-    let outcome = outcome?;
-    let outcomes = [outcome];
+    let outcomes = outcomes?;
     print_outcomes(&outcomes, a.json)?;
     Ok(exit_code(&outcomes))
 }

@@ -151,6 +151,21 @@ pub async fn check(s: &dyn Store) {
     assert!(s.run("d", "nope").await.unwrap().is_none());
 
     s.create_run(&run("r2"), &[ti("a")]).await.unwrap();
+    s.add_task_instances("d", "r2", &[ti("a"), ti("z")])
+        .await
+        .unwrap();
+    let ids: Vec<String> = s
+        .task_instances("d", "r2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(
+        ids.len(),
+        2,
+        "existing instances are kept, new ones added: {ids:?}"
+    );
     let all = s.list_runs(&RunFilter::default()).await.unwrap();
     assert_eq!(all.len(), 2);
     let queued = s

@@ -58,6 +58,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn add_task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[TaskInstance],
+    ) -> Result<(), StoreError> {
+        let mut d = self.data();
+        let tis = d.tis.entry(key(dag_id, run_id)).or_default();
+        for t in tasks {
+            if !tis.iter().any(|x| x.task_id == t.task_id) {
+                tis.push(t.clone());
+            }
+        }
+        Ok(())
+    }
+
     async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
         Ok(self.data().runs.get(&key(dag_id, run_id)).cloned())
     }

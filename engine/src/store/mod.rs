@@ -257,6 +257,15 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::AlreadyExists`] if the DAG has a run with this id.
     async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError>;
 
+    /// Adds task instances to an existing run (tasks its DAG gained, or all of them for a run
+    /// created by `trigger_dag`); instances that exist are left as they are.
+    async fn add_task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[TaskInstance],
+    ) -> Result<(), StoreError>;
+
     /// The run with this id, if any.
     async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError>;
 

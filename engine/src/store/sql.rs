@@ -685,28 +685,35 @@ impl Store for SqlStore {
         .execute(&mut *tx)
         .await
         .map_err(db("creating a DAG run"))?;
-        for t in tasks {
-            sqlx::query(
-                "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
-                 max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&run.dag_id)
-            .bind(&run.run_id)
-            .bind(&t.task_id)
-            .bind(t.state.as_str())
-            .bind(i64::from(t.try_number))
-            .bind(i64::from(t.max_tries))
-            .bind(&t.pool)
-            .bind(i64::from(t.pool_slots))
-            .bind(opt_time(t.next_attempt_at))
-            .bind(opt_time(t.start_date))
-            .bind(opt_time(t.end_date))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("creating task instances"))?;
-        }
+        insert_task_instances(&mut tx, &run.dag_id, &run.run_id, tasks).await?;
         tx.commit().await.map_err(db("committing a new run"))
+    }
+
+    async fn add_task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[TaskInstance],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let existing: Vec<String> =
+            sqlx::query("SELECT task_id FROM task_instances WHERE dag_id = $1 AND run_id = $2")
+                .bind(dag_id)
+                .bind(run_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("reading task instances"))?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(db("reading task instances"))?;
+        let new: Vec<TaskInstance> = tasks
+            .iter()
+            .filter(|t| !existing.contains(&t.task_id))
+            .cloned()
+            .collect();
+        insert_task_instances(&mut tx, dag_id, run_id, &new).await?;
+        tx.commit().await.map_err(db("adding task instances"))
     }
 
     async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
@@ -975,6 +982,36 @@ impl Store for SqlStore {
             .rows_affected()
             > 0)
     }
+}
+
+async fn insert_task_instances(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dag_id: &str,
+    run_id: &str,
+    tasks: &[TaskInstance],
+) -> Result<(), StoreError> {
+    for t in tasks {
+        sqlx::query(
+            "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
+                 max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(dag_id)
+        .bind(run_id)
+        .bind(&t.task_id)
+        .bind(t.state.as_str())
+        .bind(i64::from(t.try_number))
+        .bind(i64::from(t.max_tries))
+        .bind(&t.pool)
+        .bind(i64::from(t.pool_slots))
+        .bind(opt_time(t.next_attempt_at))
+        .bind(opt_time(t.start_date))
+        .bind(opt_time(t.end_date))
+        .execute(&mut **tx)
+        .await
+        .map_err(db("creating task instances"))?;
+    }
+    Ok(())
 }
 
 async fn upsert_variable(
