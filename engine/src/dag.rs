@@ -74,6 +74,8 @@ pub struct Task {
     pub policy: TaskPolicy,
     /// The task group the task belongs to (dag-factory `task_group_name`), if any.
     pub group: Option<String>,
+    /// Datasets the task updates when it succeeds (`outlets`).
+    pub outlets: Vec<String>,
     /// Where the task was defined.
     pub pos: Pos,
 }
@@ -183,6 +185,7 @@ impl Dag {
                     "operator": t.operator,
                     "upstream": t.upstream,
                     "group": t.group,
+                    "outlets": t.outlets,
                     "args": t.args,
                     "retries": p.retries,
                     "retry_delay": format_duration(p.retry_delay),

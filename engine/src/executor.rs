@@ -958,6 +958,15 @@ impl RunExec<'_> {
                 for (key, value) in pending.variables {
                     self.changes.push(Change::SetVariable { key, value });
                 }
+                if !matches!(outcome, TaskOutcome::Skipped(_)) {
+                    for dataset in &self.dag.tasks[idx].outlets {
+                        self.changes.push(Change::DatasetEvent {
+                            dataset: dataset.clone(),
+                            task_id: task_id.clone(),
+                            at: now,
+                        });
+                    }
+                }
                 match outcome {
                     TaskOutcome::Success(value) => {
                         if let Some(value) = value {

@@ -14,6 +14,9 @@ pub enum Schedule {
     Once,
     /// On a cron expression (presets such as `@daily` are stored as their expression).
     Cron(Box<CronSchedule>),
+    /// When every one of these datasets has been updated since the DAG's last
+    /// dataset-triggered run (`schedule: {datasets: [a, b]}`).
+    Datasets(Vec<String>),
 }
 
 /// A parsed five-field cron expression, with the preset it came from, if any.
@@ -89,6 +92,7 @@ impl fmt::Display for Schedule {
             Schedule::Manual => f.write_str("None"),
             Schedule::Once => f.write_str("@once"),
             Schedule::Cron(c) => f.write_str(&c.text),
+            Schedule::Datasets(d) => write!(f, "datasets: {}", d.join(", ")),
         }
     }
 }

@@ -160,15 +160,83 @@ impl Engine {
         Ok(())
     }
 
+    /// Creates a run of every DAG scheduled on datasets whose datasets all have events since
+    /// its last dataset-triggered run (Airflow's rule), within `max_active_runs`. The events
+    /// are in the run's conf as `triggering_dataset_events` (templates see them under that
+    /// name too); events that arrive while the DAG is at its limit wait for the next call.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn schedule_datasets(&self) -> Result<Vec<DagRun>, EngineError> {
+        let mut created = Vec::new();
+        for dag in self.dags() {
+            let crate::Schedule::Datasets(names) = &dag.schedule else {
+                continue;
+            };
+            let runs = self
+                .store
+                .list_runs(&RunFilter {
+                    dag_id: Some(dag.id.clone()),
+                    ..RunFilter::default()
+                })
+                .await?;
+            if runs.iter().filter(|r| !r.state.is_finished()).count()
+                >= dag.max_active_runs as usize
+            {
+                continue;
+            }
+            let watermark = runs
+                .iter()
+                .filter(|r| r.run_type == RunType::DatasetTriggered)
+                .map(|r| r.created_at)
+                .max();
+            let mut events = serde_json::Map::new();
+            let mut latest = watermark;
+            let mut ready = true;
+            for name in names {
+                let found = self.store.dataset_events(name, watermark).await?;
+                if found.is_empty() {
+                    ready = false;
+                    break;
+                }
+                latest = found.iter().map(|e| e.created_at).chain(latest).max();
+                events.insert(name.clone(), serde_json::json!(found));
+            }
+            if !ready {
+                continue;
+            }
+            let now = self.executor.now();
+            let run = DagRun {
+                dag_id: dag.id.clone(),
+                run_id: run_id(RunType::DatasetTriggered, now),
+                run_type: RunType::DatasetTriggered,
+                logical_date: now,
+                data_interval_start: now,
+                data_interval_end: now,
+                conf: serde_json::json!({ "triggering_dataset_events": events }),
+                state: RunState::Queued,
+                // Never before the events it consumed: they must not count again.
+                created_at: latest.map_or(now, |l| l.max(now)),
+                start_date: None,
+                end_date: None,
+            };
+            created.push(self.insert_run(&dag, run).await?);
+        }
+        Ok(created)
+    }
+
     /// Creates the runs that are due now, for every DAG with a schedule, within each DAG's
-    /// `max_active_runs`. Intervals already covered by a run (a backfill's, say) are not
-    /// created twice.
+    /// `max_active_runs`: time-based ones (intervals already covered by a run, a backfill's
+    /// say, are not created twice) and dataset-triggered ones.
     ///
     /// # Errors
     /// A store failure.
     pub async fn schedule_due(&self) -> Result<Tick, EngineError> {
         let now = self.executor.now();
-        let mut tick = Tick::default();
+        let mut tick = Tick {
+            created: self.schedule_datasets().await?,
+            next_due: None,
+        };
         for dag in self.dags() {
             let tt = dag.timetable();
             let runs = self
@@ -489,8 +557,8 @@ pub async fn run_scheduler(
 
 impl Engine {
     /// Triggers a run of `dag_id` and executes it together with every run it causes (runs
-    /// created by `trigger_dag` while it goes, and by the runs those start), concurrently, until
-    /// none is left: one call runs a whole chain. Outcomes are in the order runs finished.
+    /// created by `trigger_dag` or by the datasets its tasks update, and by the runs those
+    /// start), concurrently, until none is left: one call runs a whole chain. Outcomes are in the order runs finished.
     ///
     /// # Errors
     /// As [`Engine::trigger`]; a run that fails is in the outcomes, not an error.
@@ -512,6 +580,8 @@ impl Engine {
         seen.insert((root.dag_id.clone(), root.run_id.clone()));
         spawn(&mut running, root.dag_id, root.run_id);
         loop {
+            // Runs waiting on datasets the finished tasks updated.
+            self.schedule_datasets().await?;
             // Runs queued since we started, of DAGs we know, not yet taken.
             let queued = self
                 .store

@@ -191,6 +191,9 @@ impl Renderer {
             data_interval_end => iso(d.data_interval_end),
             params => Value::from(minijinja::value::Serde(d.params)),
             run_id => d.run_id,
+            triggering_dataset_events => Value::from(minijinja::value::Serde(
+                d.conf.get("triggering_dataset_events").cloned().unwrap_or_else(|| serde_json::json!({}))
+            )),
             dag_run => minijinja::context! {
                 conf => Value::from(minijinja::value::Serde(d.conf)),
                 run_id => d.run_id,

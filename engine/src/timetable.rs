@@ -88,7 +88,7 @@ impl Timetable<'_> {
         now: DateTime<Utc>,
     ) -> Option<DataInterval> {
         match self.schedule {
-            Schedule::Manual => None,
+            Schedule::Manual | Schedule::Datasets(_) => None,
             Schedule::Once => match (last, self.start_date) {
                 (None, Some(s)) => Some(DataInterval { start: s, end: s }),
                 (None, None) => Some(DataInterval {
@@ -150,7 +150,7 @@ impl Timetable<'_> {
     ) -> Vec<DataInterval> {
         let mut out = Vec::new();
         match self.schedule {
-            Schedule::Manual => {}
+            Schedule::Manual | Schedule::Datasets(_) => {}
             Schedule::Once => {
                 if let Some(s) = self.start_date.filter(|s| *s >= from && *s <= to) {
                     out.push(DataInterval { start: s, end: s });

@@ -262,6 +262,7 @@ pub(crate) fn resolve(
             upstream: ups.into_iter().map(|u| ids[u].clone()).collect(),
             policy: d.policy,
             group: d.group,
+            outlets: d.outlets,
             pos: d.pos,
         })
         .collect();

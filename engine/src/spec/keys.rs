@@ -75,6 +75,7 @@ pub const TASK: &[&str] = &[
     "task_group_name",
     "doc_md",
     "doc",
+    "outlets",
 ];
 
 /// Keys of a task group.

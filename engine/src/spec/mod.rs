@@ -349,6 +349,26 @@ fn read_timezone(r: &mut Reader<'_>, node: &Node) -> chrono_tz::Tz {
 }
 
 fn read_schedule(r: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
+    if let Some(entries) = node.as_map() {
+        r.check_keys(entries, &["datasets"], &[], "`schedule`");
+        let datasets: Vec<String> = node
+            .get("datasets")
+            .map(|n| r.string_list(n, "datasets"))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        if datasets.is_empty() {
+            r.error(
+                node.pos,
+                Kind::InvalidSchedule,
+                "a dataset schedule names no dataset",
+            )
+            .hint = Some("write `schedule: {datasets: [prepared_data]}`".into());
+            return None;
+        }
+        return Some(Schedule::Datasets(datasets));
+    }
     let text = r.string(node, "schedule")?;
     match Schedule::parse(&text) {
         Ok(s) => Some(s),

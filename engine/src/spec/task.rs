@@ -23,6 +23,7 @@ pub(crate) struct TaskDraft {
     pub deps: Vec<(String, Pos)>,
     pub policy: TaskPolicy,
     pub group: Option<String>,
+    pub outlets: Vec<String>,
 }
 
 /// Keys that mean "a Python callable": never run by dagctl.
@@ -244,6 +245,13 @@ fn read_task(
         _ => None,
     };
     let args = serde_json::Value::Object(args);
+    let outlets = node
+        .get("outlets")
+        .map(|n| r.string_list(n, "outlets"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect();
 
     let operator = match node.get("operator") {
         None => {
@@ -290,6 +298,7 @@ fn read_task(
         deps,
         policy,
         group,
+        outlets,
     })
 }
 

@@ -254,6 +254,39 @@ pub async fn check(s: &dyn Store) {
     );
     s.delete_variable("nasty").await.unwrap();
 
+    let t0 = now;
+    s.commit(&batch(vec![
+        Change::DatasetEvent {
+            dataset: "raw".into(),
+            task_id: "a".into(),
+            at: t0,
+        },
+        Change::DatasetEvent {
+            dataset: "raw".into(),
+            task_id: "b".into(),
+            at: t0,
+        },
+        Change::DatasetEvent {
+            dataset: "raw".into(),
+            task_id: "a".into(),
+            at: t0 + chrono::Duration::seconds(1),
+        },
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(
+        s.dataset_events("raw", None).await.unwrap().len(),
+        3,
+        "same instant, kept apart"
+    );
+    let later = s.dataset_events("raw", Some(t0)).await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(
+        (later[0].run_id.as_str(), later[0].task_id.as_str()),
+        ("r1", "a")
+    );
+    assert!(s.dataset_events("other", None).await.unwrap().is_empty());
+
     s.set_pool("gpu", 2, Some("two cards")).await.unwrap();
     s.set_pool("gpu", 3, None).await.unwrap();
     assert_eq!(

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance, TryRecord};
+use super::{
+    Batch, Change, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance, TryRecord,
+};
 use crate::state::TaskState;
 
 type RunKey = (String, String);
@@ -21,6 +23,7 @@ struct Data {
     variables: BTreeMap<String, String>,
     xcom: BTreeMap<(String, String, String, String), serde_json::Value>,
     pools: BTreeMap<String, (u32, Option<String>)>,
+    datasets: Vec<DatasetEvent>,
 }
 
 /// A [`Store`] that keeps everything in memory.
@@ -149,6 +152,7 @@ impl Store for MemoryStore {
         let mut logs = Vec::new();
         let mut vars = Vec::new();
         let mut xcoms = Vec::new();
+        let mut events = Vec::new();
         for change in &batch.changes {
             match change {
                 Change::Claim {
@@ -252,6 +256,17 @@ impl Store for MemoryStore {
                     text.clone(),
                 )),
                 Change::SetVariable { key, value } => vars.push((key.clone(), value.clone())),
+                Change::DatasetEvent {
+                    dataset,
+                    task_id,
+                    at,
+                } => events.push(DatasetEvent {
+                    dataset: dataset.clone(),
+                    created_at: *at,
+                    dag_id: batch.dag_id.clone(),
+                    run_id: batch.run_id.clone(),
+                    task_id: task_id.clone(),
+                }),
                 Change::ResetTask { task_id, max_tries } => {
                     if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
                         ti.state = TaskState::None;
@@ -285,6 +300,7 @@ impl Store for MemoryStore {
         }
         d.variables.extend(vars);
         d.xcom.extend(xcoms);
+        d.datasets.extend(events);
         Ok(claims)
     }
 
@@ -366,6 +382,22 @@ impl Store for MemoryStore {
             .filter(|((d, r, _, _), _)| d == dag_id && r == run_id)
             .map(|((_, _, t, k), v)| (t.clone(), k.clone(), v.clone()))
             .collect())
+    }
+
+    async fn dataset_events(
+        &self,
+        dataset: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        let mut v: Vec<DatasetEvent> = self
+            .data()
+            .datasets
+            .iter()
+            .filter(|e| e.dataset == dataset && after.is_none_or(|a| e.created_at > a))
+            .cloned()
+            .collect();
+        v.sort_by_key(|e| e.created_at);
+        Ok(v)
     }
 
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {

@@ -215,6 +215,15 @@ pub enum Change {
         /// The new try budget: tries so far plus retries + 1.
         max_tries: u32,
     },
+    /// Records that a task of this run updated a dataset (its `outlets`).
+    DatasetEvent {
+        /// The dataset's name.
+        dataset: String,
+        /// The task that produced it.
+        task_id: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Sets the run's state (and start or end date).
     SetRun {
         /// The new state.
@@ -235,6 +244,21 @@ pub struct Batch {
     pub run_id: String,
     /// The changes, applied in order.
     pub changes: Vec<Change>,
+}
+
+/// A dataset update: which task of which run produced it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DatasetEvent {
+    /// The dataset's name.
+    pub dataset: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+    /// The producing DAG.
+    pub dag_id: String,
+    /// The producing run.
+    pub run_id: String,
+    /// The producing task.
+    pub task_id: String,
 }
 
 /// What `list_runs` returns.
@@ -332,6 +356,13 @@ pub trait Store: Send + Sync + 'static {
         dag_id: &str,
         run_id: &str,
     ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError>;
+
+    /// Events of `dataset` recorded after `after` (all when `None`), oldest first.
+    async fn dataset_events(
+        &self,
+        dataset: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DatasetEvent>, StoreError>;
 
     /// Pools set with `dagctl pools set`: (name, slots, description).
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError>;

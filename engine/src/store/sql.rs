@@ -13,12 +13,15 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{
-    Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance, TryRecord, from_micros,
-    to_micros,
+    Batch, Change, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance, TryRecord,
+    from_micros, to_micros,
 };
 
 /// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "core", include_str!("migrations/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("migrations/0001_core.sql")),
+    (2, "datasets", include_str!("migrations/0002_datasets.sql")),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -306,6 +309,25 @@ impl SqlStore {
                 Change::SetVariable { key, value } => {
                     upsert_variable(&mut tx, key, value).await?;
                 }
+                Change::DatasetEvent {
+                    dataset,
+                    task_id,
+                    at,
+                } => {
+                    sqlx::query(
+                        "INSERT INTO dataset_events (dataset, created_at, seq, dag_id, run_id, \
+                         task_id) VALUES ($1, $2, (SELECT COUNT(*) FROM dataset_events \
+                         WHERE dataset = $1 AND created_at = $2), $3, $4, $5)",
+                    )
+                    .bind(dataset)
+                    .bind(to_micros(*at))
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("recording a dataset event"))?;
+                }
                 Change::ResetTask { task_id, max_tries } => {
                     sqlx::query(
                         "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
@@ -513,6 +535,21 @@ fn sqlite_script(batch: &Batch) -> String {
                 lit(k),
                 lit(value),
                 to_micros(Utc::now())
+            ),
+            Change::DatasetEvent {
+                dataset,
+                task_id,
+                at,
+            } => writeln!(
+                sql,
+                "INSERT INTO dataset_events (dataset, created_at, seq, dag_id, run_id, task_id) \
+                 VALUES ({}, {}, (SELECT COUNT(*) FROM dataset_events WHERE dataset = {} \
+                 AND created_at = {}), {d}, {r}, {});",
+                lit(dataset),
+                to_micros(*at),
+                lit(dataset),
+                to_micros(*at),
+                lit(task_id)
             ),
             Change::ResetTask { task_id, max_tries } => writeln!(
                 sql,
@@ -940,6 +977,37 @@ impl Store for SqlStore {
             ));
         }
         Ok(out)
+    }
+
+    async fn dataset_events(
+        &self,
+        dataset: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        sqlx::query(
+            "SELECT dataset, created_at, dag_id, run_id, task_id FROM dataset_events \
+             WHERE dataset = $1 AND created_at > $2 ORDER BY created_at, seq",
+        )
+        .bind(dataset)
+        .bind(after.map_or(i64::MIN, to_micros))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading dataset events"))?
+        .iter()
+        .map(|row| {
+            let c = Cols {
+                row,
+                what: "dataset event",
+            };
+            Ok(DatasetEvent {
+                dataset: c.text("dataset")?,
+                created_at: c.time("created_at")?,
+                dag_id: c.text("dag_id")?,
+                run_id: c.text("run_id")?,
+                task_id: c.text("task_id")?,
+            })
+        })
+        .collect()
     }
 
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {

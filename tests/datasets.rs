@@ -1,0 +1,133 @@
+//! Data-aware scheduling: `outlets` record dataset events; a DAG scheduled on datasets runs
+//! when all of them were updated since its last dataset-triggered run.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new(dags: &[(&str, &str)]) -> Env {
+        let dir = TempDir::new().unwrap();
+        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+        for (name, text) in dags {
+            std::fs::write(dir.path().join("dags").join(name), text).unwrap();
+        }
+        Env { dir }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::cargo_bin("dagctl").unwrap();
+        c.args(args)
+            .env("DAGCTL_HOME", self.dir.path().join("home"))
+            .env("DAGCTL_DAGS_FOLDER", self.dir.path().join("dags"))
+            .env_remove("DAGCTL_STORE_URL");
+        c
+    }
+
+    fn consumer_runs(&self) -> Vec<Value> {
+        let out = self
+            .cmd(&["runs", "list", "--json", "--dag", "consumer"])
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn producer(name: &str, dataset: &str, fail: bool) -> String {
+    format!(
+        "dag_id: {name}\ntasks:\n  make:\n    operator: command\n    bash_command: {}\n    outlets: [{dataset}]\n",
+        if fail { "exit 1" } else { "echo made" }
+    )
+}
+
+const CONSUMER: &str = "dag_id: consumer\nschedule: {datasets: [a, b]}\ntasks:\n  use:\n    operator: command\n    bash_command: \"echo {{ triggering_dataset_events | list | join(',') }} from {{ triggering_dataset_events.b[0].dag_id }}\"\n";
+
+#[test]
+fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
+    let env = Env::new(&[
+        ("pa.yaml", &producer("producer_a", "a", false)),
+        ("pb.yaml", &producer("producer_b", "b", false)),
+        ("consumer.yaml", CONSUMER),
+    ]);
+    env.cmd(&["dags", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("consumer    datasets: a, b"));
+    // One of two datasets updated: no run.
+    env.cmd(&["trigger", "producer_a"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("of consumer").not());
+    assert!(env.consumer_runs().is_empty());
+    // Both: exactly one run, executed by the same command.
+    env.cmd(&["trigger", "producer_b"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(r"run dataset_triggered__\S+ of consumer: success").unwrap(),
+        );
+    let runs = env.consumer_runs();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["run_type"], "dataset_triggered");
+    let run_id = runs[0]["run_id"].as_str().unwrap();
+    assert_eq!(
+        runs[0]["conf"]["triggering_dataset_events"]["a"][0]["dag_id"],
+        "producer_a"
+    );
+    env.cmd(&["tasks", "logs", run_id, "use"])
+        .assert()
+        .success()
+        .stdout("a,b from producer_b\n");
+    // Only one of them again: no new run.
+    env.cmd(&["trigger", "producer_b"]).assert().success();
+    assert_eq!(env.consumer_runs().len(), 1);
+    // The other one too: a second run.
+    env.cmd(&["trigger", "producer_a"]).assert().success();
+    assert_eq!(env.consumer_runs().len(), 2);
+}
+
+#[test]
+fn a_failed_task_updates_no_dataset() {
+    let env = Env::new(&[
+        ("pa.yaml", &producer("producer_a", "a", false)),
+        ("pb.yaml", &producer("producer_b", "b", true)),
+        ("consumer.yaml", CONSUMER),
+    ]);
+    env.cmd(&["trigger", "producer_a"]).assert().success();
+    env.cmd(&["trigger", "producer_b"]).assert().code(1);
+    assert!(env.consumer_runs().is_empty());
+}
+
+#[test]
+fn a_dataset_schedule_must_name_datasets() {
+    let env = Env::new(&[(
+        "c.yaml",
+        "dag_id: c\nschedule: {datasets: []}\ntasks:\n  a: {operator: noop}\n",
+    )]);
+    env.cmd(&["validate"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "c.yaml:2:11: error: a dataset schedule names no dataset",
+        ));
+    let env = Env::new(&[(
+        "c.yaml",
+        "dag_id: c\nschedule: {dataset: [x]}\ntasks:\n  a: {operator: noop}\n",
+    )]);
+    env.cmd(&["validate"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "unknown key `dataset` in `schedule`",
+        ))
+        .stdout(predicate::str::contains("did you mean `datasets`?"));
+}
