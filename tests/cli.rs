@@ -190,7 +190,15 @@ fn operators_list() {
         .collect();
     assert_eq!(
         names,
-        ["branch", "command", "noop", "short_circuit", "trigger_dag"]
+        [
+            "branch",
+            "command",
+            "external_dag_sensor",
+            "file_sensor",
+            "noop",
+            "short_circuit",
+            "trigger_dag"
+        ]
     );
     assert!(
         text.lines()

@@ -156,14 +156,14 @@ fn unknown_operator_lists_the_known_ones() {
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `comand`",
-                "did you mean `command`? known operators: `branch`, `command`, `noop`, `short_circuit`, `trigger_dag`",
+                "did you mean `command`? known operators: `branch`, `command`, `external_dag_sensor`, `file_sensor`, `noop`, `short_circuit`, `trigger_dag`",
             ),
             (
                 4,
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `frobnicate`",
-                "known operators: `branch`, `command`, `noop`, `short_circuit`, `trigger_dag`",
+                "known operators: `branch`, `command`, `external_dag_sensor`, `file_sensor`, `noop`, `short_circuit`, `trigger_dag`",
             ),
         ],
     );
@@ -368,7 +368,7 @@ fn python_and_unsupported_airflow_operators() {
                 15,
                 Kind::Unsupported,
                 "Airflow operator `airflow.providers.http.operators.http.HttpOperator` is not supported here",
-                "`command`, `noop`",
+                "use one of the dagctl operators: `branch`, `command`",
             ),
         ],
     );

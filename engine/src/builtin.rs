@@ -13,6 +13,7 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(ShortCircuit);
     registry.register(Branch);
     registry.register(TriggerDag);
+    registry.register(ExternalDagSensor);
 }
 
 /// Does nothing and succeeds: a join point or placeholder (Airflow's `EmptyOperator`).
@@ -370,5 +371,87 @@ impl Operator for TriggerDag {
         }
         ctx.log(format!("run {run_id} of {} finished", a.dag_id));
         Ok(TaskOutcome::Success(Some(result)))
+    }
+}
+
+/// Waits for a run (or one task of it) of another DAG to reach a state (Airflow's
+/// `ExternalTaskSensor`).
+#[derive(Debug, Clone, Copy)]
+pub struct ExternalDagSensor;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExternalArgs {
+    external_dag_id: String,
+    #[serde(default)]
+    external_task_id: Option<String>,
+    /// The other run's logical date; this run's by default.
+    #[serde(default)]
+    logical_date: Option<String>,
+    #[serde(default = "success_only")]
+    allowed_states: Vec<String>,
+    #[serde(default = "failed_only")]
+    failed_states: Vec<String>,
+}
+
+fn success_only() -> Vec<String> {
+    vec!["success".into()]
+}
+
+fn failed_only() -> Vec<String> {
+    vec!["failed".into()]
+}
+
+#[async_trait]
+impl Operator for ExternalDagSensor {
+    fn name(&self) -> &str {
+        "external_dag_sensor"
+    }
+
+    fn summary(&self) -> &str {
+        "waits until another DAG's run (or one of its tasks) for a logical date reaches a state"
+    }
+
+    fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
+        let (_, own) = crate::sensor::split_args(args)?;
+        parse_args::<ExternalArgs>(&own).map(drop)
+    }
+
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+        let (settings, own) =
+            crate::sensor::split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let a: ExternalArgs = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let date = match &a.logical_date {
+            None => ctx.logical_date,
+            Some(t) => crate::spec::parse_date(t)
+                .ok_or_else(|| TaskError::fatal(format!("logical_date `{t}` is not a date")))?,
+        };
+        let what = match &a.external_task_id {
+            Some(t) => format!(
+                "task `{t}` of `{}` for {}",
+                a.external_dag_id,
+                date.to_rfc3339()
+            ),
+            None => format!("run of `{}` for {}", a.external_dag_id, date.to_rfc3339()),
+        };
+        let a = &a;
+        crate::sensor::sense(ctx, &settings, &what.clone(), || async {
+            let Some((run_id, run_state)) = ctx.dag_run_state(&a.external_dag_id, date).await?
+            else {
+                return Ok(false);
+            };
+            let state = match &a.external_task_id {
+                None => run_state.as_str().to_string(),
+                Some(task) => match ctx.task_state(&a.external_dag_id, &run_id, task).await? {
+                    Some(s) => s.as_str().to_string(),
+                    None => return Ok(false),
+                },
+            };
+            if a.failed_states.contains(&state) {
+                return Err(TaskError::fatal(format!("{what} is `{state}`")));
+            }
+            Ok(a.allowed_states.contains(&state))
+        })
+        .await
     }
 }

@@ -22,6 +22,12 @@ pub enum TaskOutcome {
     Skipped(String),
     /// Success; only these direct downstream tasks run, the others are skipped.
     Branch(Vec<String>),
+    /// Not done yet: free the slot and run again at `until` (sensors in `reschedule` mode).
+    /// The try ends `deferred`; the next one does not use up a retry.
+    Defer {
+        /// When to try again.
+        until: DateTime<Utc>,
+    },
     /// Success, and the condition was false: downstream work is skipped. With
     /// `skip_all_downstream` every task downstream is skipped whatever its trigger rule
     /// (Airflow's `ignore_downstream_trigger_rules: true`, the default); otherwise only the
@@ -165,8 +171,11 @@ pub struct TaskContext {
     pub args: serde_json::Value,
     /// The ids of the task's direct downstream tasks (for branching).
     pub downstream: Vec<String>,
+    /// When the task's first try started (sensors measure their `timeout` from it).
+    pub first_started: DateTime<Utc>,
     /// Cancelled when the try times out or the worker shuts down; long work should watch it.
     pub cancel: CancellationToken,
+    pub(crate) clock: crate::clock::Clock,
     pub(crate) log: LogBuffer,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) pending: Mutex<Pending>,
@@ -238,6 +247,54 @@ impl TaskContext {
             .xcom(&self.dag_id, &self.run_id, task_id, key)
             .await
             .map_err(|e| TaskError::retryable(e.to_string()))
+    }
+
+    /// The current time, on the executor's clock (which tests can pause).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The state of `dag_id`'s latest run for `logical_date`, if it has one.
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn dag_run_state(
+        &self,
+        dag_id: &str,
+        logical_date: DateTime<Utc>,
+    ) -> Result<Option<(String, crate::state::RunState)>, TaskError> {
+        let runs = self
+            .store
+            .list_runs(&crate::store::RunFilter {
+                dag_id: Some(dag_id.to_string()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
+        Ok(runs
+            .into_iter()
+            .find(|r| r.logical_date == logical_date)
+            .map(|r| (r.run_id, r.state)))
+    }
+
+    /// The state of a task instance of another run.
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn task_state(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+    ) -> Result<Option<crate::state::TaskState>, TaskError> {
+        Ok(self
+            .store
+            .task_instances(dag_id, run_id)
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?
+            .into_iter()
+            .find(|t| t.task_id == task_id)
+            .map(|t| t.state))
     }
 
     /// A shared resource registered with the engine.

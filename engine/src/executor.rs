@@ -273,7 +273,9 @@ impl Executor {
                 .into_iter()
                 .map(|d| dag.tasks[d].id.clone())
                 .collect(),
+            first_started: run.start_date.unwrap_or_else(|| self.clock.now()),
             cancel: CancellationToken::new(),
+            clock: self.clock,
             log: log.clone(),
             store: Arc::clone(&self.store),
             pending: Mutex::new(Pending::default()),
@@ -336,6 +338,7 @@ impl Executor {
                     next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
                     duration: None,
                     error: None,
+                    start_date: ti.and_then(|ti| ti.start_date),
                 }
             })
             .collect();
@@ -365,6 +368,8 @@ struct Slot {
     next_attempt_at: Option<DateTime<Utc>>,
     duration: Option<Duration>,
     error: Option<String>,
+    /// When the first try started.
+    start_date: Option<DateTime<Utc>>,
 }
 
 /// What a spawned try reports back.
@@ -396,7 +401,7 @@ impl RunExec<'_> {
     fn set_state(&mut self, idx: usize, state: TaskState, now: DateTime<Utc>) {
         let slot = &mut self.slots[idx];
         slot.state = state;
-        if state != TaskState::UpForRetry {
+        if !matches!(state, TaskState::UpForRetry | TaskState::Deferred) {
             slot.next_attempt_at = None;
         }
         self.changes.push(Change::SetTask {
@@ -505,7 +510,9 @@ impl RunExec<'_> {
                 {
                     self.set_state(idx, TaskState::Scheduled, now);
                 }
-                TaskState::Deferred => self.set_state(idx, TaskState::Scheduled, now),
+                TaskState::Deferred if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) => {
+                    self.set_state(idx, TaskState::Scheduled, now);
+                }
                 _ => {}
             }
         }
@@ -637,6 +644,7 @@ impl RunExec<'_> {
                 if won {
                     self.slots[idx].try_number = try_number;
                     self.slots[idx].state = TaskState::Running;
+                    self.slots[idx].start_date.get_or_insert(now);
                     self.running += 1;
                     let id = self.spawn_try(&mut joins, idx, try_number);
                     spawned.insert(id, (idx, try_number));
@@ -658,7 +666,7 @@ impl RunExec<'_> {
             let next_retry = self
                 .slots
                 .iter()
-                .filter(|s| s.state == TaskState::UpForRetry)
+                .filter(|s| matches!(s.state, TaskState::UpForRetry | TaskState::Deferred))
                 .filter_map(|s| s.next_attempt_at)
                 .min();
             let wake_at = next_retry.map(|t| self.ex.clock.instant_at(t));
@@ -844,7 +852,11 @@ impl RunExec<'_> {
                 .into_iter()
                 .map(|d| self.dag.tasks[d].id.clone())
                 .collect(),
+            first_started: self.slots[idx]
+                .start_date
+                .unwrap_or_else(|| self.ex.clock.now()),
             cancel: CancellationToken::new(),
+            clock: self.ex.clock,
             log,
             store: Arc::clone(&self.ex.store),
             pending: Mutex::new(Pending::default()),
@@ -933,6 +945,7 @@ impl RunExec<'_> {
         }
         let (try_state, error) = match &done.result {
             Ok(TaskOutcome::Skipped(_)) => (TaskState::Skipped, None),
+            Ok(TaskOutcome::Defer { .. }) => (TaskState::Deferred, None),
             Ok(_) => (TaskState::Success, None),
             Err(e) => (TaskState::Failed, Some(e.message.clone())),
         };
@@ -947,7 +960,12 @@ impl RunExec<'_> {
         });
         match done.result {
             Ok(outcome) => {
-                let pending = done.pending;
+                // A deferred try is not a success: nothing of it is kept.
+                let pending = if matches!(outcome, TaskOutcome::Defer { .. }) {
+                    Pending::default()
+                } else {
+                    done.pending
+                };
                 for (key, value) in pending.xcom {
                     self.changes.push(Change::Xcom {
                         task_id: task_id.clone(),
@@ -958,7 +976,7 @@ impl RunExec<'_> {
                 for (key, value) in pending.variables {
                     self.changes.push(Change::SetVariable { key, value });
                 }
-                if !matches!(outcome, TaskOutcome::Skipped(_)) {
+                if !matches!(outcome, TaskOutcome::Skipped(_) | TaskOutcome::Defer { .. }) {
                     for dataset in &self.dag.tasks[idx].outlets {
                         self.changes.push(Change::DatasetEvent {
                             dataset: dataset.clone(),
@@ -977,6 +995,15 @@ impl RunExec<'_> {
                             });
                         }
                         self.set_state(idx, TaskState::Success, now);
+                    }
+                    TaskOutcome::Defer { until } => {
+                        // The slot is free until then; the next try costs no retry.
+                        self.changes.push(Change::GrantTry {
+                            task_id: task_id.clone(),
+                        });
+                        self.slots[idx].max_tries += 1;
+                        self.slots[idx].next_attempt_at = Some(until);
+                        self.set_state(idx, TaskState::Deferred, now);
                     }
                     TaskOutcome::Skipped(reason) => {
                         tracing::info!(task = %task_id, "skipped: {reason}");

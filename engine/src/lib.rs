@@ -14,6 +14,7 @@
 //! | [`graph`] | dependencies as a petgraph graph: topological order, cycle paths, closures, text tree, DOT |
 //! | [`schedule`] | cron expressions and presets |
 //! | [`scheduler`] | the scheduler loop, due runs, backfills |
+//! | [`sensor`] | sensors: poke, reschedule (deferral that frees the slot), timeout, soft_fail |
 //! | [`timetable`] | data intervals, logical dates, due runs, catchup, time zones |
 //! | [`trigger_rule`] | the trigger rules of Airflow |
 //! | [`duration`] | `30s`, `1h30m`, `2d` |
@@ -58,6 +59,7 @@ pub mod operator;
 pub mod pools;
 pub mod schedule;
 pub mod scheduler;
+pub mod sensor;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -7,16 +7,19 @@
 //! | module | owns |
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
+//! | [`sensors`] | `file_sensor`: wait for a local file |
 //!
 //! Storage, datasets, data generation, validation and the ML operators join in later versions.
 
 pub mod command;
+pub mod sensors;
 
 use dagctl_engine::OperatorRegistry;
 
 /// Registers every operator of this crate into `registry`.
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
+    registry.register(sensors::FileSensor);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

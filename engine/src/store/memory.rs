@@ -171,6 +171,7 @@ impl Store for MemoryStore {
                                     | TaskState::Scheduled
                                     | TaskState::Queued
                                     | TaskState::UpForRetry
+                                    | TaskState::Deferred
                             ) =>
                         {
                             ti.state = TaskState::Running;
@@ -267,6 +268,11 @@ impl Store for MemoryStore {
                     run_id: batch.run_id.clone(),
                     task_id: task_id.clone(),
                 }),
+                Change::GrantTry { task_id } => {
+                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
+                        ti.max_tries += 1;
+                    }
+                }
                 Change::ResetTask { task_id, max_tries } => {
                     if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
                         ti.state = TaskState::None;

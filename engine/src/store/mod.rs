@@ -139,8 +139,8 @@ pub struct TryRecord {
 /// One change within a [`Batch`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`
-    /// or `up_for_retry`; the executor has checked its trigger rule): sets it `running` with
+    /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`,
+    /// `up_for_retry` or `deferred`; the executor has checked its trigger rule): sets it `running` with
     /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
     /// if someone else was first) is returned by [`Store::commit`].
     Claim {
@@ -214,6 +214,11 @@ pub enum Change {
         task_id: String,
         /// The new try budget: tries so far plus retries + 1.
         max_tries: u32,
+    },
+    /// Adds one try to a task instance's budget (a deferred try does not use up a retry).
+    GrantTry {
+        /// The task.
+        task_id: String,
     },
     /// Records that a task of this run updated a dataset (its `outlets`).
     DatasetEvent {

@@ -191,7 +191,7 @@ impl SqlStore {
                         "UPDATE task_instances SET state = 'running', try_number = $1, \
                          start_date = COALESCE(start_date, $2), next_attempt_at = NULL \
                          WHERE dag_id = $3 AND run_id = $4 AND task_id = $5 \
-                         AND state IN ('none', 'scheduled', 'queued', 'up_for_retry')",
+                         AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred')",
                     )
                     .bind(i64::from(*try_number))
                     .bind(to_micros(*at))
@@ -328,6 +328,18 @@ impl SqlStore {
                     .await
                     .map_err(db("recording a dataset event"))?;
                 }
+                Change::GrantTry { task_id } => {
+                    sqlx::query(
+                        "UPDATE task_instances SET max_tries = max_tries + 1 \
+                         WHERE dag_id = $1 AND run_id = $2 AND task_id = $3",
+                    )
+                    .bind(dag)
+                    .bind(run)
+                    .bind(task_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("granting a try"))?;
+                }
                 Change::ResetTask { task_id, max_tries } => {
                     sqlx::query(
                         "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
@@ -463,7 +475,7 @@ fn sqlite_script(batch: &Batch) -> String {
                     "UPDATE task_instances SET state = 'running', try_number = {try_number}, \
                      start_date = COALESCE(start_date, {at}), next_attempt_at = NULL \
                      WHERE {key} AND task_id = {t} \
-                     AND state IN ('none', 'scheduled', 'queued', 'up_for_retry');\n\
+                     AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred');\n\
                      INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
                      worker_id, lease_until, start_date) SELECT {d}, {r}, {t}, {try_number}, \
                      'running', {w}, {}, {at} WHERE changes() = 1 \
@@ -549,6 +561,12 @@ fn sqlite_script(batch: &Batch) -> String {
                 to_micros(*at),
                 lit(dataset),
                 to_micros(*at),
+                lit(task_id)
+            ),
+            Change::GrantTry { task_id } => writeln!(
+                sql,
+                "UPDATE task_instances SET max_tries = max_tries + 1 \
+                 WHERE {key} AND task_id = {};",
                 lit(task_id)
             ),
             Change::ResetTask { task_id, max_tries } => writeln!(
