@@ -46,6 +46,10 @@ pub struct Dag {
     pub tasks: Vec<Task>,
     /// Dependencies between tasks (indexes into `tasks`).
     pub graph: DagGraph,
+    /// Run when a run of the DAG fails.
+    pub on_failure_callback: Vec<Callback>,
+    /// Run when a run of the DAG succeeds.
+    pub on_success_callback: Vec<Callback>,
     /// Where the DAG was defined (empty for DAGs built in code).
     pub source: Source,
 }
@@ -80,6 +84,16 @@ pub struct Task {
     pub pos: Pos,
 }
 
+/// An operator invocation run when something happens (a callback): the operator and its
+/// arguments, templated with the context of the task or run that fired it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Callback {
+    /// The operator (`command`, …).
+    pub operator: String,
+    /// Its arguments.
+    pub args: serde_json::Value,
+}
+
 /// How a task is run: everything `default_args` can set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskPolicy {
@@ -101,6 +115,12 @@ pub struct TaskPolicy {
     pub pool_slots: u32,
     /// The owner shown in listings.
     pub owner: String,
+    /// Run when the task fails for good.
+    pub on_failure_callback: Vec<Callback>,
+    /// Run when the task succeeds.
+    pub on_success_callback: Vec<Callback>,
+    /// Run when a try fails and a retry follows.
+    pub on_retry_callback: Vec<Callback>,
 }
 
 impl Default for TaskPolicy {
@@ -115,6 +135,9 @@ impl Default for TaskPolicy {
             pool: DEFAULT_POOL.to_string(),
             pool_slots: 1,
             owner: "airflow".to_string(),
+            on_failure_callback: Vec::new(),
+            on_success_callback: Vec::new(),
+            on_retry_callback: Vec::new(),
         }
     }
 }

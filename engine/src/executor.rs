@@ -352,6 +352,7 @@ impl Executor {
             events: Vec::new(),
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
+            callbacks: JoinSet::new(),
         };
         if ex.run.state.is_finished() {
             return Ok(ex.outcome());
@@ -395,6 +396,8 @@ struct RunExec<'a> {
     logs: RunningLogs,
     /// Tasks claimed by another worker (a lost claim): polled until they finish.
     external: Vec<usize>,
+    /// Callbacks running; awaited before the run's outcome is returned.
+    callbacks: JoinSet<()>,
 }
 
 impl RunExec<'_> {
@@ -661,6 +664,15 @@ impl RunExec<'_> {
                 let _ = self.ex.events.send(e);
             }
             if done {
+                self.fire(
+                    if self.run.state == RunState::Success {
+                        "on_success"
+                    } else {
+                        "on_failure"
+                    },
+                    None,
+                );
+                while self.callbacks.join_next().await.is_some() {}
                 return Ok(self.outcome());
             }
             let next_retry = self
@@ -814,6 +826,100 @@ impl RunExec<'_> {
         }
     }
 
+    /// The context of a try of task `idx` (or of the run itself, for DAG-level callbacks).
+    fn context(
+        &self,
+        idx: Option<usize>,
+        try_number: u32,
+        args: serde_json::Value,
+        log: LogBuffer,
+    ) -> TaskContext {
+        let mut params = self.dag.params.clone();
+        if let Some(conf) = self.run.conf.as_object() {
+            for (k, v) in conf {
+                params.insert(k.clone(), v.clone());
+            }
+        }
+        TaskContext {
+            dag_id: self.dag.id.clone(),
+            task_id: idx
+                .map(|i| self.dag.tasks[i].id.clone())
+                .unwrap_or_default(),
+            run_id: self.run.run_id.clone(),
+            try_number,
+            max_tries: idx.map_or(1, |i| self.slots[i].max_tries),
+            logical_date: self.run.logical_date,
+            data_interval_start: self.run.data_interval_start,
+            data_interval_end: self.run.data_interval_end,
+            params,
+            conf: self.run.conf.clone(),
+            args,
+            downstream: idx
+                .map(|i| {
+                    self.dag
+                        .graph
+                        .downstream(i)
+                        .into_iter()
+                        .map(|d| self.dag.tasks[d].id.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            first_started: idx
+                .and_then(|i| self.slots[i].start_date)
+                .unwrap_or_else(|| self.ex.clock.now()),
+            cancel: CancellationToken::new(),
+            clock: self.ex.clock,
+            log,
+            store: Arc::clone(&self.ex.store),
+            pending: Mutex::new(Pending::default()),
+            resources: Arc::clone(&self.ex.resources),
+        }
+    }
+
+    /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run.
+    /// A callback's failure is logged and changes nothing.
+    fn fire(&mut self, event: &'static str, idx: Option<usize>) {
+        let callbacks = match (idx, event) {
+            (Some(i), "on_failure") => &self.dag.tasks[i].policy.on_failure_callback,
+            (Some(i), "on_success") => &self.dag.tasks[i].policy.on_success_callback,
+            (Some(i), _) => &self.dag.tasks[i].policy.on_retry_callback,
+            (None, "on_failure") => &self.dag.on_failure_callback,
+            (None, _) => &self.dag.on_success_callback,
+        };
+        if callbacks.is_empty() {
+            return;
+        }
+        let who = idx.map_or_else(
+            || format!("run {} of {}", self.run.run_id, self.dag.id),
+            |i| format!("task {} of {}", self.dag.tasks[i].id, self.run.run_id),
+        );
+        let try_number = idx.map_or(0, |i| self.slots[i].try_number);
+        for cb in callbacks.clone() {
+            let log = LogBuffer::default();
+            let ctx = self.context(idx, try_number, cb.args.clone(), log.clone());
+            let operator = self.ex.registry.get(&cb.operator).cloned();
+            let renderer = Arc::clone(&self.ex.renderer);
+            let run_type = self.run.run_type.as_str();
+            let who = who.clone();
+            self.callbacks.spawn(async move {
+                let result = match operator {
+                    None => Err(TaskError::fatal("operator is not registered")),
+                    Some(op) => {
+                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        run_try(op.as_ref(), ctx, Some(Duration::from_secs(600)))
+                            .await
+                            .0
+                    }
+                };
+                let output = log.take().map(|(_, t)| t).unwrap_or_default();
+                match result {
+                    Ok(_) => tracing::info!("{event} callback of {who} ran: {}", output.trim()),
+                    Err(e) => tracing::warn!("{event} callback of {who} failed: {e}"),
+                }
+            });
+        }
+    }
+
     fn spawn_try(
         &mut self,
         joins: &mut JoinSet<TryDone>,
@@ -827,41 +933,7 @@ impl RunExec<'_> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(idx, (try_number, log.clone()));
         self.event(idx, TaskState::Running);
-        let mut params = self.dag.params.clone();
-        if let Some(conf) = self.run.conf.as_object() {
-            for (k, v) in conf {
-                params.insert(k.clone(), v.clone());
-            }
-        }
-        let ctx = TaskContext {
-            dag_id: self.dag.id.clone(),
-            task_id: task.id.clone(),
-            run_id: self.run.run_id.clone(),
-            try_number,
-            max_tries: self.slots[idx].max_tries,
-            logical_date: self.run.logical_date,
-            data_interval_start: self.run.data_interval_start,
-            data_interval_end: self.run.data_interval_end,
-            params,
-            conf: self.run.conf.clone(),
-            args: task.args.clone(),
-            downstream: self
-                .dag
-                .graph
-                .downstream(idx)
-                .into_iter()
-                .map(|d| self.dag.tasks[d].id.clone())
-                .collect(),
-            first_started: self.slots[idx]
-                .start_date
-                .unwrap_or_else(|| self.ex.clock.now()),
-            cancel: CancellationToken::new(),
-            clock: self.ex.clock,
-            log,
-            store: Arc::clone(&self.ex.store),
-            pending: Mutex::new(Pending::default()),
-            resources: Arc::clone(&self.ex.resources),
-        };
+        let ctx = self.context(Some(idx), try_number, task.args.clone(), log);
         let operator = self.ex.registry.get(&task.operator).cloned();
         let renderer = Arc::clone(&self.ex.renderer);
         let run_type = self.run.run_type.as_str();
@@ -995,6 +1067,7 @@ impl RunExec<'_> {
                             });
                         }
                         self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
                     }
                     TaskOutcome::Defer { until } => {
                         // The slot is free until then; the next try costs no retry.
@@ -1011,6 +1084,7 @@ impl RunExec<'_> {
                     }
                     TaskOutcome::Branch(chosen) => {
                         self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
                         for d in self.dag.graph.downstream(idx) {
                             if !chosen.contains(&self.dag.tasks[d].id) {
                                 self.force_skip(d, now);
@@ -1021,6 +1095,7 @@ impl RunExec<'_> {
                         skip_all_downstream,
                     } => {
                         self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
                         let targets: Vec<usize> = if skip_all_downstream {
                             self.dag.graph.descendants(idx).into_iter().collect()
                         } else {
@@ -1035,6 +1110,11 @@ impl RunExec<'_> {
             Err(e) => {
                 tracing::info!(task = %task_id, try_number = done.try_number, "try failed: {e}");
                 self.fail_try(idx, e.retryable, now);
+                if self.slots[idx].state == TaskState::UpForRetry {
+                    self.fire("on_retry", Some(idx));
+                } else {
+                    self.fire("on_failure", Some(idx));
+                }
             }
         }
     }

@@ -19,6 +19,8 @@ pub const DAG: &[&str] = &[
     "tags",
     "tasks",
     "task_groups",
+    "on_failure_callback",
+    "on_success_callback",
 ];
 
 /// DAG keys that Airflow or dag-factory files carry but that change nothing in dagctl.
@@ -48,6 +50,9 @@ pub const POLICY: &[&str] = &[
     "pool",
     "pool_slots",
     "owner",
+    "on_failure_callback",
+    "on_success_callback",
+    "on_retry_callback",
 ];
 
 /// Keys of `default_args` besides the policy keys (Airflow lets the dates live there).

@@ -285,6 +285,12 @@ fn compile_dag(
         .map(|(t, _)| t)
         .collect();
 
+    let on_failure_callback = get("on_failure_callback")
+        .map(|n| task::read_callbacks(r, env, n, "on_failure_callback"))
+        .unwrap_or_default();
+    let on_success_callback = get("on_success_callback")
+        .map(|n| task::read_callbacks(r, env, n, "on_success_callback"))
+        .unwrap_or_default();
     let groups = deps::read_groups(r, node.get("task_groups"));
     let tasks = match node.get("tasks") {
         Some(n) => task::read_tasks(r, env, &id, n, &policy, &groups),
@@ -318,6 +324,8 @@ fn compile_dag(
         tags,
         tasks,
         graph,
+        on_failure_callback,
+        on_success_callback,
         source: Source {
             file: r.file.to_path_buf(),
             pos: id_node.pos,

@@ -97,10 +97,89 @@ pub(crate) fn read_policy<'n>(
             }
             "pool_slots" => p.pool_slots = r.positive(v, "pool_slots").unwrap_or(p.pool_slots),
             "owner" => p.owner = r.string(v, "owner").unwrap_or(p.owner),
+            "on_failure_callback" => p.on_failure_callback = read_callbacks(r, env, v, &key),
+            "on_success_callback" => p.on_success_callback = read_callbacks(r, env, v, &key),
+            "on_retry_callback" => p.on_retry_callback = read_callbacks(r, env, v, &key),
             _ => {}
         }
     }
     p
+}
+
+/// A callback: a mapping `{operator: …, <its arguments>}`, or a list of them; `null` for none.
+/// Each is checked by its operator at load time, like a task.
+pub(crate) fn read_callbacks(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    node: &Node,
+    what: &str,
+) -> Vec<crate::dag::Callback> {
+    let items: Vec<&Node> = match (&node.value, node.is_null()) {
+        (_, true) => return Vec::new(),
+        (crate::yaml::Value::Seq(items), _) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(entries) = item.as_map() else {
+            r.error(
+                item.pos,
+                Kind::Unsupported,
+                format!(
+                    "`{what}` must be an operator invocation, found {}",
+                    item.kind_name()
+                ),
+            )
+            .hint = Some(
+                "dagctl runs no Python callables: write a mapping such as \
+                 `{operator: command, bash_command: notify.sh {{ task.task_id }}}`"
+                    .into(),
+            );
+            continue;
+        };
+        let Some(op_node) = item.get("operator") else {
+            r.error(
+                item.pos,
+                Kind::MissingKey,
+                format!("`{what}` has no `operator`"),
+            )
+            .hint = Some(format!(
+                "add `operator:` with one of: {}",
+                quoted_list(env.registry.names())
+            ));
+            continue;
+        };
+        let name = r.string(op_node, "operator").unwrap_or_default();
+        let args = serde_json::Value::Object(
+            entries
+                .iter()
+                .filter(|(k, _)| k.as_scalar() != Some("operator"))
+                .map(|(k, v)| (key_text(k), v.to_json()))
+                .collect(),
+        );
+        match airflow::resolve(&name, env.registry) {
+            OperatorName::Known(op) => {
+                if let Some(Err(e)) = env.registry.get(&op).map(|o| o.check_args(&args)) {
+                    report_args_error(r, &op, what, item, op_node.pos, e);
+                    continue;
+                }
+                out.push(crate::dag::Callback { operator: op, args });
+            }
+            OperatorName::Unsupported { message, hint } => {
+                r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
+            }
+            OperatorName::Unknown => {
+                let list = format!("known operators: {}", quoted_list(env.registry.names()));
+                r.error(
+                    op_node.pos,
+                    Kind::UnknownOperator,
+                    format!("unknown operator `{name}` in `{what}`"),
+                )
+                .hint = Some(hint_with(&name, env.registry.names(), &list));
+            }
+        }
+    }
+    out
 }
 
 /// `null` clears an optional setting; anything else is read by `read`.
