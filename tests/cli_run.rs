@@ -1,41 +1,10 @@
 //! Running DAGs from the shell: `trigger`, `runs`, `tasks`, `variables`, `pools`.
 
-use std::fs;
+mod common;
 
-use assert_cmd::Command;
+use common::Env;
+
 use predicates::prelude::*;
-use serde_json::Value;
-use tempfile::TempDir;
-
-struct Env {
-    dir: TempDir,
-}
-
-impl Env {
-    fn new(dags: &[(&str, &str)]) -> Env {
-        let dir = TempDir::new().unwrap();
-        fs::create_dir_all(dir.path().join("dags")).unwrap();
-        for (name, text) in dags {
-            fs::write(dir.path().join("dags").join(name), text).unwrap();
-        }
-        Env { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("dagctl").unwrap();
-        c.args(args)
-            .env("DAGCTL_HOME", self.dir.path().join("home"))
-            .env("DAGCTL_DAGS_FOLDER", self.dir.path().join("dags"))
-            .env_remove("DAGCTL_STORE_URL");
-        c
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.cmd(args).output().unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
-    }
-}
 
 const HELLO: &str = "dag_id: hello\nparams: {who: world}\ntasks:\n  greet:\n    operator: command\n    bash_command: echo hello {{ params.who }} {{ var.value.suffix | default('') }}\n  done:\n    operator: noop\n    dependencies: [greet]\n";
 

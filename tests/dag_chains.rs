@@ -1,42 +1,11 @@
 //! DAGs that start DAGs: `trigger_dag`, and `dagctl trigger` following what it causes.
 
-use assert_cmd::Command;
+mod common;
+
+use common::Env;
+
 use predicates::prelude::*;
 use serde_json::Value;
-use tempfile::TempDir;
-
-struct Env {
-    dir: TempDir,
-}
-
-impl Env {
-    fn new(dags: &[(&str, &str)]) -> Env {
-        let dir = TempDir::new().unwrap();
-        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
-        for (name, text) in dags {
-            std::fs::write(dir.path().join("dags").join(name), text).unwrap();
-        }
-        Env { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("dagctl").unwrap();
-        c.args(args)
-            .env("DAGCTL_HOME", self.dir.path().join("home"))
-            .env("DAGCTL_DAGS_FOLDER", self.dir.path().join("dags"))
-            .env_remove("DAGCTL_STORE_URL");
-        c
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        let out = self.cmd(&["runs", "list", "--json"]).output().unwrap();
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
 
 fn parent(wait: bool) -> String {
     format!(

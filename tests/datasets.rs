@@ -1,45 +1,18 @@
 //! Data-aware scheduling: `outlets` record dataset events; a DAG scheduled on datasets runs
 //! when all of them were updated since its last dataset-triggered run.
 
-use assert_cmd::Command;
+mod common;
+
+use common::Env;
+
 use predicates::prelude::*;
 use serde_json::Value;
-use tempfile::TempDir;
 
-struct Env {
-    dir: TempDir,
-}
-
-impl Env {
-    fn new(dags: &[(&str, &str)]) -> Env {
-        let dir = TempDir::new().unwrap();
-        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
-        for (name, text) in dags {
-            std::fs::write(dir.path().join("dags").join(name), text).unwrap();
-        }
-        Env { dir }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("dagctl").unwrap();
-        c.args(args)
-            .env("DAGCTL_HOME", self.dir.path().join("home"))
-            .env("DAGCTL_DAGS_FOLDER", self.dir.path().join("dags"))
-            .env_remove("DAGCTL_STORE_URL");
-        c
-    }
-
-    fn consumer_runs(&self) -> Vec<Value> {
-        let out = self
-            .cmd(&["runs", "list", "--json", "--dag", "consumer"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
+fn consumer_runs(env: &Env) -> Vec<Value> {
+    env.json(&["runs", "list", "--json", "--dag", "consumer"])
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn producer(name: &str, dataset: &str, fail: bool) -> String {
@@ -67,7 +40,7 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
         .assert()
         .success()
         .stdout(predicate::str::contains("of consumer").not());
-    assert!(env.consumer_runs().is_empty());
+    assert!(consumer_runs(&env).is_empty());
     // Both: exactly one run, executed by the same command.
     env.cmd(&["trigger", "producer_b"])
         .assert()
@@ -75,7 +48,7 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
         .stdout(
             predicate::str::is_match(r"run dataset_triggered__\S+ of consumer: success").unwrap(),
         );
-    let runs = env.consumer_runs();
+    let runs = consumer_runs(&env);
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["run_type"], "dataset_triggered");
     let run_id = runs[0]["run_id"].as_str().unwrap();
@@ -89,10 +62,10 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
         .stdout("a,b from producer_b\n");
     // Only one of them again: no new run.
     env.cmd(&["trigger", "producer_b"]).assert().success();
-    assert_eq!(env.consumer_runs().len(), 1);
+    assert_eq!(consumer_runs(&env).len(), 1);
     // The other one too: a second run.
     env.cmd(&["trigger", "producer_a"]).assert().success();
-    assert_eq!(env.consumer_runs().len(), 2);
+    assert_eq!(consumer_runs(&env).len(), 2);
 }
 
 #[test]
@@ -104,7 +77,7 @@ fn a_failed_task_updates_no_dataset() {
     ]);
     env.cmd(&["trigger", "producer_a"]).assert().success();
     env.cmd(&["trigger", "producer_b"]).assert().code(1);
-    assert!(env.consumer_runs().is_empty());
+    assert!(consumer_runs(&env).is_empty());
 }
 
 #[test]

@@ -1,18 +1,19 @@
 //! Scheduling: which runs the scheduler creates (paused clock), backfills, and the
 //! `dagctl scheduler` process.
 
+mod common;
+
+use common::Env;
+
 use std::path::Path;
-use std::process::{Command as Std, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use assert_cmd::cargo::CommandCargoExt;
 use chrono::{DateTime, DurationRound, Utc};
 use dagctl::engine::{DagBuilder, Engine, MemoryStore, RunType};
 use predicates::prelude::*;
 use serde_json::{Value, json};
-use tempfile::TempDir;
 
 fn hour_floor(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::hours(1)).unwrap()
@@ -138,46 +139,6 @@ async fn backfilled_intervals_are_not_scheduled_twice() {
         logical_dates(&created),
         [start + chrono::Duration::hours(2)]
     );
-}
-
-struct Env {
-    dir: TempDir,
-}
-
-impl Env {
-    fn new(dags: &[(&str, &str)]) -> Env {
-        let dir = TempDir::new().unwrap();
-        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
-        for (name, text) in dags {
-            std::fs::write(dir.path().join("dags").join(name), text).unwrap();
-        }
-        Env { dir }
-    }
-
-    fn dags(&self) -> std::path::PathBuf {
-        self.dir.path().join("dags")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("dagctl").unwrap();
-        c.args(args)
-            .env("DAGCTL_HOME", self.dir.path().join("home"))
-            .env("DAGCTL_DAGS_FOLDER", self.dags())
-            .env_remove("DAGCTL_STORE_URL");
-        c
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        let out = self
-            .cmd(&["runs", "list", "--json", "--limit", "1000"])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
 }
 
 fn daily(flag: &Path) -> String {
@@ -331,11 +292,8 @@ fn the_scheduler_process_runs_due_runs_picks_up_new_dags_and_stops_cleanly() {
         "dag_id: hourly\nschedule: '@hourly'\nstart_date: '{start}'\ncatchup: true\ntasks:\n  a: {{operator: noop}}\n"
     );
     let env = Env::new(&[("hourly.yaml", &hourly)]);
-    let child = Std::cargo_bin("dagctl")
-        .unwrap()
-        .args(["scheduler", "--reload-every", "200ms", "--grace", "5s"])
-        .env("DAGCTL_HOME", env.dir.path().join("home"))
-        .env("DAGCTL_DAGS_FOLDER", env.dags())
+    let child = env
+        .process(&["scheduler", "--reload-every", "200ms", "--grace", "5s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,64 @@
+//! A DAG folder and a state home in a temporary directory, and `dagctl` run against them.
+#![allow(dead_code)] // each test crate uses a part
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A temporary dagctl environment: `dags/` and `home/` in one directory.
+pub struct Env {
+    /// The directory (removed on drop).
+    pub dir: TempDir,
+}
+
+impl Env {
+    /// An environment whose DAG folder holds these files.
+    pub fn new(dags: &[(&str, &str)]) -> Env {
+        let dir = TempDir::new().unwrap();
+        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+        for (name, text) in dags {
+            std::fs::write(dir.path().join("dags").join(name), text).unwrap();
+        }
+        Env { dir }
+    }
+
+    /// The DAG folder.
+    pub fn dags(&self) -> PathBuf {
+        self.dir.path().join("dags")
+    }
+
+    fn configure<'c>(&self, c: &'c mut std::process::Command) -> &'c mut std::process::Command {
+        c.env("DAGCTL_HOME", self.dir.path().join("home"))
+            .env("DAGCTL_DAGS_FOLDER", self.dags())
+            .env_remove("DAGCTL_STORE_URL")
+    }
+
+    /// `dagctl ARGS` in this environment, to assert on.
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        assert_cmd::Command::from_std(self.process(args))
+    }
+
+    /// `dagctl ARGS` as a plain process, to spawn and signal.
+    pub fn process(&self, args: &[&str]) -> std::process::Command {
+        use assert_cmd::cargo::CommandCargoExt;
+        let mut c = std::process::Command::cargo_bin("dagctl").unwrap();
+        self.configure(&mut c).args(args);
+        c
+    }
+
+    /// The JSON that `dagctl ARGS` prints.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let out = self.cmd(args).output().unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+
+    /// Every run (`runs list --json`), newest first.
+    pub fn runs(&self) -> Vec<Value> {
+        self.json(&["runs", "list", "--json", "--limit", "10000"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
