@@ -15,6 +15,7 @@
 pub(crate) mod conformance;
 mod memory;
 mod sql;
+mod statements;
 
 use std::time::Duration;
 

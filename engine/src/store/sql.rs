@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use super::statements::{Param, Role, inline, statements};
 use super::{
     Batch, Change, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance, TryRecord,
     from_micros, to_micros,
@@ -173,205 +174,31 @@ impl SqlStore {
         tx.commit().await.map_err(db("committing migrations"))
     }
 
-    /// A batch as one statement per change, with bound parameters (PostgreSQL).
+    /// A batch as one bound statement per change, in one transaction (PostgreSQL).
     async fn commit_statements(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        let (dag, run) = (batch.dag_id.as_str(), batch.run_id.as_str());
         let mut claims = Vec::new();
+        let mut won = false;
         let mut tx = self.begin().await?;
-        for change in &batch.changes {
-            match change {
-                Change::Claim {
-                    task_id,
-                    try_number,
-                    worker_id,
-                    lease_until,
-                    at,
-                } => {
-                    let won = sqlx::query(
-                        "UPDATE task_instances SET state = 'running', try_number = $1, \
-                         start_date = COALESCE(start_date, $2), next_attempt_at = NULL \
-                         WHERE dag_id = $3 AND run_id = $4 AND task_id = $5 \
-                         AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred')",
-                    )
-                    .bind(i64::from(*try_number))
-                    .bind(to_micros(*at))
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("claiming a task instance"))?
-                    .rows_affected()
-                        == 1;
-                    if won {
-                        sqlx::query(
-                            "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
-                             worker_id, lease_until, start_date) \
-                             VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
-                        )
-                        .bind(dag)
-                        .bind(run)
-                        .bind(task_id)
-                        .bind(i64::from(*try_number))
-                        .bind(worker_id)
-                        .bind(to_micros(*lease_until))
-                        .bind(to_micros(*at))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db("recording a try"))?;
-                    }
-                    claims.push(won);
-                }
-                Change::EndTry {
-                    task_id,
-                    try_number,
-                    state,
-                    at,
-                    duration,
-                    error,
-                } => {
-                    sqlx::query(
-                        "UPDATE task_tries SET state = $1, end_date = $2, duration_us = $3, \
-                         error = $4, lease_until = NULL \
-                         WHERE dag_id = $5 AND run_id = $6 AND task_id = $7 AND try_number = $8",
-                    )
-                    .bind(state.as_str())
-                    .bind(to_micros(*at))
-                    .bind(duration.as_micros() as i64)
-                    .bind(error.as_deref())
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .bind(i64::from(*try_number))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("ending a try"))?;
-                }
-                Change::SetTask {
-                    task_id,
-                    state,
-                    next_attempt_at,
-                    end_date,
-                } => {
-                    sqlx::query(
-                        "UPDATE task_instances SET state = $1, next_attempt_at = $2, end_date = $3 \
-                         WHERE dag_id = $4 AND run_id = $5 AND task_id = $6",
-                    )
-                    .bind(state.as_str())
-                    .bind(opt_time(*next_attempt_at))
-                    .bind(opt_time(*end_date))
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("setting a task state"))?;
-                }
-                Change::Xcom {
-                    task_id,
-                    key,
-                    value,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO xcom (dag_id, run_id, task_id, key, value) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dag_id, run_id, task_id, key) \
-                         DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .bind(key)
-                    .bind(value.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("storing an XCom"))?;
-                }
-                Change::Log {
-                    task_id,
-                    try_number,
-                    seq,
-                    text,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO task_logs (dag_id, run_id, task_id, try_number, seq, text) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .bind(i64::from(*try_number))
-                    .bind(i64::from(*seq))
-                    .bind(text)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("writing a log"))?;
-                }
-                Change::SetVariable { key, value } => {
-                    upsert_variable(&mut tx, key, value).await?;
-                }
-                Change::DatasetEvent {
-                    dataset,
-                    task_id,
-                    at,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO dataset_events (dataset, created_at, seq, dag_id, run_id, \
-                         task_id) VALUES ($1, $2, (SELECT COUNT(*) FROM dataset_events \
-                         WHERE dataset = $1 AND created_at = $2), $3, $4, $5)",
-                    )
-                    .bind(dataset)
-                    .bind(to_micros(*at))
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("recording a dataset event"))?;
-                }
-                Change::GrantTry { task_id } => {
-                    sqlx::query(
-                        "UPDATE task_instances SET max_tries = max_tries + 1 \
-                         WHERE dag_id = $1 AND run_id = $2 AND task_id = $3",
-                    )
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("granting a try"))?;
-                }
-                Change::ResetTask { task_id, max_tries } => {
-                    sqlx::query(
-                        "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
-                         end_date = NULL, max_tries = $1 \
-                         WHERE dag_id = $2 AND run_id = $3 AND task_id = $4",
-                    )
-                    .bind(i64::from(*max_tries))
-                    .bind(dag)
-                    .bind(run)
-                    .bind(task_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("clearing a task instance"))?;
-                }
-                Change::SetRun {
-                    state,
-                    start_date,
-                    end_date,
-                } => {
-                    sqlx::query(
-                        "UPDATE dag_runs SET state = $1, start_date = COALESCE($2, start_date), \
-                         end_date = $3 WHERE dag_id = $4 AND run_id = $5",
-                    )
-                    .bind(state.as_str())
-                    .bind(opt_time(*start_date))
-                    .bind(opt_time(*end_date))
-                    .bind(dag)
-                    .bind(run)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("setting a run state"))?;
-                }
+        for stmt in statements(batch, false) {
+            if stmt.role == Role::ClaimInsert && !won {
+                continue;
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql));
+            for p in stmt.params {
+                q = match p {
+                    Param::Text(t) => q.bind(t),
+                    Param::Int(i) => q.bind(i),
+                    Param::NoText => q.bind(None::<String>),
+                    Param::NoInt => q.bind(None::<i64>),
+                };
+            }
+            let done = q
+                .execute(&mut *tx)
+                .await
+                .map_err(db("committing a transition"))?;
+            if stmt.role == Role::ClaimUpdate {
+                won = done.rows_affected() == 1;
+                claims.push(won);
             }
         }
         tx.commit().await.map_err(db("committing a transition"))?;
@@ -431,163 +258,12 @@ impl SqlStore {
     }
 }
 
-/// A SQL string literal: quotes doubled, NUL (which ends SQL text) replaced.
-fn lit(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('\'');
-    for ch in s.chars() {
-        match ch {
-            '\'' => out.push_str("''"),
-            '\0' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
-
-fn lit_opt(s: Option<&str>) -> String {
-    s.map_or_else(|| "NULL".to_string(), lit)
-}
-
-fn lit_time(t: Option<DateTime<Utc>>) -> String {
-    t.map_or_else(|| "NULL".to_string(), |t| to_micros(t).to_string())
-}
-
 /// The SQLite script of a batch (see [`SqlStore::commit_sqlite`]).
 fn sqlite_script(batch: &Batch) -> String {
-    use std::fmt::Write as _;
-    let (d, r) = (lit(&batch.dag_id), lit(&batch.run_id));
-    let key = format!("dag_id = {d} AND run_id = {r}");
     let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for change in &batch.changes {
-        let _ = match change {
-            Change::Claim {
-                task_id,
-                try_number,
-                worker_id,
-                lease_until,
-                at,
-            } => {
-                let (t, w, at) = (lit(task_id), lit(worker_id), to_micros(*at));
-                writeln!(
-                    sql,
-                    "UPDATE task_instances SET state = 'running', try_number = {try_number}, \
-                     start_date = COALESCE(start_date, {at}), next_attempt_at = NULL \
-                     WHERE {key} AND task_id = {t} \
-                     AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred');\n\
-                     INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
-                     worker_id, lease_until, start_date) SELECT {d}, {r}, {t}, {try_number}, \
-                     'running', {w}, {}, {at} WHERE changes() = 1 \
-                     RETURNING task_id, try_number;",
-                    to_micros(*lease_until)
-                )
-            }
-            Change::EndTry {
-                task_id,
-                try_number,
-                state,
-                at,
-                duration,
-                error,
-            } => writeln!(
-                sql,
-                "UPDATE task_tries SET state = {}, end_date = {}, duration_us = {}, error = {}, \
-                 lease_until = NULL WHERE {key} AND task_id = {} AND try_number = {try_number};",
-                lit(state.as_str()),
-                to_micros(*at),
-                duration.as_micros() as i64,
-                lit_opt(error.as_deref()),
-                lit(task_id)
-            ),
-            Change::SetTask {
-                task_id,
-                state,
-                next_attempt_at,
-                end_date,
-            } => writeln!(
-                sql,
-                "UPDATE task_instances SET state = {}, next_attempt_at = {}, end_date = {} \
-                 WHERE {key} AND task_id = {};",
-                lit(state.as_str()),
-                lit_time(*next_attempt_at),
-                lit_time(*end_date),
-                lit(task_id)
-            ),
-            Change::Xcom {
-                task_id,
-                key: xkey,
-                value,
-            } => writeln!(
-                sql,
-                "INSERT INTO xcom (dag_id, run_id, task_id, key, value) \
-                 VALUES ({d}, {r}, {}, {}, {}) ON CONFLICT (dag_id, run_id, task_id, key) \
-                 DO UPDATE SET value = excluded.value;",
-                lit(task_id),
-                lit(xkey),
-                lit(&value.to_string())
-            ),
-            Change::Log {
-                task_id,
-                try_number,
-                seq,
-                text,
-            } => writeln!(
-                sql,
-                "INSERT INTO task_logs (dag_id, run_id, task_id, try_number, seq, text) \
-                 VALUES ({d}, {r}, {}, {try_number}, {seq}, {});",
-                lit(task_id),
-                lit(text)
-            ),
-            Change::SetVariable { key: k, value } => writeln!(
-                sql,
-                "INSERT INTO variables (key, value, updated_at) VALUES ({}, {}, {}) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at;",
-                lit(k),
-                lit(value),
-                to_micros(Utc::now())
-            ),
-            Change::DatasetEvent {
-                dataset,
-                task_id,
-                at,
-            } => writeln!(
-                sql,
-                "INSERT INTO dataset_events (dataset, created_at, seq, dag_id, run_id, task_id) \
-                 VALUES ({}, {}, (SELECT COUNT(*) FROM dataset_events WHERE dataset = {} \
-                 AND created_at = {}), {d}, {r}, {});",
-                lit(dataset),
-                to_micros(*at),
-                lit(dataset),
-                to_micros(*at),
-                lit(task_id)
-            ),
-            Change::GrantTry { task_id } => writeln!(
-                sql,
-                "UPDATE task_instances SET max_tries = max_tries + 1 \
-                 WHERE {key} AND task_id = {};",
-                lit(task_id)
-            ),
-            Change::ResetTask { task_id, max_tries } => writeln!(
-                sql,
-                "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
-                 end_date = NULL, max_tries = {max_tries} WHERE {key} AND task_id = {};",
-                lit(task_id)
-            ),
-            Change::SetRun {
-                state,
-                start_date,
-                end_date,
-            } => writeln!(
-                sql,
-                "UPDATE dag_runs SET state = {}, start_date = COALESCE({}, start_date), \
-                 end_date = {} WHERE {key};",
-                lit(state.as_str()),
-                lit_time(*start_date),
-                lit_time(*end_date)
-            ),
-        };
+    for stmt in statements(batch, true) {
+        sql.push_str(&inline(&stmt));
+        sql.push_str(";\n");
     }
     sql.push_str("COMMIT;");
     sql

@@ -1,376 +1,35 @@
-//! Runs the task instances of DAG runs.
-//!
-//! The store holds the truth; the executor keeps an in-memory copy of one run's task states
-//! to decide quickly, and writes every transition through [`Store::commit`]. Each turn of
-//! the loop commits **one** transaction holding the ends of the tries that finished (with
-//! their XCom, Variables and log tail), the readiness those ends cause downstream (trigger
-//! rules, skips), and the claims of the tasks that start now. Only then are the claimed tries
-//! spawned, so a try row is always `running` before its operator starts.
-//!
-//! Every task whose upstreams are settled starts at once, bounded by the DAG's
-//! `max_active_tasks` and by pool slots. A heartbeat renews the leases of running tries and
-//! flushes their logs. On start, `running` tries whose worker is gone are orphans: they count
-//! as failed tries (retried if retries remain) and the run continues.
+//! The execution of one run: the in-memory copy of its task states, the turns of its loop
+//! (decide, claim, commit, start, wait), and what each finished try changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, broadcast};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::clock::Clock;
-use crate::context::{LogBuffer, Pending, Resources, TaskContext, TaskError, TaskOutcome};
-use crate::dag::{Dag, TaskPolicy};
-use crate::duration::format_duration;
+use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
+use crate::dag::Dag;
 use crate::events::Event;
-use crate::operator::OperatorRegistry;
-use crate::pools::Pools;
 use crate::state::{RunState, TaskState};
-use crate::store::{Batch, Change, DagRun, Store, StoreError, TaskInstance};
-use crate::template::{Renderer, RunData, needs};
+use crate::store::{Batch, Change, DagRun, StoreError};
 use crate::trigger_rule::{Decision, UpstreamStates};
-use crate::worker::{WorkerId, is_orphan};
+use crate::worker::is_orphan;
 
-/// Timing of leases and heartbeats.
-#[derive(Debug, Clone, Copy)]
-pub struct ExecutorConfig {
-    /// How long a claim holds without a heartbeat.
-    pub lease: Duration,
-    /// How often leases are renewed and logs flushed.
-    pub heartbeat: Duration,
-}
+use super::tries::{ctx_rendered, run_try};
+use super::{Acquire, Executor, RunError, RunOutcome, TaskSummary, retry_delay};
 
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            lease: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Why a run could not be executed (task failures are not errors: they are in the outcome).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RunError {
-    /// The state store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// No such run.
-    #[error("no run `{run_id}` of DAG `{dag_id}`")]
-    NotFound {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-    },
-    /// Another live worker is executing the run.
-    #[error(
-        "run `{run_id}` of DAG `{dag_id}` is being executed by worker {worker} (lease until \
-         {until}); wait for it to finish, or for its lease to expire"
-    )]
-    Busy {
-        /// The DAG.
-        dag_id: String,
-        /// The run.
-        run_id: String,
-        /// The worker holding a try.
-        worker: String,
-        /// Its lease.
-        until: String,
-    },
-}
-
-/// One task's result in a [`RunOutcome`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskSummary {
-    /// The task.
-    pub task_id: String,
-    /// Its final state.
-    pub state: TaskState,
-    /// How many tries it took.
-    pub tries: u32,
-    /// How long its last try ran (in this process).
-    pub duration: Option<Duration>,
-    /// Why its last try failed, if it did.
-    pub error: Option<String>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    /// The DAG.
-    pub dag_id: String,
-    /// The run.
-    pub run_id: String,
-    /// `success` or `failed`.
-    pub state: RunState,
-    /// Every task, in topological order.
-    pub tasks: Vec<TaskSummary>,
-}
-
-/// Pool slots in use by this process, shared by all runs it executes.
-#[derive(Debug, Default)]
-pub struct PoolSlots {
-    sizes: Mutex<HashMap<String, u32>>,
-    used: Mutex<HashMap<String, u32>>,
-    freed: Notify,
-}
-
-enum Acquire {
-    Ok,
-    Busy,
-    TooBig(u32),
-}
-
-impl PoolSlots {
-    /// Sets pool sizes (from `pools.yaml` and `dagctl pools set`).
-    pub fn set_sizes(&self, pools: &Pools) {
-        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
-        sizes.clear();
-        for (name, pool) in pools.iter() {
-            sizes.insert(name.to_string(), pool.slots);
-        }
-    }
-
-    fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
-        let size = self
-            .sizes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(pool)
-            .copied()
-            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS);
-        if n > size {
-            return Acquire::TooBig(size);
-        }
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let u = used.entry(pool.to_string()).or_default();
-        if *u + n > size {
-            return Acquire::Busy;
-        }
-        *u += n;
-        Acquire::Ok
-    }
-
-    fn release(&self, pool: &str, n: u32) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(u) = used.get_mut(pool) {
-            *u = u.saturating_sub(n);
-        }
-        self.freed.notify_waiters();
-    }
-}
-
-/// Executes DAG runs against a [`Store`].
-pub struct Executor {
-    store: Arc<dyn Store>,
-    registry: Arc<OperatorRegistry>,
-    renderer: Arc<Renderer>,
-    resources: Arc<Resources>,
-    events: broadcast::Sender<Event>,
-    pools: Arc<PoolSlots>,
-    config: ExecutorConfig,
-    worker: Arc<WorkerId>,
-    clock: Clock,
-}
-
-impl std::fmt::Debug for Executor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor")
-            .field("worker", &self.worker.as_str())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The wait before retry `try_number + 1` after try `try_number` failed: `retry_delay`,
-/// doubled at every try with `retry_exponential_backoff`, capped by `max_retry_delay`.
-pub fn retry_delay(policy: &TaskPolicy, try_number: u32) -> Duration {
-    let mut d = policy.retry_delay;
-    if policy.retry_exponential_backoff {
-        let factor = 2u32.saturating_pow(try_number.saturating_sub(1).min(30));
-        d = d.saturating_mul(factor);
-    }
-    policy.max_retry_delay.map_or(d, |max| d.min(max))
-}
-
-impl Executor {
-    /// An executor over `store` with the operators of `registry`.
-    pub fn new(
-        store: Arc<dyn Store>,
-        registry: Arc<OperatorRegistry>,
-        resources: Arc<Resources>,
-        events: broadcast::Sender<Event>,
-        config: ExecutorConfig,
-    ) -> Self {
-        Executor {
-            store,
-            registry,
-            renderer: Arc::new(Renderer::new()),
-            resources,
-            events,
-            pools: Arc::new(PoolSlots::default()),
-            config,
-            worker: Arc::new(WorkerId::new()),
-            clock: Clock::new(),
-        }
-    }
-
-    /// The pool slots this executor enforces.
-    pub fn pools(&self) -> &PoolSlots {
-        &self.pools
-    }
-
-    /// This executor's worker id, as recorded with its tries.
-    pub fn worker_id(&self) -> &str {
-        self.worker.as_str()
-    }
-
-    /// The executor's clock (follows tokio's clock, so it can be paused in tests).
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// The tokio instant at which the executor's clock reads `t`.
-    pub fn instant_at(&self, t: DateTime<Utc>) -> tokio::time::Instant {
-        self.clock.instant_at(t)
-    }
-
-    /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
-    /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
-    pub async fn test_task(
-        &self,
-        dag: &Dag,
-        task_id: &str,
-        run: &DagRun,
-    ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
-        let idx = dag.graph.index_of(task_id)?;
-        let task = &dag.tasks[idx];
-        let mut params = dag.params.clone();
-        if let Some(conf) = run.conf.as_object() {
-            params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        let log = LogBuffer::default();
-        let ctx = TaskContext {
-            dag_id: dag.id.clone(),
-            task_id: task.id.clone(),
-            run_id: run.run_id.clone(),
-            try_number: 1,
-            max_tries: 1,
-            logical_date: run.logical_date,
-            data_interval_start: run.data_interval_start,
-            data_interval_end: run.data_interval_end,
-            params,
-            conf: run.conf.clone(),
-            args: task.args.clone(),
-            downstream: dag
-                .graph
-                .downstream(idx)
-                .into_iter()
-                .map(|d| dag.tasks[d].id.clone())
-                .collect(),
-            first_started: run.start_date.unwrap_or_else(|| self.clock.now()),
-            cancel: CancellationToken::new(),
-            clock: self.clock,
-            log: log.clone(),
-            store: Arc::clone(&self.store),
-            pending: Mutex::new(Pending::default()),
-            resources: Arc::clone(&self.resources),
-        };
-        let op = self.registry.get(&task.operator)?.clone();
-        let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str()).await;
-        let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;
-        if let Err(e) = &result {
-            log.line(&format!("ERROR: {e}"));
-        }
-        let text = log.take().map(|(_, t)| t).unwrap_or_default();
-        Some((result, text))
-    }
-
-    /// Executes a run to its end: a new run, or one left unfinished (orphaned tries are
-    /// failed-for-retry first).
-    ///
-    /// # Errors
-    /// A [`RunError`] when the run cannot be executed; task failures are in the outcome.
-    pub async fn execute(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
-        let span = tracing::info_span!("dag_run", dag = %dag.id, run = %run_id);
-        self.execute_inner(dag, run_id).instrument(span).await
-    }
-
-    async fn execute_inner(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
-        let run = self
-            .store
-            .run(&dag.id, run_id)
-            .await?
-            .ok_or_else(|| RunError::NotFound {
-                dag_id: dag.id.clone(),
-                run_id: run_id.to_string(),
-            })?;
-        let tis = self.store.task_instances(&dag.id, run_id).await?;
-        let by_id: HashMap<&str, &TaskInstance> =
-            tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
-        // Tasks without an instance (added to the DAG since, or a run created by
-        // `trigger_dag`) get one now, as Airflow adds new tasks to existing runs.
-        let missing: Vec<TaskInstance> = dag
-            .tasks
-            .iter()
-            .filter(|t| !by_id.contains_key(t.id.as_str()))
-            .map(|t| t.new_instance())
-            .collect();
-        if !missing.is_empty() {
-            self.store
-                .add_task_instances(&dag.id, run_id, &missing)
-                .await?;
-        }
-        let slots = dag
-            .tasks
-            .iter()
-            .map(|t| {
-                let ti = by_id.get(t.id.as_str()).copied();
-                Slot {
-                    state: ti.map_or(TaskState::None, |ti| ti.state),
-                    try_number: ti.map_or(0, |ti| ti.try_number),
-                    max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
-                    next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
-                    duration: None,
-                    error: None,
-                    start_date: ti.and_then(|ti| ti.start_date),
-                }
-            })
-            .collect();
-        let mut ex = RunExec {
-            ex: self,
-            dag,
-            run,
-            slots,
-            running: 0,
-            changes: Vec::new(),
-            events: Vec::new(),
-            logs: Arc::new(Mutex::new(HashMap::new())),
-            external: Vec::new(),
-            callbacks: JoinSet::new(),
-        };
-        if ex.run.state.is_finished() {
-            return Ok(ex.outcome());
-        }
-        ex.recover_orphans().await?;
-        ex.run_loop().await
-    }
-}
-
-struct Slot {
-    state: TaskState,
-    try_number: u32,
-    max_tries: u32,
-    next_attempt_at: Option<DateTime<Utc>>,
-    duration: Option<Duration>,
-    error: Option<String>,
+pub(super) struct Slot {
+    pub(super) state: TaskState,
+    pub(super) try_number: u32,
+    pub(super) max_tries: u32,
+    pub(super) next_attempt_at: Option<DateTime<Utc>>,
+    pub(super) duration: Option<Duration>,
+    pub(super) error: Option<String>,
     /// When the first try started.
-    start_date: Option<DateTime<Utc>>,
+    pub(super) start_date: Option<DateTime<Utc>>,
 }
 
 /// What a spawned try reports back.
@@ -382,22 +41,22 @@ struct TryDone {
     duration: Duration,
 }
 
-type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
+pub(super) type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
 
 /// The execution of one run.
-struct RunExec<'a> {
-    ex: &'a Executor,
-    dag: &'a Dag,
-    run: DagRun,
-    slots: Vec<Slot>,
-    running: usize,
-    changes: Vec<Change>,
-    events: Vec<Event>,
-    logs: RunningLogs,
+pub(super) struct RunExec<'a> {
+    pub(super) ex: &'a Executor,
+    pub(super) dag: &'a Dag,
+    pub(super) run: DagRun,
+    pub(super) slots: Vec<Slot>,
+    pub(super) running: usize,
+    pub(super) changes: Vec<Change>,
+    pub(super) events: Vec<Event>,
+    pub(super) logs: RunningLogs,
     /// Tasks claimed by another worker (a lost claim): polled until they finish.
-    external: Vec<usize>,
+    pub(super) external: Vec<usize>,
     /// Callbacks running; awaited before the run's outcome is returned.
-    callbacks: JoinSet<()>,
+    pub(super) callbacks: JoinSet<()>,
 }
 
 impl RunExec<'_> {
@@ -428,7 +87,7 @@ impl RunExec<'_> {
 
     /// Fails or retries `running` tries whose worker is gone; refuses if a live worker
     /// holds one.
-    async fn recover_orphans(&mut self) -> Result<(), RunError> {
+    pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
         let now = self.ex.clock.now();
         let running: Vec<usize> = (0..self.slots.len())
             .filter(|&i| matches!(self.slots[i].state, TaskState::Running | TaskState::Queued))
@@ -609,7 +268,7 @@ impl RunExec<'_> {
         Ok(won)
     }
 
-    async fn run_loop(&mut self) -> Result<RunOutcome, RunError> {
+    pub(super) async fn run_loop(&mut self) -> Result<RunOutcome, RunError> {
         let mut joins: JoinSet<TryDone> = JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
         let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
@@ -804,7 +463,7 @@ impl RunExec<'_> {
         }
     }
 
-    fn outcome(&self) -> RunOutcome {
+    pub(super) fn outcome(&self) -> RunOutcome {
         RunOutcome {
             dag_id: self.dag.id.clone(),
             run_id: self.run.run_id.clone(),
@@ -1123,115 +782,5 @@ impl RunExec<'_> {
         if self.slots[idx].state == TaskState::None {
             self.set_state(idx, TaskState::Skipped, now);
         }
-    }
-}
-
-/// Renders the context's arguments; a template error becomes the try's failure.
-async fn ctx_rendered(
-    renderer: &Renderer,
-    mut ctx: TaskContext,
-    run_type: &str,
-) -> Result<TaskContext, (TaskError, Pending)> {
-    let need = needs(&ctx.args);
-    if !need.any {
-        return Ok(ctx);
-    }
-    let fail = |e: StoreError| (TaskError::retryable(e.to_string()), Pending::default());
-    let variables = if need.variables {
-        ctx.store
-            .variables()
-            .await
-            .map_err(fail)?
-            .into_iter()
-            .collect()
-    } else {
-        Default::default()
-    };
-    let xcoms = if need.xcom {
-        ctx.store
-            .xcoms(&ctx.dag_id, &ctx.run_id)
-            .await
-            .map_err(fail)?
-    } else {
-        Vec::new()
-    };
-    let data = RunData {
-        dag_id: &ctx.dag_id,
-        run_id: &ctx.run_id,
-        run_type,
-        task_id: &ctx.task_id,
-        try_number: ctx.try_number,
-        logical_date: ctx.logical_date,
-        data_interval_start: ctx.data_interval_start,
-        data_interval_end: ctx.data_interval_end,
-        params: &ctx.params,
-        conf: &ctx.conf,
-        variables: &variables,
-        xcoms: &xcoms,
-    };
-    let template_ctx = renderer.context(&data);
-    match renderer.render_args(&ctx.args, &template_ctx) {
-        Ok(args) => {
-            ctx.args = args;
-            Ok(ctx)
-        }
-        Err(e) => Err((TaskError::fatal(e.to_string()), Pending::default())),
-    }
-}
-
-/// Runs the operator with the task's timeout; on timeout the context is cancelled and the
-/// operator's future dropped (a `command` kills its process group then).
-async fn run_try(
-    op: &dyn crate::Operator,
-    ctx: Result<TaskContext, (TaskError, Pending)>,
-    timeout: Option<Duration>,
-) -> (Result<TaskOutcome, TaskError>, Pending) {
-    let ctx = match ctx {
-        Ok(c) => c,
-        Err((e, p)) => return (Err(e), p),
-    };
-    let result = {
-        let fut = op.execute(&ctx);
-        match timeout {
-            None => fut.await,
-            Some(t) => {
-                tokio::select! {
-                    r = fut => r,
-                    _ = tokio::time::sleep(t) => {
-                        ctx.cancel.cancel();
-                        Err(TaskError::retryable(format!(
-                            "timed out after {} (execution_timeout); the try was cancelled",
-                            format_duration(t)
-                        )))
-                    }
-                }
-            }
-        }
-    };
-    if result.is_err() {
-        return (result, Pending::default());
-    }
-    let pending = ctx.pending.into_inner().unwrap_or_else(|e| e.into_inner());
-    (result, pending)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_delays_back_off_and_cap() {
-        let mut p = TaskPolicy {
-            retry_delay: Duration::from_secs(10),
-            ..TaskPolicy::default()
-        };
-        assert_eq!(retry_delay(&p, 1), Duration::from_secs(10));
-        assert_eq!(retry_delay(&p, 3), Duration::from_secs(10));
-        p.retry_exponential_backoff = true;
-        assert_eq!(retry_delay(&p, 1), Duration::from_secs(10));
-        assert_eq!(retry_delay(&p, 2), Duration::from_secs(20));
-        assert_eq!(retry_delay(&p, 4), Duration::from_secs(80));
-        p.max_retry_delay = Some(Duration::from_secs(30));
-        assert_eq!(retry_delay(&p, 4), Duration::from_secs(30));
     }
 }

@@ -1,0 +1,97 @@
+//! One try: its arguments rendered, its operator run under the task's timeout.
+
+use std::time::Duration;
+
+use crate::context::{Pending, TaskContext, TaskError, TaskOutcome};
+use crate::duration::format_duration;
+use crate::store::StoreError;
+use crate::template::{Renderer, RunData, needs};
+
+/// Renders the context's arguments; a template error becomes the try's failure.
+pub(super) async fn ctx_rendered(
+    renderer: &Renderer,
+    mut ctx: TaskContext,
+    run_type: &str,
+) -> Result<TaskContext, (TaskError, Pending)> {
+    let need = needs(&ctx.args);
+    if !need.any {
+        return Ok(ctx);
+    }
+    let fail = |e: StoreError| (TaskError::retryable(e.to_string()), Pending::default());
+    let variables = if need.variables {
+        ctx.store
+            .variables()
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
+    let xcoms = if need.xcom {
+        ctx.store
+            .xcoms(&ctx.dag_id, &ctx.run_id)
+            .await
+            .map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let data = RunData {
+        dag_id: &ctx.dag_id,
+        run_id: &ctx.run_id,
+        run_type,
+        task_id: &ctx.task_id,
+        try_number: ctx.try_number,
+        logical_date: ctx.logical_date,
+        data_interval_start: ctx.data_interval_start,
+        data_interval_end: ctx.data_interval_end,
+        params: &ctx.params,
+        conf: &ctx.conf,
+        variables: &variables,
+        xcoms: &xcoms,
+    };
+    let template_ctx = renderer.context(&data);
+    match renderer.render_args(&ctx.args, &template_ctx) {
+        Ok(args) => {
+            ctx.args = args;
+            Ok(ctx)
+        }
+        Err(e) => Err((TaskError::fatal(e.to_string()), Pending::default())),
+    }
+}
+
+/// Runs the operator with the task's timeout; on timeout the context is cancelled and the
+/// operator's future dropped (a `command` kills its process group then).
+pub(super) async fn run_try(
+    op: &dyn crate::Operator,
+    ctx: Result<TaskContext, (TaskError, Pending)>,
+    timeout: Option<Duration>,
+) -> (Result<TaskOutcome, TaskError>, Pending) {
+    let ctx = match ctx {
+        Ok(c) => c,
+        Err((e, p)) => return (Err(e), p),
+    };
+    let result = {
+        let fut = op.execute(&ctx);
+        match timeout {
+            None => fut.await,
+            Some(t) => {
+                tokio::select! {
+                    r = fut => r,
+                    _ = tokio::time::sleep(t) => {
+                        ctx.cancel.cancel();
+                        Err(TaskError::retryable(format!(
+                            "timed out after {} (execution_timeout); the try was cancelled",
+                            format_duration(t)
+                        )))
+                    }
+                }
+            }
+        }
+    };
+    if result.is_err() {
+        return (result, Pending::default());
+    }
+    let pending = ctx.pending.into_inner().unwrap_or_else(|e| e.into_inner());
+    (result, pending)
+}

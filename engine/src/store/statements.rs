@@ -1,0 +1,293 @@
+//! The SQL of each [`Change`], written once with `$N` parameters, for both ways
+//! [`super::SqlStore`] commits: bound statement by statement (PostgreSQL), or inlined as
+//! escaped literals into one script (SQLite, one round trip).
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::{Batch, Change, to_micros};
+
+/// A parameter value.
+pub(super) enum Param {
+    Text(String),
+    Int(i64),
+    /// NULL where text belongs.
+    NoText,
+    /// NULL where a number belongs.
+    NoInt,
+}
+
+/// What the committer must do with a statement besides running it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Plain,
+    /// The conditional update of a claim: one changed row means the claim won.
+    ClaimUpdate,
+    /// The try row of a claim: inserted only if its update won.
+    ClaimInsert,
+}
+
+/// One statement with its parameters.
+pub(super) struct Stmt {
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub role: Role,
+}
+
+fn text(s: &str) -> Param {
+    Param::Text(s.to_string())
+}
+
+fn opt_text(s: Option<&str>) -> Param {
+    s.map_or(Param::NoText, text)
+}
+
+fn time(t: DateTime<Utc>) -> Param {
+    Param::Int(to_micros(t))
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Param {
+    t.map_or(Param::NoInt, time)
+}
+
+/// The statements of a batch, in order. `sqlite` picks the claim guard: SQLite's script
+/// inserts a try row only if the update just before changed a row (`changes() = 1`);
+/// PostgreSQL's committer checks the update's count itself.
+pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
+    let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
+    let plain = |sql: &str, params: Vec<Param>| Stmt {
+        sql: sql.to_string(),
+        params,
+        role: Role::Plain,
+    };
+    let mut out = Vec::with_capacity(batch.changes.len() + 4);
+    for change in &batch.changes {
+        match change {
+            Change::Claim {
+                task_id,
+                try_number,
+                worker_id,
+                lease_until,
+                at,
+            } => {
+                out.push(Stmt {
+                    sql: "UPDATE task_instances SET state = 'running', try_number = $3, \
+                          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
+                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 \
+                          AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred')"
+                        .into(),
+                    params: vec![
+                        d(),
+                        r(),
+                        Param::Int(i64::from(*try_number)),
+                        time(*at),
+                        text(task_id),
+                    ],
+                    role: Role::ClaimUpdate,
+                });
+                out.push(Stmt {
+                    sql: format!(
+                        "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
+                         worker_id, lease_until, start_date) \
+                         SELECT $1, $2, $3, $4, 'running', $5, $6, $7 WHERE {} \
+                         RETURNING task_id, try_number",
+                        if sqlite { "changes() = 1" } else { "TRUE" }
+                    ),
+                    params: vec![
+                        d(),
+                        r(),
+                        text(task_id),
+                        Param::Int(i64::from(*try_number)),
+                        text(worker_id),
+                        time(*lease_until),
+                        time(*at),
+                    ],
+                    role: Role::ClaimInsert,
+                });
+            }
+            Change::EndTry {
+                task_id,
+                try_number,
+                state,
+                at,
+                duration,
+                error,
+            } => out.push(plain(
+                "UPDATE task_tries SET state = $3, end_date = $4, duration_us = $5, error = $6, \
+                 lease_until = NULL \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $7 AND try_number = $8",
+                vec![
+                    d(),
+                    r(),
+                    text(state.as_str()),
+                    time(*at),
+                    Param::Int(duration.as_micros() as i64),
+                    opt_text(error.as_deref()),
+                    text(task_id),
+                    Param::Int(i64::from(*try_number)),
+                ],
+            )),
+            Change::SetTask {
+                task_id,
+                state,
+                next_attempt_at,
+                end_date,
+            } => out.push(plain(
+                "UPDATE task_instances SET state = $3, next_attempt_at = $4, end_date = $5 \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $6",
+                vec![
+                    d(),
+                    r(),
+                    text(state.as_str()),
+                    opt_time(*next_attempt_at),
+                    opt_time(*end_date),
+                    text(task_id),
+                ],
+            )),
+            Change::Xcom {
+                task_id,
+                key,
+                value,
+            } => out.push(plain(
+                "INSERT INTO xcom (dag_id, run_id, task_id, key, value) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dag_id, run_id, task_id, key) \
+                 DO UPDATE SET value = excluded.value",
+                vec![
+                    d(),
+                    r(),
+                    text(task_id),
+                    text(key),
+                    Param::Text(value.to_string()),
+                ],
+            )),
+            Change::Log {
+                task_id,
+                try_number,
+                seq,
+                text: chunk,
+            } => out.push(plain(
+                "INSERT INTO task_logs (dag_id, run_id, task_id, try_number, seq, text) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    d(),
+                    r(),
+                    text(task_id),
+                    Param::Int(i64::from(*try_number)),
+                    Param::Int(i64::from(*seq)),
+                    text(chunk),
+                ],
+            )),
+            Change::SetVariable { key, value } => out.push(plain(
+                "INSERT INTO variables (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at",
+                vec![text(key), text(value), time(Utc::now())],
+            )),
+            Change::GrantTry { task_id } => out.push(plain(
+                "UPDATE task_instances SET max_tries = max_tries + 1 \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3",
+                vec![d(), r(), text(task_id)],
+            )),
+            Change::DatasetEvent {
+                dataset,
+                task_id,
+                at,
+            } => out.push(plain(
+                "INSERT INTO dataset_events (dataset, created_at, seq, dag_id, run_id, task_id) \
+                 VALUES ($3, $4, (SELECT COUNT(*) FROM dataset_events \
+                 WHERE dataset = $3 AND created_at = $4), $1, $2, $5)",
+                vec![d(), r(), text(dataset), time(*at), text(task_id)],
+            )),
+            Change::ResetTask { task_id, max_tries } => out.push(plain(
+                "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
+                 end_date = NULL, max_tries = $3 \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $4",
+                vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
+            )),
+            Change::SetRun {
+                state,
+                start_date,
+                end_date,
+            } => out.push(plain(
+                "UPDATE dag_runs SET state = $3, start_date = COALESCE($4, start_date), \
+                 end_date = $5 WHERE dag_id = $1 AND run_id = $2",
+                vec![
+                    d(),
+                    r(),
+                    text(state.as_str()),
+                    opt_time(*start_date),
+                    opt_time(*end_date),
+                ],
+            )),
+        }
+    }
+    out
+}
+
+/// A SQL string literal: quotes doubled, NUL (which ends SQL text) replaced.
+fn literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for ch in s.chars() {
+        match ch {
+            '\'' => out.push_str("''"),
+            '\0' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The statement with every `$N` replaced by its parameter as a literal. Our statement texts
+/// hold no `$` of their own, so every one is a parameter.
+pub(super) fn inline(stmt: &Stmt) -> String {
+    let mut out = String::with_capacity(stmt.sql.len() + 64);
+    let mut chars = stmt.sql.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
+        if c != '$' {
+            out.push(c);
+            continue;
+        }
+        let mut n = 0usize;
+        while let Some(&(_, digit)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+            n = n * 10 + (digit as usize - '0' as usize);
+            chars.next();
+        }
+        match stmt.params.get(n.wrapping_sub(1)) {
+            Some(Param::Text(s)) => out.push_str(&literal(s)),
+            Some(Param::Int(i)) => {
+                let _ = write!(out, "{i}");
+            }
+            Some(Param::NoText | Param::NoInt) | None => out.push_str("NULL"),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlining_quotes_and_numbers() {
+        let s = Stmt {
+            sql: "SELECT $1, $2, $10, $1".into(),
+            params: vec![
+                Param::Text("it's".into()),
+                Param::Int(-5),
+                Param::NoInt,
+                Param::NoInt,
+                Param::NoInt,
+                Param::NoInt,
+                Param::NoInt,
+                Param::NoInt,
+                Param::NoInt,
+                Param::Text("a\0b".into()),
+            ],
+            role: Role::Plain,
+        };
+        assert_eq!(inline(&s), "SELECT 'it''s', -5, 'a\u{FFFD}b', 'it''s'");
+    }
+}
