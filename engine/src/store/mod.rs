@@ -14,6 +14,7 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 mod memory;
+mod rows;
 mod sql;
 mod statements;
 

@@ -1,0 +1,115 @@
+//! Reading store rows back into records, with errors that name the record and column.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{DagRun, StoreError, TaskInstance, TryRecord, from_micros};
+
+pub(super) fn corrupt(what: &str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// Reads typed columns of a row, naming the record in errors.
+pub(super) struct Cols<'r> {
+    pub(super) row: &'r AnyRow,
+    pub(super) what: &'static str,
+}
+
+impl Cols<'_> {
+    pub(super) fn err(&self) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+        move |e| StoreError::Database {
+            context: format!("reading a {}", self.what),
+            source: e,
+        }
+    }
+
+    pub(super) fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.row.try_get(col).map_err(self.err())
+    }
+
+    pub(super) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.row.try_get(col).map_err(self.err())
+    }
+
+    pub(super) fn count(&self, col: &str) -> Result<u32, StoreError> {
+        let v: i64 = self.row.try_get(col).map_err(self.err())?;
+        u32::try_from(v).map_err(|_| corrupt(self.what, format!("{col} = {v}")))
+    }
+
+    pub(super) fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        Ok(from_micros(self.row.try_get(col).map_err(self.err())?))
+    }
+
+    pub(super) fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let v: Option<i64> = self.row.try_get(col).map_err(self.err())?;
+        Ok(v.map(from_micros))
+    }
+
+    /// A state or kind stored by name.
+    pub(super) fn parsed<T: std::str::FromStr>(&self, col: &str) -> Result<T, StoreError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.text(col)?.parse().map_err(|e| corrupt(self.what, e))
+    }
+}
+
+pub(super) fn run_from_row(row: &AnyRow) -> Result<DagRun, StoreError> {
+    let c = Cols {
+        row,
+        what: "DAG run",
+    };
+    Ok(DagRun {
+        dag_id: c.text("dag_id")?,
+        run_id: c.text("run_id")?,
+        run_type: c.parsed("run_type")?,
+        logical_date: c.time("logical_date")?,
+        data_interval_start: c.time("data_interval_start")?,
+        data_interval_end: c.time("data_interval_end")?,
+        conf: serde_json::from_str(&c.text("conf")?).map_err(|e| corrupt("run conf", e))?,
+        state: c.parsed("state")?,
+        created_at: c.time("created_at")?,
+        start_date: c.opt_time("start_date")?,
+        end_date: c.opt_time("end_date")?,
+    })
+}
+
+pub(super) fn ti_from_row(row: &AnyRow) -> Result<TaskInstance, StoreError> {
+    let c = Cols {
+        row,
+        what: "task instance",
+    };
+    Ok(TaskInstance {
+        task_id: c.text("task_id")?,
+        state: c.parsed("state")?,
+        try_number: c.count("try_number")?,
+        max_tries: c.count("max_tries")?,
+        pool: c.text("pool")?,
+        pool_slots: c.count("pool_slots")?,
+        next_attempt_at: c.opt_time("next_attempt_at")?,
+        start_date: c.opt_time("start_date")?,
+        end_date: c.opt_time("end_date")?,
+    })
+}
+
+pub(super) fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
+    let c = Cols { row, what: "try" };
+    let duration: Option<i64> = row.try_get("duration_us").map_err(c.err())?;
+    Ok(TryRecord {
+        task_id: c.text("task_id")?,
+        try_number: c.count("try_number")?,
+        state: c.parsed("state")?,
+        worker_id: c.text("worker_id")?,
+        lease_until: c.opt_time("lease_until")?,
+        start_date: c.time("start_date")?,
+        end_date: c.opt_time("end_date")?,
+        duration: duration.map(|us| Duration::from_micros(us.max(0) as u64)),
+        error: c.opt_text("error")?,
+    })
+}
