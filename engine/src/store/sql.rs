@@ -23,6 +23,11 @@ use super::{
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "core", include_str!("migrations/0001_core.sql")),
     (2, "datasets", include_str!("migrations/0002_datasets.sql")),
+    (
+        3,
+        "drop unused state indexes",
+        include_str!("migrations/0003_drop_state_indexes.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
