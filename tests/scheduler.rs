@@ -102,9 +102,11 @@ async fn max_active_runs_holds_back_the_rest() {
         logical_dates(&first),
         [start, start + chrono::Duration::hours(1)]
     );
-    assert!(
-        engine.schedule_due().await.unwrap().created.is_empty(),
-        "2 runs are active"
+    let full = engine.schedule_due().await.unwrap();
+    assert!(full.created.is_empty(), "2 runs are active");
+    assert_eq!(
+        full.next_due, None,
+        "a DAG at its limit does not wake the scheduler (no spin)"
     );
     for run in &first {
         engine.execute("hourly", &run.run_id).await.unwrap();
@@ -116,6 +118,21 @@ async fn max_active_runs_holds_back_the_rest() {
             start + chrono::Duration::hours(2),
             start + chrono::Duration::hours(3)
         ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn reset_never_clears_an_unfinished_run() {
+    let (engine, start) = hourly_engine(3, true, 100).await;
+    let queued = engine.schedule_due().await.unwrap().created;
+    assert_eq!(queued.len(), 3);
+    let plan = engine
+        .backfill_plan("hourly", start, start, false, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        plan[0].action,
+        dagctl::engine::scheduler::BackfillAction::Resume
     );
 }
 

@@ -297,6 +297,12 @@ impl Operator for TriggerDag {
                     a.dag_id, existing.state
                 )));
             }
+            Some(existing) if !existing.state.is_finished() => {
+                ctx.log(format!(
+                    "run {run_id} of {} is {} already: not cleared",
+                    a.dag_id, existing.state
+                ));
+            }
             Some(_) => {
                 let tis = store
                     .task_instances(&a.dag_id, &run_id)

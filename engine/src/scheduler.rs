@@ -282,7 +282,11 @@ impl Engine {
                 }
                 room -= 1;
             }
-            if let Some(next) = tt.next_interval(last, now) {
+            // A DAG at its run limit wakes the loop when one of its runs ends, not before:
+            // its next interval may already be due, and waking for it now would spin.
+            if room > 0
+                && let Some(next) = tt.next_interval(last, now)
+            {
                 let due = next.end.max(now);
                 tick.next_due = Some(tick.next_due.map_or(due, |d| d.min(due)));
             }
@@ -328,8 +332,9 @@ impl Engine {
                     .max_by_key(|r| r.created_at);
                 let action = match existing.map(|r| r.state) {
                     None => BackfillAction::Create,
-                    Some(_) if reset => BackfillAction::Reset,
+                    // An unfinished run may be executing elsewhere: continue it, never clear it.
                     Some(RunState::Queued | RunState::Running) => BackfillAction::Resume,
+                    Some(_) if reset => BackfillAction::Reset,
                     Some(RunState::Failed) if rerun_failed => BackfillAction::RerunFailed,
                     Some(_) => BackfillAction::Skip,
                 };
@@ -460,15 +465,21 @@ pub async fn run_scheduler(
 ) -> Result<SchedulerReport, EngineError> {
     let mut report = SchedulerReport::default();
     let mut running: JoinSet<(String, String, Result<RunOutcome, EngineError>)> = JoinSet::new();
+    let mut ids: std::collections::HashMap<tokio::task::Id, (String, String)> = Default::default();
     let mut executing: HashSet<(String, String)> = HashSet::new();
     // Runs another live process holds: left alone until the next reload.
     let mut busy: HashSet<(String, String)> = HashSet::new();
-    let spawn = |running: &mut JoinSet<_>, dag_id: String, run_id: String| {
+    let spawn = |running: &mut JoinSet<_>,
+                 ids: &mut std::collections::HashMap<_, _>,
+                 dag_id: String,
+                 run_id: String| {
         let engine = Arc::clone(&engine);
-        running.spawn(async move {
+        let key = (dag_id.clone(), run_id.clone());
+        let handle = running.spawn(async move {
             let r = engine.execute(&dag_id, &run_id).await;
             (dag_id, run_id, r)
         });
+        ids.insert(handle.id(), key);
     };
     let mut next_reload = tokio::time::Instant::now() + options.reload_every;
     loop {
@@ -496,7 +507,7 @@ pub async fn run_scheduler(
                 && !busy.contains(&key)
                 && executing.insert(key.clone())
             {
-                spawn(&mut running, key.0, key.1);
+                spawn(&mut running, &mut ids, key.0, key.1);
             }
         }
         let wake = tick
@@ -506,18 +517,33 @@ pub async fn run_scheduler(
             .min(next_reload);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                if let Ok((dag_id, run_id, result)) = done {
-                    executing.remove(&(dag_id.clone(), run_id.clone()));
-                    match result {
-                        Ok(o) => {
-                            on_event(&format!("run {} of {}: {}", o.run_id, o.dag_id, o.state));
-                            report.finished.push((o.dag_id, o.run_id, o.state));
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                match done {
+                    Ok((id, (dag_id, run_id, result))) => {
+                        ids.remove(&id);
+                        executing.remove(&(dag_id.clone(), run_id.clone()));
+                        match result {
+                            Ok(o) => {
+                                on_event(&format!("run {} of {}: {}", o.run_id, o.dag_id, o.state));
+                                report.finished.push((o.dag_id, o.run_id, o.state));
+                            }
+                            // Held by another process, or failing to execute: left alone
+                            // until the next reload rather than retried at once.
+                            Err(EngineError::Run(RunError::Busy { .. })) => {
+                                busy.insert((dag_id, run_id));
+                            }
+                            Err(e) => {
+                                on_event(&format!("run {run_id} of {dag_id} could not run: {e}"));
+                                busy.insert((dag_id, run_id));
+                            }
                         }
-                        Err(EngineError::Run(RunError::Busy { .. })) => {
-                            busy.insert((dag_id, run_id));
+                    }
+                    Err(e) => {
+                        if let Some(key) = ids.remove(&e.id()) {
+                            on_event(&format!("run {} of {} panicked: {e}", key.1, key.0));
+                            executing.remove(&key);
+                            busy.insert(key);
                         }
-                        Err(e) => on_event(&format!("run {run_id} of {dag_id} could not run: {e}")),
                     }
                 }
             }
@@ -568,21 +594,26 @@ impl Engine {
         options: crate::engine::TriggerOptions,
     ) -> Result<Vec<RunOutcome>, EngineError> {
         let root = self.create_run(dag_id, options).await?;
-        let since = root.created_at - chrono::Duration::seconds(1);
         let mut events = self.events();
-        let mut running: JoinSet<Result<RunOutcome, EngineError>> = JoinSet::new();
+        let mut running: JoinSet<(String, String, Result<RunOutcome, EngineError>)> =
+            JoinSet::new();
         let mut seen: HashSet<(String, String)> = HashSet::new();
         let mut outcomes = Vec::new();
+        let mut first_error = None;
         let spawn = |running: &mut JoinSet<_>, dag: String, run: String| {
             let engine = Arc::clone(self);
-            running.spawn(async move { engine.execute(&dag, &run).await });
+            running.spawn(async move {
+                let r = engine.execute(&dag, &run).await;
+                (dag, run, r)
+            });
         };
         seen.insert((root.dag_id.clone(), root.run_id.clone()));
         spawn(&mut running, root.dag_id, root.run_id);
         loop {
             // Runs waiting on datasets the finished tasks updated.
             self.schedule_datasets().await?;
-            // Runs queued since we started, of DAGs we know, not yet taken.
+            // Queued runs of DAGs we know (created by `trigger_dag`, cleared by
+            // `reset_dag_run`, or by datasets), not yet taken.
             let queued = self
                 .store
                 .list_runs(&RunFilter {
@@ -592,7 +623,7 @@ impl Engine {
                 .await?;
             for run in queued.into_iter().rev() {
                 let key = (run.dag_id.clone(), run.run_id.clone());
-                if run.created_at >= since && self.dag(&run.dag_id).is_ok() && seen.insert(key) {
+                if self.dag(&run.dag_id).is_ok() && seen.insert(key) {
                     spawn(&mut running, run.dag_id, run.run_id);
                 }
             }
@@ -601,10 +632,18 @@ impl Engine {
             }
             tokio::select! {
                 done = running.join_next() => match done {
-                    Some(Ok(Ok(o))) => outcomes.push(o),
-                    Some(Ok(Err(e))) => return Err(e),
+                    Some(Ok((_, _, Ok(o)))) => outcomes.push(o),
+                    // Another process holds it: that one finishes it.
+                    Some(Ok((_, _, Err(EngineError::Run(RunError::Busy { .. }))))) => {}
+                    // One run's failure to execute does not stop the others.
+                    Some(Ok((dag, run, Err(e)))) => {
+                        tracing::error!("run {run} of {dag} could not be executed: {e}");
+                        first_error.get_or_insert(e);
+                    }
                     Some(Err(e)) => {
-                        return Err(EngineError::BadOptions(format!("a run panicked: {e}")))
+                        first_error.get_or_insert(EngineError::BadOptions(format!(
+                            "a run panicked: {e}"
+                        )));
                     }
                     None => {}
                 },
@@ -612,6 +651,9 @@ impl Engine {
                 _ = events.recv() => {}
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
         Ok(outcomes)
     }

@@ -1,6 +1,8 @@
 //! Worker identity and liveness: who holds a try, and whether it can still finish it.
 //!
-//! A worker id is `host:pid:n`, where `n` tells executors of one process apart. A running try
+//! A worker id is `host:pid:nonce-n`: the nonce is drawn per process (so a new process that
+//! reuses a pid is not mistaken for the old one) and `n` tells executors of one process apart.
+//! Workers on one host name are assumed to share one process table. A running try
 //! whose lease has expired is an orphan. So is one whose worker ran on this host and is gone,
 //! without waiting for the lease: its process no longer exists, or it is this process
 //! and that executor has been dropped. That is how `dagctl runs resume` right after a
@@ -17,6 +19,18 @@ static NEXT: AtomicU64 = AtomicU64::new(1);
 fn live() -> &'static Mutex<HashSet<String>> {
     static LIVE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     LIVE.get_or_init(Default::default)
+}
+
+/// A random number drawn once per process: a process that gets the pid of a crashed one
+/// (a restarted container's pid 1) still has ids of its own.
+fn process_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static NONCE: OnceLock<u64> = OnceLock::new();
+    *NONCE.get_or_init(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    })
 }
 
 /// This machine's name.
@@ -37,9 +51,10 @@ impl WorkerId {
     /// A new identity for an executor of this process.
     pub fn new() -> Self {
         let id = format!(
-            "{}:{}:{}",
+            "{}:{}:{:x}-{}",
             hostname(),
             std::process::id(),
+            process_nonce(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         live()

@@ -362,7 +362,11 @@ impl Executor {
             return Ok(ex.outcome());
         }
         ex.recover_orphans().await?;
-        ex.run_loop().await
+        let result = ex.run_loop().await;
+        if let Err(e) = &result {
+            ex.abandon(e).await;
+        }
+        result
     }
 }
 

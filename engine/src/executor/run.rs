@@ -14,7 +14,7 @@ use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
 use crate::dag::Dag;
 use crate::events::Event;
 use crate::state::{RunState, TaskState};
-use crate::store::{Batch, Change, DagRun, StoreError};
+use crate::store::{Batch, Change, DagRun};
 use crate::trigger_rule::{Decision, UpstreamStates};
 use crate::worker::is_orphan;
 
@@ -362,6 +362,9 @@ impl RunExec<'_> {
                 _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
                     if wake_at.is_some() => {}
                 _ = self.ex.pools.freed.notified(), if pool_blocked => {}
+                // A release between our claim attempt and this wait is not remembered by
+                // `Notify`: look again shortly rather than wait for a wake-up that passed.
+                _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}
             }
         }
     }
@@ -412,30 +415,47 @@ impl RunExec<'_> {
             .task_instances(&self.dag.id, &self.run.run_id)
             .await?;
         let dag = self.dag;
-        let mut refused = None;
         self.external.retain(|&idx| {
             let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {
                 return false;
             };
-            if !ti.state.is_finished() && ti.state != TaskState::Running {
-                // Nobody holds it, yet the claim was refused: the store disagrees with this
-                // executor. Stop rather than retry the claim forever.
-                refused = Some((dag.tasks[idx].id.clone(), ti.state));
-            }
+            // Whatever the other worker made of it (success, a retry, a deferral) is ours to
+            // continue from; a claimable state is claimed again on the next turn.
             self.slots[idx].state = ti.state;
             self.slots[idx].try_number = ti.try_number;
+            self.slots[idx].max_tries = ti.max_tries;
             self.slots[idx].next_attempt_at = ti.next_attempt_at;
             ti.state == TaskState::Running
         });
-        if let Some((task, state)) = refused {
-            return Err(RunError::Store(StoreError::Corrupt {
-                what: format!("task instance `{task}` of run `{}`", self.run.run_id),
-                detail: format!(
-                    "its claim was refused while it is `{state}` and held by no worker"
-                ),
-            }));
-        }
         Ok(())
+    }
+
+    /// After the loop failed (its running tries were aborted with it): give back their pool
+    /// slots and, if the store still answers, record them as failed tries (retried if retries
+    /// remain) so that nothing is left `running` under this live worker.
+    pub(super) async fn abandon(&mut self, why: &RunError) {
+        let now = self.ex.clock.now();
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].state == TaskState::Running && !self.external.contains(&i))
+            .collect();
+        self.changes.clear();
+        self.events.clear();
+        for idx in running {
+            let policy = &self.dag.tasks[idx].policy;
+            self.ex.pools.release(&policy.pool, policy.pool_slots);
+            self.changes.push(Change::EndTry {
+                task_id: self.dag.tasks[idx].id.clone(),
+                try_number: self.slots[idx].try_number,
+                state: TaskState::Failed,
+                at: now,
+                duration: Duration::ZERO,
+                error: Some(format!("abandoned: the executor stopped ({why})")),
+            });
+            self.fail_try(idx, true, now);
+        }
+        if let Err(e) = self.commit().await {
+            tracing::warn!("cannot record the abandoned tries (they will be orphans): {e}");
+        }
     }
 
     fn run_event(&mut self, state: RunState) {

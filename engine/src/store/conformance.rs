@@ -150,6 +150,27 @@ pub async fn check(s: &dyn Store) {
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
     assert!(s.run("d", "nope").await.unwrap().is_none());
 
+    // Clearing and granting tries (backfill --reset, sensors' deferrals).
+    s.commit(&batch(vec![Change::ResetTask {
+        task_id: "a".into(),
+        max_tries: 5,
+    }]))
+    .await
+    .unwrap();
+    let a = s.task_instances("d", "r1").await.unwrap();
+    let a = a.iter().find(|t| t.task_id == "a").unwrap();
+    assert_eq!(
+        (a.state, a.max_tries, a.start_date, a.end_date),
+        (TaskState::None, 5, None, None),
+        "a cleared task starts afresh (a sensor's timeout too)"
+    );
+    s.commit(&batch(vec![Change::GrantTry {
+        task_id: "a".into(),
+    }]))
+    .await
+    .unwrap();
+    let a = s.task_instances("d", "r1").await.unwrap();
+    assert_eq!(a.iter().find(|t| t.task_id == "a").unwrap().max_tries, 6);
     s.create_run(&run("r2"), &[ti("a")]).await.unwrap();
     s.add_task_instances("d", "r2", &[ti("a"), ti("z")])
         .await

@@ -277,6 +277,7 @@ impl Store for MemoryStore {
                     if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
                         ti.state = TaskState::None;
                         ti.next_attempt_at = None;
+                        ti.start_date = None;
                         ti.end_date = None;
                         ti.max_tries = *max_tries;
                     }

@@ -35,8 +35,14 @@ pub(super) struct Stmt {
     pub role: Role,
 }
 
+/// Text as stored: NUL, which SQL text cannot hold (SQLite ends the statement there,
+/// PostgreSQL refuses it), becomes U+FFFD on every backend alike.
 fn text(s: &str) -> Param {
-    Param::Text(s.to_string())
+    Param::Text(if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s.to_string()
+    })
 }
 
 fn opt_text(s: Option<&str>) -> Param {
@@ -201,7 +207,7 @@ pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
             )),
             Change::ResetTask { task_id, max_tries } => out.push(plain(
                 "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
-                 end_date = NULL, max_tries = $3 \
+                 start_date = NULL, end_date = NULL, max_tries = $3 \
                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $4",
                 vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
             )),
