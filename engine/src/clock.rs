@@ -4,11 +4,13 @@
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-/// Wall-clock time anchored at creation and advanced by tokio's monotonic clock.
+/// Wall-clock time that follows tokio's clock when a test pauses or advances it, and the
+/// system's wall clock otherwise (so a long-lived scheduler never drifts from NTP time).
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     wall: DateTime<Utc>,
     mono: Instant,
+    real: std::time::Instant,
 }
 
 impl Default for Clock {
@@ -23,6 +25,7 @@ impl Clock {
         Clock {
             wall: Utc::now(),
             mono: Instant::now(),
+            real: std::time::Instant::now(),
         }
     }
 
@@ -30,7 +33,16 @@ impl Clock {
     pub fn now(&self) -> DateTime<Utc> {
         use chrono::DurationRound;
         let elapsed = Instant::now().saturating_duration_since(self.mono);
-        let t = self.wall + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        // Anchored time is exact under a paused or advanced test clock. A long-lived process,
+        // whose tokio clock runs with the OS's, reads the system's wall clock instead, so it
+        // follows NTP adjustments.
+        let real = self.real.elapsed();
+        let follows_os = elapsed.abs_diff(real) < std::time::Duration::from_millis(50);
+        let t = if follows_os && real > std::time::Duration::from_secs(60) {
+            Utc::now()
+        } else {
+            self.wall + chrono::Duration::from_std(elapsed).unwrap_or_default()
+        };
         t.duration_trunc(chrono::Duration::microseconds(1))
             .unwrap_or(t)
     }

@@ -219,15 +219,28 @@ impl SqlStore {
     /// this worker won.
     async fn commit_sqlite(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
         let script = sqlite_script(batch);
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
-        match sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-            .fetch_all(&mut *conn)
-            .await
-        {
+        let pool = self.pool.clone();
+        // On its own task: if the caller is dropped mid-commit (its run aborted), the script
+        // still ends with COMMIT or ROLLBACK, and no connection goes back to the pool inside
+        // an open transaction.
+        let done = tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            let result = sqlx::raw_sql(sqlx::AssertSqlSafe(script))
+                .fetch_all(&mut *conn)
+                .await;
+            if result.is_err() {
+                // The script stopped inside its transaction: end it (an error here only
+                // means there was none to end).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt {
+            what: "commit task".into(),
+            detail: e.to_string(),
+        })?;
+        match done {
             Ok(rows) => {
                 let mut won: Vec<(String, i64)> = rows
                     .iter()
@@ -254,12 +267,7 @@ impl SqlStore {
                     })
                     .collect())
             }
-            Err(e) => {
-                // The script stopped inside its transaction: end it before the connection
-                // goes back to the pool (an error here only means there was none to end).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                Err(db("committing a transition")(e))
-            }
+            Err(e) => Err(db("committing a transition")(e)),
         }
     }
 }
