@@ -8,11 +8,13 @@
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
 //! | [`sensors`] | `file_sensor`: wait for a local file |
+//! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
 //!
 //! Storage, datasets, data generation, validation and the ML operators join in later versions.
 
 pub mod command;
 pub mod sensors;
+pub mod storage;
 
 use dagctl_engine::OperatorRegistry;
 

@@ -1,5 +1,6 @@
 //! Verbs of the `dagctl` binary, one file per verb group.
 
+mod connections;
 mod dags;
 mod operators;
 mod output;
@@ -107,6 +108,9 @@ enum Command {
     /// Limits on how many tasks run at once.
     #[command(subcommand)]
     Pools(pools::PoolsCommand),
+    /// Named storage connections (S3, MinIO, SeaweedFS, local folders); secrets are masked.
+    #[command(subcommand)]
+    Connections(connections::ConnectionsCommand),
     /// List the operators tasks can use.
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
@@ -125,6 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tasks(c) => tasks::run(g, c).await,
         Command::Variables(c) => variables::run(g, c).await,
         Command::Pools(c) => pools::run(g, c).await,
+        Command::Connections(c) => connections::run(g, c).await,
         Command::Operators(c) => operators::run(&dagctl::registry(), c),
     }
 }

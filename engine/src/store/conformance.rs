@@ -308,6 +308,27 @@ pub async fn check(s: &dyn Store) {
     );
     assert!(s.dataset_events("other", None).await.unwrap().is_empty());
 
+    let conn = super::Connection {
+        name: "lake".into(),
+        url: "s3://AKID:topsecret@bucket/prefix".into(),
+        extra: [
+            ("secret_access_key".to_string(), "s3cr3t".to_string()),
+            ("region".to_string(), "eu-west-1".to_string()),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    s.set_connection(&conn).await.unwrap();
+    assert_eq!(s.connections().await.unwrap(), std::slice::from_ref(&conn));
+    let shown = format!("{conn:?}");
+    assert!(
+        !shown.contains("topsecret") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
+    assert!(shown.contains("eu-west-1"));
+    assert!(s.delete_connection("lake").await.unwrap());
+    assert!(!s.delete_connection("lake").await.unwrap());
+
     s.set_pool("gpu", 2, Some("two cards")).await.unwrap();
     s.set_pool("gpu", 3, None).await.unwrap();
     assert_eq!(

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Change, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance, TryRecord,
+    Batch, Change, Connection, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance,
+    TryRecord,
 };
 use crate::state::TaskState;
 
@@ -24,6 +25,7 @@ struct Data {
     xcom: BTreeMap<(String, String, String, String), serde_json::Value>,
     pools: BTreeMap<String, (u32, Option<String>)>,
     datasets: Vec<DatasetEvent>,
+    connections: BTreeMap<String, Connection>,
 }
 
 /// A [`Store`] that keeps everything in memory.
@@ -405,6 +407,21 @@ impl Store for MemoryStore {
             .collect();
         v.sort_by_key(|e| e.created_at);
         Ok(v)
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        Ok(self.data().connections.values().cloned().collect())
+    }
+
+    async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.data()
+            .connections
+            .insert(connection.name.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.data().connections.remove(name).is_some())
     }
 
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {

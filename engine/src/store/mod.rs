@@ -268,6 +268,64 @@ pub struct DatasetEvent {
     pub task_id: String,
 }
 
+/// A named connection (as Airflow has): a URL and extra settings. It holds secrets, so its
+/// `Debug` shows neither the URL's password nor the values of secret-looking extras.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// Its name (`conn_id` in DAG files).
+    pub name: String,
+    /// Where it points (`s3://bucket/prefix`, `file:///data`, …).
+    pub url: String,
+    /// Further settings (endpoint, region, keys, …).
+    pub extra: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .field("extra", &masked_extra(&self.extra))
+            .finish()
+    }
+}
+
+/// Whether a setting's name says it holds a secret (`secret_access_key`, `password`, …).
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "passphrase",
+        "private",
+        "credential",
+        "api_key",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// The extras with secret values replaced by `***`.
+pub fn masked_extra(
+    extra: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    extra
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret_name(k) {
+                "***".to_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+pub use sql::redact_url;
+
 /// What `list_runs` returns.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -370,6 +428,15 @@ pub trait Store: Send + Sync + 'static {
         dataset: &str,
         after: Option<DateTime<Utc>>,
     ) -> Result<Vec<DatasetEvent>, StoreError>;
+
+    /// Every connection, by name.
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
+
+    /// Creates or replaces a connection.
+    async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError>;
+
+    /// Deletes a connection; whether it existed.
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Pools set with `dagctl pools set`: (name, slots, description).
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError>;

@@ -15,8 +15,8 @@ use sqlx::{AnyPool, Row};
 use super::rows::{Cols, corrupt, run_from_row, ti_from_row, try_from_row};
 use super::statements::{Param, Role, inline, statements};
 use super::{
-    Batch, Change, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance, TryRecord,
-    to_micros,
+    Batch, Change, Connection, DagRun, DatasetEvent, RunFilter, Store, StoreError, TaskInstance,
+    TryRecord, to_micros,
 };
 
 /// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "drop unused state indexes",
         include_str!("migrations/0003_drop_state_indexes.sql"),
+    ),
+    (
+        4,
+        "connections",
+        include_str!("migrations/0004_connections.sql"),
     ),
 ];
 
@@ -610,6 +615,53 @@ impl Store for SqlStore {
             })
         })
         .collect()
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        sqlx::query("SELECT name, url, extra FROM connections ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("listing connections"))?
+            .iter()
+            .map(|row| {
+                let c = Cols {
+                    row,
+                    what: "connection",
+                };
+                Ok(Connection {
+                    name: c.text("name")?,
+                    url: c.text("url")?,
+                    extra: serde_json::from_str(&c.text("extra")?)
+                        .map_err(|e| corrupt("connection extra", e))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        let extra =
+            serde_json::to_string(&connection.extra).map_err(|e| corrupt("connection extra", e))?;
+        sqlx::query(
+            "INSERT INTO connections (name, url, extra) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, extra = excluded.extra",
+        )
+        .bind(&connection.name)
+        .bind(&connection.url)
+        .bind(extra)
+        .execute(&self.pool)
+        .await
+        .map_err(db("setting a connection"))?;
+        Ok(())
+    }
+
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("DELETE FROM connections WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db("deleting a connection"))?
+            .rows_affected()
+            > 0)
     }
 
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
