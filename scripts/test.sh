@@ -3,6 +3,14 @@
 # Later versions also start PostgreSQL and an S3 server on loopback here, and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# pyarrow and DuckDB read our Parquet datasets back in the interoperability test: install
+# them once into a virtualenv kept under target/ (PyPI is reachable from CI).
+venv="target/test-venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckdb" 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb
+fi
+export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Unit, integration and CLI tests, then the rustdoc examples (not part of --all-targets).

@@ -7,12 +7,14 @@
 //! | module | owns |
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
+//! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`: wait for a local file |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
 //!
 //! Storage, datasets, data generation, validation and the ML operators join in later versions.
 
 pub mod command;
+pub mod dataset;
 pub mod sensors;
 pub mod storage;
 

@@ -1,0 +1,122 @@
+//! Datasets written by dagctl are read back as Hive-partitioned datasets by pyarrow and
+//! DuckDB, with the same rows and columns. `scripts/test.sh` installs both into a virtualenv
+//! and sets `DAGCTL_TEST_PYTHON`; under CI the test fails if that is missing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use chrono::NaiveDate;
+use dagctl::operators::dataset::Dataset;
+
+fn batch(day: u32, n: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("segment", DataType::Utf8, true),
+        Field::new("monthly_spend", DataType::Float64, true),
+    ]));
+    let ids = (0..n as i64).map(|i| i64::from(day) * 100_000 + i);
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(ids)),
+            Arc::new(StringArray::from_iter((0..n).map(|i| {
+                (i % 7 != 0).then_some(["smb", "enterprise", "consumer"][i % 3])
+            }))),
+            Arc::new(Float64Array::from_iter(
+                (0..n).map(|i| (i % 11 != 0).then_some(i as f64 * 1.5)),
+            )),
+        ],
+    )
+    .unwrap()
+}
+
+const CHECK: &str = r#"
+import sys, json
+import pyarrow.dataset as ds
+import duckdb
+root = sys.argv[1]
+d = ds.dataset(root, format="parquet", partitioning="hive")
+t = d.to_table()
+days = sorted(set(zip(t.column("year").to_pylist(), t.column("month").to_pylist(), t.column("day").to_pylist())))
+con = duckdb.connect()
+n, nulls = con.execute(
+    f"SELECT count(*), count(*) - count(segment) FROM read_parquet('{root}/**/*.parquet', hive_partitioning=true)"
+).fetchone()
+cols = [r[0] for r in con.execute(
+    f"DESCRIBE SELECT * FROM read_parquet('{root}/**/*.parquet', hive_partitioning=true)"
+).fetchall()]
+print(json.dumps({"pyarrow_rows": t.num_rows, "pyarrow_columns": t.column_names,
+                  "days": [list(x) for x in days], "duckdb_rows": n, "duckdb_null_segments": nulls,
+                  "duckdb_columns": cols}))
+"#;
+
+#[tokio::test]
+async fn pyarrow_and_duckdb_read_the_partitioned_dataset() {
+    let Ok(python) = std::env::var("DAGCTL_TEST_PYTHON") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run this test: set DAGCTL_TEST_PYTHON (scripts/test.sh does)"
+        );
+        eprintln!("skipped: DAGCTL_TEST_PYTHON is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let loc = dagctl::operators::storage::open(&url, &BTreeMap::new()).unwrap();
+    let ds = Dataset::new(loc, "raw_data");
+    let mut expected = 0;
+    for (d, n) in [(1, 1200), (2, 800), (3, 1300)] {
+        let day = NaiveDate::from_ymd_opt(2026, 1, d).unwrap();
+        ds.write_day(day, vec![batch(d, n)]).await.unwrap();
+        expected += n;
+    }
+    // Rewrite a day: still three days, the new content only.
+    ds.write_day(
+        NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
+        vec![batch(2, 900)],
+    )
+    .await
+    .unwrap();
+    expected += 100;
+    let root = dir.path().join("raw_data");
+    let out = std::process::Command::new(&python)
+        .args(["-c", CHECK])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pyarrow_rows"], expected);
+    assert_eq!(v["duckdb_rows"], expected);
+    assert_eq!(
+        v["days"],
+        serde_json::json!([[2026, 1, 1], [2026, 1, 2], [2026, 1, 3]])
+    );
+    for cols in [&v["pyarrow_columns"], &v["duckdb_columns"]] {
+        let cols: Vec<&str> = cols
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for c in [
+            "customer_id",
+            "segment",
+            "monthly_spend",
+            "year",
+            "month",
+            "day",
+        ] {
+            assert!(cols.contains(&c), "{c} missing from {cols:?}");
+        }
+    }
+    // Nulls survive: every 7th segment of each day is null.
+    let nulls: usize = [1200usize, 900, 1300].iter().map(|n| n.div_ceil(7)).sum();
+    assert_eq!(v["duckdb_null_segments"], nulls);
+}
