@@ -120,3 +120,53 @@ async fn pyarrow_and_duckdb_read_the_partitioned_dataset() {
     let nulls: usize = [1200usize, 900, 1300].iter().map(|n| n.div_ceil(7)).sum();
     assert_eq!(v["duckdb_null_segments"], nulls);
 }
+
+#[test]
+fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
+    let Ok(python) = std::env::var("DAGCTL_TEST_PYTHON") else {
+        assert!(std::env::var("CI").is_err(), "CI must run this test");
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
+        .args([
+            "trigger",
+            "01_data_generation_pipeline",
+            "--logical-date",
+            "2026-01-05",
+        ])
+        .env("DAGCTL_HOME", home.path())
+        .env(
+            "DAGCTL_DAGS_FOLDER",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
+        )
+        .env_remove("DAGCTL_DATA_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let root = home.path().join("data/raw_data");
+    assert!(
+        root.join("year=2026/month=01/day=05/part-00000.parquet")
+            .exists()
+    );
+    let script = "import sys, pyarrow.dataset as ds; t = ds.dataset(sys.argv[1], partitioning='hive').to_table(); print(t.num_rows, len(t.column_names))";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (rows, cols) = text.trim().split_once(' ').unwrap();
+    let rows: usize = rows.parse().unwrap();
+    assert!((800..=1300).contains(&rows), "{rows}");
+    assert_eq!(cols, "17", "14 columns and year, month, day");
+}

@@ -297,6 +297,23 @@ impl TaskContext {
             .map(|t| t.state))
     }
 
+    /// A named connection (`conn_id`), secrets included: never log it whole.
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn connection(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::store::Connection>, TaskError> {
+        Ok(self
+            .store
+            .connections()
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?
+            .into_iter()
+            .find(|c| c.name == name))
+    }
+
     /// A shared resource registered with the engine.
     pub fn resource<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.resources.get::<T>()

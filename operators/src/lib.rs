@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
+//! | [`generate`] | `generate_customers`: synthetic customers per logical date, with a learnable churn target |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`: wait for a local file |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
@@ -15,6 +16,7 @@
 
 pub mod command;
 pub mod dataset;
+pub mod generate;
 pub mod sensors;
 pub mod storage;
 
@@ -24,6 +26,7 @@ use dagctl_engine::OperatorRegistry;
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
     registry.register(sensors::FileSensor);
+    registry.register(generate::GenerateCustomers);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

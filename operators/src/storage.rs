@@ -81,6 +81,43 @@ impl Location {
     }
 }
 
+/// The data location an engine gives its operators (a resource): `file://<home>/data`
+/// unless `DAGCTL_DATA_URL` says otherwise.
+#[derive(Debug, Clone)]
+pub struct DataRoot(pub String);
+
+/// Where a data operator reads or writes: its `conn_id` (a named connection), else its `url`,
+/// else the engine's [`DataRoot`], else `DAGCTL_DATA_URL` or `file://$DAGCTL_HOME/data`.
+///
+/// # Errors
+/// A fatal [`TaskError`] for an unknown connection or an unusable URL (no secret in it).
+pub async fn resolve(
+    ctx: &dagctl_engine::TaskContext,
+    url: Option<&str>,
+    conn_id: Option<&str>,
+) -> Result<Location, dagctl_engine::TaskError> {
+    use dagctl_engine::TaskError;
+    if let Some(name) = conn_id {
+        let conn = ctx.connection(name).await?.ok_or_else(|| {
+            TaskError::fatal(format!(
+                "no connection `{name}` (`dagctl connections add {name} --url …`)"
+            ))
+        })?;
+        return open(&conn.url, &conn.extra).map_err(|e| TaskError::fatal(e.to_string()));
+    }
+    let url = match url {
+        Some(u) => u.to_string(),
+        None => match ctx.resource::<DataRoot>() {
+            Some(root) => root.0.clone(),
+            None => {
+                let home = std::env::var("DAGCTL_HOME").unwrap_or_else(|_| ".dagctl".into());
+                default_data_url(Path::new(&home))
+            }
+        },
+    };
+    open(&url, &BTreeMap::new()).map_err(|e| TaskError::fatal(e.to_string()))
+}
+
 /// The default data location: `file://<home>/data`, or `DAGCTL_DATA_URL`.
 pub fn default_data_url(home: &Path) -> String {
     std::env::var("DAGCTL_DATA_URL")

@@ -62,11 +62,13 @@ impl Global {
 
     /// An engine over the DAG folder and the store, with every shipped operator.
     async fn engine(&self) -> anyhow::Result<Engine> {
+        let data = dagctl::operators::storage::default_data_url(&self.home);
         Ok(Engine::builder()
             .dags_folder(&self.dags_folder)
             .home(&self.home)
             .store_url(self.store_url())
             .registry(dagctl::registry())
+            .resource(dagctl::operators::storage::DataRoot(data))
             .build()
             .await?)
     }
