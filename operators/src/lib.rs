@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
 //! | [`generate`] | `generate_customers`: synthetic customers per logical date, with a learnable churn target |
+//! | [`expectations`] | `validate_data`: expectation suites, JSON report, quality score |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`: wait for a local file |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
@@ -16,6 +17,7 @@
 
 pub mod command;
 pub mod dataset;
+pub mod expectations;
 pub mod generate;
 pub mod sensors;
 pub mod storage;
@@ -27,6 +29,7 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
     registry.register(sensors::FileSensor);
     registry.register(generate::GenerateCustomers);
+    registry.register(expectations::ValidateData);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

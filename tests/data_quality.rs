@@ -1,0 +1,85 @@
+//! `generate_customers` and `validate_data` through the CLI: a quality score below the
+//! threshold fails (or warns), and a bad expectation suite is refused at load time.
+
+mod common;
+
+use common::Env;
+use predicates::prelude::*;
+
+fn dag(suite: &str, threshold: f64, on_failure: &str) -> String {
+    format!(
+        "dag_id: quality\ntasks:\n  gen: {{operator: generate_customers}}\n  check:\n    operator: validate_data\n    suite: {suite}\n    threshold: {threshold}\n    on_failure: {on_failure}\n    dependencies: [gen]\n"
+    )
+}
+
+fn suite_file(env: &Env, text: &str) -> String {
+    let path = env.dir.path().join("suite.yaml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+const SUITE: &str =
+    "columns:\n  age: {type: int64, max: 100}\n  churned: {type: int64, min: 0, max: 1}\n";
+
+#[test]
+fn a_score_below_the_threshold_fails_or_warns() {
+    let env = Env::new(&[]);
+    let suite = suite_file(&env, SUITE);
+    std::fs::write(env.dags().join("q.yaml"), dag(&suite, 1.0, "fail")).unwrap();
+    env.cmd(&[
+        "trigger",
+        "quality",
+        "--logical-date",
+        "2026-01-05",
+        "--run-id",
+        "strict",
+    ])
+    .assert()
+    .code(1)
+    .stdout(predicate::str::contains(
+        "quality 0.857 is below the threshold 1",
+    ))
+    .stdout(predicate::str::contains("age max ≤ 100"));
+    std::fs::write(env.dags().join("q.yaml"), dag(&suite, 1.0, "warn")).unwrap();
+    env.cmd(&[
+        "trigger",
+        "quality",
+        "--logical-date",
+        "2026-01-05",
+        "--run-id",
+        "lenient",
+    ])
+    .assert()
+    .success();
+    env.cmd(&["tasks", "logs", "lenient", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "WARNING: quality 0.857 is below the threshold 1 (on_failure: warn)",
+        ));
+    let report = env
+        .dir
+        .path()
+        .join("home/data/raw_data/year=2026/month=01/day=05/_validation_report.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+    assert_eq!(
+        (v["passed"].as_u64(), v["total"].as_u64()),
+        (Some(6), Some(7))
+    );
+}
+
+#[test]
+fn a_bad_suite_is_refused_when_the_dag_loads() {
+    let env = Env::new(&[]);
+    let suite = suite_file(&env, "columns:\n  age: {typ: int64}\n");
+    std::fs::write(env.dags().join("q.yaml"), dag(&suite, 0.9, "fail")).unwrap();
+    env.cmd(&["validate"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "q.yaml:6:12: error: argument `suite` of operator `validate_data`",
+        ))
+        .stdout(predicate::str::contains(
+            "suite.yaml:2:9: unknown rule `typ`; did you mean `type`?",
+        ));
+}
