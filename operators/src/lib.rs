@@ -10,7 +10,7 @@
 //! | [`generate`] | `generate_customers`: synthetic customers per logical date, with a learnable churn target |
 //! | [`expectations`] | `validate_data`: expectation suites, JSON report, quality score |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
-//! | [`sensors`] | `file_sensor`: wait for a local file |
+//! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
 //!
 //! Storage, datasets, data generation, validation and the ML operators join in later versions.
@@ -28,6 +28,8 @@ use dagctl_engine::OperatorRegistry;
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
     registry.register(sensors::FileSensor);
+    registry.register(sensors::ObjectSensor);
+    registry.register(sensors::PartitionSensor);
     registry.register(generate::GenerateCustomers);
     registry.register(expectations::ValidateData);
 }
