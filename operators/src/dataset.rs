@@ -32,6 +32,9 @@ use crate::storage::Location;
 /// Rows per batch when reading.
 pub const BATCH_ROWS: usize = 1024;
 
+/// Days fetched and decoded ahead while reading a range.
+const READ_AHEAD: usize = 8;
+
 /// The one file name of a day.
 const PART: &str = "part-00000.parquet";
 
@@ -222,7 +225,7 @@ impl Dataset {
             next: Some(from),
             to,
         });
-        days.then(move |day| {
+        days.map(move |day| {
             let this = this.clone();
             async move {
                 let mut batches = Vec::new();
@@ -254,6 +257,8 @@ impl Dataset {
                 Ok::<_, DatasetError>(stream::iter(batches.into_iter().map(Ok)))
             }
         })
+        // Several days are fetched and decoded at once; they still come out in day order.
+        .buffered(READ_AHEAD)
         .try_flatten()
         .boxed()
     }
