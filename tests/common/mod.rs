@@ -50,8 +50,13 @@ impl Env {
     /// The JSON that `dagctl ARGS` prints.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.cmd(args).output().unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: {e}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
     }
 
     /// Every run (`runs list --json`), newest first.

@@ -55,6 +55,12 @@ fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     }
 }
 
+/// Whether SQLite reported the database locked or busy (another process is writing).
+fn is_locked(e: &sqlx::Error) -> bool {
+    let text = e.to_string();
+    text.contains("locked") || text.contains("busy")
+}
+
 /// The URL with any password replaced by `***`, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -124,16 +130,30 @@ impl SqlStore {
             .connect(&url)
             .await
             .map_err(db(&format!("connecting to {}", redact_url(&url))))?;
-        if backend == Backend::Sqlite {
-            // WAL is a property of the database file: set once, kept.
+        let store = SqlStore { pool, backend };
+        // Two processes opening a new database at once (a scheduler starting while
+        // `dagctl runs list` runs) can find it locked while the other sets it up: try again.
+        let mut attempt = 0;
+        loop {
+            match store.initialize().await {
+                Err(StoreError::Database { source, .. }) if attempt < 50 && is_locked(&source) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other.map(|()| store),
+            }
+        }
+    }
+
+    /// WAL mode (a property of the file: set once, kept), then the migrations.
+    async fn initialize(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
+                .execute(&self.pool)
                 .await
                 .map_err(db("enabling WAL"))?;
         }
-        let store = SqlStore { pool, backend };
-        store.migrate().await?;
-        Ok(store)
+        self.migrate().await
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
