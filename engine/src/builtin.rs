@@ -419,14 +419,11 @@ impl Operator for ExternalDagSensor {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        let (_, own) = crate::sensor::split_args(args)?;
-        parse_args::<ExternalArgs>(&own).map(drop)
+        crate::sensor::check_args::<ExternalArgs>(args)
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
-        let (settings, own) =
-            crate::sensor::split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
-        let a: ExternalArgs = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let (settings, a): (_, ExternalArgs) = crate::sensor::read_args(ctx)?;
         let date = match &a.logical_date {
             None => ctx.logical_date,
             Some(t) => crate::spec::parse_date(t)

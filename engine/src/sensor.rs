@@ -86,6 +86,29 @@ pub fn split_args(
     Ok((settings, serde_json::Value::Object(own)))
 }
 
+/// Checks a sensor's arguments at load time: the common ones and the operator's own `A`.
+///
+/// # Errors
+/// An [`ArgsError`] at the offending argument.
+pub fn check_args<A: serde::de::DeserializeOwned>(
+    args: &serde_json::Value,
+) -> Result<(), ArgsError> {
+    let (_, own) = split_args(args)?;
+    parse_args::<A>(&own).map(drop)
+}
+
+/// Reads a sensor's rendered arguments: the common settings and the operator's own `A`.
+///
+/// # Errors
+/// A fatal [`TaskError`] (they were checked at load time; a template rendered badly).
+pub fn read_args<A: serde::de::DeserializeOwned>(
+    ctx: &TaskContext,
+) -> Result<(SensorSettings, A), TaskError> {
+    let (settings, own) = split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
+    let a = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+    Ok((settings, a))
+}
+
 /// Pokes the condition under the sensor's settings: success when it holds, a deferral (or a
 /// sleep, in poke mode) while it does not, a failure or a skip after the timeout.
 ///

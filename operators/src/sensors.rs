@@ -1,7 +1,7 @@
 //! Sensors on files and object stores: `file_sensor`, `object_sensor`, `partition_sensor`.
 
 use async_trait::async_trait;
-use dagctl_engine::sensor::{sense, split_args};
+use dagctl_engine::sensor::{check_args, read_args, sense, split_args};
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
 use serde::Deserialize;
 
@@ -27,13 +27,11 @@ impl Operator for FileSensor {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        let (_, own) = split_args(args)?;
-        parse_args::<Args>(&own).map(drop)
+        check_args::<Args>(args)
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
-        let (settings, own) = split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
-        let a: Args = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let (settings, a): (_, Args) = read_args(ctx)?;
         let path = std::path::PathBuf::from(&a.filepath);
         let what = format!("does `{}` exist", a.filepath);
         sense(ctx, &settings, &what, || {
@@ -86,8 +84,7 @@ impl Operator for ObjectSensor {
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         use futures::StreamExt;
         use object_store::ObjectStoreExt;
-        let (settings, own) = split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
-        let a: ObjectArgs = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let (settings, a): (_, ObjectArgs) = read_args(ctx)?;
         let loc = crate::storage::resolve(ctx, a.url.as_deref(), a.conn_id.as_deref()).await?;
         let (what, path, exact) = match (&a.key, &a.prefix) {
             (Some(k), _) => (format!("does `{k}` exist in {}", loc.url), loc.key(k), true),
@@ -147,13 +144,11 @@ impl Operator for PartitionSensor {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        let (_, own) = split_args(args)?;
-        parse_args::<PartitionArgs>(&own).map(drop)
+        check_args::<PartitionArgs>(args)
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
-        let (settings, own) = split_args(&ctx.args).map_err(|e| TaskError::fatal(e.to_string()))?;
-        let a: PartitionArgs = parse_args(&own).map_err(|e| TaskError::fatal(e.to_string()))?;
+        let (settings, a): (_, PartitionArgs) = read_args(ctx)?;
         let day = match &a.date {
             None => ctx.logical_date.date_naive(),
             Some(t) => dagctl_engine::spec::parse_date(t)
