@@ -15,7 +15,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -511,9 +511,4 @@ impl Engine {
                 task_id: task_id.to_string(),
             })
     }
-}
-
-/// `<home>/dagctl.db` as a store URL.
-pub fn default_store_url(home: &Path) -> String {
-    SqlStore::default_url(home)
 }

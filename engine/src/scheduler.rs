@@ -82,6 +82,17 @@ fn run_id(kind: RunType, logical_date: DateTime<Utc>) -> String {
 }
 
 impl Engine {
+    /// Every run of a DAG, newest first.
+    async fn runs_of(&self, dag_id: &str) -> Result<Vec<DagRun>, EngineError> {
+        Ok(self
+            .store
+            .list_runs(&RunFilter {
+                dag_id: Some(dag_id.to_string()),
+                ..RunFilter::default()
+            })
+            .await?)
+    }
+
     /// Creates the run of one data interval (`scheduled__…` or `backfill__…`).
     ///
     /// # Errors
@@ -173,13 +184,7 @@ impl Engine {
             let crate::Schedule::Datasets(names) = &dag.schedule else {
                 continue;
             };
-            let runs = self
-                .store
-                .list_runs(&RunFilter {
-                    dag_id: Some(dag.id.clone()),
-                    ..RunFilter::default()
-                })
-                .await?;
+            let runs = self.runs_of(&dag.id).await?;
             if runs.iter().filter(|r| !r.state.is_finished()).count()
                 >= dag.max_active_runs as usize
             {
@@ -239,13 +244,7 @@ impl Engine {
         };
         for dag in self.dags() {
             let tt = dag.timetable();
-            let runs = self
-                .store
-                .list_runs(&RunFilter {
-                    dag_id: Some(dag.id.clone()),
-                    ..RunFilter::default()
-                })
-                .await?;
+            let runs = self.runs_of(&dag.id).await?;
             let covered: HashSet<DateTime<Utc>> = runs
                 .iter()
                 .filter(|r| r.run_type != RunType::Manual)
@@ -316,13 +315,7 @@ impl Engine {
                 to.to_rfc3339()
             )));
         }
-        let runs = self
-            .store
-            .list_runs(&RunFilter {
-                dag_id: Some(dag.id.clone()),
-                ..RunFilter::default()
-            })
-            .await?;
+        let runs = self.runs_of(&dag.id).await?;
         Ok(intervals
             .into_iter()
             .map(|interval| {

@@ -11,7 +11,7 @@
 //!
 //! Everything here is a pure function of the time given: no clock is read.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::schedule::{CronSchedule, Schedule};
@@ -196,13 +196,6 @@ pub fn parse_timezone(name: &str) -> Option<Tz> {
 /// UTC as a [`Tz`].
 pub fn utc() -> Tz {
     Tz::UTC
-}
-
-/// A naive local time in `tz` as UTC (for tests and CLI input in a DAG's zone).
-pub fn local(tz: Tz, y: i32, m: u32, d: u32, h: u32, min: u32) -> Option<DateTime<Utc>> {
-    tz.with_ymd_and_hms(y, m, d, h, min, 0)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]

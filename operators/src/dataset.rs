@@ -16,7 +16,6 @@
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -261,15 +260,6 @@ impl Dataset {
         .buffered(READ_AHEAD)
         .try_flatten()
         .boxed()
-    }
-
-    /// The schema of a day's file, if the day has data.
-    ///
-    /// # Errors
-    /// A store or Parquet failure.
-    pub async fn schema(&self, day: NaiveDate) -> Result<Option<SchemaRef>, DatasetError> {
-        let mut s = self.read(day, day);
-        Ok(s.next().await.transpose()?.map(|b| b.schema()))
     }
 }
 

@@ -244,6 +244,55 @@ impl Executor {
         self.clock.instant_at(t)
     }
 
+    /// The context of try `try_number` of task `idx` of `run` (or of the run itself, for
+    /// DAG-level callbacks): params overridden by the run's conf, rendered `args` to come.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn context(
+        &self,
+        dag: &Dag,
+        run: &DagRun,
+        idx: Option<usize>,
+        try_number: u32,
+        max_tries: u32,
+        first_started: Option<DateTime<Utc>>,
+        args: serde_json::Value,
+        log: LogBuffer,
+    ) -> TaskContext {
+        let mut params = dag.params.clone();
+        if let Some(conf) = run.conf.as_object() {
+            params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        TaskContext {
+            dag_id: dag.id.clone(),
+            task_id: idx.map(|i| dag.tasks[i].id.clone()).unwrap_or_default(),
+            run_id: run.run_id.clone(),
+            try_number,
+            max_tries,
+            logical_date: run.logical_date,
+            data_interval_start: run.data_interval_start,
+            data_interval_end: run.data_interval_end,
+            params,
+            conf: run.conf.clone(),
+            args,
+            downstream: idx
+                .map(|i| {
+                    dag.graph
+                        .downstream(i)
+                        .into_iter()
+                        .map(|d| dag.tasks[d].id.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            first_started: first_started.unwrap_or_else(|| self.clock.now()),
+            cancel: CancellationToken::new(),
+            clock: self.clock,
+            log,
+            store: Arc::clone(&self.store),
+            pending: Mutex::new(Pending::default()),
+            resources: Arc::clone(&self.resources),
+        }
+    }
+
     /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
     /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
     pub async fn test_task(
@@ -254,37 +303,17 @@ impl Executor {
     ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
         let idx = dag.graph.index_of(task_id)?;
         let task = &dag.tasks[idx];
-        let mut params = dag.params.clone();
-        if let Some(conf) = run.conf.as_object() {
-            params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
         let log = LogBuffer::default();
-        let ctx = TaskContext {
-            dag_id: dag.id.clone(),
-            task_id: task.id.clone(),
-            run_id: run.run_id.clone(),
-            try_number: 1,
-            max_tries: 1,
-            logical_date: run.logical_date,
-            data_interval_start: run.data_interval_start,
-            data_interval_end: run.data_interval_end,
-            params,
-            conf: run.conf.clone(),
-            args: task.args.clone(),
-            downstream: dag
-                .graph
-                .downstream(idx)
-                .into_iter()
-                .map(|d| dag.tasks[d].id.clone())
-                .collect(),
-            first_started: run.start_date.unwrap_or_else(|| self.clock.now()),
-            cancel: CancellationToken::new(),
-            clock: self.clock,
-            log: log.clone(),
-            store: Arc::clone(&self.store),
-            pending: Mutex::new(Pending::default()),
-            resources: Arc::clone(&self.resources),
-        };
+        let ctx = self.context(
+            dag,
+            run,
+            Some(idx),
+            1,
+            1,
+            run.start_date,
+            task.args.clone(),
+            log.clone(),
+        );
         let op = self.registry.get(&task.operator)?.clone();
         let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str()).await;
         let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;

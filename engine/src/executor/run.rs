@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
@@ -513,46 +512,16 @@ impl RunExec<'_> {
         args: serde_json::Value,
         log: LogBuffer,
     ) -> TaskContext {
-        let mut params = self.dag.params.clone();
-        if let Some(conf) = self.run.conf.as_object() {
-            for (k, v) in conf {
-                params.insert(k.clone(), v.clone());
-            }
-        }
-        TaskContext {
-            dag_id: self.dag.id.clone(),
-            task_id: idx
-                .map(|i| self.dag.tasks[i].id.clone())
-                .unwrap_or_default(),
-            run_id: self.run.run_id.clone(),
+        self.ex.context(
+            self.dag,
+            &self.run,
+            idx,
             try_number,
-            max_tries: idx.map_or(1, |i| self.slots[i].max_tries),
-            logical_date: self.run.logical_date,
-            data_interval_start: self.run.data_interval_start,
-            data_interval_end: self.run.data_interval_end,
-            params,
-            conf: self.run.conf.clone(),
+            idx.map_or(1, |i| self.slots[i].max_tries),
+            idx.and_then(|i| self.slots[i].start_date),
             args,
-            downstream: idx
-                .map(|i| {
-                    self.dag
-                        .graph
-                        .downstream(i)
-                        .into_iter()
-                        .map(|d| self.dag.tasks[d].id.clone())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            first_started: idx
-                .and_then(|i| self.slots[i].start_date)
-                .unwrap_or_else(|| self.ex.clock.now()),
-            cancel: CancellationToken::new(),
-            clock: self.ex.clock,
             log,
-            store: Arc::clone(&self.ex.store),
-            pending: Mutex::new(Pending::default()),
-            resources: Arc::clone(&self.ex.resources),
-        }
+        )
     }
 
     /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run.
