@@ -47,6 +47,16 @@ impl TaskState {
         TaskState::Deferred,
     ];
 
+    /// States from which a worker may claim the task instance (the executor has checked its
+    /// trigger rule or its wake-up time): every store must accept exactly these.
+    pub const CLAIMABLE: [TaskState; 5] = [
+        TaskState::None,
+        TaskState::Scheduled,
+        TaskState::Queued,
+        TaskState::UpForRetry,
+        TaskState::Deferred,
+    ];
+
     /// The name used in the store and on screen.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -166,16 +166,7 @@ impl Store for MemoryStore {
                 } => {
                     let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                     let won = match ti {
-                        Some(ti)
-                            if matches!(
-                                ti.state,
-                                TaskState::None
-                                    | TaskState::Scheduled
-                                    | TaskState::Queued
-                                    | TaskState::UpForRetry
-                                    | TaskState::Deferred
-                            ) =>
-                        {
+                        Some(ti) if TaskState::CLAIMABLE.contains(&ti.state) => {
                             ti.state = TaskState::Running;
                             ti.try_number = *try_number;
                             ti.start_date.get_or_insert(*at);

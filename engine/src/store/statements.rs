@@ -78,11 +78,12 @@ pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
                 at,
             } => {
                 out.push(Stmt {
-                    sql: "UPDATE task_instances SET state = 'running', try_number = $3, \
-                          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
-                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 \
-                          AND state IN ('none', 'scheduled', 'queued', 'up_for_retry', 'deferred')"
-                        .into(),
+                    sql: format!(
+                        "UPDATE task_instances SET state = 'running', try_number = $3, \
+                         start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
+                         WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND state IN ({})",
+                        claimable_states()
+                    ),
                     params: vec![
                         d(),
                         r(),
@@ -229,6 +230,15 @@ pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
         }
     }
     out
+}
+
+/// `'none', 'scheduled', …`: the claimable states as an SQL list.
+fn claimable_states() -> String {
+    crate::state::TaskState::CLAIMABLE
+        .iter()
+        .map(|s| literal(s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A SQL string literal: quotes doubled, NUL (which ends SQL text) replaced.
