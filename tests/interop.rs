@@ -154,7 +154,7 @@ fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
             .exists()
     );
     let script = "import sys, pyarrow.dataset as ds; t = ds.dataset(sys.argv[1], partitioning='hive').to_table(); print(t.num_rows, len(t.column_names))";
-    let out = std::process::Command::new(python)
+    let out = std::process::Command::new(&python)
         .args(["-c", script])
         .arg(&root)
         .output()
@@ -169,4 +169,68 @@ fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
     let rows: usize = rows.parse().unwrap();
     assert!((800..=1300).contains(&rows), "{rows}");
     assert_eq!(cols, "17", "14 columns and year, month, day");
+
+    // DAG 01 triggered DAG 02, which prepared the day: pyarrow and DuckDB read both splits,
+    // with the columns and row counts its metadata lists.
+    let prepared = home.path().join("data/prepared_data/2026-01-05");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(prepared.join("feature_metadata.json")).unwrap())
+            .unwrap();
+    let script = r#"
+import sys, json, duckdb, pyarrow.parquet as pq
+d = sys.argv[1]
+t = pq.read_table(d + "/train.parquet")
+n = duckdb.connect().execute(f"SELECT count(*), avg(churned) FROM read_parquet('{d}/test.parquet')").fetchone()
+print(json.dumps({"train_rows": t.num_rows, "columns": t.column_names, "test_rows": n[0], "test_churn": n[1]}))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .arg(&prepared)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["train_rows"], meta["rows"]["train"]);
+    assert_eq!(v["test_rows"], meta["rows"]["test"]);
+    assert_eq!(
+        meta["rows"]["train"].as_u64().unwrap() + meta["rows"]["test"].as_u64().unwrap(),
+        rows as u64
+    );
+    let mut expected = vec![serde_json::json!("customer_id")];
+    expected.extend(meta["feature_columns"].as_array().unwrap().iter().cloned());
+    expected.push(serde_json::json!("churned"));
+    assert_eq!(v["columns"], serde_json::Value::Array(expected));
+    let churn = v["test_churn"].as_f64().unwrap();
+    assert!((0.05..0.6).contains(&churn), "{churn}");
+
+    // And DAG 03 trained on it: one artifact per candidate, beside a copy of the metadata.
+    let runs = home
+        .path()
+        .join("data/artifacts/03_model_training_pipeline");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut models: Vec<String> = std::fs::read_dir(run.join("churned"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    models.sort();
+    assert_eq!(
+        models,
+        [
+            "gradient_boosting.model",
+            "linear_regression.model",
+            "logistic_regression.model",
+            "random_forest.model",
+            "random_forest_classifier.model"
+        ]
+    );
+    assert!(run.join("feature_metadata.json").exists());
 }

@@ -278,7 +278,7 @@ impl Iterator for DayRange {
     }
 }
 
-fn encode(key: &str, batches: Vec<RecordBatch>) -> Result<Bytes, DatasetError> {
+pub(crate) fn encode(key: &str, batches: Vec<RecordBatch>) -> Result<Bytes, DatasetError> {
     let err = |source| DatasetError::Parquet {
         key: key.to_string(),
         source,
@@ -306,7 +306,7 @@ fn encode(key: &str, batches: Vec<RecordBatch>) -> Result<Bytes, DatasetError> {
     Ok(Bytes::from(buf))
 }
 
-fn decode(key: &str, data: Bytes) -> Result<Vec<RecordBatch>, DatasetError> {
+pub(crate) fn decode(key: &str, data: Bytes) -> Result<Vec<RecordBatch>, DatasetError> {
     let err = |source| DatasetError::Parquet {
         key: key.to_string(),
         source,

@@ -9,6 +9,9 @@
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
 //! | [`generate`] | `generate_customers`: synthetic customers per logical date, with a learnable churn target |
 //! | [`expectations`] | `validate_data`: expectation suites, JSON report, quality score |
+//! | [`prepare`] | `prepare_data`: cleaning, features, stratified split, scaling; the reusable [`prepare::Preprocessor`] |
+//! | [`ml`] | `train_models`: smartcore candidates, search, metrics, model artifacts |
+//! | [`hash`] | SHA-256 digests of files and audit records |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
@@ -19,6 +22,9 @@ pub mod command;
 pub mod dataset;
 pub mod expectations;
 pub mod generate;
+pub mod hash;
+pub mod ml;
+pub mod prepare;
 pub mod sensors;
 pub mod storage;
 
@@ -32,6 +38,8 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(sensors::PartitionSensor);
     registry.register(generate::GenerateCustomers);
     registry.register(expectations::ValidateData);
+    registry.register(prepare::PrepareData);
+    registry.register(ml::operator::TrainModels);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

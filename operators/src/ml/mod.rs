@@ -1,0 +1,51 @@
+//! Model training on prepared data, with smartcore.
+//!
+//! ## Layout
+//! | module | owns |
+//! |---|---|
+//! | [`params`] | candidate kinds, their hyperparameters and grids |
+//! | [`learner`] | one fitted smartcore model behind a common face |
+//! | [`boosting`] | the log-loss gradient-boosted classifier on smartcore regression trees |
+//! | [`model`] | a trained model: learners, target, classes, feature columns |
+//! | [`artifact`] | model files: versioned header + postcard |
+//! | [`metrics`] | RMSE, MAE, R²; accuracy, macro precision/recall/F1, ROC AUC |
+//! | [`search`] | cross-validation folds, grid and random search |
+//! | [`parallel`] | independent jobs on a fixed number of threads |
+//! | [`table`] | prepared Parquet columns → smartcore matrices |
+//! | [`train`] | search, final fits and evaluation of every candidate of every target |
+//! | [`operator`] | the `train_models` operator |
+
+pub mod artifact;
+pub mod boosting;
+pub mod learner;
+pub mod metrics;
+pub mod model;
+pub mod operator;
+pub mod parallel;
+pub mod params;
+pub mod search;
+pub mod table;
+pub mod train;
+
+pub use metrics::Metric;
+pub use model::Model;
+pub use params::{Kind, Task};
+pub use train::{TrainSpec, Trained, train};
+
+/// Errors of training and of model files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MlError {
+    /// The data does not fit the training (missing column, single class, …).
+    #[error("{0}")]
+    Data(String),
+    /// No candidate could be fitted.
+    #[error("{0}")]
+    Fit(String),
+    /// A model file is not usable.
+    #[error("{0}")]
+    Artifact(String),
+}
+
+#[cfg(test)]
+mod tests;
