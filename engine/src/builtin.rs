@@ -1,5 +1,5 @@
-//! Operators that belong to the engine itself: `noop`, `short_circuit`, `branch` and
-//! `trigger_dag`.
+//! Operators that belong to the engine itself: `noop`, `short_circuit`, `branch`,
+//! `trigger_dag`, `external_dag_sensor` and `set_variable`.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -14,6 +14,57 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(Branch);
     registry.register(TriggerDag);
     registry.register(ExternalDagSensor);
+    registry.register(SetVariable);
+}
+
+/// Sets a Variable to a (templated) value when the task succeeds — `Variable.set` of an
+/// Airflow task, without Python.
+#[derive(Debug, Clone, Copy)]
+pub struct SetVariable;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetVariableArgs {
+    key: String,
+    value: serde_json::Value,
+}
+
+#[async_trait]
+impl Operator for SetVariable {
+    fn name(&self) -> &str {
+        "set_variable"
+    }
+
+    fn summary(&self) -> &str {
+        "sets a Variable to a templated value (in the same transaction as the task's success)"
+    }
+
+    fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
+        let a: SetVariableArgs = parse_args(args)?;
+        if a.key.trim().is_empty() {
+            return Err(ArgsError::at("key", "a Variable name"));
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+        let a: SetVariableArgs = ctx.args()?;
+        let value = match &a.value {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if value.trim().is_empty() {
+            return Err(TaskError::fatal(format!(
+                "the value for Variable `{}` rendered empty",
+                a.key
+            )));
+        }
+        ctx.log(format!("Variable {} = {value}", a.key));
+        ctx.set_variable(a.key.clone(), value.clone());
+        Ok(TaskOutcome::Success(Some(
+            serde_json::json!({"key": a.key, "value": value}),
+        )))
+    }
 }
 
 /// Does nothing and succeeds: a join point or placeholder (Airflow's `EmptyOperator`).

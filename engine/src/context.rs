@@ -194,6 +194,13 @@ impl fmt::Debug for TaskContext {
 }
 
 impl TaskContext {
+    /// The state store, for operators that keep their own records (experiment runs, a model
+    /// registry) with [`Store::record`] and [`Store::write_records`]. Task state itself
+    /// changes only through the executor.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     /// Writes a line to this try's log (`dagctl tasks logs`).
     pub fn log(&self, line: impl fmt::Display) {
         let line = line.to_string();

@@ -84,6 +84,6 @@ pub use operator::{ArgsError, ArgsProblem, Operator, OperatorRegistry, parse_arg
 pub use pools::{Pool, Pools};
 pub use schedule::Schedule;
 pub use state::{RunState, RunType, TaskState};
-pub use store::{MemoryStore, SqlStore, Store, StoreError};
+pub use store::{Expect, MemoryStore, Record, RecordWrite, SqlStore, Store, StoreError};
 pub use timetable::{DataInterval, Timetable};
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

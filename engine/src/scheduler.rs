@@ -587,6 +587,26 @@ impl Engine {
         options: crate::engine::TriggerOptions,
     ) -> Result<Vec<RunOutcome>, EngineError> {
         let root = self.create_run(dag_id, options).await?;
+        self.execute_following(&root.dag_id, &root.run_id, &HashSet::new())
+            .await
+    }
+
+    /// Executes an existing run together with every run it causes (see
+    /// [`Engine::trigger_following`]), leaving alone the queued runs in `exclude` (a
+    /// backfill's later days, for instance).
+    ///
+    /// # Errors
+    /// A run that could not be executed at all; a run that fails is in the outcomes.
+    pub async fn execute_following(
+        self: &Arc<Self>,
+        dag_id: &str,
+        run_id: &str,
+        exclude: &HashSet<(String, String)>,
+    ) -> Result<Vec<RunOutcome>, EngineError> {
+        let root =
+            self.store.run(dag_id, run_id).await?.ok_or_else(|| {
+                EngineError::BadOptions(format!("no run `{run_id}` of `{dag_id}`"))
+            })?;
         let mut events = self.events();
         let mut running: JoinSet<(String, String, Result<RunOutcome, EngineError>)> =
             JoinSet::new();
@@ -600,6 +620,7 @@ impl Engine {
                 (dag, run, r)
             });
         };
+        seen.extend(exclude.iter().cloned());
         seen.insert((root.dag_id.clone(), root.run_id.clone()));
         spawn(&mut running, root.dag_id, root.run_id);
         loop {

@@ -341,6 +341,7 @@ impl Operator for GenerateCustomers {
             written.key
         ));
         Ok(TaskOutcome::Success(Some(serde_json::json!({
+            "summary": format!("{rows} customers for {day} in {}", written.key),
             "rows": rows,
             "dataset": a.dataset,
             "day": day.to_string(),

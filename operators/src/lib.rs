@@ -11,22 +11,28 @@
 //! | [`expectations`] | `validate_data`: expectation suites, JSON report, quality score |
 //! | [`prepare`] | `prepare_data`: cleaning, features, stratified split, scaling; the reusable [`prepare::Preprocessor`] |
 //! | [`ml`] | `train_models`: smartcore candidates, search, metrics, model artifacts |
+//! | [`tracking`] | experiment runs in the state store |
+//! | [`registry`] | `register_model`, `promote_model`: versions, stages, promotion rule, audit hash, rollback |
+//! | [`gate`] | `new_data_gate`: train only on data not trained on yet |
+//! | [`notify`] | `training_summary`: the closing summary of a training run |
 //! | [`hash`] | SHA-256 digests of files and audit records |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
-//!
-//! Storage, datasets, data generation, validation and the ML operators join in later versions.
 
 pub mod command;
 pub mod dataset;
 pub mod expectations;
+pub mod gate;
 pub mod generate;
 pub mod hash;
 pub mod ml;
+pub mod notify;
 pub mod prepare;
+pub mod registry;
 pub mod sensors;
 pub mod storage;
+pub mod tracking;
 
 use dagctl_engine::OperatorRegistry;
 
@@ -40,6 +46,10 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(expectations::ValidateData);
     registry.register(prepare::PrepareData);
     registry.register(ml::operator::TrainModels);
+    registry.register(gate::NewDataGate);
+    registry.register(registry::operators::RegisterModel);
+    registry.register(registry::operators::PromoteModel);
+    registry.register(notify::TrainingSummary);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

@@ -2,6 +2,8 @@
 
 mod connections;
 mod dags;
+mod experiments;
+mod models;
 mod operators;
 mod output;
 mod pools;
@@ -116,6 +118,12 @@ enum Command {
     /// List the operators tasks can use.
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
+    /// The model registry: versions, stages, promotion, rollback, comparison, scoring.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Training runs recorded by `train_models` (parameters, metrics, data, artifacts).
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
 }
 
 /// Runs the verb; the exit code says whether it succeeded.
@@ -133,6 +141,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pools(c) => pools::run(g, c).await,
         Command::Connections(c) => connections::run(g, c).await,
         Command::Operators(c) => operators::run(&dagctl::registry(), c),
+        Command::Models(c) => models::run(g, c).await,
+        Command::Experiments(c) => experiments::run(g, c).await,
     }
 }
 

@@ -90,6 +90,10 @@ pub struct BackfillArgs {
     /// Print what would be done, and do nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Run only this DAG's runs, up to `max_active_runs` at once; the runs they trigger stay
+    /// queued. By default the days run one after the other, each with the runs it triggers.
+    #[arg(long)]
+    no_follow: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -156,19 +160,49 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
         );
         bar
     });
-    let outcomes = execute_runs(
-        Arc::clone(&engine),
-        &a.dag_id,
-        run_ids,
-        dag.max_active_runs as usize,
-        |o| {
-            if let Some(b) = &bar {
-                b.inc(1);
-                b.set_message(format!("{}: {}", o.run_id, o.state));
+    let outcomes = if a.no_follow {
+        execute_runs(
+            Arc::clone(&engine),
+            &a.dag_id,
+            run_ids,
+            dag.max_active_runs as usize,
+            |o| {
+                if let Some(b) = &bar {
+                    b.inc(1);
+                    b.set_message(format!("{}: {}", o.run_id, o.state));
+                }
+            },
+        )
+        .await
+    } else {
+        // Day after day, each with the runs it triggers (02 from 01, 03 from the dataset),
+        // as the scheduler would have run them.
+        let all: std::collections::HashSet<(String, String)> = run_ids
+            .iter()
+            .map(|r| (a.dag_id.clone(), r.clone()))
+            .collect();
+        let mut outcomes = Vec::new();
+        let mut failure = None;
+        for run_id in &run_ids {
+            match engine.execute_following(&a.dag_id, run_id, &all).await {
+                Ok(mut o) => {
+                    if let Some(b) = &bar {
+                        b.inc(1);
+                        b.set_message(run_id.clone());
+                    }
+                    outcomes.append(&mut o);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
             }
-        },
-    )
-    .await;
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(outcomes),
+        }
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -184,5 +218,8 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
         );
     }
     print_outcomes(&outcomes, a.json)?;
+    if !a.json {
+        super::trigger::print_summaries(engine.store().as_ref(), &outcomes).await;
+    }
     Ok(exit_code(&outcomes))
 }

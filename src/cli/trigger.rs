@@ -96,7 +96,38 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
     progress.finish();
     let outcomes = outcomes?;
     print_outcomes(&outcomes, a.json)?;
+    if !a.json {
+        print_summaries(engine.store().as_ref(), &outcomes).await;
+    }
     Ok(exit_code(&outcomes))
+}
+
+/// The `summary` line that tasks return in their XCom (data written, rows prepared, models
+/// trained and promoted), after the run tables.
+pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
+    let mut lines = Vec::new();
+    for o in outcomes {
+        for t in &o.tasks {
+            if let Ok(Some(v)) = store
+                .xcom(&o.dag_id, &o.run_id, &t.task_id, "return_value")
+                .await
+                && let Some(line) = v.get("summary").and_then(|s| s.as_str())
+            {
+                lines.push(format!("  {}.{}: {line}", o.dag_id, t.task_id));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return;
+    }
+    let ok = outcomes
+        .iter()
+        .filter(|o| o.state == RunState::Success)
+        .count();
+    println!("summary: {ok} of {} runs succeeded", outcomes.len());
+    for l in lines {
+        println!("{l}");
+    }
 }
 
 /// Exit 0 when every run succeeded.

@@ -29,9 +29,11 @@ struct Where {
     conn_id: Option<String>,
     #[serde(default)]
     artifacts: Option<String>,
+    #[serde(default)]
+    experiment: Option<String>,
 }
 
-const WHERE_KEYS: [&str; 4] = ["data", "url", "conn_id", "artifacts"];
+const WHERE_KEYS: [&str; 5] = ["data", "url", "conn_id", "artifacts", "experiment"];
 
 fn split(args: &serde_json::Value) -> Result<(Where, TrainSpec), ArgsError> {
     let mut spec = args.as_object().cloned().unwrap_or_default();
@@ -82,6 +84,9 @@ pub struct TrainResult {
     pub seconds: f64,
     /// One entry per target.
     pub targets: Vec<TargetResult>,
+    /// The experiment run recording it (set by the operator).
+    #[serde(default)]
+    pub experiment_run: Option<String>,
 }
 
 /// Where a run's artifacts go: `artifacts/<dag>/<run>` with the run id made path-safe.
@@ -160,6 +165,7 @@ pub async fn train_and_store(
         feature_metadata: meta_key.to_string(),
         seconds,
         targets,
+        experiment_run: None,
     })
 }
 
@@ -199,7 +205,27 @@ impl Operator for TrainModels {
             "training on {reference} with {} thread(s)",
             spec.threads()
         ));
-        let result = train_and_store(&location, &reference, &prefix, &spec).await?;
+        let started_at = ctx.now();
+        let mut result = train_and_store(&location, &reference, &prefix, &spec).await?;
+        let run = crate::tracking::ExperimentRun {
+            id: crate::tracking::run_key(&ctx.dag_id, &ctx.run_id, &ctx.task_id),
+            experiment: place
+                .experiment
+                .clone()
+                .unwrap_or_else(|| ctx.dag_id.clone()),
+            dag_id: ctx.dag_id.clone(),
+            run_id: ctx.run_id.clone(),
+            task_id: ctx.task_id.clone(),
+            started_at,
+            ended_at: ctx.now(),
+            duration_seconds: result.seconds,
+            result: result.clone(),
+        };
+        crate::tracking::record(ctx.store(), &run)
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
+        result.experiment_run = Some(run.id.clone());
+        ctx.log(format!("experiment run {} of `{}`", run.id, run.experiment));
         for t in &result.targets {
             ctx.log(format!(
                 "target {} ({} train / {} test rows): best {} with {} {:.4}",

@@ -373,73 +373,94 @@ fn train_target(
         cands.push((kind, picked.into_iter().map(|i| all[i].clone()).collect()));
     }
 
-    // Cross-validation of candidates with several points.
+    // One pool of jobs for the cross-validation and for the final fits of candidates that
+    // need no search; a second for the searched candidates' final fits, which depend on it.
     let searched = cands.iter().any(|(_, p)| p.len() > 1);
-    let mut cv: BTreeMap<(usize, usize), Option<f64>> = BTreeMap::new();
-    if searched {
+    let fold_data: Vec<(Side, Side)> = if searched {
         let class_idx: Option<Vec<usize>> = (t.task == Task::Classification)
             .then(|| tr.y.iter().map(|v| class_of(*v).unwrap_or(0)).collect());
-        let folds = kfold(
+        kfold(
             class_idx.as_deref(),
             tr.y.len(),
             spec.search.folds,
             spec.seed,
-        );
-        let fold_data: Vec<(Side, Side)> = folds
-            .iter()
-            .map(|(a, b)| {
-                let pick = |rows: &[usize]| {
-                    let table = tr.table.subset(rows);
-                    Side {
-                        x: table.matrix(),
-                        table,
-                        y: rows.iter().map(|r| tr.y[*r]).collect(),
-                    }
-                };
-                (pick(a), pick(b))
-            })
-            .collect();
-        let mut requests = Vec::new();
-        let mut keys = Vec::new();
-        for (ci, (kind, pts)) in cands.iter().enumerate() {
-            if pts.len() < 2 {
-                continue;
-            }
-            for (pi, p) in pts.iter().enumerate() {
-                let params = kind.params(p).map_err(MlError::Data)?;
-                for (fi, (fit, _)) in fold_data.iter().enumerate() {
-                    requests.push(Request {
-                        x: &fit.x,
-                        y: &fit.y,
-                        info: info(*kind, params.clone()),
-                    });
-                    keys.push((ci, pi, fi));
+        )
+        .iter()
+        .map(|(a, b)| {
+            let pick = |rows: &[usize]| {
+                let table = tr.table.subset(rows);
+                Side {
+                    x: table.matrix(),
+                    table,
+                    y: rows.iter().map(|r| tr.y[*r]).collect(),
                 }
+            };
+            (pick(a), pick(b))
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    enum Slot {
+        Fold(usize, usize, usize),
+        Final(usize),
+    }
+    let mut requests = Vec::new();
+    let mut slots = Vec::new();
+    for (ci, (kind, pts)) in cands.iter().enumerate() {
+        if pts.len() < 2 {
+            requests.push(Request {
+                x: &tr.x,
+                y: &tr.y,
+                info: info(*kind, kind.params(&pts[0]).map_err(MlError::Data)?),
+            });
+            slots.push(Slot::Final(ci));
+            continue;
+        }
+        for (pi, p) in pts.iter().enumerate() {
+            let params = kind.params(p).map_err(MlError::Data)?;
+            for (fi, (fit, _)) in fold_data.iter().enumerate() {
+                requests.push(Request {
+                    x: &fit.x,
+                    y: &fit.y,
+                    info: info(*kind, params.clone()),
+                });
+                slots.push(Slot::Fold(ci, pi, fi));
             }
         }
-        let fitted = fit_all(requests, spec.threads());
-        let mut scores: BTreeMap<(usize, usize), Vec<Option<f64>>> = BTreeMap::new();
-        for ((ci, pi, fi), result) in keys.into_iter().zip(fitted) {
-            let (_, valid) = &fold_data[fi];
-            let score = result
-                .0
-                .ok()
-                .and_then(|m| evaluate(&m, &valid.x, &valid.y).ok())
-                .and_then(|m| m.get(metric.name()).copied());
-            scores.entry((ci, pi)).or_default().push(score);
+    }
+    let mut finals: BTreeMap<usize, (Result<Model, String>, Duration)> = BTreeMap::new();
+    let mut scores: BTreeMap<(usize, usize), Vec<Option<f64>>> = BTreeMap::new();
+    for (slot, (result, cpu)) in slots.into_iter().zip(fit_all(requests, spec.threads())) {
+        match slot {
+            Slot::Final(ci) => {
+                finals.insert(ci, (result, cpu));
+            }
+            Slot::Fold(ci, pi, fi) => {
+                let (_, valid) = &fold_data[fi];
+                let score = result
+                    .ok()
+                    .and_then(|m| evaluate(&m, &valid.x, &valid.y).ok())
+                    .and_then(|m| m.get(metric.name()).copied());
+                scores.entry((ci, pi)).or_default().push(score);
+            }
         }
-        for (key, s) in scores {
+    }
+    let cv: BTreeMap<(usize, usize), Option<f64>> = scores
+        .into_iter()
+        .map(|(key, s)| {
             let mean = s
                 .iter()
                 .copied()
                 .collect::<Option<Vec<f64>>>()
                 .map(|v| v.iter().sum::<f64>() / v.len() as f64);
-            cv.insert(key, mean);
-        }
-    }
+            (key, mean)
+        })
+        .collect();
 
-    // Final fits with each candidate's best point.
+    // The searched candidates' best points, fitted on the whole training split.
     let mut chosen: Vec<(Kind, serde_json::Value, Vec<SearchPoint>, Option<f64>)> = Vec::new();
+    let mut late = Vec::new();
     for (ci, (kind, pts)) in cands.iter().enumerate() {
         if pts.len() < 2 {
             chosen.push((*kind, pts[0].clone(), Vec::new(), None));
@@ -460,19 +481,30 @@ fn train_target(
             }
         }
         let (pi, s) = best.map_or((0, None), |(pi, s)| (pi, Some(s)));
-        chosen.push((*kind, pts[pi].clone(), report, s));
-    }
-    let requests: Vec<Request> = chosen
-        .iter()
-        .map(|(kind, p, _, _)| {
-            Ok(Request {
+        late.push((
+            ci,
+            Request {
                 x: &tr.x,
                 y: &tr.y,
-                info: info(*kind, kind.params(p).map_err(MlError::Data)?),
-            })
+                info: info(*kind, kind.params(&pts[pi]).map_err(MlError::Data)?),
+            },
+        ));
+        chosen.push((*kind, pts[pi].clone(), report, s));
+    }
+    let (late_ci, late_requests): (Vec<usize>, Vec<Request>) = late.into_iter().unzip();
+    for (ci, fitted) in late_ci
+        .into_iter()
+        .zip(fit_all(late_requests, spec.threads()))
+    {
+        finals.insert(ci, fitted);
+    }
+    let fitted: Vec<(Result<Model, String>, Duration)> = (0..chosen.len())
+        .map(|ci| {
+            finals
+                .remove(&ci)
+                .unwrap_or_else(|| (Err("not fitted".into()), Duration::ZERO))
         })
-        .collect::<Result<_, MlError>>()?;
-    let fitted = fit_all(requests, spec.threads());
+        .collect();
 
     let mut reports = Vec::new();
     let mut models = Vec::new();
@@ -617,8 +649,11 @@ fn fit_all(requests: Vec<Request<'_>>, threads: usize) -> Vec<(Result<Model, Str
                     }
                 }
                 params => {
+                    // Rough costs, so that long fits start first: a boosting round is about
+                    // two forest trees; logistic regression's optimiser is slow in smartcore.
                     let cost = match params {
                         Params::Boosting(b) => rows * b.n_estimators as u64 * 2,
+                        Params::Logistic(_) => rows * 400,
                         _ => rows,
                     };
                     let params = params.clone();

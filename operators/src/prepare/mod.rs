@@ -756,6 +756,14 @@ impl Operator for PrepareData {
             ctx.log(format!("Variable {var} = {}", m.reference));
         }
         Ok(TaskOutcome::Success(Some(serde_json::json!({
+            "summary": format!(
+                "{}: {} train / {} test rows, {} features, from {} raw rows",
+                m.reference,
+                m.rows.train,
+                m.rows.test,
+                m.preprocessor.feature_columns.len(),
+                m.source.rows_read
+            ),
             "reference": m.reference,
             "rows": m.rows,
             "features": m.preprocessor.feature_columns.len(),

@@ -1,0 +1,798 @@
+//! The model registry: named models, their immutable versions, stages and promotions, kept in
+//! the state store; model files kept in the object store.
+//!
+//! - A **version** (collection `model_versions`, key `<model>/<version>`) is written once and
+//!   never changed: candidate, metrics, hyperparameters, experiment run, data reference, the
+//!   artifact and its feature metadata (keys and SHA-256), and an **audit hash** — SHA-256 over
+//!   the model file's hash, the metadata's hash, the data hash and the metrics — that
+//!   [`verify`] recomputes from the stored files.
+//! - The **model** (collection `models`, key `<model>`) holds what changes: each version's
+//!   stage (`none`, `staging`, `production`, `archived`; at most one production) and the
+//!   history of every registration and stage change, with the numbers of each decision. It is
+//!   updated by compare-and-swap, so two writers never both promote.
+//! - Files are copied to `registry/<model>/<sha256>.model` and `<sha256>.json` under the data
+//!   location, named by content: registering never overwrites a file, and cleaning a DAG run's
+//!   `artifacts/` leaves the registry whole.
+
+pub mod operators;
+pub mod rules;
+mod score;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dagctl_engine::{Expect, RecordWrite, Store, StoreError};
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+pub use rules::{Decision, Margin, PromotionRule, decide};
+
+use crate::hash::{sha256_hex, sha256_parts};
+use crate::ml::metrics::Metrics;
+use crate::ml::{Metric, Model, Task, artifact};
+use crate::prepare::FeatureMetadata;
+use crate::storage::Location;
+
+/// The collection of models.
+pub const MODELS: &str = "models";
+/// The collection of model versions.
+pub const VERSIONS: &str = "model_versions";
+
+/// Errors of the registry, naming the model, version or file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No such model.
+    #[error("no model `{0}` in the registry (`dagctl models list` shows them)")]
+    NoModel(String),
+    /// No such version.
+    #[error("model `{model}` has no version {version} (it has 1 to {latest})")]
+    NoVersion {
+        /// The model.
+        model: String,
+        /// The version asked for.
+        version: u32,
+        /// Its latest version.
+        latest: u32,
+    },
+    /// No production version.
+    #[error("model `{0}` has no production version: promote one (`dagctl models promote`)")]
+    NoProduction(String),
+    /// A stage change the rules forbid.
+    #[error("{0}")]
+    Stage(String),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The object store failed.
+    #[error("{key}: {message}")]
+    Files {
+        /// The object's key.
+        key: String,
+        /// What happened.
+        message: String,
+    },
+    /// A model file is unusable.
+    #[error(transparent)]
+    Ml(#[from] crate::ml::MlError),
+    /// A feature metadata file is unusable.
+    #[error(transparent)]
+    Prepare(#[from] crate::prepare::PrepareError),
+}
+
+/// A version's place in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Registered, not yet judged.
+    None,
+    /// Kept, not serving (a challenger that did not beat the champion).
+    Staging,
+    /// Serving; at most one version per model.
+    Production,
+    /// Retired (a replaced champion).
+    Archived,
+}
+
+impl Stage {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::None => "none",
+            Stage::Staging => "staging",
+            Stage::Production => "production",
+            Stage::Archived => "archived",
+        }
+    }
+
+    /// The stage called `name`.
+    pub fn parse(name: &str) -> Option<Stage> {
+        [
+            Stage::None,
+            Stage::Staging,
+            Stage::Production,
+            Stage::Archived,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+}
+
+/// A stored file: key, hash, size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Its key under the data location.
+    pub key: String,
+    /// Its SHA-256.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub bytes: usize,
+}
+
+/// The data a version was trained on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataRef {
+    /// The prepared set (`prepared_data/<date>`).
+    pub reference: String,
+    /// Its data hash (both files' SHA-256).
+    pub data_hash: String,
+}
+
+/// An immutable model version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelVersion {
+    /// The model.
+    pub model: String,
+    /// Its number, from 1.
+    pub version: u32,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// The candidate kind.
+    pub candidate: String,
+    /// The target column.
+    pub target: String,
+    /// Classification or regression.
+    pub task: Task,
+    /// The metric it was chosen by.
+    pub metric: Metric,
+    /// Its test-split metrics.
+    pub metrics: Metrics,
+    /// Its hyperparameters.
+    pub params: serde_json::Value,
+    /// The experiment run that trained it.
+    pub experiment_run: Option<String>,
+    /// The DAG run that trained it (`dag_id/run_id`).
+    pub source: Option<String>,
+    /// The training data.
+    pub data: DataRef,
+    /// The model file.
+    pub artifact: StoredFile,
+    /// Its feature metadata (the preprocessing for scoring).
+    pub feature_metadata: StoredFile,
+    /// SHA-256 over model, metadata, data hash and metrics.
+    pub audit_hash: String,
+}
+
+/// A stage change or registration, as kept in the model's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// `register`, `promote`, `stage`, `rollback`, `archive`.
+    pub action: String,
+    /// The version concerned.
+    pub version: u32,
+    /// Its stage before.
+    pub from: Stage,
+    /// Its stage after.
+    pub to: Stage,
+    /// Why, in words.
+    pub reason: String,
+    /// The numbers of a promotion decision.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decision: Option<Decision>,
+}
+
+/// A model: its versions' stages and its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    /// Its name.
+    pub name: String,
+    /// When its first version was registered.
+    pub created_at: DateTime<Utc>,
+    /// Its highest version.
+    pub latest_version: u32,
+    /// The stage of each version.
+    pub stages: BTreeMap<u32, Stage>,
+    /// Which registration produced which version (a retried task gets its version back).
+    pub registered_by: BTreeMap<String, u32>,
+    /// Every registration and stage change, oldest first.
+    pub history: Vec<Event>,
+}
+
+impl ModelEntry {
+    /// The production version, if any.
+    pub fn production(&self) -> Option<u32> {
+        self.stages
+            .iter()
+            .find(|(_, s)| **s == Stage::Production)
+            .map(|(v, _)| *v)
+    }
+
+    /// The stage of a version.
+    pub fn stage(&self, version: u32) -> Stage {
+        self.stages.get(&version).copied().unwrap_or(Stage::None)
+    }
+
+    fn set(
+        &mut self,
+        version: u32,
+        to: Stage,
+        action: &str,
+        reason: String,
+        decision: Option<Decision>,
+    ) {
+        let from = self.stage(version);
+        self.stages.insert(version, to);
+        self.history.push(Event {
+            at: Utc::now(),
+            action: action.into(),
+            version,
+            from,
+            to,
+            reason,
+            decision,
+        });
+    }
+
+    /// Makes `version` production, archiving the current production version.
+    fn make_production(
+        &mut self,
+        version: u32,
+        action: &str,
+        reason: String,
+        decision: Option<Decision>,
+    ) {
+        if let Some(old) = self.production().filter(|v| *v != version) {
+            self.set(
+                old,
+                Stage::Archived,
+                "archive",
+                format!("replaced by version {version}"),
+                None,
+            );
+        }
+        self.set(version, Stage::Production, action, reason, decision);
+    }
+}
+
+fn version_key(model: &str, version: u32) -> String {
+    format!("{model}/{version:08}")
+}
+
+fn corrupt(what: String, e: impl ToString) -> RegistryError {
+    RegistryError::Store(StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
+/// The model entry and its record version, if it exists.
+///
+/// # Errors
+/// The store's error.
+pub async fn entry(
+    store: &dyn Store,
+    model: &str,
+) -> Result<Option<(ModelEntry, i64)>, RegistryError> {
+    match store.record(MODELS, model).await? {
+        None => Ok(None),
+        Some(r) => Ok(Some((
+            serde_json::from_value(r.value).map_err(|e| corrupt(format!("model `{model}`"), e))?,
+            r.version,
+        ))),
+    }
+}
+
+async fn existing(store: &dyn Store, model: &str) -> Result<(ModelEntry, i64), RegistryError> {
+    entry(store, model)
+        .await?
+        .ok_or_else(|| RegistryError::NoModel(model.to_string()))
+}
+
+/// Every model.
+///
+/// # Errors
+/// The store's error.
+pub async fn models(store: &dyn Store) -> Result<Vec<ModelEntry>, RegistryError> {
+    store
+        .records(MODELS, "")
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.value).map_err(|e| corrupt(format!("model `{}`", r.key), e))
+        })
+        .collect()
+}
+
+/// One version.
+///
+/// # Errors
+/// [`RegistryError::NoVersion`] / [`RegistryError::NoModel`], or the store's error.
+pub async fn version(
+    store: &dyn Store,
+    model: &str,
+    version: u32,
+) -> Result<ModelVersion, RegistryError> {
+    match store.record(VERSIONS, &version_key(model, version)).await? {
+        Some(r) => serde_json::from_value(r.value)
+            .map_err(|e| corrupt(format!("version {version} of `{model}`"), e)),
+        None => {
+            let (e, _) = existing(store, model).await?;
+            Err(RegistryError::NoVersion {
+                model: model.into(),
+                version,
+                latest: e.latest_version,
+            })
+        }
+    }
+}
+
+/// Every version of a model, oldest first.
+///
+/// # Errors
+/// The store's error.
+pub async fn versions(store: &dyn Store, model: &str) -> Result<Vec<ModelVersion>, RegistryError> {
+    store
+        .records(VERSIONS, &format!("{model}/"))
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::from_value(r.value).map_err(|e| corrupt(format!("version `{}`", r.key), e))
+        })
+        .collect()
+}
+
+/// The audit hash of a version's facts.
+pub fn audit_hash(
+    artifact_sha: &str,
+    metadata_sha: &str,
+    data_hash: &str,
+    metrics: &Metrics,
+) -> String {
+    let metrics = serde_json::to_string(metrics).unwrap_or_default();
+    sha256_parts([
+        artifact_sha.as_bytes(),
+        metadata_sha.as_bytes(),
+        data_hash.as_bytes(),
+        metrics.as_bytes(),
+    ])
+}
+
+/// What a registration needs.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The model's name.
+    pub model: String,
+    /// The model file's bytes.
+    pub artifact: Vec<u8>,
+    /// The feature metadata's bytes.
+    pub feature_metadata: Vec<u8>,
+    /// Its test metrics.
+    pub metrics: Metrics,
+    /// The metric it was chosen by.
+    pub metric: Metric,
+    /// Its hyperparameters.
+    pub params: serde_json::Value,
+    /// The experiment run.
+    pub experiment_run: Option<String>,
+    /// The DAG run and task registering it; registering twice from the same one returns the
+    /// same version.
+    pub source: Option<String>,
+}
+
+async fn put_once(
+    location: &Location,
+    relative: &str,
+    data: &[u8],
+) -> Result<StoredFile, RegistryError> {
+    let key = location.key(relative);
+    let sha = sha256_hex(data);
+    location
+        .store
+        .put(&key, PutPayload::from(data.to_vec()))
+        .await
+        .map_err(|e| RegistryError::Files {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(StoredFile {
+        key: key.to_string(),
+        sha256: sha,
+        bytes: data.len(),
+    })
+}
+
+/// Registers a new immutable version (stage `none`). Returns it and whether it is new (false
+/// when this `source` registered it before).
+///
+/// # Errors
+/// An unreadable artifact or metadata, storage or store failures.
+pub async fn register(
+    store: &dyn Store,
+    location: &Location,
+    r: Registration,
+) -> Result<(ModelVersion, bool), RegistryError> {
+    let (header, _) = artifact::read_header(&r.artifact)?;
+    let meta = FeatureMetadata::from_json("feature_metadata.json", &r.feature_metadata)?;
+    let a_sha = sha256_hex(&r.artifact);
+    let m_sha = sha256_hex(&r.feature_metadata);
+    let artifact = put_once(
+        location,
+        &format!("registry/{}/{a_sha}.model", r.model),
+        &r.artifact,
+    )
+    .await?;
+    let metadata = put_once(
+        location,
+        &format!("registry/{}/{m_sha}.json", r.model),
+        &r.feature_metadata,
+    )
+    .await?;
+    // Compare-and-swap on the model entry; another registration in between means try again.
+    for _ in 0..20 {
+        let current = entry(store, &r.model).await?;
+        if let (Some((e, _)), Some(src)) = (&current, &r.source)
+            && let Some(v) = e.registered_by.get(src)
+        {
+            return Ok((version(store, &r.model, *v).await?, false));
+        }
+        let next = current.as_ref().map_or(1, |(e, _)| e.latest_version + 1);
+        let mv = ModelVersion {
+            model: r.model.clone(),
+            version: next,
+            created_at: Utc::now(),
+            candidate: header.info.kind.name().to_string(),
+            target: header.info.target.clone(),
+            task: header.info.task,
+            metric: r.metric,
+            metrics: r.metrics.clone(),
+            params: r.params.clone(),
+            experiment_run: r.experiment_run.clone(),
+            source: r.source.clone(),
+            data: DataRef {
+                reference: meta.reference.clone(),
+                data_hash: meta.data_hash.clone(),
+            },
+            audit_hash: audit_hash(&a_sha, &m_sha, &meta.data_hash, &r.metrics),
+            artifact: artifact.clone(),
+            feature_metadata: metadata.clone(),
+        };
+        let (mut e, expect) = match current {
+            Some((e, v)) => (e, Expect::Version(v)),
+            None => (
+                ModelEntry {
+                    name: r.model.clone(),
+                    created_at: mv.created_at,
+                    latest_version: 0,
+                    stages: BTreeMap::new(),
+                    registered_by: BTreeMap::new(),
+                    history: Vec::new(),
+                },
+                Expect::Absent,
+            ),
+        };
+        e.latest_version = next;
+        if let Some(src) = &r.source {
+            e.registered_by.insert(src.clone(), next);
+        }
+        let m = mv
+            .metrics
+            .get(mv.metric.name())
+            .copied()
+            .unwrap_or(f64::NAN);
+        e.set(
+            next,
+            Stage::None,
+            "register",
+            format!(
+                "{} on {} ({} {m:.4})",
+                mv.candidate,
+                mv.data.reference,
+                mv.metric.name()
+            ),
+            None,
+        );
+        let writes = [
+            RecordWrite {
+                collection: VERSIONS.into(),
+                key: version_key(&r.model, next),
+                value: to_json(&mv),
+                expect: Expect::Absent,
+            },
+            RecordWrite {
+                collection: MODELS.into(),
+                key: r.model.clone(),
+                value: to_json(&e),
+                expect,
+            },
+        ];
+        match store.write_records(&writes).await {
+            Ok(()) => return Ok((mv, true)),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(RegistryError::Stage(format!(
+        "model `{}` kept changing while registering; try again",
+        r.model
+    )))
+}
+
+/// Reads, changes and writes back a model entry, retrying on a concurrent change.
+async fn update<T>(
+    store: &dyn Store,
+    model: &str,
+    mut change: impl FnMut(&mut ModelEntry) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
+    for _ in 0..20 {
+        let (mut e, v) = existing(store, model).await?;
+        let out = change(&mut e)?;
+        let w = RecordWrite {
+            collection: MODELS.into(),
+            key: model.into(),
+            value: to_json(&e),
+            expect: Expect::Version(v),
+        };
+        match store.write_records(&[w]).await {
+            Ok(()) => return Ok(out),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(RegistryError::Stage(format!(
+        "model `{model}` kept changing; try again"
+    )))
+}
+
+/// Applies the promotion rule to `version` against the production version: production if it
+/// wins (the champion is archived), staging otherwise. The decision is recorded.
+///
+/// # Errors
+/// Unknown model or version, or the store's error.
+pub async fn promote_by_rule(
+    store: &dyn Store,
+    model: &str,
+    challenger: u32,
+    rule: &PromotionRule,
+) -> Result<(Decision, Option<u32>), RegistryError> {
+    let ch = version(store, model, challenger).await?;
+    let metric = rule.metric.unwrap_or(ch.metric);
+    let value = |v: &ModelVersion| v.metrics.get(metric.name()).copied().unwrap_or(f64::NAN);
+    let (e, _) = existing(store, model).await?;
+    let champion = match e.production().filter(|p| *p != challenger) {
+        Some(p) => Some(version(store, model, p).await?),
+        None => None,
+    };
+    let decision = decide(rule, metric, value(&ch), champion.as_ref().map(value));
+    let champion_version = champion.as_ref().map(|c| c.version);
+    let d = decision.clone();
+    update(store, model, move |e| {
+        if e.production() == Some(challenger) {
+            return Ok(());
+        }
+        let reason = d.reason.clone();
+        if d.promote {
+            e.make_production(challenger, "promote", reason, Some(d.clone()));
+        } else {
+            e.set(
+                challenger,
+                Stage::Staging,
+                "promote",
+                reason,
+                Some(d.clone()),
+            );
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((decision, champion_version))
+}
+
+/// Sets a version's stage by hand (`dagctl models promote`), within the stage rules:
+/// production comes from `none` or `staging` (an archived version comes back with `rollback`)
+/// and archives the current production version; the production version leaves production
+/// only by being replaced or archived.
+///
+/// # Errors
+/// [`RegistryError::Stage`] for a forbidden change; unknown model or version.
+pub async fn set_stage(
+    store: &dyn Store,
+    model: &str,
+    v: u32,
+    to: Stage,
+) -> Result<Stage, RegistryError> {
+    version(store, model, v).await?;
+    update(store, model, |e| {
+        let from = e.stage(v);
+        let bad = |m: String| Err(RegistryError::Stage(m));
+        match (from, to) {
+            (a, b) if a == b => return bad(format!("version {v} of `{model}` is already in {}", a.name())),
+            (Stage::Archived, Stage::Production) => {
+                return bad(format!(
+                    "version {v} of `{model}` is archived: bring it back with `dagctl models rollback {model} --to {v}`"
+                ));
+            }
+            (Stage::Production, Stage::Staging | Stage::None) => {
+                return bad(format!(
+                    "version {v} of `{model}` is in production: promote another version, roll back, or archive it"
+                ));
+            }
+            (_, Stage::Production) => e.make_production(v, "stage", "set by hand".into(), None),
+            (_, to) => e.set(v, to, "stage", "set by hand".into(), None),
+        }
+        Ok(from)
+    })
+    .await
+}
+
+/// Makes an earlier version production again (`--to`, else the last version that was in
+/// production before the current one); the replaced version is archived.
+///
+/// # Errors
+/// No earlier production version, an unknown version, or the target is already production.
+pub async fn rollback(
+    store: &dyn Store,
+    model: &str,
+    to: Option<u32>,
+) -> Result<(Option<u32>, u32), RegistryError> {
+    if let Some(v) = to {
+        version(store, model, v).await?;
+    }
+    update(store, model, |e| {
+        let current = e.production();
+        let target = match to {
+            Some(v) => v,
+            None => e
+                .history
+                .iter()
+                .rev()
+                .filter(|ev| ev.to == Stage::Production && Some(ev.version) != current)
+                .map(|ev| ev.version)
+                .next()
+                .ok_or_else(|| {
+                    RegistryError::Stage(format!(
+                        "model `{model}` has no earlier production version to roll back to; name one with --to"
+                    ))
+                })?,
+        };
+        if current == Some(target) {
+            return Err(RegistryError::Stage(format!(
+                "version {target} of `{model}` is already in production"
+            )));
+        }
+        e.make_production(
+            target,
+            "rollback",
+            format!("rolled back from {}", current.map_or("no production".into(), |c| format!("version {c}"))),
+            None,
+        );
+        Ok((current, target))
+    })
+    .await
+}
+
+/// The result of [`verify`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// The version.
+    pub version: u32,
+    /// Whether every check passed.
+    pub ok: bool,
+    /// Each check and its result.
+    pub checks: Vec<(String, bool)>,
+}
+
+/// Recomputes a version's file hashes and audit hash from the stored files.
+///
+/// # Errors
+/// Unknown model or version, or a file that cannot be read.
+pub async fn verify(
+    store: &dyn Store,
+    location: &Location,
+    model: &str,
+    v: u32,
+) -> Result<Verification, RegistryError> {
+    let mv = version(store, model, v).await?;
+    let a = read(location, &mv.artifact.key).await?;
+    let m = read(location, &mv.feature_metadata.key).await?;
+    let (a_sha, m_sha) = (sha256_hex(&a), sha256_hex(&m));
+    let recomputed = audit_hash(&a_sha, &m_sha, &mv.data.data_hash, &mv.metrics);
+    let checks = vec![
+        (
+            "model file SHA-256".to_string(),
+            a_sha == mv.artifact.sha256,
+        ),
+        (
+            "feature metadata SHA-256".to_string(),
+            m_sha == mv.feature_metadata.sha256,
+        ),
+        ("audit hash".to_string(), recomputed == mv.audit_hash),
+    ];
+    Ok(Verification {
+        version: v,
+        ok: checks.iter().all(|(_, ok)| *ok),
+        checks,
+    })
+}
+
+async fn read(location: &Location, key: &str) -> Result<Vec<u8>, RegistryError> {
+    let path = object_store::path::Path::from(key);
+    let err = |e: object_store::Error| RegistryError::Files {
+        key: key.to_string(),
+        message: e.to_string(),
+    };
+    Ok(location
+        .store
+        .get(&path)
+        .await
+        .map_err(err)?
+        .bytes()
+        .await
+        .map_err(err)?
+        .to_vec())
+}
+
+/// A registered model ready to score: the model, its preprocessing and its version.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The version's facts.
+    pub version: ModelVersion,
+    /// The model.
+    pub model: Model,
+    /// Its feature metadata (with the [`crate::prepare::Preprocessor`]).
+    pub metadata: FeatureMetadata,
+}
+
+/// Loads a version (the production one by default), checking both files against their hashes.
+///
+/// # Errors
+/// No production version, unknown version, a file that was changed, or unreadable files.
+pub async fn load(
+    store: &dyn Store,
+    location: &Location,
+    model: &str,
+    v: Option<u32>,
+) -> Result<Loaded, RegistryError> {
+    let v = match v {
+        Some(v) => v,
+        None => existing(store, model)
+            .await?
+            .0
+            .production()
+            .ok_or_else(|| RegistryError::NoProduction(model.to_string()))?,
+    };
+    let mv = version(store, model, v).await?;
+    let a = read(location, &mv.artifact.key).await?;
+    let m = read(location, &mv.feature_metadata.key).await?;
+    for (file, data) in [(&mv.artifact, &a), (&mv.feature_metadata, &m)] {
+        if sha256_hex(data) != file.sha256 {
+            return Err(RegistryError::Files {
+                key: file.key.clone(),
+                message: "its SHA-256 differs from the registered one: the file was changed (`dagctl models verify`)".into(),
+            });
+        }
+    }
+    Ok(Loaded {
+        model: artifact::from_bytes(&a)?,
+        metadata: FeatureMetadata::from_json(&mv.feature_metadata.key, &m)?,
+        version: mv,
+    })
+}
+
+#[cfg(test)]
+mod tests;

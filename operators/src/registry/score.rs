@@ -1,0 +1,73 @@
+//! Scoring new raw rows with a registered model: the stored preprocessing, then the model.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use super::{Loaded, RegistryError};
+use crate::ml::MlError;
+use crate::ml::Task;
+use crate::ml::table::Table;
+
+impl Loaded {
+    /// The rows of `raw` with the model's output appended: `prediction` (the class, or the
+    /// value), and for a class the probability of each class — `probability` (of the positive
+    /// class) with two classes, `probability_<class>` with more.
+    ///
+    /// # Errors
+    /// A column the preprocessing needs is missing or mistyped, or the model cannot predict.
+    pub fn score(&self, raw: &RecordBatch) -> Result<RecordBatch, RegistryError> {
+        let features = self.metadata.preprocessor.transform(raw)?;
+        if features.columns != self.model.info.feature_columns {
+            return Err(MlError::Data(format!(
+                "the preprocessing gives other columns than model version {} reads",
+                self.version.version
+            ))
+            .into());
+        }
+        let x = Table::from_columns(features.columns, &features.values).matrix();
+        let info = &self.model.info;
+        let fail = |e: String| RegistryError::Ml(MlError::Fit(e));
+        let predicted = self.model.predict(&x).map_err(fail)?;
+        let mut fields: Vec<Field> = raw
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let mut columns: Vec<ArrayRef> = raw.columns().to_vec();
+        let integral = info.classes.iter().all(|c| c.fract() == 0.0);
+        if info.task == Task::Classification && integral {
+            fields.push(Field::new("prediction", DataType::Int64, false));
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                predicted.iter().map(|v| *v as i64),
+            )));
+        } else {
+            fields.push(Field::new("prediction", DataType::Float64, false));
+            columns.push(Arc::new(Float64Array::from(predicted)));
+        }
+        if info.task == Task::Classification {
+            let proba = self.model.predict_proba(&x).map_err(fail)?;
+            if info.classes.len() == 2 {
+                fields.push(Field::new("probability", DataType::Float64, false));
+                columns.push(Arc::new(Float64Array::from_iter_values(
+                    proba.iter().map(|p| p[1]),
+                )));
+            } else {
+                for (i, c) in info.classes.iter().enumerate() {
+                    fields.push(Field::new(
+                        format!("probability_{c}"),
+                        DataType::Float64,
+                        false,
+                    ));
+                    columns.push(Arc::new(Float64Array::from_iter_values(
+                        proba.iter().map(|p| p[i]),
+                    )));
+                }
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+            .map_err(|e| RegistryError::Ml(MlError::Data(e.to_string())))
+    }
+}

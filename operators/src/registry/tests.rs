@@ -1,0 +1,241 @@
+use super::*;
+use crate::generate::{GenerateArgs, generate};
+use crate::ml::{TrainSpec, train};
+use crate::prepare::{PrepareArgs, Source, prepare};
+use chrono::NaiveDate;
+use dagctl_engine::{MemoryStore, parse_args};
+
+/// A real model file and its metadata, from a small linear model.
+fn files() -> (Vec<u8>, Vec<u8>) {
+    let g: GenerateArgs = parse_args(&serde_json::json!({})).unwrap();
+    let raw = generate(NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(), &g);
+    let source = Source {
+        dataset: "raw_data".into(),
+        from: String::new(),
+        to: String::new(),
+        partitions: vec![],
+        rows_read: 0,
+        rows_dropped: 0,
+    };
+    let p = prepare(
+        &raw,
+        &PrepareArgs::default(),
+        "prepared_data/2026-05-01",
+        NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+        source,
+    )
+    .unwrap();
+    let spec: TrainSpec =
+        serde_json::from_value(serde_json::json!({"candidates": ["linear_regression"]})).unwrap();
+    let features = p.metadata.preprocessor.feature_columns.clone();
+    let t = train(&p.train, &p.test, &features, &spec).unwrap();
+    let bytes = crate::ml::artifact::to_bytes(&t[0].models[0]).unwrap();
+    (bytes, serde_json::to_vec(&p.metadata).unwrap())
+}
+
+fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
+    Registration {
+        model: "churn".into(),
+        artifact: files.0.clone(),
+        feature_metadata: files.1.clone(),
+        metrics: Metrics::from([("f1_macro".to_string(), f1), ("roc_auc".to_string(), 0.9)]),
+        metric: Metric::F1Macro,
+        params: serde_json::json!({}),
+        experiment_run: Some("abc".into()),
+        source: Some(source.into()),
+    }
+}
+
+fn rule(margin: f64, floor: Option<f64>) -> PromotionRule {
+    PromotionRule {
+        metric: None,
+        margin: Margin::Absolute(margin),
+        floor,
+    }
+}
+
+async fn stages(store: &MemoryStore) -> Vec<(u32, Stage)> {
+    entry(store, "churn")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .stages
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn champion_challenger_rollback_and_stage_rules() {
+    let store = MemoryStore::new();
+    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
+    let f = files();
+
+    let (v1, new) = register(&store, &loc, reg(&f, 0.70, "run1")).await.unwrap();
+    assert_eq!((v1.version, new), (1, true));
+    assert_eq!(stages(&store).await, [(1, Stage::None)]);
+    let (d, champion) = promote_by_rule(&store, "churn", 1, &rule(0.01, Some(0.6)))
+        .await
+        .unwrap();
+    assert!(d.promote && champion.is_none(), "{}", d.reason);
+    assert_eq!(stages(&store).await, [(1, Stage::Production)]);
+
+    // A weaker challenger goes to staging; the champion stays.
+    register(&store, &loc, reg(&f, 0.705, "run2"))
+        .await
+        .unwrap();
+    let (d, champion) = promote_by_rule(&store, "churn", 2, &rule(0.01, Some(0.6)))
+        .await
+        .unwrap();
+    assert!(!d.promote && champion == Some(1), "{}", d.reason);
+    assert!(d.reason.contains("by only 0.0050"), "{}", d.reason);
+    // A better one replaces it; the old champion is archived.
+    register(&store, &loc, reg(&f, 0.75, "run3")).await.unwrap();
+    let (d, _) = promote_by_rule(&store, "churn", 3, &rule(0.01, Some(0.6)))
+        .await
+        .unwrap();
+    assert!(d.promote, "{}", d.reason);
+    assert_eq!(
+        stages(&store).await,
+        [
+            (1, Stage::Archived),
+            (2, Stage::Staging),
+            (3, Stage::Production)
+        ]
+    );
+    let e = entry(&store, "churn").await.unwrap().unwrap().0;
+    let decision = e
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.version == 3 && h.action == "promote")
+        .unwrap();
+    assert_eq!(decision.decision.as_ref().unwrap().champion, Some(0.70));
+
+    // Rollback: back to the previous production version, the current one archived.
+    let (from, to) = rollback(&store, "churn", None).await.unwrap();
+    assert_eq!((from, to), (Some(3), 1));
+    assert_eq!(
+        stages(&store).await,
+        [
+            (1, Stage::Production),
+            (2, Stage::Staging),
+            (3, Stage::Archived)
+        ]
+    );
+    rollback(&store, "churn", Some(2)).await.unwrap();
+    assert_eq!(
+        entry(&store, "churn")
+            .await
+            .unwrap()
+            .unwrap()
+            .0
+            .production(),
+        Some(2)
+    );
+    let again = rollback(&store, "churn", Some(2))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already in production"), "{again}");
+
+    // Manual stage changes keep the rules.
+    let e = set_stage(&store, "churn", 1, Stage::Production)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rollback churn --to 1"), "{e}");
+    let e = set_stage(&store, "churn", 2, Stage::Staging)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is in production"), "{e}");
+    assert_eq!(
+        set_stage(&store, "churn", 3, Stage::Staging).await.unwrap(),
+        Stage::Archived
+    );
+    set_stage(&store, "churn", 3, Stage::Production)
+        .await
+        .unwrap();
+    assert_eq!(
+        stages(&store).await,
+        [
+            (1, Stage::Archived),
+            (2, Stage::Archived),
+            (3, Stage::Production)
+        ],
+        "one production version at most"
+    );
+    let e = version(&store, "churn", 9).await.unwrap_err().to_string();
+    assert_eq!(e, "model `churn` has no version 9 (it has 1 to 3)");
+}
+
+#[tokio::test]
+async fn versions_are_immutable_and_audited() {
+    let store = MemoryStore::new();
+    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
+    let f = files();
+    let (v1, _) = register(&store, &loc, reg(&f, 0.7, "dag/run/a"))
+        .await
+        .unwrap();
+    // The same registration (a retried task) gets the same version back.
+    let (again, new) = register(&store, &loc, reg(&f, 0.9, "dag/run/a"))
+        .await
+        .unwrap();
+    assert_eq!((again.version, new), (1, false));
+    assert_eq!(again, v1, "the version did not change");
+    // Nothing can write the version record again.
+    let overwrite = store
+        .write_records(&[RecordWrite {
+            collection: VERSIONS.into(),
+            key: version_key("churn", 1),
+            value: serde_json::json!({"metrics": {"f1_macro": 1.0}}),
+            expect: Expect::Absent,
+        }])
+        .await;
+    assert!(matches!(overwrite, Err(StoreError::Conflict { .. })));
+    assert_eq!(version(&store, "churn", 1).await.unwrap(), v1);
+
+    let ok = verify(&store, &loc, "churn", 1).await.unwrap();
+    assert!(ok.ok, "{ok:?}");
+    assert_eq!(
+        v1.audit_hash,
+        audit_hash(
+            &v1.artifact.sha256,
+            &v1.feature_metadata.sha256,
+            &v1.data.data_hash,
+            &v1.metrics
+        )
+    );
+    // The model file loads, with its preprocessing.
+    let loaded = load(&store, &loc, "churn", Some(1)).await.unwrap();
+    assert_eq!(loaded.model.info.kind.name(), "linear_regression");
+    assert_eq!(loaded.metadata.reference, "prepared_data/2026-05-01");
+    let e = load(&store, &loc, "churn", None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no production version"), "{e}");
+
+    // Tampering with the stored model file is detected.
+    let key = object_store::path::Path::from(v1.artifact.key.as_str());
+    let mut bytes = f.0.clone();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    loc.store.put(&key, PutPayload::from(bytes)).await.unwrap();
+    let bad = verify(&store, &loc, "churn", 1).await.unwrap();
+    assert!(!bad.ok);
+    assert_eq!(
+        bad.checks,
+        [
+            ("model file SHA-256".to_string(), false),
+            ("feature metadata SHA-256".to_string(), true),
+            ("audit hash".to_string(), false)
+        ]
+    );
+    let e = load(&store, &loc, "churn", Some(1))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the file was changed"), "{e}");
+}

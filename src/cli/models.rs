@@ -1,0 +1,345 @@
+//! `dagctl models list|show|promote|rollback|compare|verify|predict`: the model registry.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use dagctl::operators::registry::{self, ModelVersion, Stage};
+use dagctl::operators::storage::{self, Location};
+
+use super::output::table;
+use super::{Global, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the registered models.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A model's versions and history, or one version in full.
+    Show {
+        /// The model.
+        model: String,
+        /// One version.
+        version: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a version to a stage (production by default); production archives the current one.
+    Promote {
+        /// The model.
+        model: String,
+        /// The version.
+        version: u32,
+        /// `production`, `staging`, `archived` or `none`.
+        #[arg(long, default_value = "production")]
+        stage: String,
+    },
+    /// Make an earlier version production again; the replaced one is archived.
+    Rollback {
+        /// The model.
+        model: String,
+        /// The version (default: the one in production before the current one).
+        #[arg(long)]
+        to: Option<u32>,
+    },
+    /// Two versions' metrics side by side, with differences.
+    Compare {
+        /// The model.
+        model: String,
+        /// The first version.
+        v1: u32,
+        /// The second version.
+        v2: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute file hashes and audit hashes from the stored files (exit 1 on a mismatch).
+    Verify {
+        /// The model.
+        model: String,
+        /// One version (default: all).
+        version: Option<u32>,
+    },
+    /// Score a Parquet file of raw rows with the production (or a given) version.
+    Predict {
+        /// The model.
+        model: String,
+        /// Raw rows (the columns of `raw_data`).
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write them with `prediction` and probabilities.
+        #[arg(long)]
+        output: PathBuf,
+        /// A version instead of the production one.
+        #[arg(long)]
+        version: Option<u32>,
+    },
+}
+
+fn location(g: &Global) -> anyhow::Result<Location> {
+    let url = storage::default_data_url(&g.home);
+    Ok(storage::open(&url, &Default::default())?)
+}
+
+fn value(v: &ModelVersion) -> String {
+    v.metrics
+        .get(v.metric.name())
+        .map_or("-".into(), |x| format!("{} {x:.4}", v.metric.name()))
+}
+
+pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
+    let store = g.store().await?;
+    match c {
+        ModelsCommand::List { json } => {
+            let models = registry::models(&store).await?;
+            if json {
+                return print_json(&serde_json::to_value(&models)?).map(|()| ExitCode::SUCCESS);
+            }
+            if models.is_empty() {
+                println!(
+                    "no models registered yet (DAG 03 registers one: dagctl trigger 01_data_generation_pipeline)"
+                );
+            }
+            let mut rows = Vec::new();
+            for m in &models {
+                let prod = match m.production() {
+                    Some(p) => format!(
+                        "v{p} ({})",
+                        value(&registry::version(&store, &m.name, p).await?)
+                    ),
+                    None => "-".into(),
+                };
+                rows.push([
+                    m.name.clone(),
+                    m.latest_version.to_string(),
+                    prod,
+                    m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ]);
+            }
+            table(["model", "versions", "production", "created"], &rows);
+        }
+        ModelsCommand::Show {
+            model,
+            version,
+            json,
+        } => match version {
+            Some(v) => {
+                let mv = registry::version(&store, &model, v).await?;
+                let (e, _) = registry::entry(&store, &model)
+                    .await?
+                    .with_context(|| format!("no model `{model}`"))?;
+                let mut value = serde_json::to_value(&mv)?;
+                value["stage"] = serde_json::json!(e.stage(v).name());
+                print_json(&value)?;
+            }
+            None => {
+                let Some((e, _)) = registry::entry(&store, &model).await? else {
+                    bail!("no model `{model}` in the registry (`dagctl models list` shows them)");
+                };
+                let versions = registry::versions(&store, &model).await?;
+                if json {
+                    return print_json(&serde_json::json!({"model": e, "versions": versions}))
+                        .map(|()| ExitCode::SUCCESS);
+                }
+                let rows: Vec<[String; 6]> = versions
+                    .iter()
+                    .map(|v| {
+                        [
+                            format!("v{}", v.version),
+                            e.stage(v.version).name().to_string(),
+                            v.candidate.clone(),
+                            value(v),
+                            v.data.reference.clone(),
+                            v.audit_hash[..12].to_string(),
+                        ]
+                    })
+                    .collect();
+                table(
+                    ["version", "stage", "candidate", "metric", "data", "audit"],
+                    &rows,
+                );
+                println!("history:");
+                for h in &e.history {
+                    let change = if h.action == "register" {
+                        "registered".to_string()
+                    } else {
+                        format!("{} → {} ({})", h.from.name(), h.to.name(), h.action)
+                    };
+                    println!(
+                        "  {}  v{} {change}: {}",
+                        h.at.format("%Y-%m-%d %H:%M:%S"),
+                        h.version,
+                        h.reason
+                    );
+                }
+            }
+        },
+        ModelsCommand::Promote {
+            model,
+            version,
+            stage,
+        } => {
+            let Some(to) = Stage::parse(&stage) else {
+                bail!("--stage `{stage}`: use production, staging, archived or none");
+            };
+            let from = registry::set_stage(&store, &model, version, to).await?;
+            println!("{model} v{version}: {} → {}", from.name(), to.name());
+        }
+        ModelsCommand::Rollback { model, to } => {
+            let (from, to) = registry::rollback(&store, &model, to).await?;
+            match from {
+                Some(f) => println!("{model}: v{to} is production again; v{f} archived"),
+                None => println!("{model}: v{to} is production"),
+            }
+        }
+        ModelsCommand::Compare {
+            model,
+            v1,
+            v2,
+            json,
+        } => {
+            let a = registry::version(&store, &model, v1).await?;
+            let b = registry::version(&store, &model, v2).await?;
+            let names: BTreeSet<&String> = a.metrics.keys().chain(b.metrics.keys()).collect();
+            let rows: Vec<(String, Option<f64>, Option<f64>)> = names
+                .into_iter()
+                .map(|n| {
+                    (
+                        n.clone(),
+                        a.metrics.get(n).copied(),
+                        b.metrics.get(n).copied(),
+                    )
+                })
+                .collect();
+            if json {
+                let metrics: Vec<_> = rows
+                    .iter()
+                    .map(|(n, x, y)| {
+                        serde_json::json!({"metric": n, "v1": x, "v2": y,
+                            "difference": x.zip(*y).map(|(x, y)| y - x)})
+                    })
+                    .collect();
+                print_json(&serde_json::json!({
+                    "model": model, "v1": v1, "v2": v2, "metrics": metrics,
+                    "candidates": [a.candidate, b.candidate], "data": [a.data.reference, b.data.reference],
+                }))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.4}"));
+            let mut out: Vec<[String; 4]> = vec![
+                [
+                    "candidate".into(),
+                    a.candidate.clone(),
+                    b.candidate.clone(),
+                    String::new(),
+                ],
+                [
+                    "data".into(),
+                    a.data.reference.clone(),
+                    b.data.reference.clone(),
+                    String::new(),
+                ],
+            ];
+            for (n, x, y) in &rows {
+                let diff = x
+                    .zip(*y)
+                    .map_or("-".into(), |(x, y)| format!("{:+.4}", y - x));
+                out.push([n.clone(), f(*x), f(*y), diff]);
+            }
+            table(
+                ["", &format!("v{v1}"), &format!("v{v2}"), "difference"],
+                &out,
+            );
+        }
+        ModelsCommand::Verify { model, version } => {
+            let loc = location(g)?;
+            let versions: Vec<u32> = match version {
+                Some(v) => vec![v],
+                None => registry::versions(&store, &model)
+                    .await?
+                    .iter()
+                    .map(|v| v.version)
+                    .collect(),
+            };
+            if versions.is_empty() {
+                bail!("no model `{model}` in the registry");
+            }
+            let mut all_ok = true;
+            for v in versions {
+                let r = registry::verify(&store, &loc, &model, v).await?;
+                all_ok &= r.ok;
+                let failed: Vec<&str> = r
+                    .checks
+                    .iter()
+                    .filter(|(_, ok)| !ok)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                if r.ok {
+                    println!(
+                        "{model} v{v}: ok (model file, feature metadata and audit hash match)"
+                    );
+                } else {
+                    println!("{model} v{v}: MISMATCH: {}", failed.join(", "));
+                }
+            }
+            return Ok(if all_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        ModelsCommand::Predict {
+            model,
+            input,
+            output,
+            version,
+        } => {
+            let loc = location(g)?;
+            let loaded = registry::load(&store, &loc, &model, version).await?;
+            let raw = read_parquet(&input)?;
+            let scored = loaded.score(&raw)?;
+            write_parquet(&output, &scored)?;
+            println!(
+                "scored {} rows of {} with {model} v{} ({}) → {}",
+                scored.num_rows(),
+                input.display(),
+                loaded.version.version,
+                loaded.version.candidate,
+                output.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_parquet(path: &PathBuf) -> anyhow::Result<arrow::array::RecordBatch> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).with_context(|| format!("--input {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("{} is not a Parquet file", path.display()))?
+        .build()?;
+    let batches: Vec<_> = reader.collect::<Result<_, _>>()?;
+    let Some(first) = batches.first() else {
+        bail!("{} has no rows", path.display());
+    };
+    Ok(arrow::compute::concat_batches(&first.schema(), &batches)?)
+}
+
+/// Writes beside the target, then renames: a reader never sees half a file.
+fn write_parquet(path: &PathBuf, batch: &arrow::array::RecordBatch) -> anyhow::Result<()> {
+    let tmp = path.with_extension("parquet.partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("--output {}", path.display()))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+    w.write(batch)?;
+    w.close()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("--output {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The shipped loop end to end, as a user types it: the three DAGs over three days on the
+//! embedded default (a local folder and a SQLite file), then the registry and experiment
+//! verbs on what they produced.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR")) // the suite path of DAG 01 is relative
+            .env("DAGCTL_HOME", self.path())
+            .env(
+                "DAGCTL_DAGS_FOLDER",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
+            )
+            .env_remove("DAGCTL_DATA_URL")
+            .env_remove("DAGCTL_STORE_URL")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+
+    fn versions(&self) -> Vec<Value> {
+        self.json(&["models", "show", "churn_model", "--json"])["versions"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    fn stages(&self) -> Vec<String> {
+        let m = self.json(&["models", "show", "churn_model", "--json"]);
+        let stages = m["model"]["stages"].as_object().unwrap();
+        (1..=stages.len())
+            .map(|v| stages[&v.to_string()].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+fn f1(v: &Value) -> f64 {
+    v["metrics"]["f1_macro"].as_f64().unwrap()
+}
+
+#[test]
+fn three_days_of_the_loop_then_the_registry_verbs() {
+    let home = Home::new();
+    let out = home.ok(&[
+        "backfill",
+        "01_data_generation_pipeline",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-03",
+    ]);
+    assert!(out.contains("summary: 9 of 9 runs succeeded"), "{out}");
+    assert_eq!(
+        out.matches("promoted to production").count() + out.matches("kept in staging").count(),
+        3,
+        "{out}"
+    );
+
+    // Three versions, one per day of new data, each on its own prepared set.
+    let versions = home.versions();
+    assert_eq!(versions.len(), 3);
+    let data: Vec<&str> = versions
+        .iter()
+        .map(|v| v["data"]["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        data,
+        [
+            "prepared_data/2026-01-01",
+            "prepared_data/2026-01-02",
+            "prepared_data/2026-01-03"
+        ]
+    );
+    // Promoted only when better: replay the rule (margin 0.005 on f1_macro, floor 0.6).
+    let stages = home.stages();
+    let mut champion: Option<(usize, f64)> = None;
+    let mut expected = vec!["staging"; 3];
+    for (i, v) in versions.iter().enumerate() {
+        let better = match champion {
+            None => f1(v) >= 0.6,
+            Some((_, c)) => f1(v) - c > 0.0 && f1(v) - c >= 0.005 - 1e-12,
+        };
+        if better {
+            if let Some((old, _)) = champion {
+                expected[old] = "archived";
+            }
+            expected[i] = "production";
+            champion = Some((i, f1(v)));
+        }
+    }
+    assert_eq!(
+        stages,
+        expected,
+        "f1: {:?}",
+        versions.iter().map(f1).collect::<Vec<_>>()
+    );
+    assert_eq!(stages.iter().filter(|s| *s == "production").count(), 1);
+
+    // Every training is an experiment run with its candidates, parameters and artifacts.
+    let runs = home.json(&["experiments", "runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for r in runs {
+        assert_eq!(r["experiment"], "churn_training");
+        let cands = r["result"]["targets"][0]["candidates"].as_array().unwrap();
+        assert_eq!(cands.len(), 5);
+        for a in r["result"]["targets"][0]["artifacts"].as_array().unwrap() {
+            assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
+        }
+    }
+    let id = runs[0]["id"].as_str().unwrap();
+    let shown = home.ok(&["experiments", "show", &id[..6]]);
+    assert!(shown.contains("random_forest: accuracy"), "{shown}");
+    assert_eq!(versions[0]["experiment_run"].as_str(), Some(id));
+    assert_eq!(
+        home.ok(&["variables", "get", "last_trained_data"]).trim(),
+        "prepared_data/2026-01-03"
+    );
+
+    // No new data: the training tasks are skipped, not failed, and the run succeeds.
+    let out = home.ok(&["trigger", "03_model_training_pipeline", "--json"]);
+    let run: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(run["state"], "success");
+    let state = |run: &Value, task: &str| {
+        run["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task_id"] == task)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state(&run, "train_models"), "skipped");
+    assert_eq!(state(&run, "register_best_model"), "skipped");
+    assert_eq!(home.versions().len(), 3);
+    // Deleting last_trained_data forces a training; so does --conf force.
+    home.ok(&["variables", "delete", "last_trained_data"]);
+    let run: Value =
+        serde_json::from_str(&home.ok(&["trigger", "03_model_training_pipeline", "--json"]))
+            .unwrap();
+    assert_eq!(state(&run, "train_models"), "success");
+    let run: Value = serde_json::from_str(&home.ok(&[
+        "trigger",
+        "03_model_training_pipeline",
+        "--conf",
+        r#"{"force": true}"#,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(state(&run, "train_models"), "success");
+    assert_eq!(home.versions().len(), 5);
+    // Same data as version 3: a tie at best, never promoted.
+    assert_eq!(home.stages()[3], "staging");
+
+    // Manual promotion and rollback keep one production version.
+    let before = home.stages();
+    let prod = before.iter().position(|s| s == "production").unwrap() + 1;
+    let other = if prod == 5 { 4 } else { 5 };
+    home.ok(&["models", "promote", "churn_model", &other.to_string()]);
+    let after = home.stages();
+    assert_eq!(after[other - 1], "production");
+    assert_eq!(after[prod - 1], "archived");
+    let out = home.ok(&["models", "rollback", "churn_model"]);
+    assert!(
+        out.contains(&format!("v{prod} is production again; v{other} archived")),
+        "{out}"
+    );
+    let out = home.run(&["models", "promote", "churn_model", &other.to_string()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is archived: bring it back with"));
+
+    // Compare shows both versions' metrics and their differences.
+    let c = home.json(&["models", "compare", "churn_model", "1", "2", "--json"]);
+    let row = c["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "f1_macro")
+        .unwrap()
+        .clone();
+    let diff = row["difference"].as_f64().unwrap();
+    assert!((diff - (f1(&versions[1]) - f1(&versions[0]))).abs() < 1e-12);
+
+    // Score fresh rows with the production model.
+    let raw = home
+        .path()
+        .join("data/raw_data/year=2026/month=01/day=02/part-00000.parquet");
+    let scored = home.dir.path().join("scored.parquet");
+    let out = home.ok(&[
+        "models",
+        "predict",
+        "churn_model",
+        "--input",
+        raw.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+    ]);
+    assert!(out.starts_with("scored "), "{out}");
+    let batch = read(&scored);
+    let p = batch.column_by_name("probability").unwrap();
+    assert_eq!(p.len(), read(&raw).num_rows());
+    assert!(batch.column_by_name("prediction").is_some());
+    // Rows without a needed column get a clear error.
+    let wrong = home.dir.path().join("wrong.parquet");
+    write(&wrong, &read(&raw).project(&[0, 1]).unwrap());
+    let out = home.run(&[
+        "models",
+        "predict",
+        "churn_model",
+        "--input",
+        wrong.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no column `age`"), "{err}");
+
+    // The audit: all versions verify; a tampered model file does not.
+    let out = home.ok(&["models", "verify", "churn_model"]);
+    assert_eq!(out.matches(": ok").count(), 5, "{out}");
+    let key = versions[0]["artifact"]["key"].as_str().unwrap();
+    let file = home.path().join("data").join(key);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+    let out = home.run(&["models", "verify", "churn_model", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("churn_model v1: MISMATCH: model file SHA-256, audit hash"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = home.run(&["models", "show", "no_such_model"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no model `no_such_model`"));
+}
+
+fn read(path: &Path) -> arrow::array::RecordBatch {
+    let f = std::fs::File::open(path).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = r.collect::<Result<_, _>>().unwrap();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn write(path: &Path, batch: &arrow::array::RecordBatch) {
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
