@@ -170,7 +170,7 @@ fn shipped_spec() -> TrainSpec {
     if let Some(map) = args.as_object_mut() {
         map.insert("n_jobs".into(), serde_json::json!(2));
     }
-    serde_json::from_value(args).expect("a train spec")
+    dagctl::operators::ml::operator::spec_of(&args).expect("a train spec")
 }
 
 fn path(root: &Path, relative: &str) -> String {

@@ -32,6 +32,21 @@ fn batch(day: u32, n: usize) -> RecordBatch {
     .unwrap()
 }
 
+/// Runs a Python script on a path and reads the JSON it prints.
+fn python_json(python: &str, script: &str, path: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 const CHECK: &str = r#"
 import sys, json
 import pyarrow.dataset as ds
@@ -81,17 +96,7 @@ async fn pyarrow_and_duckdb_read_the_partitioned_dataset() {
     .unwrap();
     expected += 100;
     let root = dir.path().join("raw_data");
-    let out = std::process::Command::new(&python)
-        .args(["-c", CHECK])
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = python_json(&python, CHECK, &root);
     assert_eq!(v["pyarrow_rows"], expected);
     assert_eq!(v["duckdb_rows"], expected);
     assert_eq!(
@@ -183,17 +188,7 @@ t = pq.read_table(d + "/train.parquet")
 n = duckdb.connect().execute(f"SELECT count(*), avg(churned) FROM read_parquet('{d}/test.parquet')").fetchone()
 print(json.dumps({"train_rows": t.num_rows, "columns": t.column_names, "test_rows": n[0], "test_churn": n[1]}))
 "#;
-    let out = std::process::Command::new(&python)
-        .args(["-c", script])
-        .arg(&prepared)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = python_json(&python, script, &prepared);
     assert_eq!(v["train_rows"], meta["rows"]["train"]);
     assert_eq!(v["test_rows"], meta["rows"]["test"]);
     assert_eq!(

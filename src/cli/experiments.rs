@@ -106,12 +106,11 @@ pub async fn run(g: &Global, c: ExperimentsCommand) -> anyhow::Result<ExitCode> 
                     t.report.metric.name()
                 );
                 for c in &t.report.candidates {
-                    let metrics: Vec<String> = c
-                        .metrics
-                        .iter()
-                        .map(|(k, v)| format!("{k} {v:.4}"))
-                        .collect();
-                    println!("    {}: {}", c.candidate.name(), metrics.join(", "));
+                    println!(
+                        "    {}: {}",
+                        c.candidate.name(),
+                        dagctl::operators::ml::metrics::format(&c.metrics)
+                    );
                     println!("      params {}", c.params);
                     if let Some(a) = t
                         .artifacts

@@ -69,6 +69,15 @@ impl Metric {
     }
 }
 
+/// `name value, …` with four decimals, for logs and listings.
+pub fn format(metrics: &Metrics) -> String {
+    metrics
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// RMSE, MAE and R² of predictions.
 pub fn regression(y: &[f64], predicted: &[f64]) -> Metrics {
     let n = y.len().max(1) as f64;

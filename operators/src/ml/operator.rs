@@ -35,6 +35,15 @@ struct Where {
 
 const WHERE_KEYS: [&str; 5] = ["data", "url", "conn_id", "artifacts", "experiment"];
 
+/// The [`TrainSpec`] part of `train_models` arguments (without `data`, `url`, `conn_id`,
+/// `artifacts` and `experiment`).
+///
+/// # Errors
+/// The first argument that does not fit, located.
+pub fn spec_of(args: &serde_json::Value) -> Result<TrainSpec, ArgsError> {
+    split(args).map(|(_, spec)| spec)
+}
+
 fn split(args: &serde_json::Value) -> Result<(Where, TrainSpec), ArgsError> {
     let mut spec = args.as_object().cloned().unwrap_or_default();
     let mut place = serde_json::Map::new();
@@ -237,15 +246,10 @@ impl Operator for TrainModels {
                 t.report.best_value
             ));
             for c in &t.report.candidates {
-                let metrics: Vec<String> = c
-                    .metrics
-                    .iter()
-                    .map(|(k, v)| format!("{k} {v:.4}"))
-                    .collect();
                 ctx.log(format!(
                     "  {:<26} {} ({:.2}s){}",
                     c.candidate.name(),
-                    metrics.join(", "),
+                    super::metrics::format(&c.metrics),
                     c.fit_seconds,
                     c.error
                         .as_ref()

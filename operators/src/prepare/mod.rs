@@ -122,6 +122,21 @@ pub enum PrepareError {
 }
 
 impl PrepareError {
+    /// The error for a column `batch` lacks, listing the columns it has.
+    pub fn missing(batch: &RecordBatch, column: &str, role: &str) -> Self {
+        PrepareError::MissingColumn {
+            column: column.to_string(),
+            role: role.to_string(),
+            present: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
     /// Whether retrying could help (storage trouble), as opposed to bad data or arguments.
     pub fn is_transient(&self) -> bool {
         matches!(self, PrepareError::Store { .. } | PrepareError::Dataset(_))
@@ -457,51 +472,34 @@ fn assemble(
     features: &Features,
     args: &PrepareArgs,
 ) -> Result<RecordBatch, PrepareError> {
-    let mut fields: Vec<Field> = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    let mut pass = |name: &String, role: &str| -> Result<(), PrepareError> {
+    let column = |name: &String, role: &str| -> Result<(Field, ArrayRef), PrepareError> {
         let (i, f) = raw
             .schema()
             .column_with_name(name)
             .map(|(i, f)| (i, f.clone()))
-            .ok_or_else(|| PrepareError::MissingColumn {
-                column: name.clone(),
-                role: role.to_string(),
-                present: raw
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        fields.push(f);
-        arrays.push(raw.column(i).clone());
-        Ok(())
+            .ok_or_else(|| PrepareError::missing(raw, name, role))?;
+        Ok((f, raw.column(i).clone()))
     };
-    for id in &args.id_columns {
-        pass(id, "an id column")?;
-    }
+    let ids = args
+        .id_columns
+        .iter()
+        .map(|c| column(c, "an id column"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labels = args
+        .label_columns
+        .iter()
+        .map(|c| column(c, "a label column"))
+        .collect::<Result<Vec<_>, _>>()?;
     let batch = features.to_batch();
-    let mut tail_fields = Vec::new();
-    let mut tail = Vec::new();
-    for label in &args.label_columns {
-        let (i, f) = raw
-            .schema()
-            .column_with_name(label)
-            .map(|(i, f)| (i, f.clone()))
-            .ok_or_else(|| PrepareError::MissingColumn {
-                column: label.clone(),
-                role: "a label column".into(),
-                present: String::new(),
-            })?;
-        tail_fields.push(f);
-        tail.push(raw.column(i).clone());
-    }
-    fields.extend(batch.schema().fields().iter().map(|f| f.as_ref().clone()));
-    arrays.extend(batch.columns().iter().cloned());
-    fields.extend(tail_fields);
-    arrays.extend(tail);
+    let engineered = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .zip(batch.columns().iter().cloned())
+        .collect::<Vec<_>>();
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) =
+        ids.into_iter().chain(engineered).chain(labels).unzip();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| PrepareError::TooFew(e.to_string()))
 }

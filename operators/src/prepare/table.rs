@@ -30,18 +30,7 @@ impl<'a> Table<'a> {
         self.batch
             .column_by_name(name)
             .map(|c| c.as_ref())
-            .ok_or_else(|| PrepareError::MissingColumn {
-                column: name.to_string(),
-                role: role.to_string(),
-                present: self
-                    .batch
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().clone())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+            .ok_or_else(|| PrepareError::missing(self.batch, name, role))
     }
 
     fn cast(
