@@ -8,7 +8,8 @@
 //! 2. **Atomic transitions**: a [`Batch`] of changes (a try's end, its XCom and Variables, the
 //!    downstream readiness it causes and the next claims) is committed in one transaction.
 //!
-//! [`SqlStore`] implements it over sqlx for SQLite (the default) and PostgreSQL;
+//! [`SqlStore`] implements it over sqlx for SQLite (the default; its commits on a rusqlite
+//! connection of their own, the hot path) and PostgreSQL;
 //! [`MemoryStore`] keeps everything in memory (tests, ephemeral embedding).
 
 #[cfg(test)]
@@ -16,6 +17,7 @@ pub(crate) mod conformance;
 mod memory;
 mod rows;
 mod sql;
+mod sqlite_commit;
 mod statements;
 
 use std::time::Duration;
@@ -40,6 +42,14 @@ pub enum StoreError {
         /// The driver's error.
         #[source]
         source: sqlx::Error,
+    },
+    /// SQLite failed on the commit path.
+    #[error("state store: {context}: {message}")]
+    Sqlite {
+        /// What the store was doing.
+        context: String,
+        /// SQLite's message.
+        message: String,
     },
     /// A record that must be unique exists already.
     #[error("{what} already exists")]

@@ -3,6 +3,9 @@
 //! SQLite runs in WAL mode with `synchronous=NORMAL` (a crash of dagctl loses nothing
 //! committed; a power loss may lose the last transactions, not corrupt the file) and takes its
 //! write lock at `BEGIN IMMEDIATE`, so two processes never deadlock upgrading a read lock.
+//! Its writes of runs and transitions — the executor's hot path — go through
+//! [`super::sqlite_commit`], a connection of their own with cached prepared statements; reads
+//! and everything else use the sqlx pool.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,9 +16,10 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
 use super::rows::{Cols, corrupt, run_from_row, ti_from_row, try_from_row};
-use super::statements::{Param, Role, inline, statements};
+use super::sqlite_commit::Committer;
+use super::statements::{Committed, Param, Role, Stmt, new_run, new_task_instances, statements};
 use super::{
-    Batch, Change, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
+    Batch, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
     StoreError, TaskInstance, TryRecord, to_micros,
 };
 
@@ -47,6 +51,8 @@ enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: the connection of the commit path (see [`super::sqlite_commit`]).
+    committer: Option<std::sync::Arc<Committer>>,
 }
 
 fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
@@ -89,8 +95,10 @@ impl SqlStore {
     /// A [`StoreError`] naming the URL (password hidden) when it cannot be used.
     pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
         sqlx::any::install_default_drivers();
+        let mut sqlite_path = None;
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
+            sqlite_path = Some(path.to_string());
             if let Some(parent) = Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
             {
@@ -131,7 +139,11 @@ impl SqlStore {
             .connect(&url)
             .await
             .map_err(db(&format!("connecting to {}", redact_url(&url))))?;
-        let store = SqlStore { pool, backend };
+        let mut store = SqlStore {
+            pool,
+            backend,
+            committer: None,
+        };
         // Two processes opening a new database at once (a scheduler starting while
         // `dagctl runs list` runs) can find it locked while the other sets it up: try again.
         let mut attempt = 0;
@@ -141,9 +153,14 @@ impl SqlStore {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                other => return other.map(|()| store),
+                Ok(()) => break,
+                Err(e) => return Err(e),
             }
         }
+        if let Some(path) = sqlite_path {
+            store.committer = Some(std::sync::Arc::new(Committer::open(&path)?));
+        }
+        Ok(store)
     }
 
     /// WAL mode (a property of the file: set once, kept), then the migrations.
@@ -206,111 +223,51 @@ impl SqlStore {
         tx.commit().await.map_err(db("committing migrations"))
     }
 
-    /// A batch as one bound statement per change, in one transaction (PostgreSQL).
-    async fn commit_statements(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
+    /// Statements bound one by one in one transaction (PostgreSQL; SQLite goes through
+    /// its committer).
+    async fn execute_statements(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
         let mut claims = Vec::new();
         let mut won = false;
         let mut tx = self.begin().await?;
-        for stmt in statements(batch, false) {
+        for stmt in stmts {
             if stmt.role == Role::ClaimInsert && !won {
                 continue;
             }
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql));
-            for p in stmt.params {
-                q = match p {
-                    Param::Text(t) => q.bind(t),
-                    Param::Int(i) => q.bind(i),
-                    Param::NoText => q.bind(None::<String>),
-                    Param::NoInt => q.bind(None::<i64>),
-                };
-            }
-            let done = q
+            let role = stmt.role;
+            let changed = bound(stmt)
                 .execute(&mut *tx)
                 .await
-                .map_err(db("committing a transition"))?;
-            if stmt.role == Role::ClaimUpdate {
-                won = done.rows_affected() == 1;
-                claims.push(won);
+                .map_err(db("committing a transition"))?
+                .rows_affected();
+            match role {
+                Role::ClaimUpdate => {
+                    won = changed == 1;
+                    claims.push(won);
+                }
+                Role::Required if changed == 0 => {
+                    // Dropping the transaction rolls it back.
+                    return Ok(Committed {
+                        claims,
+                        unchanged: true,
+                    });
+                }
+                _ => {}
             }
         }
         tx.commit().await.map_err(db("committing a transition"))?;
-        Ok(claims)
+        Ok(Committed {
+            claims,
+            unchanged: false,
+        })
     }
 
-    /// A batch as one round trip (SQLite): the whole transaction is sent as one script of
-    /// statements with escaped literals, since sqlx sends each bound statement to SQLite's
-    /// worker thread separately and those hops, not the writes, dominate small commits.
-    /// A claim's try row is inserted only if its conditional update changed a row
-    /// (`changes() = 1`), and the insert returns it: the rows of the script are the claims
-    /// this worker won.
-    async fn commit_sqlite(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        let script = sqlite_script(batch);
-        let pool = self.pool.clone();
-        // On its own task: if the caller is dropped mid-commit (its run aborted), the script
-        // still ends with COMMIT or ROLLBACK, and no connection goes back to the pool inside
-        // an open transaction.
-        let done = tokio::spawn(async move {
-            let mut conn = pool.acquire().await?;
-            let result = sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-                .fetch_all(&mut *conn)
-                .await;
-            if result.is_err() {
-                // The script stopped inside its transaction: end it (an error here only
-                // means there was none to end).
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Corrupt {
-            what: "commit task".into(),
-            detail: e.to_string(),
-        })?;
-        match done {
-            Ok(rows) => {
-                let mut won: Vec<(String, i64)> = rows
-                    .iter()
-                    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(db("reading claims"))?;
-                // Each inserted try row answers one claim: a repeated claim of the same try
-                // in one batch lost (its update found the task running already).
-                Ok(batch
-                    .changes
-                    .iter()
-                    .filter_map(|c| match c {
-                        Change::Claim {
-                            task_id,
-                            try_number,
-                            ..
-                        } => {
-                            let pos = won
-                                .iter()
-                                .position(|(t, n)| t == task_id && *n == i64::from(*try_number));
-                            Some(pos.map(|p| won.swap_remove(p)).is_some())
-                        }
-                        _ => None,
-                    })
-                    .collect())
-            }
-            Err(e) => Err(db("committing a transition")(e)),
+    /// Runs statements on the committer (SQLite) or bound on the pool.
+    async fn write(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
+        match &self.committer {
+            Some(c) => c.run(stmts).await,
+            None => self.execute_statements(stmts).await,
         }
     }
-}
-
-/// The SQLite script of a batch (see [`SqlStore::commit_sqlite`]).
-fn sqlite_script(batch: &Batch) -> String {
-    let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for stmt in statements(batch, true) {
-        sql.push_str(&inline(&stmt));
-        sql.push_str(";\n");
-    }
-    sql.push_str("COMMIT;");
-    sql
-}
-
-fn opt_time(t: Option<DateTime<Utc>>) -> Option<i64> {
-    t.map(to_micros)
 }
 
 const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval_start, \
@@ -319,39 +276,12 @@ const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval
 #[async_trait]
 impl Store for SqlStore {
     async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM dag_runs WHERE dag_id = $1 AND run_id = $2")
-            .bind(&run.dag_id)
-            .bind(&run.run_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("checking for an existing run"))?;
-        if exists.is_some() {
+        if self.write(new_run(run, tasks)).await?.unchanged {
             return Err(StoreError::AlreadyExists {
                 what: format!("run `{}` of DAG `{}`", run.run_id, run.dag_id),
             });
         }
-        sqlx::query(
-            "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, \
-             data_interval_end, conf, state, created_at, start_date, end_date) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&run.dag_id)
-        .bind(&run.run_id)
-        .bind(run.run_type.as_str())
-        .bind(to_micros(run.logical_date))
-        .bind(to_micros(run.data_interval_start))
-        .bind(to_micros(run.data_interval_end))
-        .bind(run.conf.to_string())
-        .bind(run.state.as_str())
-        .bind(to_micros(run.created_at))
-        .bind(opt_time(run.start_date))
-        .bind(opt_time(run.end_date))
-        .execute(&mut *tx)
-        .await
-        .map_err(db("creating a DAG run"))?;
-        insert_task_instances(&mut tx, &run.dag_id, &run.run_id, tasks).await?;
-        tx.commit().await.map_err(db("committing a new run"))
+        Ok(())
     }
 
     async fn add_task_instances(
@@ -377,7 +307,12 @@ impl Store for SqlStore {
             .filter(|t| !existing.contains(&t.task_id))
             .cloned()
             .collect();
-        insert_task_instances(&mut tx, dag_id, run_id, &new).await?;
+        for stmt in new_task_instances(dag_id, run_id, &new) {
+            bound(stmt)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("adding task instances"))?;
+        }
         tx.commit().await.map_err(db("adding task instances"))
     }
 
@@ -472,10 +407,7 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => self.commit_sqlite(batch).await,
-            Backend::Postgres => self.commit_statements(batch).await,
-        }
+        Ok(self.write(statements(batch)).await?.claims)
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -792,34 +724,18 @@ impl Store for SqlStore {
     }
 }
 
-async fn insert_task_instances(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    dag_id: &str,
-    run_id: &str,
-    tasks: &[TaskInstance],
-) -> Result<(), StoreError> {
-    for t in tasks {
-        sqlx::query(
-            "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
-                 max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(dag_id)
-        .bind(run_id)
-        .bind(&t.task_id)
-        .bind(t.state.as_str())
-        .bind(i64::from(t.try_number))
-        .bind(i64::from(t.max_tries))
-        .bind(&t.pool)
-        .bind(i64::from(t.pool_slots))
-        .bind(opt_time(t.next_attempt_at))
-        .bind(opt_time(t.start_date))
-        .bind(opt_time(t.end_date))
-        .execute(&mut **tx)
-        .await
-        .map_err(db("creating task instances"))?;
+/// A statement with its parameters bound, for sqlx.
+fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql));
+    for p in stmt.params {
+        q = match p {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+            Param::NoText => q.bind(None::<String>),
+            Param::NoInt => q.bind(None::<i64>),
+        };
     }
-    Ok(())
+    q
 }
 
 fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {

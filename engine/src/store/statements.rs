@@ -1,12 +1,10 @@
-//! The SQL of each [`Change`], written once with `$N` parameters, for both ways
-//! [`super::SqlStore`] commits: bound statement by statement (PostgreSQL), or inlined as
-//! escaped literals into one script (SQLite, one round trip).
-
-use std::fmt::Write as _;
+//! The SQL of each [`Change`], written once with `$N` parameters and bound statement by
+//! statement by both committers: sqlx for PostgreSQL, the prepared-statement cache of
+//! [`super::sqlite_commit`] for SQLite.
 
 use chrono::{DateTime, Utc};
 
-use super::{Batch, Change, to_micros};
+use super::{Batch, Change, DagRun, TaskInstance, to_micros};
 
 /// A parameter value.
 pub(super) enum Param {
@@ -26,6 +24,17 @@ pub(super) enum Role {
     ClaimUpdate,
     /// The try row of a claim: inserted only if its update won.
     ClaimInsert,
+    /// Must change a row; if it does not (an insert that found its row there), the
+    /// transaction is rolled back and the committer says so.
+    Required,
+}
+
+/// What a committed list of statements did.
+pub(super) struct Committed {
+    /// For each claim, in order, whether it won.
+    pub claims: Vec<bool>,
+    /// A [`Role::Required`] statement changed nothing: nothing was written.
+    pub unchanged: bool,
 }
 
 /// One statement with its parameters.
@@ -57,10 +66,9 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
     t.map_or(Param::NoInt, time)
 }
 
-/// The statements of a batch, in order. `sqlite` picks the claim guard: SQLite's script
-/// inserts a try row only if the update just before changed a row (`changes() = 1`);
-/// PostgreSQL's committer checks the update's count itself.
-pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
+/// The statements of a batch, in order. A claim is an update and an insert: the committer
+/// runs the insert only if the update changed a row (the claim won).
+pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
     let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
     let plain = |sql: &str, params: Vec<Param>| Stmt {
         sql: sql.to_string(),
@@ -94,13 +102,10 @@ pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
                     role: Role::ClaimUpdate,
                 });
                 out.push(Stmt {
-                    sql: format!(
-                        "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
+                    sql: "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
                          worker_id, lease_until, start_date) \
-                         SELECT $1, $2, $3, $4, 'running', $5, $6, $7 WHERE {} \
-                         RETURNING task_id, try_number",
-                        if sqlite { "changes() = 1" } else { "TRUE" }
-                    ),
+                         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)"
+                        .to_string(),
                     params: vec![
                         d(),
                         r(),
@@ -232,6 +237,61 @@ pub(super) fn statements(batch: &Batch, sqlite: bool) -> Vec<Stmt> {
     out
 }
 
+/// A new run with its task instances; the run's insert is [`Role::Required`], so an
+/// existing run leaves everything as it was.
+pub(super) fn new_run(run: &DagRun, tasks: &[TaskInstance]) -> Vec<Stmt> {
+    let mut out = vec![Stmt {
+        sql: "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, \
+              data_interval_end, conf, state, created_at, start_date, end_date) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+              ON CONFLICT (dag_id, run_id) DO NOTHING"
+            .to_string(),
+        params: vec![
+            text(&run.dag_id),
+            text(&run.run_id),
+            text(run.run_type.as_str()),
+            time(run.logical_date),
+            time(run.data_interval_start),
+            time(run.data_interval_end),
+            Param::Text(run.conf.to_string()),
+            text(run.state.as_str()),
+            time(run.created_at),
+            opt_time(run.start_date),
+            opt_time(run.end_date),
+        ],
+        role: Role::Required,
+    }];
+    out.extend(new_task_instances(&run.dag_id, &run.run_id, tasks));
+    out
+}
+
+/// Inserts of task instances.
+pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstance]) -> Vec<Stmt> {
+    tasks
+        .iter()
+        .map(|t| Stmt {
+            sql: "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
+                  max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+                .to_string(),
+            params: vec![
+                text(dag_id),
+                text(run_id),
+                text(&t.task_id),
+                text(t.state.as_str()),
+                Param::Int(i64::from(t.try_number)),
+                Param::Int(i64::from(t.max_tries)),
+                text(&t.pool),
+                Param::Int(i64::from(t.pool_slots)),
+                opt_time(t.next_attempt_at),
+                opt_time(t.start_date),
+                opt_time(t.end_date),
+            ],
+            role: Role::Plain,
+        })
+        .collect()
+}
+
 /// `'none', 'scheduled', …`: the claimable states as an SQL list.
 fn claimable_states() -> String {
     crate::state::TaskState::CLAIMABLE
@@ -254,56 +314,4 @@ fn literal(s: &str) -> String {
     }
     out.push('\'');
     out
-}
-
-/// The statement with every `$N` replaced by its parameter as a literal. Our statement texts
-/// hold no `$` of their own, so every one is a parameter.
-pub(super) fn inline(stmt: &Stmt) -> String {
-    let mut out = String::with_capacity(stmt.sql.len() + 64);
-    let mut chars = stmt.sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c != '$' {
-            out.push(c);
-            continue;
-        }
-        let mut n = 0usize;
-        while let Some(&(_, digit)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
-            n = n * 10 + (digit as usize - '0' as usize);
-            chars.next();
-        }
-        match stmt.params.get(n.wrapping_sub(1)) {
-            Some(Param::Text(s)) => out.push_str(&literal(s)),
-            Some(Param::Int(i)) => {
-                let _ = write!(out, "{i}");
-            }
-            Some(Param::NoText | Param::NoInt) | None => out.push_str("NULL"),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inlining_quotes_and_numbers() {
-        let s = Stmt {
-            sql: "SELECT $1, $2, $10, $1".into(),
-            params: vec![
-                Param::Text("it's".into()),
-                Param::Int(-5),
-                Param::NoInt,
-                Param::NoInt,
-                Param::NoInt,
-                Param::NoInt,
-                Param::NoInt,
-                Param::NoInt,
-                Param::NoInt,
-                Param::Text("a\0b".into()),
-            ],
-            role: Role::Plain,
-        };
-        assert_eq!(inline(&s), "SELECT 'it''s', -5, 'a\u{FFFD}b', 'it''s'");
-    }
 }
