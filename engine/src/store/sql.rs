@@ -17,7 +17,7 @@ use sqlx::{AnyPool, Row};
 
 use super::rows::{Cols, corrupt, run_from_row, ti_from_row, try_from_row};
 use super::sqlite_commit::Committer;
-use super::statements::{Committed, Param, Role, Stmt, new_run, new_task_instances, statements};
+use super::statements::{Committed, Param, Stmt, Tally, new_run, new_task_instances, statements};
 use super::{
     Batch, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
     StoreError, TaskInstance, TryRecord, to_micros,
@@ -226,11 +226,10 @@ impl SqlStore {
     /// Statements bound one by one in one transaction (PostgreSQL; SQLite goes through
     /// its committer).
     async fn execute_statements(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
-        let mut claims = Vec::new();
-        let mut won = false;
+        let mut tally = Tally::default();
         let mut tx = self.begin().await?;
         for stmt in stmts {
-            if stmt.role == Role::ClaimInsert && !won {
+            if !tally.runs(&stmt) {
                 continue;
             }
             let role = stmt.role;
@@ -239,26 +238,13 @@ impl SqlStore {
                 .await
                 .map_err(db("committing a transition"))?
                 .rows_affected();
-            match role {
-                Role::ClaimUpdate => {
-                    won = changed == 1;
-                    claims.push(won);
-                }
-                Role::Required if changed == 0 => {
-                    // Dropping the transaction rolls it back.
-                    return Ok(Committed {
-                        claims,
-                        unchanged: true,
-                    });
-                }
-                _ => {}
+            if !tally.record(role, changed) {
+                // Dropping the transaction rolls it back.
+                return Ok(tally.done(true));
             }
         }
         tx.commit().await.map_err(db("committing a transition"))?;
-        Ok(Committed {
-            claims,
-            unchanged: false,
-        })
+        Ok(tally.done(false))
     }
 
     /// Runs statements on the committer (SQLite) or bound on the pool.

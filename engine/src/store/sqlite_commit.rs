@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
-use super::statements::{Committed, Param, Role, Stmt};
+use super::statements::{Committed, Param, Stmt, Tally};
 
 /// How long a commit waits for another writer's lock before failing.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -64,7 +64,7 @@ impl Committer {
         })
     }
 
-    /// Runs statements in one transaction (see [`Role`] for claims and required rows).
+    /// Runs statements in one transaction (see [`super::statements::Role`] for claims and required rows).
     pub(super) async fn run(
         self: &std::sync::Arc<Self>,
         stmts: Vec<Stmt>,
@@ -108,10 +108,9 @@ impl Committer {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(fail)?;
-        let mut claims = Vec::new();
-        let mut won = false;
+        let mut tally = Tally::default();
         for stmt in stmts {
-            if stmt.role == Role::ClaimInsert && !won {
+            if !tally.runs(stmt) {
                 continue;
             }
             let mut st = tx.prepare_cached(&stmt.sql).map_err(fail)?;
@@ -129,26 +128,13 @@ impl Committer {
                 .map_err(fail)?;
             }
             let changed = st.raw_execute().map_err(fail)?;
-            match stmt.role {
-                Role::ClaimUpdate => {
-                    won = changed == 1;
-                    claims.push(won);
-                }
-                Role::Required if changed == 0 => {
-                    // Dropping the transaction rolls it back.
-                    return Ok(Committed {
-                        claims,
-                        unchanged: true,
-                    });
-                }
-                _ => {}
+            if !tally.record(stmt.role, changed as u64) {
+                // Dropping the transaction rolls it back.
+                return Ok(tally.done(true));
             }
         }
         // Dropping the transaction on any error above rolls it back.
         tx.commit().map_err(fail)?;
-        Ok(Committed {
-            claims,
-            unchanged: false,
-        })
+        Ok(tally.done(false))
     }
 }

@@ -37,6 +37,43 @@ pub(super) struct Committed {
     pub unchanged: bool,
 }
 
+/// What both committers track while they run statements: claims won, and whether a
+/// required row was not written.
+#[derive(Default)]
+pub(super) struct Tally {
+    claims: Vec<bool>,
+    won: bool,
+}
+
+impl Tally {
+    /// Whether `stmt` runs: a claim's try row is inserted only if its update won.
+    pub(super) fn runs(&self, stmt: &Stmt) -> bool {
+        stmt.role != Role::ClaimInsert || self.won
+    }
+
+    /// Records the rows a statement changed; `false` means stop and roll back (a required
+    /// row was not written).
+    pub(super) fn record(&mut self, role: Role, changed: u64) -> bool {
+        match role {
+            Role::ClaimUpdate => {
+                self.won = changed == 1;
+                self.claims.push(self.won);
+                true
+            }
+            Role::Required => changed > 0,
+            Role::Plain | Role::ClaimInsert => true,
+        }
+    }
+
+    /// The outcome; `unchanged` when [`Tally::record`] said stop.
+    pub(super) fn done(self, unchanged: bool) -> Committed {
+        Committed {
+            claims: self.claims,
+            unchanged,
+        }
+    }
+}
+
 /// One statement with its parameters.
 pub(super) struct Stmt {
     pub sql: String,
