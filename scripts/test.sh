@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it on a fresh clone: `scripts/test.sh`.
-# It starts what the tests need on loopback (an S3 server; PostgreSQL comes later) and
-# stops it at the end.
+# It starts what the tests need on loopback (an S3 server, a PostgreSQL server) and stops
+# them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # pyarrow and DuckDB read our Parquet datasets back in the interoperability test: install
@@ -12,11 +12,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckd
   "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb
 fi
 export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
-# A real S3 API (SeaweedFS) on loopback for the storage tests, stopped when the suite ends.
-trap 'scripts/s3-server.sh stop target/s3 || true' EXIT
-eval "$(scripts/s3-server.sh start target/s3 "$DAGCTL_TEST_PYTHON")"
+# A real S3 API (SeaweedFS) and a real PostgreSQL on loopback, stopped when the suite ends.
 log=$(mktemp)
-trap 'rm -f "$log"; scripts/s3-server.sh stop target/s3 || true' EXIT
+trap 'rm -f "$log"; scripts/s3-server.sh stop target/s3 || true; scripts/pg-server.sh stop target/pg || true' EXIT
+eval "$(scripts/s3-server.sh start target/s3 "$DAGCTL_TEST_PYTHON")"
+eval "$(scripts/pg-server.sh start target/pg)"
 # Unit, integration and CLI tests, then the rustdoc examples (not part of --all-targets).
 cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
 cargo test --workspace --doc "$@" 2>&1 | tee -a "$log"

@@ -1,0 +1,90 @@
+//! The shipped loop with its state in a real PostgreSQL server (the multi-machine set-up):
+//! `dagctl trigger` runs 01 → 02 → 03 with `--store-url postgres://…`, then the registry and
+//! experiment verbs read what it recorded. `scripts/test.sh` starts the server on loopback and
+//! sets `DAGCTL_TEST_PG_URL`.
+
+use sqlx::Connection;
+
+#[tokio::test]
+async fn the_loop_runs_with_its_state_in_postgresql() {
+    let Ok(admin) = std::env::var("DAGCTL_TEST_PG_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run this test: set DAGCTL_TEST_PG_URL (scripts/test.sh does)"
+        );
+        eprintln!("skipped: DAGCTL_TEST_PG_URL is not set (scripts/test.sh sets it)");
+        return;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("loop_{}", std::process::id());
+    let mut c = sqlx::AnyConnection::connect(&admin).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("DAGCTL_HOME", home.path())
+            .env("DAGCTL_STORE_URL", &url)
+            .env(
+                "DAGCTL_DAGS_FOLDER",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
+            )
+            .env_remove("DAGCTL_DATA_URL")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "trigger",
+        "01_data_generation_pipeline",
+        "--logical-date",
+        "2026-02-01",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("summary: 3 of 3 runs succeeded"), "{text}");
+    assert!(
+        text.contains("churn_model v1 promoted to production"),
+        "{text}"
+    );
+    assert!(
+        !home.path().join("dagctl.db").exists(),
+        "no SQLite file: the state is in PostgreSQL"
+    );
+
+    let out = run(&["models", "show", "churn_model", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["model"]["stages"]["1"], "production");
+    let out = run(&["experiments", "runs", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let out = run(&["variables", "get", "last_trained_data"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "prepared_data/2026-02-01"
+    );
+    // No new data: the gate skips training, with the state read back from PostgreSQL.
+    let out = run(&["trigger", "03_model_training_pipeline"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("no new data, nothing to train"), "{text}");
+    let out = run(&["models", "verify", "churn_model"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
