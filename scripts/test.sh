@@ -21,7 +21,7 @@ eval "$(scripts/pg-server.sh start target/pg)"
 cargo test --workspace --all-targets "$@" 2>&1 | tee -a "$log"
 cargo test --workspace --doc "$@" 2>&1 | tee -a "$log"
 # The embedding examples must run, not only compile.
-for example in custom_operator build_dag_in_code validate_dags; do
+for example in custom_operator build_dag_in_code validate_dags train_and_score; do
   cargo run --quiet --example "$example" "$@" >/dev/null
 done
 # One closing line for the whole suite.
