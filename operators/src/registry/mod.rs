@@ -4,7 +4,7 @@
 //! - A **version** (collection `model_versions`, key `<model>/<version>`) is written once and
 //!   never changed: candidate, metrics, hyperparameters, experiment run, data reference, the
 //!   artifact and its feature metadata (keys and SHA-256), and an **audit hash** — SHA-256 over
-//!   the model file's hash, the metadata's hash, the data hash and the metrics — that
+//!   the model file's hash, the metadata's hash, the data reference and hash, and the metrics — that
 //!   [`verify`] recomputes from the stored files.
 //! - The **model** (collection `models`, key `<model>`) holds what changes: each version's
 //!   stage (`none`, `staging`, `production`, `archived`; at most one production) and the
@@ -169,7 +169,7 @@ pub struct ModelVersion {
     pub artifact: StoredFile,
     /// Its feature metadata (the preprocessing for scoring).
     pub feature_metadata: StoredFile,
-    /// SHA-256 over model, metadata, data hash and metrics.
+    /// SHA-256 over model, metadata, data reference and hash, and metrics.
     pub audit_hash: String,
 }
 
@@ -357,18 +357,20 @@ pub async fn versions(store: &dyn Store, model: &str) -> Result<Vec<ModelVersion
         .collect()
 }
 
-/// The audit hash of a version's facts.
+/// The audit hash of a version's facts: the model file's and the feature metadata's SHA-256,
+/// the data reference and its hash, and the metrics (as JSON, keys sorted).
 pub fn audit_hash(
     artifact_sha: &str,
     metadata_sha: &str,
-    data_hash: &str,
+    data: &DataRef,
     metrics: &Metrics,
 ) -> String {
     let metrics = serde_json::to_string(metrics).unwrap_or_default();
     sha256_parts([
         artifact_sha.as_bytes(),
         metadata_sha.as_bytes(),
-        data_hash.as_bytes(),
+        data.reference.as_bytes(),
+        data.data_hash.as_bytes(),
         metrics.as_bytes(),
     ])
 }
@@ -452,6 +454,10 @@ pub async fn register(
             return Ok((version(store, &r.model, *v).await?, false));
         }
         let next = current.as_ref().map_or(1, |(e, _)| e.latest_version + 1);
+        let data = DataRef {
+            reference: meta.reference.clone(),
+            data_hash: meta.data_hash.clone(),
+        };
         let mv = ModelVersion {
             model: r.model.clone(),
             version: next,
@@ -464,11 +470,8 @@ pub async fn register(
             params: r.params.clone(),
             experiment_run: r.experiment_run.clone(),
             source: r.source.clone(),
-            data: DataRef {
-                reference: meta.reference.clone(),
-                data_hash: meta.data_hash.clone(),
-            },
-            audit_hash: audit_hash(&a_sha, &m_sha, &meta.data_hash, &r.metrics),
+            audit_hash: audit_hash(&a_sha, &m_sha, &data, &r.metrics),
+            data: data.clone(),
             artifact: artifact.clone(),
             feature_metadata: metadata.clone(),
         };
@@ -711,7 +714,7 @@ pub async fn verify(
     let a = read(location, &mv.artifact.key).await?;
     let m = read(location, &mv.feature_metadata.key).await?;
     let (a_sha, m_sha) = (sha256_hex(&a), sha256_hex(&m));
-    let recomputed = audit_hash(&a_sha, &m_sha, &mv.data.data_hash, &mv.metrics);
+    let recomputed = audit_hash(&a_sha, &m_sha, &mv.data, &mv.metrics);
     let checks = vec![
         (
             "model file SHA-256".to_string(),

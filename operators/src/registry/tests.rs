@@ -203,7 +203,7 @@ async fn versions_are_immutable_and_audited() {
         audit_hash(
             &v1.artifact.sha256,
             &v1.feature_metadata.sha256,
-            &v1.data.data_hash,
+            &v1.data,
             &v1.metrics
         )
     );
