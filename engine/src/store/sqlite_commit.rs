@@ -138,3 +138,47 @@ impl Committer {
         Ok(tally.done(false))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::statements::Role;
+
+    fn insert(n: i64) -> Stmt {
+        Stmt {
+            sql: "INSERT INTO t (n) VALUES ($1) ON CONFLICT (n) DO NOTHING".into(),
+            params: vec![Param::Int(n)],
+            role: Role::Required,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_waits_for_another_writer_and_required_rows_roll_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db").display().to_string();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .unwrap();
+        let c = std::sync::Arc::new(Committer::open(&path).unwrap());
+        // Another connection holds the write lock: the commit waits on a blocking thread
+        // (not on the async one) and goes through once the lock is released.
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let pending = tokio::spawn({
+            let c = std::sync::Arc::clone(&c);
+            async move { c.run(vec![insert(1)]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!pending.is_finished(), "it waits for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        let done = pending.await.unwrap().unwrap();
+        assert!(!done.unchanged);
+        // A required row that is there already: nothing of the list is written.
+        let done = c.run(vec![insert(2), insert(1)]).await.unwrap();
+        assert!(done.unchanged);
+        let rows: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1, "the insert of 2 was rolled back");
+    }
+}
