@@ -20,7 +20,7 @@ use bytes::Bytes;
 use chrono::{Datelike, NaiveDate};
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
@@ -73,6 +73,15 @@ pub enum DatasetError {
         /// What happened.
         message: String,
     },
+}
+
+impl From<crate::storage::ObjectError> for DatasetError {
+    fn from(e: crate::storage::ObjectError) -> Self {
+        DatasetError::Store {
+            key: e.key,
+            source: e.source,
+        }
+    }
 }
 
 /// What a day write produced.
@@ -138,13 +147,7 @@ impl Dataset {
                 message: e.to_string(),
             })??;
         let bytes = data.len();
-        self.store()
-            .put(&key, PutPayload::from(data))
-            .await
-            .map_err(|source| DatasetError::Store {
-                key: key_text.clone(),
-                source,
-            })?;
+        self.location.put_bytes(&key, data).await?;
         // Files of other writers in this day go only once the new day is in place.
         for other in self.files(&prefix).await? {
             if other != key {
@@ -230,20 +233,7 @@ impl Dataset {
                 let mut batches = Vec::new();
                 for key in this.files(&this.day_prefix(day)).await? {
                     let k = key.to_string();
-                    let data = this
-                        .store()
-                        .get(&key)
-                        .await
-                        .map_err(|source| DatasetError::Store {
-                            key: k.clone(),
-                            source,
-                        })?
-                        .bytes()
-                        .await
-                        .map_err(|source| DatasetError::Store {
-                            key: k.clone(),
-                            source,
-                        })?;
+                    let data = this.location.get_bytes(&key).await?;
                     let kk = k.clone();
                     let mut decoded = tokio::task::spawn_blocking(move || decode(&kk, data))
                         .await
@@ -418,11 +408,7 @@ mod tests {
         let loc = crate::storage::open("memory://", &BTreeMap::new()).unwrap();
         let ds = Dataset::new(loc.clone(), "d");
         let stray = ObjectPath::from(format!("{}/part-00007.parquet", ds.day_prefix(day(1))));
-        loc.store
-            .put(
-                &stray,
-                PutPayload::from(encode("x", vec![batch(5, "old")]).unwrap()),
-            )
+        loc.put_bytes(&stray, encode("x", vec![batch(5, "old")]).unwrap())
             .await
             .unwrap();
         ds.write_day(day(1), vec![batch(3, "new")]).await.unwrap();

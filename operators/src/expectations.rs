@@ -22,7 +22,6 @@ use async_trait::async_trait;
 use dagctl_engine::yaml::{self, Budget, Node, key_text};
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::Deserialize;
 
 use crate::dataset::Dataset;
@@ -400,13 +399,9 @@ impl Operator for ValidateData {
             ds.day_prefix(day)
         ));
         location
-            .store
-            .put(
-                &key,
-                PutPayload::from(serde_json::to_vec_pretty(&report).unwrap_or_default()),
-            )
+            .put_bytes(&key, serde_json::to_vec_pretty(&report).unwrap_or_default())
             .await
-            .map_err(|e| TaskError::retryable(format!("{key}: {e}")))?;
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
         let failed: Vec<String> = outcomes
             .iter()
             .filter(|o| !o.passed)

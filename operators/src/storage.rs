@@ -13,11 +13,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use dagctl_engine::store::{is_secret_name, redact_url};
-use object_store::ObjectStore;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 /// Why a storage URL could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,24 @@ pub enum StorageError {
     },
 }
 
+/// A read or write of one object that failed, naming its key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {source}")]
+pub struct ObjectError {
+    /// The object's key.
+    pub key: String,
+    /// The store's error.
+    #[source]
+    pub source: object_store::Error,
+}
+
+impl ObjectError {
+    /// Whether the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.source, object_store::Error::NotFound { .. })
+    }
+}
+
 /// An object store and the prefix under which a URL points.
 #[derive(Clone)]
 pub struct Location {
@@ -68,6 +86,43 @@ impl fmt::Debug for Location {
 }
 
 impl Location {
+    /// The whole content of the object at `key` (a full key, as [`Location::key`] gives).
+    ///
+    /// # Errors
+    /// An [`ObjectError`] naming the key.
+    pub async fn get_bytes(&self, key: &ObjectPath) -> Result<bytes::Bytes, ObjectError> {
+        let err = |source| ObjectError {
+            key: key.to_string(),
+            source,
+        };
+        self.store
+            .get(key)
+            .await
+            .map_err(err)?
+            .bytes()
+            .await
+            .map_err(err)
+    }
+
+    /// Writes an object whole (a reader sees the old content or the new, never a mix).
+    ///
+    /// # Errors
+    /// An [`ObjectError`] naming the key.
+    pub async fn put_bytes(
+        &self,
+        key: &ObjectPath,
+        data: impl Into<bytes::Bytes>,
+    ) -> Result<(), ObjectError> {
+        self.store
+            .put(key, object_store::PutPayload::from(data.into()))
+            .await
+            .map(drop)
+            .map_err(|source| ObjectError {
+                key: key.to_string(),
+                source,
+            })
+    }
+
     /// The full key of `relative` under this location's prefix.
     pub fn key(&self, relative: &str) -> ObjectPath {
         let mut parts: Vec<&str> = self

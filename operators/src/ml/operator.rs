@@ -8,7 +8,6 @@
 
 use async_trait::async_trait;
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::artifact;
@@ -137,10 +136,9 @@ pub async fn train_and_store(
     let seconds = started.elapsed().as_secs_f64();
     let put = |key: object_store::path::Path, data: Vec<u8>| async move {
         location
-            .store
-            .put(&key, PutPayload::from(data))
+            .put_bytes(&key, data)
             .await
-            .map_err(|e| TaskError::retryable(format!("{key}: {e}")))
+            .map_err(|e| TaskError::retryable(e.to_string()))
     };
     let meta_key = location.key(&format!("{prefix}/feature_metadata.json"));
     let meta = serde_json::to_vec_pretty(&prepared.metadata).unwrap_or_default();

@@ -33,7 +33,6 @@ use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
 use futures::TryStreamExt;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 pub use preprocessor::{FeatureConfig, Features, Preprocessor};
@@ -543,7 +542,7 @@ pub async fn write_prepared(
         let k = key(&format!("{name}.parquet"));
         let sha = sha256_hex(&data);
         let bytes = data.len();
-        put(location, &k, data).await?;
+        location.put_bytes(&k, data).await?;
         metadata.files.insert(
             name.to_string(),
             FileRef {
@@ -556,47 +555,24 @@ pub async fn write_prepared(
     }
     metadata.data_hash = sha256_parts(metadata.files.values().map(|f| f.sha256.as_bytes()));
     let json = serde_json::to_vec_pretty(&metadata).unwrap_or_default();
-    put(location, &key("feature_metadata.json"), json.into()).await?;
+    location
+        .put_bytes(&key("feature_metadata.json"), json)
+        .await?;
     Ok(metadata)
 }
 
-async fn put(
-    location: &Location,
-    key: &object_store::path::Path,
-    data: bytes::Bytes,
-) -> Result<(), PrepareError> {
-    location
-        .store
-        .put(key, PutPayload::from(data))
-        .await
-        .map(|_| ())
-        .map_err(|e| PrepareError::Store {
-            key: key.to_string(),
-            message: e.to_string(),
-        })
-}
-
-async fn get(
-    location: &Location,
-    key: &object_store::path::Path,
-) -> Result<bytes::Bytes, PrepareError> {
-    let err = |e: object_store::Error| PrepareError::Store {
-        key: key.to_string(),
-        message: match e {
-            object_store::Error::NotFound { .. } => {
-                "not found: prepare the data first (02_data_preparation_pipeline)".to_string()
-            }
-            other => other.to_string(),
-        },
-    };
-    location
-        .store
-        .get(key)
-        .await
-        .map_err(err)?
-        .bytes()
-        .await
-        .map_err(err)
+impl From<crate::storage::ObjectError> for PrepareError {
+    fn from(e: crate::storage::ObjectError) -> Self {
+        let message = if e.is_not_found() {
+            "not found: prepare the data first (02_data_preparation_pipeline)".to_string()
+        } else {
+            e.source.to_string()
+        };
+        PrepareError::Store {
+            key: e.key,
+            message,
+        }
+    }
 }
 
 /// Reads the metadata of a prepared set (`prepared_data/<date>`).
@@ -608,7 +584,7 @@ pub async fn load_metadata(
     reference: &str,
 ) -> Result<FeatureMetadata, PrepareError> {
     let key = location.key(&format!("{reference}/feature_metadata.json"));
-    let data = get(location, &key).await?;
+    let data = location.get_bytes(&key).await?;
     FeatureMetadata::from_json(key.as_ref(), &data)
 }
 
@@ -628,7 +604,7 @@ pub async fn load_prepared(location: &Location, reference: &str) -> Result<Prepa
                 message: format!("no `{name}` file recorded"),
             })?;
         let key = object_store::path::Path::from(file.key.as_str());
-        let data = get(location, &key).await?;
+        let data = location.get_bytes(&key).await?;
         let found = sha256_hex(&data);
         if found != file.sha256 {
             return Err(PrepareError::Integrity {

@@ -226,11 +226,7 @@ async fn score_time_transform_agrees_with_training_and_the_set_is_checked() {
 
     // Tampering with a file is caught by its hash.
     let key = object_store::path::Path::from(written.files["test"].key.as_str());
-    location
-        .store
-        .put(&key, PutPayload::from(b"junk".to_vec()))
-        .await
-        .unwrap();
+    location.put_bytes(&key, b"junk".to_vec()).await.unwrap();
     let err = load_prepared(&location, "prepared_data/2026-02-06")
         .await
         .unwrap_err();

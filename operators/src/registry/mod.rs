@@ -22,7 +22,6 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dagctl_engine::{Expect, RecordWrite, Store, StoreError};
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 pub use rules::{Decision, Margin, PromotionRule, decide};
@@ -397,26 +396,40 @@ pub struct Registration {
     pub source: Option<String>,
 }
 
-async fn put_once(
+/// Writes a file named by its content: writing it again writes the same bytes.
+async fn put_content(
     location: &Location,
     relative: &str,
     data: &[u8],
 ) -> Result<StoredFile, RegistryError> {
     let key = location.key(relative);
-    let sha = sha256_hex(data);
-    location
-        .store
-        .put(&key, PutPayload::from(data.to_vec()))
-        .await
-        .map_err(|e| RegistryError::Files {
-            key: key.to_string(),
-            message: e.to_string(),
-        })?;
+    location.put_bytes(&key, data.to_vec()).await?;
     Ok(StoredFile {
         key: key.to_string(),
-        sha256: sha,
+        sha256: sha256_hex(data),
         bytes: data.len(),
     })
+}
+
+/// A registered file's bytes and their SHA-256 now.
+async fn fetch(
+    location: &Location,
+    file: &StoredFile,
+) -> Result<(bytes::Bytes, String), RegistryError> {
+    let data = location
+        .get_bytes(&object_store::path::Path::from(file.key.as_str()))
+        .await?;
+    let sha = sha256_hex(&data);
+    Ok((data, sha))
+}
+
+impl From<crate::storage::ObjectError> for RegistryError {
+    fn from(e: crate::storage::ObjectError) -> Self {
+        RegistryError::Files {
+            key: e.key,
+            message: e.source.to_string(),
+        }
+    }
 }
 
 /// Registers a new immutable version (stage `none`). Returns it and whether it is new (false
@@ -431,15 +444,21 @@ pub async fn register(
 ) -> Result<(ModelVersion, bool), RegistryError> {
     let (header, _) = artifact::read_header(&r.artifact)?;
     let meta = FeatureMetadata::from_json("feature_metadata.json", &r.feature_metadata)?;
+    // A retried registration gets its version back without writing anything.
+    if let (Some((e, _)), Some(src)) = (entry(store, &r.model).await?, &r.source)
+        && let Some(v) = e.registered_by.get(src)
+    {
+        return Ok((version(store, &r.model, *v).await?, false));
+    }
     let a_sha = sha256_hex(&r.artifact);
     let m_sha = sha256_hex(&r.feature_metadata);
-    let artifact = put_once(
+    let artifact = put_content(
         location,
         &format!("registry/{}/{a_sha}.model", r.model),
         &r.artifact,
     )
     .await?;
-    let metadata = put_once(
+    let metadata = put_content(
         location,
         &format!("registry/{}/{m_sha}.json", r.model),
         &r.feature_metadata,
@@ -536,6 +555,25 @@ pub async fn register(
     )))
 }
 
+/// Writes a model entry read at record version `read`; `false` if it changed since.
+async fn write_entry(store: &dyn Store, e: &ModelEntry, read: i64) -> Result<bool, RegistryError> {
+    let w = RecordWrite {
+        collection: MODELS.into(),
+        key: e.name.clone(),
+        value: to_json(e),
+        expect: Expect::Version(read),
+    };
+    match store.write_records(&[w]).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(other) => Err(other.into()),
+    }
+}
+
+fn kept_changing(model: &str) -> RegistryError {
+    RegistryError::Stage(format!("model `{model}` kept changing; try again"))
+}
+
 /// Reads, changes and writes back a model entry, retrying on a concurrent change.
 async fn update<T>(
     store: &dyn Store,
@@ -543,23 +581,13 @@ async fn update<T>(
     mut change: impl FnMut(&mut ModelEntry) -> Result<T, RegistryError>,
 ) -> Result<T, RegistryError> {
     for _ in 0..20 {
-        let (mut e, v) = existing(store, model).await?;
+        let (mut e, read) = existing(store, model).await?;
         let out = change(&mut e)?;
-        let w = RecordWrite {
-            collection: MODELS.into(),
-            key: model.into(),
-            value: to_json(&e),
-            expect: Expect::Version(v),
-        };
-        match store.write_records(&[w]).await {
-            Ok(()) => return Ok(out),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(other) => return Err(other.into()),
+        if write_entry(store, &e, read).await? {
+            return Ok(out);
         }
     }
-    Err(RegistryError::Stage(format!(
-        "model `{model}` kept changing; try again"
-    )))
+    Err(kept_changing(model))
 }
 
 /// Applies the promotion rule to `version` against the production version: production if it
@@ -575,18 +603,29 @@ pub async fn promote_by_rule(
 ) -> Result<(Decision, Option<u32>), RegistryError> {
     let ch = version(store, model, challenger).await?;
     let metric = rule.metric.unwrap_or(ch.metric);
-    let value = |v: &ModelVersion| v.metrics.get(metric.name()).copied().unwrap_or(f64::NAN);
-    let (e, _) = existing(store, model).await?;
-    let champion = match e.production().filter(|p| *p != challenger) {
-        Some(p) => Some(version(store, model, p).await?),
-        None => None,
+    let value = |v: &ModelVersion| {
+        v.metrics.get(metric.name()).copied().ok_or_else(|| {
+            RegistryError::Stage(format!(
+                "version {} of `{model}` has no metric `{}` (it has {}): promote by one it has",
+                v.version,
+                metric.name(),
+                v.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })
     };
-    let decision = decide(rule, metric, value(&ch), champion.as_ref().map(value));
-    let champion_version = champion.as_ref().map(|c| c.version);
-    let d = decision.clone();
-    update(store, model, move |e| {
+    let challenger_value = value(&ch)?;
+    // The champion is read inside the compare-and-swap loop: a decision is written only if
+    // the version it was compared with is still the champion.
+    for _ in 0..20 {
+        let (mut e, read) = existing(store, model).await?;
+        let champion = e.production().filter(|p| *p != challenger);
+        let champion_value = match champion {
+            Some(p) => Some(value(&version(store, model, p).await?)?),
+            None => None,
+        };
+        let d = decide(rule, metric, challenger_value, champion_value);
         if e.production() == Some(challenger) {
-            return Ok(());
+            return Ok((d, champion));
         }
         let reason = d.reason.clone();
         if d.promote {
@@ -600,10 +639,11 @@ pub async fn promote_by_rule(
                 Some(d.clone()),
             );
         }
-        Ok(())
-    })
-    .await?;
-    Ok((decision, champion_version))
+        if write_entry(store, &e, read).await? {
+            return Ok((d, champion));
+        }
+    }
+    Err(kept_changing(model))
 }
 
 /// Sets a version's stage by hand (`dagctl models promote`), within the stage rules:
@@ -711,9 +751,8 @@ pub async fn verify(
     v: u32,
 ) -> Result<Verification, RegistryError> {
     let mv = version(store, model, v).await?;
-    let a = read(location, &mv.artifact.key).await?;
-    let m = read(location, &mv.feature_metadata.key).await?;
-    let (a_sha, m_sha) = (sha256_hex(&a), sha256_hex(&m));
+    let (_, a_sha) = fetch(location, &mv.artifact).await?;
+    let (_, m_sha) = fetch(location, &mv.feature_metadata).await?;
     let recomputed = audit_hash(&a_sha, &m_sha, &mv.data, &mv.metrics);
     let checks = vec![
         (
@@ -731,23 +770,6 @@ pub async fn verify(
         ok: checks.iter().all(|(_, ok)| *ok),
         checks,
     })
-}
-
-async fn read(location: &Location, key: &str) -> Result<Vec<u8>, RegistryError> {
-    let path = object_store::path::Path::from(key);
-    let err = |e: object_store::Error| RegistryError::Files {
-        key: key.to_string(),
-        message: e.to_string(),
-    };
-    Ok(location
-        .store
-        .get(&path)
-        .await
-        .map_err(err)?
-        .bytes()
-        .await
-        .map_err(err)?
-        .to_vec())
 }
 
 /// A registered model ready to score: the model, its preprocessing and its version.
@@ -780,10 +802,10 @@ pub async fn load(
             .ok_or_else(|| RegistryError::NoProduction(model.to_string()))?,
     };
     let mv = version(store, model, v).await?;
-    let a = read(location, &mv.artifact.key).await?;
-    let m = read(location, &mv.feature_metadata.key).await?;
-    for (file, data) in [(&mv.artifact, &a), (&mv.feature_metadata, &m)] {
-        if sha256_hex(data) != file.sha256 {
+    let (a, a_sha) = fetch(location, &mv.artifact).await?;
+    let (m, m_sha) = fetch(location, &mv.feature_metadata).await?;
+    for (file, sha) in [(&mv.artifact, a_sha), (&mv.feature_metadata, m_sha)] {
+        if sha != file.sha256 {
             return Err(RegistryError::Files {
                 key: file.key.clone(),
                 message: "its SHA-256 differs from the registered one: the file was changed (`dagctl models verify`)".into(),

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
-use object_store::ObjectStoreExt;
 use serde::Deserialize;
 
 use super::{PromotionRule, Registration, RegistryError, Stage, promote_by_rule, register};
@@ -43,17 +42,11 @@ fn train_task() -> String {
 }
 
 async fn fetch(location: &Location, key: &str) -> Result<Vec<u8>, TaskError> {
-    let path = object_store::path::Path::from(key);
-    let got = location
-        .store
-        .get(&path)
+    let data = location
+        .get_bytes(&object_store::path::Path::from(key))
         .await
-        .map_err(|e| TaskError::retryable(format!("{key}: {e}")))?;
-    Ok(got
-        .bytes()
-        .await
-        .map_err(|e| TaskError::retryable(format!("{key}: {e}")))?
-        .to_vec())
+        .map_err(|e| TaskError::retryable(e.to_string()))?;
+    Ok(data.to_vec())
 }
 
 /// `register_model`: registers the best candidate of a training task as a new version.

@@ -168,6 +168,19 @@ async fn champion_challenger_rollback_and_stage_rules() {
     );
     let e = version(&store, "churn", 9).await.unwrap_err().to_string();
     assert_eq!(e, "model `churn` has no version 9 (it has 1 to 3)");
+    // A metric the version does not have is refused, and nothing is recorded.
+    let before = entry(&store, "churn").await.unwrap().unwrap();
+    let mut by_rmse = rule(0.0, None);
+    by_rmse.metric = Some(Metric::Rmse);
+    let e = promote_by_rule(&store, "churn", 2, &by_rmse)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("has no metric `rmse` (it has f1_macro, roc_auc)"),
+        "{e}"
+    );
+    assert_eq!(entry(&store, "churn").await.unwrap().unwrap(), before);
 }
 
 #[tokio::test]
@@ -222,7 +235,7 @@ async fn versions_are_immutable_and_audited() {
     let mut bytes = f.0.clone();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
-    loc.store.put(&key, PutPayload::from(bytes)).await.unwrap();
+    loc.put_bytes(&key, bytes).await.unwrap();
     let bad = verify(&store, &loc, "churn", 1).await.unwrap();
     assert!(!bad.ok);
     assert_eq!(
