@@ -222,6 +222,22 @@ impl Dataset {
         from: NaiveDate,
         to: NaiveDate,
     ) -> BoxStream<'static, Result<RecordBatch, DatasetError>> {
+        self.read_by_day(from, to)
+            .map_ok(|(_, batches)| stream::iter(batches.into_iter().map(Ok)))
+            .try_flatten()
+            .boxed()
+    }
+
+    /// The days in `[from, to]` that have data, each with its rows, in day order: what
+    /// [`Dataset::read`] streams, with the day each batch came from (one listing per day).
+    ///
+    /// # Errors
+    /// Items of the stream carry a [`DatasetError`] naming the key that failed.
+    pub fn read_by_day(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> BoxStream<'static, Result<(NaiveDate, Vec<RecordBatch>), DatasetError>> {
         let this = self.clone();
         let days = stream::iter(DayRange {
             next: Some(from),
@@ -243,12 +259,12 @@ impl Dataset {
                         })??;
                     batches.append(&mut decoded);
                 }
-                Ok::<_, DatasetError>(stream::iter(batches.into_iter().map(Ok)))
+                Ok::<_, DatasetError>((day, batches))
             }
         })
         // Several days are fetched and decoded at once; they still come out in day order.
         .buffered(READ_AHEAD)
-        .try_flatten()
+        .try_filter(|(_, batches)| futures::future::ready(!batches.is_empty()))
         .boxed()
     }
 }

@@ -69,20 +69,23 @@ impl Model {
         }
     }
 
-    /// Class probabilities per row (classification): row `i`, class `c` as in
-    /// [`ModelInfo::classes`]. Scores of least squares are clipped to `[0, 1]`; one-vs-rest
-    /// scores are normalised to sum to 1.
+    /// Each member's raw scores, one per row: the value (regression), the positive class's
+    /// score (two classes: a probability, or an unbounded score for least squares), or each
+    /// class's one-vs-rest score. Predictions and probabilities derive from these without
+    /// scoring again.
     ///
     /// # Errors
     /// smartcore's message.
-    pub fn predict_proba(&self, x: &DenseMatrix<f64>) -> Result<Vec<Vec<f64>>, String> {
-        let scores: Vec<Vec<f64>> = self
-            .members
-            .iter()
-            .map(|m| m.scores(x))
-            .collect::<Result<_, _>>()?;
+    pub fn scores(&self, x: &DenseMatrix<f64>) -> Result<Vec<Vec<f64>>, String> {
+        self.members.iter().map(|m| m.scores(x)).collect()
+    }
+
+    /// Class probabilities per row from [`Model::scores`]: row `i`, class `c` as in
+    /// [`ModelInfo::classes`]. Scores of least squares are clipped to `[0, 1]`; one-vs-rest
+    /// scores are normalised to sum to 1.
+    pub fn probabilities(scores: &[Vec<f64>]) -> Vec<Vec<f64>> {
         let rows = scores.first().map_or(0, Vec::len);
-        Ok((0..rows)
+        (0..rows)
             .map(|i| {
                 if scores.len() == 1 {
                     let p = scores[0][i].clamp(0.0, 1.0);
@@ -97,18 +100,26 @@ impl Model {
                     }
                 }
             })
-            .collect())
+            .collect()
     }
 
-    /// The raw score of the positive class (binary) — unclipped, for ranking — or `None`.
+    /// Class probabilities per row (classification); see [`Model::probabilities`].
     ///
     /// # Errors
     /// smartcore's message.
-    pub fn positive_scores(&self, x: &DenseMatrix<f64>) -> Result<Option<Vec<f64>>, String> {
-        if self.info.task == Task::Classification && self.members.len() == 1 {
-            Ok(Some(self.members[0].scores(x)?))
-        } else {
-            Ok(None)
+    pub fn predict_proba(&self, x: &DenseMatrix<f64>) -> Result<Vec<Vec<f64>>, String> {
+        Ok(Self::probabilities(&self.scores(x)?))
+    }
+
+    /// Predictions from [`Model::scores`]: the value (regression) or the most probable class
+    /// label.
+    pub fn predictions(&self, mut scores: Vec<Vec<f64>>) -> Vec<f64> {
+        match self.info.task {
+            Task::Regression => scores.swap_remove(0),
+            Task::Classification => Self::probabilities(&scores)
+                .iter()
+                .map(|p| self.info.classes[argmax(p)])
+                .collect(),
         }
     }
 
@@ -117,14 +128,7 @@ impl Model {
     /// # Errors
     /// smartcore's message.
     pub fn predict(&self, x: &DenseMatrix<f64>) -> Result<Vec<f64>, String> {
-        match self.info.task {
-            Task::Regression => self.members[0].scores(x),
-            Task::Classification => Ok(self
-                .predict_proba(x)?
-                .iter()
-                .map(|p| self.info.classes[argmax(p)])
-                .collect()),
-        }
+        Ok(self.predictions(self.scores(x)?))
     }
 }
 

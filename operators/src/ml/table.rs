@@ -77,9 +77,15 @@ impl Table {
         }
     }
 
-    /// As a smartcore matrix.
+    /// As a smartcore matrix (a copy; see [`Table::into_matrix`]).
     pub fn matrix(&self) -> DenseMatrix<f64> {
-        DenseMatrix::new(self.rows, self.columns.len(), self.data.clone(), true)
+        self.clone().into_matrix()
+    }
+
+    /// As a smartcore matrix, without copying the values.
+    pub fn into_matrix(self) -> DenseMatrix<f64> {
+        let cols = self.columns.len();
+        DenseMatrix::new(self.rows, cols, self.data, true)
             .unwrap_or_else(|e| unreachable!("rows × columns = data: {e}"))
     }
 }

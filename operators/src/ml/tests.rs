@@ -89,7 +89,7 @@ fn every_classifier_trains_and_the_best_beats_the_majority_class() {
             c.metrics["roc_auc"]
         );
     }
-    // The searched forest tried its four points with 3-fold CV and kept the best.
+    // The searched forest tried both points of its grid with 3-fold CV and kept the best.
     let rf = r
         .candidates
         .iter()
@@ -256,7 +256,7 @@ fn random_search_and_bad_arguments() {
             .starts_with("random_forest: unknown field `n_tres`")
     );
 
-    // A target with one class is refused with a hint.
+    // A target with many classes (transactions) still trains.
     let p = prepared(6..=6, json!({"label_columns": ["churned", "transactions"]}));
     let e = train(
         &p.train,
@@ -267,6 +267,7 @@ fn random_search_and_bad_arguments() {
         })),
     );
     assert!(e.is_ok(), "many classes still train");
+    // A target with one class is refused with a hint.
     let mut one_class = p.train.clone();
     let (i, _) = one_class.schema().column_with_name("churned").unwrap();
     let mut cols = one_class.columns().to_vec();

@@ -303,24 +303,26 @@ pub fn train(
         .collect()
 }
 
+/// The rows of one split that have a target value, as a matrix.
 struct Side {
-    table: Table,
+    /// Their row numbers in the split's table.
+    rows: Vec<usize>,
     x: DenseMatrix<f64>,
     y: Vec<f64>,
 }
 
 fn side(x: &Table, batch: &RecordBatch, target: &str) -> Result<Side, MlError> {
     let y = numbers(batch, target)?;
-    let keep: Vec<usize> = (0..y.len()).filter(|i| !y[*i].is_nan()).collect();
-    let table = if keep.len() == y.len() {
-        x.clone()
+    let rows: Vec<usize> = (0..y.len()).filter(|i| !y[*i].is_nan()).collect();
+    let matrix = if rows.len() == y.len() {
+        x.matrix()
     } else {
-        x.subset(&keep)
+        x.subset(&rows).into_matrix()
     };
     Ok(Side {
-        x: table.matrix(),
-        table,
-        y: keep.iter().map(|i| y[*i]).collect(),
+        x: matrix,
+        y: rows.iter().map(|i| y[*i]).collect(),
+        rows,
     })
 }
 
@@ -388,11 +390,11 @@ fn train_target(
         .iter()
         .map(|(a, b)| {
             let pick = |rows: &[usize]| {
-                let table = tr.table.subset(rows);
+                let in_table: Vec<usize> = rows.iter().map(|r| tr.rows[*r]).collect();
                 Side {
-                    x: table.matrix(),
-                    table,
+                    x: x_train.subset(&in_table).into_matrix(),
                     y: rows.iter().map(|r| tr.y[*r]).collect(),
+                    rows: in_table,
                 }
             };
             (pick(a), pick(b))
@@ -575,11 +577,12 @@ fn train_target(
 /// # Errors
 /// smartcore's message.
 pub fn evaluate(model: &Model, x: &DenseMatrix<f64>, y: &[f64]) -> Result<Metrics, String> {
+    let scores = model.scores(x)?;
     match model.info.task {
-        Task::Regression => Ok(metrics::regression(y, &model.predict(x)?)),
+        Task::Regression => Ok(metrics::regression(y, &scores[0])),
         Task::Classification => {
             let classes = &model.info.classes;
-            let proba = model.predict_proba(x)?;
+            let proba = Model::probabilities(&scores);
             let predicted: Vec<usize> = proba.iter().map(|p| argmax(p)).collect();
             // Unknown test labels count as wrong for every class.
             let truth: Vec<usize> = y
@@ -587,15 +590,17 @@ pub fn evaluate(model: &Model, x: &DenseMatrix<f64>, y: &[f64]) -> Result<Metric
                 .map(|v| classes.iter().position(|c| c == v).unwrap_or(classes.len()))
                 .collect();
             let k = classes.len() + usize::from(truth.contains(&classes.len()));
-            let ranked = match model.positive_scores(x)? {
-                Some(s) => s.iter().map(|v| vec![1.0 - v, *v]).collect(),
-                None => proba
+            // Two classes rank by the raw score (unclipped); more by the probabilities.
+            let ranked: Vec<Vec<f64>> = if scores.len() == 1 {
+                scores[0].iter().map(|v| vec![1.0 - v, *v]).collect()
+            } else {
+                proba
                     .into_iter()
                     .map(|mut p| {
                         p.resize(k, 0.0);
                         p
                     })
-                    .collect::<Vec<_>>(),
+                    .collect()
             };
             Ok(metrics::classification(&truth, &predicted, &ranked, k))
         }

@@ -414,8 +414,8 @@ pub fn prepare(
         take_record_batch(&raw, &idx).map_err(|e| PrepareError::TooFew(e.to_string()))
     };
     let (train_raw, test_raw) = (take(&split.train)?, take(&split.test)?);
-    let pre = Preprocessor::fit(&train_raw, &args.feature_config())?;
-    let train = assemble(&train_raw, &pre.transform(&train_raw)?, args)?;
+    let (pre, train_features) = Preprocessor::fit_transform(&train_raw, &args.feature_config())?;
+    let train = assemble(&train_raw, &train_features, args)?;
     let test = assemble(&test_raw, &pre.transform(&test_raw)?, args)?;
     let mut class_counts: BTreeMap<String, Rows> = BTreeMap::new();
     if args.stratify {
@@ -651,19 +651,19 @@ pub async fn prepare_window(
 ) -> Result<FeatureMetadata, PrepareError> {
     let from = day - Duration::days(i64::from(args.window_days) - 1);
     let ds = Dataset::new(location.clone(), &args.dataset);
-    let batches: Vec<RecordBatch> = ds.read(from, day).try_collect().await?;
+    let by_day: Vec<(NaiveDate, Vec<RecordBatch>)> =
+        ds.read_by_day(from, day).try_collect().await?;
+    let partitions = by_day
+        .iter()
+        .map(|(d, _)| ds.day_prefix(*d).to_string())
+        .collect();
+    let batches: Vec<RecordBatch> = by_day.into_iter().flat_map(|(_, b)| b).collect();
     if batches.iter().all(|b| b.num_rows() == 0) {
         return Err(PrepareError::TooFew(format!(
             "no rows in `{}` from {from} to {day}: generate that data first (01_data_generation_pipeline)",
             args.dataset
         )));
     }
-    let partitions = ds
-        .days(from, day)
-        .await?
-        .into_iter()
-        .map(|d| ds.day_prefix(d).to_string())
-        .collect();
     let schema = batches[0].schema();
     let raw = concat_batches(&schema, &batches).map_err(|e| PrepareError::ColumnType {
         column: "*".into(),

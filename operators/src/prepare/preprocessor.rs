@@ -227,6 +227,18 @@ impl Preprocessor {
     /// # Errors
     /// A missing or mistyped column, or a column without a single value.
     pub fn fit(batch: &RecordBatch, config: &FeatureConfig) -> Result<Preprocessor, PrepareError> {
+        Ok(Self::fit_transform(batch, config)?.0)
+    }
+
+    /// Learns the preprocessing from training rows and returns their features too, computed
+    /// once (what [`Preprocessor::transform`] gives for the same rows).
+    ///
+    /// # Errors
+    /// As [`Preprocessor::fit`].
+    pub fn fit_transform(
+        batch: &RecordBatch,
+        config: &FeatureConfig,
+    ) -> Result<(Preprocessor, Features), PrepareError> {
         let t = Table::new(batch);
         let mut p = Preprocessor {
             feature_columns: Vec::new(),
@@ -330,7 +342,8 @@ impl Preprocessor {
                 }
             })
             .collect();
-        Ok(p)
+        let features = p.scaled(features)?;
+        Ok((p, features))
     }
 
     /// The features of raw rows, exactly as training computed them.
@@ -340,7 +353,11 @@ impl Preprocessor {
     pub fn transform(&self, batch: &RecordBatch) -> Result<Features, PrepareError> {
         let t = Table::new(batch);
         let cleaned = self.clean(&t)?;
-        let mut features = self.engineer(&t, &cleaned);
+        self.scaled(self.engineer(&t, &cleaned))
+    }
+
+    /// Scales engineered features and checks they are the fitted columns.
+    fn scaled(&self, mut features: Vec<Feature>) -> Result<Features, PrepareError> {
         for s in &self.scaler {
             if let Some(f) = features.iter_mut().find(|f| f.name == s.column) {
                 for v in &mut f.values {
@@ -394,10 +411,12 @@ impl Preprocessor {
         let mut days = days;
         for n in &self.numeric {
             let mut values = if n.name == DAYS_SINCE_LOGIN {
-                days.take().ok_or_else(|| PrepareError::MissingColumn {
-                    column: self.last_login_column.clone().unwrap_or_default(),
-                    role: "last_login_column".into(),
-                    present: String::new(),
+                days.take().ok_or_else(|| {
+                    PrepareError::missing(
+                        t.batch(),
+                        self.last_login_column.as_deref().unwrap_or_default(),
+                        "last_login_column",
+                    )
                 })?
             } else {
                 t.numbers(&n.name, "numeric column")?

@@ -18,6 +18,10 @@ impl<'a> Table<'a> {
         Table { batch }
     }
 
+    pub(crate) fn batch(&self) -> &'a RecordBatch {
+        self.batch
+    }
+
     pub(crate) fn rows(&self) -> usize {
         self.batch.num_rows()
     }

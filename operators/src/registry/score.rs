@@ -6,9 +6,9 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 
 use super::{Loaded, RegistryError};
-use crate::ml::MlError;
 use crate::ml::Task;
 use crate::ml::table::Table;
+use crate::ml::{MlError, Model};
 
 impl Loaded {
     /// The rows of `raw` with the model's output appended: `prediction` (the class, or the
@@ -26,10 +26,12 @@ impl Loaded {
             ))
             .into());
         }
-        let x = Table::from_columns(features.columns, &features.values).matrix();
+        let x = Table::from_columns(features.columns, &features.values).into_matrix();
         let info = &self.model.info;
         let fail = |e: String| RegistryError::Ml(MlError::Fit(e));
-        let predicted = self.model.predict(&x).map_err(fail)?;
+        let scores = self.model.scores(&x).map_err(fail)?;
+        let proba = Model::probabilities(&scores);
+        let predicted = self.model.predictions(scores);
         let mut fields: Vec<Field> = raw
             .schema()
             .fields()
@@ -48,7 +50,6 @@ impl Loaded {
             columns.push(Arc::new(Float64Array::from(predicted)));
         }
         if info.task == Task::Classification {
-            let proba = self.model.predict_proba(&x).map_err(fail)?;
             if info.classes.len() == 2 {
                 fields.push(Field::new("probability", DataType::Float64, false));
                 columns.push(Arc::new(Float64Array::from_iter_values(
