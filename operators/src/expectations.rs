@@ -17,7 +17,7 @@
 use std::collections::HashSet;
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::DataType;
 use async_trait::async_trait;
 use dagctl_engine::yaml::{self, Budget, Node, key_text};
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
@@ -239,19 +239,17 @@ pub fn check(suite: &Suite, batches: &[RecordBatch]) -> Vec<Outcome> {
                 frac >= f,
             ));
         }
-        let numbers: Vec<f64> = arrays
-            .iter()
-            .flat_map(|a| match a.data_type() {
-                DataType::Int64 => a
-                    .as_primitive::<Int64Type>()
-                    .iter()
-                    .flatten()
-                    .map(|v| v as f64)
-                    .collect::<Vec<_>>(),
-                DataType::Float64 => a.as_primitive::<Float64Type>().iter().flatten().collect(),
-                _ => Vec::new(),
-            })
-            .collect();
+        // Ranges apply to the columns typed as numbers (every integer and float width).
+        let numbers: Vec<f64> = if matches!(ty, "int64" | "float64") {
+            arrays
+                .iter()
+                .filter_map(|a| crate::columns::floats(*a).ok())
+                .flatten()
+                .filter(|v| !v.is_nan())
+                .collect()
+        } else {
+            Vec::new()
+        };
         if let Some(min) = rule.min {
             let seen = numbers.iter().copied().fold(f64::INFINITY, f64::min);
             out.push(col(
@@ -460,6 +458,35 @@ mod tests {
             18,
             "1 row count + 4 + 5 + 4 + 4 column expectations"
         );
+    }
+
+    #[test]
+    fn ranges_hold_for_every_integer_and_float_width() {
+        use arrow::array::{Float32Array, Int32Array};
+        use arrow::datatypes::{Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int32, false),
+            Field::new("x", DataType::Float32, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                std::sync::Arc::new(Int32Array::from(vec![1, 50])),
+                std::sync::Arc::new(Float32Array::from(vec![0.5, -2.0])),
+            ],
+        )
+        .unwrap();
+        let suite = parse_suite(
+            "columns:\n  n: {type: int64, max: 10}\n  x: {min: 0}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        let failed: Vec<String> = check(&suite, &[b])
+            .into_iter()
+            .filter(|o| !o.passed)
+            .map(|o| format!("{} {}", o.column.unwrap_or_default(), o.expectation))
+            .collect();
+        assert_eq!(failed, ["n max ≤ 10", "x min ≥ 0"]);
     }
 
     #[test]

@@ -20,6 +20,7 @@
 //! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
 
+mod columns;
 pub mod command;
 pub mod dataset;
 pub mod expectations;

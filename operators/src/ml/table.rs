@@ -1,9 +1,7 @@
 //! Feature tables: the prepared Parquet columns as one column-major block of floats, which is
 //! what smartcore's `DenseMatrix` takes without copying row by row.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::array::{Array, RecordBatch};
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::MlError;
@@ -25,11 +23,7 @@ impl Table {
         let rows = batch.num_rows();
         let mut data = Vec::with_capacity(rows * columns.len());
         for name in columns {
-            data.extend(
-                numbers(batch, name)?
-                    .into_iter()
-                    .map(|v| if v.is_nan() { f64::NAN } else { v }),
-            );
+            data.extend(numbers(batch, name)?);
             if data[data.len() - rows..].iter().any(|v| v.is_nan()) {
                 return Err(MlError::Data(format!(
                     "feature `{name}` has missing values: prepare the data with prepare_data first"
@@ -107,14 +101,12 @@ pub fn numbers(batch: &RecordBatch, name: &str) -> Result<Vec<f64>, MlError> {
                 .join(", ")
         ))
     })?;
-    let floats = cast(col, &DataType::Float64).map_err(|e| {
+    crate::columns::floats(col).map_err(|e| {
         MlError::Data(format!(
             "column `{name}` ({}) is not numeric: {e}",
             col.data_type()
         ))
-    })?;
-    let floats = floats.as_primitive::<Float64Type>();
-    Ok(floats.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit};
 
 use super::PrepareError;
 
@@ -54,31 +54,20 @@ impl<'a> Table<'a> {
     /// A numeric (or date) column as floats; nulls and NaNs are `NaN`.
     pub(crate) fn numbers(&self, name: &str, role: &str) -> Result<Vec<f64>, PrepareError> {
         let col = self.column(name, role)?;
-        let data = match col.data_type() {
-            DataType::Date32 => self.cast(name, role, &DataType::Int32)?,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean => {
-                return Err(PrepareError::ColumnType {
-                    column: name.to_string(),
-                    found: col.data_type().to_string(),
-                    wanted: format!("{role} (a number)"),
-                });
-            }
-            _ => self
-                .batch
-                .column_by_name(name)
-                .cloned()
-                .unwrap_or_else(|| unreachable!()),
-        };
-        let floats = cast(&data, &DataType::Float64).map_err(|e| PrepareError::ColumnType {
+        if matches!(
+            col.data_type(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Boolean
+        ) {
+            return Err(PrepareError::ColumnType {
+                column: name.to_string(),
+                found: col.data_type().to_string(),
+                wanted: format!("{role} (a number)"),
+            });
+        }
+        crate::columns::floats(col).map_err(|e| PrepareError::ColumnType {
             column: name.to_string(),
             found: col.data_type().to_string(),
             wanted: format!("{role} ({e})"),
-        })?;
-        let floats = floats.as_primitive::<Float64Type>();
-        Ok(if floats.null_count() == 0 {
-            floats.values().to_vec()
-        } else {
-            floats.iter().map(|v| v.unwrap_or(f64::NAN)).collect()
         })
     }
 
