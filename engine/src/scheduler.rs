@@ -661,8 +661,9 @@ impl Engine {
                     }
                     None => {}
                 },
-                // A task finishing may have triggered a run: look again at once.
-                _ = events.recv() => {}
+                // A task finishing may have triggered a run: look again at once, once for all
+                // the events already waiting (a busy run sends many).
+                _ = events.recv() => while events.try_recv().is_ok() {},
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }

@@ -200,6 +200,53 @@ pub async fn check(s: &dyn Store) {
         queued.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
         ["r2"]
     );
+    let ids = |f: RunFilter| async move {
+        s.list_runs(&f)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect::<Vec<_>>()
+    };
+    let newest = ids(RunFilter {
+        limit: Some(1),
+        ..RunFilter::default()
+    })
+    .await;
+    assert_eq!(newest.len(), 1);
+    assert_eq!(
+        newest,
+        all[..1]
+            .iter()
+            .map(|r| r.run_id.clone())
+            .collect::<Vec<_>>()
+    );
+    let two_states = ids(RunFilter {
+        states: vec![RunState::Queued, RunState::Success],
+        dag_id: Some("d".into()),
+        limit: Some(5),
+    })
+    .await;
+    assert_eq!(
+        two_states,
+        all.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>()
+    );
+    assert!(
+        ids(RunFilter {
+            states: vec![RunState::Failed],
+            ..RunFilter::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert!(
+        ids(RunFilter {
+            dag_id: Some("other".into()),
+            ..RunFilter::default()
+        })
+        .await
+        .is_empty()
+    );
 
     s.set_variable("x", "1").await.unwrap();
     s.set_variable("x", "2").await.unwrap();

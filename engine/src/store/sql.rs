@@ -17,7 +17,9 @@ use sqlx::{AnyPool, Row};
 
 use super::rows::{Cols, corrupt, run_from_row, ti_from_row, try_from_row};
 use super::sqlite_commit::Committer;
-use super::statements::{Committed, Param, Stmt, Tally, new_run, new_task_instances, statements};
+use super::statements::{
+    self, Committed, Param, Stmt, Tally, new_run, new_task_instances, statements,
+};
 use super::{
     Batch, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
     StoreError, TaskInstance, TryRecord, to_micros,
@@ -276,30 +278,9 @@ impl Store for SqlStore {
         run_id: &str,
         tasks: &[TaskInstance],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let existing: Vec<String> =
-            sqlx::query("SELECT task_id FROM task_instances WHERE dag_id = $1 AND run_id = $2")
-                .bind(dag_id)
-                .bind(run_id)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("reading task instances"))?
-                .iter()
-                .map(|r| r.try_get::<String, _>(0))
-                .collect::<Result<_, _>>()
-                .map_err(db("reading task instances"))?;
-        let new: Vec<TaskInstance> = tasks
-            .iter()
-            .filter(|t| !existing.contains(&t.task_id))
-            .cloned()
-            .collect();
-        for stmt in new_task_instances(dag_id, run_id, &new) {
-            bound(stmt)
-                .execute(&mut *tx)
-                .await
-                .map_err(db("adding task instances"))?;
-        }
-        tx.commit().await.map_err(db("adding task instances"))
+        self.write(new_task_instances(dag_id, run_id, tasks))
+            .await
+            .map(drop)
     }
 
     async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
@@ -328,27 +309,29 @@ impl Store for SqlStore {
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError> {
-        // Few runs are listed at once; filtering states here keeps the SQL static.
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM dag_runs WHERE ($1 = '' OR dag_id = $1) \
-             ORDER BY created_at DESC, run_id DESC"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        // States and the limit go into the SQL as literals: state names are fixed words and
+        // the limit a number, so nothing from outside is spliced in.
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE ($1 = '' OR dag_id = $1)");
+        if !filter.states.is_empty() {
+            let states: Vec<String> = filter
+                .states
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            sql.push_str(&format!(" AND state IN ({})", states.join(", ")));
+        }
+        sql.push_str(" ORDER BY created_at DESC, run_id DESC");
+        if let Some(l) = filter.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(filter.dag_id.clone().unwrap_or_default())
             .fetch_all(&self.pool)
             .await
-            .map_err(db("listing DAG runs"))?;
-        let mut out = Vec::new();
-        for r in &rows {
-            let run = run_from_row(r)?;
-            if filter.states.is_empty() || filter.states.contains(&run.state) {
-                out.push(run);
-                if filter.limit.is_some_and(|l| out.len() >= l as usize) {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+            .map_err(db("listing DAG runs"))?
+            .iter()
+            .map(run_from_row)
+            .collect()
     }
 
     async fn task_instances(
@@ -444,9 +427,9 @@ impl Store for SqlStore {
     }
 
     async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        upsert_variable(&mut tx, key, value).await?;
-        tx.commit().await.map_err(db("setting a Variable"))
+        self.write(vec![statements::set_variable(key, value)])
+            .await
+            .map(drop)
     }
 
     async fn delete_variable(&self, key: &str) -> Result<bool, StoreError> {
@@ -740,24 +723,6 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
 }
 
 const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
-
-async fn upsert_variable(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    key: &str,
-    value: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO variables (key, value, updated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-    )
-    .bind(key)
-    .bind(value)
-    .bind(to_micros(Utc::now()))
-    .execute(&mut **tx)
-    .await
-    .map_err(db("setting a Variable"))?;
-    Ok(())
-}
 
 #[cfg(test)]
 mod tests {

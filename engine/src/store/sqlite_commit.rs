@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
-use super::statements::{Committed, Param, Stmt, Tally};
+use super::statements::{Committed, PARAM_NAMES, Param, Stmt, Tally};
 
 /// How long a commit waits for another writer's lock before failing.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -113,9 +113,10 @@ impl Committer {
             if !tally.runs(stmt) {
                 continue;
             }
-            let mut st = tx.prepare_cached(&stmt.sql).map_err(fail)?;
-            for (i, p) in stmt.params.iter().enumerate() {
-                let Some(idx) = st.parameter_index(&format!("${}", i + 1)).map_err(fail)? else {
+            let mut st = tx.prepare_cached(stmt.sql).map_err(fail)?;
+            debug_assert!(stmt.params.len() <= PARAM_NAMES.len(), "{}", stmt.sql);
+            for (p, name) in stmt.params.iter().zip(PARAM_NAMES) {
+                let Some(idx) = st.parameter_index(name).map_err(fail)? else {
                     continue;
                 };
                 match p {
@@ -146,13 +147,14 @@ mod tests {
 
     fn insert(n: i64) -> Stmt {
         Stmt {
-            sql: "INSERT INTO t (n) VALUES ($1) ON CONFLICT (n) DO NOTHING".into(),
+            sql: "INSERT INTO t (n) VALUES ($1) ON CONFLICT (n) DO NOTHING",
             params: vec![Param::Int(n)],
             role: Role::Required,
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // One thread: were the lock awaited on it, the sleep below could not end.
+    #[tokio::test(flavor = "current_thread")]
     async fn a_commit_waits_for_another_writer_and_required_rows_roll_back() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db").display().to_string();

@@ -76,7 +76,7 @@ impl Tally {
 
 /// One statement with its parameters.
 pub(super) struct Stmt {
-    pub sql: String,
+    pub sql: &'static str,
     pub params: Vec<Param>,
     pub role: Role,
 }
@@ -107,8 +107,8 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
 /// runs the insert only if the update changed a row (the claim won).
 pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
     let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
-    let plain = |sql: &str, params: Vec<Param>| Stmt {
-        sql: sql.to_string(),
+    let plain = |sql: &'static str, params: Vec<Param>| Stmt {
+        sql,
         params,
         role: Role::Plain,
     };
@@ -123,12 +123,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 at,
             } => {
                 out.push(Stmt {
-                    sql: format!(
-                        "UPDATE task_instances SET state = 'running', try_number = $3, \
-                         start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
-                         WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND state IN ({})",
-                        claimable_states()
-                    ),
+                    sql: CLAIM_UPDATE.as_str(),
                     params: vec![
                         d(),
                         r(),
@@ -141,8 +136,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 out.push(Stmt {
                     sql: "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
                          worker_id, lease_until, start_date) \
-                         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)"
-                        .to_string(),
+                         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
                     params: vec![
                         d(),
                         r(),
@@ -227,12 +221,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                     text(chunk),
                 ],
             )),
-            Change::SetVariable { key, value } => out.push(plain(
-                "INSERT INTO variables (key, value, updated_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at",
-                vec![text(key), text(value), time(Utc::now())],
-            )),
+            Change::SetVariable { key, value } => out.push(set_variable(key, value)),
             Change::GrantTry { task_id } => out.push(plain(
                 "UPDATE task_instances SET max_tries = max_tries + 1 \
                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3",
@@ -281,8 +270,7 @@ pub(super) fn new_run(run: &DagRun, tasks: &[TaskInstance]) -> Vec<Stmt> {
         sql: "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, \
               data_interval_end, conf, state, created_at, start_date, end_date) \
               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-              ON CONFLICT (dag_id, run_id) DO NOTHING"
-            .to_string(),
+              ON CONFLICT (dag_id, run_id) DO NOTHING",
         params: vec![
             text(&run.dag_id),
             text(&run.run_id),
@@ -302,15 +290,26 @@ pub(super) fn new_run(run: &DagRun, tasks: &[TaskInstance]) -> Vec<Stmt> {
     out
 }
 
-/// Inserts of task instances.
+/// Creates or replaces a Variable.
+pub(super) fn set_variable(key: &str, value: &str) -> Stmt {
+    Stmt {
+        sql: "INSERT INTO variables (key, value, updated_at) VALUES ($1, $2, $3) \
+              ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+              updated_at = excluded.updated_at",
+        params: vec![text(key), text(value), time(Utc::now())],
+        role: Role::Plain,
+    }
+}
+
+/// Inserts of task instances; one that exists already is kept as it is.
 pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstance]) -> Vec<Stmt> {
     tasks
         .iter()
         .map(|t| Stmt {
             sql: "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
                   max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-                .to_string(),
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                  ON CONFLICT (dag_id, run_id, task_id) DO NOTHING",
             params: vec![
                 text(dag_id),
                 text(run_id),
@@ -328,6 +327,22 @@ pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstan
         })
         .collect()
 }
+
+/// The conditional update of a claim; built once, as the claimable states come from
+/// [`crate::state::TaskState::CLAIMABLE`].
+static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE task_instances SET state = 'running', try_number = $3, \
+         start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND state IN ({})",
+        claimable_states()
+    )
+});
+
+/// `$1`, `$2`, …: the parameter names of the statements, to bind by name without formatting.
+pub(super) const PARAM_NAMES: [&str; 12] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+];
 
 /// `'none', 'scheduled', …`: the claimable states as an SQL list.
 fn claimable_states() -> String {
