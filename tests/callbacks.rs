@@ -1,24 +1,21 @@
 //! Callbacks: on_failure / on_success / on_retry at task and DAG level, each firing once per
 //! event; a failing callback changes nothing.
 
-use assert_cmd::Command;
-use predicates::prelude::*;
-use tempfile::TempDir;
+mod common;
 
-fn env_with(dag: &str) -> (TempDir, Command) {
-    let dir = TempDir::new().unwrap();
-    std::fs::create_dir_all(dir.path().join("dags")).unwrap();
-    let text = dag.replace("DIR", &dir.path().display().to_string());
-    std::fs::write(dir.path().join("dags/cb.yaml"), text).unwrap();
-    let mut c = Command::cargo_bin("dagctl").unwrap();
-    c.env("DAGCTL_HOME", dir.path().join("home"))
-        .env("DAGCTL_DAGS_FOLDER", dir.path().join("dags"))
-        .env_remove("DAGCTL_STORE_URL");
-    (dir, c)
+use common::Env;
+use predicates::prelude::*;
+
+/// An environment with the DAG `cb.yaml`, its `DIR` replaced by the environment's folder.
+fn env_with(dag: &str) -> Env {
+    let env = Env::new(&[]);
+    let text = dag.replace("DIR", &env.dir.path().display().to_string());
+    std::fs::write(env.dags().join("cb.yaml"), text).unwrap();
+    env
 }
 
-fn lines(dir: &TempDir) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.path().join("events")).unwrap_or_default();
+fn lines(env: &Env) -> Vec<String> {
+    let text = std::fs::read_to_string(env.dir.path().join("events")).unwrap_or_default();
     let mut v: Vec<String> = text.lines().map(str::to_string).collect();
     v.sort();
     v
@@ -57,10 +54,10 @@ tasks:
 
 #[test]
 fn each_event_fires_its_callbacks_once() {
-    let (dir, mut cmd) = env_with(DAG);
-    cmd.args(["trigger", "cb"]).assert().code(1);
+    let env = env_with(DAG);
+    env.cmd(&["trigger", "cb"]).assert().code(1);
     assert_eq!(
-        lines(&dir),
+        lines(&env),
         [
             "dag failure cb",
             "failure bad try 1",
@@ -73,19 +70,19 @@ fn each_event_fires_its_callbacks_once() {
 
 #[test]
 fn a_successful_run_fires_the_dag_success_callback() {
-    let (dir, mut cmd) = env_with(&DAG.replace(
+    let env = env_with(&DAG.replace(
         "  bad:\n    operator: command\n    bash_command: exit 1\n",
         "",
     ));
-    cmd.args(["trigger", "cb"]).assert().success();
-    assert_eq!(lines(&dir), ["dag success", "retry flaky", "success flaky"]);
+    env.cmd(&["trigger", "cb"]).assert().success();
+    assert_eq!(lines(&env), ["dag success", "retry flaky", "success flaky"]);
 }
 
 #[test]
 fn callbacks_are_validated_like_tasks() {
     let bad = "dag_id: cb\ndefault_args:\n  on_failure_callback: my_module.notify\non_success_callback: {operator: comand}\ntasks:\n  a:\n    operator: noop\n    on_retry_callback: {operator: command, bash_comand: x}\n";
-    let (_dir, mut cmd) = env_with(bad);
-    cmd.arg("validate")
+    let env = env_with(bad);
+    env.cmd(&["validate"])
         .assert()
         .code(1)
         .stdout(predicate::str::contains(

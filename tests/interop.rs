@@ -2,6 +2,8 @@
 //! DuckDB, with the same rows and columns. `scripts/test.sh` installs both into a virtualenv
 //! and sets `DAGCTL_TEST_PYTHON`; under CI the test fails if that is missing.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -132,20 +134,15 @@ fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
         assert!(std::env::var("CI").is_err(), "CI must run this test");
         return;
     };
-    let home = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
-        .args([
+    let env = common::Env::shipped();
+    let home = env.home();
+    let out = env
+        .process(&[
             "trigger",
             "01_data_generation_pipeline",
             "--logical-date",
             "2026-01-05",
         ])
-        .env("DAGCTL_HOME", home.path())
-        .env(
-            "DAGCTL_DAGS_FOLDER",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
-        )
-        .env_remove("DAGCTL_DATA_URL")
         .output()
         .unwrap();
     assert!(
@@ -153,7 +150,7 @@ fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let root = home.path().join("data/raw_data");
+    let root = home.join("data/raw_data");
     assert!(
         root.join("year=2026/month=01/day=05/part-00000.parquet")
             .exists()
@@ -177,7 +174,7 @@ fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
 
     // DAG 01 triggered DAG 02, which prepared the day: pyarrow and DuckDB read both splits,
     // with the columns and row counts its metadata lists.
-    let prepared = home.path().join("data/prepared_data/2026-01-05");
+    let prepared = home.join("data/prepared_data/2026-01-05");
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(prepared.join("feature_metadata.json")).unwrap())
             .unwrap();
@@ -203,9 +200,7 @@ print(json.dumps({"train_rows": t.num_rows, "columns": t.column_names, "test_row
     assert!((0.05..0.6).contains(&churn), "{churn}");
 
     // And DAG 03 trained on it: one artifact per candidate, beside a copy of the metadata.
-    let runs = home
-        .path()
-        .join("data/artifacts/03_model_training_pipeline");
+    let runs = home.join("data/artifacts/03_model_training_pipeline");
     let run = std::fs::read_dir(&runs)
         .unwrap()
         .next()

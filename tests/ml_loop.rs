@@ -2,39 +2,32 @@
 //! embedded default (a local folder and a SQLite file), then the registry and experiment
 //! verbs on what they produced.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::Env;
 use serde_json::Value;
 
+/// The shipped DAGs in a fresh home, with the checks this test repeats.
 struct Home {
-    dir: tempfile::TempDir,
+    env: Env,
 }
 
 impl Home {
     fn new() -> Home {
         Home {
-            dir: tempfile::tempdir().unwrap(),
+            env: Env::shipped(),
         }
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.path().join("home")
+        self.env.home()
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR")) // the suite path of DAG 01 is relative
-            .env("DAGCTL_HOME", self.path())
-            .env(
-                "DAGCTL_DAGS_FOLDER",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
-            )
-            .env_remove("DAGCTL_DATA_URL")
-            .env_remove("DAGCTL_STORE_URL")
-            .output()
-            .unwrap()
+        self.env.process(args).output().unwrap()
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -219,7 +212,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     let raw = home
         .path()
         .join("data/raw_data/year=2026/month=01/day=02/part-00000.parquet");
-    let scored = home.dir.path().join("scored.parquet");
+    let scored = home.env.dir.path().join("scored.parquet");
     let out = home.ok(&[
         "models",
         "predict",
@@ -235,7 +228,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     assert_eq!(p.len(), read(&raw).num_rows());
     assert!(batch.column_by_name("prediction").is_some());
     // Rows without a needed column get a clear error.
-    let wrong = home.dir.path().join("wrong.parquet");
+    let wrong = home.env.dir.path().join("wrong.parquet");
     write(&wrong, &read(&raw).project(&[0, 1]).unwrap());
     let out = home.run(&[
         "models",

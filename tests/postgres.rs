@@ -3,6 +3,8 @@
 //! experiment verbs read what it recorded. `scripts/test.sh` starts the server on loopback and
 //! sets `DAGCTL_TEST_PG_URL`.
 
+mod common;
+
 use sqlx::Connection;
 
 #[tokio::test]
@@ -28,18 +30,10 @@ async fn the_loop_runs_with_its_state_in_postgresql() {
             .unwrap();
     }
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
-    let home = tempfile::tempdir().unwrap();
+    let env = common::Env::shipped();
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_dagctl"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("DAGCTL_HOME", home.path())
+        env.process(args)
             .env("DAGCTL_STORE_URL", &url)
-            .env(
-                "DAGCTL_DAGS_FOLDER",
-                concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
-            )
-            .env_remove("DAGCTL_DATA_URL")
             .output()
             .unwrap()
     };
@@ -61,7 +55,7 @@ async fn the_loop_runs_with_its_state_in_postgresql() {
         "{text}"
     );
     assert!(
-        !home.path().join("dagctl.db").exists(),
+        !env.home().join("dagctl.db").exists(),
         "no SQLite file: the state is in PostgreSQL"
     );
 

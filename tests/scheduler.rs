@@ -253,18 +253,12 @@ fn backfill_is_idempotent_and_reruns_on_request() {
         "1 run(s) executed, 2 already done",
     ));
     assert!(states(&env).iter().all(|(_, s)| s == "success"));
-    let run = {
-        let out = env
-            .cmd(&[
-                "runs",
-                "show",
-                "backfill__2026-01-02T00:00:00+00:00",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
-    };
+    let run = env.json(&[
+        "runs",
+        "show",
+        "backfill__2026-01-02T00:00:00+00:00",
+        "--json",
+    ]);
     let a = &run["tasks"][0];
     assert_eq!(
         a["tries"].as_array().unwrap().len(),

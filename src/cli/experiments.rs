@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Subcommand;
 use dagctl::operators::tracking;
 
-use super::output::table;
+use super::output::{secs, table, time};
 use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -52,10 +52,10 @@ pub async fn run(g: &Global, c: ExperimentsCommand) -> anyhow::Result<ExitCode> 
                     [
                         r.id.clone(),
                         r.experiment.clone(),
-                        r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        time(Some(r.started_at)),
                         r.result.data.clone(),
                         best,
-                        format!("{:.2}s", r.duration_seconds),
+                        secs(Some(std::time::Duration::from_secs_f64(r.duration_seconds))),
                     ]
                 })
                 .collect();

@@ -63,8 +63,21 @@ impl Global {
     }
 
     /// An engine over the DAG folder and the store, with every shipped operator.
+    /// Where data operators read and write: `DAGCTL_DATA_URL`, or `<home>/data`.
+    fn data_url(&self) -> String {
+        dagctl::operators::storage::default_data_url(&self.home)
+    }
+
+    /// The data location, opened.
+    fn data_location(&self) -> anyhow::Result<dagctl::operators::storage::Location> {
+        Ok(dagctl::operators::storage::open(
+            &self.data_url(),
+            &Default::default(),
+        )?)
+    }
+
     async fn engine(&self) -> anyhow::Result<Engine> {
-        let data = dagctl::operators::storage::default_data_url(&self.home);
+        let data = self.data_url();
         Ok(Engine::builder()
             .dags_folder(&self.dags_folder)
             .home(&self.home)

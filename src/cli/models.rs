@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use dagctl::operators::registry::{self, ModelVersion, Stage};
-use dagctl::operators::storage::{self, Location};
 
-use super::output::table;
+use super::output::{table, time};
 use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -83,11 +82,6 @@ pub enum ModelsCommand {
     },
 }
 
-fn location(g: &Global) -> anyhow::Result<Location> {
-    let url = storage::default_data_url(&g.home);
-    Ok(storage::open(&url, &Default::default())?)
-}
-
 fn value(v: &ModelVersion) -> String {
     v.metrics
         .get(v.metric.name())
@@ -120,7 +114,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     m.name.clone(),
                     m.latest_version.to_string(),
                     prod,
-                    m.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    time(Some(m.created_at)),
                 ]);
             }
             table(["model", "versions", "production", "created"], &rows);
@@ -174,7 +168,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     };
                     println!(
                         "  {}  v{} {change}: {}",
-                        h.at.format("%Y-%m-%d %H:%M:%S"),
+                        time(Some(h.at)),
                         h.version,
                         h.reason
                     );
@@ -259,7 +253,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             );
         }
         ModelsCommand::Verify { model, version } => {
-            let loc = location(g)?;
+            let loc = g.data_location()?;
             let versions: Vec<u32> = match version {
                 Some(v) => vec![v],
                 None => registry::versions(&store, &model)
@@ -301,7 +295,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             output,
             version,
         } => {
-            let loc = location(g)?;
+            let loc = g.data_location()?;
             let loaded = registry::load(&store, &loc, &model, version).await?;
             let raw = read_parquet(&input)?;
             let scored = loaded.score(&raw)?;

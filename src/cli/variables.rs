@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Subcommand;
 use dagctl::engine::Store;
+use dagctl::engine::store::is_secret_name;
 
 use super::output::table;
 use super::{Global, print_json};
@@ -39,27 +40,6 @@ pub enum VariablesCommand {
     },
 }
 
-/// Names whose values are masked in listings, as Airflow does.
-const SENSITIVE: &[&str] = &[
-    "access_token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "passphrase",
-    "passwd",
-    "password",
-    "private_key",
-    "secret",
-    "token",
-    "credential",
-];
-
-/// Whether a Variable's name says it holds a secret.
-pub fn is_sensitive(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    SENSITIVE.iter().any(|s| k.contains(s))
-}
-
 fn parsed(value: &str) -> serde_json::Value {
     serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
 }
@@ -85,7 +65,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
         VariablesCommand::List { json } => {
             let vars = store.variables().await?;
             let shown = |k: &str, v: &str| {
-                if is_sensitive(k) {
+                if is_secret_name(k) {
                     "***".to_string()
                 } else {
                     v.to_string()
@@ -95,7 +75,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
                 let map: serde_json::Map<String, serde_json::Value> = vars
                     .iter()
                     .map(|(k, v)| {
-                        let value = if is_sensitive(k) {
+                        let value = if is_secret_name(k) {
                             serde_json::json!("***")
                         } else {
                             parsed(v)

@@ -10,6 +10,8 @@ use tempfile::TempDir;
 pub struct Env {
     /// The directory (removed on drop).
     pub dir: TempDir,
+    /// Whether the DAG folder is the repository's `dags/` (the shipped ML loop).
+    shipped: bool,
 }
 
 impl Env {
@@ -20,18 +22,41 @@ impl Env {
         for (name, text) in dags {
             std::fs::write(dir.path().join("dags").join(name), text).unwrap();
         }
-        Env { dir }
+        Env {
+            dir,
+            shipped: false,
+        }
+    }
+
+    /// An environment on the shipped DAGs, run from the repository (DAG 01's expectation
+    /// suite path is relative to it).
+    pub fn shipped() -> Env {
+        Env {
+            dir: TempDir::new().unwrap(),
+            shipped: true,
+        }
     }
 
     /// The DAG folder.
     pub fn dags(&self) -> PathBuf {
-        self.dir.path().join("dags")
+        if self.shipped {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/dags"))
+        } else {
+            self.dir.path().join("dags")
+        }
+    }
+
+    /// `DAGCTL_HOME`: the state store and, under `data/`, the data location.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
     }
 
     fn configure<'c>(&self, c: &'c mut std::process::Command) -> &'c mut std::process::Command {
-        c.env("DAGCTL_HOME", self.dir.path().join("home"))
+        c.env("DAGCTL_HOME", self.home())
             .env("DAGCTL_DAGS_FOLDER", self.dags())
             .env_remove("DAGCTL_STORE_URL")
+            .env_remove("DAGCTL_DATA_URL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
     }
 
     /// `dagctl ARGS` in this environment, to assert on.

@@ -306,7 +306,8 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Whether a setting's name says it holds a secret (`secret_access_key`, `password`, …).
+/// Whether a setting's or Variable's name says it holds a secret (`secret_access_key`,
+/// `password`, `api_key`, …): its value is masked wherever it is shown.
 pub fn is_secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     [
@@ -318,6 +319,8 @@ pub fn is_secret_name(name: &str) -> bool {
         "private",
         "credential",
         "api_key",
+        "apikey",
+        "authorization",
     ]
     .iter()
     .any(|s| n.contains(s))
