@@ -135,7 +135,7 @@ impl Drop for GroupGuard {
 }
 
 /// Streams a pipe into the try's log, line by line; returns the last non-empty line.
-async fn pump<R: AsyncRead + Unpin>(ctx: &TaskContext, pipe: R, prefix: &str) -> Option<String> {
+async fn pump<R: AsyncRead + Unpin>(ctx: &TaskContext, pipe: R) -> Option<String> {
     let mut reader = BufReader::new(pipe);
     let mut buf = Vec::new();
     let mut last = None;
@@ -146,7 +146,7 @@ async fn pump<R: AsyncRead + Unpin>(ctx: &TaskContext, pipe: R, prefix: &str) ->
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf);
                 let line = line.trim_end_matches(['\n', '\r']);
-                ctx.log(format!("{prefix}{line}"));
+                ctx.log(line);
                 if !line.trim().is_empty() {
                     last = Some(line.to_string());
                 }
@@ -225,13 +225,13 @@ impl Operator for Command {
         let stderr = child.stderr.take();
         let out = async {
             match stdout {
-                Some(p) => pump(ctx, p, "").await,
+                Some(p) => pump(ctx, p).await,
                 None => None,
             }
         };
         let err = async {
             if let Some(p) = stderr {
-                pump(ctx, p, "").await;
+                pump(ctx, p).await;
             }
         };
         // Pipes are read while waiting (a chatty child never blocks on a full pipe). Once the

@@ -41,9 +41,9 @@ fn three() -> usize {
 impl Default for Search {
     fn default() -> Self {
         Search {
-            method: Method::Grid,
-            n_iter: 10,
-            folds: 3,
+            method: Method::default(),
+            n_iter: ten(),
+            folds: three(),
         }
     }
 }
