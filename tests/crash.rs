@@ -1,7 +1,8 @@
 //! Crash safety: a real `dagctl` process is killed with SIGKILL in the middle of a run, at
-//! several points; `dagctl runs resume` (or the next `dagctl trigger`) finds the orphaned try,
-//! counts it as a failed try, retries it if retries remain, and finishes the run. Nothing
-//! recorded before the kill is lost.
+//! several points; `dagctl runs resume` takes the run over, records the killed try as
+//! `orphaned`, runs the task again at once without using a retry, and finishes the run.
+//! Nothing recorded before the kill is lost; a `dagctl trigger` of the same DAG leaves the
+//! crashed run alone (it is not its run).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -148,23 +149,29 @@ fn kill_and_resume(victim: &str, resume_args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    if resume_args[0] == "trigger" {
+        // The next trigger ran its own run only: the crashed one is still as it was.
+        let runs = s.runs();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(s.run_json(Some(&run_id))["state"], "running");
+        let resumed = s.cmd(&["runs", "resume"]).output().unwrap();
+        assert!(resumed.status.success());
+    }
     let run = s.run_json(Some(&run_id));
     let run_id = run_id.as_str();
     assert_eq!(run["state"], "success");
-    if resume_args[0] == "trigger" {
-        // The next trigger first continued the orphaned run, then ran its own.
-        let runs = s.runs();
-        assert_eq!(runs.len(), 2);
-        assert!(runs.iter().all(|r| r["state"] == "success"));
-    }
     let n: u32 = victim[1..].parse().unwrap();
     for i in 1..=4u32 {
         let t = task(&run, &format!("t{i}"));
         assert_eq!(t["state"], "success", "t{i}");
         let tries = t["tries"].as_array().unwrap();
         if i == n {
-            assert_eq!(tries.len(), 2, "the killed try counts, then one retry");
-            assert_eq!(tries[0]["state"], "failed");
+            assert_eq!(tries.len(), 2, "the killed try, then one more");
+            assert_eq!(tries[0]["state"], "orphaned");
+            assert_eq!(
+                t["max_tries"], 3,
+                "the orphaned try used no retry (retries: 1)"
+            );
             assert!(
                 tries[0]["error"].as_str().unwrap().contains("orphaned"),
                 "{}",
@@ -193,25 +200,75 @@ fn killed_mid_chain_then_resumed() {
 }
 
 #[test]
-fn killed_during_the_last_task_then_continued_by_the_next_trigger() {
+fn killed_during_the_last_task_then_left_alone_by_the_next_trigger() {
     kill_and_resume("t4", &["trigger", "crashy"]);
 }
 
 #[test]
-fn an_orphaned_try_without_retries_fails_the_task() {
+fn an_orphaned_try_without_retries_runs_again_at_once() {
     let s = setup(0);
     let mut child = s.spawn_trigger();
     s.wait_for("t2.started.1");
     child.kill().unwrap();
     child.wait().unwrap();
     let out = s.cmd(&["runs", "resume"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "the run failed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = s.run_json(None);
-    assert_eq!(run["state"], "failed");
-    assert_eq!(task(&run, "t1")["state"], "success");
-    assert_eq!(task(&run, "t2")["state"], "failed");
-    assert_eq!(task(&run, "t3")["state"], "upstream_failed");
+    assert_eq!(run["state"], "success");
+    let t2 = task(&run, "t2");
+    assert_eq!(t2["state"], "success");
+    let states: Vec<&str> = t2["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["orphaned", "success"]);
     // Resuming a finished run changes nothing.
     let again = s.cmd(&["runs", "resume"]).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("no unfinished runs"));
+}
+
+/// A task that kills its own worker (`kill -9 $PPID`) is run again after each crash, and
+/// fails for good after the third: it cannot loop forever.
+#[test]
+fn a_task_that_kills_its_worker_fails_after_three_orphanings() {
+    let dir = TempDir::new().unwrap();
+    let dags = dir.path().join("dags");
+    std::fs::create_dir_all(&dags).unwrap();
+    std::fs::write(
+        dags.join("killer.yaml"),
+        "dag_id: killer\ndefault_args: {retries: 5, retry_delay: 1h}\ntasks:\n  \
+         k: {operator: command, bash_command: 'kill -9 $PPID; sleep 5'}\n",
+    )
+    .unwrap();
+    let s = Setup {
+        home: dir.path().join("home"),
+        dags,
+        marks: dir.path().to_path_buf(),
+        _dir: dir,
+    };
+    let first = s.cmd(&["trigger", "killer"]).output().unwrap();
+    assert_eq!(first.status.code(), None, "killed by its task");
+    for i in 1..=2 {
+        let out = s.cmd(&["runs", "resume"]).output().unwrap();
+        assert_eq!(out.status.code(), None, "resume {i} killed by the task");
+    }
+    let out = s.cmd(&["runs", "resume"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the third orphaning fails the task"
+    );
+    let run = s.run_json(None);
+    assert_eq!(run["state"], "failed");
+    let k = task(&run, "k");
+    assert_eq!(k["state"], "failed");
+    let tries = k["tries"].as_array().unwrap();
+    assert_eq!(tries.len(), 3);
+    assert!(tries.iter().all(|t| t["state"] == "orphaned"), "{tries:?}");
 }

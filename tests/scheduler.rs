@@ -221,7 +221,8 @@ fn backfill_is_idempotent_and_reruns_on_request() {
             ("2026-01-03".into(), "success".into())
         ]
     );
-    // Again: nothing to do, nothing duplicated.
+    // Again: nothing to do, nothing duplicated; the day that failed is said and fails the
+    // command, as it is not done.
     env.cmd(&[
         "backfill",
         "daily",
@@ -231,9 +232,12 @@ fn backfill_is_idempotent_and_reruns_on_request() {
         "2026-01-03",
     ])
     .assert()
-    .success()
+    .code(1)
     .stdout(predicate::str::contains(
         "0 run(s) executed, 3 already done",
+    ))
+    .stderr(predicate::str::contains(
+        "backfill__2026-01-02T00:00:00+00:00 (2026-01-02T00:00:00+00:00) failed in an earlier run",
     ));
     assert_eq!(env.runs().len(), 3);
     // --rerun-failed runs the failed day's failed tasks and what follows them.

@@ -325,19 +325,17 @@ impl Operator for TriggerDag {
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         use crate::state::{RunState, RunType};
-        use crate::store::{Batch, Change, DagRun};
         let a: TriggerDagArgs = ctx.args()?;
         let logical_date = match &a.logical_date {
             None => ctx.logical_date,
             Some(text) => crate::spec::parse_date(text)
                 .ok_or_else(|| TaskError::fatal(format!("logical_date `{text}` is not a date")))?,
         };
-        let run_id = a.run_id.clone().unwrap_or_else(|| {
-            format!(
-                "manual__{}",
-                logical_date.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
-            )
-        });
+        let run_id = a
+            .run_id
+            .clone()
+            .unwrap_or_else(|| crate::run::run_id(RunType::Manual, logical_date));
+        let key = crate::store::RunKey::new(&a.dag_id, &run_id);
         let store = &ctx.store;
         let err = |e: crate::StoreError| TaskError::retryable(e.to_string());
         match store.run(&a.dag_id, &run_id).await.map_err(err)? {
@@ -355,46 +353,21 @@ impl Operator for TriggerDag {
                 ));
             }
             Some(_) => {
-                let tis = store
-                    .task_instances(&a.dag_id, &run_id)
-                    .await
-                    .map_err(err)?;
-                let mut changes: Vec<Change> = tis
-                    .iter()
-                    .map(|t| Change::ResetTask {
-                        task_id: t.task_id.clone(),
-                        max_tries: t.try_number + t.max_tries,
-                    })
-                    .collect();
-                changes.push(Change::SetRun {
-                    state: RunState::Queued,
-                    start_date: None,
-                    end_date: None,
-                });
-                let batch = Batch {
-                    dag_id: a.dag_id.clone(),
-                    run_id: run_id.clone(),
-                    changes,
-                };
-                store.commit(&batch).await.map_err(err)?;
+                ctx.rerun(&key).await?;
                 ctx.log(format!("cleared run {run_id} of {} to run again", a.dag_id));
             }
             None => {
-                let run = DagRun {
-                    dag_id: a.dag_id.clone(),
-                    run_id: run_id.clone(),
-                    run_type: RunType::Manual,
-                    logical_date,
-                    data_interval_start: logical_date,
-                    data_interval_end: logical_date,
-                    conf: a.conf.clone().unwrap_or_else(|| serde_json::json!({})),
-                    state: RunState::Queued,
-                    created_at: chrono::Utc::now(),
-                    start_date: None,
-                    end_date: None,
-                };
-                // Task instances are added when the run first executes.
-                store.create_run(&run, &[]).await.map_err(err)?;
+                let mut new = crate::run::NewRun::new(
+                    &a.dag_id,
+                    RunType::Manual,
+                    crate::timetable::DataInterval {
+                        start: logical_date,
+                        end: logical_date,
+                    },
+                );
+                new.conf = a.conf.clone().unwrap_or_else(|| serde_json::json!({}));
+                new.run_id = Some(run_id.clone());
+                ctx.trigger_run(new).await?;
                 ctx.log(format!("triggered run {run_id} of {}", a.dag_id));
             }
         }

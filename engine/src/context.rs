@@ -178,6 +178,9 @@ pub struct TaskContext {
     pub(crate) clock: crate::clock::Clock,
     pub(crate) log: LogBuffer,
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) runs: crate::run::control::RunControl,
+    /// This try's run: what runs it creates are caused by.
+    pub(crate) triggered_by: crate::store::RunKey,
     pub(crate) pending: Mutex<Pending>,
     pub(crate) resources: Arc<Resources>,
 }
@@ -194,6 +197,36 @@ impl fmt::Debug for TaskContext {
 }
 
 impl TaskContext {
+    /// Creates a queued run of a DAG, caused by this try's run (`trigger_dag`): whoever
+    /// drives this run (`dagctl trigger`, `backfill`, the scheduler) drives that one too.
+    ///
+    /// # Errors
+    /// An unknown DAG, a bad conf or a run id that exists (not retryable), or a store failure
+    /// (retryable).
+    pub async fn trigger_run(
+        &self,
+        mut new: crate::run::NewRun,
+    ) -> Result<crate::store::DagRun, TaskError> {
+        new.triggered_by = Some(self.triggered_by.clone());
+        self.runs.create(new, &[]).await.map_err(engine_error)
+    }
+
+    /// Clears every task of a run so that it runs again, now caused by this try's run.
+    ///
+    /// # Errors
+    /// An unknown DAG or run (not retryable), or a store failure (retryable).
+    pub async fn rerun(&self, key: &crate::store::RunKey) -> Result<(), TaskError> {
+        self.runs
+            .clear(
+                key,
+                &crate::run::control::Clear::All,
+                Some(self.triggered_by.clone()),
+            )
+            .await
+            .map(drop)
+            .map_err(engine_error)
+    }
+
     /// The state store, for operators that keep their own records (experiment runs, a model
     /// registry) with [`Store::record`] and [`Store::write_records`]. Task state itself
     /// changes only through the executor.
@@ -324,5 +357,13 @@ impl TaskContext {
     /// A shared resource registered with the engine.
     pub fn resource<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.resources.get::<T>()
+    }
+}
+
+/// A task error from an engine error: the store's are retryable, the rest are not.
+fn engine_error(e: crate::engine::EngineError) -> TaskError {
+    match e {
+        crate::engine::EngineError::Store(_) => TaskError::retryable(e.to_string()),
+        e => TaskError::fatal(e.to_string()),
     }
 }

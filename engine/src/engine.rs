@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::context::{Resources, TaskError, TaskOutcome};
@@ -29,9 +29,11 @@ use crate::events::{EVENT_BUFFER, Event};
 use crate::executor::{Executor, ExecutorConfig, RunError, RunOutcome};
 use crate::operator::{Operator, OperatorRegistry};
 use crate::pools::{Pool, Pools};
+use crate::run::NewRun;
+use crate::run::control::RunControl;
 use crate::state::{RunState, RunType};
-use crate::store::{DagRun, RunFilter, SqlStore, Store, StoreError, TaskInstance};
-use crate::suggest::closest;
+use crate::store::{DagFlags, DagRun, SqlStore, Store, StoreError};
+use crate::timetable::DataInterval;
 
 /// Errors of the [`Engine`].
 #[derive(Debug, thiserror::Error)]
@@ -191,18 +193,20 @@ impl EngineBuilder {
             }
         };
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let set = Arc::new(RwLock::new(DagSet::default()));
         let executor = Executor::new(
             Arc::clone(&store),
             Arc::new(self.registry.clone()),
             Arc::new(self.resources),
             events.clone(),
             self.config,
+            Arc::clone(&set),
         );
         let engine = Engine {
             store,
             folder: self.dags_folder,
             code_dags: self.dags.into_iter().map(Arc::new).collect(),
-            set: RwLock::new(DagSet::default()),
+            set,
             registry: self.registry,
             executor,
             events,
@@ -212,12 +216,14 @@ impl EngineBuilder {
     }
 }
 
-/// The DAGs in force, with the problems of the files they came from and the pools.
+/// The DAGs in force, with the problems of the files they came from, the pools, and what
+/// the store keeps of each DAG (paused, first seen).
 #[derive(Debug, Default)]
-struct DagSet {
-    dags: BTreeMap<String, Arc<Dag>>,
-    diagnostics: Diagnostics,
-    pools: Pools,
+pub(crate) struct DagSet {
+    pub(crate) dags: BTreeMap<String, Arc<Dag>>,
+    pub(crate) diagnostics: Diagnostics,
+    pub(crate) pools: Pools,
+    pub(crate) flags: BTreeMap<String, DagFlags>,
 }
 
 /// A configured engine: DAGs, a store, operators, and an executor.
@@ -225,7 +231,7 @@ pub struct Engine {
     pub(crate) store: Arc<dyn Store>,
     folder: Option<PathBuf>,
     code_dags: Vec<Arc<Dag>>,
-    set: RwLock<DagSet>,
+    set: Arc<RwLock<DagSet>>,
     registry: OperatorRegistry,
     pub(crate) executor: Executor,
     pub(crate) events: broadcast::Sender<Event>,
@@ -302,6 +308,14 @@ impl Engine {
         for dag in &self.code_dags {
             set.dags.insert(dag.id.clone(), Arc::clone(dag));
         }
+        let ids: Vec<String> = set.dags.keys().cloned().collect();
+        set.flags = self
+            .store
+            .register_dags(&ids, self.executor.now())
+            .await?
+            .into_iter()
+            .map(|f| (f.dag_id.clone(), f))
+            .collect();
         self.executor.pools().set_sizes(&set.pools);
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
         Ok(())
@@ -317,21 +331,22 @@ impl Engine {
     /// # Errors
     /// [`EngineError::UnknownDag`] with the closest id or a pointer to `dagctl validate`.
     pub fn dag(&self, dag_id: &str) -> Result<Arc<Dag>, EngineError> {
-        let set = self.set();
-        set.dags.get(dag_id).cloned().ok_or_else(|| {
-            let hint = match closest(dag_id, set.dags.keys().map(String::as_str)) {
-                Some(c) => format!("; did you mean `{c}`?"),
-                None if set.diagnostics.has_errors() => format!(
-                    "; the DAG folder has {} error(s): run `dagctl validate`",
-                    set.diagnostics.error_count()
-                ),
-                None => "; `dagctl dags list` lists the DAGs".to_string(),
-            };
-            EngineError::UnknownDag {
-                dag_id: dag_id.to_string(),
-                hint,
-            }
-        })
+        self.runs().dag(dag_id)
+    }
+
+    /// Creating and changing runs: clear, mark, cancel, pause.
+    pub fn runs(&self) -> &RunControl {
+        self.executor.runs()
+    }
+
+    /// Whether a DAG is paused.
+    pub fn is_paused(&self, dag_id: &str) -> bool {
+        self.set().flags.get(dag_id).is_some_and(|f| f.paused)
+    }
+
+    /// What the store keeps of a DAG (paused, first seen), if it was registered.
+    pub(crate) fn flags(&self, dag_id: &str) -> Option<DagFlags> {
+        self.set().flags.get(dag_id).cloned()
     }
 
     /// Creates a run (state `queued`) with its task instances, without executing it.
@@ -344,51 +359,21 @@ impl Engine {
         options: TriggerOptions,
     ) -> Result<DagRun, EngineError> {
         let dag = self.dag(dag_id)?;
-        let conf = options.conf.unwrap_or_else(|| serde_json::json!({}));
-        if !conf.is_object() {
-            return Err(EngineError::BadOptions(format!(
-                "conf must be a JSON object like {{\"key\": \"value\"}}, got {conf}"
-            )));
-        }
-        let now = self.executor.now();
-        let logical_date = options.logical_date.unwrap_or(now);
-        let run_id = options.run_id.unwrap_or_else(|| {
-            format!(
-                "{}__{}",
-                RunType::Manual.as_str(),
-                logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-            )
-        });
-        let interval = dag.timetable().manual_interval(logical_date);
-        let run = DagRun {
-            dag_id: dag.id.clone(),
-            run_id,
-            run_type: RunType::Manual,
-            logical_date,
-            data_interval_start: interval.start,
-            data_interval_end: interval.end,
-            conf,
-            state: RunState::Queued,
-            created_at: now,
-            start_date: None,
-            end_date: None,
-        };
-        self.insert_run(&dag, run).await
+        let logical_date = options.logical_date.unwrap_or_else(|| self.executor.now());
+        let mut new = NewRun::new(
+            &dag.id,
+            RunType::Manual,
+            dag.timetable().manual_interval(logical_date),
+        );
+        // A manual run's logical date is the one asked for, whatever its data interval.
+        new.logical_date = logical_date;
+        new.conf = options.conf.unwrap_or_else(|| serde_json::json!({}));
+        new.run_id = options.run_id;
+        self.runs().create(new, &[]).await
     }
 
-    /// Stores a new run with a task instance (state `none`) per task of `dag`.
-    pub(crate) async fn insert_run(&self, dag: &Dag, run: DagRun) -> Result<DagRun, EngineError> {
-        let tis: Vec<TaskInstance> = dag.tasks.iter().map(|t| t.new_instance()).collect();
-        self.store.create_run(&run, &tis).await?;
-        let _ = self.events.send(Event::Run {
-            dag_id: run.dag_id.clone(),
-            run_id: run.run_id.clone(),
-            state: RunState::Queued,
-        });
-        Ok(run)
-    }
-
-    /// Creates a run and executes it to its end.
+    /// Creates a run and executes it to its end (only it: the runs it causes stay queued; see
+    /// [`Engine::trigger_following`]).
     ///
     /// # Errors
     /// As [`Engine::create_run`] and [`Engine::execute`]; a failed task is not an error, the
@@ -443,38 +428,6 @@ impl Engine {
         }
     }
 
-    /// Continues every unfinished run (queued, or running with orphaned tries) of the known
-    /// DAGs, oldest first. Runs held by a live worker are left alone.
-    ///
-    /// # Errors
-    /// A store failure.
-    pub async fn resume_unfinished(&self) -> Result<Vec<RunOutcome>, EngineError> {
-        let mut runs = self
-            .store
-            .list_runs(&RunFilter {
-                states: vec![RunState::Queued, RunState::Running],
-                ..RunFilter::default()
-            })
-            .await?;
-        runs.reverse();
-        let mut out = Vec::new();
-        for run in runs {
-            let Ok(dag) = self.dag(&run.dag_id) else {
-                tracing::warn!(dag = %run.dag_id, run = %run.run_id,
-                    "unfinished run of a DAG that is not loaded; left as is");
-                continue;
-            };
-            match self.executor.execute(&dag, &run.run_id).await {
-                Ok(o) => out.push(o),
-                Err(RunError::Busy { .. }) => {
-                    tracing::info!(run = %run.run_id, "held by a live worker; left to it")
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
-    }
-
     /// Runs one task alone (`dagctl tasks test`): no dependencies, no state recorded.
     ///
     /// # Errors
@@ -488,21 +441,23 @@ impl Engine {
         let dag = self.dag(dag_id)?;
         let now = self.executor.now();
         let logical_date = options.logical_date.unwrap_or(now);
-        let run = DagRun {
-            dag_id: dag.id.clone(),
-            run_id: options
+        let mut new = NewRun::new(
+            &dag.id,
+            RunType::Manual,
+            DataInterval {
+                start: logical_date,
+                end: logical_date,
+            },
+        );
+        new.run_id = Some(
+            options
                 .run_id
                 .unwrap_or_else(|| format!("test__{}", logical_date.to_rfc3339())),
-            run_type: RunType::Manual,
-            logical_date,
-            data_interval_start: logical_date,
-            data_interval_end: logical_date,
-            conf: options.conf.unwrap_or_else(|| serde_json::json!({})),
-            state: RunState::Running,
-            created_at: now,
-            start_date: Some(now),
-            end_date: None,
-        };
+        );
+        new.conf = options.conf.unwrap_or_else(|| serde_json::json!({}));
+        let mut run = new.build(now);
+        run.state = RunState::Running;
+        run.start_date = Some(now);
         self.executor
             .test_task(&dag, task_id, &run)
             .await

@@ -57,6 +57,7 @@ pub mod executor;
 pub mod graph;
 pub mod operator;
 pub mod pools;
+pub mod run;
 pub mod schedule;
 pub mod scheduler;
 pub mod sensor;

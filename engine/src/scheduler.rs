@@ -11,15 +11,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use tokio::task::JoinSet;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::dag::Dag;
 use crate::engine::{Engine, EngineError};
-use crate::executor::{RunError, RunOutcome};
+use crate::executor::RunOutcome;
+use crate::run::control::Clear;
+use crate::run::{DriveReport, Driver, NewRun, Scope, run_id};
 use crate::state::{RunState, RunType, TaskState};
-use crate::store::{Batch, Change, DagRun, RunFilter};
+use crate::store::{DagRun, DatasetEvent, RunFilter, RunKey};
 use crate::timetable::DataInterval;
 
 /// What a backfill does with one data interval.
@@ -73,14 +74,6 @@ pub struct Tick {
     pub next_due: Option<DateTime<Utc>>,
 }
 
-fn run_id(kind: RunType, logical_date: DateTime<Utc>) -> String {
-    format!(
-        "{}__{}",
-        kind.as_str(),
-        logical_date.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-    )
-}
-
 impl Engine {
     /// Every run of a DAG, newest first.
     async fn runs_of(&self, dag_id: &str) -> Result<Vec<DagRun>, EngineError> {
@@ -103,78 +96,22 @@ impl Engine {
         interval: DataInterval,
         kind: RunType,
     ) -> Result<DagRun, EngineError> {
-        let now = self.executor.now();
-        let run = DagRun {
-            dag_id: dag.id.clone(),
-            run_id: run_id(kind, interval.start),
-            run_type: kind,
-            logical_date: interval.start,
-            data_interval_start: interval.start,
-            data_interval_end: interval.end,
-            conf: serde_json::json!({}),
-            state: RunState::Queued,
-            created_at: now,
-            start_date: None,
-            end_date: None,
-        };
-        self.insert_run(dag, run).await
+        self.runs()
+            .create(NewRun::new(&dag.id, kind, interval), &[])
+            .await
     }
 
-    /// Clears a finished run so that executing it runs tasks again: every task (`only` =
-    /// `None`), or the tasks in the given states and every task downstream of them.
+    /// Creates the runs that dataset events call for: for every unpaused DAG scheduled on
+    /// datasets, one run per set of events not consumed yet (the oldest event of each of its
+    /// datasets), in the order the events happened, each event consumed exactly once in the
+    /// transaction that creates its run. The run's logical date is that of the run that
+    /// produced the newest of its events, so a day's data is trained on as that day's run;
+    /// the events are in its conf as `triggering_dataset_events` (templates see them under
+    /// that name too).
     ///
-    /// # Errors
-    /// A store failure.
-    pub async fn clear_run(
-        &self,
-        dag: &Dag,
-        run_id: &str,
-        only: Option<&[TaskState]>,
-    ) -> Result<(), EngineError> {
-        let tis = self.store.task_instances(&dag.id, run_id).await?;
-        let mut chosen: HashSet<usize> = HashSet::new();
-        for ti in &tis {
-            let Some(i) = dag.graph.index_of(&ti.task_id) else {
-                continue;
-            };
-            if only.is_none_or(|states| states.contains(&ti.state)) {
-                chosen.insert(i);
-                chosen.extend(dag.graph.descendants(i));
-            }
-        }
-        let mut changes: Vec<Change> = tis
-            .iter()
-            .filter(|ti| {
-                dag.graph
-                    .index_of(&ti.task_id)
-                    .is_some_and(|i| chosen.contains(&i))
-            })
-            .map(|ti| Change::ResetTask {
-                task_id: ti.task_id.clone(),
-                max_tries: ti.try_number
-                    + dag.task(&ti.task_id).map_or(0, |t| t.policy.retries)
-                    + 1,
-            })
-            .collect();
-        changes.push(Change::SetRun {
-            state: RunState::Queued,
-            start_date: None,
-            end_date: None,
-        });
-        self.store
-            .commit(&Batch {
-                dag_id: dag.id.clone(),
-                run_id: run_id.to_string(),
-                changes,
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Creates a run of every DAG scheduled on datasets whose datasets all have events since
-    /// its last dataset-triggered run (Airflow's rule), within `max_active_runs`. The events
-    /// are in the run's conf as `triggering_dataset_events` (templates see them under that
-    /// name too); events that arrive while the DAG is at its limit wait for the next call.
+    /// Airflow folds all the events queued for a DAG into one run; dagctl starts a run per
+    /// update, so that no update goes unprocessed when several arrive together (after a
+    /// crash, or while the DAG was at its run limit).
     ///
     /// # Errors
     /// A store failure.
@@ -184,50 +121,76 @@ impl Engine {
             let crate::Schedule::Datasets(names) = &dag.schedule else {
                 continue;
             };
-            let runs = self.runs_of(&dag.id).await?;
-            if runs.iter().filter(|r| !r.state.is_finished()).count()
-                >= dag.max_active_runs as usize
-            {
+            let Some(flags) = self.flags(&dag.id) else {
+                continue;
+            };
+            if flags.paused {
                 continue;
             }
-            let watermark = runs
-                .iter()
-                .filter(|r| r.run_type == RunType::DatasetTriggered)
-                .map(|r| r.created_at)
-                .max();
-            let mut events = serde_json::Map::new();
-            let mut latest = watermark;
-            let mut ready = true;
-            for name in names {
-                let found = self.store.dataset_events(name, watermark).await?;
-                if found.is_empty() {
-                    ready = false;
+            // Bounded: each turn consumes events or stops.
+            for _ in 0..10_000 {
+                let mut group = Vec::with_capacity(names.len());
+                for name in names {
+                    let found = self
+                        .store
+                        .unconsumed_events(&dag.id, name, flags.first_seen)
+                        .await?;
+                    match found.into_iter().next() {
+                        Some(e) => group.push(e),
+                        None => break,
+                    }
+                }
+                if group.len() < names.len() {
                     break;
                 }
-                latest = found.iter().map(|e| e.created_at).chain(latest).max();
-                events.insert(name.clone(), serde_json::json!(found));
+                match self.create_dataset_run(&dag, &group).await {
+                    Ok(run) => created.push(run),
+                    // Another process consumed one of the events first: read them again.
+                    Err(EngineError::Store(crate::StoreError::AlreadyExists { .. })) => {}
+                    Err(e) => return Err(e),
+                }
             }
-            if !ready {
-                continue;
-            }
-            let now = self.executor.now();
-            let run = DagRun {
-                dag_id: dag.id.clone(),
-                run_id: run_id(RunType::DatasetTriggered, now),
-                run_type: RunType::DatasetTriggered,
-                logical_date: now,
-                data_interval_start: now,
-                data_interval_end: now,
-                conf: serde_json::json!({ "triggering_dataset_events": events }),
-                state: RunState::Queued,
-                // Never before the events it consumed: they must not count again.
-                created_at: latest.map_or(now, |l| l.max(now)),
-                start_date: None,
-                end_date: None,
-            };
-            created.push(self.insert_run(&dag, run).await?);
         }
         Ok(created)
+    }
+
+    async fn create_dataset_run(
+        &self,
+        dag: &Dag,
+        group: &[DatasetEvent],
+    ) -> Result<DagRun, EngineError> {
+        let newest = group
+            .iter()
+            .max_by_key(|e| (e.created_at, e.seq))
+            .ok_or_else(|| EngineError::BadOptions("no dataset event".into()))?;
+        let producer = self.store.run(&newest.dag_id, &newest.run_id).await?;
+        let logical_date = producer
+            .as_ref()
+            .map_or(newest.created_at, |r| r.logical_date);
+        let base = run_id(RunType::DatasetTriggered, logical_date);
+        // A rerun of the producer updates the dataset again for the same date.
+        let mut run_id = base.clone();
+        let mut n = 1;
+        while self.store.run(&dag.id, &run_id).await?.is_some() {
+            n += 1;
+            run_id = format!("{base}.{n}");
+        }
+        let mut events = serde_json::Map::new();
+        for e in group {
+            events.insert(e.dataset.clone(), serde_json::json!([e]));
+        }
+        let mut new = NewRun::new(
+            &dag.id,
+            RunType::DatasetTriggered,
+            DataInterval {
+                start: logical_date,
+                end: logical_date,
+            },
+        );
+        new.run_id = Some(run_id);
+        new.conf = serde_json::json!({ "triggering_dataset_events": events });
+        new.triggered_by = Some(RunKey::new(&newest.dag_id, &newest.run_id));
+        self.runs().create(new, group).await
     }
 
     /// Creates the runs that are due now, for every DAG with a schedule, within each DAG's
@@ -243,6 +206,9 @@ impl Engine {
             next_due: None,
         };
         for dag in self.dags() {
+            if self.is_paused(&dag.id) {
+                continue;
+            }
             let tt = dag.timetable();
             let runs = self.runs_of(&dag.id).await?;
             let covered: HashSet<DateTime<Utc>> = runs
@@ -366,12 +332,16 @@ impl Engine {
                 }
                 BackfillAction::Resume => out.push(item.run_id.clone()),
                 BackfillAction::RerunFailed => {
-                    let failed = [TaskState::Failed, TaskState::UpstreamFailed];
-                    self.clear_run(&dag, &item.run_id, Some(&failed)).await?;
+                    let failed = vec![TaskState::Failed, TaskState::UpstreamFailed];
+                    let key = RunKey::new(&dag.id, &item.run_id);
+                    self.runs()
+                        .clear(&key, &Clear::States(failed), None)
+                        .await?;
                     out.push(item.run_id.clone());
                 }
                 BackfillAction::Reset => {
-                    self.clear_run(&dag, &item.run_id, None).await?;
+                    let key = RunKey::new(&dag.id, &item.run_id);
+                    self.runs().clear(&key, &Clear::All, None).await?;
                     out.push(item.run_id.clone());
                 }
                 BackfillAction::Skip => {}
@@ -379,41 +349,6 @@ impl Engine {
         }
         Ok(out)
     }
-}
-
-/// Executes runs of one DAG, at most `parallel` at once, in order; calls `done` after each.
-///
-/// # Errors
-/// The first run that could not be executed (task failures are in the outcomes).
-pub async fn execute_runs(
-    engine: Arc<Engine>,
-    dag_id: &str,
-    run_ids: Vec<String>,
-    parallel: usize,
-    mut done: impl FnMut(&RunOutcome),
-) -> Result<Vec<RunOutcome>, EngineError> {
-    let mut pending = run_ids.into_iter();
-    let mut running = JoinSet::new();
-    let mut outcomes = Vec::new();
-    loop {
-        while running.len() < parallel.max(1) {
-            let Some(run_id) = pending.next() else { break };
-            let engine = Arc::clone(&engine);
-            let dag_id = dag_id.to_string();
-            running.spawn(async move { engine.execute(&dag_id, &run_id).await });
-        }
-        match running.join_next().await {
-            None => break,
-            Some(Ok(result)) => {
-                let outcome = result?;
-                done(&outcome);
-                outcomes.push(outcome);
-            }
-            Some(Err(e)) => return Err(EngineError::BadOptions(format!("a run panicked: {e}"))),
-        }
-    }
-    outcomes.sort_by(|a, b| a.run_id.cmp(&b.run_id));
-    Ok(outcomes)
 }
 
 /// Settings of [`run_scheduler`].
@@ -445,11 +380,13 @@ pub struct SchedulerReport {
     pub interrupted: usize,
 }
 
-/// Runs the scheduler until `shutdown` is cancelled: continues unfinished runs, creates due
-/// runs and executes them, re-reads the DAG folder every `reload_every`.
+/// Runs the scheduler until `shutdown` is cancelled: creates due runs (schedules, dataset
+/// events) and drives every unfinished run (a crash's included) through a [`Driver`] of
+/// [`Scope::All`], re-reads the DAG folder every `reload_every`, and on shutdown lets running
+/// runs finish within the grace period.
 ///
 /// # Errors
-/// A store failure while scheduling (a failing run is only logged).
+/// A store failure while scheduling (a failing run is only reported).
 pub async fn run_scheduler(
     engine: Arc<Engine>,
     shutdown: CancellationToken,
@@ -457,52 +394,33 @@ pub async fn run_scheduler(
     mut on_event: impl FnMut(&str),
 ) -> Result<SchedulerReport, EngineError> {
     let mut report = SchedulerReport::default();
-    let mut running: JoinSet<(String, String, Result<RunOutcome, EngineError>)> = JoinSet::new();
-    let mut ids: std::collections::HashMap<tokio::task::Id, (String, String)> = Default::default();
-    let mut executing: HashSet<(String, String)> = HashSet::new();
-    // Runs another live process holds: left alone until the next reload.
-    let mut busy: HashSet<(String, String)> = HashSet::new();
-    let spawn = |running: &mut JoinSet<_>,
-                 ids: &mut std::collections::HashMap<_, _>,
-                 dag_id: String,
-                 run_id: String| {
-        let engine = Arc::clone(&engine);
-        let key = (dag_id.clone(), run_id.clone());
-        let handle = running.spawn(async move {
-            let r = engine.execute(&dag_id, &run_id).await;
-            (dag_id, run_id, r)
-        });
-        ids.insert(handle.id(), key);
-    };
+    let mut driver = Driver::new(Arc::clone(&engine), Scope::All);
     let mut next_reload = tokio::time::Instant::now() + options.reload_every;
+    let (mut failures_seen, mut outcomes_seen) = (0, 0);
+    let mut ignore = |_: &RunOutcome| {};
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        // Unfinished runs (a crash, `--no-wait`, or created below) are executed.
-        let unfinished = engine
-            .store
-            .list_runs(&RunFilter {
-                states: vec![RunState::Queued, RunState::Running],
-                ..RunFilter::default()
-            })
-            .await?;
         let tick = engine.schedule_due().await?;
-        for run in &tick.created {
+        let created = driver.turn().await?;
+        for run in tick.created.iter().chain(&created) {
             on_event(&format!("created run {} of {}", run.run_id, run.dag_id));
             report
                 .created
                 .push((run.dag_id.clone(), run.run_id.clone()));
         }
-        for run in unfinished.iter().rev().chain(tick.created.iter()) {
-            let key = (run.dag_id.clone(), run.run_id.clone());
-            if engine.dag(&run.dag_id).is_ok()
-                && !busy.contains(&key)
-                && executing.insert(key.clone())
-            {
-                spawn(&mut running, &mut ids, key.0, key.1);
-            }
+        for (key, why) in &driver.report().failures[failures_seen..] {
+            on_event(&format!("{key} could not run: {why}"));
         }
+        failures_seen = driver.report().failures.len();
+        for o in &driver.report().outcomes[outcomes_seen..] {
+            on_event(&format!("run {} of {}: {}", o.run_id, o.dag_id, o.state));
+            report
+                .finished
+                .push((o.dag_id.clone(), o.run_id.clone(), o.state));
+        }
+        outcomes_seen = driver.report().outcomes.len();
         let wake = tick
             .next_due
             .map(|t| engine.executor.instant_at(t))
@@ -510,40 +428,12 @@ pub async fn run_scheduler(
             .min(next_reload);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
-                match done {
-                    Ok((id, (dag_id, run_id, result))) => {
-                        ids.remove(&id);
-                        executing.remove(&(dag_id.clone(), run_id.clone()));
-                        match result {
-                            Ok(o) => {
-                                on_event(&format!("run {} of {}: {}", o.run_id, o.dag_id, o.state));
-                                report.finished.push((o.dag_id, o.run_id, o.state));
-                            }
-                            // Held by another process, or failing to execute: left alone
-                            // until the next reload rather than retried at once.
-                            Err(EngineError::Run(RunError::Busy { .. })) => {
-                                busy.insert((dag_id, run_id));
-                            }
-                            Err(e) => {
-                                on_event(&format!("run {run_id} of {dag_id} could not run: {e}"));
-                                busy.insert((dag_id, run_id));
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        if let Some(key) = ids.remove(&e.id()) {
-                            on_event(&format!("run {} of {} panicked: {e}", key.1, key.0));
-                            executing.remove(&key);
-                            busy.insert(key);
-                        }
-                    }
-                }
-            }
+            _ = driver.next(&mut ignore) => {}
             _ = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= next_reload {
                     next_reload = tokio::time::Instant::now() + options.reload_every;
-                    busy.clear();
+                    // Runs held by other processes are looked at again.
+                    driver.forget_held();
                     if let Err(e) = engine.reload().await {
                         on_event(&format!("cannot reload the DAG folder: {e}"));
                     }
@@ -552,24 +442,14 @@ pub async fn run_scheduler(
         }
     }
     on_event(&format!(
-        "shutting down: waiting up to {}s for {} running run(s)",
+        "shutting down: waiting up to {}s for running runs",
         options.grace.as_secs(),
-        running.len()
     ));
-    let deadline = tokio::time::Instant::now() + options.grace;
-    while !running.is_empty() {
-        tokio::select! {
-            Some(done) = running.join_next() => {
-                if let Ok((_, _, Ok(o))) = done {
-                    report.finished.push((o.dag_id, o.run_id, o.state));
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => {
-                report.interrupted = running.len();
-                running.abort_all();
-                break;
-            }
-        }
+    report.interrupted = driver.drain(options.grace, &mut ignore).await;
+    for o in &driver.report().outcomes[outcomes_seen..] {
+        report
+            .finished
+            .push((o.dag_id.clone(), o.run_id.clone(), o.state));
     }
     Ok(report)
 }
@@ -577,99 +457,34 @@ pub async fn run_scheduler(
 impl Engine {
     /// Triggers a run of `dag_id` and executes it together with every run it causes (runs
     /// created by `trigger_dag` or by the datasets its tasks update, and by the runs those
-    /// start), concurrently, until none is left: one call runs a whole chain. Outcomes are in the order runs finished.
+    /// start), until none is left: one call runs a whole chain. Unrelated runs are left
+    /// alone. Outcomes are in the order runs finished.
     ///
     /// # Errors
-    /// As [`Engine::trigger`]; a run that fails is in the outcomes, not an error.
+    /// As [`Engine::create_run`], or a store failure; a run that fails, or cannot be
+    /// executed, is in the report.
     pub async fn trigger_following(
         self: &Arc<Self>,
         dag_id: &str,
         options: crate::engine::TriggerOptions,
-    ) -> Result<Vec<RunOutcome>, EngineError> {
+    ) -> Result<DriveReport, EngineError> {
         let root = self.create_run(dag_id, options).await?;
-        self.execute_following(&root.dag_id, &root.run_id, &HashSet::new())
-            .await
+        self.drive(
+            Scope::Following(vec![RunKey::new(&root.dag_id, &root.run_id)]),
+            |_| {},
+        )
+        .await
     }
 
-    /// Executes an existing run together with every run it causes (see
-    /// [`Engine::trigger_following`]), leaving alone the queued runs in `exclude` (a
-    /// backfill's later days, for instance).
+    /// Drives the runs of `scope` until none is left to run (see [`Driver`]).
     ///
     /// # Errors
-    /// A run that could not be executed at all; a run that fails is in the outcomes.
-    pub async fn execute_following(
+    /// A store failure while looking for runs.
+    pub async fn drive(
         self: &Arc<Self>,
-        dag_id: &str,
-        run_id: &str,
-        exclude: &HashSet<(String, String)>,
-    ) -> Result<Vec<RunOutcome>, EngineError> {
-        let root =
-            self.store.run(dag_id, run_id).await?.ok_or_else(|| {
-                EngineError::BadOptions(format!("no run `{run_id}` of `{dag_id}`"))
-            })?;
-        let mut events = self.events();
-        let mut running: JoinSet<(String, String, Result<RunOutcome, EngineError>)> =
-            JoinSet::new();
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        let mut outcomes = Vec::new();
-        let mut first_error = None;
-        let spawn = |running: &mut JoinSet<_>, dag: String, run: String| {
-            let engine = Arc::clone(self);
-            running.spawn(async move {
-                let r = engine.execute(&dag, &run).await;
-                (dag, run, r)
-            });
-        };
-        seen.extend(exclude.iter().cloned());
-        seen.insert((root.dag_id.clone(), root.run_id.clone()));
-        spawn(&mut running, root.dag_id, root.run_id);
-        loop {
-            // Runs waiting on datasets the finished tasks updated.
-            self.schedule_datasets().await?;
-            // Queued runs of DAGs we know (created by `trigger_dag`, cleared by
-            // `reset_dag_run`, or by datasets), not yet taken.
-            let queued = self
-                .store
-                .list_runs(&RunFilter {
-                    states: vec![RunState::Queued],
-                    ..RunFilter::default()
-                })
-                .await?;
-            for run in queued.into_iter().rev() {
-                let key = (run.dag_id.clone(), run.run_id.clone());
-                if self.dag(&run.dag_id).is_ok() && seen.insert(key) {
-                    spawn(&mut running, run.dag_id, run.run_id);
-                }
-            }
-            if running.is_empty() {
-                break;
-            }
-            tokio::select! {
-                done = running.join_next() => match done {
-                    Some(Ok((_, _, Ok(o)))) => outcomes.push(o),
-                    // Another process holds it: that one finishes it.
-                    Some(Ok((_, _, Err(EngineError::Run(RunError::Busy { .. }))))) => {}
-                    // One run's failure to execute does not stop the others.
-                    Some(Ok((dag, run, Err(e)))) => {
-                        tracing::error!("run {run} of {dag} could not be executed: {e}");
-                        first_error.get_or_insert(e);
-                    }
-                    Some(Err(e)) => {
-                        first_error.get_or_insert(EngineError::BadOptions(format!(
-                            "a run panicked: {e}"
-                        )));
-                    }
-                    None => {}
-                },
-                // A task finishing may have triggered a run: look again at once, once for all
-                // the events already waiting (a busy run sends many).
-                _ = events.recv() => while events.try_recv().is_ok() {},
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        Ok(outcomes)
+        scope: Scope,
+        on_done: impl FnMut(&RunOutcome),
+    ) -> Result<DriveReport, EngineError> {
+        Driver::new(Arc::clone(self), scope).run(on_done).await
     }
 }

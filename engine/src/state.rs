@@ -30,11 +30,14 @@ pub enum TaskState {
     UpForRetry,
     /// A sensor waiting for its next poke, holding no slot.
     Deferred,
+    /// Of a try only: its worker died before it ended. The task runs again at once and the
+    /// try does not count against its retries.
+    Orphaned,
 }
 
 impl TaskState {
     /// Every state.
-    pub const ALL: [TaskState; 10] = [
+    pub const ALL: [TaskState; 11] = [
         TaskState::None,
         TaskState::Scheduled,
         TaskState::Queued,
@@ -45,6 +48,7 @@ impl TaskState {
         TaskState::UpstreamFailed,
         TaskState::UpForRetry,
         TaskState::Deferred,
+        TaskState::Orphaned,
     ];
 
     /// States from which a worker may claim the task instance (the executor has checked its
@@ -70,6 +74,7 @@ impl TaskState {
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::UpForRetry => "up_for_retry",
             TaskState::Deferred => "deferred",
+            TaskState::Orphaned => "orphaned",
         }
     }
 

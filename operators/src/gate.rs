@@ -22,6 +22,11 @@ struct Args {
     /// Run anyway (templated; `dag_run.conf.force` also forces).
     #[serde(default)]
     force: serde_json::Value,
+    /// The data to train on (templated), instead of the `latest` Variable when it renders
+    /// non-empty: a dataset-triggered run names the update that started it, so that each
+    /// update is trained on even when several arrive together.
+    #[serde(default)]
+    data: Option<String>,
 }
 
 fn latest() -> String {
@@ -56,7 +61,12 @@ impl Operator for NewDataGate {
                 .conf
                 .get("force")
                 .is_some_and(dagctl_engine::builtin::truthy);
-        let Some(latest) = ctx.variable(&a.latest).await? else {
+        let given = a.data.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        let latest = match given {
+            Some(d) => Some(d.to_string()),
+            None => ctx.variable(&a.latest).await?,
+        };
+        let Some(latest) = latest else {
             ctx.log(format!(
                 "no data to train on: Variable `{}` is not set (run the preparation first); skipping downstream tasks",
                 a.latest

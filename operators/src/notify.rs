@@ -4,7 +4,9 @@
 //! The Slack-compatible webhook joins it with the retraining triggers.
 
 use async_trait::async_trait;
-use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
+use dagctl_engine::{
+    ArgsError, Operator, TaskContext, TaskError, TaskOutcome, TaskState, parse_args,
+};
 use serde::Deserialize;
 
 use crate::ml::operator::TrainResult;
@@ -56,6 +58,28 @@ impl Operator for TrainingSummary {
             .and_then(|v| serde_json::from_value(v).ok());
         let registered = ctx.xcom_pull(&a.register_task, "return_value").await?;
         let promoted = ctx.xcom_pull(&a.promote_task, "return_value").await?;
+        // A failure upstream is said first: the run fails too (its leaf rule does not hide
+        // it), and this summary is what people read.
+        let mut failed = Vec::new();
+        for task in [&a.train_task, &a.register_task, &a.promote_task] {
+            if let Some(state @ (TaskState::Failed | TaskState::UpstreamFailed)) =
+                ctx.task_state(&ctx.dag_id, &ctx.run_id, task).await?
+            {
+                failed.push(format!("{task} {state}"));
+            }
+        }
+        if !failed.is_empty() {
+            let line = format!(
+                "training FAILED ({}); production model unchanged; see `dagctl tasks logs {} {}`",
+                failed.join(", "),
+                ctx.run_id,
+                a.train_task
+            );
+            ctx.log(&line);
+            return Ok(TaskOutcome::Success(Some(serde_json::json!({
+                "summary": line, "run_id": ctx.run_id, "failed": failed,
+            }))));
+        }
         let Some(t) = trained else {
             let line = "no training in this run".to_string();
             ctx.log(&line);

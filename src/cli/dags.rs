@@ -29,6 +29,16 @@ pub enum DagsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pause a DAG: the scheduler creates no scheduled or dataset-triggered runs of it.
+    Pause {
+        /// The DAG id.
+        dag_id: String,
+    },
+    /// Unpause a DAG.
+    Unpause {
+        /// The DAG id.
+        dag_id: String,
+    },
     /// The next logical dates of a DAG with their data intervals (a run starts when its
     /// interval ends), to check the schedule against Airflow's.
     NextRuns {
@@ -47,6 +57,21 @@ pub enum DagsCommand {
 }
 
 pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
+    if let DagsCommand::Pause { dag_id } | DagsCommand::Unpause { dag_id } = &c {
+        let paused = matches!(c, DagsCommand::Pause { .. });
+        let engine = g.engine().await?;
+        engine.runs().set_paused(dag_id, paused).await?;
+        println!(
+            "{} {dag_id}{}",
+            if paused { "paused" } else { "unpaused" },
+            if paused {
+                ": the scheduler creates no runs of it (dataset events wait) until `dagctl dags unpause`"
+            } else {
+                ""
+            }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut pools = Pools::default();
     for (name, slots, description) in g.stored_pools().await.unwrap_or_default() {
         pools.set(name, Pool { slots, description });
@@ -70,6 +95,7 @@ pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
             after,
             json,
         } => next_runs(&bag, &dag_id, count, after.as_deref(), json),
+        DagsCommand::Pause { .. } | DagsCommand::Unpause { .. } => Ok(ExitCode::SUCCESS),
     }
 }
 

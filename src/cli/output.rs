@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dagctl::engine::{Event, RunState, TaskState};
+use dagctl::engine::{Event, TaskState};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::broadcast;
 
@@ -47,24 +47,36 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts following `events` for runs of the given total number of tasks.
-    pub fn start(mut events: broadcast::Receiver<Event>, total: usize, json: bool) -> Progress {
+    /// Starts following `events`: the bar's length grows by the number of tasks of each run
+    /// that appears (`tasks_of` its DAG), so a run that triggers others never overshoots.
+    pub fn start(
+        mut events: broadcast::Receiver<Event>,
+        tasks_of: impl Fn(&str) -> usize + Send + 'static,
+        json: bool,
+    ) -> Progress {
         if json || !std::io::stderr().is_terminal() {
             return Progress { task: None };
         }
-        let bar = ProgressBar::new(total as u64);
+        let bar = ProgressBar::new(0);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         let task = tokio::spawn(async move {
             let mut running: Vec<String> = Vec::new();
+            let mut runs: std::collections::HashSet<(String, String)> = Default::default();
             loop {
-                match events.recv().await {
-                    Ok(Event::Task { task_id, state, .. }) => {
+                let (dag_id, run_id) = match events.recv().await {
+                    Ok(Event::Task {
+                        dag_id,
+                        run_id,
+                        task_id,
+                        state,
+                        ..
+                    }) => {
                         running.retain(|t| *t != task_id);
                         match state {
                             TaskState::Running => running.push(task_id),
@@ -72,14 +84,15 @@ impl Progress {
                             _ => {}
                         }
                         bar.set_message(running.join(", "));
+                        (dag_id, run_id)
                     }
-                    Ok(Event::Run { state, .. })
-                        if state != RunState::Running && state != RunState::Queued =>
-                    {
-                        bar.set_position(total as u64);
-                    }
+                    Ok(Event::Run { dag_id, run_id, .. }) => (dag_id, run_id),
+                    Ok(_) => continue,
                     Err(broadcast::error::RecvError::Closed) => break,
-                    _ => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                };
+                if runs.insert((dag_id.clone(), run_id)) {
+                    bar.inc_length(tasks_of(&dag_id) as u64);
                 }
             }
             bar.finish_and_clear();

@@ -3,11 +3,12 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use dagctl::engine::store::RunFilter;
+use dagctl::engine::run::Scope;
+use dagctl::engine::store::{RunFilter, RunKey};
 use dagctl::engine::{RunState, Store};
 
-use super::output::{secs, table, time};
-use super::trigger::{exit_code, print_outcomes};
+use super::output::{Progress, secs, table, time};
+use super::trigger::{print_report, report_exit, tasks_of};
 use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +39,8 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Continue a run left unfinished (a crash, `--no-wait`), or all of them.
+    /// Continue a run left unfinished (a crash, `--no-wait`) with the runs it causes, or every
+    /// unfinished run (including those created meanwhile) until none is left.
     Resume {
         /// The run id; every unfinished run when absent.
         run_id: Option<String>,
@@ -49,6 +51,24 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// End a run as failed now: running tasks fail (their tries are stopped), tasks not
+    /// started are skipped.
+    MarkFailed(MarkArgs),
+    /// End a run as successful now: every task not successful is marked success (running
+    /// tries are stopped).
+    MarkSuccess(MarkArgs),
+    /// Cancel a run: its running tries are stopped and it ends failed.
+    Cancel(MarkArgs),
+}
+
+/// The run a mark or cancel applies to.
+#[derive(Debug, clap::Args)]
+pub struct MarkArgs {
+    /// The run id.
+    run_id: String,
+    /// The DAG, when several DAGs have runs with this id.
+    #[arg(long)]
+    dag: Option<String>,
 }
 
 pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
@@ -182,22 +202,63 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RunsCommand::Resume { run_id, dag, json } => {
-            let engine = g.engine().await?;
-            let outcomes = match run_id {
+            let engine = std::sync::Arc::new(g.engine().await?);
+            let scope = match run_id {
                 Some(id) => {
                     let run = engine.find_run(&id, dag.as_deref()).await?;
-                    vec![engine.execute(&run.dag_id, &run.run_id).await?]
+                    if run.state.is_finished() {
+                        println!(
+                            "run {} of {} is {} already",
+                            run.run_id, run.dag_id, run.state
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    Scope::Following(vec![RunKey::new(&run.dag_id, &run.run_id)])
                 }
-                None => engine.resume_unfinished().await?,
+                None => Scope::All,
             };
-            if outcomes.is_empty() && !json {
+            let progress = Progress::start(engine.events(), tasks_of(&engine), json);
+            let report = engine.drive(scope, |_| {}).await;
+            progress.finish();
+            let report = report?;
+            let nothing = report.outcomes.is_empty()
+                && report.failures.is_empty()
+                && report.left.is_empty()
+                && report.held.is_empty();
+            if nothing && !json {
                 println!("no unfinished runs");
                 return Ok(ExitCode::SUCCESS);
             }
-            print_outcomes(&outcomes, json)?;
-            Ok(exit_code(&outcomes))
+            print_report(&engine, &report, json).await?;
+            Ok(report_exit(&report))
         }
+        RunsCommand::MarkFailed(m) => mark(g, m, RunState::Failed, "marked failed").await,
+        RunsCommand::MarkSuccess(m) => mark(g, m, RunState::Success, "marked success").await,
+        RunsCommand::Cancel(m) => mark(g, m, RunState::Failed, "cancelled").await,
     }
+}
+
+async fn mark(g: &Global, m: MarkArgs, state: RunState, why: &str) -> anyhow::Result<ExitCode> {
+    let engine = g.engine().await?;
+    let run = engine.find_run(&m.run_id, m.dag.as_deref()).await?;
+    if run.state.is_finished() && why == "cancelled" {
+        anyhow::bail!(
+            "run {} of {} is {} already: there is nothing to cancel",
+            run.run_id,
+            run.dag_id,
+            run.state
+        );
+    }
+    let key = RunKey::new(&run.dag_id, &run.run_id);
+    engine
+        .runs()
+        .mark(&key, state, &format!("{why} by `dagctl runs`"))
+        .await?;
+    println!(
+        "{why}: run {} of {} ({} → {state})",
+        run.run_id, run.dag_id, run.state
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn duration(

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use dagctl::engine::RunState;
 use dagctl::engine::duration::parse_duration;
-use dagctl::engine::scheduler::{BackfillAction, SchedulerOptions, execute_runs, run_scheduler};
+use dagctl::engine::run::Scope;
+use dagctl::engine::scheduler::{BackfillAction, BackfillItem, SchedulerOptions, run_scheduler};
 use dagctl::engine::spec::parse_date_in;
+use dagctl::engine::store::RunKey;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::output::table;
-use super::trigger::{exit_code, print_outcomes};
+use super::trigger::{print_report, report_exit};
 use super::{Global, print_json};
 
 #[derive(Debug, Args)]
@@ -145,10 +148,10 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let skipped = plan
+    let skipped: Vec<&BackfillItem> = plan
         .iter()
         .filter(|i| i.action == BackfillAction::Skip)
-        .count();
+        .collect();
     let run_ids = engine.backfill_prepare(&a.dag_id, &plan).await?;
     let bar = (!a.json && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(run_ids.len() as u64);
@@ -160,66 +163,60 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
         );
         bar
     });
-    let outcomes = if a.no_follow {
-        execute_runs(
-            Arc::clone(&engine),
-            &a.dag_id,
-            run_ids,
-            dag.max_active_runs as usize,
-            |o| {
-                if let Some(b) = &bar {
-                    b.inc(1);
-                    b.set_message(format!("{}: {}", o.run_id, o.state));
-                }
-            },
-        )
-        .await
+    let key = |r: &str| RunKey::new(&a.dag_id, r);
+    let scope = if a.no_follow {
+        Scope::Only(run_ids.iter().map(|r| key(r)).collect())
     } else {
-        // Day after day, each with the runs it triggers (02 from 01, 03 from the dataset),
-        // as the scheduler would have run them.
-        let all: std::collections::HashSet<(String, String)> = run_ids
-            .iter()
-            .map(|r| (a.dag_id.clone(), r.clone()))
-            .collect();
-        let mut outcomes = Vec::new();
-        let mut failure = None;
-        for run_id in &run_ids {
-            match engine.execute_following(&a.dag_id, run_id, &all).await {
-                Ok(mut o) => {
-                    if let Some(b) = &bar {
-                        b.inc(1);
-                        b.set_message(run_id.clone());
-                    }
-                    outcomes.append(&mut o);
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(outcomes),
-        }
+        // The days already done are followed too: runs they caused that never ran (a crash)
+        // run now, as the scheduler would have run them.
+        Scope::Following(
+            run_ids
+                .iter()
+                .map(String::as_str)
+                .chain(skipped.iter().map(|i| i.run_id.as_str()))
+                .map(key)
+                .collect(),
+        )
     };
+    let report = engine
+        .drive(scope, |o| {
+            if let Some(b) = &bar
+                && o.dag_id == a.dag_id
+            {
+                b.inc(1);
+                b.set_message(format!("{}: {}", o.run_id, o.state));
+            }
+        })
+        .await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let outcomes = outcomes?;
+    let report = report?;
     if !a.json {
         println!(
             "backfill of {} from {} to {}: {} run(s) executed, {} already done (skipped)",
             a.dag_id,
             local(from),
             local(to),
-            outcomes.len(),
-            skipped
+            report.outcomes.len(),
+            skipped.len()
         );
     }
-    print_outcomes(&outcomes, a.json)?;
-    if !a.json {
-        super::trigger::print_summaries(engine.store().as_ref(), &outcomes).await;
+    print_report(&engine, &report, a.json).await?;
+    // A day that failed before is not done: say so, and fail, unless it was rerun.
+    let failed: Vec<&&BackfillItem> = skipped
+        .iter()
+        .filter(|i| i.existing == Some(RunState::Failed))
+        .collect();
+    for i in &failed {
+        eprintln!(
+            "error: {} ({}) failed in an earlier run and was not rerun; add --rerun-failed",
+            i.run_id,
+            local(i.interval.start)
+        );
     }
-    Ok(exit_code(&outcomes))
+    if !failed.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(report_exit(&report))
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Subcommand;
 use dagctl::engine::TaskOutcome;
+use dagctl::engine::run::control::Clear;
 
 use super::Global;
 use super::trigger::options;
@@ -20,6 +21,20 @@ pub enum TasksCommand {
         /// Which try (1 for the first).
         #[arg(long = "try")]
         try_number: Option<u32>,
+        /// The DAG, when several DAGs have runs with this id.
+        #[arg(long)]
+        dag: Option<String>,
+    },
+    /// Clear task instances of a run so that they run again (Airflow's `tasks clear`); the
+    /// run is queued and runs with the next `dagctl runs resume` or the scheduler.
+    Clear {
+        /// The run id.
+        run_id: String,
+        /// The tasks to clear; every task when none is given.
+        task_ids: Vec<String>,
+        /// Clear the tasks downstream of them too.
+        #[arg(long)]
+        downstream: bool,
         /// The DAG, when several DAGs have runs with this id.
         #[arg(long)]
         dag: Option<String>,
@@ -41,6 +56,34 @@ pub enum TasksCommand {
 
 pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
     match c {
+        TasksCommand::Clear {
+            run_id,
+            task_ids,
+            downstream,
+            dag,
+        } => {
+            let engine = g.engine().await?;
+            let run = engine.find_run(&run_id, dag.as_deref()).await?;
+            let what = if task_ids.is_empty() {
+                Clear::All
+            } else {
+                Clear::Tasks {
+                    ids: task_ids,
+                    downstream,
+                }
+            };
+            let key = dagctl::engine::store::RunKey::new(&run.dag_id, &run.run_id);
+            let cleared = engine.runs().clear(&key, &what, None).await?;
+            println!(
+                "cleared {} task(s) of run {} of {}: {}; the run is queued (`dagctl runs resume {}` runs it)",
+                cleared.len(),
+                run.run_id,
+                run.dag_id,
+                cleared.join(", "),
+                run.run_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         TasksCommand::Logs {
             run_id,
             task_id,

@@ -2,10 +2,14 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use clap::Args;
+use dagctl::engine::run::{DriveReport, Scope};
 use dagctl::engine::spec::parse_date;
-use dagctl::engine::{RunOutcome, RunState, TriggerOptions};
+use dagctl::engine::store::{RunFilter, RunKey};
+use dagctl::engine::{Engine, RunOutcome, RunState, Store, TriggerOptions};
 
 use super::output::{Progress, secs, table};
 use super::{Global, print_json};
@@ -63,17 +67,10 @@ pub fn options(
 
 pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
     let opts = options(a.conf.as_deref(), a.logical_date.as_deref(), a.run_id)?;
-    let engine = std::sync::Arc::new(g.engine().await?);
-    let dag = engine.dag(&a.dag_id)?;
-    // Work left unfinished (a crash, `--no-wait`) is continued first.
-    for o in engine.resume_unfinished().await? {
-        eprintln!(
-            "continued unfinished run {} of {}: {}",
-            o.run_id, o.dag_id, o.state
-        );
-    }
+    let engine = Arc::new(g.engine().await?);
+    engine.dag(&a.dag_id)?;
+    let run = engine.create_run(&a.dag_id, opts).await?;
     if a.no_wait {
-        let run = engine.create_run(&a.dag_id, opts).await?;
         if a.json {
             print_json(
                 &serde_json::json!({"dag_id": run.dag_id, "run_id": run.run_id, "state": run.state.as_str()}),
@@ -83,23 +80,75 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let progress = Progress::start(engine.events(), dag.tasks.len(), a.json);
-    let outcomes = if a.no_follow {
-        let run = engine.create_run(&a.dag_id, opts).await?;
-        engine
-            .execute(&run.dag_id, &run.run_id)
-            .await
-            .map(|o| vec![o])
+    let key = RunKey::new(&run.dag_id, &run.run_id);
+    let scope = if a.no_follow {
+        Scope::Only(vec![key.clone()])
     } else {
-        engine.trigger_following(&a.dag_id, opts).await
+        Scope::Following(vec![key.clone()])
     };
+    let progress = Progress::start(engine.events(), tasks_of(&engine), a.json);
+    let report = engine.drive(scope, |_| {}).await;
     progress.finish();
-    let outcomes = outcomes?;
-    print_outcomes(&outcomes, a.json)?;
-    if !a.json {
-        print_summaries(engine.store().as_ref(), &outcomes).await;
+    let report = report?;
+    print_report(&engine, &report, a.json).await?;
+    if a.no_follow {
+        let caused = queued_children(engine.store().as_ref(), &key).await?;
+        if !caused.is_empty() {
+            eprintln!(
+                "{} run(s) it caused wait (queued): {}; `dagctl runs resume` runs them",
+                caused.len(),
+                caused.join(", ")
+            );
+        }
     }
-    Ok(exit_code(&outcomes))
+    Ok(report_exit(&report))
+}
+
+/// The number of tasks of a DAG, for progress bars.
+pub fn tasks_of(engine: &Arc<Engine>) -> impl Fn(&str) -> usize + Send + 'static {
+    let engine = Arc::clone(engine);
+    move |dag_id| engine.dag(dag_id).map_or(0, |d| d.tasks.len())
+}
+
+/// Queued runs caused by `key`.
+async fn queued_children(store: &dyn Store, key: &RunKey) -> anyhow::Result<Vec<String>> {
+    Ok(store
+        .list_runs(&RunFilter {
+            states: vec![RunState::Queued],
+            ..RunFilter::default()
+        })
+        .await?
+        .into_iter()
+        .filter(|r| r.triggered_by.as_ref() == Some(key))
+        .map(|r| format!("{} of {}", r.run_id, r.dag_id))
+        .collect())
+}
+
+/// The outcomes of a drive, the runs that could not run or were left, and the summaries.
+pub async fn print_report(engine: &Engine, report: &DriveReport, json: bool) -> anyhow::Result<()> {
+    print_outcomes(&report.outcomes, json)?;
+    for (key, why) in &report.failures {
+        eprintln!("error: {key} could not be executed: {why}");
+    }
+    for (key, why) in &report.left {
+        eprintln!("left unfinished: {key}: {why}");
+    }
+    for (key, why) in &report.held {
+        eprintln!("left to another process: {key}: {why}");
+    }
+    if !json {
+        print_summaries(engine.store().as_ref(), &report.outcomes).await;
+    }
+    Ok(())
+}
+
+/// Exit 0 when every run succeeded and none was left unfinished.
+pub fn report_exit(report: &DriveReport) -> ExitCode {
+    if report.all_succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// The `summary` line that tasks return in their XCom (data written, rows prepared, models
@@ -127,15 +176,6 @@ pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunO
     println!("summary: {ok} of {} runs succeeded", outcomes.len());
     for l in lines {
         println!("{l}");
-    }
-}
-
-/// Exit 0 when every run succeeded.
-pub fn exit_code(outcomes: &[RunOutcome]) -> ExitCode {
-    if outcomes.iter().all(|o| o.state == RunState::Success) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }
 

@@ -13,7 +13,7 @@
 //! as failed tries (retried if retries remain) and the run continues.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,13 +25,15 @@ use tracing::Instrument;
 use crate::clock::Clock;
 use crate::context::{LogBuffer, Pending, Resources, TaskContext, TaskError, TaskOutcome};
 use crate::dag::{Dag, TaskPolicy};
+use crate::engine::DagSet;
 use crate::events::Event;
 use crate::operator::OperatorRegistry;
 use crate::pools::Pools;
+use crate::run::control::RunControl;
 use crate::state::{RunState, TaskState};
-use crate::store::{DagRun, Store, StoreError, TaskInstance};
+use crate::store::{DagRun, RunClaim, RunKey, Store, StoreError, TaskInstance};
 use crate::template::Renderer;
-use crate::worker::WorkerId;
+use crate::worker::{WorkerId, is_orphan};
 
 mod run;
 mod tries;
@@ -67,6 +69,27 @@ pub enum RunError {
     /// No such run.
     #[error("no run `{run_id}` of DAG `{dag_id}`")]
     NotFound {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+    },
+    /// The DAG has `max_active_runs` runs running already: the run stays queued.
+    #[error(
+        "run `{run_id}` of DAG `{dag_id}` waits: the DAG has {max_active_runs} run(s) running \
+         (max_active_runs)"
+    )]
+    AtLimit {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The DAG's limit.
+        max_active_runs: u32,
+    },
+    /// The run was taken from this process while it drove it and is not finished.
+    #[error("run `{run_id}` of DAG `{dag_id}` was taken over by another process")]
+    Lost {
         /// The DAG.
         dag_id: String,
         /// The run.
@@ -181,6 +204,7 @@ pub struct Executor {
     config: ExecutorConfig,
     worker: Arc<WorkerId>,
     clock: Clock,
+    runs: RunControl,
 }
 
 impl std::fmt::Debug for Executor {
@@ -203,15 +227,18 @@ pub fn retry_delay(policy: &TaskPolicy, try_number: u32) -> Duration {
 }
 
 impl Executor {
-    /// An executor over `store` with the operators of `registry`.
-    pub fn new(
+    /// An executor over `store` with the operators of `registry`, for the DAGs of `dags`.
+    pub(crate) fn new(
         store: Arc<dyn Store>,
         registry: Arc<OperatorRegistry>,
         resources: Arc<Resources>,
         events: broadcast::Sender<Event>,
         config: ExecutorConfig,
+        dags: Arc<RwLock<DagSet>>,
     ) -> Self {
+        let clock = Clock::new();
         Executor {
+            runs: RunControl::new(Arc::clone(&store), dags, clock, events.clone()),
             store,
             registry,
             renderer: Arc::new(Renderer::new()),
@@ -220,8 +247,13 @@ impl Executor {
             pools: Arc::new(PoolSlots::default()),
             config,
             worker: Arc::new(WorkerId::new()),
-            clock: Clock::new(),
+            clock,
         }
+    }
+
+    /// Creating and changing runs.
+    pub fn runs(&self) -> &RunControl {
+        &self.runs
     }
 
     /// The pool slots this executor enforces.
@@ -288,6 +320,8 @@ impl Executor {
             clock: self.clock,
             log,
             store: Arc::clone(&self.store),
+            runs: self.runs.clone(),
+            triggered_by: crate::store::RunKey::new(&dag.id, &run.run_id),
             pending: Mutex::new(Pending::default()),
             resources: Arc::clone(&self.resources),
         }
@@ -335,28 +369,136 @@ impl Executor {
     }
 
     async fn execute_inner(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
+        let not_found = || RunError::NotFound {
+            dag_id: dag.id.clone(),
+            run_id: run_id.to_string(),
+        };
         let run = self
             .store
             .run(&dag.id, run_id)
             .await?
-            .ok_or_else(|| RunError::NotFound {
+            .ok_or_else(not_found)?;
+        if run.state.is_finished() {
+            return self.outcome_of(dag, run).await;
+        }
+        let was_queued = run.state == RunState::Queued;
+        let run = match self.acquire(dag, run).await? {
+            Ok(run) => run,
+            Err(finished) => return self.outcome_of(dag, finished).await,
+        };
+        let mut ex = self.run_exec(dag, run).await?;
+        if was_queued {
+            ex.run_event(RunState::Running);
+        }
+        let result = match ex.recover_orphans().await {
+            Ok(()) => ex.run_loop().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(RunError::Store(StoreError::NotOwner { .. })) => {
+                // Cancelled, marked or cleared by someone else: what they decided stands.
+                let run = self
+                    .store
+                    .run(&dag.id, run_id)
+                    .await?
+                    .ok_or_else(not_found)?;
+                tracing::warn!(
+                    dag = %dag.id, run = %run_id,
+                    "the run was taken from this process ({}); its running tries were stopped",
+                    run.state
+                );
+                if run.state.is_finished() {
+                    return self.outcome_of(dag, run).await;
+                }
+                Err(RunError::Lost {
+                    dag_id: dag.id.clone(),
+                    run_id: run_id.to_string(),
+                })
+            }
+            Err(e) => {
+                ex.abandon(&e).await;
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// Becomes the driver of `run`: returns the run as acquired, or `Err(run)` if it turned
+    /// out finished.
+    async fn acquire(&self, dag: &Dag, run: DagRun) -> Result<Result<DagRun, DagRun>, RunError> {
+        let now = self.clock.now();
+        let take_from = match &run.owner {
+            Some(o) if !is_orphan(&o.worker_id, Some(o.until), now) => {
+                return Err(RunError::Busy {
+                    dag_id: dag.id.clone(),
+                    run_id: run.run_id.clone(),
+                    worker: o.worker_id.clone(),
+                    until: o.until.to_rfc3339(),
+                });
+            }
+            Some(o) => {
+                tracing::warn!(dag = %dag.id, run = %run.run_id,
+                    "worker {} stopped driving the run; taking it over", o.worker_id);
+                Some(o.worker_id.clone())
+            }
+            None => None,
+        };
+        let claim = RunClaim {
+            key: RunKey::new(&dag.id, &run.run_id),
+            worker_id: self.worker.as_str().to_string(),
+            until: now + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
+            now,
+            max_active_runs: dag.max_active_runs,
+            take_from,
+        };
+        let acquired = self.store.acquire_run(&claim).await?;
+        let Some(run) = self.store.run(&dag.id, &run.run_id).await? else {
+            return Err(RunError::NotFound {
                 dag_id: dag.id.clone(),
-                run_id: run_id.to_string(),
-            })?;
-        let tis = self.store.task_instances(&dag.id, run_id).await?;
+                run_id: claim.key.run_id,
+            });
+        };
+        if acquired {
+            return Ok(Ok(run));
+        }
+        if run.state.is_finished() {
+            return Ok(Err(run));
+        }
+        Err(match run.owner {
+            Some(o) => RunError::Busy {
+                dag_id: dag.id.clone(),
+                run_id: run.run_id,
+                worker: o.worker_id,
+                until: o.until.to_rfc3339(),
+            },
+            None => RunError::AtLimit {
+                dag_id: dag.id.clone(),
+                run_id: run.run_id,
+                max_active_runs: dag.max_active_runs,
+            },
+        })
+    }
+
+    /// The outcome of a run as the store has it (a finished run, or one taken from us).
+    async fn outcome_of(&self, dag: &Dag, run: DagRun) -> Result<RunOutcome, RunError> {
+        Ok(self.run_exec(dag, run).await?.outcome())
+    }
+
+    /// The execution of `run`, its task states read from the store (instances the DAG
+    /// gained since the run was created are added, as Airflow adds new tasks to runs).
+    async fn run_exec<'a>(&'a self, dag: &'a Dag, run: DagRun) -> Result<RunExec<'a>, RunError> {
+        let tis = self.store.task_instances(&dag.id, &run.run_id).await?;
         let by_id: HashMap<&str, &TaskInstance> =
             tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
-        // Tasks without an instance (added to the DAG since, or a run created by
-        // `trigger_dag`) get one now, as Airflow adds new tasks to existing runs.
         let missing: Vec<TaskInstance> = dag
             .tasks
             .iter()
             .filter(|t| !by_id.contains_key(t.id.as_str()))
             .map(|t| t.new_instance())
             .collect();
-        if !missing.is_empty() {
+        if !missing.is_empty() && !run.state.is_finished() {
             self.store
-                .add_task_instances(&dag.id, run_id, &missing)
+                .add_task_instances(&dag.id, &run.run_id, &missing)
                 .await?;
         }
         let slots = dag
@@ -365,7 +507,11 @@ impl Executor {
             .map(|t| {
                 let ti = by_id.get(t.id.as_str()).copied();
                 Slot {
-                    state: ti.map_or(TaskState::None, |ti| ti.state),
+                    // `queued` is claimable like `scheduled`: its claim never happened.
+                    state: match ti.map_or(TaskState::None, |ti| ti.state) {
+                        TaskState::Queued => TaskState::Scheduled,
+                        s => s,
+                    },
                     try_number: ti.map_or(0, |ti| ti.try_number),
                     max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
                     next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
@@ -375,7 +521,7 @@ impl Executor {
                 }
             })
             .collect();
-        let mut ex = RunExec {
+        Ok(RunExec {
             ex: self,
             dag,
             run,
@@ -386,16 +532,7 @@ impl Executor {
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
             callbacks: JoinSet::new(),
-        };
-        if ex.run.state.is_finished() {
-            return Ok(ex.outcome());
-        }
-        ex.recover_orphans().await?;
-        let result = ex.run_loop().await;
-        if let Err(e) = &result {
-            ex.abandon(e).await;
-        }
-        result
+        })
     }
 }
 

@@ -13,12 +13,14 @@ use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
 use crate::dag::Dag;
 use crate::events::Event;
 use crate::state::{RunState, TaskState};
-use crate::store::{Batch, Change, DagRun};
+use crate::store::{Batch, Change, DagRun, StoreError};
 use crate::trigger_rule::{Decision, UpstreamStates};
-use crate::worker::is_orphan;
 
 use super::tries::{ctx_rendered, run_try};
 use super::{Acquire, Executor, RunError, RunOutcome, TaskSummary, retry_delay};
+
+/// How many times a task's worker may die under it before the task fails.
+pub(crate) const MAX_ORPHANED: usize = 3;
 
 pub(super) struct Slot {
     pub(super) state: TaskState,
@@ -84,12 +86,14 @@ impl RunExec<'_> {
         });
     }
 
-    /// Fails or retries `running` tries whose worker is gone; refuses if a live worker
-    /// holds one.
+    /// Tries left `running` by the run's previous driver (it crashed or lost its lease: this
+    /// executor acquired the run, so nobody else can end them) are recorded `orphaned` and
+    /// their tasks run again at once, without using a retry. A task orphaned
+    /// [`MAX_ORPHANED`] times fails: it may be what kills its worker.
     pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
         let now = self.ex.clock.now();
         let running: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| matches!(self.slots[i].state, TaskState::Running | TaskState::Queued))
+            .filter(|&i| self.slots[i].state == TaskState::Running)
             .collect();
         if running.is_empty() {
             return Ok(());
@@ -100,37 +104,45 @@ impl RunExec<'_> {
             .tries(&self.dag.id, &self.run.run_id, None)
             .await?;
         for idx in running {
-            let task = &self.dag.tasks[idx];
-            let live = tries
-                .iter()
-                .rev()
-                .find(|t| t.task_id == task.id && t.state == TaskState::Running);
+            let task_id = self.dag.tasks[idx].id.clone();
+            let mine = || tries.iter().filter(|t| t.task_id == task_id);
+            let orphaned = mine().filter(|t| t.state == TaskState::Orphaned).count() + 1;
+            let live = mine()
+                .filter(|t| t.state == TaskState::Running)
+                .max_by_key(|t| t.try_number);
             if let Some(t) = live {
-                if !is_orphan(&t.worker_id, t.lease_until, now) {
-                    return Err(RunError::Busy {
-                        dag_id: self.dag.id.clone(),
-                        run_id: self.run.run_id.clone(),
-                        worker: t.worker_id.clone(),
-                        until: t.lease_until.map(|l| l.to_rfc3339()).unwrap_or_default(),
-                    });
-                }
                 let error = format!(
-                    "orphaned: worker {} stopped before try {} ended; counted as a failed try",
+                    "orphaned: worker {} stopped before try {} ended ({orphaned} of at most \
+                     {MAX_ORPHANED}); it runs again and uses no retry",
                     t.worker_id, t.try_number
                 );
-                tracing::warn!(task = %task.id, "{error}");
-                self.slots[idx].error = Some(error.clone());
+                tracing::warn!(task = %task_id, "{error}");
                 self.changes.push(Change::EndTry {
-                    task_id: task.id.clone(),
+                    task_id: task_id.clone(),
                     try_number: t.try_number,
-                    state: TaskState::Failed,
+                    state: TaskState::Orphaned,
                     at: now,
                     duration: (now - t.start_date).to_std().unwrap_or_default(),
                     error: Some(error),
                 });
             }
-            self.fail_try(idx, true, now);
+            if orphaned >= MAX_ORPHANED {
+                self.slots[idx].error = Some(format!(
+                    "orphaned {orphaned} times: its worker died each time (does the task kill \
+                     it, e.g. by running out of memory?)"
+                ));
+                self.set_state(idx, TaskState::Failed, now);
+            } else {
+                self.changes.push(Change::GrantTry {
+                    task_id: task_id.clone(),
+                });
+                self.slots[idx].max_tries += 1;
+                self.set_state(idx, TaskState::Scheduled, now);
+            }
         }
+        // Committed on its own: a claim in the next batch drops its task's `scheduled`
+        // write, which must not leave the store's `running` in place.
+        self.commit().await?;
         Ok(())
     }
 
@@ -139,8 +151,12 @@ impl RunExec<'_> {
         let slot = &self.slots[idx];
         if retryable && slot.try_number < slot.max_tries {
             let delay = retry_delay(&self.dag.tasks[idx].policy, slot.try_number.max(1));
-            self.slots[idx].next_attempt_at =
-                Some(now + chrono::Duration::from_std(delay).unwrap_or_default());
+            // Delays are bounded when a DAG is loaded; a sum past the calendar waits forever
+            // rather than panicking.
+            self.slots[idx].next_attempt_at = chrono::Duration::from_std(delay)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .or(Some(DateTime::<Utc>::MAX_UTC));
             self.set_state(idx, TaskState::UpForRetry, now);
         } else {
             self.set_state(idx, TaskState::Failed, now);
@@ -206,6 +222,7 @@ impl RunExec<'_> {
             if self.slots[idx].state != TaskState::Scheduled {
                 continue;
             }
+            debug_assert!(self.slots[idx].try_number < u32::MAX);
             if self.running + claims.len() >= self.dag.max_active_tasks as usize {
                 break;
             }
@@ -255,11 +272,8 @@ impl RunExec<'_> {
         if self.changes.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = Batch {
-            dag_id: self.dag.id.clone(),
-            run_id: self.run.run_id.clone(),
-            changes: std::mem::take(&mut self.changes),
-        };
+        let changes = std::mem::take(&mut self.changes);
+        let batch = self.owned_batch(changes);
         let won = self.ex.store.commit(&batch).await?;
         for e in self.events.drain(..) {
             let _ = self.ex.events.send(e);
@@ -267,21 +281,24 @@ impl RunExec<'_> {
         Ok(won)
     }
 
+    /// A batch of this run's changes, written only while this executor drives the run.
+    fn owned_batch(&self, changes: Vec<Change>) -> Batch {
+        let mut all = Vec::with_capacity(changes.len() + 1);
+        all.push(Change::Owned {
+            worker_id: self.ex.worker.as_str().to_string(),
+        });
+        all.extend(changes);
+        Batch {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            changes: all,
+        }
+    }
+
     pub(super) async fn run_loop(&mut self) -> Result<RunOutcome, RunError> {
         let mut joins: JoinSet<TryDone> = JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
         let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
-        if self.run.state == RunState::Queued {
-            let now = self.ex.clock.now();
-            self.run.state = RunState::Running;
-            self.run.start_date = Some(now);
-            self.changes.push(Change::SetRun {
-                state: RunState::Running,
-                start_date: Some(now),
-                end_date: None,
-            });
-            self.run_event(RunState::Running);
-        }
         loop {
             let now = self.ex.clock.now();
             self.schedule(now);
@@ -297,6 +314,9 @@ impl RunExec<'_> {
                     state,
                     start_date: None,
                     end_date: Some(now),
+                });
+                self.changes.push(Change::Release {
+                    worker_id: Some(self.ex.worker.as_str().to_string()),
                 });
                 self.run_event(state);
             }
@@ -343,11 +363,13 @@ impl RunExec<'_> {
             let poll = !self.external.is_empty();
             // Timers live only in this select: none is pending while a commit waits on the
             // database, so a paused test clock jumps only to the executor's own deadlines.
+            // The heartbeat also runs while the run only waits (a retry delay): it renews
+            // the run's lease and notices when the run was taken from this process.
             let beat = tokio::time::sleep_until(next_beat);
             tokio::select! {
-                _ = beat, if self.running > 0 || poll => {
+                _ = beat => {
                     next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
-                    self.heartbeat().await;
+                    self.heartbeat().await?;
                     if poll {
                         self.poll_external().await?;
                     }
@@ -368,9 +390,10 @@ impl RunExec<'_> {
         }
     }
 
-    /// Renews the leases of this worker's running tries and flushes their logs, so that a
-    /// crash loses at most one heartbeat of output. A failure is logged, never fatal.
-    async fn heartbeat(&mut self) {
+    /// Renews the leases of this worker's runs and running tries and flushes their logs, so
+    /// that a crash loses at most one heartbeat of output. A store failure is logged, never
+    /// fatal; a run taken from this process ends the loop.
+    async fn heartbeat(&mut self) -> Result<(), RunError> {
         let until = self.ex.clock.now()
             + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
         if let Err(e) = self
@@ -395,15 +418,13 @@ impl RunExec<'_> {
                 })
             })
             .collect();
-        if !chunks.is_empty() {
-            let batch = Batch {
-                dag_id: self.dag.id.clone(),
-                run_id: self.run.run_id.clone(),
-                changes: chunks,
-            };
-            if let Err(e) = self.ex.store.commit(&batch).await {
+        match self.ex.store.commit(&self.owned_batch(chunks)).await {
+            Err(e @ StoreError::NotOwner { .. }) => Err(e.into()),
+            Err(e) => {
                 tracing::warn!("cannot flush task logs: {e}");
+                Ok(())
             }
+            Ok(_) => Ok(()),
         }
     }
 
@@ -452,12 +473,15 @@ impl RunExec<'_> {
             });
             self.fail_try(idx, true, now);
         }
+        self.changes.push(Change::Release {
+            worker_id: Some(self.ex.worker.as_str().to_string()),
+        });
         if let Err(e) = self.commit().await {
             tracing::warn!("cannot record the abandoned tries (they will be orphans): {e}");
         }
     }
 
-    fn run_event(&mut self, state: RunState) {
+    pub(super) fn run_event(&mut self, state: RunState) {
         self.events.push(Event::Run {
             dag_id: self.dag.id.clone(),
             run_id: self.run.run_id.clone(),

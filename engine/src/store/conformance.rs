@@ -5,7 +5,9 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 
 use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance};
+use crate::run::NewRun;
 use crate::state::{RunState, RunType, TaskState};
+use crate::timetable::DataInterval;
 
 /// Now, to the microsecond: the precision stores must keep.
 fn now() -> DateTime<Utc> {
@@ -16,19 +18,10 @@ fn now() -> DateTime<Utc> {
 
 fn run(id: &str) -> DagRun {
     let t = now();
-    DagRun {
-        dag_id: "d".into(),
-        run_id: id.into(),
-        run_type: RunType::Manual,
-        logical_date: t,
-        data_interval_start: t,
-        data_interval_end: t,
-        conf: serde_json::json!({"a": 1}),
-        state: RunState::Queued,
-        created_at: t,
-        start_date: None,
-        end_date: None,
-    }
+    let mut new = NewRun::new("d", RunType::Manual, DataInterval { start: t, end: t });
+    new.run_id = Some(id.into());
+    new.conf = serde_json::json!({"a": 1});
+    new.build(t)
 }
 
 fn ti(id: &str) -> TaskInstance {
@@ -47,9 +40,11 @@ fn ti(id: &str) -> TaskInstance {
 
 /// Runs the suite against `s` (which must be empty).
 pub async fn check(s: &dyn Store) {
-    s.create_run(&run("r1"), &[ti("a"), ti("b")]).await.unwrap();
+    s.create_run(&run("r1"), &[ti("a"), ti("b")], &[])
+        .await
+        .unwrap();
     assert!(matches!(
-        s.create_run(&run("r1"), &[]).await,
+        s.create_run(&run("r1"), &[], &[]).await,
         Err(StoreError::AlreadyExists { .. })
     ));
     let now = now();
@@ -171,7 +166,7 @@ pub async fn check(s: &dyn Store) {
     .unwrap();
     let a = s.task_instances("d", "r1").await.unwrap();
     assert_eq!(a.iter().find(|t| t.task_id == "a").unwrap().max_tries, 6);
-    s.create_run(&run("r2"), &[ti("a")]).await.unwrap();
+    s.create_run(&run("r2"), &[ti("a")], &[]).await.unwrap();
     s.add_task_instances("d", "r2", &[ti("a"), ti("z")])
         .await
         .unwrap();
@@ -260,7 +255,7 @@ pub async fn check(s: &dyn Store) {
 
     // Text that would break naive SQL quoting round-trips unchanged.
     let nasty = "it's '); DROP TABLE dag_runs; -- \"quoted\" \\ back\\slash\nnew line ünïcode";
-    s.create_run(&run("r3"), &[ti("q")]).await.unwrap();
+    s.create_run(&run("r3"), &[ti("q")], &[]).await.unwrap();
     let r3 = |changes| Batch {
         dag_id: "d".into(),
         run_id: "r3".into(),

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Change, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
-    StoreError, TaskInstance, TryRecord,
+    Batch, Change, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordWrite,
+    RunClaim, RunFilter, RunOwner, Store, StoreError, TaskInstance, TryRecord,
 };
-use crate::state::TaskState;
+use crate::state::{RunState, TaskState};
 
 type RunKey = (String, String);
 
@@ -25,6 +25,9 @@ struct Data {
     xcom: BTreeMap<(String, String, String, String), serde_json::Value>,
     pools: BTreeMap<String, (u32, Option<String>)>,
     datasets: Vec<DatasetEvent>,
+    /// (consumer DAG, event) pairs: which events started a run of which DAG.
+    consumed: std::collections::BTreeSet<(String, EventId)>,
+    dags: BTreeMap<String, DagFlags>,
     connections: BTreeMap<String, Connection>,
     records: BTreeMap<(String, String), Record>,
 }
@@ -45,22 +48,122 @@ impl MemoryStore {
     }
 }
 
+type EventId = (String, DateTime<Utc>, i64, String, String, String);
+
+fn event_id(e: &DatasetEvent) -> EventId {
+    (
+        e.dataset.clone(),
+        e.created_at,
+        e.seq,
+        e.dag_id.clone(),
+        e.run_id.clone(),
+        e.task_id.clone(),
+    )
+}
+
 fn key(a: &str, b: &str) -> RunKey {
     (a.to_string(), b.to_string())
 }
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError> {
+    async fn create_run(
+        &self,
+        run: &DagRun,
+        tasks: &[TaskInstance],
+        consumes: &[DatasetEvent],
+    ) -> Result<(), StoreError> {
         let mut d = self.data();
         let k = key(&run.dag_id, &run.run_id);
-        if d.runs.contains_key(&k) {
+        let ids: Vec<(String, EventId)> = consumes
+            .iter()
+            .map(|e| (run.dag_id.clone(), event_id(e)))
+            .collect();
+        if d.runs.contains_key(&k) || ids.iter().any(|id| d.consumed.contains(id)) {
             return Err(StoreError::AlreadyExists {
                 what: format!("run `{}` of DAG `{}`", run.run_id, run.dag_id),
             });
         }
         d.runs.insert(k.clone(), run.clone());
         d.tis.insert(k, tasks.to_vec());
+        d.consumed.extend(ids);
+        Ok(())
+    }
+
+    async fn acquire_run(&self, claim: &RunClaim) -> Result<bool, StoreError> {
+        let mut d = self.data();
+        let running = d
+            .runs
+            .values()
+            .filter(|r| r.dag_id == claim.key.dag_id && r.state == RunState::Running)
+            .count();
+        let Some(run) = d.runs.get_mut(&key(&claim.key.dag_id, &claim.key.run_id)) else {
+            return Ok(false);
+        };
+        let free = run
+            .owner
+            .as_ref()
+            .is_none_or(|o| Some(&o.worker_id) == claim.take_from.as_ref());
+        let room = run.state == RunState::Running || running < claim.max_active_runs as usize;
+        if run.state.is_finished() || !free || !room {
+            return Ok(false);
+        }
+        run.owner = Some(RunOwner {
+            worker_id: claim.worker_id.clone(),
+            until: claim.until,
+        });
+        run.state = RunState::Running;
+        run.start_date.get_or_insert(claim.now);
+        run.end_date = None;
+        Ok(true)
+    }
+
+    async fn unconsumed_events(
+        &self,
+        consumer: &str,
+        dataset: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        let d = self.data();
+        Ok(d.datasets
+            .iter()
+            .filter(|e| e.dataset == dataset && e.created_at >= since)
+            .filter(|e| !d.consumed.contains(&(consumer.to_string(), event_id(e))))
+            .cloned()
+            .collect())
+    }
+
+    async fn register_dags(
+        &self,
+        dag_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DagFlags>, StoreError> {
+        let mut d = self.data();
+        for id in dag_ids {
+            d.dags.entry(id.clone()).or_insert_with(|| DagFlags {
+                dag_id: id.clone(),
+                paused: false,
+                first_seen: now,
+            });
+        }
+        Ok(d.dags.values().cloned().collect())
+    }
+
+    async fn set_paused(
+        &self,
+        dag_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.data()
+            .dags
+            .entry(dag_id.to_string())
+            .or_insert_with(|| DagFlags {
+                dag_id: dag_id.to_string(),
+                paused,
+                first_seen: now,
+            })
+            .paused = paused;
         Ok(())
     }
 
@@ -167,7 +270,10 @@ impl Store for MemoryStore {
                 } => {
                     let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                     let won = match ti {
-                        Some(ti) if TaskState::CLAIMABLE.contains(&ti.state) => {
+                        Some(ti)
+                            if TaskState::CLAIMABLE.contains(&ti.state)
+                                && ti.try_number + 1 == *try_number =>
+                        {
                             ti.state = TaskState::Running;
                             ti.try_number = *try_number;
                             ti.start_date.get_or_insert(*at);
@@ -258,6 +364,7 @@ impl Store for MemoryStore {
                 } => events.push(DatasetEvent {
                     dataset: dataset.clone(),
                     created_at: *at,
+                    seq: 0,
                     dag_id: batch.dag_id.clone(),
                     run_id: batch.run_id.clone(),
                     task_id: task_id.clone(),
@@ -274,6 +381,32 @@ impl Store for MemoryStore {
                         ti.start_date = None;
                         ti.end_date = None;
                         ti.max_tries = *max_tries;
+                    }
+                }
+                Change::Owned { worker_id } => {
+                    let owned = run
+                        .as_ref()
+                        .and_then(|r| r.owner.as_ref())
+                        .is_some_and(|o| o.worker_id == *worker_id);
+                    if !owned {
+                        return Err(StoreError::NotOwner {
+                            dag_id: batch.dag_id.clone(),
+                            run_id: batch.run_id.clone(),
+                        });
+                    }
+                }
+                Change::SetParent { parent } => {
+                    if let Some(r) = run.as_mut() {
+                        r.triggered_by = parent.clone();
+                    }
+                }
+                Change::Release { worker_id } => {
+                    if let Some(r) = run.as_mut()
+                        && worker_id
+                            .as_ref()
+                            .is_none_or(|w| r.owner.as_ref().is_some_and(|o| o.worker_id == *w))
+                    {
+                        r.owner = None;
                     }
                 }
                 Change::SetRun {
@@ -301,13 +434,28 @@ impl Store for MemoryStore {
         }
         d.variables.extend(vars);
         d.xcom.extend(xcoms);
-        d.datasets.extend(events);
+        for mut e in events {
+            e.seq = d
+                .datasets
+                .iter()
+                .filter(|x| x.dataset == e.dataset && x.created_at == e.created_at)
+                .count() as i64;
+            d.datasets.push(e);
+        }
         Ok(claims)
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut n = 0;
-        for tries in self.data().tries.values_mut() {
+        let mut d = self.data();
+        for run in d.runs.values_mut() {
+            if let Some(o) = run.owner.as_mut()
+                && o.worker_id == worker_id
+            {
+                o.until = until;
+            }
+        }
+        for tries in d.tries.values_mut() {
             for t in tries.iter_mut() {
                 if t.worker_id == worker_id && t.state == TaskState::Running {
                     t.lease_until = Some(until);

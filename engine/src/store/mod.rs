@@ -65,6 +65,18 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The run is no longer driven by this worker (cancelled, marked, cleared, or taken over
+    /// after this worker's lease expired): nothing of the batch was written.
+    #[error(
+        "run `{run_id}` of DAG `{dag_id}` is no longer driven by this process (it was \
+         cancelled, marked, or taken over after its lease expired); nothing was written"
+    )]
+    NotOwner {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+    },
     /// A record changed (or appeared) since it was read: the write was not applied.
     #[error("{what} changed since it was read; nothing was written, try again")]
     Conflict {
@@ -106,6 +118,73 @@ pub struct DagRun {
     pub start_date: Option<DateTime<Utc>>,
     /// When the run finished.
     pub end_date: Option<DateTime<Utc>>,
+    /// The run that caused this one (`trigger_dag`, a dataset event), if any.
+    pub triggered_by: Option<RunKey>,
+    /// The worker driving the run and its lease, while one does.
+    pub owner: Option<RunOwner>,
+}
+
+/// A run's identity: its DAG and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub struct RunKey {
+    /// The DAG.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+}
+
+impl RunKey {
+    /// The key of `run_id` of `dag_id`.
+    pub fn new(dag_id: impl Into<String>, run_id: impl Into<String>) -> Self {
+        RunKey {
+            dag_id: dag_id.into(),
+            run_id: run_id.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for RunKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "run {} of {}", self.run_id, self.dag_id)
+    }
+}
+
+/// The worker that drives a run: only it may write the run's transitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOwner {
+    /// Its worker id (`host:pid:nonce-n`).
+    pub worker_id: String,
+    /// Until when it holds the run without renewing.
+    pub until: DateTime<Utc>,
+}
+
+/// A request to drive a run ([`Store::acquire_run`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunClaim {
+    /// The run.
+    pub key: RunKey,
+    /// The worker asking.
+    pub worker_id: String,
+    /// Its lease.
+    pub until: DateTime<Utc>,
+    /// Now (the run's start date if it starts now).
+    pub now: DateTime<Utc>,
+    /// A queued run starts only while fewer runs of its DAG are running than this.
+    pub max_active_runs: u32,
+    /// The owner recorded on the run, which the caller found dead: taken over only if it is
+    /// still the one recorded.
+    pub take_from: Option<String>,
+}
+
+/// What is kept of a DAG across processes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DagFlags {
+    /// The DAG.
+    pub dag_id: String,
+    /// Paused DAGs get no scheduled or dataset-triggered runs.
+    pub paused: bool,
+    /// When an engine first saw it: older dataset events never start a run of it.
+    pub first_seen: DateTime<Utc>,
 }
 
 /// The state of one task within one run.
@@ -247,6 +326,23 @@ pub enum Change {
         /// When.
         at: DateTime<Utc>,
     },
+    /// Requires that the run is still driven by this worker: if not, nothing of the batch is
+    /// written and [`Store::commit`] returns [`StoreError::NotOwner`]. First in every batch
+    /// of a driver.
+    Owned {
+        /// The driver.
+        worker_id: String,
+    },
+    /// Lets go of the run: its owner is cleared (only if it is `worker_id`, when given).
+    Release {
+        /// The driver letting go; `None` takes the run from whoever drives it (cancel, mark).
+        worker_id: Option<String>,
+    },
+    /// Sets the run that caused this one.
+    SetParent {
+        /// The causing run.
+        parent: Option<RunKey>,
+    },
     /// Sets the run's state (and start or end date).
     SetRun {
         /// The new state.
@@ -276,6 +372,8 @@ pub struct DatasetEvent {
     pub dataset: String,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
+    /// Orders the events of one dataset recorded in the same microsecond.
+    pub seq: i64,
     /// The producing DAG.
     pub dag_id: String,
     /// The producing run.
@@ -414,11 +512,49 @@ pub struct RunFilter {
 /// Durable state: runs, task instances, tries, logs, Variables, XCom and pools.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates a run and its task instances (state `none`) in one transaction.
+    /// Creates a run and its task instances (state `none`) in one transaction, recording that
+    /// it consumes `consumes` (dataset events): each event starts at most one run of a DAG.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] if the DAG has a run with this id.
-    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError>;
+    /// [`StoreError::AlreadyExists`] if the DAG has a run with this id, or one of the events
+    /// was consumed by another run of the DAG already; nothing is written then.
+    async fn create_run(
+        &self,
+        run: &DagRun,
+        tasks: &[TaskInstance],
+        consumes: &[DatasetEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Makes `claim.worker_id` the driver of a run, in one transaction: the run must be
+    /// queued or running, have no owner (or still the dead `take_from`), and, if queued,
+    /// its DAG must have fewer than `max_active_runs` running runs. The run is `running`
+    /// afterwards. Returns whether it was acquired; [`Store::run`] tells why not.
+    async fn acquire_run(&self, claim: &RunClaim) -> Result<bool, StoreError>;
+
+    /// Events of `dataset` recorded at or after `since` that no run of `consumer` consumed,
+    /// oldest first.
+    async fn unconsumed_events(
+        &self,
+        consumer: &str,
+        dataset: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DatasetEvent>, StoreError>;
+
+    /// Records that an engine knows these DAGs (first time only) and returns every DAG's
+    /// flags.
+    async fn register_dags(
+        &self,
+        dag_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DagFlags>, StoreError>;
+
+    /// Pauses or unpauses a DAG (registering it if needed).
+    async fn set_paused(
+        &self,
+        dag_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Adds task instances to an existing run (tasks its DAG gained, or all of them for a run
     /// created by `trigger_dag`); instances that exist are left as they are.
@@ -456,7 +592,7 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a batch in one transaction; returns, for each `Claim` in order, whether it won.
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError>;
 
-    /// Extends the lease of every running try of `worker_id`.
+    /// Extends the lease of every running try and every run driven by `worker_id`.
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The log of one try, chunks joined.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{DagRun, StoreError, TaskInstance, TryRecord, from_micros};
+use super::{DagRun, RunKey, RunOwner, StoreError, TaskInstance, TryRecord, from_micros};
 
 pub(super) fn corrupt(what: &str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -34,6 +34,10 @@ impl Cols<'_> {
     }
 
     pub(super) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        self.row.try_get(col).map_err(self.err())
+    }
+
+    pub(super) fn int(&self, col: &str) -> Result<i64, StoreError> {
         self.row.try_get(col).map_err(self.err())
     }
 
@@ -77,6 +81,14 @@ pub(super) fn run_from_row(row: &AnyRow) -> Result<DagRun, StoreError> {
         created_at: c.time("created_at")?,
         start_date: c.opt_time("start_date")?,
         end_date: c.opt_time("end_date")?,
+        triggered_by: match (c.opt_text("parent_dag_id")?, c.opt_text("parent_run_id")?) {
+            (Some(dag_id), Some(run_id)) => Some(RunKey { dag_id, run_id }),
+            _ => None,
+        },
+        owner: match (c.opt_text("owner")?, c.opt_time("owner_until")?) {
+            (Some(worker_id), Some(until)) => Some(RunOwner { worker_id, until }),
+            _ => None,
+        },
     })
 }
 

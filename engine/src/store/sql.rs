@@ -21,8 +21,8 @@ use super::statements::{
     self, Committed, Param, Stmt, Tally, new_run, new_task_instances, statements,
 };
 use super::{
-    Batch, Connection, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunFilter, Store,
-    StoreError, TaskInstance, TryRecord, to_micros,
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunClaim,
+    RunFilter, Store, StoreError, TaskInstance, TryRecord, to_micros,
 };
 
 /// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_connections.sql"),
     ),
     (5, "records", include_str!("migrations/0005_records.sql")),
+    (
+        6,
+        "run lifecycle",
+        include_str!("migrations/0006_run_lifecycle.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,17 +264,115 @@ impl SqlStore {
 }
 
 const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval_start, \
-     data_interval_end, conf, state, created_at, start_date, end_date";
+     data_interval_end, conf, state, created_at, start_date, end_date, parent_dag_id, \
+     parent_run_id, owner, owner_until";
 
 #[async_trait]
 impl Store for SqlStore {
-    async fn create_run(&self, run: &DagRun, tasks: &[TaskInstance]) -> Result<(), StoreError> {
-        if self.write(new_run(run, tasks)).await?.unchanged {
+    async fn create_run(
+        &self,
+        run: &DagRun,
+        tasks: &[TaskInstance],
+        consumes: &[DatasetEvent],
+    ) -> Result<(), StoreError> {
+        if self.write(new_run(run, tasks, consumes)).await?.unchanged {
             return Err(StoreError::AlreadyExists {
-                what: format!("run `{}` of DAG `{}`", run.run_id, run.dag_id),
+                what: if consumes.is_empty() {
+                    format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)
+                } else {
+                    format!(
+                        "run `{}` of DAG `{}`, or a run of it for the same dataset event",
+                        run.run_id, run.dag_id
+                    )
+                },
             });
         }
         Ok(())
+    }
+
+    async fn acquire_run(&self, claim: &RunClaim) -> Result<bool, StoreError> {
+        let mut stmts = Vec::with_capacity(2);
+        if self.backend == Backend::Postgres {
+            // Serializes the run-limit check of one DAG across transactions (SQLite's
+            // `BEGIN IMMEDIATE` serializes every write already).
+            stmts.push(statements::dag_lock(&claim.key.dag_id));
+        }
+        stmts.push(statements::acquire_run(claim));
+        Ok(self
+            .write(stmts)
+            .await?
+            .claims
+            .last()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn unconsumed_events(
+        &self,
+        consumer: &str,
+        dataset: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        sqlx::query(
+            "SELECT e.dataset, e.created_at, e.seq, e.dag_id, e.run_id, e.task_id \
+             FROM dataset_events AS e WHERE e.dataset = $1 AND e.created_at >= $2 \
+             AND NOT EXISTS (SELECT 1 FROM dataset_consumptions AS c \
+               WHERE c.consumer_dag_id = $3 AND c.dataset = e.dataset \
+               AND c.created_at = e.created_at AND c.seq = e.seq AND c.dag_id = e.dag_id \
+               AND c.run_id = e.run_id AND c.task_id = e.task_id) \
+             ORDER BY e.created_at, e.seq",
+        )
+        .bind(dataset)
+        .bind(to_micros(since))
+        .bind(consumer)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db("reading dataset events"))?
+        .iter()
+        .map(event_from_row)
+        .collect()
+    }
+
+    async fn register_dags(
+        &self,
+        dag_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DagFlags>, StoreError> {
+        self.write(
+            dag_ids
+                .iter()
+                .map(|d| statements::register_dag(d, now))
+                .collect(),
+        )
+        .await?;
+        sqlx::query("SELECT dag_id, paused, first_seen FROM dags ORDER BY dag_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading DAG flags"))?
+            .iter()
+            .map(|row| {
+                let c = Cols { row, what: "DAG" };
+                Ok(DagFlags {
+                    dag_id: c.text("dag_id")?,
+                    paused: c.count("paused")? != 0,
+                    first_seen: c.time("first_seen")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_paused(
+        &self,
+        dag_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(vec![
+            statements::register_dag(dag_id, now),
+            statements::set_paused(dag_id, paused),
+        ])
+        .await
+        .map(drop)
     }
 
     async fn add_task_instances(
@@ -376,19 +479,21 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        Ok(self.write(statements(batch)).await?.claims)
+        let done = self.write(statements(batch)).await?;
+        if done.unchanged {
+            // The only required row of a batch is its `Owned` guard.
+            return Err(StoreError::NotOwner {
+                dag_id: batch.dag_id.clone(),
+                run_id: batch.run_id.clone(),
+            });
+        }
+        Ok(done.claims)
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
-        )
-        .bind(to_micros(until))
-        .bind(worker_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db("renewing leases"))?
-        .rows_affected())
+        self.write(statements::renew_leases(worker_id, until))
+            .await
+            .map(|_| 1)
     }
 
     async fn log(
@@ -514,7 +619,7 @@ impl Store for SqlStore {
         after: Option<DateTime<Utc>>,
     ) -> Result<Vec<DatasetEvent>, StoreError> {
         sqlx::query(
-            "SELECT dataset, created_at, dag_id, run_id, task_id FROM dataset_events \
+            "SELECT dataset, created_at, seq, dag_id, run_id, task_id FROM dataset_events \
              WHERE dataset = $1 AND created_at > $2 ORDER BY created_at, seq",
         )
         .bind(dataset)
@@ -523,19 +628,7 @@ impl Store for SqlStore {
         .await
         .map_err(db("reading dataset events"))?
         .iter()
-        .map(|row| {
-            let c = Cols {
-                row,
-                what: "dataset event",
-            };
-            Ok(DatasetEvent {
-                dataset: c.text("dataset")?,
-                created_at: c.time("created_at")?,
-                dag_id: c.text("dag_id")?,
-                run_id: c.text("run_id")?,
-                task_id: c.text("task_id")?,
-            })
-        })
+        .map(event_from_row)
         .collect()
     }
 
@@ -705,6 +798,21 @@ fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArg
         };
     }
     q
+}
+
+fn event_from_row(row: &sqlx::any::AnyRow) -> Result<DatasetEvent, StoreError> {
+    let c = Cols {
+        row,
+        what: "dataset event",
+    };
+    Ok(DatasetEvent {
+        dataset: c.text("dataset")?,
+        created_at: c.time("created_at")?,
+        seq: c.int("seq")?,
+        dag_id: c.text("dag_id")?,
+        run_id: c.text("run_id")?,
+        task_id: c.text("task_id")?,
+    })
 }
 
 fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Batch, Change, DagRun, TaskInstance, to_micros};
+use super::{Batch, Change, DagRun, DatasetEvent, RunClaim, TaskInstance, to_micros};
 
 /// A parameter value.
 pub(super) enum Param {
@@ -130,6 +130,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                         Param::Int(i64::from(*try_number)),
                         time(*at),
                         text(task_id),
+                        Param::Int(i64::from(*try_number) - 1),
                     ],
                     role: Role::ClaimUpdate,
                 });
@@ -243,6 +244,32 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $4",
                 vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
             )),
+            Change::Owned { worker_id } => out.push(Stmt {
+                sql: "UPDATE dag_runs SET owner = owner \
+                      WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
+                params: vec![d(), r(), text(worker_id)],
+                role: Role::Required,
+            }),
+            Change::Release { worker_id: Some(w) } => out.push(plain(
+                "UPDATE dag_runs SET owner = NULL, owner_until = NULL \
+                 WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
+                vec![d(), r(), text(w)],
+            )),
+            Change::Release { worker_id: None } => out.push(plain(
+                "UPDATE dag_runs SET owner = NULL, owner_until = NULL \
+                 WHERE dag_id = $1 AND run_id = $2",
+                vec![d(), r()],
+            )),
+            Change::SetParent { parent } => out.push(plain(
+                "UPDATE dag_runs SET parent_dag_id = $3, parent_run_id = $4 \
+                 WHERE dag_id = $1 AND run_id = $2",
+                vec![
+                    d(),
+                    r(),
+                    opt_text(parent.as_ref().map(|p| p.dag_id.as_str())),
+                    opt_text(parent.as_ref().map(|p| p.run_id.as_str())),
+                ],
+            )),
             Change::SetRun {
                 state,
                 start_date,
@@ -263,13 +290,20 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
     out
 }
 
-/// A new run with its task instances; the run's insert is [`Role::Required`], so an
-/// existing run leaves everything as it was.
-pub(super) fn new_run(run: &DagRun, tasks: &[TaskInstance]) -> Vec<Stmt> {
+/// A new run with its task instances and the dataset events it consumes; the run's insert
+/// and each consumption are [`Role::Required`], so an existing run, or an event consumed
+/// already, leaves everything as it was.
+pub(super) fn new_run(
+    run: &DagRun,
+    tasks: &[TaskInstance],
+    consumes: &[DatasetEvent],
+) -> Vec<Stmt> {
+    let parent = run.triggered_by.as_ref();
     let mut out = vec![Stmt {
         sql: "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, \
-              data_interval_end, conf, state, created_at, start_date, end_date) \
-              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+              data_interval_end, conf, state, created_at, start_date, end_date, \
+              parent_dag_id, parent_run_id) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
               ON CONFLICT (dag_id, run_id) DO NOTHING",
         params: vec![
             text(&run.dag_id),
@@ -283,11 +317,52 @@ pub(super) fn new_run(run: &DagRun, tasks: &[TaskInstance]) -> Vec<Stmt> {
             time(run.created_at),
             opt_time(run.start_date),
             opt_time(run.end_date),
+            opt_text(parent.map(|p| p.dag_id.as_str())),
+            opt_text(parent.map(|p| p.run_id.as_str())),
         ],
         role: Role::Required,
     }];
     out.extend(new_task_instances(&run.dag_id, &run.run_id, tasks));
+    out.extend(consumes.iter().map(|e| Stmt {
+        sql: "INSERT INTO dataset_consumptions (consumer_dag_id, dataset, created_at, seq, \
+              dag_id, run_id, task_id, consumer_run_id) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        params: vec![
+            text(&run.dag_id),
+            text(&e.dataset),
+            time(e.created_at),
+            Param::Int(e.seq),
+            text(&e.dag_id),
+            text(&e.run_id),
+            text(&e.task_id),
+            text(&run.run_id),
+        ],
+        role: Role::Required,
+    }));
     out
+}
+
+/// Makes a worker the driver of a run (see [`super::Store::acquire_run`]); one changed row
+/// means it was acquired.
+pub(super) fn acquire_run(claim: &RunClaim) -> Stmt {
+    Stmt {
+        sql: "UPDATE dag_runs SET owner = $3, owner_until = $4, state = 'running', \
+              start_date = COALESCE(start_date, $5), end_date = NULL \
+              WHERE dag_id = $1 AND run_id = $2 AND state IN ('queued', 'running') \
+              AND (owner IS NULL OR owner = $6) \
+              AND (state = 'running' OR (SELECT COUNT(*) FROM dag_runs AS r \
+                   WHERE r.dag_id = $1 AND r.state = 'running') < $7)",
+        params: vec![
+            text(&claim.key.dag_id),
+            text(&claim.key.run_id),
+            text(&claim.worker_id),
+            time(claim.until),
+            time(claim.now),
+            opt_text(claim.take_from.as_deref()),
+            Param::Int(i64::from(claim.max_active_runs)),
+        ],
+        role: Role::ClaimUpdate,
+    }
 }
 
 /// Creates or replaces a Variable.
@@ -334,14 +409,16 @@ static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "UPDATE task_instances SET state = 'running', try_number = $3, \
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
-         WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND state IN ({})",
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
+         AND state IN ({})",
         claimable_states()
     )
 });
 
 /// `$1`, `$2`, …: the parameter names of the statements, to bind by name without formatting.
-pub(super) const PARAM_NAMES: [&str; 12] = [
-    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12",
+pub(super) const PARAM_NAMES: [&str; 16] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15",
+    "$16",
 ];
 
 /// `'none', 'scheduled', …`: the claimable states as an SQL list.
@@ -366,4 +443,48 @@ fn literal(s: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+/// Takes a transaction-scoped PostgreSQL lock on a DAG's run limit.
+pub(super) fn dag_lock(dag_id: &str) -> Stmt {
+    Stmt {
+        sql: "SELECT pg_advisory_xact_lock(hashtext($1))",
+        params: vec![text(dag_id)],
+        role: Role::Plain,
+    }
+}
+
+/// Records a DAG the first time an engine sees it.
+pub(super) fn register_dag(dag_id: &str, now: DateTime<Utc>) -> Stmt {
+    Stmt {
+        sql: "INSERT INTO dags (dag_id, paused, first_seen) VALUES ($1, 0, $2) \
+              ON CONFLICT (dag_id) DO NOTHING",
+        params: vec![text(dag_id), time(now)],
+        role: Role::Plain,
+    }
+}
+
+/// Pauses or unpauses a DAG.
+pub(super) fn set_paused(dag_id: &str, paused: bool) -> Stmt {
+    Stmt {
+        sql: "UPDATE dags SET paused = $2 WHERE dag_id = $1",
+        params: vec![text(dag_id), Param::Int(i64::from(paused))],
+        role: Role::Plain,
+    }
+}
+
+/// Renews the leases of a worker's running tries and of the runs it drives.
+pub(super) fn renew_leases(worker_id: &str, until: DateTime<Utc>) -> Vec<Stmt> {
+    vec![
+        Stmt {
+            sql: "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
+            params: vec![time(until), text(worker_id)],
+            role: Role::Plain,
+        },
+        Stmt {
+            sql: "UPDATE dag_runs SET owner_until = $1 WHERE owner = $2",
+            params: vec![time(until), text(worker_id)],
+            role: Role::Plain,
+        },
+    ]
 }

@@ -1,0 +1,327 @@
+//! Creating runs and changing them from outside their driver: clear, mark failed or
+//! success, cancel, pause. [`RunControl`] is the one handle for all of it: the engine, the CLI
+//! and operators (`trigger_dag`, through their `TaskContext`) use it.
+//!
+//! A change from outside takes the run from whoever drives it, in the same transaction: the
+//! driver's next write is refused by the store, so it stops the tries it runs and writes
+//! nothing more (see [`crate::store::Change::Owned`]).
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::clock::Clock;
+use crate::dag::Dag;
+use crate::engine::{DagSet, EngineError};
+use crate::events::Event;
+use crate::state::{RunState, TaskState};
+use crate::store::{Batch, Change, DagRun, DatasetEvent, RunKey, Store, TaskInstance};
+use crate::suggest::closest;
+
+use super::NewRun;
+
+/// Which task instances [`RunControl::clear`] clears.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clear {
+    /// Every task.
+    All,
+    /// Tasks in these states, and everything downstream of them (`--rerun-failed`).
+    States(Vec<TaskState>),
+    /// These tasks, and everything downstream of them if `downstream`.
+    Tasks {
+        /// The task ids.
+        ids: Vec<String>,
+        /// Whether their downstream tasks are cleared too.
+        downstream: bool,
+    },
+}
+
+/// Creates and changes runs; cheap to clone.
+#[derive(Clone)]
+pub struct RunControl {
+    store: Arc<dyn Store>,
+    dags: Arc<RwLock<DagSet>>,
+    clock: Clock,
+    events: broadcast::Sender<Event>,
+}
+
+impl std::fmt::Debug for RunControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunControl").finish_non_exhaustive()
+    }
+}
+
+impl RunControl {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        dags: Arc<RwLock<DagSet>>,
+        clock: Clock,
+        events: broadcast::Sender<Event>,
+    ) -> Self {
+        RunControl {
+            store,
+            dags,
+            clock,
+            events,
+        }
+    }
+
+    /// Now, on the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The loaded DAG with this id.
+    ///
+    /// # Errors
+    /// [`EngineError::UnknownDag`] with the closest id or a pointer to `dagctl validate`.
+    pub fn dag(&self, dag_id: &str) -> Result<Arc<Dag>, EngineError> {
+        // A std lock: held only to clone out of it, never across an await.
+        let set = self.dags.read().unwrap_or_else(|e| e.into_inner());
+        set.dags.get(dag_id).cloned().ok_or_else(|| {
+            let hint = match closest(dag_id, set.dags.keys().map(String::as_str)) {
+                Some(c) => format!("; did you mean `{c}`?"),
+                None if set.diagnostics.has_errors() => format!(
+                    "; the DAG folder has {} error(s): run `dagctl validate`",
+                    set.diagnostics.error_count()
+                ),
+                None => "; `dagctl dags list` lists the DAGs".to_string(),
+            };
+            EngineError::UnknownDag {
+                dag_id: dag_id.to_string(),
+                hint,
+            }
+        })
+    }
+
+    /// Creates a queued run with a task instance per task, consuming `consumes` (dataset
+    /// events) in the same transaction.
+    ///
+    /// # Errors
+    /// An unknown DAG, a conf that is not a JSON object, a run id that exists (or an event
+    /// consumed already), or a store failure.
+    pub async fn create(
+        &self,
+        new: NewRun,
+        consumes: &[DatasetEvent],
+    ) -> Result<DagRun, EngineError> {
+        let dag = self.dag(&new.dag_id)?;
+        if !new.conf.is_object() {
+            return Err(EngineError::BadOptions(format!(
+                "conf must be a JSON object like {{\"key\": \"value\"}}, got {}",
+                new.conf
+            )));
+        }
+        let run = new.build(self.clock.now());
+        let tis: Vec<TaskInstance> = dag.tasks.iter().map(|t| t.new_instance()).collect();
+        self.store.create_run(&run, &tis, consumes).await?;
+        let _ = self.events.send(Event::Run {
+            dag_id: run.dag_id.clone(),
+            run_id: run.run_id.clone(),
+            state: RunState::Queued,
+        });
+        Ok(run)
+    }
+
+    async fn existing(&self, key: &RunKey) -> Result<(Arc<Dag>, DagRun), EngineError> {
+        let dag = self.dag(&key.dag_id)?;
+        let run = self
+            .store
+            .run(&key.dag_id, &key.run_id)
+            .await?
+            .ok_or_else(|| EngineError::UnknownRun {
+                run_id: key.run_id.clone(),
+                hint: format!(
+                    " of DAG `{}`; `dagctl runs list` lists the runs",
+                    key.dag_id
+                ),
+            })?;
+        Ok((dag, run))
+    }
+
+    /// Clears task instances so that they run again (state `none`, a fresh retry budget)
+    /// and queues the run; whoever drove it stops. Returns the cleared task ids.
+    ///
+    /// # Errors
+    /// An unknown DAG, run or task id, or a store failure.
+    /// `caused_by`, when given, becomes the run's cause (a `trigger_dag` with
+    /// `reset_dag_run`), so that whoever drives that run drives this one again.
+    pub async fn clear(
+        &self,
+        key: &RunKey,
+        what: &Clear,
+        caused_by: Option<RunKey>,
+    ) -> Result<Vec<String>, EngineError> {
+        let (dag, _) = self.existing(key).await?;
+        let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
+        let mut chosen: HashSet<usize> = HashSet::new();
+        let mut add = |i: usize, downstream: bool| {
+            chosen.insert(i);
+            if downstream {
+                chosen.extend(dag.graph.descendants(i));
+            }
+        };
+        match what {
+            Clear::All => (0..dag.tasks.len()).for_each(|i| add(i, false)),
+            Clear::States(states) => {
+                for ti in tis.iter().filter(|t| states.contains(&t.state)) {
+                    if let Some(i) = dag.graph.index_of(&ti.task_id) {
+                        add(i, true);
+                    }
+                }
+            }
+            Clear::Tasks { ids, downstream } => {
+                for id in ids {
+                    let i = dag
+                        .graph
+                        .index_of(id)
+                        .ok_or_else(|| EngineError::UnknownTask {
+                            dag_id: dag.id.clone(),
+                            task_id: id.clone(),
+                        })?;
+                    add(i, *downstream);
+                }
+            }
+        }
+        let mut cleared = Vec::new();
+        let mut changes = vec![Change::Release { worker_id: None }];
+        if caused_by.is_some() {
+            changes.push(Change::SetParent { parent: caused_by });
+        }
+        for ti in &tis {
+            let Some(task) = dag
+                .graph
+                .index_of(&ti.task_id)
+                .filter(|i| chosen.contains(i))
+            else {
+                continue;
+            };
+            let task = &dag.tasks[task];
+            // One retry budget for every clear: the tries so far, plus the task's retries + 1.
+            changes.push(Change::ResetTask {
+                task_id: ti.task_id.clone(),
+                max_tries: ti.try_number + task.policy.retries + 1,
+            });
+            cleared.push(ti.task_id.clone());
+        }
+        changes.extend(
+            self.stop_running_tries(&key.dag_id, &key.run_id, &tis, "cleared")
+                .await?,
+        );
+        changes.push(Change::SetRun {
+            state: RunState::Queued,
+            start_date: None,
+            end_date: None,
+        });
+        self.commit(key, changes).await?;
+        Ok(cleared)
+    }
+
+    /// Ends a run now as `failed` or `success`, as Airflow's "mark" does: with `failed`,
+    /// running tasks fail and tasks not started are skipped; with `success`, every task not
+    /// finished successfully is marked success. Running tries are stopped. `why` is recorded
+    /// on the stopped tries.
+    ///
+    /// # Errors
+    /// An unknown DAG or run, a state other than success or failed, or a store failure.
+    pub async fn mark(&self, key: &RunKey, state: RunState, why: &str) -> Result<(), EngineError> {
+        if !state.is_finished() {
+            return Err(EngineError::BadOptions(format!(
+                "a run can be marked success or failed, not {state}"
+            )));
+        }
+        let (_, run) = self.existing(key).await?;
+        let now = self.clock.now();
+        let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
+        let mut changes = vec![Change::Release { worker_id: None }];
+        changes.extend(
+            self.stop_running_tries(&key.dag_id, &key.run_id, &tis, why)
+                .await?,
+        );
+        for ti in &tis {
+            let to = match state {
+                RunState::Success if ti.state != TaskState::Success => TaskState::Success,
+                RunState::Failed if ti.state == TaskState::Running => TaskState::Failed,
+                RunState::Failed if !ti.state.is_finished() => TaskState::Skipped,
+                _ => continue,
+            };
+            changes.push(Change::SetTask {
+                task_id: ti.task_id.clone(),
+                state: to,
+                next_attempt_at: None,
+                end_date: Some(now),
+            });
+        }
+        changes.push(Change::SetRun {
+            state,
+            start_date: run.start_date.is_none().then_some(now),
+            end_date: Some(now),
+        });
+        self.commit(key, changes).await?;
+        let _ = self.events.send(Event::Run {
+            dag_id: key.dag_id.clone(),
+            run_id: key.run_id.clone(),
+            state,
+        });
+        Ok(())
+    }
+
+    /// The ends of the tries still `running` in a run, recorded failed with `why`.
+    async fn stop_running_tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tis: &[TaskInstance],
+        why: &str,
+    ) -> Result<Vec<Change>, EngineError> {
+        if !tis.iter().any(|t| t.state == TaskState::Running) {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .tries(dag_id, run_id, None)
+            .await?
+            .into_iter()
+            .filter(|t| t.state == TaskState::Running)
+            .map(|t| Change::EndTry {
+                task_id: t.task_id,
+                try_number: t.try_number,
+                state: TaskState::Failed,
+                at: now,
+                duration: (now - t.start_date).to_std().unwrap_or_default(),
+                error: Some(format!("stopped: {why}")),
+            })
+            .collect())
+    }
+
+    async fn commit(&self, key: &RunKey, changes: Vec<Change>) -> Result<(), EngineError> {
+        self.store
+            .commit(&Batch {
+                dag_id: key.dag_id.clone(),
+                run_id: key.run_id.clone(),
+                changes,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Pauses or unpauses a DAG: a paused DAG gets no scheduled or dataset-triggered runs
+    /// (its events wait), as in Airflow; runs asked for by hand still run.
+    ///
+    /// # Errors
+    /// An unknown DAG, or a store failure.
+    pub async fn set_paused(&self, dag_id: &str, paused: bool) -> Result<(), EngineError> {
+        self.dag(dag_id)?;
+        self.store
+            .set_paused(dag_id, paused, self.clock.now())
+            .await?;
+        let mut set = self.dags.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = set.flags.get_mut(dag_id) {
+            f.paused = paused;
+        }
+        Ok(())
+    }
+}

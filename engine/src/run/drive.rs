@@ -1,0 +1,360 @@
+//! Driving runs to their end, together with the runs they cause: the one loop behind
+//! `dagctl trigger`, `backfill`, `runs resume` and the scheduler.
+//!
+//! A [`Driver`] looks at the unfinished runs in the store, takes those in its [`Scope`], and
+//! executes each (the executor first acquires the run in the store, so one process drives a
+//! run at a time and `max_active_runs` holds across processes). Runs waiting for their DAG's
+//! run limit, or driven by another live process, are looked at again when something
+//! changes. Dataset events are turned into runs on every turn, so a run's downstream runs are
+//! never forgotten, after a crash included.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+
+use crate::engine::{Engine, EngineError};
+use crate::events::Event;
+use crate::executor::{RunError, RunOutcome};
+use crate::state::RunState;
+use crate::store::{DagRun, RunFilter, RunKey};
+
+/// How often runs that wait (for their DAG's run limit, or for another process) are looked
+/// at again when no event says something changed.
+const RECHECK: Duration = Duration::from_millis(250);
+
+/// Which runs a [`Driver`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Exactly these runs; the runs they cause stay queued (`--no-follow`).
+    Only(Vec<RunKey>),
+    /// These runs and every run they cause, transitively (`trigger_dag`, dataset events):
+    /// `dagctl trigger` and `backfill`. Unrelated runs are left alone.
+    Following(Vec<RunKey>),
+    /// Every unfinished run of a loaded DAG, including the runs created while driving:
+    /// `dagctl runs resume` and the scheduler.
+    All,
+}
+
+/// What a drive did.
+#[derive(Debug, Default)]
+pub struct DriveReport {
+    /// Runs executed (or found finished) to their end, in the order they ended.
+    pub outcomes: Vec<RunOutcome>,
+    /// Runs that could not be executed, with why.
+    pub failures: Vec<(RunKey, String)>,
+    /// Unfinished runs left unfinished: waiting for a run limit held elsewhere, or of a DAG
+    /// that is not loaded.
+    pub left: Vec<(RunKey, String)>,
+    /// Unfinished runs that another live process drives (`Scope::All` leaves them to it).
+    pub held: Vec<(RunKey, String)>,
+}
+
+impl DriveReport {
+    /// Whether every run ended `success` and none was left or could not run.
+    pub fn all_succeeded(&self) -> bool {
+        self.failures.is_empty()
+            && self.left.is_empty()
+            && self.outcomes.iter().all(|o| o.state == RunState::Success)
+    }
+}
+
+type Joined = (RunKey, Result<RunOutcome, EngineError>);
+
+/// Drives the runs of a [`Scope`]; see the module docs.
+pub struct Driver {
+    engine: Arc<Engine>,
+    scope: Scope,
+    /// Whether a run is in the scope (`Following`), by key: memoized walks up the
+    /// `triggered_by` chain.
+    family: HashMap<RunKey, bool>,
+    inflight: HashSet<RunKey>,
+    joins: JoinSet<Joined>,
+    /// The run each spawned execution drives, to name it if it panics.
+    ids: HashMap<tokio::task::Id, RunKey>,
+    /// Runs this driver is done with.
+    done: HashSet<RunKey>,
+    /// Runs to look at again: at their DAG's run limit, or driven by another process.
+    waiting: BTreeMap<RunKey, String>,
+    events: broadcast::Receiver<Event>,
+    report: DriveReport,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("scope", &self.scope)
+            .field("inflight", &self.inflight.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Driver {
+    /// A driver of `scope` on `engine`.
+    pub fn new(engine: Arc<Engine>, scope: Scope) -> Self {
+        let mut family = HashMap::new();
+        if let Scope::Following(roots) = &scope {
+            family.extend(roots.iter().map(|k| (k.clone(), true)));
+        }
+        let events = engine.events();
+        Driver {
+            engine,
+            scope,
+            family,
+            inflight: HashSet::new(),
+            joins: JoinSet::new(),
+            ids: HashMap::new(),
+            done: HashSet::new(),
+            waiting: BTreeMap::new(),
+            events,
+            report: DriveReport::default(),
+        }
+    }
+
+    /// Drives until nothing in the scope is left to run, calling `on_done` as runs end.
+    ///
+    /// # Errors
+    /// A store failure while looking for runs; a run that cannot be executed is in the
+    /// report's failures instead.
+    pub async fn run(
+        mut self,
+        mut on_done: impl FnMut(&RunOutcome),
+    ) -> Result<DriveReport, EngineError> {
+        loop {
+            self.turn().await?;
+            if self.inflight.is_empty() && !self.blocked_by_own_work() {
+                break;
+            }
+            self.next(&mut on_done).await;
+        }
+        let mut report = self.report;
+        report.left.extend(self.waiting);
+        Ok(report)
+    }
+
+    /// Whether waiting runs can still start: runs in `Following` scope wait for whoever holds
+    /// them; in `All` scope, with nothing in flight, nobody here frees a run limit.
+    fn blocked_by_own_work(&self) -> bool {
+        matches!(self.scope, Scope::Following(_)) && !self.waiting.is_empty()
+    }
+
+    /// Creates the runs dataset events call for, then starts every runnable run of the scope
+    /// within its DAG's free run slots, oldest logical date first.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn turn(&mut self) -> Result<Vec<DagRun>, EngineError> {
+        let created = if matches!(self.scope, Scope::Only(_)) {
+            Vec::new()
+        } else {
+            self.engine.schedule_datasets().await?
+        };
+        let mut unfinished = self
+            .engine
+            .store
+            .list_runs(&RunFilter {
+                states: vec![RunState::Queued, RunState::Running],
+                ..RunFilter::default()
+            })
+            .await?;
+        unfinished.sort_by(|a, b| {
+            (a.logical_date, a.created_at, &a.run_id).cmp(&(
+                b.logical_date,
+                b.created_at,
+                &b.run_id,
+            ))
+        });
+        let mut room: HashMap<String, i64> = HashMap::new();
+        for run in &unfinished {
+            if let Ok(dag) = self.engine.dag(&run.dag_id) {
+                let r = room
+                    .entry(run.dag_id.clone())
+                    .or_insert(i64::from(dag.max_active_runs));
+                // A run being started here counts before the store says `running`: else
+                // the next turn would start a later run beside it, and the two would race.
+                let starting = self
+                    .inflight
+                    .contains(&RunKey::new(&run.dag_id, &run.run_id));
+                if run.state == RunState::Running || starting {
+                    *r -= 1;
+                }
+            }
+        }
+        for run in unfinished {
+            let key = RunKey::new(&run.dag_id, &run.run_id);
+            if self.inflight.contains(&key)
+                || self.done.contains(&key)
+                || !self.in_scope(&run).await?
+            {
+                continue;
+            }
+            let Some(r) = room.get_mut(&run.dag_id) else {
+                self.waiting
+                    .insert(key, "its DAG is not loaded (see `dagctl validate`)".into());
+                continue;
+            };
+            if run.state == RunState::Queued {
+                if *r <= 0 {
+                    self.waiting
+                        .insert(key, "waiting for a free run slot (max_active_runs)".into());
+                    continue;
+                }
+                *r -= 1;
+            }
+            self.waiting.remove(&key);
+            self.spawn(key);
+        }
+        Ok(created)
+    }
+
+    async fn in_scope(&mut self, run: &DagRun) -> Result<bool, EngineError> {
+        match &self.scope {
+            Scope::All => Ok(true),
+            Scope::Only(keys) => Ok(keys
+                .iter()
+                .any(|k| k.dag_id == run.dag_id && k.run_id == run.run_id)),
+            Scope::Following(_) => {
+                let mut chain = vec![RunKey::new(&run.dag_id, &run.run_id)];
+                let mut parent = run.triggered_by.clone();
+                let verdict = loop {
+                    if let Some(&v) = chain.last().and_then(|k| self.family.get(k)) {
+                        break v;
+                    }
+                    let Some(p) = parent.take() else { break false };
+                    if chain.len() > 10_000 || chain.contains(&p) {
+                        break false;
+                    }
+                    if !self.family.contains_key(&p) {
+                        parent = self
+                            .engine
+                            .store
+                            .run(&p.dag_id, &p.run_id)
+                            .await?
+                            .and_then(|r| r.triggered_by);
+                    }
+                    chain.push(p);
+                };
+                for k in chain {
+                    self.family.insert(k, verdict);
+                }
+                Ok(verdict)
+            }
+        }
+    }
+
+    fn spawn(&mut self, key: RunKey) {
+        if !self.inflight.insert(key.clone()) {
+            return;
+        }
+        let engine = Arc::clone(&self.engine);
+        let k = key.clone();
+        let handle = self.joins.spawn(async move {
+            let result = engine.execute(&k.dag_id, &k.run_id).await;
+            (k, result)
+        });
+        self.ids.insert(handle.id(), key);
+    }
+
+    /// Whether runs are executing.
+    pub fn busy(&self) -> bool {
+        !self.inflight.is_empty()
+    }
+
+    /// Waits until something may have changed: a run ended (recorded, `on_done` called), a
+    /// state change was announced, or, while runs wait, a short recheck interval passed.
+    pub async fn next(&mut self, on_done: &mut impl FnMut(&RunOutcome)) {
+        let recheck = !self.waiting.is_empty();
+        tokio::select! {
+            Some(joined) = self.joins.join_next_with_id(), if !self.inflight.is_empty() => {
+                self.joined(joined, on_done);
+                while let Some(j) = self.joins.try_join_next_with_id() {
+                    self.joined(j, on_done);
+                }
+            }
+            // A task finishing may have caused a run: look again, once for all the events
+            // already waiting (a busy run sends many; a lagging receiver only skips some).
+            _ = self.events.recv() => while self.events.try_recv().is_ok() {},
+            _ = tokio::time::sleep(RECHECK), if recheck => {}
+        }
+    }
+
+    fn joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, Joined), tokio::task::JoinError>,
+        on_done: &mut impl FnMut(&RunOutcome),
+    ) {
+        let (key, result) = match joined {
+            Ok((id, j)) => {
+                self.ids.remove(&id);
+                j
+            }
+            Err(e) => {
+                if let Some(key) = self.ids.remove(&e.id()) {
+                    self.inflight.remove(&key);
+                    self.report
+                        .failures
+                        .push((key.clone(), format!("executing it panicked: {e}")));
+                    self.done.insert(key);
+                }
+                return;
+            }
+        };
+        self.inflight.remove(&key);
+        match result {
+            Ok(outcome) => {
+                on_done(&outcome);
+                self.report.outcomes.push(outcome);
+                self.done.insert(key);
+            }
+            // Taken from this process while queued again (cleared): driven again.
+            Err(EngineError::Run(e @ (RunError::AtLimit { .. } | RunError::Lost { .. }))) => {
+                self.waiting.insert(key, e.to_string());
+            }
+            Err(EngineError::Run(e @ RunError::Busy { .. })) => {
+                if matches!(self.scope, Scope::All) {
+                    self.report.held.push((key.clone(), e.to_string()));
+                    self.done.insert(key);
+                } else {
+                    self.waiting.insert(key, e.to_string());
+                }
+            }
+            Err(e) => {
+                tracing::error!("{key} could not be executed: {e}");
+                self.report.failures.push((key.clone(), e.to_string()));
+                self.done.insert(key);
+            }
+        }
+    }
+
+    /// Forgets which runs were left to other processes, so they are looked at again.
+    pub fn forget_held(&mut self) {
+        let held = std::mem::take(&mut self.report.held);
+        for (key, _) in held {
+            self.done.remove(&key);
+        }
+    }
+
+    /// Waits up to `grace` for executing runs, then aborts the rest (left resumable); returns
+    /// how many were aborted.
+    pub async fn drain(&mut self, grace: Duration, on_done: &mut impl FnMut(&RunOutcome)) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        while !self.inflight.is_empty() {
+            tokio::select! {
+                Some(joined) = self.joins.join_next_with_id() => self.joined(joined, on_done),
+                _ = tokio::time::sleep_until(deadline) => {
+                    let n = self.inflight.len();
+                    self.joins.abort_all();
+                    return n;
+                }
+            }
+        }
+        0
+    }
+
+    /// The report so far.
+    pub fn report(&self) -> &DriveReport {
+        &self.report
+    }
+}
