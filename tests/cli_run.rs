@@ -85,6 +85,14 @@ fn trigger_conf_overrides_params_and_bad_input_is_named() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("--logical-date `tomorrow`"));
+    for far in ["+10000-01-01", "0000-01-01T00:00:00Z", "10000-01-01"] {
+        env.cmd(&["trigger", "hello", "--logical-date", far])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(format!(
+                "--logical-date `{far}`: write a date of the years 1 to 9999"
+            )));
+    }
     env.cmd(&["trigger", "helo"])
         .assert()
         .code(1)

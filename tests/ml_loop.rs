@@ -281,3 +281,41 @@ fn write(path: &Path, batch: &arrow::array::RecordBatch) {
     w.write(batch).unwrap();
     w.close().unwrap();
 }
+
+/// The shipped DAG 03 (without its retry, to fail at once) on data that is not there: the
+/// run fails and `dagctl trigger` exits 1, and the summary still goes out, saying so.
+#[test]
+fn a_failed_training_fails_the_run_and_its_summary_says_so() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("dags");
+    let dag = std::fs::read_to_string(shipped.join("03_model_training_pipeline.yaml"))
+        .unwrap()
+        .replace("retries: 1", "retries: 0");
+    let pools = std::fs::read_to_string(shipped.join("pools.yaml")).unwrap();
+    let env = Env::new(&[
+        ("03_model_training_pipeline.yaml", &dag),
+        ("pools.yaml", &pools),
+    ]);
+    env.cmd(&[
+        "variables",
+        "set",
+        "latest_prepared_data",
+        "prepared_data/2030-01-01",
+    ])
+    .assert()
+    .success();
+    let out = env
+        .process(&["trigger", "03_model_training_pipeline"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("run manual__") && text.contains(": failed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("notify: training FAILED (train_models failed"),
+        "{text}"
+    );
+    assert!(text.contains("production model unchanged"), "{text}");
+}

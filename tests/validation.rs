@@ -121,6 +121,18 @@ fn bad_durations() {
             (4, 22, Kind::InvalidDuration, "unknown unit `y`", "`30s`"),
         ],
     );
+    // A delay no calendar holds is refused where it is written (it used to pass, then panic
+    // at the first failure and leave the run `running`).
+    expect_errors(
+        "dag_id: d\ndefault_args:\n  retries: 1\n  retry_delay: 1e14\ntasks:\n  a: {operator: noop}\n",
+        &[(
+            4,
+            16,
+            Kind::InvalidDuration,
+            "past the longest duration dagctl accepts (100 years",
+            "",
+        )],
+    );
 }
 
 #[test]

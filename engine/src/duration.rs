@@ -53,9 +53,20 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     seconds(total)
 }
 
+/// The longest duration dagctl accepts (100 years): any time plus it stays a date the store
+/// and the clock can hold, so a mistyped `retry_delay: 1e14` is refused where it is written
+/// instead of breaking the run that uses it.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 fn seconds(secs: f64) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err("a duration cannot be negative".into());
+    }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return Err(format!(
+            "{secs}s is past the longest duration dagctl accepts (100 years, {}s)",
+            MAX_DURATION.as_secs()
+        ));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| "duration is too long".into())
 }
@@ -109,6 +120,15 @@ mod tests {
         );
         assert!(parse_duration("-5").unwrap_err().contains("negative"));
         assert!(parse_duration("").is_err());
+        for absurd in ["1e14", "100000000000d", "1e308", "5300w"] {
+            assert!(
+                parse_duration(absurd)
+                    .unwrap_err()
+                    .contains("longest duration"),
+                "{absurd}"
+            );
+        }
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
     }
 
     #[test]

@@ -83,7 +83,9 @@ impl DagGraph {
     /// through the component's first-written task.
     fn cycles(&self) -> Vec<Vec<usize>> {
         let mut out = Vec::new();
-        for scc in petgraph::algo::tarjan_scc(&self.graph) {
+        // Kosaraju's algorithm in petgraph is iterative; its Tarjan recurses once per task
+        // and overflowed the stack on a 90,000-task cycle.
+        for scc in petgraph::algo::kosaraju_scc(&self.graph) {
             let members: BTreeSet<usize> = scc.iter().map(|n| n.index()).collect();
             let start = *members.first().expect("components are never empty");
             let s = NodeIndex::new(start);
@@ -211,20 +213,39 @@ fn label(dag: &Dag, i: usize) -> String {
     format!("{}  [{}]", t.id, extra.join(", "))
 }
 
+/// How deep the tree is indented before a branch continues at the top level: the output of
+/// a long chain grows linearly, not with the square of its length.
+const MAX_TREE_DEPTH: usize = 32;
+
 /// The DAG as an indented tree, roots first; a task with several upstreams is drawn in full
-/// under the first and referred to as `(see above)` under the others.
+/// under the first and referred to as `(see above)` under the others. Past
+/// [`MAX_TREE_DEPTH`] levels a branch continues as a tree of its own below.
 pub fn render_tree(dag: &Dag) -> String {
     let g = &dag.graph;
     let mut out = String::new();
     let mut drawn = vec![false; dag.tasks.len()];
-    // Explicit stack of (task, prefix, is_last, depth) to stay iterative on huge DAGs.
+    // Explicit stack of (task, prefix, is_last, top) to stay iterative on huge DAGs.
     let roots = g.roots();
     let mut stack: Vec<(usize, String, bool, bool)> = roots
         .iter()
         .rev()
         .map(|&r| (r, String::new(), true, true))
         .collect();
-    while let Some((i, prefix, last, top)) = stack.pop() {
+    let mut deferred: Vec<usize> = Vec::new();
+    while let Some((i, prefix, last, top)) = stack.pop().or_else(|| {
+        let i = deferred.pop()?;
+        Some((i, String::new(), true, true))
+    }) {
+        if !top && !drawn[i] && prefix.chars().count() >= 4 * MAX_TREE_DEPTH {
+            let branch = if last { "└── " } else { "├── " };
+            let _ = writeln!(
+                out,
+                "{prefix}{branch}{}  (continued below)",
+                dag.tasks[i].id
+            );
+            deferred.insert(0, i);
+            continue;
+        }
         let (branch, child_prefix) = if top {
             (String::new(), String::new())
         } else if last {
@@ -233,7 +254,9 @@ pub fn render_tree(dag: &Dag) -> String {
             (format!("{prefix}├── "), format!("{prefix}│   "))
         };
         if drawn[i] {
-            let _ = writeln!(out, "{branch}{}  (see above)", dag.tasks[i].id);
+            if !top {
+                let _ = writeln!(out, "{branch}{}  (see above)", dag.tasks[i].id);
+            }
             continue;
         }
         drawn[i] = true;
@@ -285,6 +308,32 @@ mod tests {
         assert_eq!(g.ancestors(1), BTreeSet::from([0, 2, 3]));
         assert_eq!(g.descendants(2), BTreeSet::from([0, 1]));
         assert_eq!(g.roots(), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_90_000_task_cycle_is_found_without_recursion() {
+        let n = 90_000;
+        let edges: Vec<(usize, usize)> = (0..n).map(|i| (i, (i + 1) % n)).collect();
+        let err = DagGraph::build(&ids(n), &edges).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].len(), n + 1, "the whole ring, back to its start");
+    }
+
+    #[test]
+    fn the_tree_of_a_long_chain_grows_linearly() {
+        let n = 50_000;
+        let mut b = crate::DagBuilder::new("chain").task("t0", "noop", serde_json::json!({}));
+        for i in 1..n {
+            let up = format!("t{}", i - 1);
+            b = b.task_after(&format!("t{i}"), "noop", serde_json::json!({}), &[&up]);
+        }
+        let dag = b.build(&crate::OperatorRegistry::with_builtins()).unwrap();
+        let text = render_tree(&dag);
+        assert!(text.len() < 20 * 1024 * 1024, "{} bytes", text.len());
+        for i in [0, 31, 32, 49_999] {
+            assert!(text.contains(&format!("t{i}  [noop]")), "t{i} is drawn");
+        }
+        assert!(text.contains("(continued below)"));
     }
 
     #[test]

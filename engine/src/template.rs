@@ -310,9 +310,17 @@ fn parse_ds(ds: &str) -> Result<NaiveDate, minijinja::Error> {
 
 /// `macros.ds_add("2026-01-31", 1)` → `"2026-02-01"`.
 fn ds_add(ds: String, days: i64) -> Result<String, minijinja::Error> {
-    Ok((parse_ds(&ds)? + Duration::days(days))
-        .format("%Y-%m-%d")
-        .to_string())
+    let day = parse_ds(&ds)?;
+    Duration::try_days(days)
+        .and_then(|d| day.checked_add_signed(d))
+        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("macros.ds_add(`{ds}`, {days}) leaves the years 1 to 9999"),
+            )
+        })
 }
 
 /// `macros.ds_format("2026-01-31", "%Y-%m-%d", "%d/%m/%Y")` → `"31/01/2026"`.
@@ -323,7 +331,15 @@ fn ds_format(ds: String, input: String, output: String) -> Result<String, miniji
             format!("`{ds}` does not match the format `{input}`"),
         )
     })?;
-    Ok(d.format(&output).to_string())
+    // An unknown `%` directive makes chrono's formatter fail: say so instead of panicking.
+    let mut text = String::new();
+    fmt::Write::write_fmt(&mut text, format_args!("{}", d.format(&output))).map_err(|_| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`{output}` is not a date format (use %Y, %m, %d, …)"),
+        )
+    })?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -442,6 +458,25 @@ mod tests {
                 .message
                 .contains("not a date")
         );
+        // Absurd values are errors, never panics.
+        for (t, why) in [
+            (
+                "{{ macros.ds_add(ds, 9223372036854775807) }}",
+                "years 1 to 9999",
+            ),
+            (
+                "{{ macros.ds_add(ds, -9223372036854775807) }}",
+                "years 1 to 9999",
+            ),
+            ("{{ macros.ds_add(ds, 3000000) }}", "years 1 to 9999"),
+            (
+                "{{ macros.ds_format(ds, '%Y-%m-%d', '%Q%!') }}",
+                "not a date format",
+            ),
+        ] {
+            let e = render(t).unwrap_err();
+            assert!(e.message.contains(why), "{t}: {}", e.message);
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ fn next_runs(
     let after = match after {
         None => chrono::Utc::now(),
         Some(text) => dagctl::engine::spec::parse_date_in(text, dag.timezone).ok_or_else(|| {
-            anyhow::anyhow!("--after `{text}`: write 2026-01-31 or 2026-01-31T06:00:00")
+            anyhow::anyhow!("--after `{text}`: write a date of the years 1 to 9999, like 2026-01-31 or 2026-01-31T06:00:00")
         })?,
     };
     let far = after + chrono::Duration::days(366 * 200);

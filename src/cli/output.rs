@@ -10,20 +10,27 @@ use tokio::sync::broadcast;
 
 /// Prints rows as aligned columns under a header.
 pub fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    // Columns are padded to their widest cell up to a bound: a huge cell (an error of 100 kB)
+    // is printed whole without padding every other row to its width.
+    const MAX_WIDTH: usize = 120;
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.chars().count()).min(MAX_WIDTH);
         }
     }
     let header = header.map(String::from);
     for row in std::iter::once(&header).chain(rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
+        let mut line = String::new();
+        for (k, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if k > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            let pad = w.saturating_sub(cell.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        println!("{}", line.trim_end());
     }
 }
 
@@ -107,5 +114,22 @@ impl Progress {
             // Clear whatever line the bar left.
             eprint!("\r\x1b[2K");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::table;
+
+    #[test]
+    fn cells_past_any_format_width_print_whole() {
+        // A width past 65,535 used to panic in `format!("{cell:w$}")`.
+        table(
+            ["task", "error"],
+            &[
+                ["a".into(), "x".repeat(70_000)],
+                ["b".repeat(100_000), "short".into()],
+            ],
+        );
     }
 }

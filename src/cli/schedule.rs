@@ -107,7 +107,7 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
     let dag = engine.dag(&a.dag_id)?;
     let date = |text: &str, flag: &str| {
         parse_date_in(text, dag.timezone)
-            .with_context(|| format!("{flag} `{text}`: write 2026-01-31 or 2026-01-31T06:00:00"))
+            .with_context(|| format!("{flag} `{text}`: write a date of the years 1 to 9999, like 2026-01-31 or 2026-01-31T06:00:00"))
     };
     let (from, to) = (date(&a.start, "--start")?, date(&a.end, "--end")?);
     if from > to {

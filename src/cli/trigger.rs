@@ -54,7 +54,7 @@ pub fn options(
     let logical_date = logical_date
         .map(|text| {
             parse_date(text).with_context(|| {
-                format!("--logical-date `{text}`: write 2026-01-31 or 2026-01-31T06:00:00")
+                format!("--logical-date `{text}`: write a date of the years 1 to 9999, like 2026-01-31 or 2026-01-31T06:00:00")
             })
         })
         .transpose()?;

@@ -223,7 +223,10 @@ pub fn retry_delay(policy: &TaskPolicy, try_number: u32) -> Duration {
         let factor = 2u32.saturating_pow(try_number.saturating_sub(1).min(30));
         d = d.saturating_mul(factor);
     }
-    policy.max_retry_delay.map_or(d, |max| d.min(max))
+    policy
+        .max_retry_delay
+        .map_or(d, |max| d.min(max))
+        .min(crate::duration::MAX_DURATION)
 }
 
 impl Executor {

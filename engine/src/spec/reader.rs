@@ -220,13 +220,18 @@ impl Reader<'_> {
 }
 
 /// Reads `2026-01-31`, `2026-01-31T06:00[:00]`, `2026-01-31 06:00:00` and RFC 3339 date-times
-/// with an offset; naive values are taken as UTC.
+/// with an offset; naive values are taken as UTC. Dates outside the years 1 to 9999 are not
+/// read (every store and clock holds those).
 pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     parse_date_in(text, chrono_tz::Tz::UTC)
 }
 
 /// As [`parse_date`], with naive values read in `tz` (in a DST gap, an hour later).
 pub fn parse_date_in(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
+    parse_any_date_in(text, tz).filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+}
+
+fn parse_any_date_in(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
     use chrono::TimeZone;
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
         return Some(dt.with_timezone(&Utc));
