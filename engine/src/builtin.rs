@@ -352,6 +352,18 @@ impl Operator for TriggerDag {
                     a.dag_id, existing.state
                 ));
             }
+            // An earlier try of this very task (its worker died before recording success)
+            // triggered it already: triggering it again would run that DAG twice.
+            Some(existing)
+                if existing.triggered_by.as_ref() == Some(&ctx.run_key())
+                    && existing.start_date.unwrap_or(existing.created_at) >= ctx.first_started =>
+            {
+                ctx.log(format!(
+                    "run {run_id} of {} was triggered by an earlier try of this task ({}): \
+                     not again",
+                    a.dag_id, existing.state
+                ));
+            }
             Some(_) => {
                 ctx.rerun(&key).await?;
                 ctx.log(format!("cleared run {run_id} of {} to run again", a.dag_id));

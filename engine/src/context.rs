@@ -211,6 +211,11 @@ impl TaskContext {
         self.runs.create(new, &[]).await.map_err(engine_error)
     }
 
+    /// This try's run.
+    pub fn run_key(&self) -> crate::store::RunKey {
+        self.triggered_by.clone()
+    }
+
     /// Clears every task of a run so that it runs again, now caused by this try's run.
     ///
     /// # Errors

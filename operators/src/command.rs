@@ -181,18 +181,35 @@ impl Operator for Command {
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         let a = CommandArgs::from_json(&ctx.args)
             .map_err(|e| TaskError::fatal(format!("bad arguments after rendering: {e}")))?;
-        let (mut cmd, shown) = match (&a.program, &a.bash_command) {
-            (Some(program), _) => {
-                let mut c = tokio::process::Command::new(program);
-                c.args(&a.args);
-                (c, program.clone())
-            }
-            (None, Some(script)) => {
-                let mut c = tokio::process::Command::new("bash");
-                c.arg("-c").arg(script);
-                (c, "bash".to_string())
-            }
+        let (program, args, shown): (&str, Vec<&str>, String) = match (&a.program, &a.bash_command)
+        {
+            (Some(program), _) => (
+                program,
+                a.args.iter().map(String::as_str).collect(),
+                program.clone(),
+            ),
+            (None, Some(script)) => ("bash", vec!["-c", script], "bash".to_string()),
             (None, None) => return Err(TaskError::fatal("no program or bash_command")),
+        };
+        // Through the wrapper a missing program would only be an exit code: say it plainly.
+        if death_signal_wrapper().is_some() && !program_exists(program, a.env.get("PATH")) {
+            return Err(TaskError::fatal(format!(
+                "cannot start `{shown}`: not found (is it installed and in PATH?)"
+            )));
+        }
+        let mut cmd = match death_signal_wrapper() {
+            // The process dies with its worker: a worker killed with SIGKILL leaves no try
+            // running behind it, so the try that replaces it never runs beside it.
+            Some(setpriv) => {
+                let mut c = tokio::process::Command::new(setpriv);
+                c.args(["--pdeathsig", "KILL", "--", program]).args(&args);
+                c
+            }
+            None => {
+                let mut c = tokio::process::Command::new(program);
+                c.args(&args);
+                c
+            }
         };
         if !a.append_env {
             cmd.env_clear();
@@ -256,6 +273,38 @@ impl Operator for Command {
             )))
         }
     }
+}
+
+/// Whether `program` names an executable file, itself or in `PATH` (the task's, else
+/// dagctl's).
+fn program_exists(program: &str, path: Option<&String>) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &std::path::Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    let path = path
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| runnable(&dir.join(program)))
+}
+
+/// `setpriv` (util-linux), which sets the parent-death signal of the process it starts; none
+/// where it is missing.
+fn death_signal_wrapper() -> Option<&'static std::path::Path> {
+    static FOUND: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+                .iter()
+                .map(std::path::PathBuf::from)
+                .find(|p| p.is_file())
+        })
+        .as_deref()
 }
 
 #[cfg(test)]

@@ -416,7 +416,7 @@ impl Store for MemoryStore {
                 } => {
                     if let Some(r) = run.as_mut() {
                         r.state = *state;
-                        if start_date.is_some() {
+                        if start_date.is_some() || *state == RunState::Queued {
                             r.start_date = *start_date;
                         }
                         r.end_date = *end_date;

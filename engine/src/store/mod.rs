@@ -343,7 +343,7 @@ pub enum Change {
         /// The causing run.
         parent: Option<RunKey>,
     },
-    /// Sets the run's state (and start or end date).
+    /// Sets the run's state (and start or end date); a run set `queued` has no start date.
     SetRun {
         /// The new state.
         state: RunState,

@@ -275,8 +275,9 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 start_date,
                 end_date,
             } => out.push(plain(
-                "UPDATE dag_runs SET state = $3, start_date = COALESCE($4, start_date), \
-                 end_date = $5 WHERE dag_id = $1 AND run_id = $2",
+                "UPDATE dag_runs SET state = $3, end_date = $5, start_date = \
+                 CASE WHEN $3 = 'queued' THEN NULL ELSE COALESCE($4, start_date) END \
+                 WHERE dag_id = $1 AND run_id = $2",
                 vec![
                     d(),
                     r(),
