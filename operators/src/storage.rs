@@ -145,7 +145,7 @@ pub struct DataRoot(pub String);
 /// else the engine's [`DataRoot`], else `DAGCTL_DATA_URL` or `file://$DAGCTL_HOME/data`.
 ///
 /// # Errors
-/// A fatal [`TaskError`] for an unknown connection or an unusable URL (no secret in it).
+/// A fatal [`TaskError`](dagctl_engine::TaskError) for an unknown connection or an unusable URL (no secret in it).
 pub async fn resolve(
     ctx: &dagctl_engine::TaskContext,
     url: Option<&str>,

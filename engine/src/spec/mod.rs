@@ -10,6 +10,11 @@
 //! belong to `task_groups`. Loading never stops at the first problem: every problem of the
 //! file is collected, and only DAGs without errors are returned.
 
+pub mod diagnostic;
+pub mod duration;
+pub mod suggest;
+pub mod yaml;
+
 mod airflow;
 mod deps;
 mod keys;
@@ -23,7 +28,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Kind};
 use crate::operator::OperatorRegistry;
 use crate::pools::Pools;
 use crate::schedule::Schedule;
-use crate::yaml::{self, Budget, Node, Pos, key_text};
+use crate::yaml::{Budget, Node, Pos, key_text};
 
 use reader::Reader;
 pub use reader::{parse_date, parse_date_in};

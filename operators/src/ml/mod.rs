@@ -12,7 +12,7 @@
 //! | [`search`] | cross-validation folds, grid and random search |
 //! | [`parallel`] | independent jobs on a fixed number of threads |
 //! | [`table`] | prepared Parquet columns → smartcore matrices |
-//! | [`train`] | search, final fits and evaluation of every candidate of every target |
+//! | [`train`](mod@train) | search, final fits and evaluation of every candidate of every target |
 //! | [`operator`] | the `train_models` operator |
 
 pub mod artifact;

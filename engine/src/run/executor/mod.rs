@@ -12,13 +12,11 @@
 //! flushes their logs. On start, `running` tries whose worker is gone are orphans: they count
 //! as failed tries (retried if retries remain) and the run continues.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, broadcast};
-use tokio::task::JoinSet;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -28,17 +26,22 @@ use crate::dag::{Dag, TaskPolicy};
 use crate::engine::DagSet;
 use crate::events::Event;
 use crate::operator::OperatorRegistry;
-use crate::pools::Pools;
 use crate::run::control::RunControl;
 use crate::state::{RunState, TaskState};
-use crate::store::{DagRun, RunClaim, RunKey, Store, StoreError, TaskInstance};
+use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
-use crate::worker::{WorkerId, is_orphan};
+use crate::worker::WorkerId;
 
+mod pool_slots;
+mod recover;
 mod run;
+mod start;
+mod try_end;
+
+use pool_slots::Acquire;
+pub use pool_slots::PoolSlots;
 mod tries;
 
-use run::{RunExec, Slot};
 use tries::{ctx_rendered, run_try};
 
 /// Timing of leases and heartbeats.
@@ -138,59 +141,6 @@ pub struct RunOutcome {
     pub state: RunState,
     /// Every task, in topological order.
     pub tasks: Vec<TaskSummary>,
-}
-
-/// Pool slots in use by this process, shared by all runs it executes.
-#[derive(Debug, Default)]
-pub struct PoolSlots {
-    sizes: Mutex<HashMap<String, u32>>,
-    used: Mutex<HashMap<String, u32>>,
-    freed: Notify,
-}
-
-enum Acquire {
-    Ok,
-    Busy,
-    TooBig(u32),
-}
-
-impl PoolSlots {
-    /// Sets pool sizes (from `pools.yaml` and `dagctl pools set`).
-    pub fn set_sizes(&self, pools: &Pools) {
-        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
-        sizes.clear();
-        for (name, pool) in pools.iter() {
-            sizes.insert(name.to_string(), pool.slots);
-        }
-    }
-
-    fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
-        let size = self
-            .sizes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(pool)
-            .copied()
-            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS);
-        if n > size {
-            return Acquire::TooBig(size);
-        }
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        let u = used.entry(pool.to_string()).or_default();
-        if *u + n > size {
-            return Acquire::Busy;
-        }
-        *u += n;
-        Acquire::Ok
-    }
-
-    fn release(&self, pool: &str, n: u32) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(u) = used.get_mut(pool) {
-            *u = u.saturating_sub(n);
-        }
-        self.freed.notify_waiters();
-    }
 }
 
 /// Executes DAG runs against a [`Store`].
@@ -369,173 +319,6 @@ impl Executor {
     pub async fn execute(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
         let span = tracing::info_span!("dag_run", dag = %dag.id, run = %run_id);
         self.execute_inner(dag, run_id).instrument(span).await
-    }
-
-    async fn execute_inner(&self, dag: &Dag, run_id: &str) -> Result<RunOutcome, RunError> {
-        let not_found = || RunError::NotFound {
-            dag_id: dag.id.clone(),
-            run_id: run_id.to_string(),
-        };
-        let run = self
-            .store
-            .run(&dag.id, run_id)
-            .await?
-            .ok_or_else(not_found)?;
-        if run.state.is_finished() {
-            return self.outcome_of(dag, run).await;
-        }
-        let was_queued = run.state == RunState::Queued;
-        let run = match self.acquire(dag, run).await? {
-            Ok(run) => run,
-            Err(finished) => return self.outcome_of(dag, finished).await,
-        };
-        let mut ex = self.run_exec(dag, run).await?;
-        if was_queued {
-            ex.run_event(RunState::Running);
-        }
-        let result = match ex.recover_orphans().await {
-            Ok(()) => ex.run_loop().await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Err(RunError::Store(StoreError::NotOwner { .. })) => {
-                // Cancelled, marked or cleared by someone else: what they decided stands.
-                let run = self
-                    .store
-                    .run(&dag.id, run_id)
-                    .await?
-                    .ok_or_else(not_found)?;
-                tracing::warn!(
-                    dag = %dag.id, run = %run_id,
-                    "the run was taken from this process ({}); its running tries were stopped",
-                    run.state
-                );
-                if run.state.is_finished() {
-                    return self.outcome_of(dag, run).await;
-                }
-                Err(RunError::Lost {
-                    dag_id: dag.id.clone(),
-                    run_id: run_id.to_string(),
-                })
-            }
-            Err(e) => {
-                ex.abandon(&e).await;
-                Err(e)
-            }
-            ok => ok,
-        }
-    }
-
-    /// Becomes the driver of `run`: returns the run as acquired, or `Err(run)` if it turned
-    /// out finished.
-    async fn acquire(&self, dag: &Dag, run: DagRun) -> Result<Result<DagRun, DagRun>, RunError> {
-        let now = self.clock.now();
-        let take_from = match &run.owner {
-            Some(o) if !is_orphan(&o.worker_id, Some(o.until), now) => {
-                return Err(RunError::Busy {
-                    dag_id: dag.id.clone(),
-                    run_id: run.run_id.clone(),
-                    worker: o.worker_id.clone(),
-                    until: o.until.to_rfc3339(),
-                });
-            }
-            Some(o) => {
-                tracing::warn!(dag = %dag.id, run = %run.run_id,
-                    "worker {} stopped driving the run; taking it over", o.worker_id);
-                Some(o.worker_id.clone())
-            }
-            None => None,
-        };
-        let claim = RunClaim {
-            key: RunKey::new(&dag.id, &run.run_id),
-            worker_id: self.worker.as_str().to_string(),
-            until: now + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
-            now,
-            max_active_runs: dag.max_active_runs,
-            take_from,
-        };
-        let acquired = self.store.acquire_run(&claim).await?;
-        let Some(run) = self.store.run(&dag.id, &run.run_id).await? else {
-            return Err(RunError::NotFound {
-                dag_id: dag.id.clone(),
-                run_id: claim.key.run_id,
-            });
-        };
-        if acquired {
-            return Ok(Ok(run));
-        }
-        if run.state.is_finished() {
-            return Ok(Err(run));
-        }
-        Err(match run.owner {
-            Some(o) => RunError::Busy {
-                dag_id: dag.id.clone(),
-                run_id: run.run_id,
-                worker: o.worker_id,
-                until: o.until.to_rfc3339(),
-            },
-            None => RunError::AtLimit {
-                dag_id: dag.id.clone(),
-                run_id: run.run_id,
-                max_active_runs: dag.max_active_runs,
-            },
-        })
-    }
-
-    /// The outcome of a run as the store has it (a finished run, or one taken from us).
-    async fn outcome_of(&self, dag: &Dag, run: DagRun) -> Result<RunOutcome, RunError> {
-        Ok(self.run_exec(dag, run).await?.outcome())
-    }
-
-    /// The execution of `run`, its task states read from the store (instances the DAG
-    /// gained since the run was created are added, as Airflow adds new tasks to runs).
-    async fn run_exec<'a>(&'a self, dag: &'a Dag, run: DagRun) -> Result<RunExec<'a>, RunError> {
-        let tis = self.store.task_instances(&dag.id, &run.run_id).await?;
-        let by_id: HashMap<&str, &TaskInstance> =
-            tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
-        let missing: Vec<TaskInstance> = dag
-            .tasks
-            .iter()
-            .filter(|t| !by_id.contains_key(t.id.as_str()))
-            .map(|t| t.new_instance())
-            .collect();
-        if !missing.is_empty() && !run.state.is_finished() {
-            self.store
-                .add_task_instances(&dag.id, &run.run_id, &missing)
-                .await?;
-        }
-        let slots = dag
-            .tasks
-            .iter()
-            .map(|t| {
-                let ti = by_id.get(t.id.as_str()).copied();
-                Slot {
-                    // `queued` is claimable like `scheduled`: its claim never happened.
-                    state: match ti.map_or(TaskState::None, |ti| ti.state) {
-                        TaskState::Queued => TaskState::Scheduled,
-                        s => s,
-                    },
-                    try_number: ti.map_or(0, |ti| ti.try_number),
-                    max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
-                    next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
-                    duration: None,
-                    error: None,
-                    start_date: ti.and_then(|ti| ti.start_date),
-                }
-            })
-            .collect();
-        Ok(RunExec {
-            ex: self,
-            dag,
-            run,
-            slots,
-            running: 0,
-            changes: Vec::new(),
-            events: Vec::new(),
-            logs: Arc::new(Mutex::new(HashMap::new())),
-            external: Vec::new(),
-            callbacks: JoinSet::new(),
-        })
     }
 }
 

@@ -219,7 +219,7 @@ const MAX_TREE_DEPTH: usize = 32;
 
 /// The DAG as an indented tree, roots first; a task with several upstreams is drawn in full
 /// under the first and referred to as `(see above)` under the others. Past
-/// [`MAX_TREE_DEPTH`] levels a branch continues as a tree of its own below.
+/// 32 levels a branch continues as a tree of its own below.
 pub fn render_tree(dag: &Dag) -> String {
     let g = &dag.graph;
     let mut out = String::new();

@@ -1,5 +1,7 @@
 //! Schedules: when a DAG gets runs. Parsing lives here; run computation comes with the scheduler.
 
+pub mod timetable;
+
 use std::fmt;
 use std::str::FromStr;
 

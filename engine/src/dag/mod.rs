@@ -4,6 +4,11 @@
 //! both of which validate it, so a `Dag` value always has known operators, existing
 //! dependencies and no cycle.
 
+pub mod bag;
+pub mod builder;
+pub mod graph;
+pub mod pools;
+
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -1,0 +1,61 @@
+//! Pool slots in use by this process.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use crate::pools::Pools;
+
+/// Pool slots in use by this process, shared by all runs it executes.
+#[derive(Debug, Default)]
+pub struct PoolSlots {
+    sizes: Mutex<HashMap<String, u32>>,
+    used: Mutex<HashMap<String, u32>>,
+    pub(super) freed: Notify,
+}
+
+pub(super) enum Acquire {
+    Ok,
+    Busy,
+    TooBig(u32),
+}
+
+impl PoolSlots {
+    /// Sets pool sizes (from `pools.yaml` and `dagctl pools set`).
+    pub fn set_sizes(&self, pools: &Pools) {
+        let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        sizes.clear();
+        for (name, pool) in pools.iter() {
+            sizes.insert(name.to_string(), pool.slots);
+        }
+    }
+
+    pub(super) fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
+        let size = self
+            .sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pool)
+            .copied()
+            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS);
+        if n > size {
+            return Acquire::TooBig(size);
+        }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let u = used.entry(pool.to_string()).or_default();
+        if *u + n > size {
+            return Acquire::Busy;
+        }
+        *u += n;
+        Acquire::Ok
+    }
+
+    pub(super) fn release(&self, pool: &str, n: u32) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(u) = used.get_mut(pool) {
+            *u = u.saturating_sub(n);
+        }
+        self.freed.notify_waiters();
+    }
+}

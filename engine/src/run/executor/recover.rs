@@ -1,0 +1,167 @@
+//! A run's upkeep besides its turns: taking over the tries a dead driver left `running`,
+//! heartbeats (leases, log flushes, noticing the run was taken from this process), following
+//! claims lost to another worker, and letting go when the loop fails.
+
+use std::time::Duration;
+
+use crate::state::TaskState;
+use crate::store::{Change, StoreError};
+
+use super::RunError;
+use super::run::RunExec;
+
+/// How many times a task's worker may die under it before the task fails.
+pub(crate) const MAX_ORPHANED: usize = 3;
+
+impl RunExec<'_> {
+    /// Tries left `running` by the run's previous driver (it crashed or lost its lease: this
+    /// executor acquired the run, so nobody else can end them) are recorded `orphaned` and
+    /// their tasks run again at once, without using a retry. A task orphaned
+    /// [`MAX_ORPHANED`] times fails: it may be what kills its worker.
+    pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
+        let now = self.ex.clock.now();
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].state == TaskState::Running)
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        let tries = self
+            .ex
+            .store
+            .tries(&self.dag.id, &self.run.run_id, None)
+            .await?;
+        for idx in running {
+            let task_id = self.dag.tasks[idx].id.clone();
+            let mine = || tries.iter().filter(|t| t.task_id == task_id);
+            let orphaned = mine().filter(|t| t.state == TaskState::Orphaned).count() + 1;
+            let live = mine()
+                .filter(|t| t.state == TaskState::Running)
+                .max_by_key(|t| t.try_number);
+            if let Some(t) = live {
+                let error = format!(
+                    "orphaned: worker {} stopped before try {} ended ({orphaned} of at most \
+                     {MAX_ORPHANED}); it runs again and uses no retry",
+                    t.worker_id, t.try_number
+                );
+                tracing::warn!(task = %task_id, "{error}");
+                self.changes.push(Change::EndTry {
+                    task_id: task_id.clone(),
+                    try_number: t.try_number,
+                    state: TaskState::Orphaned,
+                    at: now,
+                    duration: (now - t.start_date).to_std().unwrap_or_default(),
+                    error: Some(error),
+                });
+            }
+            if orphaned >= MAX_ORPHANED {
+                self.slots[idx].error = Some(format!(
+                    "orphaned {orphaned} times: its worker died each time (does the task kill \
+                     it, e.g. by running out of memory?)"
+                ));
+                self.set_state(idx, TaskState::Failed, now);
+            } else {
+                self.changes.push(Change::GrantTry {
+                    task_id: task_id.clone(),
+                });
+                self.slots[idx].max_tries += 1;
+                self.set_state(idx, TaskState::Scheduled, now);
+            }
+        }
+        // Committed on its own: a claim in the next batch drops its task's `scheduled`
+        // write, which must not leave the store's `running` in place.
+        self.commit().await?;
+        Ok(())
+    }
+
+    /// Renews the leases of this worker's runs and running tries and flushes their logs, so
+    /// that a crash loses at most one heartbeat of output. A store failure is logged, never
+    /// fatal; a run taken from this process ends the loop.
+    pub(super) async fn heartbeat(&mut self) -> Result<(), RunError> {
+        let until = self.ex.clock.now()
+            + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
+        if let Err(e) = self
+            .ex
+            .store
+            .renew_leases(self.ex.worker.as_str(), until)
+            .await
+        {
+            tracing::warn!("cannot renew leases: {e}");
+        }
+        let chunks: Vec<Change> = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|(&idx, (try_number, log))| {
+                log.take().map(|(seq, text)| Change::Log {
+                    task_id: self.dag.tasks[idx].id.clone(),
+                    try_number: *try_number,
+                    seq,
+                    text,
+                })
+            })
+            .collect();
+        match self.ex.store.commit(&self.owned_batch(chunks)).await {
+            Err(e @ StoreError::NotOwner { .. }) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!("cannot flush task logs: {e}");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
+    }
+
+    pub(super) async fn poll_external(&mut self) -> Result<(), RunError> {
+        let tis = self
+            .ex
+            .store
+            .task_instances(&self.dag.id, &self.run.run_id)
+            .await?;
+        let dag = self.dag;
+        self.external.retain(|&idx| {
+            let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {
+                return false;
+            };
+            // Whatever the other worker made of it (success, a retry, a deferral) is ours to
+            // continue from; a claimable state is claimed again on the next turn.
+            self.slots[idx].state = ti.state;
+            self.slots[idx].try_number = ti.try_number;
+            self.slots[idx].max_tries = ti.max_tries;
+            self.slots[idx].next_attempt_at = ti.next_attempt_at;
+            ti.state == TaskState::Running
+        });
+        Ok(())
+    }
+
+    /// After the loop failed (its running tries were aborted with it): give back their pool
+    /// slots and, if the store still answers, record them as failed tries (retried if retries
+    /// remain) so that nothing is left `running` under this live worker.
+    pub(super) async fn abandon(&mut self, why: &RunError) {
+        let now = self.ex.clock.now();
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].state == TaskState::Running && !self.external.contains(&i))
+            .collect();
+        self.changes.clear();
+        self.events.clear();
+        for idx in running {
+            let policy = &self.dag.tasks[idx].policy;
+            self.ex.pools.release(&policy.pool, policy.pool_slots);
+            self.changes.push(Change::EndTry {
+                task_id: self.dag.tasks[idx].id.clone(),
+                try_number: self.slots[idx].try_number,
+                state: TaskState::Failed,
+                at: now,
+                duration: Duration::ZERO,
+                error: Some(format!("abandoned: the executor stopped ({why})")),
+            });
+            self.fail_try(idx, true, now);
+        }
+        self.changes.push(Change::Release {
+            worker_id: Some(self.ex.worker.as_str().to_string()),
+        });
+        if let Err(e) = self.commit().await {
+            tracing::warn!("cannot record the abandoned tries (they will be orphans): {e}");
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The execution of one run: the in-memory copy of its task states, the turns of its loop
+//! (decide, claim, commit, start, wait), and what each finished try changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+
+use crate::context::LogBuffer;
+use crate::dag::Dag;
+use crate::events::Event;
+use crate::state::{RunState, TaskState};
+use crate::store::{Batch, Change, DagRun};
+use crate::trigger_rule::{Decision, UpstreamStates};
+
+use super::try_end::TryDone;
+use super::{Acquire, Executor, RunError, RunOutcome, TaskSummary, retry_delay};
+
+pub(super) struct Slot {
+    pub(super) state: TaskState,
+    pub(super) try_number: u32,
+    pub(super) max_tries: u32,
+    pub(super) next_attempt_at: Option<DateTime<Utc>>,
+    pub(super) duration: Option<Duration>,
+    pub(super) error: Option<String>,
+    /// When the first try started.
+    pub(super) start_date: Option<DateTime<Utc>>,
+}
+
+pub(super) type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
+
+/// The execution of one run.
+pub(super) struct RunExec<'a> {
+    pub(super) ex: &'a Executor,
+    pub(super) dag: &'a Dag,
+    pub(super) run: DagRun,
+    pub(super) slots: Vec<Slot>,
+    pub(super) running: usize,
+    pub(super) changes: Vec<Change>,
+    pub(super) events: Vec<Event>,
+    pub(super) logs: RunningLogs,
+    /// Tasks claimed by another worker (a lost claim): polled until they finish.
+    pub(super) external: Vec<usize>,
+    /// Callbacks running; awaited before the run's outcome is returned.
+    pub(super) callbacks: JoinSet<()>,
+}
+
+impl RunExec<'_> {
+    pub(super) fn set_state(&mut self, idx: usize, state: TaskState, now: DateTime<Utc>) {
+        let slot = &mut self.slots[idx];
+        slot.state = state;
+        if !matches!(state, TaskState::UpForRetry | TaskState::Deferred) {
+            slot.next_attempt_at = None;
+        }
+        self.changes.push(Change::SetTask {
+            task_id: self.dag.tasks[idx].id.clone(),
+            state,
+            next_attempt_at: slot.next_attempt_at,
+            end_date: state.is_finished().then_some(now),
+        });
+        self.event(idx, state);
+    }
+
+    pub(super) fn event(&mut self, idx: usize, state: TaskState) {
+        self.events.push(Event::Task {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            task_id: self.dag.tasks[idx].id.clone(),
+            try_number: self.slots[idx].try_number,
+            state,
+        });
+    }
+
+    /// After a failed try: up_for_retry if allowed and tries remain, else failed.
+    pub(super) fn fail_try(&mut self, idx: usize, retryable: bool, now: DateTime<Utc>) {
+        let slot = &self.slots[idx];
+        if retryable && slot.try_number < slot.max_tries {
+            let delay = retry_delay(&self.dag.tasks[idx].policy, slot.try_number.max(1));
+            // Delays are bounded when a DAG is loaded; a sum past the calendar waits forever
+            // rather than panicking.
+            self.slots[idx].next_attempt_at = chrono::Duration::from_std(delay)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+                .or(Some(DateTime::<Utc>::MAX_UTC));
+            self.set_state(idx, TaskState::UpForRetry, now);
+        } else {
+            self.set_state(idx, TaskState::Failed, now);
+        }
+    }
+
+    /// Applies trigger rules to waiting tasks and wakes retries that are due.
+    pub(super) fn schedule(&mut self, now: DateTime<Utc>) {
+        for k in 0..self.dag.graph.topological_order().len() {
+            let idx = self.dag.graph.topological_order()[k];
+            match self.slots[idx].state {
+                TaskState::None => {
+                    let decision = self.dag.tasks[idx]
+                        .policy
+                        .trigger_rule
+                        .evaluate(self.upstream_states(idx));
+                    match decision {
+                        Decision::Wait => {}
+                        Decision::Run => self.set_state(idx, TaskState::Scheduled, now),
+                        Decision::Skip => self.set_state(idx, TaskState::Skipped, now),
+                        Decision::UpstreamFailed => {
+                            self.set_state(idx, TaskState::UpstreamFailed, now)
+                        }
+                    }
+                }
+                TaskState::UpForRetry
+                    if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) =>
+                {
+                    self.set_state(idx, TaskState::Scheduled, now);
+                }
+                TaskState::Deferred if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) => {
+                    self.set_state(idx, TaskState::Scheduled, now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn upstream_states(&self, idx: usize) -> UpstreamStates {
+        let mut up = UpstreamStates::default();
+        for u in self.dag.graph.upstream(idx) {
+            up.total += 1;
+            match self.slots[u].state {
+                TaskState::Success => up.success += 1,
+                TaskState::Failed => up.failed += 1,
+                TaskState::UpstreamFailed => up.upstream_failed += 1,
+                TaskState::Skipped => up.skipped += 1,
+                _ => {}
+            }
+        }
+        up
+    }
+
+    /// Picks scheduled tasks to start within `max_active_tasks` and pool slots, and adds
+    /// their claims to the batch. Returns them, and whether one waits for a pool slot.
+    pub(super) fn claim(&mut self, now: DateTime<Utc>) -> (Vec<(usize, u32)>, bool) {
+        let mut claims = Vec::new();
+        let mut pool_blocked = false;
+        let lease_until =
+            now + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
+        for k in 0..self.dag.graph.topological_order().len() {
+            let idx = self.dag.graph.topological_order()[k];
+            if self.slots[idx].state != TaskState::Scheduled {
+                continue;
+            }
+            debug_assert!(self.slots[idx].try_number < u32::MAX);
+            if self.running + claims.len() >= self.dag.max_active_tasks as usize {
+                break;
+            }
+            let policy = &self.dag.tasks[idx].policy;
+            match self.ex.pools.try_acquire(&policy.pool, policy.pool_slots) {
+                Acquire::Ok => {}
+                Acquire::Busy => {
+                    pool_blocked = true;
+                    continue;
+                }
+                Acquire::TooBig(size) => {
+                    let message = format!(
+                        "task needs {} slots of pool `{}`, which has {size}",
+                        policy.pool_slots, policy.pool
+                    );
+                    tracing::error!(task = %self.dag.tasks[idx].id, "{message}");
+                    self.set_state(idx, TaskState::Failed, now);
+                    continue;
+                }
+            }
+            let try_number = self.slots[idx].try_number + 1;
+            self.changes.push(Change::Claim {
+                task_id: self.dag.tasks[idx].id.clone(),
+                try_number,
+                worker_id: self.ex.worker.as_str().to_string(),
+                lease_until,
+                at: now,
+            });
+            claims.push((idx, try_number));
+        }
+        if !claims.is_empty() {
+            // A task claimed in this batch needs no separate `scheduled` write: the claim
+            // moves it to `running` (one statement less per task on the hot path).
+            let claimed: std::collections::HashSet<&str> = claims
+                .iter()
+                .map(|&(i, _)| self.dag.tasks[i].id.as_str())
+                .collect();
+            self.changes.retain(|c| {
+                !matches!(c, Change::SetTask { task_id, state: TaskState::Scheduled, .. }
+                    if claimed.contains(task_id.as_str()))
+            });
+        }
+        (claims, pool_blocked)
+    }
+
+    pub(super) async fn commit(&mut self) -> Result<Vec<bool>, RunError> {
+        if self.changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changes = std::mem::take(&mut self.changes);
+        let batch = self.owned_batch(changes);
+        let won = self.ex.store.commit(&batch).await?;
+        for e in self.events.drain(..) {
+            let _ = self.ex.events.send(e);
+        }
+        Ok(won)
+    }
+
+    /// A batch of this run's changes, written only while this executor drives the run.
+    pub(super) fn owned_batch(&self, changes: Vec<Change>) -> Batch {
+        let mut all = Vec::with_capacity(changes.len() + 1);
+        all.push(Change::Owned {
+            worker_id: self.ex.worker.as_str().to_string(),
+        });
+        all.extend(changes);
+        Batch {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            changes: all,
+        }
+    }
+
+    pub(super) async fn run_loop(&mut self) -> Result<RunOutcome, RunError> {
+        let mut joins: JoinSet<TryDone> = JoinSet::new();
+        let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
+        let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+        loop {
+            let now = self.ex.clock.now();
+            self.schedule(now);
+            let (claims, pool_blocked) = self.claim(now);
+            let done = self.running == 0
+                && claims.is_empty()
+                && self.external.is_empty()
+                && self.slots.iter().all(|s| s.state.is_finished());
+            if done {
+                let state = self.final_state();
+                self.run.state = state;
+                self.changes.push(Change::SetRun {
+                    state,
+                    start_date: None,
+                    end_date: Some(now),
+                });
+                self.changes.push(Change::Release {
+                    worker_id: Some(self.ex.worker.as_str().to_string()),
+                });
+                self.run_event(state);
+            }
+            let won = self.commit().await?;
+            for ((idx, try_number), won) in claims.into_iter().zip(won) {
+                if won {
+                    self.slots[idx].try_number = try_number;
+                    self.slots[idx].state = TaskState::Running;
+                    self.slots[idx].start_date.get_or_insert(now);
+                    self.running += 1;
+                    let id = self.spawn_try(&mut joins, idx, try_number);
+                    spawned.insert(id, (idx, try_number));
+                } else {
+                    let policy = &self.dag.tasks[idx].policy;
+                    self.ex.pools.release(&policy.pool, policy.pool_slots);
+                    tracing::warn!(task = %self.dag.tasks[idx].id, "claimed by another worker");
+                    self.slots[idx].state = TaskState::Running;
+                    self.external.push(idx);
+                }
+            }
+            // Events of spawned tries (running) go out now.
+            for e in self.events.drain(..) {
+                let _ = self.ex.events.send(e);
+            }
+            if done {
+                self.fire(
+                    if self.run.state == RunState::Success {
+                        "on_success"
+                    } else {
+                        "on_failure"
+                    },
+                    None,
+                );
+                while self.callbacks.join_next().await.is_some() {}
+                return Ok(self.outcome());
+            }
+            let next_retry = self
+                .slots
+                .iter()
+                .filter(|s| matches!(s.state, TaskState::UpForRetry | TaskState::Deferred))
+                .filter_map(|s| s.next_attempt_at)
+                .min();
+            let wake_at = next_retry.map(|t| self.ex.clock.instant_at(t));
+            let poll = !self.external.is_empty();
+            // Timers live only in this select: none is pending while a commit waits on the
+            // database, so a paused test clock jumps only to the executor's own deadlines.
+            // The heartbeat also runs while the run only waits (a retry delay): it renews
+            // the run's lease and notices when the run was taken from this process.
+            let beat = tokio::time::sleep_until(next_beat);
+            tokio::select! {
+                _ = beat => {
+                    next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+                    self.heartbeat().await?;
+                    if poll {
+                        self.poll_external().await?;
+                    }
+                }
+                Some(res) = joins.join_next_with_id(), if self.running > 0 => {
+                    self.finished(res, &mut spawned);
+                    while let Some(res) = joins.try_join_next_with_id() {
+                        self.finished(res, &mut spawned);
+                    }
+                }
+                _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if wake_at.is_some() => {}
+                _ = self.ex.pools.freed.notified(), if pool_blocked => {}
+                // A release between our claim attempt and this wait is not remembered by
+                // `Notify`: look again shortly rather than wait for a wake-up that passed.
+                _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}
+            }
+        }
+    }
+
+    pub(super) fn run_event(&mut self, state: RunState) {
+        self.events.push(Event::Run {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            state,
+        });
+    }
+
+    /// Airflow's rule: a run fails if a leaf task failed or was upstream_failed.
+    pub(super) fn final_state(&self) -> RunState {
+        let failed = (0..self.slots.len())
+            .filter(|&i| self.dag.graph.downstream(i).is_empty())
+            .any(|i| {
+                matches!(
+                    self.slots[i].state,
+                    TaskState::Failed | TaskState::UpstreamFailed
+                )
+            });
+        if failed {
+            RunState::Failed
+        } else {
+            RunState::Success
+        }
+    }
+
+    pub(super) fn outcome(&self) -> RunOutcome {
+        RunOutcome {
+            dag_id: self.dag.id.clone(),
+            run_id: self.run.run_id.clone(),
+            state: self.run.state,
+            tasks: self
+                .dag
+                .topological_order()
+                .map(|t| {
+                    let i = self.dag.graph.index_of(&t.id).unwrap_or_default();
+                    TaskSummary {
+                        task_id: t.id.clone(),
+                        state: self.slots[i].state,
+                        tries: self.slots[i].try_number,
+                        duration: self.slots[i].duration,
+                        error: self.slots[i].error.clone(),
+                    }
+                })
+                .collect(),
+        }
+    }
+}

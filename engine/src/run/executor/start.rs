@@ -1,0 +1,188 @@
+//! Starting to drive a run: acquiring it in the store (or saying who holds it, or that its
+//! DAG is at its run limit), and loading its task states.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::task::JoinSet;
+
+use crate::dag::Dag;
+use crate::state::{RunState, TaskState};
+use crate::store::{DagRun, RunClaim, RunKey, StoreError, TaskInstance};
+use crate::worker::is_orphan;
+
+use super::run::{RunExec, Slot};
+use super::{Executor, RunError, RunOutcome};
+
+impl Executor {
+    pub(super) async fn execute_inner(
+        &self,
+        dag: &Dag,
+        run_id: &str,
+    ) -> Result<RunOutcome, RunError> {
+        let not_found = || RunError::NotFound {
+            dag_id: dag.id.clone(),
+            run_id: run_id.to_string(),
+        };
+        let run = self
+            .store
+            .run(&dag.id, run_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if run.state.is_finished() {
+            return self.outcome_of(dag, run).await;
+        }
+        let was_queued = run.state == RunState::Queued;
+        let run = match self.acquire(dag, run).await? {
+            Ok(run) => run,
+            Err(finished) => return self.outcome_of(dag, finished).await,
+        };
+        let mut ex = self.run_exec(dag, run).await?;
+        if was_queued {
+            ex.run_event(RunState::Running);
+        }
+        let result = match ex.recover_orphans().await {
+            Ok(()) => ex.run_loop().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Err(RunError::Store(StoreError::NotOwner { .. })) => {
+                // Cancelled, marked or cleared by someone else: what they decided stands.
+                let run = self
+                    .store
+                    .run(&dag.id, run_id)
+                    .await?
+                    .ok_or_else(not_found)?;
+                tracing::warn!(
+                    dag = %dag.id, run = %run_id,
+                    "the run was taken from this process ({}); its running tries were stopped",
+                    run.state
+                );
+                if run.state.is_finished() {
+                    return self.outcome_of(dag, run).await;
+                }
+                Err(RunError::Lost {
+                    dag_id: dag.id.clone(),
+                    run_id: run_id.to_string(),
+                })
+            }
+            Err(e) => {
+                ex.abandon(&e).await;
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// Becomes the driver of `run`: returns the run as acquired, or `Err(run)` if it turned
+    /// out finished.
+    async fn acquire(&self, dag: &Dag, run: DagRun) -> Result<Result<DagRun, DagRun>, RunError> {
+        let now = self.clock.now();
+        let take_from = match &run.owner {
+            Some(o) if !is_orphan(&o.worker_id, Some(o.until), now) => {
+                return Err(RunError::Busy {
+                    dag_id: dag.id.clone(),
+                    run_id: run.run_id.clone(),
+                    worker: o.worker_id.clone(),
+                    until: o.until.to_rfc3339(),
+                });
+            }
+            Some(o) => {
+                tracing::warn!(dag = %dag.id, run = %run.run_id,
+                    "worker {} stopped driving the run; taking it over", o.worker_id);
+                Some(o.worker_id.clone())
+            }
+            None => None,
+        };
+        let claim = RunClaim {
+            key: RunKey::new(&dag.id, &run.run_id),
+            worker_id: self.worker.as_str().to_string(),
+            until: now + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
+            now,
+            max_active_runs: dag.max_active_runs,
+            take_from,
+        };
+        let acquired = self.store.acquire_run(&claim).await?;
+        let Some(run) = self.store.run(&dag.id, &run.run_id).await? else {
+            return Err(RunError::NotFound {
+                dag_id: dag.id.clone(),
+                run_id: claim.key.run_id,
+            });
+        };
+        if acquired {
+            return Ok(Ok(run));
+        }
+        if run.state.is_finished() {
+            return Ok(Err(run));
+        }
+        Err(match run.owner {
+            Some(o) => RunError::Busy {
+                dag_id: dag.id.clone(),
+                run_id: run.run_id,
+                worker: o.worker_id,
+                until: o.until.to_rfc3339(),
+            },
+            None => RunError::AtLimit {
+                dag_id: dag.id.clone(),
+                run_id: run.run_id,
+                max_active_runs: dag.max_active_runs,
+            },
+        })
+    }
+
+    /// The outcome of a run as the store has it (a finished run, or one taken from us).
+    async fn outcome_of(&self, dag: &Dag, run: DagRun) -> Result<RunOutcome, RunError> {
+        Ok(self.run_exec(dag, run).await?.outcome())
+    }
+
+    /// The execution of `run`, its task states read from the store (instances the DAG
+    /// gained since the run was created are added, as Airflow adds new tasks to runs).
+    async fn run_exec<'a>(&'a self, dag: &'a Dag, run: DagRun) -> Result<RunExec<'a>, RunError> {
+        let tis = self.store.task_instances(&dag.id, &run.run_id).await?;
+        let by_id: HashMap<&str, &TaskInstance> =
+            tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
+        let missing: Vec<TaskInstance> = dag
+            .tasks
+            .iter()
+            .filter(|t| !by_id.contains_key(t.id.as_str()))
+            .map(|t| t.new_instance())
+            .collect();
+        if !missing.is_empty() && !run.state.is_finished() {
+            self.store
+                .add_task_instances(&dag.id, &run.run_id, &missing)
+                .await?;
+        }
+        let slots = dag
+            .tasks
+            .iter()
+            .map(|t| {
+                let ti = by_id.get(t.id.as_str()).copied();
+                Slot {
+                    // `queued` is claimable like `scheduled`: its claim never happened.
+                    state: match ti.map_or(TaskState::None, |ti| ti.state) {
+                        TaskState::Queued => TaskState::Scheduled,
+                        s => s,
+                    },
+                    try_number: ti.map_or(0, |ti| ti.try_number),
+                    max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
+                    next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
+                    duration: None,
+                    error: None,
+                    start_date: ti.and_then(|ti| ti.start_date),
+                }
+            })
+            .collect();
+        Ok(RunExec {
+            ex: self,
+            dag,
+            run,
+            slots,
+            running: 0,
+            changes: Vec::new(),
+            events: Vec::new(),
+            logs: Arc::new(Mutex::new(HashMap::new())),
+            external: Vec::new(),
+            callbacks: JoinSet::new(),
+        })
+    }
+}

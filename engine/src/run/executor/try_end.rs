@@ -1,0 +1,298 @@
+//! What a try's end changes: its record, XCom, Variables and dataset events, the task's next
+//! state (success, retry, deferral, skip, branch, short-circuit), and the callbacks it fires;
+//! and how a try is started.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
+use crate::state::TaskState;
+use crate::store::Change;
+
+use super::run::RunExec;
+use super::tries::{ctx_rendered, run_try};
+
+/// What a spawned try reports back.
+pub(super) struct TryDone {
+    pub(super) idx: usize,
+    pub(super) try_number: u32,
+    pub(super) result: Result<TaskOutcome, TaskError>,
+    pub(super) pending: Pending,
+    pub(super) duration: Duration,
+}
+
+impl RunExec<'_> {
+    /// The context of a try of task `idx` (or of the run itself, for DAG-level callbacks).
+    pub(super) fn context(
+        &self,
+        idx: Option<usize>,
+        try_number: u32,
+        args: serde_json::Value,
+        log: LogBuffer,
+    ) -> TaskContext {
+        self.ex.context(
+            self.dag,
+            &self.run,
+            idx,
+            try_number,
+            idx.map_or(1, |i| self.slots[i].max_tries),
+            idx.and_then(|i| self.slots[i].start_date),
+            args,
+            log,
+        )
+    }
+
+    /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run.
+    /// A callback's failure is logged and changes nothing.
+    pub(super) fn fire(&mut self, event: &'static str, idx: Option<usize>) {
+        let callbacks = match (idx, event) {
+            (Some(i), "on_failure") => &self.dag.tasks[i].policy.on_failure_callback,
+            (Some(i), "on_success") => &self.dag.tasks[i].policy.on_success_callback,
+            (Some(i), _) => &self.dag.tasks[i].policy.on_retry_callback,
+            (None, "on_failure") => &self.dag.on_failure_callback,
+            (None, _) => &self.dag.on_success_callback,
+        };
+        if callbacks.is_empty() {
+            return;
+        }
+        let who = idx.map_or_else(
+            || format!("run {} of {}", self.run.run_id, self.dag.id),
+            |i| format!("task {} of {}", self.dag.tasks[i].id, self.run.run_id),
+        );
+        let try_number = idx.map_or(0, |i| self.slots[i].try_number);
+        for cb in callbacks.clone() {
+            let log = LogBuffer::default();
+            let ctx = self.context(idx, try_number, cb.args.clone(), log.clone());
+            let operator = self.ex.registry.get(&cb.operator).cloned();
+            let renderer = Arc::clone(&self.ex.renderer);
+            let run_type = self.run.run_type.as_str();
+            let who = who.clone();
+            self.callbacks.spawn(async move {
+                let result = match operator {
+                    None => Err(TaskError::fatal("operator is not registered")),
+                    Some(op) => {
+                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        run_try(op.as_ref(), ctx, Some(Duration::from_secs(600)))
+                            .await
+                            .0
+                    }
+                };
+                let output = log.take().map(|(_, t)| t).unwrap_or_default();
+                match result {
+                    Ok(_) => tracing::info!("{event} callback of {who} ran: {}", output.trim()),
+                    Err(e) => tracing::warn!("{event} callback of {who} failed: {e}"),
+                }
+            });
+        }
+    }
+
+    pub(super) fn spawn_try(
+        &mut self,
+        joins: &mut JoinSet<TryDone>,
+        idx: usize,
+        try_number: u32,
+    ) -> tokio::task::Id {
+        let task = &self.dag.tasks[idx];
+        let log = LogBuffer::default();
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(idx, (try_number, log.clone()));
+        self.event(idx, TaskState::Running);
+        let ctx = self.context(Some(idx), try_number, task.args.clone(), log);
+        let operator = self.ex.registry.get(&task.operator).cloned();
+        let renderer = Arc::clone(&self.ex.renderer);
+        let run_type = self.run.run_type.as_str();
+        let timeout = task.policy.execution_timeout;
+        let span = tracing::info_span!("try", task = %task.id, try_number);
+        let handle = joins.spawn(
+            async move {
+                let start = tokio::time::Instant::now();
+                let (result, pending) = match operator {
+                    None => (
+                        Err(TaskError::fatal(
+                            "operator is not registered in this engine",
+                        )),
+                        Pending::default(),
+                    ),
+                    Some(op) => {
+                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        run_try(op.as_ref(), ctx, timeout).await
+                    }
+                };
+                TryDone {
+                    idx,
+                    try_number,
+                    result,
+                    pending,
+                    duration: start.elapsed(),
+                }
+            }
+            .instrument(span),
+        );
+        handle.id()
+    }
+
+    /// Records a finished try (or a panicked one).
+    pub(super) fn finished(
+        &mut self,
+        res: Result<(tokio::task::Id, TryDone), tokio::task::JoinError>,
+        spawned: &mut HashMap<tokio::task::Id, (usize, u32)>,
+    ) {
+        let now = self.ex.clock.now();
+        let done = match res {
+            Ok((id, done)) => {
+                spawned.remove(&id);
+                done
+            }
+            Err(e) => {
+                let Some((idx, try_number)) = spawned.remove(&e.id()) else {
+                    return;
+                };
+                TryDone {
+                    idx,
+                    try_number,
+                    result: Err(TaskError::retryable(format!("operator panicked: {e}"))),
+                    pending: Pending::default(),
+                    duration: Duration::ZERO,
+                }
+            }
+        };
+        let idx = done.idx;
+        let task_id = self.dag.tasks[idx].id.clone();
+        self.running -= 1;
+        let policy = &self.dag.tasks[idx].policy;
+        self.ex.pools.release(&policy.pool, policy.pool_slots);
+        self.slots[idx].duration = Some(done.duration);
+        let log = self
+            .logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&idx)
+            .map(|(_, l)| l);
+        if let (Err(e), Some(log)) = (&done.result, &log) {
+            log.line(&format!("ERROR: {e}"));
+        }
+        if let Some((seq, text)) = log.and_then(|l| l.take()) {
+            self.changes.push(Change::Log {
+                task_id: task_id.clone(),
+                try_number: done.try_number,
+                seq,
+                text,
+            });
+        }
+        let (try_state, error) = match &done.result {
+            Ok(TaskOutcome::Skipped(_)) => (TaskState::Skipped, None),
+            Ok(TaskOutcome::Defer { .. }) => (TaskState::Deferred, None),
+            Ok(_) => (TaskState::Success, None),
+            Err(e) => (TaskState::Failed, Some(e.message.clone())),
+        };
+        self.slots[idx].error = error.clone();
+        self.changes.push(Change::EndTry {
+            task_id: task_id.clone(),
+            try_number: done.try_number,
+            state: try_state,
+            at: now,
+            duration: done.duration,
+            error,
+        });
+        match done.result {
+            Ok(outcome) => {
+                // A deferred try is not a success: nothing of it is kept.
+                let pending = if matches!(outcome, TaskOutcome::Defer { .. }) {
+                    Pending::default()
+                } else {
+                    done.pending
+                };
+                for (key, value) in pending.xcom {
+                    self.changes.push(Change::Xcom {
+                        task_id: task_id.clone(),
+                        key,
+                        value,
+                    });
+                }
+                for (key, value) in pending.variables {
+                    self.changes.push(Change::SetVariable { key, value });
+                }
+                if !matches!(outcome, TaskOutcome::Skipped(_) | TaskOutcome::Defer { .. }) {
+                    for dataset in &self.dag.tasks[idx].outlets {
+                        self.changes.push(Change::DatasetEvent {
+                            dataset: dataset.clone(),
+                            task_id: task_id.clone(),
+                            at: now,
+                        });
+                    }
+                }
+                match outcome {
+                    TaskOutcome::Success(value) => {
+                        if let Some(value) = value {
+                            self.changes.push(Change::Xcom {
+                                task_id: task_id.clone(),
+                                key: "return_value".into(),
+                                value,
+                            });
+                        }
+                        self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
+                    }
+                    TaskOutcome::Defer { until } => {
+                        // The slot is free until then; the next try costs no retry.
+                        self.changes.push(Change::GrantTry {
+                            task_id: task_id.clone(),
+                        });
+                        self.slots[idx].max_tries += 1;
+                        self.slots[idx].next_attempt_at = Some(until);
+                        self.set_state(idx, TaskState::Deferred, now);
+                    }
+                    TaskOutcome::Skipped(reason) => {
+                        tracing::info!(task = %task_id, "skipped: {reason}");
+                        self.set_state(idx, TaskState::Skipped, now);
+                    }
+                    TaskOutcome::Branch(chosen) => {
+                        self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
+                        for d in self.dag.graph.downstream(idx) {
+                            if !chosen.contains(&self.dag.tasks[d].id) {
+                                self.force_skip(d, now);
+                            }
+                        }
+                    }
+                    TaskOutcome::ShortCircuit {
+                        skip_all_downstream,
+                    } => {
+                        self.set_state(idx, TaskState::Success, now);
+                        self.fire("on_success", Some(idx));
+                        let targets: Vec<usize> = if skip_all_downstream {
+                            self.dag.graph.descendants(idx).into_iter().collect()
+                        } else {
+                            self.dag.graph.downstream(idx)
+                        };
+                        for d in targets {
+                            self.force_skip(d, now);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::info!(task = %task_id, try_number = done.try_number, "try failed: {e}");
+                self.fail_try(idx, e.retryable, now);
+                if self.slots[idx].state == TaskState::UpForRetry {
+                    self.fire("on_retry", Some(idx));
+                } else {
+                    self.fire("on_failure", Some(idx));
+                }
+            }
+        }
+    }
+
+    pub(super) fn force_skip(&mut self, idx: usize, now: DateTime<Utc>) {
+        if self.slots[idx].state == TaskState::None {
+            self.set_state(idx, TaskState::Skipped, now);
+        }
+    }
+}
