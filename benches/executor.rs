@@ -105,14 +105,14 @@ async fn in_process(dag: &Dag, store: Option<&Path>) -> (Duration, Engine) {
     let engine = b.build().await.expect("engine");
     // One warm-up run (prepared statements, page cache).
     engine
-        .trigger(&dag.id, TriggerOptions::default())
+        .trigger(dag.id(), TriggerOptions::default())
         .await
         .expect("run");
     let mut walls = Vec::new();
     for _ in 0..ROUNDS {
         let start = Instant::now();
         let o = engine
-            .trigger(&dag.id, TriggerOptions::default())
+            .trigger(dag.id(), TriggerOptions::default())
             .await
             .expect("run");
         walls.push(start.elapsed());
@@ -196,7 +196,7 @@ fn main() {
     );
     for name in ["chain50", "fan200", "indep1000"] {
         let (dag, yaml) = shape(name);
-        let n = dag.tasks.len() as u32;
+        let n = dag.tasks().len() as u32;
         let home = tempfile::tempdir().expect("tempdir");
         let (sqlite, _) = rt.block_on(in_process(&dag, Some(home.path())));
         let (memory, _) = rt.block_on(in_process(&dag, None));

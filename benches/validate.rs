@@ -47,7 +47,7 @@ fn bench(c: &mut Criterion) {
     let file = Path::new("big.yaml");
     let load = spec::load_str(&text, file, pools.env(&registry));
     assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
-    assert_eq!(load.dags[0].tasks.len(), 10_000);
+    assert_eq!(load.dags[0].tasks().len(), 10_000);
     println!(
         "generated DAG: 10,000 tasks, {} KiB of YAML",
         text.len() / 1024
@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let load = spec::load_str(black_box(&text), file, pools.env(&registry));
             let dag = &load.dags[0];
-            black_box(dag.graph.topological_order().len())
+            black_box(dag.graph().topological_order().len())
         })
     });
     group.finish();

@@ -18,16 +18,21 @@ fn main() {
     }
 
     for dag in bag.dags() {
-        println!("{} ({}, {} tasks)", dag.id, dag.schedule, dag.tasks.len());
+        println!(
+            "{} ({}, {} tasks)",
+            dag.id(),
+            dag.schedule(),
+            dag.tasks().len()
+        );
         print!("{}", render_tree(dag));
         // The graph answers upstream/downstream questions by task index.
         if let Some(first) = dag.topological_order().next() {
-            let i = dag.graph.index_of(&first.id).expect("task of this DAG");
+            let i = dag.graph().index_of(&first.id).expect("task of this DAG");
             let downstream: Vec<&str> = dag
-                .graph
+                .graph()
                 .descendants(i)
                 .into_iter()
-                .map(|j| dag.tasks[j].id.as_str())
+                .map(|j| dag.tasks()[j].id.as_str())
                 .collect();
             println!(
                 "everything downstream of {}: {}\n",

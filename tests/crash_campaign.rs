@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, line_counts};
 use serde_json::Value;
 
 /// gen (daily) → trigger_dag prep → dataset `ds1` → train. Every shell task leaves
@@ -116,16 +116,8 @@ type Final = BTreeMap<(String, String), (String, Vec<(String, String, usize)>)>;
 
 fn final_state(env: &Env) -> Final {
     let mut out = Final::new();
-    for r in env.runs() {
-        let shown = env.json(&[
-            "runs",
-            "show",
-            r["run_id"].as_str().unwrap(),
-            "--dag",
-            r["dag_id"].as_str().unwrap(),
-            "--json",
-        ]);
-        let tasks = shown["tasks"]
+    for r in env.shown() {
+        let tasks = r["tasks"]
             .as_array()
             .unwrap()
             .iter()
@@ -154,17 +146,6 @@ fn final_state(env: &Env) -> Final {
         assert!(prev.is_none(), "two runs of {key:?}");
     }
     out
-}
-
-fn effects(dir: &Path) -> BTreeMap<String, usize> {
-    let mut n = BTreeMap::new();
-    for line in std::fs::read_to_string(dir.join("effects"))
-        .unwrap_or_default()
-        .lines()
-    {
-        *n.entry(line.to_string()).or_insert(0) += 1;
-    }
-    n
 }
 
 #[test]
@@ -223,7 +204,7 @@ fn a_killed_backfill_recovers_to_the_crash_free_state() {
         assert_eq!(got, baseline, "kill at {point}, recovered by {recover:?}");
         // Each day's work was finished exactly once per task (a killed try may have started
         // it, never finished it twice).
-        let fx = effects(h.marks.path());
+        let fx = line_counts(&h.marks.path().join("effects"));
         for day in 1..=3 {
             for task in ["make", "shape", "fit"] {
                 assert_eq!(

@@ -5,12 +5,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Env;
+use common::{Env, line_counts};
 use serde_json::Value;
 
 /// Three DAGs shaped like the shipped loop, with shell tasks: `gen` (one run at a time)
@@ -59,28 +59,11 @@ fn out_text(o: &std::process::Output) -> String {
     )
 }
 
-/// `runs show --json` of every run.
-fn shown(env: &Env) -> Vec<Value> {
-    env.runs()
-        .iter()
-        .map(|r| {
-            env.json(&[
-                "runs",
-                "show",
-                r["run_id"].as_str().unwrap(),
-                "--dag",
-                r["dag_id"].as_str().unwrap(),
-                "--json",
-            ])
-        })
-        .collect()
-}
-
 /// Asserts that no task instance of any run has more than one `success` try, and returns
 /// how many runs each DAG has, by state.
 fn no_double_success(env: &Env) -> BTreeMap<(String, String), usize> {
     let mut count = BTreeMap::new();
-    for run in shown(env) {
+    for run in env.shown() {
         for t in run["tasks"].as_array().unwrap() {
             let ok = t["tries"]
                 .as_array()
@@ -103,14 +86,6 @@ fn no_double_success(env: &Env) -> BTreeMap<(String, String), usize> {
             .or_insert(0) += 1;
     }
     count
-}
-
-fn effects(path: &Path) -> HashMap<String, usize> {
-    let mut n = HashMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        *n.entry(line.to_string()).or_insert(0) += 1;
-    }
-    n
 }
 
 #[test]
@@ -141,7 +116,7 @@ fn concurrent_triggers_on_one_home_never_succeed_twice_and_hold_max_active_runs(
             );
         }
         // Every day's work happened once.
-        let fx = effects(&fx);
+        let fx = line_counts(&fx);
         for day in 1..=3 {
             for dag in ["gen", "prep", "train"] {
                 assert_eq!(fx.get(&format!("{dag} 2026-01-0{day}")), Some(&1), "{fx:?}");
@@ -204,7 +179,7 @@ fn resume_runs_every_run_a_no_follow_backfill_left_queued() {
         );
     }
     // train ran once per day, on that day (its logical date is the preparation's).
-    let fx = effects(&fx);
+    let fx = line_counts(&fx);
     for day in 1..=3 {
         assert_eq!(fx.get(&format!("train 2026-01-0{day}")), Some(&1), "{fx:?}");
     }
@@ -258,7 +233,7 @@ fn a_failed_task_under_an_all_done_leaf_still_fails_the_run_and_the_exit_code() 
     )]);
     let out = env.cmd(&["trigger", "fails"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
-    let run = &shown(&env)[0];
+    let run = &env.shown()[0];
     assert_eq!(run["state"], "failed");
     let state = |id: &str| {
         run["tasks"]
@@ -320,7 +295,7 @@ fn runs_cancel_stops_the_running_try_and_fails_the_run() {
         !marks.path().join("finished").exists(),
         "the try's process was stopped"
     );
-    let run = &shown(&env)[0];
+    let run = &env.shown()[0];
     assert_eq!(run["state"], "failed");
     let nap = &run["tasks"][0];
     assert_eq!(nap["state"], "failed");
@@ -352,7 +327,7 @@ fn tasks_clear_runs_a_task_and_its_downstream_again() {
         .stdout(predicates::str::contains("cleared 2 task(s)"));
     assert_eq!(env.runs()[0]["state"], "queued");
     env.cmd(&["runs", "resume"]).assert().success();
-    let run = &shown(&env)[0];
+    let run = &env.shown()[0];
     assert_eq!(run["state"], "success");
     assert_eq!(run["tasks"][0]["tries"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -379,7 +354,7 @@ fn runs_mark_success_and_mark_failed_end_a_queued_run() {
         .success();
     env.cmd(&["runs", "mark-success", "ok"]).assert().success();
     env.cmd(&["runs", "mark-failed", "ko"]).assert().success();
-    let runs = shown(&env);
+    let runs = env.shown();
     let by_id = |id: &str| runs.iter().find(|r| r["run_id"] == id).unwrap();
     assert_eq!(by_id("ok")["state"], "success");
     assert!(

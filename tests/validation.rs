@@ -336,7 +336,7 @@ fn trigger_rules_and_pools() {
         &pools,
     );
     assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
-    assert_eq!(load.dags[0].tasks[0].policy.pool, "gpu");
+    assert_eq!(load.dags[0].tasks()[0].policy.pool, "gpu");
 }
 
 #[test]
@@ -428,17 +428,17 @@ fn single_dag_form_reads_every_key() {
     );
     assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
     let dag = &load.dags[0];
-    assert_eq!(dag.description.as_deref(), Some("all keys"));
-    assert!(matches!(dag.schedule, Schedule::Cron(_)));
+    assert_eq!(dag.description(), Some("all keys"));
+    assert!(matches!(dag.schedule(), Schedule::Cron(_)));
     assert_eq!(
-        dag.start_date.unwrap().to_rfc3339(),
+        dag.start_date().unwrap().to_rfc3339(),
         "2026-01-01T06:00:00+00:00"
     );
-    assert!(dag.catchup);
-    assert_eq!((dag.max_active_runs, dag.max_active_tasks), (2, 4));
-    assert_eq!(dag.tags, ["a", "b"]);
-    assert_eq!(dag.params["n"], 3);
-    assert_eq!(dag.params["window"], 7);
+    assert!(dag.catchup());
+    assert_eq!((dag.max_active_runs(), dag.max_active_tasks()), (2, 4));
+    assert_eq!(dag.tags(), ["a", "b"]);
+    assert_eq!(dag.params()["n"], 3);
+    assert_eq!(dag.params()["window"], 7);
     let a = dag.task("a").unwrap();
     assert_eq!(a.policy.owner, "me");
     assert_eq!(a.policy.retries, 2);
@@ -464,17 +464,17 @@ fn dag_factory_form_loads_unchanged() {
         1,
         "default_view is ignored with a warning"
     );
-    let ids: Vec<&str> = load.dags.iter().map(|d| d.id.as_str()).collect();
+    let ids: Vec<&str> = load.dags.iter().map(|d| d.id()).collect();
     assert_eq!(ids, ["example_dag_factory", "second_dag"]);
 
     let dag = &load.dags[0];
     assert_eq!(
-        dag.schedule.to_string(),
+        dag.schedule().to_string(),
         "0 3 * * *",
         "schedule_interval from `default`"
     );
     assert_eq!(
-        dag.start_date.unwrap().to_rfc3339(),
+        dag.start_date().unwrap().to_rfc3339(),
         "2026-01-01T00:00:00+00:00"
     );
     let load_task = dag.task("load").unwrap();
@@ -508,7 +508,7 @@ fn dag_factory_form_loads_unchanged() {
 
     let second = &load.dags[1];
     assert_eq!(
-        second.schedule.to_string(),
+        second.schedule().to_string(),
         "@hourly",
         "own key beats `default`"
     );
@@ -571,7 +571,7 @@ fn other_errors_of_a_dag_do_not_cascade_into_other_dags() {
     let load =
         load("good:\n  tasks: {a: {operator: noop}}\nbad:\n  tasks: {a: {operator: nope}}\n");
     assert_eq!(load.dags.len(), 1);
-    assert_eq!(load.dags[0].id, "good");
+    assert_eq!(load.dags[0].id(), "good");
     assert_eq!(load.diagnostics.error_count(), 1);
 }
 
@@ -592,19 +592,19 @@ fn time_zones_are_checked_and_naive_dates_read_in_them() {
     );
     assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
     let dag = &load.dags[0];
-    assert_eq!(dag.timezone.name(), "Europe/Paris");
+    assert_eq!(dag.timezone().name(), "Europe/Paris");
     assert_eq!(
-        dag.start_date.unwrap().to_rfc3339(),
+        dag.start_date().unwrap().to_rfc3339(),
         "2026-07-01T04:00:00+00:00",
         "06:00 in Paris in summer"
     );
     let first = dag
         .timetable()
-        .next_interval(None, dag.start_date.unwrap())
+        .next_interval(None, dag.start_date().unwrap())
         .unwrap();
     assert_eq!(
         first.start,
-        dag.start_date.unwrap(),
+        dag.start_date().unwrap(),
         "06:00 local is a tick"
     );
 }

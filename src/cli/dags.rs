@@ -101,7 +101,7 @@ pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
 
 fn find<'a>(bag: &'a DagBag, dag_id: &str) -> anyhow::Result<&'a dagctl::engine::Dag> {
     bag.get(dag_id).ok_or_else(|| {
-        let near = closest(dag_id, bag.dags().map(|d| d.id.as_str()))
+        let near = closest(dag_id, bag.dags().map(|d| d.id()))
             .map(|c| format!("; did you mean `{c}`?"))
             .unwrap_or_default();
         anyhow::anyhow!(
@@ -120,13 +120,13 @@ fn next_runs(
     let dag = find(bag, dag_id)?;
     let after = match after {
         None => chrono::Utc::now(),
-        Some(text) => dagctl::engine::spec::parse_date_in(text, dag.timezone).ok_or_else(|| {
+        Some(text) => dagctl::engine::spec::parse_date_in(text, dag.timezone()).ok_or_else(|| {
             anyhow::anyhow!("--after `{text}`: write a date of the years 1 to 9999, like 2026-01-31 or 2026-01-31T06:00:00")
         })?,
     };
     let far = after + chrono::Duration::days(366 * 200);
     let intervals = dag.timetable().between(after, far, count);
-    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone).to_rfc3339();
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone()).to_rfc3339();
     if json {
         let list: Vec<_> = intervals
             .iter()
@@ -145,10 +145,10 @@ fn next_runs(
     if intervals.is_empty() {
         println!(
             "DAG `{}` has no run after {} (schedule: {}{})",
-            dag.id,
+            dag.id(),
             local(after),
-            dag.schedule,
-            dag.end_date
+            dag.schedule(),
+            dag.end_date()
                 .map(|e| format!(", end_date: {}", local(e)))
                 .unwrap_or_default()
         );
@@ -175,12 +175,12 @@ fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
             .dags()
             .map(|d| {
                 serde_json::json!({
-                    "dag_id": d.id,
-                    "schedule": d.schedule.to_string(),
-                    "tasks": d.tasks.len(),
-                    "tags": d.tags,
-                    "description": d.description,
-                    "file": d.source.file.display().to_string(),
+                    "dag_id": d.id(),
+                    "schedule": d.schedule().to_string(),
+                    "tasks": d.tasks().len(),
+                    "tags": d.tags(),
+                    "description": d.description(),
+                    "file": d.source().file.display().to_string(),
                 })
             })
             .collect();
@@ -191,11 +191,11 @@ fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
         .dags()
         .map(|d| {
             [
-                d.id.clone(),
-                d.schedule.to_string(),
-                d.tasks.len().to_string(),
-                d.tags.join(","),
-                d.source.file.display().to_string(),
+                d.id().to_string(),
+                d.schedule().to_string(),
+                d.tasks().len().to_string(),
+                d.tags().join(","),
+                d.source().file.display().to_string(),
             ]
         })
         .collect();
@@ -213,8 +213,8 @@ fn show(bag: &DagBag, dag_id: &str, dot: bool, json: bool) -> anyhow::Result<Exi
     } else if json {
         print_json(&dag.to_json())?;
     } else {
-        println!("{}", dag.id);
-        if let Some(d) = &dag.description {
+        println!("{}", dag.id());
+        if let Some(d) = &dag.description() {
             println!("  {d}");
         }
         let date = |d: Option<chrono::DateTime<chrono::Utc>>| {
@@ -222,23 +222,23 @@ fn show(bag: &DagBag, dag_id: &str, dot: bool, json: bool) -> anyhow::Result<Exi
         };
         println!(
             "  schedule: {}  start_date: {}  end_date: {}  catchup: {}",
-            dag.schedule,
-            date(dag.start_date),
-            date(dag.end_date),
-            dag.catchup
+            dag.schedule(),
+            date(dag.start_date()),
+            date(dag.end_date()),
+            dag.catchup()
         );
         println!(
             "  max_active_runs: {}  max_active_tasks: {}  tasks: {}  tags: {}",
-            dag.max_active_runs,
-            dag.max_active_tasks,
-            dag.tasks.len(),
-            if dag.tags.is_empty() {
+            dag.max_active_runs(),
+            dag.max_active_tasks(),
+            dag.tasks().len(),
+            if dag.tags().is_empty() {
                 "-".to_string()
             } else {
-                dag.tags.join(", ")
+                dag.tags().join(", ")
             }
         );
-        println!("  file: {}", dag.source.file.display());
+        println!("  file: {}", dag.source().file.display());
         println!();
         print!("{}", render_tree(dag));
     }

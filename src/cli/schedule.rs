@@ -106,7 +106,7 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(g.engine().await?);
     let dag = engine.dag(&a.dag_id)?;
     let date = |text: &str, flag: &str| {
-        parse_date_in(text, dag.timezone)
+        parse_date_in(text, dag.timezone())
             .with_context(|| format!("{flag} `{text}`: write a date of the years 1 to 9999, like 2026-01-31 or 2026-01-31T06:00:00"))
     };
     let (from, to) = (date(&a.start, "--start")?, date(&a.end, "--end")?);
@@ -116,7 +116,7 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
     let plan = engine
         .backfill_plan(&a.dag_id, from, to, a.rerun_failed, a.reset)
         .await?;
-    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone).to_rfc3339();
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&dag.timezone()).to_rfc3339();
     if a.dry_run {
         if a.json {
             let list: Vec<_> = plan

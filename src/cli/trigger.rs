@@ -107,7 +107,7 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
 /// The number of tasks of a DAG, for progress bars.
 pub fn tasks_of(engine: &Arc<Engine>) -> impl Fn(&str) -> usize + Send + 'static {
     let engine = Arc::clone(engine);
-    move |dag_id| engine.dag(dag_id).map_or(0, |d| d.tasks.len())
+    move |dag_id| engine.dag(dag_id).map_or(0, |d| d.tasks().len())
 }
 
 /// Queued runs caused by `key`.

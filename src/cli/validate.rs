@@ -37,7 +37,7 @@ pub async fn run(g: &Global, a: ValidateArgs) -> anyhow::Result<ExitCode> {
         print_json(&serde_json::json!({
             "ok": errors == 0,
             "files": bag.files().len(),
-            "dags": bag.dags().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            "dags": bag.dags().map(|d| d.id().to_string()).collect::<Vec<_>>(),
             "errors": errors,
             "warnings": warnings,
             "diagnostics": diags.iter().map(|d| d.to_json()).collect::<Vec<_>>(),

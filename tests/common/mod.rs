@@ -84,6 +84,23 @@ impl Env {
         })
     }
 
+    /// `runs show --json` of every run, newest first.
+    pub fn shown(&self) -> Vec<Value> {
+        self.runs()
+            .iter()
+            .map(|r| {
+                self.json(&[
+                    "runs",
+                    "show",
+                    r["run_id"].as_str().unwrap(),
+                    "--dag",
+                    r["dag_id"].as_str().unwrap(),
+                    "--json",
+                ])
+            })
+            .collect()
+    }
+
     /// Every run (`runs list --json`), newest first.
     pub fn runs(&self) -> Vec<Value> {
         self.json(&["runs", "list", "--json", "--limit", "10000"])
@@ -91,4 +108,14 @@ impl Env {
             .unwrap()
             .clone()
     }
+}
+
+/// How many times each line occurs in a file (none if it does not exist): what tasks that
+/// append a line per piece of work did.
+pub fn line_counts(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        *n.entry(line.to_string()).or_insert(0) += 1;
+    }
+    n
 }

@@ -22,41 +22,42 @@ use crate::yaml::Pos;
 /// The name of the pool every task uses unless it names another.
 pub const DEFAULT_POOL: &str = "default_pool";
 
-/// A validated DAG.
+/// A validated DAG. Only the loader ([`crate::spec`]) and [`crate::DagBuilder`] make one, so
+/// every `Dag` has passed validation: its fields are read through accessors.
 #[derive(Debug, Clone)]
 pub struct Dag {
     /// Unique id (`dag_id`).
-    pub id: String,
+    pub(crate) id: String,
     /// Free text shown by `dagctl dags list`.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// When runs are created on their own.
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// The zone the schedule is read in (`timezone:`, UTC by default).
-    pub timezone: chrono_tz::Tz,
+    pub(crate) timezone: chrono_tz::Tz,
     /// The first logical date the scheduler considers.
-    pub start_date: Option<DateTime<Utc>>,
+    pub(crate) start_date: Option<DateTime<Utc>>,
     /// The last logical date the scheduler considers.
-    pub end_date: Option<DateTime<Utc>>,
+    pub(crate) end_date: Option<DateTime<Utc>>,
     /// Whether the scheduler creates runs for every missed interval (`true`) or only the latest.
-    pub catchup: bool,
+    pub(crate) catchup: bool,
     /// At most this many runs of the DAG at once.
-    pub max_active_runs: u32,
+    pub(crate) max_active_runs: u32,
     /// At most this many running tasks per run.
-    pub max_active_tasks: u32,
+    pub(crate) max_active_tasks: u32,
     /// Parameters with their defaults (`params`), overridable per run.
-    pub params: serde_json::Map<String, serde_json::Value>,
+    pub(crate) params: serde_json::Map<String, serde_json::Value>,
     /// Free labels.
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// The tasks, in the order they were written.
-    pub tasks: Vec<Task>,
+    pub(crate) tasks: Vec<Task>,
     /// Dependencies between tasks (indexes into `tasks`).
-    pub graph: DagGraph,
+    pub(crate) graph: DagGraph,
     /// Run when a run of the DAG fails.
-    pub on_failure_callback: Vec<Callback>,
+    pub(crate) on_failure_callback: Vec<Callback>,
     /// Run when a run of the DAG succeeds.
-    pub on_success_callback: Vec<Callback>,
+    pub(crate) on_success_callback: Vec<Callback>,
     /// Where the DAG was defined (empty for DAGs built in code).
-    pub source: Source,
+    pub(crate) source: Source,
 }
 
 /// Where a DAG or task was defined.
@@ -121,9 +122,9 @@ pub struct TaskPolicy {
     /// The owner shown in listings.
     pub owner: String,
     /// Run when the task fails for good.
-    pub on_failure_callback: Vec<Callback>,
+    pub(crate) on_failure_callback: Vec<Callback>,
     /// Run when the task succeeds.
-    pub on_success_callback: Vec<Callback>,
+    pub(crate) on_success_callback: Vec<Callback>,
     /// Run when a try fails and a retry follows.
     pub on_retry_callback: Vec<Callback>,
 }
@@ -148,6 +149,86 @@ impl Default for TaskPolicy {
 }
 
 impl Dag {
+    /// Its id (`dag_id`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Free text shown by `dagctl dags list`.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// When runs are created on their own.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// The zone the schedule is read in.
+    pub fn timezone(&self) -> chrono_tz::Tz {
+        self.timezone
+    }
+
+    /// The first logical date the scheduler considers.
+    pub fn start_date(&self) -> Option<DateTime<Utc>> {
+        self.start_date
+    }
+
+    /// The last logical date the scheduler considers.
+    pub fn end_date(&self) -> Option<DateTime<Utc>> {
+        self.end_date
+    }
+
+    /// Whether the scheduler creates runs for every missed interval.
+    pub fn catchup(&self) -> bool {
+        self.catchup
+    }
+
+    /// At most this many runs of the DAG at once.
+    pub fn max_active_runs(&self) -> u32 {
+        self.max_active_runs
+    }
+
+    /// At most this many running tasks per run.
+    pub fn max_active_tasks(&self) -> u32 {
+        self.max_active_tasks
+    }
+
+    /// Parameters with their defaults, overridable per run.
+    pub fn params(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.params
+    }
+
+    /// Free labels.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// The tasks, in the order they were written.
+    pub fn tasks(&self) -> &[Task] {
+        &self.tasks
+    }
+
+    /// Dependencies between tasks (indexes into [`Dag::tasks`]).
+    pub fn graph(&self) -> &DagGraph {
+        &self.graph
+    }
+
+    /// Run when a run of the DAG fails.
+    pub fn on_failure_callback(&self) -> &[Callback] {
+        &self.on_failure_callback
+    }
+
+    /// Run when a run of the DAG succeeds.
+    pub fn on_success_callback(&self) -> &[Callback] {
+        &self.on_success_callback
+    }
+
+    /// Where the DAG was defined (empty for DAGs built in code).
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// The DAG's schedule bounded by its dates: data intervals and due runs.
     pub fn timetable(&self) -> crate::timetable::Timetable<'_> {
         crate::timetable::Timetable {

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{DagRun, RunKey, RunOwner, StoreError, TaskInstance, TryRecord, from_micros};
+use super::{
+    DagRun, DatasetEvent, RunKey, RunOwner, StoreError, TaskInstance, TryRecord, from_micros,
+};
 
 pub(super) fn corrupt(what: &str, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {
@@ -123,5 +125,20 @@ pub(super) fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
         end_date: c.opt_time("end_date")?,
         duration: duration.map(|us| Duration::from_micros(us.max(0) as u64)),
         error: c.opt_text("error")?,
+    })
+}
+
+pub(super) fn event_from_row(row: &AnyRow) -> Result<DatasetEvent, StoreError> {
+    let c = Cols {
+        row,
+        what: "dataset event",
+    };
+    Ok(DatasetEvent {
+        dataset: c.text("dataset")?,
+        created_at: c.time("created_at")?,
+        seq: c.int("seq")?,
+        dag_id: c.text("dag_id")?,
+        run_id: c.text("run_id")?,
+        task_id: c.text("task_id")?,
     })
 }

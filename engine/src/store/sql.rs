@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 
-use super::rows::{Cols, corrupt, run_from_row, ti_from_row, try_from_row};
+use super::rows::{Cols, corrupt, event_from_row, run_from_row, ti_from_row, try_from_row};
 use super::sqlite_commit::Committer;
 use super::statements::{
     self, Committed, Param, Stmt, Tally, new_run, new_task_instances, statements,
@@ -798,21 +798,6 @@ fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArg
         };
     }
     q
-}
-
-fn event_from_row(row: &sqlx::any::AnyRow) -> Result<DatasetEvent, StoreError> {
-    let c = Cols {
-        row,
-        what: "dataset event",
-    };
-    Ok(DatasetEvent {
-        dataset: c.text("dataset")?,
-        created_at: c.time("created_at")?,
-        seq: c.int("seq")?,
-        dag_id: c.text("dag_id")?,
-        run_id: c.text("run_id")?,
-        task_id: c.text("task_id")?,
-    })
 }
 
 fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
