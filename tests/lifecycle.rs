@@ -442,3 +442,87 @@ fn a_paused_dag_gets_no_dataset_runs_until_unpaused() {
         .failure()
         .stderr(predicates::str::contains("no valid DAG `nope`"));
 }
+
+/// Waits for a process, killing it (and failing) if it has not ended within `limit`.
+fn wait_bounded(mut child: Child, limit: Duration, what: &str) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("{what} did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_run_driven_to_its_end_by_another_process_ends_the_wait_for_it() {
+    let marks = tempfile::TempDir::new().unwrap();
+    let env = Env::new(&[("sleeper.yaml", &sleeper(marks.path()))]);
+    env.cmd(&["trigger", "sleeper", "--no-wait", "--run-id", "r1"])
+        .assert()
+        .success();
+    let driver = env
+        .process(&["runs", "resume"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&marks.path().join("started"));
+    // This one finds r1 driven by the other process and waits for it.
+    let waiter = env
+        .process(&["runs", "resume", "r1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    std::fs::write(marks.path().join("wake"), "").unwrap();
+    let out = wait_bounded(driver, Duration::from_secs(30), "the driving resume");
+    assert!(out.status.success(), "{}", out_text(&out));
+    let out = wait_bounded(waiter, Duration::from_secs(30), "the waiting resume");
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("run r1 of sleeper: success"),
+        "{}",
+        out_text(&out)
+    );
+}
+
+#[test]
+fn a_trigger_blocked_by_a_crashed_run_says_so_instead_of_waiting() {
+    let marks = tempfile::TempDir::new().unwrap();
+    let env = Env::new(&[(
+        "one.yaml",
+        &format!(
+            "dag_id: one\nmax_active_runs: 1\ntasks:\n  nap: {{operator: command, \
+             bash_command: 'touch {}/started; sleep 30'}}\n",
+            marks.path().display()
+        ),
+    )]);
+    let mut first = env
+        .process(&["trigger", "one", "--run-id", "crashed"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&marks.path().join("started"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = env
+        .process(&["trigger", "one", "--run-id", "next"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_bounded(second, Duration::from_secs(30), "the second trigger");
+    assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
+    let text = out_text(&out);
+    assert!(
+        text.contains("left unfinished: run next of one")
+            && text.contains("held by crashed of one")
+            && text.contains("`dagctl runs resume` continues it"),
+        "{text}"
+    );
+}

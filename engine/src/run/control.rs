@@ -155,6 +155,7 @@ impl RunControl {
         caused_by: Option<RunKey>,
     ) -> Result<Vec<String>, EngineError> {
         let (dag, _) = self.existing(key).await?;
+        self.take(key).await?;
         let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
         let mut chosen: HashSet<usize> = HashSet::new();
         let mut add = |i: usize, downstream: bool| {
@@ -233,6 +234,7 @@ impl RunControl {
             )));
         }
         let (_, run) = self.existing(key).await?;
+        self.take(key).await?;
         let now = self.clock.now();
         let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
         let mut changes = vec![Change::Release { worker_id: None }];
@@ -266,6 +268,14 @@ impl RunControl {
             state,
         });
         Ok(())
+    }
+
+    /// Takes the run from whoever drives it, in a transaction of its own before the task
+    /// states are read: from then on the driver's writes are refused, so what is read next
+    /// stays true until the change is written.
+    async fn take(&self, key: &RunKey) -> Result<(), EngineError> {
+        self.commit(key, vec![Change::Release { worker_id: None }])
+            .await
     }
 
     /// The ends of the tries still `running` in a run, recorded failed with `why`.

@@ -20,6 +20,7 @@ use crate::events::Event;
 use crate::executor::{RunError, RunOutcome};
 use crate::state::RunState;
 use crate::store::{DagRun, RunFilter, RunKey};
+use crate::worker::is_orphan;
 
 /// How often runs that wait (for their DAG's run limit, or for another process) are looked
 /// at again when no event says something changed.
@@ -76,6 +77,8 @@ pub struct Driver {
     ids: HashMap<tokio::task::Id, RunKey>,
     /// Runs this driver is done with.
     done: HashSet<RunKey>,
+    /// Runs this driver drove to their end (looked at again if they are queued again).
+    completed: HashSet<RunKey>,
     /// Runs to look at again: at their DAG's run limit, or driven by another process.
     waiting: BTreeMap<RunKey, String>,
     events: broadcast::Receiver<Event>,
@@ -107,6 +110,7 @@ impl Driver {
             joins: JoinSet::new(),
             ids: HashMap::new(),
             done: HashSet::new(),
+            completed: HashSet::new(),
             waiting: BTreeMap::new(),
             events,
             report: DriveReport::default(),
@@ -166,39 +170,96 @@ impl Driver {
                 &b.run_id,
             ))
         });
-        let mut room: HashMap<String, i64> = HashMap::new();
-        for run in &unfinished {
-            if let Ok(dag) = self.engine.dag(&run.dag_id) {
-                let r = room
-                    .entry(run.dag_id.clone())
-                    .or_insert(i64::from(dag.max_active_runs));
-                // A run being started here counts before the store says `running`: else
-                // the next turn would start a later run beside it, and the two would race.
-                let starting = self
-                    .inflight
-                    .contains(&RunKey::new(&run.dag_id, &run.run_id));
-                if run.state == RunState::Running || starting {
-                    *r -= 1;
-                }
+        let keys: HashSet<RunKey> = unfinished
+            .iter()
+            .map(|r| RunKey::new(&r.dag_id, &r.run_id))
+            .collect();
+        // Runs that waited here and ended elsewhere (or vanished): their outcome is read once.
+        let ended: Vec<RunKey> = self
+            .waiting
+            .keys()
+            .filter(|k| !keys.contains(*k) && !self.inflight.contains(*k))
+            .cloned()
+            .collect();
+        for key in ended {
+            self.waiting.remove(&key);
+            self.spawn(key);
+        }
+        // Runs driven to their end here that are unfinished again (cleared, reset) run again.
+        for key in &keys {
+            if self.completed.remove(key) {
+                self.done.remove(key);
             }
         }
+        let now = self.engine.executor.now();
+        let mut scoped = Vec::with_capacity(unfinished.len());
         for run in unfinished {
+            let in_scope = self.in_scope(&run).await?;
+            scoped.push((run, in_scope));
+        }
+        // Free run slots per DAG. A run being started here counts before the store says
+        // `running` (else the next turn would start a later run beside it); a running run
+        // outside the scope whose driver is gone holds its slot until someone resumes it.
+        let mut room: HashMap<String, i64> = HashMap::new();
+        let mut stale: HashMap<String, Vec<String>> = HashMap::new();
+        for (run, in_scope) in &scoped {
+            let Ok(dag) = self.engine.dag(&run.dag_id) else {
+                continue;
+            };
+            let r = room
+                .entry(run.dag_id.clone())
+                .or_insert(i64::from(dag.max_active_runs()));
             let key = RunKey::new(&run.dag_id, &run.run_id);
-            if self.inflight.contains(&key)
-                || self.done.contains(&key)
-                || !self.in_scope(&run).await?
-            {
+            let starting = self.inflight.contains(&key);
+            if run.state == RunState::Running || starting {
+                *r -= 1;
+            }
+            let gone = run
+                .owner
+                .as_ref()
+                .is_none_or(|o| is_orphan(&o.worker_id, Some(o.until), now));
+            if run.state == RunState::Running && !in_scope && !starting && gone {
+                stale
+                    .entry(run.dag_id.clone())
+                    .or_default()
+                    .push(run.run_id.clone());
+            }
+        }
+        for (run, in_scope) in scoped {
+            let key = RunKey::new(&run.dag_id, &run.run_id);
+            if !in_scope || self.inflight.contains(&key) || self.done.contains(&key) {
                 continue;
             }
             let Some(r) = room.get_mut(&run.dag_id) else {
-                self.waiting
-                    .insert(key, "its DAG is not loaded (see `dagctl validate`)".into());
+                self.leave(key, "its DAG is not loaded (see `dagctl validate`)".into());
                 continue;
             };
             if run.state == RunState::Queued {
                 if *r <= 0 {
-                    self.waiting
-                        .insert(key, "waiting for a free run slot (max_active_runs)".into());
+                    let limit = i64::from(
+                        self.engine
+                            .dag(&run.dag_id)
+                            .map_or(0, |d| d.max_active_runs()),
+                    );
+                    match stale.get(&run.dag_id) {
+                        // Nothing alive holds the slots it waits for: say so, do not wait.
+                        Some(ids) if ids.len() as i64 >= limit => self.leave(
+                            key,
+                            format!(
+                                "waits for a run slot (max_active_runs) held by {} of {}, left \
+                                 unfinished by a process that stopped; `dagctl runs resume` \
+                                 continues it",
+                                ids.join(", "),
+                                run.dag_id
+                            ),
+                        ),
+                        _ => {
+                            self.waiting.insert(
+                                key,
+                                "waiting for a free run slot (max_active_runs)".into(),
+                            );
+                        }
+                    }
                     continue;
                 }
                 *r -= 1;
@@ -242,6 +303,13 @@ impl Driver {
                 Ok(verdict)
             }
         }
+    }
+
+    /// Gives up on a run for this drive, saying why (it counts as left unfinished).
+    fn leave(&mut self, key: RunKey, why: String) {
+        self.waiting.remove(&key);
+        self.report.left.push((key.clone(), why));
+        self.done.insert(key);
     }
 
     fn spawn(&mut self, key: RunKey) {
@@ -306,6 +374,7 @@ impl Driver {
             Ok(outcome) => {
                 on_done(&outcome);
                 self.report.outcomes.push(outcome);
+                self.completed.insert(key.clone());
                 self.done.insert(key);
             }
             // Taken from this process while queued again (cleared): driven again.
@@ -328,10 +397,12 @@ impl Driver {
         }
     }
 
-    /// Forgets which runs were left to other processes, so they are looked at again.
+    /// Forgets which runs were left to other processes or left unfinished, so they are
+    /// looked at again (the scheduler, after reloading the DAG folder).
     pub fn forget_held(&mut self) {
         let held = std::mem::take(&mut self.report.held);
-        for (key, _) in held {
+        let left = std::mem::take(&mut self.report.left);
+        for (key, _) in held.into_iter().chain(left) {
             self.done.remove(&key);
         }
     }

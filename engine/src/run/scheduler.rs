@@ -118,9 +118,13 @@ impl Engine {
     pub async fn schedule_datasets(&self) -> Result<Vec<DagRun>, EngineError> {
         let mut created = Vec::new();
         for dag in self.dags() {
-            let crate::Schedule::Datasets(names) = &dag.schedule else {
+            let crate::Schedule::Datasets(names) = dag.schedule() else {
                 continue;
             };
+            // A dataset named twice is one condition (its event is consumed once).
+            let mut names = names.clone();
+            names.sort();
+            names.dedup();
             let Some(flags) = self.flags(&dag.id) else {
                 continue;
             };
@@ -130,7 +134,7 @@ impl Engine {
             // Bounded: each turn consumes events or stops.
             for _ in 0..10_000 {
                 let mut group = Vec::with_capacity(names.len());
-                for name in names {
+                for name in &names {
                     let found = self
                         .store
                         .unconsumed_events(&dag.id, name, flags.first_seen)
@@ -402,8 +406,24 @@ pub async fn run_scheduler(
         if shutdown.is_cancelled() {
             break;
         }
-        let tick = engine.schedule_due().await?;
-        let created = driver.turn().await?;
+        // A store that fails now (a restart, a lock held too long) is tried again at the next
+        // wake-up; the runs being executed go on.
+        let tick = match engine.schedule_due().await {
+            Ok(tick) => tick,
+            Err(e) => {
+                on_event(&format!("cannot create due runs (trying again): {e}"));
+                Tick::default()
+            }
+        };
+        let created = match driver.turn().await {
+            Ok(created) => created,
+            Err(e) => {
+                on_event(&format!(
+                    "cannot look for runs to execute (trying again): {e}"
+                ));
+                Vec::new()
+            }
+        };
         for run in tick.created.iter().chain(&created) {
             on_event(&format!("created run {} of {}", run.run_id, run.dag_id));
             report

@@ -503,9 +503,15 @@ async fn lifecycle(s: &dyn Store) {
         TaskState::Scheduled,
         "nothing of the refused batch"
     );
-    s.renew_leases("w2", t + chrono::Duration::seconds(90))
-        .await
-        .unwrap();
+    s.commit(&owned(
+        "w2",
+        vec![Change::Renew {
+            worker_id: "w2".into(),
+            until: t + chrono::Duration::seconds(90),
+        }],
+    ))
+    .await
+    .unwrap();
     let until = s
         .run("limited", "q1")
         .await

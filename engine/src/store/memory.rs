@@ -400,6 +400,15 @@ impl Store for MemoryStore {
                         r.triggered_by = parent.clone();
                     }
                 }
+                Change::Renew { worker_id, until } => {
+                    if let Some(o) = run
+                        .as_mut()
+                        .and_then(|r| r.owner.as_mut())
+                        .filter(|o| o.worker_id == *worker_id)
+                    {
+                        o.until = *until;
+                    }
+                }
                 Change::Release { worker_id } => {
                     if let Some(r) = run.as_mut()
                         && worker_id
@@ -448,13 +457,6 @@ impl Store for MemoryStore {
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
         let mut n = 0;
         let mut d = self.data();
-        for run in d.runs.values_mut() {
-            if let Some(o) = run.owner.as_mut()
-                && o.worker_id == worker_id
-            {
-                o.until = until;
-            }
-        }
         for tries in d.tries.values_mut() {
             for t in tries.iter_mut() {
                 if t.worker_id == worker_id && t.state == TaskState::Running {

@@ -333,6 +333,13 @@ pub enum Change {
         /// The driver.
         worker_id: String,
     },
+    /// Extends the lease of the run's driver (its heartbeat); nothing if it is not the owner.
+    Renew {
+        /// The driver.
+        worker_id: String,
+        /// The new lease expiry.
+        until: DateTime<Utc>,
+    },
     /// Lets go of the run: its owner is cleared (only if it is `worker_id`, when given).
     Release {
         /// The driver letting go; `None` takes the run from whoever drives it (cancel, mark).
@@ -592,7 +599,8 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a batch in one transaction; returns, for each `Claim` in order, whether it won.
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError>;
 
-    /// Extends the lease of every running try and every run driven by `worker_id`.
+    /// Extends the lease of every running try of `worker_id` (runs renew their own lease
+    /// with [`Change::Renew`], so a run its driver stopped looking after expires).
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The log of one try, chunks joined.

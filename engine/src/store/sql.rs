@@ -18,7 +18,7 @@ use sqlx::{AnyPool, Row};
 use super::rows::{Cols, corrupt, event_from_row, run_from_row, ti_from_row, try_from_row};
 use super::sqlite_commit::Committer;
 use super::statements::{
-    self, Committed, Param, Stmt, Tally, new_run, new_task_instances, statements,
+    self, Committed, Param, Role, Stmt, Tally, new_run, new_task_instances, statements,
 };
 use super::{
     Batch, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunClaim,
@@ -240,11 +240,22 @@ impl SqlStore {
                 continue;
             }
             let role = stmt.role;
-            let changed = bound(stmt)
-                .execute(&mut *tx)
+            let changed = if role == Role::Guard {
+                let found = bind_all(
+                    sqlx::query(sqlx::AssertSqlSafe(format!("{} FOR UPDATE", stmt.sql))),
+                    stmt.params,
+                )
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(db("committing a transition"))?
-                .rows_affected();
+                .map_err(db("committing a transition"))?;
+                u64::from(found.is_some())
+            } else {
+                bound(stmt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("committing a transition"))?
+                    .rows_affected()
+            };
             if !tally.record(role, changed) {
                 // Dropping the transaction rolls it back.
                 return Ok(tally.done(true));
@@ -491,9 +502,15 @@ impl Store for SqlStore {
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.write(statements::renew_leases(worker_id, until))
-            .await
-            .map(|_| 1)
+        Ok(sqlx::query(
+            "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
+        )
+        .bind(to_micros(until))
+        .bind(worker_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("renewing leases"))?
+        .rows_affected())
     }
 
     async fn log(
@@ -788,8 +805,15 @@ impl Store for SqlStore {
 
 /// A statement with its parameters bound, for sqlx.
 fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(stmt.sql));
-    for p in stmt.params {
+    bind_all(sqlx::query(sqlx::AssertSqlSafe(stmt.sql)), stmt.params)
+}
+
+/// `q` with `params` bound in order.
+fn bind_all(
+    mut q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    for p in params {
         q = match p {
             Param::Text(t) => q.bind(t),
             Param::Int(i) => q.bind(i),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
-use super::statements::{Committed, PARAM_NAMES, Param, Stmt, Tally};
+use super::statements::{Committed, PARAM_NAMES, Param, Role, Stmt, Tally};
 
 /// How long a commit waits for another writer's lock before failing.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
@@ -128,7 +128,11 @@ impl Committer {
                 }
                 .map_err(fail)?;
             }
-            let changed = st.raw_execute().map_err(fail)?;
+            let changed = if stmt.role == Role::Guard {
+                usize::from(st.raw_query().next().map_err(fail)?.is_some())
+            } else {
+                st.raw_execute().map_err(fail)?
+            };
             if !tally.record(stmt.role, changed as u64) {
                 // Dropping the transaction rolls it back.
                 return Ok(tally.done(true));

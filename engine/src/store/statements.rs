@@ -27,6 +27,11 @@ pub(super) enum Role {
     /// Must change a row; if it does not (an insert that found its row there), the
     /// transaction is rolled back and the committer says so.
     Required,
+    /// A `SELECT` that must find a row (PostgreSQL runs it `FOR UPDATE`, so the row stays
+    /// as found until the commit; SQLite's writers are serialized already); if it finds
+    /// none, the transaction is rolled back as for [`Role::Required`]. It reads instead of
+    /// writing, which keeps the guard of every transition off the write path.
+    Guard,
 }
 
 /// What a committed list of statements did.
@@ -60,7 +65,7 @@ impl Tally {
                 self.claims.push(self.won);
                 true
             }
-            Role::Required => changed > 0,
+            Role::Required | Role::Guard => changed > 0,
             Role::Plain | Role::ClaimInsert => true,
         }
     }
@@ -245,11 +250,15 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
             )),
             Change::Owned { worker_id } => out.push(Stmt {
-                sql: "UPDATE dag_runs SET owner = owner \
-                      WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
+                sql: "SELECT 1 FROM dag_runs WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
                 params: vec![d(), r(), text(worker_id)],
-                role: Role::Required,
+                role: Role::Guard,
             }),
+            Change::Renew { worker_id, until } => out.push(plain(
+                "UPDATE dag_runs SET owner_until = $4 \
+                 WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
+                vec![d(), r(), text(worker_id), time(*until)],
+            )),
             Change::Release { worker_id: Some(w) } => out.push(plain(
                 "UPDATE dag_runs SET owner = NULL, owner_until = NULL \
                  WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
@@ -472,20 +481,4 @@ pub(super) fn set_paused(dag_id: &str, paused: bool) -> Stmt {
         params: vec![text(dag_id), Param::Int(i64::from(paused))],
         role: Role::Plain,
     }
-}
-
-/// Renews the leases of a worker's running tries and of the runs it drives.
-pub(super) fn renew_leases(worker_id: &str, until: DateTime<Utc>) -> Vec<Stmt> {
-    vec![
-        Stmt {
-            sql: "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
-            params: vec![time(until), text(worker_id)],
-            role: Role::Plain,
-        },
-        Stmt {
-            sql: "UPDATE dag_runs SET owner_until = $1 WHERE owner = $2",
-            params: vec![time(until), text(worker_id)],
-            role: Role::Plain,
-        },
-    ]
 }

@@ -318,8 +318,18 @@ impl Operator for TriggerDag {
                 "expected a mapping of keys to values",
             ));
         }
-        crate::duration::parse_duration(&a.poke_interval)
+        let poke = crate::duration::parse_duration(&a.poke_interval)
             .map_err(|e| ArgsError::at("poke_interval", format!("bad duration: {e}")))?;
+        // Waiting polls the store: a zero interval would spin on it.
+        if a.wait_for_completion && poke < std::time::Duration::from_millis(100) {
+            return Err(ArgsError::at(
+                "poke_interval",
+                format!(
+                    "{} is too short to poll a run; use at least 100ms",
+                    a.poke_interval
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -339,6 +349,18 @@ impl Operator for TriggerDag {
         let store = &ctx.store;
         let err = |e: crate::StoreError| TaskError::retryable(e.to_string());
         match store.run(&a.dag_id, &run_id).await.map_err(err)? {
+            // An earlier try of this very task (its worker died before recording success)
+            // triggered it already: triggering it again would run that DAG twice.
+            Some(existing)
+                if existing.triggered_by.as_ref() == Some(&ctx.run_key())
+                    && existing.start_date.unwrap_or(existing.created_at) >= ctx.first_started =>
+            {
+                ctx.log(format!(
+                    "run {run_id} of {} was triggered by an earlier try of this task ({}): \
+                     not again",
+                    a.dag_id, existing.state
+                ));
+            }
             Some(existing) if !a.reset_dag_run => {
                 return Err(TaskError::fatal(format!(
                     "DAG `{}` already has a run `{run_id}` ({}); set `reset_dag_run: true` to \
@@ -349,18 +371,6 @@ impl Operator for TriggerDag {
             Some(existing) if !existing.state.is_finished() => {
                 ctx.log(format!(
                     "run {run_id} of {} is {} already: not cleared",
-                    a.dag_id, existing.state
-                ));
-            }
-            // An earlier try of this very task (its worker died before recording success)
-            // triggered it already: triggering it again would run that DAG twice.
-            Some(existing)
-                if existing.triggered_by.as_ref() == Some(&ctx.run_key())
-                    && existing.start_date.unwrap_or(existing.created_at) >= ctx.first_started =>
-            {
-                ctx.log(format!(
-                    "run {run_id} of {} was triggered by an earlier try of this task ({}): \
-                     not again",
                     a.dag_id, existing.state
                 ));
             }

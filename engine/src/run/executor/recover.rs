@@ -102,7 +102,12 @@ impl RunExec<'_> {
                 })
             })
             .collect();
-        match self.ex.store.commit(&self.owned_batch(chunks)).await {
+        let mut changes = vec![Change::Renew {
+            worker_id: self.ex.worker.as_str().to_string(),
+            until,
+        }];
+        changes.extend(chunks);
+        match self.ex.store.commit(&self.owned_batch(changes)).await {
             Err(e @ StoreError::NotOwner { .. }) => Err(e.into()),
             Err(e) => {
                 tracing::warn!("cannot flush task logs: {e}");
@@ -137,16 +142,25 @@ impl RunExec<'_> {
     /// After the loop failed (its running tries were aborted with it): give back their pool
     /// slots and, if the store still answers, record them as failed tries (retried if retries
     /// remain) so that nothing is left `running` under this live worker.
-    pub(super) async fn abandon(&mut self, why: &RunError) {
-        let now = self.ex.clock.now();
+    /// Gives back the pool slots of this executor's running tries (their futures are gone
+    /// with the loop); returns those tries.
+    pub(super) fn release_slots(&mut self) -> Vec<usize> {
         let running: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].state == TaskState::Running && !self.external.contains(&i))
             .collect();
+        for &idx in &running {
+            let policy = &self.dag.tasks[idx].policy;
+            self.ex.pools.release(&policy.pool, policy.pool_slots);
+        }
+        running
+    }
+
+    pub(super) async fn abandon(&mut self, why: &RunError) {
+        let now = self.ex.clock.now();
+        let running = self.release_slots();
         self.changes.clear();
         self.events.clear();
         for idx in running {
-            let policy = &self.dag.tasks[idx].policy;
-            self.ex.pools.release(&policy.pool, policy.pool_slots);
             self.changes.push(Change::EndTry {
                 task_id: self.dag.tasks[idx].id.clone(),
                 try_number: self.slots[idx].try_number,

@@ -247,7 +247,17 @@ impl RunExec<'_> {
                 });
                 self.run_event(state);
             }
-            let won = self.commit().await?;
+            let won = match self.commit().await {
+                Ok(won) => won,
+                Err(e) => {
+                    // The claims of this batch were not written: their pool slots go back.
+                    for &(idx, _) in &claims {
+                        let policy = &self.dag.tasks[idx].policy;
+                        self.ex.pools.release(&policy.pool, policy.pool_slots);
+                    }
+                    return Err(e);
+                }
+            };
             for ((idx, try_number), won) in claims.into_iter().zip(won) {
                 if won {
                     self.slots[idx].try_number = try_number;

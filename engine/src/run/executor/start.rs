@@ -8,7 +8,7 @@ use tokio::task::JoinSet;
 
 use crate::dag::Dag;
 use crate::state::{RunState, TaskState};
-use crate::store::{DagRun, RunClaim, RunKey, StoreError, TaskInstance};
+use crate::store::{Batch, Change, DagRun, RunClaim, RunKey, StoreError, TaskInstance};
 use crate::worker::is_orphan;
 
 use super::run::{RunExec, Slot};
@@ -37,7 +37,23 @@ impl Executor {
             Ok(run) => run,
             Err(finished) => return self.outcome_of(dag, finished).await,
         };
-        let mut ex = self.run_exec(dag, run).await?;
+        let mut ex = match self.run_exec(dag, run).await {
+            Ok(ex) => ex,
+            Err(e) => {
+                // Let go at once rather than hold the run until its lease runs out.
+                let release = Batch {
+                    dag_id: dag.id().to_string(),
+                    run_id: run_id.to_string(),
+                    changes: vec![Change::Release {
+                        worker_id: Some(self.worker.as_str().to_string()),
+                    }],
+                };
+                if let Err(e) = self.store.commit(&release).await {
+                    tracing::warn!("cannot let go of run {run_id}: {e}");
+                }
+                return Err(e);
+            }
+        };
         if was_queued {
             ex.run_event(RunState::Running);
         }
@@ -48,6 +64,7 @@ impl Executor {
         match result {
             Err(RunError::Store(StoreError::NotOwner { .. })) => {
                 // Cancelled, marked or cleared by someone else: what they decided stands.
+                ex.release_slots();
                 let run = self
                     .store
                     .run(&dag.id, run_id)
