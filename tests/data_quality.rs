@@ -83,3 +83,75 @@ fn a_bad_suite_is_refused_when_the_dag_loads() {
             "suite.yaml:2:9: unknown rule `typ`; did you mean `type`?",
         ));
 }
+
+#[test]
+fn a_relative_suite_is_read_from_the_dag_folder_whatever_the_working_directory() {
+    let env = Env::new(&[]);
+    std::fs::create_dir_all(env.dags().join("suites")).unwrap();
+    std::fs::write(env.dags().join("suites/s.yaml"), SUITE).unwrap();
+    std::fs::write(env.dags().join("q.yaml"), dag("suites/s.yaml", 0.0, "fail")).unwrap();
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let out = env
+        .process(&["validate"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = env
+        .process(&["trigger", "quality"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A path that climbs out of the DAG folder is refused where it is written.
+    std::fs::write(env.dags().join("q.yaml"), dag("../suite.yaml", 0.0, "fail")).unwrap();
+    env.cmd(&["validate"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "q.yaml:6:12: error: `suite: ../suite.yaml` leaves the folder of the DAG file",
+        ));
+}
+
+/// The shipped DAGs load and DAG 01 runs from a directory other than the repository, as a
+/// scheduler under a service manager runs them.
+#[test]
+fn the_shipped_dags_work_from_any_working_directory() {
+    let env = Env::shipped();
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let out = env
+        .process(&["validate"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = env
+        .process(&[
+            "trigger",
+            "01_data_generation_pipeline",
+            "--no-follow",
+            "--logical-date",
+            "2026-01-01",
+        ])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

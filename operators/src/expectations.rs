@@ -62,7 +62,7 @@ pub struct Suite {
 /// Every problem found, one per line.
 pub fn load_suite(path: &str) -> Result<Suite, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read expectation suite `{path}`: {e} (paths are relative to the directory dagctl runs in)"))?;
+        .map_err(|e| format!("cannot read expectation suite `{path}`: {e} (a relative path is read from the DAG file's folder)"))?;
     parse_suite(&text, path)
 }
 
@@ -346,6 +346,10 @@ impl Operator for ValidateData {
 
     fn summary(&self) -> &str {
         "checks an expectation suite against a day of a dataset; JSON report and quality score"
+    }
+
+    fn path_args(&self) -> &'static [&'static str] {
+        &["suite"]
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {

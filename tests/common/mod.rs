@@ -28,8 +28,8 @@ impl Env {
         }
     }
 
-    /// An environment on the shipped DAGs, run from the repository (DAG 01's expectation
-    /// suite path is relative to it).
+    /// An environment on the shipped DAGs (run from the repository by default; the DAGs do
+    /// not depend on the working directory).
     pub fn shipped() -> Env {
         Env {
             dir: TempDir::new().unwrap(),

@@ -159,6 +159,10 @@ pub(crate) fn read_callbacks(
         );
         match airflow::resolve(&name, env.registry) {
             OperatorName::Known(op) => {
+                let mut args = args;
+                if let Some(o) = env.registry.get(&op) {
+                    resolve_paths(r, &mut args, o.path_args(), item);
+                }
                 if let Some(Err(e)) = env.registry.get(&op).map(|o| o.check_args(&args)) {
                     report_args_error(r, &op, what, item, op_node.pos, e);
                     continue;
@@ -323,7 +327,7 @@ fn read_task(
         }
         _ => None,
     };
-    let args = serde_json::Value::Object(args);
+    let mut args = serde_json::Value::Object(args);
     let outlets = node
         .get("outlets")
         .map(|n| r.string_list(n, "outlets"))
@@ -345,6 +349,9 @@ fn read_task(
             let name = r.string(op_node, "operator").unwrap_or_default();
             match airflow::resolve(&name, env.registry) {
                 OperatorName::Known(op) => {
+                    if let Some(o) = env.registry.get(&op) {
+                        resolve_paths(r, &mut args, o.path_args(), node);
+                    }
                     let checked = env.registry.get(&op).map(|o| o.check_args(&args));
                     if let Some(Err(e)) = checked {
                         report_args_error(r, &op, id, node, op_node.pos, e);
@@ -453,5 +460,47 @@ fn report_args_error(
             };
             r.error(pos, Kind::OperatorArgs, format!("{subject}: {message}"));
         }
+    }
+}
+
+/// Rewrites the relative paths in `names` of `args` to paths from the folder of the DAG
+/// file (see [`crate::Operator::path_args`]); a templated value is left as written, and a
+/// relative path that climbs out of that folder is an error at its key.
+fn resolve_paths(r: &mut Reader, args: &mut serde_json::Value, names: &[&str], node: &Node) {
+    use std::path::{Component, Path};
+    let folder = r.file.parent().unwrap_or(Path::new("."));
+    let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+    for name in names {
+        let Some(serde_json::Value::String(text)) = args.get(*name) else {
+            continue;
+        };
+        let path = Path::new(text);
+        if text.contains("{{") || path.is_absolute() {
+            continue;
+        }
+        let mut depth = 0i32;
+        let escapes = path.components().any(|c| {
+            depth += match c {
+                Component::ParentDir => -1,
+                Component::Normal(_) => 1,
+                _ => 0,
+            };
+            depth < 0
+        });
+        if escapes {
+            let pos = node.get(name).map_or(node.pos, |n| n.pos);
+            r.error(
+                pos,
+                Kind::InvalidValue,
+                format!("`{name}: {text}` leaves the folder of the DAG file"),
+            )
+            .hint = Some(format!(
+                "paths are read from `{}`; keep the file there or below, or write an absolute path",
+                folder.display()
+            ));
+            continue;
+        }
+        let full = folder.join(path).to_string_lossy().into_owned();
+        args[*name] = serde_json::Value::String(full);
     }
 }

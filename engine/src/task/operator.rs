@@ -33,6 +33,14 @@ pub trait Operator: Send + Sync + 'static {
     /// An [`ArgsError`] pointing at the offending argument.
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError>;
 
+    /// The arguments that name files (an expectation suite, …). A relative path written in
+    /// one of them is read from the folder of the DAG file that holds it, as Airflow reads
+    /// templates from the DAG's folder, so a DAG works whatever folder dagctl runs in; the
+    /// loader rewrites it before [`Operator::check_args`] sees it. None by default.
+    fn path_args(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Does the work of one try. Arguments in `ctx.args` are rendered already.
     ///
     /// # Errors
