@@ -68,6 +68,8 @@ pub use operator::{ArgsError, ArgsProblem, Operator, OperatorRegistry, parse_arg
 pub use pools::{Pool, Pools};
 pub use schedule::Schedule;
 pub use state::{RunState, RunType, TaskState};
-pub use store::{Expect, MemoryStore, Record, RecordWrite, SqlStore, Store, StoreError};
+pub use store::{
+    Expect, MemoryStore, Record, RecordStore, RecordWrite, SqlStore, Store, StoreError,
+};
 pub use timetable::{DataInterval, Timetable};
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

@@ -3,7 +3,7 @@
 //! the DAG run that produced it — what MLflow calls a run. `dagctl experiments runs|show`.
 
 use chrono::{DateTime, Utc};
-use dagctl_engine::{Expect, RecordWrite, Store, StoreError};
+use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::hash::sha256_hex;
@@ -44,7 +44,7 @@ pub fn run_key(dag_id: &str, run_id: &str, task_id: &str) -> String {
 ///
 /// # Errors
 /// The store's error.
-pub async fn record(store: &dyn Store, run: &ExperimentRun) -> Result<(), StoreError> {
+pub async fn record(store: &dyn RecordStore, run: &ExperimentRun) -> Result<(), StoreError> {
     let value = serde_json::to_value(run).map_err(|e| StoreError::Corrupt {
         what: "experiment run".into(),
         detail: e.to_string(),
@@ -75,7 +75,7 @@ fn parse(r: dagctl_engine::Record) -> Result<ExperimentRun, StoreError> {
 /// # Errors
 /// The store's error.
 pub async fn list(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     experiment: Option<&str>,
 ) -> Result<Vec<ExperimentRun>, StoreError> {
     let mut runs: Vec<ExperimentRun> = store
@@ -93,7 +93,7 @@ pub async fn list(
 ///
 /// # Errors
 /// The store's error.
-pub async fn find(store: &dyn Store, id: &str) -> Result<Vec<ExperimentRun>, StoreError> {
+pub async fn find(store: &dyn RecordStore, id: &str) -> Result<Vec<ExperimentRun>, StoreError> {
     store
         .records(COLLECTION, id)
         .await?

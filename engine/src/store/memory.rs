@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Change, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordWrite,
-    RunClaim, RunFilter, RunOwner, Store, StoreError, TaskInstance, TryRecord,
+    Batch, Change, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordStore,
+    RecordWrite, RunClaim, RunFilter, RunOwner, Store, StoreError, TaskInstance, TryRecord,
 };
 use crate::state::{RunState, TaskState};
 
@@ -593,7 +593,10 @@ impl Store for MemoryStore {
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.data().pools.remove(name).is_some())
     }
+}
 
+#[async_trait]
+impl RecordStore for MemoryStore {
     async fn record(&self, collection: &str, key: &str) -> Result<Option<Record>, StoreError> {
         Ok(self
             .data()

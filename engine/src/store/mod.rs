@@ -17,6 +17,7 @@ pub(crate) mod conformance;
 mod memory;
 mod rows;
 mod sql;
+mod sql_records;
 mod sqlite_commit;
 mod statements;
 
@@ -475,7 +476,7 @@ pub enum Expect {
     Version(i64),
 }
 
-/// One write of [`Store::write_records`].
+/// One write of [`RecordStore::write_records`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordWrite {
     /// The collection.
@@ -516,9 +517,10 @@ pub struct RunFilter {
     pub limit: Option<u32>,
 }
 
-/// Durable state: runs, task instances, tries, logs, Variables, XCom and pools.
+/// Durable state: runs, task instances, tries, logs, Variables, XCom, pools, connections,
+/// and (through [`RecordStore`]) documents of extensions.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: RecordStore + Send + Sync + 'static {
     /// Creates a run and its task instances (state `none`) in one transaction, recording that
     /// it consumes `consumes` (dataset events): each event starts at most one run of a DAG.
     ///
@@ -669,7 +671,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a pool; whether it existed.
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
+}
 
+/// Documents kept for extensions (experiment runs, the model registry): the capability an
+/// operator gets from [`crate::TaskContext::records`], without the rest of the store.
+#[async_trait]
+pub trait RecordStore: Send + Sync {
     /// A record, if it exists.
     async fn record(&self, collection: &str, key: &str) -> Result<Option<Record>, StoreError>;
 

@@ -21,8 +21,8 @@ use super::statements::{
     self, Committed, Param, Role, Stmt, Tally, new_run, new_task_instances, statements,
 };
 use super::{
-    Batch, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordWrite, RunClaim,
-    RunFilter, Store, StoreError, TaskInstance, TryRecord, to_micros,
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, Store, StoreError,
+    TaskInstance, TryRecord, to_micros,
 };
 
 /// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
@@ -56,13 +56,13 @@ enum Backend {
 /// A [`Store`] on SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
     /// SQLite: the connection of the commit path (see [`super::sqlite_commit`]).
     committer: Option<std::sync::Arc<Committer>>,
 }
 
-fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+pub(super) fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
     move |source| StoreError::Database {
         context: context.to_string(),
         source,
@@ -181,7 +181,7 @@ impl SqlStore {
         self.migrate().await
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         let statement = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -736,71 +736,6 @@ impl Store for SqlStore {
             .rows_affected()
             > 0)
     }
-
-    async fn record(&self, collection: &str, key: &str) -> Result<Option<Record>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE collection = $1 AND record_key = $2"
-        )))
-        .bind(collection)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db("reading a record"))?;
-        row.as_ref().map(record_from_row).transpose()
-    }
-
-    async fn records(&self, collection: &str, prefix: &str) -> Result<Vec<Record>, StoreError> {
-        // A prefix compare without LIKE, so `%` and `_` in keys mean themselves.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {RECORD_COLUMNS} FROM records WHERE collection = $1 \
-             AND substr(record_key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY record_key"
-        )))
-        .bind(collection)
-        .bind(prefix.chars().count() as i64)
-        .bind(prefix)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db("listing records"))?
-        .iter()
-        .map(record_from_row)
-        .collect()
-    }
-
-    async fn write_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        let now = to_micros(Utc::now());
-        for w in writes {
-            let value = serde_json::to_string(&w.value).map_err(|e| corrupt("record value", e))?;
-            let done = match w.expect {
-                Expect::Absent => sqlx::query(
-                    "INSERT INTO records (collection, record_key, version, value, updated_at) \
-                     VALUES ($1, $2, 1, $3, $4) ON CONFLICT (collection, record_key) DO NOTHING",
-                )
-                .bind(&w.collection)
-                .bind(&w.key)
-                .bind(value)
-                .bind(now),
-                Expect::Version(v) => sqlx::query(
-                    "UPDATE records SET value = $1, version = version + 1, updated_at = $2 \
-                     WHERE collection = $3 AND record_key = $4 AND version = $5",
-                )
-                .bind(value)
-                .bind(now)
-                .bind(&w.collection)
-                .bind(&w.key)
-                .bind(v),
-            }
-            .execute(&mut *tx)
-            .await
-            .map_err(db("writing a record"))?
-            .rows_affected();
-            if done != 1 {
-                // Dropping the transaction rolls back the writes before this one.
-                return Err(w.conflict());
-            }
-        }
-        tx.commit().await.map_err(db("committing records"))
-    }
 }
 
 /// A statement with its parameters bound, for sqlx.
@@ -824,22 +759,7 @@ fn bind_all(
     q
 }
 
-fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
-    let c = Cols {
-        row,
-        what: "record",
-    };
-    let version: i64 = row.try_get("version").map_err(c.err())?;
-    Ok(Record {
-        collection: c.text("collection")?,
-        key: c.text("record_key")?,
-        version,
-        value: serde_json::from_str(&c.text("value")?).map_err(|e| corrupt("record value", e))?,
-        updated_at: c.time("updated_at")?,
-    })
-}
-
-const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
+pub(super) const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
 
 #[cfg(test)]
 mod tests {

@@ -232,10 +232,9 @@ impl TaskContext {
             .map_err(engine_error)
     }
 
-    /// The state store, for operators that keep their own records (experiment runs, a model
-    /// registry) with [`Store::record`] and [`Store::write_records`]. Task state itself
-    /// changes only through the executor.
-    pub fn store(&self) -> &dyn Store {
+    /// The records of extensions (experiment runs, a model registry): the one part of the
+    /// store an operator writes directly. Task state changes only through the executor.
+    pub fn records(&self) -> &dyn crate::store::RecordStore {
         self.store.as_ref()
     }
 

@@ -228,7 +228,7 @@ impl Operator for TrainModels {
             duration_seconds: result.seconds,
             result: result.clone(),
         };
-        crate::tracking::record(ctx.store(), &run)
+        crate::tracking::record(ctx.records(), &run)
             .await
             .map_err(|e| TaskError::retryable(e.to_string()))?;
         result.experiment_run = Some(run.id.clone());

@@ -21,7 +21,7 @@ mod score;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use dagctl_engine::{Expect, RecordWrite, Store, StoreError};
+use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use rules::{Decision, Margin, PromotionRule, decide};
@@ -285,7 +285,7 @@ fn to_json<T: Serialize>(v: &T) -> serde_json::Value {
 /// # Errors
 /// The store's error.
 pub async fn entry(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
 ) -> Result<Option<(ModelEntry, i64)>, RegistryError> {
     match store.record(MODELS, model).await? {
@@ -297,7 +297,10 @@ pub async fn entry(
     }
 }
 
-async fn existing(store: &dyn Store, model: &str) -> Result<(ModelEntry, i64), RegistryError> {
+async fn existing(
+    store: &dyn RecordStore,
+    model: &str,
+) -> Result<(ModelEntry, i64), RegistryError> {
     entry(store, model)
         .await?
         .ok_or_else(|| RegistryError::NoModel(model.to_string()))
@@ -307,7 +310,7 @@ async fn existing(store: &dyn Store, model: &str) -> Result<(ModelEntry, i64), R
 ///
 /// # Errors
 /// The store's error.
-pub async fn models(store: &dyn Store) -> Result<Vec<ModelEntry>, RegistryError> {
+pub async fn models(store: &dyn RecordStore) -> Result<Vec<ModelEntry>, RegistryError> {
     store
         .records(MODELS, "")
         .await?
@@ -323,7 +326,7 @@ pub async fn models(store: &dyn Store) -> Result<Vec<ModelEntry>, RegistryError>
 /// # Errors
 /// [`RegistryError::NoVersion`] / [`RegistryError::NoModel`], or the store's error.
 pub async fn version(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
     version: u32,
 ) -> Result<ModelVersion, RegistryError> {
@@ -345,7 +348,10 @@ pub async fn version(
 ///
 /// # Errors
 /// The store's error.
-pub async fn versions(store: &dyn Store, model: &str) -> Result<Vec<ModelVersion>, RegistryError> {
+pub async fn versions(
+    store: &dyn RecordStore,
+    model: &str,
+) -> Result<Vec<ModelVersion>, RegistryError> {
     store
         .records(VERSIONS, &format!("{model}/"))
         .await?
@@ -438,7 +444,7 @@ impl From<crate::storage::ObjectError> for RegistryError {
 /// # Errors
 /// An unreadable artifact or metadata, storage or store failures.
 pub async fn register(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     location: &Location,
     r: Registration,
 ) -> Result<(ModelVersion, bool), RegistryError> {
@@ -556,7 +562,11 @@ pub async fn register(
 }
 
 /// Writes a model entry read at record version `read`; `false` if it changed since.
-async fn write_entry(store: &dyn Store, e: &ModelEntry, read: i64) -> Result<bool, RegistryError> {
+async fn write_entry(
+    store: &dyn RecordStore,
+    e: &ModelEntry,
+    read: i64,
+) -> Result<bool, RegistryError> {
     let w = RecordWrite {
         collection: MODELS.into(),
         key: e.name.clone(),
@@ -576,7 +586,7 @@ fn kept_changing(model: &str) -> RegistryError {
 
 /// Reads, changes and writes back a model entry, retrying on a concurrent change.
 async fn update<T>(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
     mut change: impl FnMut(&mut ModelEntry) -> Result<T, RegistryError>,
 ) -> Result<T, RegistryError> {
@@ -596,7 +606,7 @@ async fn update<T>(
 /// # Errors
 /// Unknown model or version, or the store's error.
 pub async fn promote_by_rule(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
     challenger: u32,
     rule: &PromotionRule,
@@ -654,7 +664,7 @@ pub async fn promote_by_rule(
 /// # Errors
 /// [`RegistryError::Stage`] for a forbidden change; unknown model or version.
 pub async fn set_stage(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
     v: u32,
     to: Stage,
@@ -689,7 +699,7 @@ pub async fn set_stage(
 /// # Errors
 /// No earlier production version, an unknown version, or the target is already production.
 pub async fn rollback(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     model: &str,
     to: Option<u32>,
 ) -> Result<(Option<u32>, u32), RegistryError> {
@@ -745,7 +755,7 @@ pub struct Verification {
 /// # Errors
 /// Unknown model or version, or a file that cannot be read.
 pub async fn verify(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     location: &Location,
     model: &str,
     v: u32,
@@ -788,7 +798,7 @@ pub struct Loaded {
 /// # Errors
 /// No production version, unknown version, a file that was changed, or unreadable files.
 pub async fn load(
-    store: &dyn Store,
+    store: &dyn RecordStore,
     location: &Location,
     model: &str,
     v: Option<u32>,

@@ -123,7 +123,7 @@ impl Operator for RegisterModel {
             experiment_run: trained.experiment_run.clone(),
             source: Some(format!("{}/{}/{}", ctx.dag_id, ctx.run_id, ctx.task_id)),
         };
-        let (v, new) = register(ctx.store(), &location, registration).await?;
+        let (v, new) = register(ctx.records(), &location, registration).await?;
         ctx.log(format!(
             "{} version {} of `{}`: {} ({} {:.4}) on {}; audit hash {}",
             if new {
@@ -221,7 +221,7 @@ impl Operator for PromoteModel {
             margin: a.margin,
             floor: a.floor,
         };
-        let (d, champion) = promote_by_rule(ctx.store(), &a.model, version, &rule).await?;
+        let (d, champion) = promote_by_rule(ctx.records(), &a.model, version, &rule).await?;
         let stage = if d.promote {
             Stage::Production
         } else {
