@@ -526,3 +526,48 @@ fn a_trigger_blocked_by_a_crashed_run_says_so_instead_of_waiting() {
         "{text}"
     );
 }
+
+/// On a terminal the progress bar counts the tasks of every run the trigger drives, so it
+/// never shows more done than there are (it showed 9/3, then 3/3).
+#[test]
+fn the_progress_bar_never_overshoots_on_a_terminal() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = env_with(&loop_dags(&dir.path().join("fx"), 0.2));
+    let bin = assert_cmd::cargo::cargo_bin("dagctl");
+    let out = env
+        .process(&[])
+        .get_envs()
+        .fold(std::process::Command::new("script"), |mut c, (k, v)| {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+            c
+        })
+        .args([
+            "-qec",
+            &format!("{} trigger gen", bin.display()),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "\n");
+    assert!(out.status.success(), "{text}");
+    let mut last = (0, 0);
+    for line in text.lines() {
+        let Some(at) = line.find(" tasks") else {
+            continue;
+        };
+        let Some((done, total)) = line[..at]
+            .rsplit(' ')
+            .next()
+            .and_then(|f| f.split_once('/'))
+            .and_then(|(d, t)| Some((d.parse::<u32>().ok()?, t.parse::<u32>().ok()?)))
+        else {
+            continue;
+        };
+        assert!(done <= total, "{done}/{total} in:\n{text}");
+        last = (done, total);
+    }
+    assert_eq!(last, (4, 4), "gen's 2 tasks, prep's and train's:\n{text}");
+}
