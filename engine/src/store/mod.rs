@@ -12,9 +12,12 @@
 //! connection of their own, the hot path) and PostgreSQL;
 //! [`MemoryStore`] keeps everything in memory (tests, ephemeral embedding).
 
+mod change;
 #[cfg(test)]
 pub(crate) mod conformance;
+mod connection;
 mod memory;
+mod records;
 mod rows;
 mod sql;
 mod sql_records;
@@ -28,7 +31,10 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::state::{RunState, RunType, TaskState};
 
+pub use change::{Batch, Change};
+pub use connection::{Connection, is_secret_name, masked_extra, redact_url};
 pub use memory::MemoryStore;
+pub use records::{Expect, Record, RecordStore, RecordWrite};
 pub use sql::SqlStore;
 
 /// Errors of a [`Store`].
@@ -234,145 +240,6 @@ pub struct TryRecord {
     pub error: Option<String>,
 }
 
-/// One change within a [`Batch`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`,
-    /// `up_for_retry` or `deferred`; the executor has checked its trigger rule): sets it `running` with
-    /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
-    /// if someone else was first) is returned by [`Store::commit`].
-    Claim {
-        /// The task.
-        task_id: String,
-        /// The number of the try being started.
-        try_number: u32,
-        /// Who runs it.
-        worker_id: String,
-        /// Lease expiry.
-        lease_until: DateTime<Utc>,
-        /// Now.
-        at: DateTime<Utc>,
-    },
-    /// Ends a try.
-    EndTry {
-        /// The task.
-        task_id: String,
-        /// Which try.
-        try_number: u32,
-        /// Its final state.
-        state: TaskState,
-        /// Now.
-        at: DateTime<Utc>,
-        /// How long it ran.
-        duration: Duration,
-        /// Why it failed.
-        error: Option<String>,
-    },
-    /// Sets a task instance's state.
-    SetTask {
-        /// The task.
-        task_id: String,
-        /// The new state.
-        state: TaskState,
-        /// For `up_for_retry`: when it may run again.
-        next_attempt_at: Option<DateTime<Utc>>,
-        /// For final states: when it ended.
-        end_date: Option<DateTime<Utc>>,
-    },
-    /// Stores an XCom value.
-    Xcom {
-        /// The task that pushed it.
-        task_id: String,
-        /// Its key (`return_value` for an operator's result).
-        key: String,
-        /// The value.
-        value: serde_json::Value,
-    },
-    /// Appends a chunk of a try's log.
-    Log {
-        /// The task.
-        task_id: String,
-        /// Which try.
-        try_number: u32,
-        /// Position of the chunk within the try's log.
-        seq: u32,
-        /// The text.
-        text: String,
-    },
-    /// Sets a Variable (as a successful task's side effect).
-    SetVariable {
-        /// Its name.
-        key: String,
-        /// Its value (JSON or plain text).
-        value: String,
-    },
-    /// Clears a task instance so that it runs again (`none`, no end, `max_tries` tries in all).
-    ResetTask {
-        /// The task.
-        task_id: String,
-        /// The new try budget: tries so far plus retries + 1.
-        max_tries: u32,
-    },
-    /// Adds one try to a task instance's budget (a deferred try does not use up a retry).
-    GrantTry {
-        /// The task.
-        task_id: String,
-    },
-    /// Records that a task of this run updated a dataset (its `outlets`).
-    DatasetEvent {
-        /// The dataset's name.
-        dataset: String,
-        /// The task that produced it.
-        task_id: String,
-        /// When.
-        at: DateTime<Utc>,
-    },
-    /// Requires that the run is still driven by this worker: if not, nothing of the batch is
-    /// written and [`Store::commit`] returns [`StoreError::NotOwner`]. First in every batch
-    /// of a driver.
-    Owned {
-        /// The driver.
-        worker_id: String,
-    },
-    /// Extends the lease of the run's driver (its heartbeat); nothing if it is not the owner.
-    Renew {
-        /// The driver.
-        worker_id: String,
-        /// The new lease expiry.
-        until: DateTime<Utc>,
-    },
-    /// Lets go of the run: its owner is cleared (only if it is `worker_id`, when given).
-    Release {
-        /// The driver letting go; `None` takes the run from whoever drives it (cancel, mark).
-        worker_id: Option<String>,
-    },
-    /// Sets the run that caused this one.
-    SetParent {
-        /// The causing run.
-        parent: Option<RunKey>,
-    },
-    /// Sets the run's state (and start or end date); a run set `queued` has no start date.
-    SetRun {
-        /// The new state.
-        state: RunState,
-        /// When execution started, if it starts now.
-        start_date: Option<DateTime<Utc>>,
-        /// When it ended, if it ends now.
-        end_date: Option<DateTime<Utc>>,
-    },
-}
-
-/// Changes to one run, committed in one transaction.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Batch {
-    /// The DAG of the run.
-    pub dag_id: String,
-    /// The run.
-    pub run_id: String,
-    /// The changes, applied in order.
-    pub changes: Vec<Change>,
-}
-
 /// A dataset update: which task of which run produced it, and when.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DatasetEvent {
@@ -388,122 +255,6 @@ pub struct DatasetEvent {
     pub run_id: String,
     /// The producing task.
     pub task_id: String,
-}
-
-/// A named connection (as Airflow has): a URL and extra settings. It holds secrets, so its
-/// `Debug` shows neither the URL's password nor the values of secret-looking extras.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Connection {
-    /// Its name (`conn_id` in DAG files).
-    pub name: String,
-    /// Where it points (`s3://bucket/prefix`, `file:///data`, …).
-    pub url: String,
-    /// Further settings (endpoint, region, keys, …).
-    pub extra: std::collections::BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("name", &self.name)
-            .field("url", &redact_url(&self.url))
-            .field("extra", &masked_extra(&self.extra))
-            .finish()
-    }
-}
-
-/// Whether a setting's or Variable's name says it holds a secret (`secret_access_key`,
-/// `password`, `api_key`, …): its value is masked wherever it is shown.
-pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "passphrase",
-        "private",
-        "credential",
-        "api_key",
-        "apikey",
-        "authorization",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
-}
-
-/// The extras with secret values replaced by `***`.
-pub fn masked_extra(
-    extra: &std::collections::BTreeMap<String, String>,
-) -> std::collections::BTreeMap<String, String> {
-    extra
-        .iter()
-        .map(|(k, v)| {
-            let v = if is_secret_name(k) {
-                "***".to_string()
-            } else {
-                v.clone()
-            };
-            (k.clone(), v)
-        })
-        .collect()
-}
-
-pub use sql::redact_url;
-
-/// A document kept for an extension — experiment runs, model versions — as JSON under a
-/// collection and a key. Its version grows by one with every write, for compare-and-swap.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    /// The collection (`experiment_runs`, `models`, …).
-    pub collection: String,
-    /// The key within it.
-    pub key: String,
-    /// 1 when created, then one more per write.
-    pub version: i64,
-    /// The document.
-    pub value: serde_json::Value,
-    /// When it was last written.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// What a [`RecordWrite`] requires of the record before it writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Expect {
-    /// The record must not exist (create; an immutable record is only ever created).
-    Absent,
-    /// The record must be at this version (update what was read).
-    Version(i64),
-}
-
-/// One write of [`RecordStore::write_records`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordWrite {
-    /// The collection.
-    pub collection: String,
-    /// The key.
-    pub key: String,
-    /// The new document.
-    pub value: serde_json::Value,
-    /// The condition for writing.
-    pub expect: Expect,
-}
-
-impl RecordWrite {
-    /// The conflict error of this write.
-    pub(crate) fn conflict(&self) -> StoreError {
-        StoreError::Conflict {
-            what: format!(
-                "record `{}` of `{}`{}",
-                self.key,
-                self.collection,
-                match self.expect {
-                    Expect::Absent => " (it exists already)".to_string(),
-                    Expect::Version(v) => format!(" (expected version {v})"),
-                }
-            ),
-        }
-    }
 }
 
 /// What `list_runs` returns.
@@ -671,21 +422,6 @@ pub trait Store: RecordStore + Send + Sync + 'static {
 
     /// Deletes a pool; whether it existed.
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
-}
-
-/// Documents kept for extensions (experiment runs, the model registry): the capability an
-/// operator gets from [`crate::TaskContext::records`], without the rest of the store.
-#[async_trait]
-pub trait RecordStore: Send + Sync {
-    /// A record, if it exists.
-    async fn record(&self, collection: &str, key: &str) -> Result<Option<Record>, StoreError>;
-
-    /// The records of a collection whose key starts with `prefix`, by key.
-    async fn records(&self, collection: &str, prefix: &str) -> Result<Vec<Record>, StoreError>;
-
-    /// Writes records all together or not at all: if any write's [`Expect`] does not hold,
-    /// nothing is written and [`StoreError::Conflict`] names it.
-    async fn write_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError>;
 }
 
 /// Microseconds since the epoch, as stored.

@@ -1,0 +1,147 @@
+//! The changes a transition writes, in one [`Batch`] per transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::RunKey;
+use crate::state::{RunState, TaskState};
+
+/// One change within a [`Batch`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`,
+    /// `up_for_retry` or `deferred`; the executor has checked its trigger rule): sets it `running` with
+    /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
+    /// if someone else was first) is returned by [`Store::commit`](super::Store::commit).
+    Claim {
+        /// The task.
+        task_id: String,
+        /// The number of the try being started.
+        try_number: u32,
+        /// Who runs it.
+        worker_id: String,
+        /// Lease expiry.
+        lease_until: DateTime<Utc>,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Ends a try.
+    EndTry {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// Its final state.
+        state: TaskState,
+        /// Now.
+        at: DateTime<Utc>,
+        /// How long it ran.
+        duration: Duration,
+        /// Why it failed.
+        error: Option<String>,
+    },
+    /// Sets a task instance's state.
+    SetTask {
+        /// The task.
+        task_id: String,
+        /// The new state.
+        state: TaskState,
+        /// For `up_for_retry`: when it may run again.
+        next_attempt_at: Option<DateTime<Utc>>,
+        /// For final states: when it ended.
+        end_date: Option<DateTime<Utc>>,
+    },
+    /// Stores an XCom value.
+    Xcom {
+        /// The task that pushed it.
+        task_id: String,
+        /// Its key (`return_value` for an operator's result).
+        key: String,
+        /// The value.
+        value: serde_json::Value,
+    },
+    /// Appends a chunk of a try's log.
+    Log {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// Position of the chunk within the try's log.
+        seq: u32,
+        /// The text.
+        text: String,
+    },
+    /// Sets a Variable (as a successful task's side effect).
+    SetVariable {
+        /// Its name.
+        key: String,
+        /// Its value (JSON or plain text).
+        value: String,
+    },
+    /// Clears a task instance so that it runs again (`none`, no end, `max_tries` tries in all).
+    ResetTask {
+        /// The task.
+        task_id: String,
+        /// The new try budget: tries so far plus retries + 1.
+        max_tries: u32,
+    },
+    /// Adds one try to a task instance's budget (a deferred try does not use up a retry).
+    GrantTry {
+        /// The task.
+        task_id: String,
+    },
+    /// Records that a task of this run updated a dataset (its `outlets`).
+    DatasetEvent {
+        /// The dataset's name.
+        dataset: String,
+        /// The task that produced it.
+        task_id: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Requires that the run is still driven by this worker: if not, nothing of the batch is
+    /// written and [`Store::commit`](super::Store::commit) returns [`StoreError::NotOwner`](super::StoreError::NotOwner). First in every batch
+    /// of a driver.
+    Owned {
+        /// The driver.
+        worker_id: String,
+    },
+    /// Extends the lease of the run's driver (its heartbeat); nothing if it is not the owner.
+    Renew {
+        /// The driver.
+        worker_id: String,
+        /// The new lease expiry.
+        until: DateTime<Utc>,
+    },
+    /// Lets go of the run: its owner is cleared (only if it is `worker_id`, when given).
+    Release {
+        /// The driver letting go; `None` takes the run from whoever drives it (cancel, mark).
+        worker_id: Option<String>,
+    },
+    /// Sets the run that caused this one.
+    SetParent {
+        /// The causing run.
+        parent: Option<RunKey>,
+    },
+    /// Sets the run's state (and start or end date); a run set `queued` has no start date.
+    SetRun {
+        /// The new state.
+        state: RunState,
+        /// When execution started, if it starts now.
+        start_date: Option<DateTime<Utc>>,
+        /// When it ended, if it ends now.
+        end_date: Option<DateTime<Utc>>,
+    },
+}
+
+/// Changes to one run, committed in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The DAG of the run.
+    pub dag_id: String,
+    /// The run.
+    pub run_id: String,
+    /// The changes, applied in order.
+    pub changes: Vec<Change>,
+}
