@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, line_counts};
+use common::{Env, line_counts, out_text};
 use serde_json::Value;
 
 /// gen (daily) → trigger_dag prep → dataset `ds1` → train. Every shell task leaves
@@ -196,9 +196,8 @@ fn a_killed_backfill_recovers_to_the_crash_free_state() {
         let out = h.env.cmd(recover).output().unwrap();
         assert!(
             out.status.success(),
-            "kill at {point}, {recover:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "kill at {point}, {recover:?}: {}",
+            out_text(&out)
         );
         let got = final_state(&h.env);
         assert_eq!(got, baseline, "kill at {point}, recovered by {recover:?}");

@@ -91,26 +91,8 @@ fn a_relative_suite_is_read_from_the_dag_folder_whatever_the_working_directory()
     std::fs::write(env.dags().join("suites/s.yaml"), SUITE).unwrap();
     std::fs::write(env.dags().join("q.yaml"), dag("suites/s.yaml", 0.0, "fail")).unwrap();
     let elsewhere = tempfile::TempDir::new().unwrap();
-    let out = env
-        .process(&["validate"])
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let out = env
-        .process(&["trigger", "quality"])
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.ok_in(elsewhere.path(), &["validate"]);
+    env.ok_in(elsewhere.path(), &["trigger", "quality"]);
     // A path that climbs out of the DAG folder is refused where it is written.
     std::fs::write(env.dags().join("q.yaml"), dag("../suite.yaml", 0.0, "fail")).unwrap();
     env.cmd(&["validate"])
@@ -127,31 +109,15 @@ fn a_relative_suite_is_read_from_the_dag_folder_whatever_the_working_directory()
 fn the_shipped_dags_work_from_any_working_directory() {
     let env = Env::shipped();
     let elsewhere = tempfile::TempDir::new().unwrap();
-    let out = env
-        .process(&["validate"])
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let out = env
-        .process(&[
+    env.ok_in(elsewhere.path(), &["validate"]);
+    env.ok_in(
+        elsewhere.path(),
+        &[
             "trigger",
             "01_data_generation_pipeline",
             "--no-follow",
             "--logical-date",
             "2026-01-01",
-        ])
-        .current_dir(elsewhere.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
 }

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, line_counts};
+use common::{Env, line_counts, out_text};
 use serde_json::Value;
 
 /// Three DAGs shaped like the shipped loop, with shell tasks: `gen` (one run at a time)
@@ -49,14 +49,6 @@ fn loop_dags(effects: &Path, gen_sleep: f64) -> Vec<(&'static str, String)> {
 fn env_with(dags: &[(&'static str, String)]) -> Env {
     let files: Vec<(&str, &str)> = dags.iter().map(|(n, t)| (*n, t.as_str())).collect();
     Env::new(&files)
-}
-
-fn out_text(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Asserts that no task instance of any run has more than one `success` try, and returns

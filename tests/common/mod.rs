@@ -72,6 +72,18 @@ impl Env {
         c
     }
 
+    /// `dagctl ARGS` run from `dir` (not the repository), which must succeed; its output.
+    pub fn ok_in(&self, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+        let out = self.process(args).current_dir(dir).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} in {}: {}",
+            dir.display(),
+            out_text(&out)
+        );
+        out
+    }
+
     /// The JSON that `dagctl ARGS` prints.
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.cmd(args).output().unwrap();
@@ -118,4 +130,13 @@ pub fn line_counts(path: &std::path::Path) -> std::collections::BTreeMap<String,
         *n.entry(line.to_string()).or_insert(0) += 1;
     }
     n
+}
+
+/// A process's stdout then stderr, for assertion messages.
+pub fn out_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

@@ -325,11 +325,6 @@ impl Driver {
         self.ids.insert(handle.id(), key);
     }
 
-    /// Whether runs are executing.
-    pub fn busy(&self) -> bool {
-        !self.inflight.is_empty()
-    }
-
     /// Waits until something may have changed: a run ended (recorded, `on_done` called), a
     /// state change was announced, or, while runs wait, a short recheck interval passed.
     pub async fn next(&mut self, on_done: &mut impl FnMut(&RunOutcome)) {

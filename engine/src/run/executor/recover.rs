@@ -142,6 +142,12 @@ impl RunExec<'_> {
     /// After the loop failed (its running tries were aborted with it): give back their pool
     /// slots and, if the store still answers, record them as failed tries (retried if retries
     /// remain) so that nothing is left `running` under this live worker.
+    /// Gives back the pool slots task `idx` holds.
+    pub(super) fn release_slot(&self, idx: usize) {
+        let policy = &self.dag.tasks[idx].policy;
+        self.ex.pools.release(&policy.pool, policy.pool_slots);
+    }
+
     /// Gives back the pool slots of this executor's running tries (their futures are gone
     /// with the loop); returns those tries.
     pub(super) fn release_slots(&mut self) -> Vec<usize> {
@@ -149,8 +155,7 @@ impl RunExec<'_> {
             .filter(|&i| self.slots[i].state == TaskState::Running && !self.external.contains(&i))
             .collect();
         for &idx in &running {
-            let policy = &self.dag.tasks[idx].policy;
-            self.ex.pools.release(&policy.pool, policy.pool_slots);
+            self.release_slot(idx);
         }
         running
     }

@@ -252,8 +252,7 @@ impl RunExec<'_> {
                 Err(e) => {
                     // The claims of this batch were not written: their pool slots go back.
                     for &(idx, _) in &claims {
-                        let policy = &self.dag.tasks[idx].policy;
-                        self.ex.pools.release(&policy.pool, policy.pool_slots);
+                        self.release_slot(idx);
                     }
                     return Err(e);
                 }
@@ -267,8 +266,7 @@ impl RunExec<'_> {
                     let id = self.spawn_try(&mut joins, idx, try_number);
                     spawned.insert(id, (idx, try_number));
                 } else {
-                    let policy = &self.dag.tasks[idx].policy;
-                    self.ex.pools.release(&policy.pool, policy.pool_slots);
+                    self.release_slot(idx);
                     tracing::warn!(task = %self.dag.tasks[idx].id, "claimed by another worker");
                     self.slots[idx].state = TaskState::Running;
                     self.external.push(idx);

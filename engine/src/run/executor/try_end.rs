@@ -166,8 +166,7 @@ impl RunExec<'_> {
         let idx = done.idx;
         let task_id = self.dag.tasks[idx].id.clone();
         self.running -= 1;
-        let policy = &self.dag.tasks[idx].policy;
-        self.ex.pools.release(&policy.pool, policy.pool_slots);
+        self.release_slot(idx);
         self.slots[idx].duration = Some(done.duration);
         let log = self
             .logs
