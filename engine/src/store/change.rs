@@ -13,7 +13,8 @@ pub enum Change {
     /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`,
     /// `up_for_retry` or `deferred`; the executor has checked its trigger rule): sets it `running` with
     /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
-    /// if someone else was first) is returned by [`Store::commit`](super::Store::commit).
+    /// if someone else was first, or if the DAG has `max_active_tasks` task instances running
+    /// in all its runs together) is returned by [`Store::commit`](super::Store::commit).
     Claim {
         /// The task.
         task_id: String,
@@ -21,6 +22,10 @@ pub enum Change {
         try_number: u32,
         /// Who runs it.
         worker_id: String,
+        /// The DAG's `max_active_tasks`: the claim loses while that many of its task
+        /// instances run, across all its runs and processes (checked in the claim's
+        /// transaction).
+        max_active_tasks: u32,
         /// Lease expiry.
         lease_until: DateTime<Utc>,
         /// Now.

@@ -259,19 +259,32 @@ impl Store for MemoryStore {
         let mut vars = Vec::new();
         let mut xcoms = Vec::new();
         let mut events = Vec::new();
+        // Running instances of this DAG in its other runs (`max_active_tasks` spans runs).
+        let running_elsewhere = d
+            .tis
+            .iter()
+            .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
+            .flat_map(|(_, tis)| tis)
+            .filter(|t| t.state == TaskState::Running)
+            .count();
         for change in &batch.changes {
             match change {
                 Change::Claim {
                     task_id,
                     try_number,
                     worker_id,
+                    max_active_tasks,
                     lease_until,
                     at,
                 } => {
+                    let running = running_elsewhere
+                        + tis.iter().filter(|t| t.state == TaskState::Running).count();
+                    let room = running < *max_active_tasks as usize;
                     let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                     let won = match ti {
                         Some(ti)
-                            if TaskState::CLAIMABLE.contains(&ti.state)
+                            if room
+                                && TaskState::CLAIMABLE.contains(&ti.state)
                                 && ti.try_number + 1 == *try_number =>
                         {
                             ti.state = TaskState::Running;

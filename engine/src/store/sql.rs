@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run lifecycle",
         include_str!("migrations/0006_run_lifecycle.sql"),
     ),
+    (
+        7,
+        "running task instances index",
+        include_str!("migrations/0007_running_index.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -490,7 +495,18 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        let done = self.write(statements(batch)).await?;
+        let mut stmts = statements(batch);
+        if self.backend == Backend::Postgres
+            && batch
+                .changes
+                .iter()
+                .any(|c| matches!(c, super::Change::Claim { .. }))
+        {
+            // Claims count the DAG's running instances (`max_active_tasks`): serialize that
+            // count per DAG, as `acquire_run` does for runs.
+            stmts.insert(0, statements::dag_lock(&batch.dag_id));
+        }
+        let done = self.write(stmts).await?;
         if done.unchanged {
             // The only required row of a batch is its `Owned` guard.
             return Err(StoreError::NotOwner {

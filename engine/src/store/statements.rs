@@ -124,6 +124,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 task_id,
                 try_number,
                 worker_id,
+                max_active_tasks,
                 lease_until,
                 at,
             } => {
@@ -136,6 +137,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                         time(*at),
                         text(task_id),
                         Param::Int(i64::from(*try_number) - 1),
+                        Param::Int(i64::from(*max_active_tasks)),
                     ],
                     role: Role::ClaimUpdate,
                 });
@@ -420,7 +422,8 @@ static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         "UPDATE task_instances SET state = 'running', try_number = $3, \
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
-         AND state IN ({})",
+         AND state IN ({}) \
+         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7",
         claimable_states()
     )
 });

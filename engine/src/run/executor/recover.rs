@@ -139,9 +139,6 @@ impl RunExec<'_> {
         Ok(())
     }
 
-    /// After the loop failed (its running tries were aborted with it): give back their pool
-    /// slots and, if the store still answers, record them as failed tries (retried if retries
-    /// remain) so that nothing is left `running` under this live worker.
     /// Gives back the pool slots task `idx` holds.
     pub(super) fn release_slot(&self, idx: usize) {
         let policy = &self.dag.tasks[idx].policy;
@@ -160,6 +157,9 @@ impl RunExec<'_> {
         running
     }
 
+    /// After the loop failed (its running tries were aborted with it): give back their pool
+    /// slots and, if the store still answers, record them as failed tries (retried if retries
+    /// remain) so that nothing is left `running` under this live worker.
     pub(super) async fn abandon(&mut self, why: &RunError) {
         let now = self.ex.clock.now();
         let running = self.release_slots();

@@ -175,6 +175,7 @@ impl RunExec<'_> {
                 task_id: self.dag.tasks[idx].id.clone(),
                 try_number,
                 worker_id: self.ex.worker.as_str().to_string(),
+                max_active_tasks: self.dag.max_active_tasks,
                 lease_until,
                 at: now,
             });
@@ -257,6 +258,7 @@ impl RunExec<'_> {
                     return Err(e);
                 }
             };
+            let lost_claim = won.iter().any(|w| !w);
             for ((idx, try_number), won) in claims.into_iter().zip(won) {
                 if won {
                     self.slots[idx].try_number = try_number;
@@ -267,7 +269,9 @@ impl RunExec<'_> {
                     spawned.insert(id, (idx, try_number));
                 } else {
                     self.release_slot(idx);
-                    tracing::warn!(task = %self.dag.tasks[idx].id, "claimed by another worker");
+                    // Another worker has it, or the DAG's other runs fill `max_active_tasks`:
+                    // the store's state says which at the next heartbeat.
+                    tracing::debug!(task = %self.dag.tasks[idx].id, "not claimed: running elsewhere or max_active_tasks reached");
                     self.slots[idx].state = TaskState::Running;
                     self.external.push(idx);
                 }
@@ -318,6 +322,11 @@ impl RunExec<'_> {
                 _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
                     if wake_at.is_some() => {}
                 _ = self.ex.pools.freed.notified(), if pool_blocked => {}
+                // A claim lost to `max_active_tasks` is free again as soon as another run's
+                // try ends, perhaps in another process: look at the store shortly.
+                _ = tokio::time::sleep(Duration::from_millis(200)), if lost_claim => {
+                    self.poll_external().await?;
+                }
                 // A release between our claim attempt and this wait is not remembered by
                 // `Notify`: look again shortly rather than wait for a wake-up that passed.
                 _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}

@@ -4,19 +4,24 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 
+mod consumption;
+mod lifecycle;
+mod records;
+mod task_limit;
+
 use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance};
 use crate::run::NewRun;
 use crate::state::{RunState, RunType, TaskState};
 use crate::timetable::DataInterval;
 
 /// Now, to the microsecond: the precision stores must keep.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now()
         .duration_trunc(chrono::Duration::microseconds(1))
         .unwrap()
 }
 
-fn run(id: &str) -> DagRun {
+pub(super) fn run(id: &str) -> DagRun {
     let t = now();
     let mut new = NewRun::new("d", RunType::Manual, DataInterval { start: t, end: t });
     new.run_id = Some(id.into());
@@ -24,7 +29,7 @@ fn run(id: &str) -> DagRun {
     new.build(t)
 }
 
-fn ti(id: &str) -> TaskInstance {
+pub(super) fn ti(id: &str) -> TaskInstance {
     TaskInstance {
         task_id: id.into(),
         state: TaskState::Scheduled,
@@ -52,6 +57,7 @@ pub async fn check(s: &dyn Store) {
         task_id: task.into(),
         try_number: 1,
         worker_id: "w1".into(),
+        max_active_tasks: 16,
         lease_until: now + chrono::Duration::seconds(30),
         at: now,
     };
@@ -266,6 +272,7 @@ pub async fn check(s: &dyn Store) {
             task_id: "q".into(),
             try_number: 1,
             worker_id: nasty.into(),
+            max_active_tasks: 16,
             lease_until: now,
             at: now,
         }]))
@@ -349,7 +356,7 @@ pub async fn check(s: &dyn Store) {
         ("r1", "a")
     );
     assert!(s.dataset_events("other", None).await.unwrap().is_empty());
-    consumption(s, t0).await;
+    consumption::check(s, t0).await;
 
     let conn = super::Connection {
         name: "lake".into(),
@@ -381,284 +388,9 @@ pub async fn check(s: &dyn Store) {
     assert!(s.delete_pool("gpu").await.unwrap());
     assert!(s.pools().await.unwrap().is_empty());
 
-    records(s).await;
-    lifecycle(s).await;
-}
-
-/// Dataset events are consumed at most once per DAG, with the run they start.
-async fn consumption(s: &dyn Store, t0: DateTime<Utc>) {
-    let events = s.unconsumed_events("train", "raw", t0).await.unwrap();
-    assert_eq!(events.len(), 3, "all events since t0, oldest first");
-    assert_eq!(
-        (events[0].seq, events[1].seq),
-        (0, 1),
-        "same instant, told apart by seq"
-    );
-    let mut first = run("dt1");
-    first.dag_id = "train".into();
-    first.triggered_by = Some(super::RunKey::new("d", "r1"));
-    s.create_run(&first, &[ti("fit")], &events[..1])
-        .await
-        .unwrap();
-    let stored = s.run("train", "dt1").await.unwrap().unwrap();
-    assert_eq!(stored.triggered_by, first.triggered_by);
-    assert_eq!(
-        s.unconsumed_events("train", "raw", t0).await.unwrap().len(),
-        2
-    );
-    // Another DAG consumes the same events on its own.
-    assert_eq!(
-        s.unconsumed_events("other", "raw", t0).await.unwrap().len(),
-        3
-    );
-    // A second run for a consumed event is refused whole: no run, nothing consumed.
-    let mut again = run("dt2");
-    again.dag_id = "train".into();
-    assert!(matches!(
-        s.create_run(&again, &[ti("fit")], &events[..2]).await,
-        Err(StoreError::AlreadyExists { .. })
-    ));
-    assert!(s.run("train", "dt2").await.unwrap().is_none());
-    assert_eq!(
-        s.unconsumed_events("train", "raw", t0).await.unwrap().len(),
-        2
-    );
-    assert!(
-        s.unconsumed_events("train", "raw", t0 + chrono::Duration::seconds(2))
-            .await
-            .unwrap()
-            .is_empty(),
-        "nothing before `since`"
-    );
-}
-
-/// One driver per run: acquiring, the run limit, the owner guard, release and takeover;
-/// DAG flags.
-async fn lifecycle(s: &dyn Store) {
-    use super::{RunClaim, RunKey};
-    let t = now();
-    for id in ["q1", "q2"] {
-        let mut r = run(id);
-        r.dag_id = "limited".into();
-        s.create_run(&r, &[ti("a")], &[]).await.unwrap();
-    }
-    let claim = |run_id: &str, worker: &str, take_from: Option<&str>| RunClaim {
-        key: RunKey::new("limited", run_id),
-        worker_id: worker.into(),
-        until: t + chrono::Duration::seconds(30),
-        now: t,
-        max_active_runs: 1,
-        take_from: take_from.map(str::to_string),
-    };
-    assert!(s.acquire_run(&claim("q1", "w1", None)).await.unwrap());
-    let q1 = s.run("limited", "q1").await.unwrap().unwrap();
-    assert_eq!(q1.state, RunState::Running);
-    assert_eq!(q1.start_date, Some(t));
-    assert_eq!(q1.owner.as_ref().map(|o| o.worker_id.as_str()), Some("w1"));
-    assert!(
-        !s.acquire_run(&claim("q1", "w2", None)).await.unwrap(),
-        "owned by a live worker"
-    );
-    assert!(
-        !s.acquire_run(&claim("q2", "w2", None)).await.unwrap(),
-        "max_active_runs: 1 is taken"
-    );
-    assert_eq!(
-        s.run("limited", "q2").await.unwrap().unwrap().state,
-        RunState::Queued
-    );
-    let owned = |worker: &str, changes: Vec<Change>| Batch {
-        dag_id: "limited".into(),
-        run_id: "q1".into(),
-        changes: [
-            vec![Change::Owned {
-                worker_id: worker.into(),
-            }],
-            changes,
-        ]
-        .concat(),
-    };
-    let set = |state| Change::SetTask {
-        task_id: "a".into(),
-        state,
-        next_attempt_at: None,
-        end_date: None,
-    };
-    s.commit(&owned("w1", vec![set(TaskState::Scheduled)]))
-        .await
-        .unwrap();
-    // A dead owner is taken over only by naming it; then its writes are refused whole.
-    assert!(
-        !s.acquire_run(&claim("q1", "w2", Some("someone else")))
-            .await
-            .unwrap()
-    );
-    assert!(s.acquire_run(&claim("q1", "w2", Some("w1"))).await.unwrap());
-    assert!(matches!(
-        s.commit(&owned("w1", vec![set(TaskState::Failed)])).await,
-        Err(StoreError::NotOwner { .. })
-    ));
-    assert_eq!(
-        s.task_instances("limited", "q1").await.unwrap()[0].state,
-        TaskState::Scheduled,
-        "nothing of the refused batch"
-    );
-    s.commit(&owned(
-        "w2",
-        vec![Change::Renew {
-            worker_id: "w2".into(),
-            until: t + chrono::Duration::seconds(90),
-        }],
-    ))
-    .await
-    .unwrap();
-    let until = s
-        .run("limited", "q1")
-        .await
-        .unwrap()
-        .unwrap()
-        .owner
-        .unwrap()
-        .until;
-    assert_eq!(until, t + chrono::Duration::seconds(90));
-    // The run ends and lets go: the next one may start.
-    s.commit(&owned(
-        "w2",
-        vec![
-            Change::SetRun {
-                state: RunState::Success,
-                start_date: None,
-                end_date: Some(t),
-            },
-            Change::Release {
-                worker_id: Some("w2".into()),
-            },
-        ],
-    ))
-    .await
-    .unwrap();
-    let q1 = s.run("limited", "q1").await.unwrap().unwrap();
-    assert_eq!((q1.state, q1.owner), (RunState::Success, None));
-    assert!(
-        !s.acquire_run(&claim("q1", "w3", None)).await.unwrap(),
-        "finished"
-    );
-    assert!(s.acquire_run(&claim("q2", "w3", None)).await.unwrap());
-    // Taken from its driver by a cancel: the owner is cleared and a queued run has no start.
-    s.commit(&Batch {
-        dag_id: "limited".into(),
-        run_id: "q2".into(),
-        changes: vec![
-            Change::Release { worker_id: None },
-            Change::SetRun {
-                state: RunState::Queued,
-                start_date: None,
-                end_date: None,
-            },
-        ],
-    })
-    .await
-    .unwrap();
-    let q2 = s.run("limited", "q2").await.unwrap().unwrap();
-    assert_eq!(
-        (q2.state, q2.owner, q2.start_date),
-        (RunState::Queued, None, None)
-    );
-
-    let flags = s
-        .register_dags(&["limited".into(), "other".into()], t)
-        .await
-        .unwrap();
-    assert_eq!(flags.len(), 2);
-    assert!(flags.iter().all(|f| !f.paused && f.first_seen == t));
-    s.set_paused("limited", true, t + chrono::Duration::seconds(5))
-        .await
-        .unwrap();
-    let flags = s
-        .register_dags(&["limited".into()], t + chrono::Duration::seconds(9))
-        .await
-        .unwrap();
-    let limited = flags.iter().find(|f| f.dag_id == "limited").unwrap();
-    assert!(limited.paused);
-    assert_eq!(limited.first_seen, t, "first seen is kept");
-}
-
-async fn records(s: &dyn Store) {
-    use super::{Expect, RecordWrite};
-    let w = |key: &str, v: serde_json::Value, expect| RecordWrite {
-        collection: "models".into(),
-        key: key.into(),
-        value: v,
-        expect,
-    };
-    s.write_records(&[w("churn", serde_json::json!({"latest": 1}), Expect::Absent)])
-        .await
-        .unwrap();
-    let r = s.record("models", "churn").await.unwrap().unwrap();
-    assert_eq!((r.version, r.value["latest"].as_i64()), (1, Some(1)));
-    // Creating it again conflicts; updating from a stale version conflicts and writes nothing,
-    // not even the batch's other, valid write.
-    let again = s
-        .write_records(&[w("churn", serde_json::json!({}), Expect::Absent)])
-        .await;
-    assert!(
-        matches!(again, Err(StoreError::Conflict { .. })),
-        "{again:?}"
-    );
-    let stale = s
-        .write_records(&[
-            w("a_new_one", serde_json::json!(1), Expect::Absent),
-            w(
-                "churn",
-                serde_json::json!({"latest": 9}),
-                Expect::Version(7),
-            ),
-        ])
-        .await;
-    assert!(
-        matches!(stale, Err(StoreError::Conflict { .. })),
-        "{stale:?}"
-    );
-    assert!(s.record("models", "a_new_one").await.unwrap().is_none());
-    s.write_records(&[w(
-        "churn",
-        serde_json::json!({"latest": 2}),
-        Expect::Version(1),
-    )])
-    .await
-    .unwrap();
-    let r = s.record("models", "churn").await.unwrap().unwrap();
-    assert_eq!((r.version, r.value["latest"].as_i64()), (2, Some(2)));
-    // Prefix listing treats `%` and `_` literally and stays within its collection.
-    for key in [
-        "churn/0001",
-        "churn/0002",
-        "churn%/x",
-        "churnx_1",
-        "other/1",
-    ] {
-        s.write_records(&[w(key, serde_json::json!(key), Expect::Absent)])
-            .await
-            .unwrap();
-    }
-    let keys = |rs: Vec<super::Record>| rs.into_iter().map(|r| r.key).collect::<Vec<_>>();
-    assert_eq!(
-        keys(s.records("models", "churn/").await.unwrap()),
-        ["churn/0001", "churn/0002"]
-    );
-    assert_eq!(
-        keys(s.records("models", "churn%").await.unwrap()),
-        ["churn%/x"]
-    );
-    assert!(s.records("experiments", "").await.unwrap().is_empty());
-    let quoted = "it's \"odd\" '); DROP TABLE records; --";
-    s.write_records(&[w(quoted, serde_json::json!({"q": quoted}), Expect::Absent)])
-        .await
-        .unwrap();
-    assert_eq!(
-        s.record("models", quoted).await.unwrap().unwrap().value["q"],
-        quoted
-    );
+    records::check(s).await;
+    lifecycle::check(s).await;
+    task_limit::check(s).await;
 }
 
 #[tokio::test]
