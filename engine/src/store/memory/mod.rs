@@ -1,5 +1,13 @@
 //! [`Store`] in memory: nothing survives the process. For tests (no I/O, so paused tokio
 //! clocks stay exact) and for embedders who run DAGs without keeping history.
+//!
+//! # Layout
+//! - this file: the data, [`MemoryStore`] and its [`Store`] impl;
+//! - `commit`: applying a [`Batch`] of changes, all or nothing;
+//! - `records`: the [`RecordStore`](super::RecordStore) impl for extensions' records.
+
+mod commit;
+mod records;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -8,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Change, Connection, DagFlags, DagRun, DatasetEvent, Expect, Record, RecordStore,
-    RecordWrite, RunClaim, RunFilter, RunOwner, Store, StoreError, TaskInstance, TryRecord,
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, Record, RunClaim, RunFilter, RunOwner,
+    Store, StoreError, TaskInstance, TryRecord,
 };
 use crate::state::{RunState, TaskState};
 
@@ -248,223 +256,7 @@ impl Store for MemoryStore {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
-        let mut d = self.data();
-        let k = key(&batch.dag_id, &batch.run_id);
-        let mut claims = Vec::new();
-        // Applied to a copy and swapped in at the end: all or nothing, like a transaction.
-        let mut tis = d.tis.get(&k).cloned().unwrap_or_default();
-        let mut tries = d.tries.get(&k).cloned().unwrap_or_default();
-        let mut run = d.runs.get(&k).cloned();
-        let mut logs = Vec::new();
-        let mut vars = Vec::new();
-        let mut xcoms = Vec::new();
-        let mut events = Vec::new();
-        // Running instances of this DAG in its other runs (`max_active_tasks` spans runs).
-        let running_elsewhere = d
-            .tis
-            .iter()
-            .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
-            .flat_map(|(_, tis)| tis)
-            .filter(|t| t.state == TaskState::Running)
-            .count();
-        for change in &batch.changes {
-            match change {
-                Change::Claim {
-                    task_id,
-                    try_number,
-                    worker_id,
-                    max_active_tasks,
-                    lease_until,
-                    at,
-                } => {
-                    let running = running_elsewhere
-                        + tis.iter().filter(|t| t.state == TaskState::Running).count();
-                    let room = running < *max_active_tasks as usize;
-                    let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
-                    let won = match ti {
-                        Some(ti)
-                            if room
-                                && TaskState::CLAIMABLE.contains(&ti.state)
-                                && ti.try_number + 1 == *try_number =>
-                        {
-                            ti.state = TaskState::Running;
-                            ti.try_number = *try_number;
-                            ti.start_date.get_or_insert(*at);
-                            ti.next_attempt_at = None;
-                            true
-                        }
-                        _ => false,
-                    };
-                    if won {
-                        tries.push(TryRecord {
-                            task_id: task_id.clone(),
-                            try_number: *try_number,
-                            state: TaskState::Running,
-                            worker_id: worker_id.clone(),
-                            lease_until: Some(*lease_until),
-                            start_date: *at,
-                            end_date: None,
-                            duration: None,
-                            error: None,
-                        });
-                    }
-                    claims.push(won);
-                }
-                Change::EndTry {
-                    task_id,
-                    try_number,
-                    state,
-                    at,
-                    duration,
-                    error,
-                } => {
-                    if let Some(t) = tries
-                        .iter_mut()
-                        .find(|t| t.task_id == *task_id && t.try_number == *try_number)
-                    {
-                        t.state = *state;
-                        t.end_date = Some(*at);
-                        t.duration = Some(*duration);
-                        t.error = error.clone();
-                        t.lease_until = None;
-                    }
-                }
-                Change::SetTask {
-                    task_id,
-                    state,
-                    next_attempt_at,
-                    end_date,
-                } => {
-                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
-                        ti.state = *state;
-                        ti.next_attempt_at = *next_attempt_at;
-                        ti.end_date = *end_date;
-                    }
-                }
-                Change::Xcom {
-                    task_id,
-                    key: xkey,
-                    value,
-                } => xcoms.push((
-                    (
-                        batch.dag_id.clone(),
-                        batch.run_id.clone(),
-                        task_id.clone(),
-                        xkey.clone(),
-                    ),
-                    value.clone(),
-                )),
-                Change::Log {
-                    task_id,
-                    try_number,
-                    seq,
-                    text,
-                } => logs.push((
-                    (
-                        batch.dag_id.clone(),
-                        batch.run_id.clone(),
-                        task_id.clone(),
-                        *try_number,
-                    ),
-                    *seq,
-                    text.clone(),
-                )),
-                Change::SetVariable { key, value } => vars.push((key.clone(), value.clone())),
-                Change::DatasetEvent {
-                    dataset,
-                    task_id,
-                    at,
-                } => events.push(DatasetEvent {
-                    dataset: dataset.clone(),
-                    created_at: *at,
-                    seq: 0,
-                    dag_id: batch.dag_id.clone(),
-                    run_id: batch.run_id.clone(),
-                    task_id: task_id.clone(),
-                }),
-                Change::GrantTry { task_id } => {
-                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
-                        ti.max_tries += 1;
-                    }
-                }
-                Change::ResetTask { task_id, max_tries } => {
-                    if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
-                        ti.state = TaskState::None;
-                        ti.next_attempt_at = None;
-                        ti.start_date = None;
-                        ti.end_date = None;
-                        ti.max_tries = *max_tries;
-                    }
-                }
-                Change::Owned { worker_id } => {
-                    let owned = run
-                        .as_ref()
-                        .and_then(|r| r.owner.as_ref())
-                        .is_some_and(|o| o.worker_id == *worker_id);
-                    if !owned {
-                        return Err(StoreError::NotOwner {
-                            dag_id: batch.dag_id.clone(),
-                            run_id: batch.run_id.clone(),
-                        });
-                    }
-                }
-                Change::SetParent { parent } => {
-                    if let Some(r) = run.as_mut() {
-                        r.triggered_by = parent.clone();
-                    }
-                }
-                Change::Renew { worker_id, until } => {
-                    if let Some(o) = run
-                        .as_mut()
-                        .and_then(|r| r.owner.as_mut())
-                        .filter(|o| o.worker_id == *worker_id)
-                    {
-                        o.until = *until;
-                    }
-                }
-                Change::Release { worker_id } => {
-                    if let Some(r) = run.as_mut()
-                        && worker_id
-                            .as_ref()
-                            .is_none_or(|w| r.owner.as_ref().is_some_and(|o| o.worker_id == *w))
-                    {
-                        r.owner = None;
-                    }
-                }
-                Change::SetRun {
-                    state,
-                    start_date,
-                    end_date,
-                } => {
-                    if let Some(r) = run.as_mut() {
-                        r.state = *state;
-                        if start_date.is_some() || *state == RunState::Queued {
-                            r.start_date = *start_date;
-                        }
-                        r.end_date = *end_date;
-                    }
-                }
-            }
-        }
-        d.tis.insert(k.clone(), tis);
-        d.tries.insert(k.clone(), tries);
-        if let Some(r) = run {
-            d.runs.insert(k, r);
-        }
-        for (lk, seq, text) in logs {
-            d.logs.entry(lk).or_default().insert(seq, text);
-        }
-        d.variables.extend(vars);
-        d.xcom.extend(xcoms);
-        for mut e in events {
-            e.seq = d
-                .datasets
-                .iter()
-                .filter(|x| x.dataset == e.dataset && x.created_at == e.created_at)
-                .count() as i64;
-            d.datasets.push(e);
-        }
-        Ok(claims)
+        commit::apply(&mut self.data(), batch)
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -605,55 +397,5 @@ impl Store for MemoryStore {
 
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.data().pools.remove(name).is_some())
-    }
-}
-
-#[async_trait]
-impl RecordStore for MemoryStore {
-    async fn record(&self, collection: &str, key: &str) -> Result<Option<Record>, StoreError> {
-        Ok(self
-            .data()
-            .records
-            .get(&(collection.to_string(), key.to_string()))
-            .cloned())
-    }
-
-    async fn records(&self, collection: &str, prefix: &str) -> Result<Vec<Record>, StoreError> {
-        Ok(self
-            .data()
-            .records
-            .range((collection.to_string(), prefix.to_string())..)
-            .take_while(|((c, k), _)| c == collection && k.starts_with(prefix))
-            .map(|(_, r)| r.clone())
-            .collect())
-    }
-
-    async fn write_records(&self, writes: &[RecordWrite]) -> Result<(), StoreError> {
-        let mut d = self.data();
-        // Check every condition first, so that a failing write leaves everything unchanged.
-        let mut next = Vec::with_capacity(writes.len());
-        for w in writes {
-            let k = (w.collection.clone(), w.key.clone());
-            let version = match (w.expect, d.records.get(&k)) {
-                (Expect::Absent, None) => 1,
-                (Expect::Version(v), Some(r)) if r.version == v => v + 1,
-                _ => return Err(w.conflict()),
-            };
-            next.push((k, version));
-        }
-        let now = Utc::now();
-        for (w, (k, version)) in writes.iter().zip(next) {
-            d.records.insert(
-                k,
-                Record {
-                    collection: w.collection.clone(),
-                    key: w.key.clone(),
-                    version,
-                    value: w.value.clone(),
-                    updated_at: now,
-                },
-            );
-        }
-        Ok(())
     }
 }

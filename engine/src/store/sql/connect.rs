@@ -1,0 +1,195 @@
+//! Opening a [`SqlStore`]: store URLs (parsed, defaulted and redacted for messages),
+//! connecting with each backend's settings, and the numbered migrations.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::Row;
+use sqlx::any::AnyPoolOptions;
+
+use super::{Backend, SqlStore, db};
+use crate::store::sqlite_commit::Committer;
+use crate::store::{StoreError, to_micros};
+
+/// Numbered migrations, applied in order and recorded in `dagctl_migrations`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "core", include_str!("../migrations/0001_core.sql")),
+    (
+        2,
+        "datasets",
+        include_str!("../migrations/0002_datasets.sql"),
+    ),
+    (
+        3,
+        "drop unused state indexes",
+        include_str!("../migrations/0003_drop_state_indexes.sql"),
+    ),
+    (
+        4,
+        "connections",
+        include_str!("../migrations/0004_connections.sql"),
+    ),
+    (5, "records", include_str!("../migrations/0005_records.sql")),
+    (
+        6,
+        "run lifecycle",
+        include_str!("../migrations/0006_run_lifecycle.sql"),
+    ),
+    (
+        7,
+        "running task instances index",
+        include_str!("../migrations/0007_running_index.sql"),
+    ),
+];
+
+/// Whether SQLite reported the database locked or busy (another process is writing).
+fn is_locked(e: &sqlx::Error) -> bool {
+    let text = e.to_string();
+    text.contains("locked") || text.contains("busy")
+}
+
+/// The URL with any password replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl SqlStore {
+    /// The default store URL: `sqlite://<home>/dagctl.db`.
+    pub fn default_url(home: &Path) -> String {
+        format!("sqlite://{}/dagctl.db", home.display())
+    }
+
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://…`, and applies the
+    /// migrations that are not applied yet.
+    ///
+    /// # Errors
+    /// A [`StoreError`] naming the URL (password hidden) when it cannot be used.
+    pub async fn connect(url: &str) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let mut sqlite_path = None;
+        let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            sqlite_path = Some(path.to_string());
+            if let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl {
+                    url: url.to_string(),
+                    hint: format!("cannot create `{}`: {e}", parent.display()),
+                })?;
+            }
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(StoreError::BadUrl {
+                url: redact_url(url),
+                hint: "use sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
+            });
+        };
+        let mut options = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .acquire_timeout(Duration::from_secs(30));
+        if backend == Backend::Sqlite {
+            // A local file: no idle reaping or ping before use. Besides saving work, it leaves
+            // no background timer running, which keeps paused-clock tests deterministic.
+            options = options
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false);
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 30000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(db(&format!("connecting to {}", redact_url(&url))))?;
+        let mut store = SqlStore {
+            pool,
+            backend,
+            committer: None,
+        };
+        // Two processes opening a new database at once (a scheduler starting while
+        // `dagctl runs list` runs) can find it locked while the other sets it up: try again.
+        let mut attempt = 0;
+        loop {
+            match store.initialize().await {
+                Err(StoreError::Database { source, .. }) if attempt < 50 && is_locked(&source) => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(()) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(path) = sqlite_path {
+            store.committer = Some(std::sync::Arc::new(Committer::open(&path)?));
+        }
+        Ok(store)
+    }
+
+    /// WAL mode (a property of the file: set once, kept), then the migrations.
+    async fn initialize(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&self.pool)
+                .await
+                .map_err(db("enabling WAL"))?;
+        }
+        self.migrate().await
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS dagctl_migrations (version BIGINT PRIMARY KEY, \
+             description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db("creating the migrations table"))?;
+        let mut tx = self.begin().await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM dagctl_migrations")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading migrations"))?
+            .iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<Result<_, _>>()
+            .map_err(db("reading migrations"))?;
+        for (version, description, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(db(&format!("applying migration {version} ({description})")))?;
+            sqlx::query(
+                "INSERT INTO dagctl_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+            )
+            .bind(*version)
+            .bind(*description)
+            .bind(to_micros(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recording a migration"))?;
+        }
+        tx.commit().await.map_err(db("committing migrations"))
+    }
+}

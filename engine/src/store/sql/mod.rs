@@ -1,0 +1,325 @@
+//! [`Store`] over sqlx's `Any` driver: SQLite by default, PostgreSQL with the same SQL.
+//!
+//! SQLite runs in WAL mode with `synchronous=NORMAL` (a crash of dagctl loses nothing
+//! committed; a power loss may lose the last transactions, not corrupt the file) and takes its
+//! write lock at `BEGIN IMMEDIATE`, so two processes never deadlock upgrading a read lock.
+//! Its writes of runs and transitions — the executor's hot path — go through
+//! [`super::sqlite_commit`], a connection of their own with cached prepared statements; reads
+//! and everything else use the sqlx pool.
+//!
+//! # Layout
+//! - this file: [`SqlStore`], transactions, and the [`Store`] impl — the writes that go
+//!   through [`super::statements`] are here, plain queries dispatch to the files below;
+//! - `connect`: store URLs, connecting, and the numbered migrations;
+//! - `write`: the write path, on SQLite's committer or bound in one PostgreSQL transaction;
+//! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
+//! - `admin`: Variables, connections and pools;
+//! - `tests`: the conformance suite on a SQLite file and on PostgreSQL.
+
+mod admin;
+mod connect;
+mod reads;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::AnyPool;
+
+use super::rows::Cols;
+use super::sqlite_commit::Committer;
+use super::statements::{self, new_run, new_task_instances, statements};
+use super::{
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, Store, StoreError,
+    TaskInstance, TryRecord, to_micros,
+};
+
+pub use connect::redact_url;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A [`Store`] on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pub(super) pool: AnyPool,
+    backend: Backend,
+    /// SQLite: the connection of the commit path (see [`super::sqlite_commit`]).
+    committer: Option<std::sync::Arc<Committer>>,
+}
+
+pub(super) fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |source| StoreError::Database {
+        context: context.to_string(),
+        source,
+    }
+}
+
+impl SqlStore {
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        self.pool
+            .begin_with(statement)
+            .await
+            .map_err(db("starting a transaction"))
+    }
+}
+
+pub(super) const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn create_run(
+        &self,
+        run: &DagRun,
+        tasks: &[TaskInstance],
+        consumes: &[DatasetEvent],
+    ) -> Result<(), StoreError> {
+        if self.write(new_run(run, tasks, consumes)).await?.unchanged {
+            return Err(StoreError::AlreadyExists {
+                what: if consumes.is_empty() {
+                    format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)
+                } else {
+                    format!(
+                        "run `{}` of DAG `{}`, or a run of it for the same dataset event",
+                        run.run_id, run.dag_id
+                    )
+                },
+            });
+        }
+        Ok(())
+    }
+
+    async fn acquire_run(&self, claim: &RunClaim) -> Result<bool, StoreError> {
+        let mut stmts = Vec::with_capacity(2);
+        if self.backend == Backend::Postgres {
+            // Serializes the run-limit check of one DAG across transactions (SQLite's
+            // `BEGIN IMMEDIATE` serializes every write already).
+            stmts.push(statements::dag_lock(&claim.key.dag_id));
+        }
+        stmts.push(statements::acquire_run(claim));
+        Ok(self
+            .write(stmts)
+            .await?
+            .claims
+            .last()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn unconsumed_events(
+        &self,
+        consumer: &str,
+        dataset: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        reads::unconsumed_events(&self.pool, consumer, dataset, since).await
+    }
+
+    async fn register_dags(
+        &self,
+        dag_ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DagFlags>, StoreError> {
+        self.write(
+            dag_ids
+                .iter()
+                .map(|d| statements::register_dag(d, now))
+                .collect(),
+        )
+        .await?;
+        sqlx::query("SELECT dag_id, paused, first_seen FROM dags ORDER BY dag_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db("reading DAG flags"))?
+            .iter()
+            .map(|row| {
+                let c = Cols { row, what: "DAG" };
+                Ok(DagFlags {
+                    dag_id: c.text("dag_id")?,
+                    paused: c.count("paused")? != 0,
+                    first_seen: c.time("first_seen")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn set_paused(
+        &self,
+        dag_id: &str,
+        paused: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.write(vec![
+            statements::register_dag(dag_id, now),
+            statements::set_paused(dag_id, paused),
+        ])
+        .await
+        .map(drop)
+    }
+
+    async fn add_task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        tasks: &[TaskInstance],
+    ) -> Result<(), StoreError> {
+        self.write(new_task_instances(dag_id, run_id, tasks))
+            .await
+            .map(drop)
+    }
+
+    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
+        reads::run(&self.pool, dag_id, run_id).await
+    }
+
+    async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
+        reads::find_runs(&self.pool, run_id).await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError> {
+        reads::list_runs(&self.pool, filter).await
+    }
+
+    async fn task_instances(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<TaskInstance>, StoreError> {
+        reads::task_instances(&self.pool, dag_id, run_id).await
+    }
+
+    async fn tries(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TryRecord>, StoreError> {
+        reads::tries(&self.pool, dag_id, run_id, task_id).await
+    }
+
+    async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
+        let mut stmts = statements(batch);
+        if self.backend == Backend::Postgres
+            && batch
+                .changes
+                .iter()
+                .any(|c| matches!(c, super::Change::Claim { .. }))
+        {
+            // Claims count the DAG's running instances (`max_active_tasks`): serialize that
+            // count per DAG, as `acquire_run` does for runs.
+            stmts.insert(0, statements::dag_lock(&batch.dag_id));
+        }
+        let done = self.write(stmts).await?;
+        if done.unchanged {
+            // The only required row of a batch is its `Owned` guard.
+            return Err(StoreError::NotOwner {
+                dag_id: batch.dag_id.clone(),
+                run_id: batch.run_id.clone(),
+            });
+        }
+        Ok(done.claims)
+    }
+
+    async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
+        )
+        .bind(to_micros(until))
+        .bind(worker_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db("renewing leases"))?
+        .rows_affected())
+    }
+
+    async fn log(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+    ) -> Result<String, StoreError> {
+        reads::log(&self.pool, dag_id, run_id, task_id, try_number).await
+    }
+
+    async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
+        admin::variable(&self.pool, key).await
+    }
+
+    async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.write(vec![statements::set_variable(key, value)])
+            .await
+            .map(drop)
+    }
+
+    async fn delete_variable(&self, key: &str) -> Result<bool, StoreError> {
+        admin::delete_variable(&self.pool, key).await
+    }
+
+    async fn variables(&self) -> Result<Vec<(String, String)>, StoreError> {
+        admin::variables(&self.pool).await
+    }
+
+    async fn xcom(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        reads::xcom(&self.pool, dag_id, run_id, task_id, key).await
+    }
+
+    async fn xcoms(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+        reads::xcoms(&self.pool, dag_id, run_id).await
+    }
+
+    async fn dataset_events(
+        &self,
+        dataset: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        reads::dataset_events(&self.pool, dataset, after).await
+    }
+
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        admin::connections(&self.pool).await
+    }
+
+    async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
+        admin::set_connection(&self.pool, connection).await
+    }
+
+    async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {
+        admin::delete_connection(&self.pool, name).await
+    }
+
+    async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
+        admin::pools(&self.pool).await
+    }
+
+    async fn set_pool(
+        &self,
+        name: &str,
+        slots: u32,
+        description: Option<&str>,
+    ) -> Result<(), StoreError> {
+        admin::set_pool(&self.pool, name, slots, description).await
+    }
+
+    async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
+        admin::delete_pool(&self.pool, name).await
+    }
+}

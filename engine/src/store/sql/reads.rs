@@ -1,0 +1,239 @@
+//! The read queries of a [`SqlStore`](super::SqlStore) on its pool: runs, task instances, tries, logs, XCom and
+//! dataset events. Each function serves the [`Store`](crate::store::Store) method of its name.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyPool, Row};
+
+use super::db;
+use crate::store::rows::{corrupt, event_from_row, run_from_row, ti_from_row, try_from_row};
+use crate::store::{
+    DagRun, DatasetEvent, RunFilter, StoreError, TaskInstance, TryRecord, to_micros,
+};
+
+const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval_start, \
+     data_interval_end, conf, state, created_at, start_date, end_date, parent_dag_id, \
+     parent_run_id, owner, owner_until";
+
+pub(super) async fn unconsumed_events(
+    pool: &AnyPool,
+    consumer: &str,
+    dataset: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<DatasetEvent>, StoreError> {
+    sqlx::query(
+        "SELECT e.dataset, e.created_at, e.seq, e.dag_id, e.run_id, e.task_id \
+         FROM dataset_events AS e WHERE e.dataset = $1 AND e.created_at >= $2 \
+         AND NOT EXISTS (SELECT 1 FROM dataset_consumptions AS c \
+           WHERE c.consumer_dag_id = $3 AND c.dataset = e.dataset \
+           AND c.created_at = e.created_at AND c.seq = e.seq AND c.dag_id = e.dag_id \
+           AND c.run_id = e.run_id AND c.task_id = e.task_id) \
+         ORDER BY e.created_at, e.seq",
+    )
+    .bind(dataset)
+    .bind(to_micros(since))
+    .bind(consumer)
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading dataset events"))?
+    .iter()
+    .map(event_from_row)
+    .collect()
+}
+
+pub(super) async fn run(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<Option<DagRun>, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(dag_id)
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db("reading a DAG run"))?
+        .as_ref()
+        .map(run_from_row)
+        .transpose()
+}
+
+pub(super) async fn find_runs(pool: &AnyPool, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE run_id = $1 ORDER BY dag_id");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(run_id)
+        .fetch_all(pool)
+        .await
+        .map_err(db("finding a DAG run"))?
+        .iter()
+        .map(run_from_row)
+        .collect()
+}
+
+pub(super) async fn list_runs(
+    pool: &AnyPool,
+    filter: &RunFilter,
+) -> Result<Vec<DagRun>, StoreError> {
+    // States and the limit go into the SQL as literals: state names are fixed words and
+    // the limit a number, so nothing from outside is spliced in.
+    let mut sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE ($1 = '' OR dag_id = $1)");
+    if !filter.states.is_empty() {
+        let states: Vec<String> = filter
+            .states
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        sql.push_str(&format!(" AND state IN ({})", states.join(", ")));
+    }
+    sql.push_str(" ORDER BY created_at DESC, run_id DESC");
+    if let Some(l) = filter.limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(filter.dag_id.clone().unwrap_or_default())
+        .fetch_all(pool)
+        .await
+        .map_err(db("listing DAG runs"))?
+        .iter()
+        .map(run_from_row)
+        .collect()
+}
+
+pub(super) async fn task_instances(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<Vec<TaskInstance>, StoreError> {
+    sqlx::query(
+        "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
+         start_date, end_date FROM task_instances WHERE dag_id = $1 AND run_id = $2",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading task instances"))?
+    .iter()
+    .map(ti_from_row)
+    .collect()
+}
+
+pub(super) async fn tries(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+    task_id: Option<&str>,
+) -> Result<Vec<TryRecord>, StoreError> {
+    sqlx::query(
+        "SELECT task_id, try_number, state, worker_id, lease_until, start_date, end_date, \
+         duration_us, error FROM task_tries WHERE dag_id = $1 AND run_id = $2 \
+         AND ($3 = '' OR task_id = $3) ORDER BY start_date, task_id, try_number",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id.unwrap_or_default())
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading tries"))?
+    .iter()
+    .map(try_from_row)
+    .collect()
+}
+
+pub(super) async fn log(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    try_number: u32,
+) -> Result<String, StoreError> {
+    let rows = sqlx::query(
+        "SELECT text FROM task_logs WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
+         AND try_number = $4 ORDER BY seq",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id)
+    .bind(i64::from(try_number))
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading a log"))?;
+    let mut out = String::new();
+    for r in rows {
+        out.push_str(&r.try_get::<String, _>(0).map_err(db("reading a log"))?);
+    }
+    Ok(out)
+}
+
+pub(super) async fn xcom(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    key: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let row = sqlx::query(
+        "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .bind(task_id)
+    .bind(key)
+    .fetch_optional(pool)
+    .await
+    .map_err(db("reading an XCom"))?;
+    match row {
+        None => Ok(None),
+        Some(r) => {
+            let text: String = r.try_get(0).map_err(db("reading an XCom"))?;
+            serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| corrupt("XCom value", e))
+        }
+    }
+}
+
+pub(super) async fn xcoms(
+    pool: &AnyPool,
+    dag_id: &str,
+    run_id: &str,
+) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
+         ORDER BY task_id, key",
+    )
+    .bind(dag_id)
+    .bind(run_id)
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading XComs"))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let get = |e| db("reading XComs")(e);
+        let text: String = r.try_get(2).map_err(get)?;
+        out.push((
+            r.try_get(0).map_err(get)?,
+            r.try_get(1).map_err(get)?,
+            serde_json::from_str(&text).map_err(|e| corrupt("XCom value", e))?,
+        ));
+    }
+    Ok(out)
+}
+
+pub(super) async fn dataset_events(
+    pool: &AnyPool,
+    dataset: &str,
+    after: Option<DateTime<Utc>>,
+) -> Result<Vec<DatasetEvent>, StoreError> {
+    sqlx::query(
+        "SELECT dataset, created_at, seq, dag_id, run_id, task_id FROM dataset_events \
+         WHERE dataset = $1 AND created_at > $2 ORDER BY created_at, seq",
+    )
+    .bind(dataset)
+    .bind(after.map_or(i64::MIN, to_micros))
+    .fetch_all(pool)
+    .await
+    .map_err(db("reading dataset events"))?
+    .iter()
+    .map(event_from_row)
+    .collect()
+}

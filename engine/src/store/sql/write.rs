@@ -1,0 +1,72 @@
+//! The write path of a [`SqlStore`]: statements run on SQLite's committer, or bound one by
+//! one in a single PostgreSQL transaction.
+
+use super::{SqlStore, db};
+use crate::store::StoreError;
+use crate::store::statements::{Committed, Param, Role, Stmt, Tally};
+
+impl SqlStore {
+    /// Statements bound one by one in one transaction (PostgreSQL; SQLite goes through
+    /// its committer).
+    async fn execute_statements(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
+        let mut tally = Tally::default();
+        let mut tx = self.begin().await?;
+        for stmt in stmts {
+            if !tally.runs(&stmt) {
+                continue;
+            }
+            let role = stmt.role;
+            let changed = if role == Role::Guard {
+                let found = bind_all(
+                    sqlx::query(sqlx::AssertSqlSafe(format!("{} FOR UPDATE", stmt.sql))),
+                    stmt.params,
+                )
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db("committing a transition"))?;
+                u64::from(found.is_some())
+            } else {
+                bound(stmt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("committing a transition"))?
+                    .rows_affected()
+            };
+            if !tally.record(role, changed) {
+                // Dropping the transaction rolls it back.
+                return Ok(tally.done(true));
+            }
+        }
+        tx.commit().await.map_err(db("committing a transition"))?;
+        Ok(tally.done(false))
+    }
+
+    /// Runs statements on the committer (SQLite) or bound on the pool.
+    pub(super) async fn write(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
+        match &self.committer {
+            Some(c) => c.run(stmts).await,
+            None => self.execute_statements(stmts).await,
+        }
+    }
+}
+
+/// A statement with its parameters bound, for sqlx.
+fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    bind_all(sqlx::query(sqlx::AssertSqlSafe(stmt.sql)), stmt.params)
+}
+
+/// `q` with `params` bound in order.
+fn bind_all(
+    mut q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
+    params: Vec<Param>,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    for p in params {
+        q = match p {
+            Param::Text(t) => q.bind(t),
+            Param::Int(i) => q.bind(i),
+            Param::NoText => q.bind(None::<String>),
+            Param::NoInt => q.bind(None::<i64>),
+        };
+    }
+    q
+}
