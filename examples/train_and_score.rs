@@ -13,8 +13,8 @@ use dagctl::engine::MemoryStore;
 use dagctl::operators::dataset::Dataset;
 use dagctl::operators::generate::{GenerateArgs, generate};
 use dagctl::operators::ml::operator::{spec_of, train_and_store};
-use dagctl::operators::prepare::{PrepareArgs, prepare_window};
-use dagctl::operators::registry::{self, Margin, PromotionRule, Registration};
+use dagctl::operators::prepare::{PrepareArgs, load_holdout, prepare_window};
+use dagctl::operators::registry::{self, Floor, Holdout, Margin, PromotionRule, Registration};
 use dagctl::operators::storage;
 use object_store::ObjectStoreExt;
 
@@ -36,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let last = first + chrono::Duration::days(6);
 
-    // Prepare the last three days (as DAG 02), then train on it (as DAG 03's train_models).
+    // Prepare the last three days (as DAG 02; the newest one held out), then train on it (as DAG 03's train_models).
     let prep: PrepareArgs = dagctl::engine::parse_args(&serde_json::json!({"window_days": 3}))?;
     let meta = prepare_window(&location, &prep, last).await?;
     println!(
@@ -88,20 +88,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             artifact: read(&artifact.key).await?.to_vec(),
             feature_metadata: read(&trained.feature_metadata).await?.to_vec(),
             metrics: report.metrics.clone(),
-            metric: target.report.metric,
+            metric: target.report.metric.clone(),
             params: report.params.clone(),
             experiment_run: None,
             source: None,
         },
     )
     .await?;
+    // Champion and challenger are scored on the prepared set's held-out raw rows (the newest
+    // day of the window), each through its own stored preprocessing.
     let rule = PromotionRule {
-        metric: None,
         margin: Margin::Absolute(0.005),
-        floor: Some(0.6),
+        floor: Some(Floor::Value(0.6)),
+        confidence: Some(0.9),
+        ..PromotionRule::default()
     };
-    let (decision, _) =
-        registry::promote_by_rule(&store, "churn_model", version.version, &rule).await?;
+    let holdout = Holdout {
+        rows: load_holdout(&location, &meta.reference).await?,
+        reference: meta.reference.clone(),
+    };
+    let (decision, _) = registry::promote(
+        &store,
+        &location,
+        "churn_model",
+        version.version,
+        &rule,
+        &holdout,
+    )
+    .await?;
     println!("churn_model v{}: {}", version.version, decision.reason);
 
     // Score a day the model has never seen, with the production version.

@@ -218,8 +218,7 @@ print(json.dumps({"train_rows": t.num_rows, "columns": t.column_names, "test_row
             "gradient_boosting.model",
             "linear_regression.model",
             "logistic_regression.model",
-            "random_forest.model",
-            "random_forest_classifier.model"
+            "random_forest.model"
         ]
     );
     assert!(run.join("feature_metadata.json").exists());

@@ -61,10 +61,6 @@ impl Home {
     }
 }
 
-fn f1(v: &Value) -> f64 {
-    v["metrics"]["f1_macro"].as_f64().unwrap()
-}
-
 #[test]
 fn three_days_of_the_loop_then_the_registry_verbs() {
     let home = Home::new();
@@ -98,29 +94,49 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
             "prepared_data/2026-01-03"
         ]
     );
-    // Promoted only when better: replay the rule (margin 0.005 on f1_macro, floor 0.6).
+    // Promoted only when better on the same held-out rows: replay the shipped rule (floor 0.6;
+    // margin 0.001 on f1_macro, and the 90 % interval's lower bound above it) on the numbers
+    // each decision recorded, and check it scored both models on the challenger's holdout.
     let stages = home.stages();
-    let mut champion: Option<(usize, f64)> = None;
+    let model = home.json(&["models", "show", "churn_model", "--json"]);
+    let decisions: Vec<&Value> = model["model"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["action"] == "promote")
+        .collect();
+    assert_eq!(decisions.len(), 3);
     let mut expected = vec!["staging"; 3];
-    for (i, v) in versions.iter().enumerate() {
-        let better = match champion {
-            None => f1(v) >= 0.6,
-            Some((_, c)) => f1(v) - c > 0.0 && f1(v) - c >= 0.005 - 1e-12,
+    let mut champion: Option<usize> = None;
+    for (i, h) in decisions.iter().enumerate() {
+        let d = &h["decision"];
+        assert_eq!(h["version"], i as u64 + 1);
+        assert_eq!(d["holdout"]["reference"], versions[i]["data"]["reference"]);
+        assert!(d["holdout"]["rows"].as_u64().unwrap() > 100, "{d}");
+        let challenger = d["challenger"].as_f64().unwrap();
+        let promote = match champion {
+            None => {
+                assert!(d["champion"].is_null());
+                challenger >= 0.6
+            }
+            Some(_) => {
+                let champ = d["champion"]
+                    .as_f64()
+                    .expect("the champion scored on the same rows");
+                let low = d["interval"]["low"].as_f64().unwrap();
+                challenger >= 0.6 && challenger - champ >= 0.001 - 1e-12 && low > 0.001
+            }
         };
-        if better {
-            if let Some((old, _)) = champion {
+        assert_eq!(d["promote"].as_bool(), Some(promote), "{d}");
+        if promote {
+            if let Some(old) = champion {
                 expected[old] = "archived";
             }
             expected[i] = "production";
-            champion = Some((i, f1(v)));
+            champion = Some(i);
         }
     }
-    assert_eq!(
-        stages,
-        expected,
-        "f1: {:?}",
-        versions.iter().map(f1).collect::<Vec<_>>()
-    );
+    assert_eq!(stages, expected);
     assert_eq!(stages.iter().filter(|s| *s == "production").count(), 1);
 
     // Every training is an experiment run with its candidates, parameters and artifacts.
@@ -130,7 +146,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     for r in runs {
         assert_eq!(r["experiment"], "churn_training");
         let cands = r["result"]["targets"][0]["candidates"].as_array().unwrap();
-        assert_eq!(cands.len(), 5);
+        assert_eq!(cands.len(), 4);
         for a in r["result"]["targets"][0]["artifacts"].as_array().unwrap() {
             assert_eq!(a["sha256"].as_str().unwrap().len(), 64);
         }
@@ -206,6 +222,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
         .unwrap()
         .clone();
     let diff = row["difference"].as_f64().unwrap();
+    let f1 = |v: &Value| v["metrics"]["f1_macro"].as_f64().unwrap();
     assert!((diff - (f1(&versions[1]) - f1(&versions[0]))).abs() < 1e-12);
 
     // Score fresh rows with the production model.

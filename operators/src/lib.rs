@@ -33,6 +33,7 @@ pub mod prepare;
 pub mod registry;
 pub mod sensors;
 pub mod storage;
+mod templated;
 pub mod tracking;
 
 use dagctl_engine::OperatorRegistry;

@@ -83,8 +83,8 @@ pub enum ModelsCommand {
 }
 
 fn value(v: &ModelVersion) -> String {
-    v.metrics
-        .get(v.metric.name())
+    v.metric
+        .value(&v.metrics)
         .map_or("-".into(), |x| format!("{} {x:.4}", v.metric.name()))
 }
 

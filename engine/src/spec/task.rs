@@ -464,22 +464,25 @@ fn report_args_error(
 }
 
 /// Rewrites the relative paths in `names` of `args` to paths from the folder of the DAG
-/// file (see [`crate::Operator::path_args`]); a templated value is left as written, and a
-/// relative path that climbs out of that folder is an error at its key.
+/// file (see [`crate::Operator::path_args`]); a templated value is left as written. A path
+/// that leaves that folder — climbing out with `..`, absolute elsewhere, or through a
+/// symbolic link — is an error at its key, so a DAG file cannot make dagctl read (and report
+/// on) files outside its folder.
 fn resolve_paths(r: &mut Reader, args: &mut serde_json::Value, names: &[&str], node: &Node) {
     use std::path::{Component, Path};
     let folder = r.file.parent().unwrap_or(Path::new("."));
     let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
+    let real_folder = folder.canonicalize().unwrap_or_else(|_| folder.clone());
     for name in names {
         let Some(serde_json::Value::String(text)) = args.get(*name) else {
             continue;
         };
         let path = Path::new(text);
-        if text.contains("{{") || path.is_absolute() {
+        if text.contains("{{") {
             continue;
         }
         let mut depth = 0i32;
-        let escapes = path.components().any(|c| {
+        let climbs = path.components().any(|c| {
             depth += match c {
                 Component::ParentDir => -1,
                 Component::Normal(_) => 1,
@@ -487,7 +490,14 @@ fn resolve_paths(r: &mut Reader, args: &mut serde_json::Value, names: &[&str], n
             };
             depth < 0
         });
-        if escapes {
+        let full = folder.join(path);
+        // Where the path really leads, links followed (a missing file is reported later,
+        // by the operator, naming the path as written).
+        let real = full.canonicalize().ok();
+        let outside = (path.is_absolute() && !full.starts_with(&folder))
+            || climbs
+            || real.is_some_and(|p| !p.starts_with(&real_folder));
+        if outside {
             let pos = node.get(name).map_or(node.pos, |n| n.pos);
             r.error(
                 pos,
@@ -495,12 +505,11 @@ fn resolve_paths(r: &mut Reader, args: &mut serde_json::Value, names: &[&str], n
                 format!("`{name}: {text}` leaves the folder of the DAG file"),
             )
             .hint = Some(format!(
-                "paths are read from `{}`; keep the file there or below, or write an absolute path",
+                "paths are read from `{}` and below; move the file there",
                 folder.display()
             ));
             continue;
         }
-        let full = folder.join(path).to_string_lossy().into_owned();
-        args[*name] = serde_json::Value::String(full);
+        args[*name] = serde_json::Value::String(full.to_string_lossy().into_owned());
     }
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 pub type Metrics = BTreeMap<String, f64>;
 
 /// The metrics a candidate can be chosen by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
     /// Accuracy (classification).

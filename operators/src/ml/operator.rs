@@ -52,6 +52,22 @@ fn split(args: &serde_json::Value) -> Result<(Where, TrainSpec), ArgsError> {
         }
     }
     let place: Where = parse_args(&serde_json::Value::Object(place))?;
+    // A removed candidate gets its own explanation rather than serde's list of variants.
+    for (name, why) in super::Kind::REMOVED {
+        let listed = spec
+            .get("candidates")
+            .and_then(|c| c.as_array())
+            .is_some_and(|c| c.iter().any(|v| v == name));
+        if listed {
+            return Err(ArgsError::at(
+                "candidates",
+                format!("`{name}` was removed: {why}"),
+            ));
+        }
+        if spec.contains_key(name) {
+            return Err(ArgsError::at(name, format!("`{name}` was removed: {why}")));
+        }
+    }
     let spec: TrainSpec = parse_args(&serde_json::Value::Object(spec))?;
     Ok((place, spec))
 }

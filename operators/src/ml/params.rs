@@ -29,23 +29,28 @@ pub enum Kind {
     /// A random forest, searched over its grid: regression trees on the target; for a class,
     /// on its 0/1 indicator, which makes it a probability forest.
     RandomForest,
-    /// A random-forest classifier with scikit-learn's defaults (100 trees, √p features per
-    /// split, grown fully), probabilities from its regression trees on the class indicator.
-    RandomForestClassifier,
-    /// Gradient-boosted trees: smartcore's `XGRegressor` for regression; for a class, a
-    /// log-loss booster on smartcore regression trees (Newton steps, see `boosting`).
+    /// Histogram gradient-boosted trees (as LightGBM and scikit-learn's
+    /// `HistGradientBoosting`): log-loss for a class, squared error for a number.
     GradientBoosting,
 }
 
 impl Kind {
     /// Every kind, in report order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 4] = [
         Kind::LinearRegression,
         Kind::LogisticRegression,
         Kind::RandomForest,
-        Kind::RandomForestClassifier,
         Kind::GradientBoosting,
     ];
+
+    /// Names that were candidates once, and what to use instead.
+    pub const REMOVED: [(&'static str, &'static str); 1] = [(
+        "random_forest_classifier",
+        "it was the same model as `random_forest` (a forest's variance-reduction trees on a \
+         class indicator are Gini trees, their leaf means class frequencies); use \
+         `random_forest`, with `max_depth: null` and `min_samples_leaf: 1` for scikit-learn's \
+         classifier defaults",
+    )];
 
     /// The name used in arguments and reports.
     pub fn name(self) -> &'static str {
@@ -53,7 +58,6 @@ impl Kind {
             Kind::LinearRegression => "linear_regression",
             Kind::LogisticRegression => "logistic_regression",
             Kind::RandomForest => "random_forest",
-            Kind::RandomForestClassifier => "random_forest_classifier",
             Kind::GradientBoosting => "gradient_boosting",
         }
     }
@@ -65,11 +69,7 @@ impl Kind {
 
     /// Whether it can learn a target of `task`.
     pub fn supports(self, task: Task) -> bool {
-        task == Task::Classification
-            || !matches!(
-                self,
-                Kind::LogisticRegression | Kind::RandomForestClassifier
-            )
+        task == Task::Classification || self != Kind::LogisticRegression
     }
 
     /// The candidates trained when none are named.
@@ -95,18 +95,11 @@ impl Kind {
                 ("min_samples_leaf", json!([1, 5])),
                 ("max_features", json!("sqrt")),
             ]),
-            Kind::RandomForestClassifier => g(&[
-                ("n_trees", json!(100)),
-                ("max_depth", json!(null)),
-                ("min_samples_leaf", json!(1)),
-                ("max_features", json!("sqrt")),
-            ]),
             Kind::GradientBoosting => g(&[
                 ("n_estimators", json!(100)),
                 ("learning_rate", json!(0.1)),
-                ("max_depth", json!(3)),
-                ("min_samples_leaf", json!(1)),
-                ("subsample", json!(1.0)),
+                ("max_leaf_nodes", json!(31)),
+                ("min_samples_leaf", json!(20)),
             ]),
         }
     }
@@ -125,9 +118,7 @@ impl Kind {
             Kind::LogisticRegression => {
                 Params::Logistic(serde_json::from_value(point.clone()).map_err(e)?)
             }
-            Kind::RandomForest | Kind::RandomForestClassifier => {
-                Params::Forest(serde_json::from_value(point.clone()).map_err(e)?)
-            }
+            Kind::RandomForest => Params::Forest(serde_json::from_value(point.clone()).map_err(e)?),
             Kind::GradientBoosting => {
                 Params::Boosting(serde_json::from_value(point.clone()).map_err(e)?)
             }
@@ -195,7 +186,15 @@ impl Params {
             Params::Boosting(b) if !(b.subsample > 0.0 && b.subsample <= 1.0) => {
                 Err("subsample must be in (0, 1]".into())
             }
-            Params::Boosting(b) if b.max_depth == 0 => Err("max_depth must be at least 1".into()),
+            Params::Boosting(b) if b.max_depth == Some(0) => {
+                Err("max_depth must be at least 1".into())
+            }
+            Params::Boosting(b) if b.max_leaf_nodes.is_some_and(|n| n < 2) => {
+                Err("max_leaf_nodes must be at least 2".into())
+            }
+            Params::Boosting(b) if b.l2_regularization.is_nan() || b.l2_regularization < 0.0 => {
+                Err("l2_regularization must be ≥ 0".into())
+            }
             Params::Logistic(l) if l.alpha.is_nan() || l.alpha < 0.0 => {
                 Err("alpha must be ≥ 0".into())
             }
@@ -208,7 +207,7 @@ impl Params {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogisticParams {
-    /// L2 regularisation strength (smartcore's `alpha`, default 0).
+    /// L2 penalty: the loss is the log-loss plus `alpha/2 · |w|²` (default 0).
     #[serde(default)]
     pub alpha: f64,
 }
@@ -276,12 +275,18 @@ pub struct BoostingParams {
     /// Shrinkage (default 0.1).
     #[serde(default = "tenth")]
     pub learning_rate: f64,
-    /// Depth of each tree (default 3).
-    #[serde(default = "three")]
-    pub max_depth: u16,
-    /// Fewest rows in a leaf (default 1; `min_child_weight` of `XGRegressor`).
-    #[serde(default = "one")]
+    /// Deepest level of each tree (default null: limited by `max_leaf_nodes`).
+    #[serde(default)]
+    pub max_depth: Option<u16>,
+    /// Most leaves per tree, split best first (default 31, LightGBM's `num_leaves`).
+    #[serde(default = "thirty_one")]
+    pub max_leaf_nodes: Option<usize>,
+    /// Fewest rows in a leaf (default 20).
+    #[serde(default = "twenty")]
     pub min_samples_leaf: usize,
+    /// L2 penalty on leaf values (default 0).
+    #[serde(default)]
+    pub l2_regularization: f64,
     /// Share of rows drawn for each round (default 1).
     #[serde(default = "whole")]
     pub subsample: f64,
@@ -293,8 +298,11 @@ fn hundred() -> usize {
 fn one() -> usize {
     1
 }
-fn three() -> u16 {
-    3
+fn thirty_one() -> Option<usize> {
+    Some(31)
+}
+fn twenty() -> usize {
+    20
 }
 fn tenth() -> f64 {
     0.1

@@ -37,6 +37,7 @@ fn prepared(days: std::ops::RangeInclusive<u32>, args: serde_json::Value) -> Pre
         "prepared_data/t",
         NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
         source,
+        0,
     )
     .unwrap()
 }
@@ -45,7 +46,6 @@ fn prepared(days: std::ops::RangeInclusive<u32>, args: serde_json::Value) -> Pre
 fn small(extra: serde_json::Value) -> TrainSpec {
     let mut v = json!({
         "random_forest": {"n_trees": 20, "max_depth": [6, 10], "min_samples_leaf": 2},
-        "random_forest_classifier": {"n_trees": 20},
         "gradient_boosting": {"n_estimators": 30},
         "n_jobs": 2,
     });
@@ -69,7 +69,7 @@ fn every_classifier_trains_and_the_best_beats_the_majority_class() {
     assert_eq!(r.classes, vec![0.0, 1.0]);
     let names: Vec<Kind> = r.candidates.iter().map(|c| c.candidate).collect();
     assert_eq!(names, Kind::defaults(Task::Classification));
-    assert_eq!(out[0].models.len(), 5);
+    assert_eq!(out[0].models.len(), 4);
     for c in &r.candidates {
         assert!(c.error.is_none(), "{:?}: {:?}", c.candidate, c.error);
         for m in [
@@ -168,7 +168,10 @@ fn several_targets_train_separately_and_threads_do_not_change_models() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].report.metric.name(), "roc_auc");
     let reg = &out[1].report;
-    assert_eq!((reg.task, reg.metric.name()), (Task::Regression, "rmse"));
+    assert_eq!(
+        (reg.task, reg.metric.name().as_str()),
+        (Task::Regression, "rmse")
+    );
     // Missing spend values are dropped for that target only.
     assert!(reg.rows.train < out[0].report.rows.train);
     for c in &reg.candidates {
@@ -312,7 +315,7 @@ fn three_classes_one_vs_rest() {
     .unwrap();
     let cols = vec!["a".to_string(), "b".to_string()];
     let spec = small(
-        json!({"target": "y", "candidates": ["logistic_regression", "random_forest_classifier", "gradient_boosting"]}),
+        json!({"target": "y", "candidates": ["logistic_regression", "random_forest", "gradient_boosting"]}),
     );
     let out = train(&batch, &batch, &cols, &spec).unwrap();
     let r = &out[0].report;
@@ -331,4 +334,21 @@ fn three_classes_one_vs_rest() {
     );
     let again = evaluate(m, &x, &[0.0, 1.0, 2.0].repeat(100)).unwrap();
     assert_eq!(again, r.candidates[0].metrics);
+}
+
+#[test]
+fn a_removed_candidate_is_refused_with_the_reason() {
+    use dagctl_engine::Operator;
+    let op = super::operator::TrainModels;
+    for args in [
+        json!({"candidates": ["random_forest", "random_forest_classifier"]}),
+        json!({"random_forest_classifier": {"n_trees": 10}}),
+    ] {
+        let e = op.check_args(&args).unwrap_err().to_string();
+        assert!(
+            e.contains("`random_forest_classifier` was removed")
+                && e.contains("use `random_forest`"),
+            "{e}"
+        );
+    }
 }

@@ -1,7 +1,11 @@
 use super::*;
 use crate::generate::{GenerateArgs, generate};
+use arrow::array::UInt32Array;
 use arrow::array::{Array, AsArray, Float64Array, StringArray};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{Float64Type, Int64Type};
+use chrono::NaiveDate;
+use std::sync::Arc;
 
 fn raw_days(days: std::ops::RangeInclusive<u32>) -> RecordBatch {
     let g: GenerateArgs = parse_args(&serde_json::json!({})).unwrap();
@@ -42,6 +46,7 @@ fn prepared_rows_are_clean_split_and_scaled_on_train() {
         "prepared_data/2026-02-02",
         day(),
         source(),
+        0,
     )
     .unwrap();
     let m = &p.metadata;
@@ -111,7 +116,7 @@ fn prepared_rows_are_clean_split_and_scaled_on_train() {
 #[test]
 fn statistics_come_from_the_training_split_only() {
     let raw = raw_days(3..=4);
-    let p = prepare(&raw, &PrepareArgs::default(), "r", day(), source()).unwrap();
+    let p = prepare(&raw, &PrepareArgs::default(), "r", day(), source(), 0).unwrap();
     let ids: std::collections::HashSet<i64> = p
         .train
         .column_by_name("customer_id")
@@ -180,6 +185,7 @@ async fn score_time_transform_agrees_with_training_and_the_set_is_checked() {
         "prepared_data/2026-02-06",
         day(),
         source(),
+        0,
     )
     .unwrap();
     let written = write_prepared(&location, p).await.unwrap();
@@ -237,7 +243,7 @@ async fn score_time_transform_agrees_with_training_and_the_set_is_checked() {
 #[test]
 fn unseen_categories_and_missing_columns_at_scoring_time() {
     let raw = raw_days(7..=7);
-    let p = prepare(&raw, &PrepareArgs::default(), "r", day(), source()).unwrap();
+    let p = prepare(&raw, &PrepareArgs::default(), "r", day(), source(), 0).unwrap();
     let pre = &p.metadata.preprocessor;
     // Replace every region by one never seen in training.
     let (i, _) = raw.schema().column_with_name("region").unwrap();
@@ -266,7 +272,7 @@ fn a_label_is_never_a_feature_and_missing_targets_are_dropped() {
         "label_columns": ["churned", "monthly_spend"],
     }))
     .unwrap();
-    let p = prepare(&raw, &args, "r", day(), source()).unwrap();
+    let p = prepare(&raw, &args, "r", day(), source(), 0).unwrap();
     let f = &p.metadata.preprocessor.feature_columns;
     assert!(
         !f.iter()
@@ -286,7 +292,7 @@ fn a_label_is_never_a_feature_and_missing_targets_are_dropped() {
         "label_columns": ["monthly_spend"], "stratify": false,
     }))
     .unwrap();
-    let p = prepare(&raw, &args, "r", day(), source()).unwrap();
+    let p = prepare(&raw, &args, "r", day(), source(), 0).unwrap();
     let missing = raw.column_by_name("monthly_spend").unwrap().null_count();
     assert!(missing > 0);
     assert_eq!(p.metadata.source.rows_dropped, missing);

@@ -14,9 +14,13 @@
 //!   location, named by content: registering never overwrites a file, and cleaning a DAG run's
 //!   `artifacts/` leaves the registry whole.
 
+pub mod holdout;
+mod load;
 pub mod operators;
+mod promote;
 pub mod rules;
 mod score;
+mod stages;
 
 use std::collections::BTreeMap;
 
@@ -24,11 +28,14 @@ use chrono::{DateTime, Utc};
 use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
 
-pub use rules::{Decision, Margin, PromotionRule, decide};
+pub use load::{Loaded, Verification, load, verify};
+pub use promote::{Holdout, promote};
+pub use rules::{Decision, Floor, HoldoutRef, Margin, Preset, PromotionRule, decide};
+pub use stages::{rollback, set_stage};
 
 use crate::hash::{sha256_hex, sha256_parts};
 use crate::ml::metrics::Metrics;
-use crate::ml::{Metric, Model, Task, artifact};
+use crate::ml::{Objective, Task, artifact};
 use crate::prepare::FeatureMetadata;
 use crate::storage::Location;
 
@@ -152,8 +159,8 @@ pub struct ModelVersion {
     pub target: String,
     /// Classification or regression.
     pub task: Task,
-    /// The metric it was chosen by.
-    pub metric: Metric,
+    /// The metric (or composite) it was chosen by.
+    pub metric: Objective,
     /// Its test-split metrics.
     pub metrics: Metrics,
     /// Its hyperparameters.
@@ -391,8 +398,8 @@ pub struct Registration {
     pub feature_metadata: Vec<u8>,
     /// Its test metrics.
     pub metrics: Metrics,
-    /// The metric it was chosen by.
-    pub metric: Metric,
+    /// The metric (or composite) it was chosen by.
+    pub metric: Objective,
     /// Its hyperparameters.
     pub params: serde_json::Value,
     /// The experiment run.
@@ -490,7 +497,7 @@ pub async fn register(
             candidate: header.info.kind.name().to_string(),
             target: header.info.target.clone(),
             task: header.info.task,
-            metric: r.metric,
+            metric: r.metric.clone(),
             metrics: r.metrics.clone(),
             params: r.params.clone(),
             experiment_run: r.experiment_run.clone(),
@@ -518,11 +525,7 @@ pub async fn register(
         if let Some(src) = &r.source {
             e.registered_by.insert(src.clone(), next);
         }
-        let m = mv
-            .metrics
-            .get(mv.metric.name())
-            .copied()
-            .unwrap_or(f64::NAN);
+        let m = mv.metric.value(&mv.metrics).unwrap_or(f64::NAN);
         e.set(
             next,
             Stage::None,
@@ -598,235 +601,6 @@ async fn update<T>(
         }
     }
     Err(kept_changing(model))
-}
-
-/// Applies the promotion rule to `version` against the production version: production if it
-/// wins (the champion is archived), staging otherwise. The decision is recorded.
-///
-/// # Errors
-/// Unknown model or version, or the store's error.
-pub async fn promote_by_rule(
-    store: &dyn RecordStore,
-    model: &str,
-    challenger: u32,
-    rule: &PromotionRule,
-) -> Result<(Decision, Option<u32>), RegistryError> {
-    let ch = version(store, model, challenger).await?;
-    let metric = rule.metric.unwrap_or(ch.metric);
-    let value = |v: &ModelVersion| {
-        v.metrics.get(metric.name()).copied().ok_or_else(|| {
-            RegistryError::Stage(format!(
-                "version {} of `{model}` has no metric `{}` (it has {}): promote by one it has",
-                v.version,
-                metric.name(),
-                v.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
-            ))
-        })
-    };
-    let challenger_value = value(&ch)?;
-    // The champion is read inside the compare-and-swap loop: a decision is written only if
-    // the version it was compared with is still the champion.
-    for _ in 0..20 {
-        let (mut e, read) = existing(store, model).await?;
-        let champion = e.production().filter(|p| *p != challenger);
-        let champion_value = match champion {
-            Some(p) => Some(value(&version(store, model, p).await?)?),
-            None => None,
-        };
-        let d = decide(rule, metric, challenger_value, champion_value);
-        if e.production() == Some(challenger) {
-            return Ok((d, champion));
-        }
-        let reason = d.reason.clone();
-        if d.promote {
-            e.make_production(challenger, "promote", reason, Some(d.clone()));
-        } else {
-            e.set(
-                challenger,
-                Stage::Staging,
-                "promote",
-                reason,
-                Some(d.clone()),
-            );
-        }
-        if write_entry(store, &e, read).await? {
-            return Ok((d, champion));
-        }
-    }
-    Err(kept_changing(model))
-}
-
-/// Sets a version's stage by hand (`dagctl models promote`), within the stage rules:
-/// production comes from `none` or `staging` (an archived version comes back with `rollback`)
-/// and archives the current production version; the production version leaves production
-/// only by being replaced or archived.
-///
-/// # Errors
-/// [`RegistryError::Stage`] for a forbidden change; unknown model or version.
-pub async fn set_stage(
-    store: &dyn RecordStore,
-    model: &str,
-    v: u32,
-    to: Stage,
-) -> Result<Stage, RegistryError> {
-    version(store, model, v).await?;
-    update(store, model, |e| {
-        let from = e.stage(v);
-        let bad = |m: String| Err(RegistryError::Stage(m));
-        match (from, to) {
-            (a, b) if a == b => return bad(format!("version {v} of `{model}` is already in {}", a.name())),
-            (Stage::Archived, Stage::Production) => {
-                return bad(format!(
-                    "version {v} of `{model}` is archived: bring it back with `dagctl models rollback {model} --to {v}`"
-                ));
-            }
-            (Stage::Production, Stage::Staging | Stage::None) => {
-                return bad(format!(
-                    "version {v} of `{model}` is in production: promote another version, roll back, or archive it"
-                ));
-            }
-            (_, Stage::Production) => e.make_production(v, "stage", "set by hand".into(), None),
-            (_, to) => e.set(v, to, "stage", "set by hand".into(), None),
-        }
-        Ok(from)
-    })
-    .await
-}
-
-/// Makes an earlier version production again (`--to`, else the last version that was in
-/// production before the current one); the replaced version is archived.
-///
-/// # Errors
-/// No earlier production version, an unknown version, or the target is already production.
-pub async fn rollback(
-    store: &dyn RecordStore,
-    model: &str,
-    to: Option<u32>,
-) -> Result<(Option<u32>, u32), RegistryError> {
-    if let Some(v) = to {
-        version(store, model, v).await?;
-    }
-    update(store, model, |e| {
-        let current = e.production();
-        let target = match to {
-            Some(v) => v,
-            None => e
-                .history
-                .iter()
-                .rev()
-                .filter(|ev| ev.to == Stage::Production && Some(ev.version) != current)
-                .map(|ev| ev.version)
-                .next()
-                .ok_or_else(|| {
-                    RegistryError::Stage(format!(
-                        "model `{model}` has no earlier production version to roll back to; name one with --to"
-                    ))
-                })?,
-        };
-        if current == Some(target) {
-            return Err(RegistryError::Stage(format!(
-                "version {target} of `{model}` is already in production"
-            )));
-        }
-        e.make_production(
-            target,
-            "rollback",
-            format!("rolled back from {}", current.map_or("no production".into(), |c| format!("version {c}"))),
-            None,
-        );
-        Ok((current, target))
-    })
-    .await
-}
-
-/// The result of [`verify`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verification {
-    /// The version.
-    pub version: u32,
-    /// Whether every check passed.
-    pub ok: bool,
-    /// Each check and its result.
-    pub checks: Vec<(String, bool)>,
-}
-
-/// Recomputes a version's file hashes and audit hash from the stored files.
-///
-/// # Errors
-/// Unknown model or version, or a file that cannot be read.
-pub async fn verify(
-    store: &dyn RecordStore,
-    location: &Location,
-    model: &str,
-    v: u32,
-) -> Result<Verification, RegistryError> {
-    let mv = version(store, model, v).await?;
-    let (_, a_sha) = fetch(location, &mv.artifact).await?;
-    let (_, m_sha) = fetch(location, &mv.feature_metadata).await?;
-    let recomputed = audit_hash(&a_sha, &m_sha, &mv.data, &mv.metrics);
-    let checks = vec![
-        (
-            "model file SHA-256".to_string(),
-            a_sha == mv.artifact.sha256,
-        ),
-        (
-            "feature metadata SHA-256".to_string(),
-            m_sha == mv.feature_metadata.sha256,
-        ),
-        ("audit hash".to_string(), recomputed == mv.audit_hash),
-    ];
-    Ok(Verification {
-        version: v,
-        ok: checks.iter().all(|(_, ok)| *ok),
-        checks,
-    })
-}
-
-/// A registered model ready to score: the model, its preprocessing and its version.
-#[derive(Debug)]
-pub struct Loaded {
-    /// The version's facts.
-    pub version: ModelVersion,
-    /// The model.
-    pub model: Model,
-    /// Its feature metadata (with the [`crate::prepare::Preprocessor`]).
-    pub metadata: FeatureMetadata,
-}
-
-/// Loads a version (the production one by default), checking both files against their hashes.
-///
-/// # Errors
-/// No production version, unknown version, a file that was changed, or unreadable files.
-pub async fn load(
-    store: &dyn RecordStore,
-    location: &Location,
-    model: &str,
-    v: Option<u32>,
-) -> Result<Loaded, RegistryError> {
-    let v = match v {
-        Some(v) => v,
-        None => existing(store, model)
-            .await?
-            .0
-            .production()
-            .ok_or_else(|| RegistryError::NoProduction(model.to_string()))?,
-    };
-    let mv = version(store, model, v).await?;
-    let (a, a_sha) = fetch(location, &mv.artifact).await?;
-    let (m, m_sha) = fetch(location, &mv.feature_metadata).await?;
-    for (file, sha) in [(&mv.artifact, a_sha), (&mv.feature_metadata, m_sha)] {
-        if sha != file.sha256 {
-            return Err(RegistryError::Files {
-                key: file.key.clone(),
-                message: "its SHA-256 differs from the registered one: the file was changed (`dagctl models verify`)".into(),
-            });
-        }
-    }
-    Ok(Loaded {
-        model: artifact::from_bytes(&a)?,
-        metadata: FeatureMetadata::from_json(&mv.feature_metadata.key, &m)?,
-        version: mv,
-    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@ use async_trait::async_trait;
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
 use serde::Deserialize;
 
-use super::{PromotionRule, Registration, RegistryError, Stage, promote_by_rule, register};
+use super::{
+    Floor, Holdout, Margin, Preset, PromotionRule, Registration, RegistryError, Stage, promote,
+    register, version,
+};
 use crate::ml::operator::TrainResult;
 use crate::storage::{Location, resolve};
 
@@ -118,7 +121,7 @@ impl Operator for RegisterModel {
             artifact: fetch(&location, &artifact.key).await?,
             feature_metadata: fetch(&location, &trained.feature_metadata).await?,
             metrics: report.metrics.clone(),
-            metric: target.report.metric,
+            metric: target.report.metric.clone(),
             params: report.params.clone(),
             experiment_run: trained.experiment_run.clone(),
             source: Some(format!("{}/{}/{}", ctx.dag_id, ctx.run_id, ctx.task_id)),
@@ -135,7 +138,7 @@ impl Operator for RegisterModel {
             v.model,
             v.candidate,
             v.metric.name(),
-            v.metrics.get(v.metric.name()).copied().unwrap_or(f64::NAN),
+            v.metric.value(&v.metrics).unwrap_or(f64::NAN),
             v.data.reference,
             v.audit_hash
         ));
@@ -144,7 +147,7 @@ impl Operator for RegisterModel {
             "version": v.version,
             "candidate": v.candidate,
             "metric": v.metric.name(),
-            "value": v.metrics.get(v.metric.name()),
+            "value": v.metric.value(&v.metrics),
             "audit_hash": v.audit_hash,
             "new": new,
         }))))
@@ -162,20 +165,50 @@ struct PromoteArgs {
     /// The `register_model` task (default `register_best_model`).
     #[serde(default = "register_task")]
     source_task: String,
+    /// A ready-made rule (`small_gain`, `five_percent`); the keys below override it.
     #[serde(default)]
-    metric: Option<crate::ml::Metric>,
+    preset: Option<Preset>,
     #[serde(default)]
-    margin: super::Margin,
+    metric: Option<crate::ml::Objective>,
     #[serde(default)]
-    floor: Option<f64>,
+    margin: Option<Margin>,
+    #[serde(default)]
+    floor: Option<Floor>,
+    #[serde(default)]
+    confidence: Option<f64>,
+    /// The prepared set whose holdout both models are scored on (default: the challenger's
+    /// training data, `prepared_data/<date>`).
+    #[serde(default)]
+    holdout: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    conn_id: Option<String>,
 }
 
 fn register_task() -> String {
     "register_best_model".into()
 }
 
-/// `promote_model`: production for a challenger that beats the champion by the margin and
-/// clears the floor (or is the first), staging otherwise; the decision is recorded.
+impl PromoteArgs {
+    fn rule(&self) -> PromotionRule {
+        let given = PromotionRule {
+            metric: self.metric.clone(),
+            margin: self.margin.unwrap_or_default(),
+            floor: self.floor.clone(),
+            confidence: self.confidence,
+        };
+        match self.preset {
+            Some(p) => p.rule(given, self.margin.is_some()),
+            None => given,
+        }
+    }
+}
+
+/// `promote_model`: scores the challenger and the production version on the same holdout
+/// rows; production for a challenger that beats the champion by the margin (surely, with
+/// `confidence`) and clears the floor (or is the first), staging otherwise; the decision is
+/// recorded with both scores.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PromoteModel;
 
@@ -186,23 +219,34 @@ impl Operator for PromoteModel {
     }
 
     fn summary(&self) -> &str {
-        "promotes a model version to production if it beats the champion by a margin and clears a floor"
+        "promotes a model version to production if it beats the champion on the same holdout by a margin and clears a floor"
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
         let a: PromoteArgs = parse_args(args)?;
-        let m = match a.margin {
-            super::Margin::Absolute(m) | super::Margin::Relative(m) => m,
+        let m = match a.margin.unwrap_or_default() {
+            Margin::Absolute(m) | Margin::Relative(m) => m,
         };
         if !(m >= 0.0 && m.is_finite()) {
             return Err(ArgsError::at("margin", "a margin of 0 or more"));
+        }
+        if let Some(c) = a.confidence
+            && !(0.5..1.0).contains(&c)
+        {
+            return Err(ArgsError::at(
+                "confidence",
+                format!("{c} is not a confidence: use a share such as 0.9 (from 0.5, below 1)"),
+            ));
+        }
+        if let Some(m) = &a.metric {
+            m.check().map_err(|e| ArgsError::at("metric", e))?;
         }
         Ok(())
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         let a: PromoteArgs = ctx.args()?;
-        let version = match a.version {
+        let version_no = match a.version {
             Some(v) => v,
             None => ctx
                 .xcom_pull(&a.source_task, "return_value")
@@ -216,26 +260,40 @@ impl Operator for PromoteModel {
                     ))
                 })?,
         };
-        let rule = PromotionRule {
-            metric: a.metric,
-            margin: a.margin,
-            floor: a.floor,
-        };
-        let (d, champion) = promote_by_rule(ctx.records(), &a.model, version, &rule).await?;
+        let location = resolve(ctx, a.url.as_deref(), a.conn_id.as_deref()).await?;
+        let challenger = version(ctx.records(), &a.model, version_no).await?;
+        let reference = a
+            .holdout
+            .clone()
+            .unwrap_or(challenger.data.reference.clone());
+        let rows = crate::prepare::load_holdout(&location, &reference).await?;
+        let holdout = Holdout { reference, rows };
+        let rule = a.rule();
+        let (d, champion) = promote(
+            ctx.records(),
+            &location,
+            &a.model,
+            version_no,
+            &rule,
+            &holdout,
+        )
+        .await?;
         let stage = if d.promote {
             Stage::Production
         } else {
             Stage::Staging
         };
         ctx.log(format!(
-            "version {version} of `{}` → {}: {}",
+            "version {version_no} of `{}` → {}: {} ({} holdout rows of {})",
             a.model,
             stage.name(),
-            d.reason
+            d.reason,
+            d.holdout.as_ref().map_or(0, |h| h.rows),
+            holdout.reference
         ));
         Ok(TaskOutcome::Success(Some(serde_json::json!({
             "model": a.model,
-            "version": version,
+            "version": version_no,
             "promoted": d.promote,
             "stage": stage.name(),
             "champion": champion,

@@ -1,14 +1,19 @@
 use super::*;
 use crate::generate::{GenerateArgs, generate};
-use crate::ml::{TrainSpec, train};
-use crate::prepare::{PrepareArgs, Source, prepare};
+use crate::ml::{Metric, TrainSpec, train};
+use crate::prepare::{PrepareArgs, Prepared, Source, prepare};
 use chrono::NaiveDate;
 use dagctl_engine::{MemoryStore, parse_args};
 
-/// A real model file and its metadata, from a small linear model.
-fn files() -> (Vec<u8>, Vec<u8>) {
+/// A prepared set of two days: the second is the out-of-time holdout.
+fn prepared() -> Prepared {
     let g: GenerateArgs = parse_args(&serde_json::json!({})).unwrap();
-    let raw = generate(NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(), &g);
+    let days: Vec<_> = [1, 2]
+        .iter()
+        .map(|d| generate(NaiveDate::from_ymd_opt(2026, 5, *d).unwrap(), &g))
+        .collect();
+    let newest = days[1].num_rows();
+    let raw = arrow::compute::concat_batches(&days[0].schema(), &days).unwrap();
     let source = Source {
         dataset: "raw_data".into(),
         from: String::new(),
@@ -17,20 +22,32 @@ fn files() -> (Vec<u8>, Vec<u8>) {
         rows_read: 0,
         rows_dropped: 0,
     };
-    let p = prepare(
+    prepare(
         &raw,
         &PrepareArgs::default(),
-        "prepared_data/2026-05-01",
-        NaiveDate::from_ymd_opt(2026, 5, 1).unwrap(),
+        "prepared_data/2026-05-02",
+        NaiveDate::from_ymd_opt(2026, 5, 2).unwrap(),
         source,
+        newest,
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// A real model file of `candidate` trained on the first `rows` training rows, and the
+/// metadata.
+fn files_of(p: &Prepared, candidate: &str, rows: usize) -> (Vec<u8>, Vec<u8>) {
     let spec: TrainSpec =
-        serde_json::from_value(serde_json::json!({"candidates": ["linear_regression"]})).unwrap();
+        serde_json::from_value(serde_json::json!({"candidates": [candidate]})).unwrap();
     let features = p.metadata.preprocessor.feature_columns.clone();
-    let t = train(&p.train, &p.test, &features, &spec).unwrap();
+    let train_rows = p.train.slice(0, rows.min(p.train.num_rows()));
+    let t = train(&train_rows, &p.test, &features, &spec).unwrap();
     let bytes = crate::ml::artifact::to_bytes(&t[0].models[0]).unwrap();
     (bytes, serde_json::to_vec(&p.metadata).unwrap())
+}
+
+/// A small linear model's files.
+fn files() -> (Vec<u8>, Vec<u8>) {
+    files_of(&prepared(), "linear_regression", usize::MAX)
 }
 
 fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
@@ -39,7 +56,7 @@ fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
         artifact: files.0.clone(),
         feature_metadata: files.1.clone(),
         metrics: Metrics::from([("f1_macro".to_string(), f1), ("roc_auc".to_string(), 0.9)]),
-        metric: Metric::F1Macro,
+        metric: Objective::Metric(Metric::F1Macro),
         params: serde_json::json!({}),
         experiment_run: Some("abc".into()),
         source: Some(source.into()),
@@ -48,9 +65,9 @@ fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
 
 fn rule(margin: f64, floor: Option<f64>) -> PromotionRule {
     PromotionRule {
-        metric: None,
         margin: Margin::Absolute(margin),
-        floor,
+        floor: floor.map(Floor::Value),
+        ..PromotionRule::default()
     }
 }
 
@@ -66,32 +83,110 @@ async fn stages(store: &MemoryStore) -> Vec<(u32, Stage)> {
 }
 
 #[tokio::test]
-async fn champion_challenger_rollback_and_stage_rules() {
+async fn champion_and_challenger_are_scored_on_the_same_holdout_not_on_stored_luck() {
     let store = MemoryStore::new();
     let loc = crate::storage::open("memory://", &Default::default()).unwrap();
-    let f = files();
-
-    let (v1, new) = register(&store, &loc, reg(&f, 0.70, "run1")).await.unwrap();
-    assert_eq!((v1.version, new), (1, true));
-    assert_eq!(stages(&store).await, [(1, Stage::None)]);
-    let (d, champion) = promote_by_rule(&store, "churn", 1, &rule(0.01, Some(0.6)))
+    let p = prepared();
+    let holdout = Holdout {
+        reference: "prepared_data/2026-05-02".into(),
+        rows: p.holdout.clone(),
+    };
+    // v1: a weak model (40 training rows) whose stored score was a lucky 0.99.
+    let weak = files_of(&p, "logistic_regression", 40);
+    let strong = files_of(&p, "gradient_boosting", usize::MAX);
+    register(&store, &loc, reg(&weak, 0.99, "run1"))
         .await
         .unwrap();
-    assert!(d.promote && champion.is_none(), "{}", d.reason);
-    assert_eq!(stages(&store).await, [(1, Stage::Production)]);
-
-    // A weaker challenger goes to staging; the champion stays.
-    register(&store, &loc, reg(&f, 0.705, "run2"))
+    let (d, _) = promote(&store, &loc, "churn", 1, &rule(0.0, None), &holdout)
         .await
         .unwrap();
-    let (d, champion) = promote_by_rule(&store, "churn", 2, &rule(0.01, Some(0.6)))
+    assert!(d.promote, "first model: {}", d.reason);
+    // v2: the same weak model again: a tie on the same rows stays in staging.
+    register(&store, &loc, reg(&weak, 0.5, "run2"))
+        .await
+        .unwrap();
+    let (d, champion) = promote(&store, &loc, "churn", 2, &rule(0.0, None), &holdout)
         .await
         .unwrap();
     assert!(!d.promote && champion == Some(1), "{}", d.reason);
-    assert!(d.reason.contains("by only 0.0050"), "{}", d.reason);
-    // A better one replaces it; the old champion is archived.
-    register(&store, &loc, reg(&f, 0.75, "run3")).await.unwrap();
-    let (d, _) = promote_by_rule(&store, "churn", 3, &rule(0.01, Some(0.6)))
+    assert_eq!(
+        d.improvement,
+        Some(0.0),
+        "identical models score identically"
+    );
+    // v3: a better model with a modest stored score replaces the lucky champion.
+    register(&store, &loc, reg(&strong, 0.75, "run3"))
+        .await
+        .unwrap();
+    let (d, champion) = promote(&store, &loc, "churn", 3, &rule(0.0, None), &holdout)
+        .await
+        .unwrap();
+    assert!(d.promote && champion == Some(1), "{}", d.reason);
+    let h = d.holdout.as_ref().unwrap();
+    assert_eq!(
+        (h.reference.as_str(), h.rows),
+        ("prepared_data/2026-05-02", p.holdout.num_rows())
+    );
+    assert!(
+        d.champion.unwrap() < 0.99,
+        "the stored luck was not used: {d:?}"
+    );
+    let e = entry(&store, "churn").await.unwrap().unwrap().0;
+    let recorded = e
+        .history
+        .iter()
+        .rev()
+        .find(|h| h.version == 3 && h.action == "promote")
+        .unwrap();
+    assert_eq!(recorded.decision.as_ref(), Some(&d));
+    // With confidence, a challenger no better than the champion on the same rows is kept
+    // out even with no margin; the interval is recorded.
+    register(&store, &loc, reg(&strong, 0.9, "run4"))
+        .await
+        .unwrap();
+    let mut sure = rule(0.0, None);
+    sure.confidence = Some(0.9);
+    let (d, _) = promote(&store, &loc, "churn", 4, &sure, &holdout)
+        .await
+        .unwrap();
+    assert!(!d.promote, "{}", d.reason);
+    let iv = d.interval.unwrap();
+    assert_eq!((iv.low, iv.high), (0.0, 0.0), "{iv:?}");
+}
+
+#[tokio::test]
+async fn champion_challenger_rollback_and_stage_rules() {
+    let store = MemoryStore::new();
+    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
+    let p = prepared();
+    let holdout = Holdout {
+        reference: "prepared_data/2026-05-02".into(),
+        rows: p.holdout.clone(),
+    };
+    let weak = files_of(&p, "logistic_regression", 40);
+    let strong = files_of(&p, "gradient_boosting", usize::MAX);
+
+    let (v1, new) = register(&store, &loc, reg(&weak, 0.70, "run1"))
+        .await
+        .unwrap();
+    assert_eq!((v1.version, new), (1, true));
+    assert_eq!(stages(&store).await, [(1, Stage::None)]);
+    promote(&store, &loc, "churn", 1, &rule(0.01, Some(0.3)), &holdout)
+        .await
+        .unwrap();
+    assert_eq!(stages(&store).await, [(1, Stage::Production)]);
+    // The same model again goes to staging; a better one replaces the champion, archived.
+    register(&store, &loc, reg(&weak, 0.705, "run2"))
+        .await
+        .unwrap();
+    let (d, _) = promote(&store, &loc, "churn", 2, &rule(0.01, Some(0.3)), &holdout)
+        .await
+        .unwrap();
+    assert!(!d.promote, "{}", d.reason);
+    register(&store, &loc, reg(&strong, 0.75, "run3"))
+        .await
+        .unwrap();
+    let (d, _) = promote(&store, &loc, "churn", 3, &rule(0.01, Some(0.3)), &holdout)
         .await
         .unwrap();
     assert!(d.promote, "{}", d.reason);
@@ -103,14 +198,6 @@ async fn champion_challenger_rollback_and_stage_rules() {
             (3, Stage::Production)
         ]
     );
-    let e = entry(&store, "churn").await.unwrap().unwrap().0;
-    let decision = e
-        .history
-        .iter()
-        .rev()
-        .find(|h| h.version == 3 && h.action == "promote")
-        .unwrap();
-    assert_eq!(decision.decision.as_ref().unwrap().champion, Some(0.70));
 
     // Rollback: back to the previous production version, the current one archived.
     let (from, to) = rollback(&store, "churn", None).await.unwrap();
@@ -168,18 +255,15 @@ async fn champion_challenger_rollback_and_stage_rules() {
     );
     let e = version(&store, "churn", 9).await.unwrap_err().to_string();
     assert_eq!(e, "model `churn` has no version 9 (it has 1 to 3)");
-    // A metric the version does not have is refused, and nothing is recorded.
+    // A metric the task does not have is refused, and nothing is recorded.
     let before = entry(&store, "churn").await.unwrap().unwrap();
     let mut by_rmse = rule(0.0, None);
-    by_rmse.metric = Some(Metric::Rmse);
-    let e = promote_by_rule(&store, "churn", 2, &by_rmse)
+    by_rmse.metric = Some(Objective::Metric(Metric::Rmse));
+    let e = promote(&store, &loc, "churn", 2, &by_rmse, &holdout)
         .await
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("has no metric `rmse` (it has f1_macro, roc_auc)"),
-        "{e}"
-    );
+    assert!(e.contains("has no metric `rmse` on the holdout"), "{e}");
     assert_eq!(entry(&store, "churn").await.unwrap().unwrap(), before);
 }
 
@@ -223,7 +307,7 @@ async fn versions_are_immutable_and_audited() {
     // The model file loads, with its preprocessing.
     let loaded = load(&store, &loc, "churn", Some(1)).await.unwrap();
     assert_eq!(loaded.model.info.kind.name(), "linear_regression");
-    assert_eq!(loaded.metadata.reference, "prepared_data/2026-05-01");
+    assert_eq!(loaded.metadata.reference, "prepared_data/2026-05-02");
     let e = load(&store, &loc, "churn", None)
         .await
         .unwrap_err()

@@ -1,0 +1,71 @@
+//! A random forest of histogram trees: each tree on a bootstrap sample (with-replacement
+//! counts as row weights), a random subset of features at each node, leaves holding the
+//! weighted mean of the target — for a 0/1 class indicator, the class frequency, so the
+//! forest's mean is a probability, as in scikit-learn's `RandomForestClassifier`.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use smartcore::linalg::basic::arrays::Array;
+use smartcore::linalg::basic::matrix::DenseMatrix;
+
+use super::bins::Bins;
+use super::tree::{Grow, Tree, grow};
+
+/// Some trees of a forest (forests are fitted in parts, on several threads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistForest {
+    trees: Vec<Tree>,
+}
+
+impl HistForest {
+    /// Fits `trees` trees on rows `x` and target `y`.
+    pub fn fit(x: &DenseMatrix<f64>, y: &[f64], trees: usize, grow_with: &Grow, seed: u64) -> Self {
+        let bins = Bins::fit(x);
+        let binned = bins.bin(x);
+        let n = y.len();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut count = vec![0u32; n];
+        let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+        let out = (0..trees)
+            .map(|_| {
+                count.iter_mut().for_each(|c| *c = 0);
+                for _ in 0..n {
+                    count[rng.random_range(0..n)] += 1;
+                }
+                let mut index: Vec<u32> =
+                    (0..n as u32).filter(|r| count[*r as usize] > 0).collect();
+                for r in 0..n {
+                    let w = f64::from(count[r]);
+                    g[r] = -y[r] * w;
+                    h[r] = w;
+                }
+                grow(&binned, &bins, &g, &h, &mut index, grow_with, &mut rng).0
+            })
+            .collect();
+        HistForest { trees: out }
+    }
+
+    /// Trees.
+    pub fn len(&self) -> usize {
+        self.trees.len()
+    }
+
+    /// Whether it has no tree.
+    pub fn is_empty(&self) -> bool {
+        self.trees.is_empty()
+    }
+
+    /// The sum of the trees' outputs per row (divide by the tree count for the mean).
+    pub fn sum(&self, x: &DenseMatrix<f64>) -> Vec<f64> {
+        let rows = x.shape().0;
+        (0..rows)
+            .map(|r| {
+                self.trees
+                    .iter()
+                    .map(|t| t.predict(|f| *x.get((r, f))))
+                    .sum()
+            })
+            .collect()
+    }
+}
