@@ -260,6 +260,71 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no column `age`"), "{err}");
 
+    // Every version shows its stage in JSON; aliases point at versions, move, score and go.
+    let shown = home.versions();
+    let stages_now = home.stages();
+    for (v, stage) in shown.iter().zip(&stages_now) {
+        assert_eq!(&v["stage"], stage);
+        assert_eq!(v["aliases"], serde_json::json!([]));
+    }
+    let out = home.ok(&["models", "alias", "set", "churn_model", "champion", "2"]);
+    assert_eq!(out.trim(), "churn_model@champion → v2");
+    let out = home.ok(&["models", "alias", "set", "churn_model", "champion", "4"]);
+    assert_eq!(out.trim(), "churn_model@champion → v4 (was v2)");
+    assert_eq!(
+        home.versions()[3]["aliases"],
+        serde_json::json!(["champion"])
+    );
+    assert!(
+        home.ok(&["models", "show", "churn_model"])
+            .contains("@champion")
+    );
+    let out = home.ok(&[
+        "models",
+        "predict",
+        "churn_model",
+        "--alias",
+        "champion",
+        "--input",
+        raw.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+    ]);
+    assert!(out.contains("with churn_model v4"), "{out}");
+    for (args, message) in [
+        (
+            vec!["alias", "set", "churn_model", "7", "1"],
+            "cannot be an alias",
+        ),
+        (
+            vec!["alias", "set", "churn_model", "x", "9"],
+            "has no version 9",
+        ),
+        (
+            vec![
+                "predict",
+                "churn_model",
+                "--alias",
+                "nope",
+                "--input",
+                "a",
+                "--output",
+                "b",
+            ],
+            "has no alias `nope` (it has: champion)",
+        ),
+    ] {
+        let mut full = vec!["models"];
+        full.extend(args);
+        let out = home.run(&full);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{full:?}: {err}");
+    }
+    let out = home.ok(&["models", "alias", "delete", "churn_model", "champion"]);
+    assert!(out.contains("deleted (it pointed at v4)"), "{out}");
+    assert_eq!(home.versions()[3]["aliases"], serde_json::json!([]));
+
     // The audit: all versions verify; a tampered model file does not.
     let out = home.ok(&["models", "verify", "churn_model"]);
     assert_eq!(out.matches(": ok").count(), 5, "{out}");

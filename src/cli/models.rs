@@ -1,4 +1,4 @@
-//! `dagctl models list|show|promote|rollback|compare|verify|predict`: the model registry.
+//! `dagctl models list|show|promote|rollback|alias|compare|verify|predict`: the model registry.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -47,6 +47,11 @@ pub enum ModelsCommand {
         #[arg(long)]
         to: Option<u32>,
     },
+    /// Named pointers to versions, as MLflow's aliases (`champion` → 7).
+    Alias {
+        #[command(subcommand)]
+        action: AliasCommand,
+    },
     /// Two versions' metrics side by side, with differences.
     Compare {
         /// The model.
@@ -77,8 +82,31 @@ pub enum ModelsCommand {
         #[arg(long)]
         output: PathBuf,
         /// A version instead of the production one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "alias")]
         version: Option<u32>,
+        /// The version an alias points at instead of the production one.
+        #[arg(long)]
+        alias: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AliasCommand {
+    /// Point ALIAS at VERSION (moving it if it points elsewhere).
+    Set {
+        /// The model.
+        model: String,
+        /// The alias (`champion`).
+        alias: String,
+        /// The version.
+        version: u32,
+    },
+    /// Remove an alias.
+    Delete {
+        /// The model.
+        model: String,
+        /// The alias.
+        alias: String,
     },
 }
 
@@ -131,6 +159,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("no model `{model}`"))?;
                 let mut value = serde_json::to_value(&mv)?;
                 value["stage"] = serde_json::json!(e.stage(v).name());
+                value["aliases"] = serde_json::json!(e.aliases_of(v));
                 print_json(&value)?;
             }
             None => {
@@ -139,15 +168,30 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                 };
                 let versions = registry::versions(&store, &model).await?;
                 if json {
-                    return print_json(&serde_json::json!({"model": e, "versions": versions}))
+                    // Every version with its stage and aliases, as `models show M V` has them.
+                    let listed: Vec<serde_json::Value> = versions
+                        .iter()
+                        .map(|v| {
+                            let mut value = serde_json::to_value(v).unwrap_or_default();
+                            value["stage"] = serde_json::json!(e.stage(v.version).name());
+                            value["aliases"] = serde_json::json!(e.aliases_of(v.version));
+                            value
+                        })
+                        .collect();
+                    return print_json(&serde_json::json!({"model": e, "versions": listed}))
                         .map(|()| ExitCode::SUCCESS);
                 }
                 let rows: Vec<[String; 6]> = versions
                     .iter()
                     .map(|v| {
+                        let aliases = e.aliases_of(v.version);
                         [
                             format!("v{}", v.version),
-                            e.stage(v.version).name().to_string(),
+                            if aliases.is_empty() {
+                                e.stage(v.version).name().to_string()
+                            } else {
+                                format!("{} @{}", e.stage(v.version).name(), aliases.join(" @"))
+                            },
                             v.candidate.clone(),
                             value(v),
                             v.data.reference.clone(),
@@ -186,6 +230,24 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             let from = registry::set_stage(&store, &model, version, to).await?;
             println!("{model} v{version}: {} → {}", from.name(), to.name());
         }
+        ModelsCommand::Alias { action } => match action {
+            AliasCommand::Set {
+                model,
+                alias,
+                version,
+            } => match registry::set_alias(&store, &model, &alias, version).await? {
+                Some(before) if before != version => {
+                    println!("{model}@{alias} → v{version} (was v{before})")
+                }
+                _ => println!("{model}@{alias} → v{version}"),
+            },
+            AliasCommand::Delete { model, alias } => {
+                match registry::delete_alias(&store, &model, &alias).await? {
+                    Some(v) => println!("{model}@{alias} deleted (it pointed at v{v})"),
+                    None => bail!("model `{model}` has no alias `{alias}`"),
+                }
+            }
+        },
         ModelsCommand::Rollback { model, to } => {
             let (from, to) = registry::rollback(&store, &model, to).await?;
             match from {
@@ -294,8 +356,13 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             input,
             output,
             version,
+            alias,
         } => {
             let loc = g.data_location()?;
+            let version = match alias {
+                Some(a) => Some(registry::resolve_alias(&store, &model, &a).await?),
+                None => version,
+            };
             let loaded = registry::load(&store, &loc, &model, version).await?;
             let raw = read_parquet(&input)?;
             let scored = loaded.score(&raw)?;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::learner::{ForestPart, Learner, fit_forest_part, forest_parts};
+use super::learner::{ForestPart, Learner, SharedBins, fit_forest_part, forest_parts};
 use super::model::{Model, ModelInfo};
 use super::parallel::{Job, run_all};
 use super::params::Params;
@@ -42,6 +42,17 @@ pub(super) fn fit_all(
                 .collect()
         })
         .collect();
+    // Rows are binned once per matrix, however many forests (grid points, members, parts)
+    // are fitted on it.
+    let mut slot_of = std::collections::HashMap::new();
+    let slot: Vec<usize> = requests
+        .iter()
+        .map(|r| {
+            let n = slot_of.len();
+            *slot_of.entry(std::ptr::from_ref(r.x) as usize).or_insert(n)
+        })
+        .collect();
+    let shared: Vec<SharedBins> = (0..slot_of.len()).map(|_| SharedBins::new()).collect();
     let mut keyed: Vec<(u64, PieceKey, Job<'_, Fitted>)> = Vec::new();
     for (ri, r) in requests.iter().enumerate() {
         for (mi, y) in targets[ri].iter().enumerate() {
@@ -51,21 +62,22 @@ pub(super) fn fit_all(
                 Params::Forest(f) => {
                     for part in 0..forest_parts(f.n_trees) {
                         let f = f.clone();
+                        let binned = &shared[slot[ri]];
                         keyed.push((
                             rows * 25 * 8,
                             (ri, mi, part),
                             Box::new(move || {
-                                fit_forest_part(x, y, &f, seed, part).map(Piece::Part)
+                                fit_forest_part(x, y, &f, seed, part, binned).map(Piece::Part)
                             }),
                         ));
                     }
                 }
                 params => {
-                    // Rough costs, so that long fits start first: a boosting round is about
-                    // two forest trees; logistic regression's optimiser is slow in smartcore.
+                    // Rough costs, so that long fits start first: a boosting round costs
+                    // about a forest tree; a Newton step of logistic regression much less.
                     let cost = match params {
-                        Params::Boosting(b) => rows * b.n_estimators as u64 * 2,
-                        Params::Logistic(_) => rows * 400,
+                        Params::Boosting(b) => rows * b.n_estimators as u64 * 8,
+                        Params::Logistic(_) => rows * 40,
                         _ => rows,
                     };
                     let params = params.clone();

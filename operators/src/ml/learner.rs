@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
+use super::hist::bins::{Binned, Bins};
 use super::hist::forest::HistForest;
 use super::hist::gbdt::{BoostSettings, HistBooster, Loss};
 use super::hist::tree::Grow;
@@ -65,7 +66,12 @@ fn boosting(p: &BoostingParams) -> BoostSettings {
     }
 }
 
+/// The rows of one fit binned once, shared by the parts of its forests (filled by the first
+/// part that needs it, on whichever thread).
+pub type SharedBins = std::sync::OnceLock<(Bins, Binned)>;
+
 /// Fits one part of a forest (`part` picks its seed); parts can be fitted on any thread.
+/// `binned` holds the rows' binning once a part has computed it.
 ///
 /// # Errors
 /// Never today; kept for the trainer's uniform job type.
@@ -75,12 +81,18 @@ pub fn fit_forest_part(
     p: &ForestParams,
     seed: u64,
     part: usize,
+    binned: &SharedBins,
 ) -> Result<ForestPart, String> {
     let trees = (p.n_trees - part * TREES_PER_PART).min(TREES_PER_PART);
     let grow = forest_growth(p, x.shape().1);
     let seed = seed.wrapping_add(part as u64 * 1_000_003);
+    let binned = binned.get_or_init(|| {
+        let bins = Bins::fit(x);
+        let rows = bins.bin(x);
+        (bins, rows)
+    });
     Ok(ForestPart {
-        forest: HistForest::fit(x, y, trees, &grow, seed),
+        forest: HistForest::fit(binned, y, trees, &grow, seed),
     })
 }
 
@@ -105,11 +117,14 @@ impl Learner {
         Ok(match params {
             Params::Linear => Learner::Linear(LinearModel::least_squares(x, y)),
             Params::Logistic(l) => Learner::Linear(LinearModel::logistic(x, y, l.alpha)?),
-            Params::Forest(f) => Learner::Forest(
-                (0..forest_parts(f.n_trees))
-                    .map(|part| fit_forest_part(x, y, f, seed, part))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Params::Forest(f) => {
+                let binned = SharedBins::new();
+                Learner::Forest(
+                    (0..forest_parts(f.n_trees))
+                        .map(|part| fit_forest_part(x, y, f, seed, part, &binned))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             Params::Boosting(b) => {
                 let loss = match task {
                     Task::Classification => Loss::LogLoss,

@@ -109,13 +109,30 @@ impl LinearModel {
         let mut p = vec![0.0; rows];
         let mut w = vec![0.0; rows];
         let mut resid = vec![0.0; rows];
-        for _ in 0..50 {
+        let mut last_loss = f64::INFINITY;
+        let mut previous = beta.clone();
+        for _ in 0..100 {
+            let mut loss = 0.0;
             for r in 0..rows {
                 let z: f64 = (0..d).map(|i| cols[i][r] * beta[i]).sum();
                 p[r] = 1.0 / (1.0 + (-z).exp());
                 w[r] = (p[r] * (1.0 - p[r])).max(1e-12);
                 resid[r] = y[r] - p[r];
+                // log(1 + e^z) − y·z, computed without overflow.
+                loss += z.max(0.0) + (-z.abs()).exp().ln_1p() - y[r] * z;
             }
+            loss += alpha / 2.0 * beta[1..].iter().map(|b| b * b).sum::<f64>();
+            // Converged when a step no longer lowers the loss measurably: on (nearly)
+            // separable classes the weights would otherwise grow without end.
+            if last_loss - loss < 1e-9 * (1.0 + loss.abs()) {
+                if loss > last_loss {
+                    // The full step overshot: keep the better weights before it.
+                    beta = previous;
+                }
+                break;
+            }
+            last_loss = loss;
+            previous.clone_from(&beta);
             // Newton step: (XᵀWX + αI) δ = Xᵀ(y − p) − α β.
             let (mut a, mut g) = weighted_normal(&cols, &w, &resid, d);
             for i in 1..d {
@@ -123,13 +140,8 @@ impl LinearModel {
                 g[i] -= alpha * beta[i];
             }
             cholesky_solve(&mut a, &mut g, d);
-            let mut largest = 0.0f64;
             for i in 0..d {
                 beta[i] += g[i];
-                largest = largest.max(g[i].abs());
-            }
-            if largest < 1e-8 {
-                break;
             }
         }
         Ok(LinearModel {

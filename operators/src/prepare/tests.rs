@@ -302,3 +302,94 @@ fn a_label_is_never_a_feature_and_missing_targets_are_dropped() {
     );
     assert!(p.metadata.class_counts.is_empty());
 }
+
+/// The days of `event_timestamp`, as `YYYY-MM-DD`, of every row.
+fn event_days(b: &RecordBatch) -> Vec<String> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    let col = b.column_by_name("event_timestamp").unwrap();
+    let per_second = match col.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => 1,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000_000,
+        _ => 1_000_000_000,
+    };
+    let raw = arrow::compute::cast(col, &DataType::Int64).unwrap();
+    raw.as_primitive::<Int64Type>()
+        .values()
+        .iter()
+        .map(|v| {
+            chrono::DateTime::from_timestamp(v.div_euclid(per_second), 0)
+                .unwrap()
+                .date_naive()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_newest_day_is_held_out_and_no_holdout_row_is_trained_on() {
+    let days = raw_days(1..=3);
+    let newest = raw_days(3..=3).num_rows();
+    let p = prepare(
+        &days,
+        &PrepareArgs::default(),
+        "prepared_data/2026-02-03",
+        NaiveDate::from_ymd_opt(2026, 2, 3).unwrap(),
+        source(),
+        newest,
+    )
+    .unwrap();
+    let m = &p.metadata;
+    assert_eq!(m.holdout.method, HoldoutMethod::NewestDay);
+    assert_eq!(m.holdout.days, ["2026-02-03"]);
+    assert!(m.holdout.note.is_none());
+    assert_eq!(
+        (m.rows.test, m.rows.train),
+        (newest, days.num_rows() - newest)
+    );
+    // The raw holdout is the newest day's rows, untransformed; training has none of them.
+    assert_eq!(p.holdout.num_rows(), newest);
+    assert!(event_days(&p.holdout).iter().all(|d| d == "2026-02-03"));
+    let raw_train_days = event_days(&days)[..days.num_rows() - newest].to_vec();
+    assert!(raw_train_days.iter().all(|d| d != "2026-02-03"));
+    assert_eq!(p.holdout.schema(), days.schema(), "raw columns, as read");
+    // A window with nothing before its newest day falls back to a random split, and says so.
+    let one = raw_days(3..=3);
+    let p = prepare(
+        &one,
+        &PrepareArgs::default(),
+        "prepared_data/2026-02-03",
+        NaiveDate::from_ymd_opt(2026, 2, 3).unwrap(),
+        source(),
+        one.num_rows(),
+    )
+    .unwrap();
+    assert_eq!(p.metadata.holdout.method, HoldoutMethod::Random);
+    assert!(
+        p.metadata
+            .holdout
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("no day before 2026-02-03"),
+        "{:?}",
+        p.metadata.holdout
+    );
+    assert!(p.metadata.rows.train > 0 && p.metadata.rows.test > 0);
+    // Asked for a random split, it is one, stratified.
+    let args: PrepareArgs = parse_args(&serde_json::json!({"holdout": "random"})).unwrap();
+    let p = prepare(&days, &args, "r", day(), source(), newest).unwrap();
+    assert_eq!(p.metadata.holdout.method, HoldoutMethod::Random);
+    assert!(event_days(&p.holdout).iter().any(|d| d != "2026-02-03"));
+}
+
+#[test]
+fn a_templated_window_reads_as_its_number() {
+    let args: PrepareArgs = parse_args(&serde_json::json!({"window_days": "14"})).unwrap();
+    assert_eq!(args.window_days, 14);
+    assert_eq!(PrepareArgs::default().window_days, 30);
+    let e = parse_args::<PrepareArgs>(&serde_json::json!({"window_days": "two weeks"}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`two weeks` is not a number"), "{e}");
+}

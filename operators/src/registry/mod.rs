@@ -14,6 +14,7 @@
 //!   location, named by content: registering never overwrites a file, and cleaning a DAG run's
 //!   `artifacts/` leaves the registry whole.
 
+pub mod aliases;
 pub mod holdout;
 mod load;
 pub mod operators;
@@ -28,6 +29,7 @@ use chrono::{DateTime, Utc};
 use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
 
+pub use aliases::{delete_alias, resolve_alias, set_alias};
 pub use load::{Loaded, Verification, load, verify};
 pub use promote::{Holdout, promote};
 pub use rules::{Decision, Floor, HoldoutRef, Margin, Preset, PromotionRule, decide};
@@ -214,6 +216,9 @@ pub struct ModelEntry {
     pub registered_by: BTreeMap<String, u32>,
     /// Every registration and stage change, oldest first.
     pub history: Vec<Event>,
+    /// Named pointers to versions, as MLflow's aliases (`champion` → 7), beside stages.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, u32>,
 }
 
 impl ModelEntry {
@@ -228,6 +233,15 @@ impl ModelEntry {
     /// The stage of a version.
     pub fn stage(&self, version: u32) -> Stage {
         self.stages.get(&version).copied().unwrap_or(Stage::None)
+    }
+
+    /// The aliases pointing at a version, sorted.
+    pub fn aliases_of(&self, version: u32) -> Vec<String> {
+        self.aliases
+            .iter()
+            .filter(|(_, v)| **v == version)
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     fn set(
@@ -517,6 +531,7 @@ pub async fn register(
                     stages: BTreeMap::new(),
                     registered_by: BTreeMap::new(),
                     history: Vec::new(),
+                    aliases: BTreeMap::new(),
                 },
                 Expect::Absent,
             ),

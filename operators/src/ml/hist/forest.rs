@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
-use super::bins::Bins;
+use super::bins::{Binned, Bins};
 use super::tree::{Grow, Tree, grow};
 
 /// Some trees of a forest (forests are fitted in parts, on several threads).
@@ -19,10 +19,14 @@ pub struct HistForest {
 }
 
 impl HistForest {
-    /// Fits `trees` trees on rows `x` and target `y`.
-    pub fn fit(x: &DenseMatrix<f64>, y: &[f64], trees: usize, grow_with: &Grow, seed: u64) -> Self {
-        let bins = Bins::fit(x);
-        let binned = bins.bin(x);
+    /// Fits `trees` trees on rows `x` (binned as `binned` with `bins`) and target `y`.
+    pub fn fit(
+        (bins, binned): &(Bins, Binned),
+        y: &[f64],
+        trees: usize,
+        grow_with: &Grow,
+        seed: u64,
+    ) -> Self {
         let n = y.len();
         let mut rng = StdRng::seed_from_u64(seed);
         let mut count = vec![0u32; n];
@@ -40,7 +44,7 @@ impl HistForest {
                     g[r] = -y[r] * w;
                     h[r] = w;
                 }
-                grow(&binned, &bins, &g, &h, &mut index, grow_with, &mut rng).0
+                grow(binned, bins, &g, &h, &mut index, grow_with, &mut rng).0
             })
             .collect();
         HistForest { trees: out }

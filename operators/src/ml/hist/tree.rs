@@ -176,6 +176,8 @@ struct Grower<'a> {
     offsets: Vec<usize>,
     width: usize,
     features: Vec<usize>,
+    /// One feature's bins, reused by [`Grower::best_split_of_rows`].
+    scratch: Vec<Cell>,
 }
 
 impl Grower<'_> {
@@ -191,50 +193,140 @@ impl Grower<'_> {
         c.g * c.g / (c.h + self.p.lambda).max(1e-300)
     }
 
-    /// The histogram of `rows` over `features` (other features' cells stay empty).
+    /// The histogram of `rows` over `features` (other features' cells stay empty), in one
+    /// pass over the rows.
     fn histogram(&self, rows: &[u32], features: &[usize]) -> Vec<Cell> {
         let mut hist = vec![Cell::default(); self.width];
-        for &f in features {
-            let col = self.x.column(f);
-            let cells = &mut hist[self.offsets[f]..self.offsets[f + 1]];
-            for &r in rows {
-                let r = r as usize;
-                let c = &mut cells[col[r] as usize];
-                c.g += self.g[r];
-                c.h += self.h[r];
+        for &r in rows {
+            let r = r as usize;
+            let (g, h) = (self.g[r], self.h[r]);
+            let row = self.x.row(r);
+            for &f in features {
+                let c = &mut hist[self.offsets[f] + row[f] as usize];
+                c.g += g;
+                c.h += h;
                 c.n += 1;
             }
         }
         hist
     }
 
+    /// Keeps `(f, b, left)` in `best` if it is the best valid split so far; `false` once the
+    /// right side is too small for any later boundary of this feature.
+    fn consider(
+        &self,
+        best: &mut Option<Split>,
+        f: usize,
+        b: usize,
+        left: Cell,
+        total: Cell,
+        parent: f64,
+    ) -> bool {
+        let min_n = self.p.min_samples_leaf.max(1) as u32;
+        if left.n < min_n || left.h < self.p.min_hessian {
+            return true;
+        }
+        let right = total.minus(left);
+        if right.n < min_n || right.h < self.p.min_hessian {
+            return false;
+        }
+        let gain = self.score(left) + self.score(right) - parent;
+        if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
+            *best = Some(Split {
+                gain,
+                feature: f,
+                bin: b,
+                left,
+            });
+        }
+        true
+    }
+
+    /// The best split from a full histogram (boosting, where children come by subtraction).
     fn best_split(&self, hist: &[Cell], total: Cell, features: &[usize]) -> Option<Split> {
         let parent = self.score(total);
-        let min_n = self.p.min_samples_leaf.max(1) as u32;
         let mut best: Option<Split> = None;
         for &f in features {
             let cells = &hist[self.offsets[f]..self.offsets[f + 1]];
             let mut left = Cell::default();
             for (b, cell) in cells[..cells.len() - 1].iter().enumerate() {
                 left.add(*cell);
-                if left.n < min_n || left.h < self.p.min_hessian {
-                    continue;
-                }
-                let right = total.minus(left);
-                if right.n < min_n || right.h < self.p.min_hessian {
+                if !self.consider(&mut best, f, b, left, total, parent) {
                     break;
-                }
-                let gain = self.score(left) + self.score(right) - parent;
-                if gain > 1e-12 && best.is_none_or(|s| gain > s.gain) {
-                    best = Some(Split {
-                        gain,
-                        feature: f,
-                        bin: b,
-                        left,
-                    });
                 }
             }
         }
+        best
+    }
+
+    /// The best split of `rows` over `features` without keeping a histogram (forests): a
+    /// large node counts its features' bins in one pass over its rows into a reused buffer;
+    /// a small one sorts its rows' bins per feature, so a node of ten rows costs ten entries,
+    /// not 256 cells per feature.
+    fn best_split_of_rows(
+        &mut self,
+        rows: &[u32],
+        total: Cell,
+        features: &[usize],
+    ) -> Option<Split> {
+        let parent = self.score(total);
+        let mut best: Option<Split> = None;
+        let small = rows.len() * 4 < 256;
+        if small {
+            let mut sparse: Vec<(u8, u32)> = Vec::with_capacity(rows.len());
+            for &f in features {
+                sparse.clear();
+                sparse.extend(rows.iter().map(|&r| (self.x.get(r as usize, f), r)));
+                sparse.sort_unstable_by_key(|e| e.0);
+                let mut left = Cell::default();
+                for i in 0..sparse.len() - 1 {
+                    let (b, r) = sparse[i];
+                    left.add(Cell {
+                        g: self.g[r as usize],
+                        h: self.h[r as usize],
+                        n: 1,
+                    });
+                    if sparse[i + 1].0 == b {
+                        continue;
+                    }
+                    if !self.consider(&mut best, f, b as usize, left, total, parent) {
+                        break;
+                    }
+                }
+            }
+            return best;
+        }
+        // Local offsets of the chosen features in the buffer.
+        let mut local = Vec::with_capacity(features.len() + 1);
+        local.push(0usize);
+        for &f in features {
+            local.push(local.last().copied().unwrap_or(0) + self.offsets[f + 1] - self.offsets[f]);
+        }
+        let mut cells = std::mem::take(&mut self.scratch);
+        cells.clear();
+        cells.resize(local[features.len()], Cell::default());
+        for &r in rows {
+            let r = r as usize;
+            let (g, h) = (self.g[r], self.h[r]);
+            let row = self.x.row(r);
+            for (i, &f) in features.iter().enumerate() {
+                let c = &mut cells[local[i] + row[f] as usize];
+                c.g += g;
+                c.h += h;
+                c.n += 1;
+            }
+        }
+        for (i, &f) in features.iter().enumerate() {
+            let own = &cells[local[i]..local[i + 1]];
+            let mut left = Cell::default();
+            for (b, cell) in own[..own.len() - 1].iter().enumerate() {
+                left.add(*cell);
+                if !self.consider(&mut best, f, b, left, total, parent) {
+                    break;
+                }
+            }
+        }
+        self.scratch = cells;
         best
     }
 
@@ -275,6 +367,7 @@ pub fn grow(
         width: offsets[bins.features()],
         offsets,
         features: (0..bins.features()).collect(),
+        scratch: Vec::new(),
     };
     let subtract = p.max_features.is_none_or(|m| m >= bins.features());
     let can_split = |depth: usize, n: usize| {
@@ -300,8 +393,16 @@ pub fn grow(
             return;
         }
         let features = gr.features_for_node(rng);
-        let hist = hist.unwrap_or_else(|| gr.histogram(&index[range.clone()], &features));
-        let best = gr.best_split(&hist, total, &features);
+        let (hist, best) = if subtract {
+            let hist = hist.unwrap_or_else(|| gr.histogram(&index[range.clone()], &features));
+            let best = gr.best_split(&hist, total, &features);
+            (Some(hist), best)
+        } else {
+            (
+                None,
+                gr.best_split_of_rows(&index[range.clone()], total, &features),
+            )
+        };
         match best {
             None => done.push((node, range, total)),
             Some(s) => {
@@ -312,7 +413,7 @@ pub fn grow(
                     end: range.end,
                     depth,
                     total,
-                    hist: subtract.then_some(hist),
+                    hist,
                     best: Some(s),
                 }));
             }
@@ -348,11 +449,10 @@ pub fn grow(
         let Some(o) = open[slot].take() else { continue };
         let Some(s) = o.best else { continue };
         // Partition the leaf's rows: bin ≤ s.bin first.
-        let col = x.column(s.feature);
         let rows = &mut index[o.start..o.end];
         let mut mid = 0;
         for i in 0..rows.len() {
-            if col[rows[i] as usize] as usize <= s.bin {
+            if x.get(rows[i] as usize, s.feature) as usize <= s.bin {
                 rows.swap(i, mid);
                 mid += 1;
             }
