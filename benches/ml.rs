@@ -5,12 +5,13 @@
 //!    of three; then `benches/ml_peer.py prepare` doing the same steps in pandas + scikit-learn.
 //! 2. **Training on a week and a month**: the shipped DAG 03's `train_models` arguments (read
 //!    from `dags/03_model_training_pipeline.yaml`) with `n_jobs: 2` on prepared windows of 7
-//!    and 30 days; then `benches/ml_peer.py train` fitting the same candidates, grid and folds
-//!    with scikit-learn (`n_jobs=2`) on the very same train/test Parquet files.
+//!    and 30 days (the newest day held out); then `benches/ml_peer.py train` fitting the same
+//!    candidates, grid and folds with scikit-learn (`n_jobs=2`), and LightGBM, on the very same
+//!    train/test Parquet files.
 //!
 //! `cargo bench --bench ml`. Python: `DAGCTL_BENCH_PYTHON`, else `target/bench-venv/bin/python`
 //! (`python3 -m venv target/bench-venv && target/bench-venv/bin/pip install pyarrow pandas
-//! scikit-learn`); without it only dagctl's figures are printed.
+//! scikit-learn lightgbm`); without it only dagctl's figures are printed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -141,14 +142,22 @@ fn main() {
                 );
             }
         }
-        let theirs = v["rf_lr_best_f1_macro"].as_f64().unwrap_or(f64::NAN);
+        let theirs = v["best_f1_macro"].as_f64().unwrap_or(f64::NAN);
         let sk_wall = v["seconds"].as_f64().unwrap_or(f64::NAN);
         println!(
-            "  best F1: dagctl {:.4} vs scikit-learn RF/LR {:.4} ({:+.2}%); wall: dagctl {wall:.2}s vs scikit-learn {sk_wall:.2}s (n_jobs=2, same candidates)",
+            "  best F1: dagctl {:.4} vs scikit-learn {:.4} ({:+.2}%); wall: dagctl {wall:.2}s vs scikit-learn {sk_wall:.2}s (n_jobs=2, same candidates); scikit-learn's peak RSS {:.0} MB",
             report.best_value,
             theirs,
-            (report.best_value - theirs) / theirs * 100.0
+            (report.best_value - theirs) / theirs * 100.0,
+            v["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
         );
+        if let Some(lgbm) = v["lightgbm_f1_macro"].as_f64() {
+            println!(
+                "  LightGBM: F1 {lgbm:.4} in {:.2}s; dagctl's best is {:+.2}% of it",
+                v["lightgbm_seconds"].as_f64().unwrap_or(f64::NAN),
+                (report.best_value - lgbm) / lgbm * 100.0
+            );
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use super::learner::Learner;
 use super::model::{Model, ModelInfo};
 
 /// The artifact layout version written by this dagctl.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const MAGIC: &[u8; 12] = b"DAGCTLMODEL\0";
 
 /// The readable header of an artifact.
@@ -69,6 +69,13 @@ pub fn read_header(data: &[u8]) -> Result<(Header, usize), MlError> {
     if version > FORMAT_VERSION {
         return Err(MlError::Artifact(format!(
             "artifact format {version} is newer than this dagctl reads ({FORMAT_VERSION}): upgrade dagctl"
+        )));
+    }
+    if version < FORMAT_VERSION {
+        // Format 1 held smartcore's learners, replaced by dagctl's own in format 2.
+        return Err(MlError::Artifact(format!(
+            "artifact format {version} was written by an older dagctl whose learners this one no \
+             longer has: train the model again (format {FORMAT_VERSION})"
         )));
     }
     let len = u32::from_le_bytes([data[at + 2], data[at + 3], data[at + 4], data[at + 5]]) as usize;

@@ -135,6 +135,35 @@ impl Learner {
         })
     }
 
+    /// A forest's out-of-bag score of each training row, where some tree did not draw it
+    /// (`None` for the row otherwise); `None` for other learners.
+    pub fn out_of_bag(&self) -> Option<Vec<Option<f64>>> {
+        let Learner::Forest(parts) = self else {
+            return None;
+        };
+        let mut sum: Vec<f64> = Vec::new();
+        let mut count: Vec<u32> = Vec::new();
+        for part in parts {
+            let (s, n) = part.forest.out_of_bag()?;
+            if sum.is_empty() {
+                sum = vec![0.0; s.len()];
+                count = vec![0; n.len()];
+            }
+            for (a, b) in sum.iter_mut().zip(s) {
+                *a += b;
+            }
+            for (a, b) in count.iter_mut().zip(n) {
+                *a += b;
+            }
+        }
+        Some(
+            sum.iter()
+                .zip(&count)
+                .map(|(s, n)| (*n > 0).then(|| s / f64::from(*n)))
+                .collect(),
+        )
+    }
+
     /// One score per row: the prediction for a number, the positive class's probability (or,
     /// for least squares, an unbounded score) for a 0/1 target.
     ///

@@ -80,6 +80,25 @@ impl Model {
         self.members.iter().map(|m| m.scores(x)).collect()
     }
 
+    /// Out-of-bag scores of a forest's training rows, as [`Model::scores`] gives them, and
+    /// which rows they are (those some tree of every member left out); `None` unless every
+    /// member is a freshly fitted forest.
+    pub fn oob_scores(&self) -> Option<(Vec<Vec<f64>>, Vec<usize>)> {
+        let per_member: Vec<Vec<Option<f64>>> = self
+            .members
+            .iter()
+            .map(Learner::out_of_bag)
+            .collect::<Option<_>>()?;
+        let rows: Vec<usize> = (0..per_member.first()?.len())
+            .filter(|r| per_member.iter().all(|m| m[*r].is_some()))
+            .collect();
+        let scores = per_member
+            .iter()
+            .map(|m| rows.iter().map(|r| m[*r].unwrap_or(0.0)).collect())
+            .collect();
+        Some((scores, rows))
+    }
+
     /// Class probabilities per row from [`Model::scores`]: row `i`, class `c` as in
     /// [`ModelInfo::classes`]. Scores of least squares are clipped to `[0, 1]`; one-vs-rest
     /// scores are normalised to sum to 1.

@@ -29,6 +29,16 @@ pub struct Search {
     /// Folds of the cross-validation (default 3), stratified for classification.
     #[serde(default = "three")]
     pub folds: usize,
+    /// Score a forest's grid points out of bag (default true): each point is fitted once on
+    /// the whole training split and each row is scored by the trees that did not draw it
+    /// (Breiman's estimate, scikit-learn's `oob_score`), instead of `folds` refits; the chosen
+    /// point's forest is the final model. `false`: k-fold like every other candidate.
+    #[serde(default = "yes")]
+    pub out_of_bag: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn ten() -> usize {
@@ -44,6 +54,7 @@ impl Default for Search {
             method: Method::default(),
             n_iter: ten(),
             folds: three(),
+            out_of_bag: true,
         }
     }
 }
@@ -126,6 +137,7 @@ mod tests {
             method: Method::Random,
             n_iter: 3,
             folds: 3,
+            out_of_bag: true,
         };
         let picked = s.pick(10, 7);
         assert_eq!(picked.len(), 3);

@@ -352,3 +352,79 @@ fn a_removed_candidate_is_refused_with_the_reason() {
         );
     }
 }
+
+#[test]
+fn a_forest_search_scores_out_of_bag_or_by_folds() {
+    let p = prepared(1..=2, json!({}));
+    let spec = |oob: bool| {
+        small(json!({
+            "candidates": ["random_forest"],
+            "search": {"folds": 3, "out_of_bag": oob},
+        }))
+    };
+    let bagged = train(&p.train, &p.test, &features(&p), &spec(true)).unwrap();
+    let folded = train(&p.train, &p.test, &features(&p), &spec(false)).unwrap();
+    for out in [&bagged, &folded] {
+        let rf = &out[0].report.candidates[0];
+        assert_eq!(rf.search.len(), 2);
+        assert!(
+            rf.search.iter().all(|s| s.cv_score.is_some()),
+            "{:?}",
+            rf.search
+        );
+    }
+    // Both estimate the same thing: the out-of-bag F1 is near the k-fold one and the test's.
+    let score = |out: &[super::Trained]| out[0].report.candidates[0].cv_score.unwrap();
+    let test_f1 = bagged[0].report.candidates[0].metrics["f1_macro"];
+    assert!(
+        (score(&bagged) - score(&folded)).abs() < 0.08,
+        "{} vs {}",
+        score(&bagged),
+        score(&folded)
+    );
+    assert!(
+        (score(&bagged) - test_f1).abs() < 0.1,
+        "{} vs test {test_f1}",
+        score(&bagged)
+    );
+    // The chosen point's forest is the final model: refitting the same point and seed on the
+    // same rows gives the same predictions.
+    let chosen = bagged[0].report.candidates[0].params.clone();
+    let again = train(
+        &p.train,
+        &p.test,
+        &features(&p),
+        &small(json!({"candidates": ["random_forest"], "random_forest": chosen})),
+    )
+    .unwrap();
+    let x = Table::from_batch(&p.test, &features(&p)).unwrap().matrix();
+    assert_eq!(
+        bagged[0].models[0].predict_proba(&x).unwrap(),
+        again[0].models[0].predict_proba(&x).unwrap()
+    );
+    // A model read back from its file has no out-of-bag scores to offer.
+    let back = artifact::from_bytes(&artifact::to_bytes(&bagged[0].models[0]).unwrap()).unwrap();
+    assert!(back.oob_scores().is_none());
+    assert!(bagged[0].models[0].oob_scores().is_some());
+}
+
+#[test]
+fn an_artifact_of_the_old_format_is_refused_with_what_to_do() {
+    let p = prepared(3..=3, json!({}));
+    let out = train(
+        &p.train,
+        &p.test,
+        &features(&p),
+        &small(json!({"candidates": ["linear_regression"]})),
+    )
+    .unwrap();
+    let mut bytes = artifact::to_bytes(&out[0].models[0]).unwrap();
+    bytes[12] = 1;
+    bytes[13] = 0;
+    let e = artifact::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(
+        e.contains("artifact format 1 was written by an older dagctl")
+            && e.contains("train the model again"),
+        "{e}"
+    );
+}

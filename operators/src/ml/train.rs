@@ -114,7 +114,9 @@ fn train_target(
 
     // One pool of jobs for the cross-validation and for the final fits of candidates that
     // need no search; a second for the searched candidates' final fits, which depend on it.
-    let searched = cands.iter().any(|(_, p)| p.len() > 1);
+    let searched = cands
+        .iter()
+        .any(|(k, p)| p.len() > 1 && !(spec.search.out_of_bag && *k == Kind::RandomForest));
     let fold_data: Vec<(Side, Side)> = if searched {
         let class_idx: Option<Vec<usize>> = (t.task == Task::Classification)
             .then(|| tr.y.iter().map(|v| class_of(*v).unwrap_or(0)).collect());
@@ -143,7 +145,10 @@ fn train_target(
     enum Slot {
         Fold(usize, usize, usize),
         Final(usize),
+        /// A forest's grid point fitted on the whole training split, scored out of bag.
+        OutOfBag(usize, usize),
     }
+    let out_of_bag = |kind: Kind| spec.search.out_of_bag && kind == Kind::RandomForest;
     let mut requests = Vec::new();
     let mut slots = Vec::new();
     for (ci, (kind, pts)) in cands.iter().enumerate() {
@@ -158,6 +163,15 @@ fn train_target(
         }
         for (pi, p) in pts.iter().enumerate() {
             let params = kind.params(p).map_err(MlError::Data)?;
+            if out_of_bag(*kind) {
+                requests.push(Request {
+                    x: &tr.x,
+                    y: &tr.y,
+                    info: info(*kind, params),
+                });
+                slots.push(Slot::OutOfBag(ci, pi));
+                continue;
+            }
             for (fi, (fit, _)) in fold_data.iter().enumerate() {
                 requests.push(Request {
                     x: &fit.x,
@@ -170,10 +184,19 @@ fn train_target(
     }
     let mut finals: BTreeMap<usize, (Result<Model, String>, Duration)> = BTreeMap::new();
     let mut scores: BTreeMap<(usize, usize), Vec<Option<f64>>> = BTreeMap::new();
+    let mut bagged: BTreeMap<(usize, usize), (Result<Model, String>, Duration)> = BTreeMap::new();
     for (slot, (result, cpu)) in slots.into_iter().zip(fit_all(requests, spec.threads())) {
         match slot {
             Slot::Final(ci) => {
                 finals.insert(ci, (result, cpu));
+            }
+            Slot::OutOfBag(ci, pi) => {
+                let score = result
+                    .as_ref()
+                    .ok()
+                    .and_then(|m| oob_score(m, &tr.y, &metric));
+                scores.entry((ci, pi)).or_default().push(score);
+                bagged.insert((ci, pi), (result, cpu));
             }
             Slot::Fold(ci, pi, fi) => {
                 let (_, valid) = &fold_data[fi];
@@ -220,6 +243,12 @@ fn train_target(
             }
         }
         let (pi, s) = best.map_or((0, None), |(pi, s)| (pi, Some(s)));
+        chosen.push((*kind, pts[pi].clone(), report, s));
+        if let Some(fitted) = bagged.remove(&(ci, pi)) {
+            // Scored out of bag: the chosen forest is already fitted on the whole split.
+            finals.insert(ci, fitted);
+            continue;
+        }
         late.push((
             ci,
             Request {
@@ -228,7 +257,6 @@ fn train_target(
                 info: info(*kind, kind.params(&pts[pi]).map_err(MlError::Data)?),
             },
         ));
-        chosen.push((*kind, pts[pi].clone(), report, s));
     }
     let (late_ci, late_requests): (Vec<usize>, Vec<Request>) = late.into_iter().unzip();
     for (ci, fitted) in late_ci
@@ -314,12 +342,16 @@ fn train_target(
 /// # Errors
 /// smartcore's message.
 pub fn evaluate(model: &Model, x: &DenseMatrix<f64>, y: &[f64]) -> Result<Metrics, String> {
-    let scores = model.scores(x)?;
+    Ok(evaluate_scores(model, &model.scores(x)?, y))
+}
+
+/// The metrics of a model's raw scores (see [`Model::scores`]) against known targets.
+pub fn evaluate_scores(model: &Model, scores: &[Vec<f64>], y: &[f64]) -> Metrics {
     match model.info.task {
-        Task::Regression => Ok(metrics::regression(y, &scores[0])),
+        Task::Regression => metrics::regression(y, &scores[0]),
         Task::Classification => {
             let classes = &model.info.classes;
-            let proba = Model::probabilities(&scores);
+            let proba = Model::probabilities(scores);
             let predicted: Vec<usize> = proba.iter().map(|p| argmax(p)).collect();
             // Unknown test labels count as wrong for every class.
             let truth: Vec<usize> = y
@@ -339,7 +371,15 @@ pub fn evaluate(model: &Model, x: &DenseMatrix<f64>, y: &[f64]) -> Result<Metric
                     })
                     .collect()
             };
-            Ok(metrics::classification(&truth, &predicted, &ranked, k))
+            metrics::classification(&truth, &predicted, &ranked, k)
         }
     }
+}
+
+/// A forest's out-of-bag score: each training row scored by the trees that did not draw it
+/// (rows every tree drew are left out).
+fn oob_score(model: &Model, y: &[f64], metric: &super::Objective) -> Option<f64> {
+    let (scores, rows) = model.oob_scores()?;
+    let y: Vec<f64> = rows.iter().map(|r| y[*r]).collect();
+    metric.value(&evaluate_scores(model, &scores, &y))
 }

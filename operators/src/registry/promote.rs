@@ -61,8 +61,20 @@ pub async fn promote(
         if let Some(p) = champion
             && champion_scored.as_ref().is_none_or(|(v, _)| *v != p)
         {
-            let loaded = load(store, location, model, Some(p)).await?;
-            champion_scored = Some((p, Scored::new(&loaded, &holdout.rows)?));
+            let unusable = |e: RegistryError| {
+                RegistryError::Stage(format!(
+                    "the champion, version {p} of `{model}`, cannot be scored on the holdout ({e}); \
+                     nothing was promoted: replace it by hand (`dagctl models promote {model} \
+                     {challenger}`) or roll back to a version that scores"
+                ))
+            };
+            let loaded = load(store, location, model, Some(p))
+                .await
+                .map_err(|e| match e {
+                    RegistryError::Ml(_) => unusable(e),
+                    other => other,
+                })?;
+            champion_scored = Some((p, Scored::new(&loaded, &holdout.rows).map_err(unusable)?));
         }
         let champ = champion.and(champion_scored.as_ref().map(|(_, s)| s));
         let interval = match (rule.confidence, champ) {

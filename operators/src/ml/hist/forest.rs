@@ -16,6 +16,10 @@ use super::tree::{Grow, Tree, grow};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistForest {
     trees: Vec<Tree>,
+    /// Per training row: the sum of the outputs of the trees that did not draw it, and their
+    /// count (not stored with the model).
+    #[serde(skip)]
+    oob: Option<(Vec<f64>, Vec<u32>)>,
 }
 
 impl HistForest {
@@ -31,6 +35,7 @@ impl HistForest {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut count = vec![0u32; n];
         let (mut g, mut h) = (vec![0.0; n], vec![0.0; n]);
+        let (mut oob_sum, mut oob_n) = (vec![0.0; n], vec![0u32; n]);
         let out = (0..trees)
             .map(|_| {
                 count.iter_mut().for_each(|c| *c = 0);
@@ -44,10 +49,24 @@ impl HistForest {
                     g[r] = -y[r] * w;
                     h[r] = w;
                 }
-                grow(binned, bins, &g, &h, &mut index, grow_with, &mut rng).0
+                let tree = grow(binned, bins, &g, &h, &mut index, grow_with, &mut rng).0;
+                for r in (0..n).filter(|r| count[*r] == 0) {
+                    oob_sum[r] += tree.predict_binned(binned.row(r));
+                    oob_n[r] += 1;
+                }
+                tree
             })
             .collect();
-        HistForest { trees: out }
+        HistForest {
+            trees: out,
+            oob: Some((oob_sum, oob_n)),
+        }
+    }
+
+    /// Per training row, the summed output of the trees that did not draw it and their
+    /// count; `None` for a forest read from a file.
+    pub fn out_of_bag(&self) -> Option<(&[f64], &[u32])> {
+        self.oob.as_ref().map(|(s, n)| (s.as_slice(), n.as_slice()))
     }
 
     /// Trees.

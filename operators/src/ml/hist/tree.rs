@@ -48,6 +48,8 @@ pub enum Node {
         feature: u32,
         /// The boundary.
         threshold: f64,
+        /// The same boundary as a bin of the rows the tree was grown on.
+        bin: u8,
         /// The left child's index.
         left: u32,
         /// The right child's index.
@@ -73,9 +75,33 @@ impl Tree {
                     threshold,
                     left,
                     right,
+                    ..
                 } => {
                     let v = value(*feature as usize);
                     i = if v <= *threshold || v.is_nan() {
+                        *left as usize
+                    } else {
+                        *right as usize
+                    };
+                }
+            }
+        }
+    }
+
+    /// The value for one row of the binned rows the tree was grown on.
+    pub fn predict_binned(&self, row: &[u8]) -> f64 {
+        let mut i = 0usize;
+        loop {
+            match &self.nodes[i] {
+                Node::Leaf(v) => return *v,
+                Node::Split {
+                    feature,
+                    bin,
+                    left,
+                    right,
+                    ..
+                } => {
+                    i = if row[*feature as usize] <= *bin {
                         *left as usize
                     } else {
                         *right as usize
@@ -462,6 +488,8 @@ pub fn grow(
         nodes[o.node] = Node::Split {
             feature: s.feature as u32,
             threshold: bins.threshold(s.feature, s.bin),
+            // A split leaves at least one bin on its right: `s.bin` < 255.
+            bin: s.bin as u8,
             left: l as u32,
             right: r as u32,
         };
