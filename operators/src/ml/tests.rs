@@ -428,3 +428,25 @@ fn an_artifact_of_the_old_format_is_refused_with_what_to_do() {
         "{e}"
     );
 }
+
+#[test]
+fn a_composite_metric_chooses_the_best_candidate() {
+    let p = prepared(1..=2, json!({}));
+    let spec = small(json!({"metric": {"composite": {"f1_macro": 0.5, "roc_auc": 0.5}}}));
+    let out = train(&p.train, &p.test, &features(&p), &spec).unwrap();
+    let r = &out[0].report;
+    assert_eq!(r.metric.name(), "0.5×f1_macro + 0.5×roc_auc");
+    let value = |c: &super::report::CandidateReport| {
+        0.5 * c.metrics["f1_macro"] + 0.5 * c.metrics["roc_auc"]
+    };
+    let best = r.candidates.iter().map(value).fold(f64::MIN, f64::max);
+    assert!((r.best_value - best).abs() < 1e-12);
+    let chosen = r.candidates.iter().find(|c| c.candidate == r.best).unwrap();
+    assert!((value(chosen) - best).abs() < 1e-12);
+    // A composite with an error metric is refused before any training.
+    let bad = small(json!({"metric": {"composite": {"f1_macro": 0.5, "rmse": 0.5}}}));
+    let e = train(&p.train, &p.test, &features(&p), &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`rmse` is an error"), "{e}");
+}
