@@ -10,7 +10,7 @@ use smartcore::linalg::basic::matrix::DenseMatrix;
 use super::hist::bins::{Binned, Bins};
 use super::hist::forest::HistForest;
 use super::hist::gbdt::{BoostSettings, HistBooster, Loss};
-use super::hist::tree::Grow;
+use super::hist::grow::Grow;
 use super::linear::LinearModel;
 use super::params::{BoostingParams, ForestParams, Params, Task};
 

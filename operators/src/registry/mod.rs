@@ -19,6 +19,7 @@ pub mod holdout;
 mod load;
 pub mod operators;
 mod promote;
+mod register;
 pub mod rules;
 mod score;
 mod stages;
@@ -32,13 +33,13 @@ use serde::{Deserialize, Serialize};
 pub use aliases::{delete_alias, resolve_alias, set_alias};
 pub use load::{Loaded, Verification, load, verify};
 pub use promote::{Holdout, promote};
+pub use register::{Registration, register};
 pub use rules::{Decision, Floor, HoldoutRef, Margin, Preset, PromotionRule, decide};
 pub use stages::{rollback, set_stage};
 
 use crate::hash::{sha256_hex, sha256_parts};
 use crate::ml::metrics::Metrics;
-use crate::ml::{Objective, Task, artifact};
-use crate::prepare::FeatureMetadata;
+use crate::ml::{Objective, Task};
 use crate::storage::Location;
 
 /// The collection of models.
@@ -401,43 +402,6 @@ pub fn audit_hash(
     ])
 }
 
-/// What a registration needs.
-#[derive(Debug, Clone)]
-pub struct Registration {
-    /// The model's name.
-    pub model: String,
-    /// The model file's bytes.
-    pub artifact: Vec<u8>,
-    /// The feature metadata's bytes.
-    pub feature_metadata: Vec<u8>,
-    /// Its test metrics.
-    pub metrics: Metrics,
-    /// The metric (or composite) it was chosen by.
-    pub metric: Objective,
-    /// Its hyperparameters.
-    pub params: serde_json::Value,
-    /// The experiment run.
-    pub experiment_run: Option<String>,
-    /// The DAG run and task registering it; registering twice from the same one returns the
-    /// same version.
-    pub source: Option<String>,
-}
-
-/// Writes a file named by its content: writing it again writes the same bytes.
-async fn put_content(
-    location: &Location,
-    relative: &str,
-    data: &[u8],
-) -> Result<StoredFile, RegistryError> {
-    let key = location.key(relative);
-    location.put_bytes(&key, data.to_vec()).await?;
-    Ok(StoredFile {
-        key: key.to_string(),
-        sha256: sha256_hex(data),
-        bytes: data.len(),
-    })
-}
-
 /// A registered file's bytes and their SHA-256 now.
 async fn fetch(
     location: &Location,
@@ -457,126 +421,6 @@ impl From<crate::storage::ObjectError> for RegistryError {
             message: e.source.to_string(),
         }
     }
-}
-
-/// Registers a new immutable version (stage `none`). Returns it and whether it is new (false
-/// when this `source` registered it before).
-///
-/// # Errors
-/// An unreadable artifact or metadata, storage or store failures.
-pub async fn register(
-    store: &dyn RecordStore,
-    location: &Location,
-    r: Registration,
-) -> Result<(ModelVersion, bool), RegistryError> {
-    let (header, _) = artifact::read_header(&r.artifact)?;
-    let meta = FeatureMetadata::from_json("feature_metadata.json", &r.feature_metadata)?;
-    // A retried registration gets its version back without writing anything.
-    if let (Some((e, _)), Some(src)) = (entry(store, &r.model).await?, &r.source)
-        && let Some(v) = e.registered_by.get(src)
-    {
-        return Ok((version(store, &r.model, *v).await?, false));
-    }
-    let a_sha = sha256_hex(&r.artifact);
-    let m_sha = sha256_hex(&r.feature_metadata);
-    let artifact = put_content(
-        location,
-        &format!("registry/{}/{a_sha}.model", r.model),
-        &r.artifact,
-    )
-    .await?;
-    let metadata = put_content(
-        location,
-        &format!("registry/{}/{m_sha}.json", r.model),
-        &r.feature_metadata,
-    )
-    .await?;
-    // Compare-and-swap on the model entry; another registration in between means try again.
-    for _ in 0..20 {
-        let current = entry(store, &r.model).await?;
-        if let (Some((e, _)), Some(src)) = (&current, &r.source)
-            && let Some(v) = e.registered_by.get(src)
-        {
-            return Ok((version(store, &r.model, *v).await?, false));
-        }
-        let next = current.as_ref().map_or(1, |(e, _)| e.latest_version + 1);
-        let data = DataRef {
-            reference: meta.reference.clone(),
-            data_hash: meta.data_hash.clone(),
-        };
-        let mv = ModelVersion {
-            model: r.model.clone(),
-            version: next,
-            created_at: Utc::now(),
-            candidate: header.info.kind.name().to_string(),
-            target: header.info.target.clone(),
-            task: header.info.task,
-            metric: r.metric.clone(),
-            metrics: r.metrics.clone(),
-            params: r.params.clone(),
-            experiment_run: r.experiment_run.clone(),
-            source: r.source.clone(),
-            audit_hash: audit_hash(&a_sha, &m_sha, &data, &r.metrics),
-            data: data.clone(),
-            artifact: artifact.clone(),
-            feature_metadata: metadata.clone(),
-        };
-        let (mut e, expect) = match current {
-            Some((e, v)) => (e, Expect::Version(v)),
-            None => (
-                ModelEntry {
-                    name: r.model.clone(),
-                    created_at: mv.created_at,
-                    latest_version: 0,
-                    stages: BTreeMap::new(),
-                    registered_by: BTreeMap::new(),
-                    history: Vec::new(),
-                    aliases: BTreeMap::new(),
-                },
-                Expect::Absent,
-            ),
-        };
-        e.latest_version = next;
-        if let Some(src) = &r.source {
-            e.registered_by.insert(src.clone(), next);
-        }
-        let m = mv.metric.value(&mv.metrics).unwrap_or(f64::NAN);
-        e.set(
-            next,
-            Stage::None,
-            "register",
-            format!(
-                "{} on {} ({} {m:.4})",
-                mv.candidate,
-                mv.data.reference,
-                mv.metric.name()
-            ),
-            None,
-        );
-        let writes = [
-            RecordWrite {
-                collection: VERSIONS.into(),
-                key: version_key(&r.model, next),
-                value: to_json(&mv),
-                expect: Expect::Absent,
-            },
-            RecordWrite {
-                collection: MODELS.into(),
-                key: r.model.clone(),
-                value: to_json(&e),
-                expect,
-            },
-        ];
-        match store.write_records(&writes).await {
-            Ok(()) => return Ok((mv, true)),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(other) => return Err(other.into()),
-        }
-    }
-    Err(RegistryError::Stage(format!(
-        "model `{}` kept changing while registering; try again",
-        r.model
-    )))
 }
 
 /// Writes a model entry read at record version `read`; `false` if it changed since.

@@ -10,7 +10,8 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::bins::{Binned, Bins};
-use super::tree::{Grow, Tree, grow};
+use super::grow::{Grow, grow};
+use super::tree::Tree;
 
 /// Some trees of a forest (forests are fitted in parts, on several threads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

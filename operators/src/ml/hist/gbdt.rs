@@ -13,7 +13,8 @@ use smartcore::linalg::basic::arrays::Array;
 use smartcore::linalg::basic::matrix::DenseMatrix;
 
 use super::bins::Bins;
-use super::tree::{Grow, Tree, grow};
+use super::grow::{Grow, grow};
+use super::tree::Tree;
 
 /// The loss a booster minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,5 +121,67 @@ impl HistBooster {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::hist::grow::Grow;
+
+    fn settings(leaves: Option<usize>) -> BoostSettings {
+        BoostSettings {
+            rounds: 60,
+            learning_rate: 0.3,
+            subsample: 1.0,
+            grow: Grow {
+                max_depth: None,
+                max_leaves: leaves,
+                min_samples_leaf: 5,
+                min_hessian: 1e-3,
+                lambda: 0.0,
+                max_features: None,
+            },
+        }
+    }
+
+    /// Two features whose exclusive-or is the class: no line separates it, trees do.
+    fn xor(n: usize) -> (DenseMatrix<f64>, Vec<f64>) {
+        let a: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f64 / 1000.0)
+            .collect();
+        let b: Vec<f64> = (0..n)
+            .map(|i| ((i * 104_729) % 997) as f64 / 997.0)
+            .collect();
+        let y = a
+            .iter()
+            .zip(&b)
+            .map(|(a, b)| f64::from(u8::from((*a > 0.5) != (*b > 0.5))))
+            .collect();
+        (DenseMatrix::new(n, 2, [a, b].concat(), true).unwrap(), y)
+    }
+
+    #[test]
+    fn boosted_trees_learn_what_no_line_can() {
+        let (x, y) = xor(2000);
+        let m = HistBooster::fit(&x, &y, Loss::LogLoss, &settings(Some(8)), 1);
+        let p = m.predict(&x);
+        let right = p
+            .iter()
+            .zip(&y)
+            .filter(|(p, y)| (**p > 0.5) == (**y > 0.5))
+            .count();
+        assert!(right > 1900, "{right} of 2000");
+        assert!(m.trees.iter().all(|t| t.leaves() <= 8), "max_leaves holds");
+        // Squared error fits a number: the class indicator's mean per region.
+        let r = HistBooster::fit(&x, &y, Loss::Squared, &settings(None), 1);
+        let err: f64 = r
+            .predict(&x)
+            .iter()
+            .zip(&y)
+            .map(|(p, y)| (p - y).abs())
+            .sum::<f64>()
+            / 2000.0;
+        assert!(err < 0.1, "{err}");
     }
 }
