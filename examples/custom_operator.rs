@@ -6,6 +6,7 @@
 //! its line and column), reads them rendered (`{{ ds }}`), writes to the try's log, pushes an
 //! XCom, and sets a Variable that is committed only if the try succeeds.
 
+use dagctl::engine::store::RunKey;
 use dagctl::engine::{
     ArgsError, Operator, TaskContext, TaskError, TaskOutcome, TriggerOptions, async_trait,
     parse_args,
@@ -82,10 +83,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         outcome.run_id, outcome.dag_id, outcome.state
     );
     let store = engine.store();
+    let run = RunKey::new(&outcome.dag_id, &outcome.run_id);
     for t in &outcome.tasks {
-        let log = store
-            .log("words", &outcome.run_id, &t.task_id, t.tries)
-            .await?;
+        let log = store.log(&run, &t.task_id, t.tries).await?;
         println!("  {} {}: {}", t.task_id, t.state, log.trim());
     }
     let saved = store.variable("last_word_count").await?;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use dagctl::engine::store::RunKey;
 use dagctl::engine::{
     ArgsError, DagBuilder, Engine, ExecutorConfig, Operator, RunState, Store, TaskContext,
     TaskError, TaskOutcome, TaskState, TriggerOptions, async_trait,
@@ -176,14 +177,14 @@ async fn failures_and_skips_propagate_through_trigger_rules() {
     // Everything is in the store as well.
     let tis = engine
         .store()
-        .task_instances("rules", &o.run_id)
+        .task_instances(&RunKey::new("rules", &o.run_id))
         .await
         .unwrap();
     let stored: HashMap<_, _> = tis.iter().map(|t| (t.task_id.clone(), t.state)).collect();
     assert_eq!(stored, s);
     let run = engine
         .store()
-        .run("rules", &o.run_id)
+        .run(&RunKey::new("rules", &o.run_id))
         .await
         .unwrap()
         .unwrap();
@@ -229,7 +230,7 @@ async fn retries_wait_with_exponential_backoff() {
     for task in ["t", "capped", "gives_up"] {
         let tries = engine
             .store()
-            .tries("retry", &o.run_id, Some(task))
+            .tries(&RunKey::new("retry", &o.run_id), Some(task))
             .await
             .unwrap();
         let g: Vec<i64> = tries
@@ -243,7 +244,7 @@ async fn retries_wait_with_exponential_backoff() {
     assert_eq!(gaps["gives_up"], [1]);
     let tries = engine
         .store()
-        .tries("retry", &o.run_id, Some("t"))
+        .tries(&RunKey::new("retry", &o.run_id), Some("t"))
         .await
         .unwrap();
     assert_eq!(tries.len(), 4);
@@ -461,7 +462,7 @@ async fn templates_xcom_and_variables_flow_between_tasks() {
     let store = engine.store();
     assert_eq!(
         store
-            .xcom("flow", &o.run_id, "produce", "return_value")
+            .xcom(&RunKey::new("flow", &o.run_id), "produce", "return_value")
             .await
             .unwrap(),
         Some(json!("world-20260304")),
@@ -469,13 +470,16 @@ async fn templates_xcom_and_variables_flow_between_tasks() {
     );
     assert_eq!(
         store
-            .xcom("flow", &o.run_id, "consume", "return_value")
+            .xcom(&RunKey::new("flow", &o.run_id), "consume", "return_value")
             .await
             .unwrap(),
         Some(json!("world-20260304 blue 7 2026-03-05"))
     );
     assert_eq!(
-        store.log("flow", &o.run_id, "produce", 1).await.unwrap(),
+        store
+            .log(&RunKey::new("flow", &o.run_id), "produce", 1)
+            .await
+            .unwrap(),
         "first line\nworld-20260304\n"
     );
     let broken = o.tasks.iter().find(|t| t.task_id == "broken").unwrap();
@@ -548,14 +552,14 @@ async fn side_effects_are_committed_only_with_success() {
     );
     assert_eq!(
         store
-            .xcom("effects", &o.run_id, "bad", "extra")
+            .xcom(&RunKey::new("effects", &o.run_id), "bad", "extra")
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .xcom("effects", &o.run_id, "good", "extra")
+            .xcom(&RunKey::new("effects", &o.run_id), "good", "extra")
             .await
             .unwrap(),
         Some(json!(1))

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use dagctl::engine::store::RunKey;
 use dagctl::engine::{DagBuilder, Engine, RunState, TaskState, TriggerOptions};
 use serde_json::json;
 use tempfile::TempDir;
@@ -59,7 +60,7 @@ async fn a_rescheduled_sensor_frees_its_slot_for_the_other_task() {
     );
     let tries = engine
         .store()
-        .tries("waits", &o.run_id, Some("wait"))
+        .tries(&RunKey::new("waits", &o.run_id), Some("wait"))
         .await
         .unwrap();
     assert!(tries.len() >= 2, "it poked more than once: {tries:?}");
@@ -72,7 +73,7 @@ async fn a_rescheduled_sensor_frees_its_slot_for_the_other_task() {
     // No retries were configured: pokes do not use any.
     let ti = engine
         .store()
-        .task_instances("waits", &o.run_id)
+        .task_instances(&RunKey::new("waits", &o.run_id))
         .await
         .unwrap();
     let wait = ti.iter().find(|t| t.task_id == "wait").unwrap();

@@ -124,7 +124,8 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             let engine = g.engine().await?;
             let run = engine.find_run(&run_id, dag.as_deref()).await?;
             let store = engine.store();
-            let mut tis = store.task_instances(&run.dag_id, &run.run_id).await?;
+            let key = run.key();
+            let mut tis = store.task_instances(&key).await?;
             // Topological order when the DAG is loaded, else by name.
             if let Ok(d) = engine.dag(&run.dag_id) {
                 let order: Vec<&str> = d.topological_order().map(|t| t.id.as_str()).collect();
@@ -137,7 +138,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             } else {
                 tis.sort_by(|a, b| a.task_id.cmp(&b.task_id));
             }
-            let tries = store.tries(&run.dag_id, &run.run_id, None).await?;
+            let tries = store.tries(&key, None).await?;
             if json {
                 let mut v = run_json(&run);
                 v["tasks"] = tis

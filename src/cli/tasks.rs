@@ -92,15 +92,10 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
         } => {
             let engine = g.engine().await?;
             let run = engine.find_run(&run_id, dag.as_deref()).await?;
-            let tries = engine
-                .store()
-                .tries(&run.dag_id, &run.run_id, Some(&task_id))
-                .await?;
+            let key = run.key();
+            let tries = engine.store().tries(&key, Some(&task_id)).await?;
             if tries.is_empty() {
-                let tis = engine
-                    .store()
-                    .task_instances(&run.dag_id, &run.run_id)
-                    .await?;
+                let tis = engine.store().task_instances(&key).await?;
                 if !tis.iter().any(|t| t.task_id == task_id) {
                     bail!(
                         "run {} of {} has no task `{task_id}`",
@@ -118,10 +113,7 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                     run.run_id
                 );
             }
-            let text = engine
-                .store()
-                .log(&run.dag_id, &run.run_id, &task_id, n)
-                .await?;
+            let text = engine.store().log(&key, &task_id, n).await?;
             if text.is_empty() {
                 eprintln!("(try {n} of `{task_id}` wrote no output)");
             }

@@ -156,10 +156,9 @@ pub fn report_exit(report: &DriveReport) -> ExitCode {
 pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
     let mut lines = Vec::new();
     for o in outcomes {
+        let run = RunKey::new(&o.dag_id, &o.run_id);
         for t in &o.tasks {
-            if let Ok(Some(v)) = store
-                .xcom(&o.dag_id, &o.run_id, &t.task_id, "return_value")
-                .await
+            if let Ok(Some(v)) = store.xcom(&run, &t.task_id, "return_value").await
                 && let Some(line) = v.get("summary").and_then(|s| s.as_str())
             {
                 lines.push(format!("  {}.{}: {line}", o.dag_id, t.task_id));

@@ -129,7 +129,7 @@ impl RunControl {
         let dag = self.dag(&key.dag_id)?;
         let run = self
             .store
-            .run(&key.dag_id, &key.run_id)
+            .run(key)
             .await?
             .ok_or_else(|| EngineError::UnknownRun {
                 run_id: key.run_id.clone(),
@@ -156,7 +156,7 @@ impl RunControl {
     ) -> Result<Vec<String>, EngineError> {
         let (dag, _) = self.existing(key).await?;
         self.take(key).await?;
-        let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
+        let tis = self.store.task_instances(key).await?;
         let mut chosen: HashSet<usize> = HashSet::new();
         let mut add = |i: usize, downstream: bool| {
             chosen.insert(i);
@@ -207,10 +207,7 @@ impl RunControl {
             });
             cleared.push(ti.task_id.clone());
         }
-        changes.extend(
-            self.stop_running_tries(&key.dag_id, &key.run_id, &tis, "cleared")
-                .await?,
-        );
+        changes.extend(self.stop_running_tries(key, &tis, "cleared").await?);
         changes.push(Change::SetRun {
             state: RunState::Queued,
             start_date: None,
@@ -236,12 +233,9 @@ impl RunControl {
         let (_, run) = self.existing(key).await?;
         self.take(key).await?;
         let now = self.clock.now();
-        let tis = self.store.task_instances(&key.dag_id, &key.run_id).await?;
+        let tis = self.store.task_instances(key).await?;
         let mut changes = vec![Change::Release { worker_id: None }];
-        changes.extend(
-            self.stop_running_tries(&key.dag_id, &key.run_id, &tis, why)
-                .await?,
-        );
+        changes.extend(self.stop_running_tries(key, &tis, why).await?);
         for ti in &tis {
             let to = match state {
                 RunState::Success if ti.state != TaskState::Success => TaskState::Success,
@@ -281,8 +275,7 @@ impl RunControl {
     /// The ends of the tries still `running` in a run, recorded failed with `why`.
     async fn stop_running_tries(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        key: &RunKey,
         tis: &[TaskInstance],
         why: &str,
     ) -> Result<Vec<Change>, EngineError> {
@@ -292,7 +285,7 @@ impl RunControl {
         let now = self.clock.now();
         Ok(self
             .store
-            .tries(dag_id, run_id, None)
+            .tries(key, None)
             .await?
             .into_iter()
             .filter(|t| t.state == TaskState::Running)

@@ -291,7 +291,7 @@ impl Driver {
                         parent = self
                             .engine
                             .store
-                            .run(&p.dag_id, &p.run_id)
+                            .run(&p)
                             .await?
                             .and_then(|r| r.triggered_by);
                     }

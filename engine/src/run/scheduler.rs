@@ -167,7 +167,8 @@ impl Engine {
             .iter()
             .max_by_key(|e| (e.created_at, e.seq))
             .ok_or_else(|| EngineError::BadOptions("no dataset event".into()))?;
-        let producer = self.store.run(&newest.dag_id, &newest.run_id).await?;
+        let producer_key = RunKey::new(&newest.dag_id, &newest.run_id);
+        let producer = self.store.run(&producer_key).await?;
         let logical_date = producer
             .as_ref()
             .map_or(newest.created_at, |r| r.logical_date);
@@ -175,7 +176,12 @@ impl Engine {
         // A rerun of the producer updates the dataset again for the same date.
         let mut run_id = base.clone();
         let mut n = 1;
-        while self.store.run(&dag.id, &run_id).await?.is_some() {
+        while self
+            .store
+            .run(&RunKey::new(&dag.id, &run_id))
+            .await?
+            .is_some()
+        {
             n += 1;
             run_id = format!("{base}.{n}");
         }
@@ -193,7 +199,7 @@ impl Engine {
         );
         new.run_id = Some(run_id);
         new.conf = serde_json::json!({ "triggering_dataset_events": events });
-        new.triggered_by = Some(RunKey::new(&newest.dag_id, &newest.run_id));
+        new.triggered_by = Some(producer_key);
         self.runs().create(new, group).await
     }
 

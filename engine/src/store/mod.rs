@@ -131,6 +131,13 @@ pub struct DagRun {
     pub owner: Option<RunOwner>,
 }
 
+impl DagRun {
+    /// This run's identity (its DAG and run id), for the [`Store`] methods that take one.
+    pub fn key(&self) -> RunKey {
+        RunKey::new(&self.dag_id, &self.run_id)
+    }
+}
+
 /// A run's identity: its DAG and its id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct RunKey {
@@ -316,17 +323,16 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Adds task instances to an existing run (tasks its DAG gained, or all of them for a run
-    /// created by `trigger_dag`); instances that exist are left as they are.
+    /// Adds task instances to the existing run `run` (tasks its DAG gained, or all of them for
+    /// a run created by `trigger_dag`); instances that exist are left as they are.
     async fn add_task_instances(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         tasks: &[TaskInstance],
     ) -> Result<(), StoreError>;
 
-    /// The run with this id, if any.
-    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError>;
+    /// The run `run` identifies, if any.
+    async fn run(&self, run: &RunKey) -> Result<Option<DagRun>, StoreError>;
 
     /// Runs of any DAG with this run id.
     async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError>;
@@ -334,18 +340,14 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// Runs matching the filter, newest first.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError>;
 
-    /// The task instances of a run.
-    async fn task_instances(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<TaskInstance>, StoreError>;
+    /// The task instances of the run `run`.
+    async fn task_instances(&self, run: &RunKey) -> Result<Vec<TaskInstance>, StoreError>;
 
-    /// The tries of a run (of one task if `task_id` is given), by task then try number.
+    /// The tries of the run `run` (of one task if `task_id` is given), by task then try
+    /// number.
     async fn tries(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: Option<&str>,
     ) -> Result<Vec<TryRecord>, StoreError>;
 
@@ -356,14 +358,9 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// with [`Change::Renew`], so a run its driver stopped looking after expires).
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
 
-    /// The log of one try, chunks joined.
-    async fn log(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-        task_id: &str,
-        try_number: u32,
-    ) -> Result<String, StoreError>;
+    /// The log of try `try_number` of `task_id` in the run `run`, chunks joined.
+    async fn log(&self, run: &RunKey, task_id: &str, try_number: u32)
+    -> Result<String, StoreError>;
 
     /// A Variable's raw value.
     async fn variable(&self, key: &str) -> Result<Option<String>, StoreError>;
@@ -377,20 +374,18 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// Every Variable, by key.
     async fn variables(&self) -> Result<Vec<(String, String)>, StoreError>;
 
-    /// One XCom value.
+    /// The XCom value `key` pushed by `task_id` in the run `run`, if any.
     async fn xcom(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError>;
 
-    /// Every XCom of a run: (task, key, value).
+    /// Every XCom of the run `run`: (task, key, value).
     async fn xcoms(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
     ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError>;
 
     /// Events of `dataset` recorded after `after` (all when `None`), oldest first.

@@ -348,7 +348,7 @@ impl Operator for TriggerDag {
         let key = crate::store::RunKey::new(&a.dag_id, &run_id);
         let store = &ctx.store;
         let err = |e: crate::StoreError| TaskError::retryable(e.to_string());
-        match store.run(&a.dag_id, &run_id).await.map_err(err)? {
+        match store.run(&key).await.map_err(err)? {
             // An earlier try of this very task (its worker died before recording success)
             // triggered it already: triggering it again would run that DAG twice.
             Some(existing)
@@ -400,11 +400,7 @@ impl Operator for TriggerDag {
         let poke = crate::duration::parse_duration(&a.poke_interval)
             .map_err(|e| TaskError::fatal(format!("poke_interval: {e}")))?;
         loop {
-            let state = store
-                .run(&a.dag_id, &run_id)
-                .await
-                .map_err(err)?
-                .map(|r| r.state);
+            let state = store.run(&key).await.map_err(err)?.map(|r| r.state);
             match state {
                 Some(RunState::Success) => break,
                 Some(RunState::Failed) if a.fail_when_dag_fails => {

@@ -288,7 +288,7 @@ impl TaskContext {
         key: &str,
     ) -> Result<Option<serde_json::Value>, TaskError> {
         self.store
-            .xcom(&self.dag_id, &self.run_id, task_id, key)
+            .xcom(&self.run_key(), task_id, key)
             .await
             .map_err(|e| TaskError::retryable(e.to_string()))
     }
@@ -333,7 +333,7 @@ impl TaskContext {
     ) -> Result<Option<crate::state::TaskState>, TaskError> {
         Ok(self
             .store
-            .task_instances(dag_id, run_id)
+            .task_instances(&crate::store::RunKey::new(dag_id, run_id))
             .await
             .map_err(|e| TaskError::retryable(e.to_string()))?
             .into_iter()

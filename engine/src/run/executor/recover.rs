@@ -26,11 +26,7 @@ impl RunExec<'_> {
         if running.is_empty() {
             return Ok(());
         }
-        let tries = self
-            .ex
-            .store
-            .tries(&self.dag.id, &self.run.run_id, None)
-            .await?;
+        let tries = self.ex.store.tries(&self.run.key(), None).await?;
         for idx in running {
             let task_id = self.dag.tasks[idx].id.clone();
             let mine = || tries.iter().filter(|t| t.task_id == task_id);
@@ -118,11 +114,7 @@ impl RunExec<'_> {
     }
 
     pub(super) async fn poll_external(&mut self) -> Result<(), RunError> {
-        let tis = self
-            .ex
-            .store
-            .task_instances(&self.dag.id, &self.run.run_id)
-            .await?;
+        let tis = self.ex.store.task_instances(&self.run.key()).await?;
         let dag = self.dag;
         self.external.retain(|&idx| {
             let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {

@@ -24,11 +24,8 @@ impl Executor {
             dag_id: dag.id.clone(),
             run_id: run_id.to_string(),
         };
-        let run = self
-            .store
-            .run(&dag.id, run_id)
-            .await?
-            .ok_or_else(not_found)?;
+        let key = RunKey::new(&dag.id, run_id);
+        let run = self.store.run(&key).await?.ok_or_else(not_found)?;
         if run.state.is_finished() {
             return self.outcome_of(dag, run).await;
         }
@@ -65,11 +62,7 @@ impl Executor {
             Err(RunError::Store(StoreError::NotOwner { .. })) => {
                 // Cancelled, marked or cleared by someone else: what they decided stands.
                 ex.release_slots();
-                let run = self
-                    .store
-                    .run(&dag.id, run_id)
-                    .await?
-                    .ok_or_else(not_found)?;
+                let run = self.store.run(&key).await?.ok_or_else(not_found)?;
                 tracing::warn!(
                     dag = %dag.id, run = %run_id,
                     "the run was taken from this process ({}); its running tries were stopped",
@@ -120,7 +113,7 @@ impl Executor {
             take_from,
         };
         let acquired = self.store.acquire_run(&claim).await?;
-        let Some(run) = self.store.run(&dag.id, &run.run_id).await? else {
+        let Some(run) = self.store.run(&claim.key).await? else {
             return Err(RunError::NotFound {
                 dag_id: dag.id.clone(),
                 run_id: claim.key.run_id,
@@ -155,7 +148,7 @@ impl Executor {
     /// The execution of `run`, its task states read from the store (instances the DAG
     /// gained since the run was created are added, as Airflow adds new tasks to runs).
     async fn run_exec<'a>(&'a self, dag: &'a Dag, run: DagRun) -> Result<RunExec<'a>, RunError> {
-        let tis = self.store.task_instances(&dag.id, &run.run_id).await?;
+        let tis = self.store.task_instances(&run.key()).await?;
         let by_id: HashMap<&str, &TaskInstance> =
             tis.iter().map(|t| (t.task_id.as_str(), t)).collect();
         let missing: Vec<TaskInstance> = dag
@@ -165,9 +158,7 @@ impl Executor {
             .map(|t| t.new_instance())
             .collect();
         if !missing.is_empty() && !run.state.is_finished() {
-            self.store
-                .add_task_instances(&dag.id, &run.run_id, &missing)
-                .await?;
+            self.store.add_task_instances(&run.key(), &missing).await?;
         }
         let slots = dag
             .tasks

@@ -29,10 +29,7 @@ pub(super) async fn ctx_rendered(
         Default::default()
     };
     let xcoms = if need.xcom {
-        ctx.store
-            .xcoms(&ctx.dag_id, &ctx.run_id)
-            .await
-            .map_err(fail)?
+        ctx.store.xcoms(&ctx.run_key()).await.map_err(fail)?
     } else {
         Vec::new()
     };

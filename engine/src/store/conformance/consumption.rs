@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{run, ti};
-use crate::store::{Store, StoreError};
+use crate::store::{RunKey, Store, StoreError};
 
 /// Dataset events are consumed at most once per DAG, with the run they start.
 pub(super) async fn check(s: &dyn Store, t0: DateTime<Utc>) {
@@ -16,11 +16,11 @@ pub(super) async fn check(s: &dyn Store, t0: DateTime<Utc>) {
     );
     let mut first = run("dt1");
     first.dag_id = "train".into();
-    first.triggered_by = Some(crate::store::RunKey::new("d", "r1"));
+    first.triggered_by = Some(RunKey::new("d", "r1"));
     s.create_run(&first, &[ti("fit")], &events[..1])
         .await
         .unwrap();
-    let stored = s.run("train", "dt1").await.unwrap().unwrap();
+    let stored = s.run(&RunKey::new("train", "dt1")).await.unwrap().unwrap();
     assert_eq!(stored.triggered_by, first.triggered_by);
     assert_eq!(
         s.unconsumed_events("train", "raw", t0).await.unwrap().len(),
@@ -38,7 +38,7 @@ pub(super) async fn check(s: &dyn Store, t0: DateTime<Utc>) {
         s.create_run(&again, &[ti("fit")], &events[..2]).await,
         Err(StoreError::AlreadyExists { .. })
     ));
-    assert!(s.run("train", "dt2").await.unwrap().is_none());
+    assert!(s.run(&RunKey::new("train", "dt2")).await.unwrap().is_none());
     assert_eq!(
         s.unconsumed_events("train", "raw", t0).await.unwrap().len(),
         2

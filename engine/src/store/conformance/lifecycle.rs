@@ -23,7 +23,7 @@ pub(super) async fn check(s: &dyn Store) {
         take_from: take_from.map(str::to_string),
     };
     assert!(s.acquire_run(&claim("q1", "w1", None)).await.unwrap());
-    let q1 = s.run("limited", "q1").await.unwrap().unwrap();
+    let q1 = s.run(&RunKey::new("limited", "q1")).await.unwrap().unwrap();
     assert_eq!(q1.state, RunState::Running);
     assert_eq!(q1.start_date, Some(t));
     assert_eq!(q1.owner.as_ref().map(|o| o.worker_id.as_str()), Some("w1"));
@@ -36,7 +36,11 @@ pub(super) async fn check(s: &dyn Store) {
         "max_active_runs: 1 is taken"
     );
     assert_eq!(
-        s.run("limited", "q2").await.unwrap().unwrap().state,
+        s.run(&RunKey::new("limited", "q2"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         RunState::Queued
     );
     let owned = |worker: &str, changes: Vec<Change>| Batch {
@@ -71,7 +75,10 @@ pub(super) async fn check(s: &dyn Store) {
         Err(StoreError::NotOwner { .. })
     ));
     assert_eq!(
-        s.task_instances("limited", "q1").await.unwrap()[0].state,
+        s.task_instances(&RunKey::new("limited", "q1"))
+            .await
+            .unwrap()[0]
+            .state,
         TaskState::Scheduled,
         "nothing of the refused batch"
     );
@@ -85,7 +92,7 @@ pub(super) async fn check(s: &dyn Store) {
     .await
     .unwrap();
     let until = s
-        .run("limited", "q1")
+        .run(&RunKey::new("limited", "q1"))
         .await
         .unwrap()
         .unwrap()
@@ -109,7 +116,7 @@ pub(super) async fn check(s: &dyn Store) {
     ))
     .await
     .unwrap();
-    let q1 = s.run("limited", "q1").await.unwrap().unwrap();
+    let q1 = s.run(&RunKey::new("limited", "q1")).await.unwrap().unwrap();
     assert_eq!((q1.state, q1.owner), (RunState::Success, None));
     assert!(
         !s.acquire_run(&claim("q1", "w3", None)).await.unwrap(),
@@ -131,7 +138,7 @@ pub(super) async fn check(s: &dyn Store) {
     })
     .await
     .unwrap();
-    let q2 = s.run("limited", "q2").await.unwrap().unwrap();
+    let q2 = s.run(&RunKey::new("limited", "q2")).await.unwrap().unwrap();
     assert_eq!(
         (q2.state, q2.owner, q2.start_date),
         (RunState::Queued, None, None)

@@ -9,7 +9,7 @@ mod lifecycle;
 mod records;
 mod task_limit;
 
-use super::{Batch, Change, DagRun, RunFilter, Store, StoreError, TaskInstance};
+use super::{Batch, Change, DagRun, RunFilter, RunKey, Store, StoreError, TaskInstance};
 use crate::run::NewRun;
 use crate::state::{RunState, RunType, TaskState};
 use crate::timetable::DataInterval;
@@ -75,7 +75,7 @@ pub async fn check(s: &dyn Store) {
     let later = now + chrono::Duration::seconds(60);
     assert_eq!(s.renew_leases("w1", later).await.unwrap(), 1);
     assert_eq!(
-        s.tries("d", "r1", Some("a")).await.unwrap()[0].lease_until,
+        s.tries(&RunKey::new("d", "r1"), Some("a")).await.unwrap()[0].lease_until,
         Some(later)
     );
     s.commit(&batch(vec![
@@ -122,34 +122,36 @@ pub async fn check(s: &dyn Store) {
     ]))
     .await
     .unwrap();
-    let tis = s.task_instances("d", "r1").await.unwrap();
+    let tis = s.task_instances(&RunKey::new("d", "r1")).await.unwrap();
     let a = tis.iter().find(|t| t.task_id == "a").unwrap();
     assert_eq!(
         (a.state, a.try_number, a.end_date.is_some()),
         (TaskState::Success, 1, true)
     );
-    let tries = s.tries("d", "r1", Some("a")).await.unwrap();
+    let tries = s.tries(&RunKey::new("d", "r1"), Some("a")).await.unwrap();
     assert_eq!(tries.len(), 1);
     assert_eq!(tries[0].state, TaskState::Success);
     assert_eq!(tries[0].duration, Some(Duration::from_millis(5)));
     assert_eq!(tries[0].lease_until, None);
     assert_eq!(tries[0].worker_id, "w1");
     assert_eq!(
-        s.xcom("d", "r1", "a", "return_value").await.unwrap(),
+        s.xcom(&RunKey::new("d", "r1"), "a", "return_value")
+            .await
+            .unwrap(),
         Some(serde_json::json!({"rows": 3}))
     );
-    assert_eq!(s.xcoms("d", "r1").await.unwrap().len(), 1);
+    assert_eq!(s.xcoms(&RunKey::new("d", "r1")).await.unwrap().len(), 1);
     assert_eq!(
-        s.log("d", "r1", "a", 1).await.unwrap(),
+        s.log(&RunKey::new("d", "r1"), "a", 1).await.unwrap(),
         "hello\nworld\n",
         "chunks in order"
     );
     assert_eq!(s.variable("k").await.unwrap().as_deref(), Some("v"));
-    let r = s.run("d", "r1").await.unwrap().unwrap();
+    let r = s.run(&RunKey::new("d", "r1")).await.unwrap().unwrap();
     assert_eq!((r.state, r.end_date.is_some()), (RunState::Success, true));
     assert_eq!(r.conf, serde_json::json!({"a": 1}));
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
-    assert!(s.run("d", "nope").await.unwrap().is_none());
+    assert!(s.run(&RunKey::new("d", "nope")).await.unwrap().is_none());
 
     // Clearing and granting tries (backfill --reset, sensors' deferrals).
     s.commit(&batch(vec![Change::ResetTask {
@@ -158,7 +160,7 @@ pub async fn check(s: &dyn Store) {
     }]))
     .await
     .unwrap();
-    let a = s.task_instances("d", "r1").await.unwrap();
+    let a = s.task_instances(&RunKey::new("d", "r1")).await.unwrap();
     let a = a.iter().find(|t| t.task_id == "a").unwrap();
     assert_eq!(
         (a.state, a.max_tries, a.start_date, a.end_date),
@@ -170,14 +172,14 @@ pub async fn check(s: &dyn Store) {
     }]))
     .await
     .unwrap();
-    let a = s.task_instances("d", "r1").await.unwrap();
+    let a = s.task_instances(&RunKey::new("d", "r1")).await.unwrap();
     assert_eq!(a.iter().find(|t| t.task_id == "a").unwrap().max_tries, 6);
     s.create_run(&run("r2"), &[ti("a")], &[]).await.unwrap();
-    s.add_task_instances("d", "r2", &[ti("a"), ti("z")])
+    s.add_task_instances(&RunKey::new("d", "r2"), &[ti("a"), ti("z")])
         .await
         .unwrap();
     let ids: Vec<String> = s
-        .task_instances("d", "r2")
+        .task_instances(&RunKey::new("d", "r2"))
         .await
         .unwrap()
         .into_iter()
@@ -306,14 +308,14 @@ pub async fn check(s: &dyn Store) {
     ]))
     .await
     .unwrap();
-    let t = &s.tries("d", "r3", Some("q")).await.unwrap()[0];
+    let t = &s.tries(&RunKey::new("d", "r3"), Some("q")).await.unwrap()[0];
     assert_eq!(
         (t.error.as_deref(), t.worker_id.as_str()),
         (Some(nasty), nasty)
     );
-    assert_eq!(s.log("d", "r3", "q", 1).await.unwrap(), nasty);
+    assert_eq!(s.log(&RunKey::new("d", "r3"), "q", 1).await.unwrap(), nasty);
     assert_eq!(
-        s.xcom("d", "r3", "q", nasty).await.unwrap(),
+        s.xcom(&RunKey::new("d", "r3"), "q", nasty).await.unwrap(),
         Some(serde_json::json!({ "v": nasty }))
     );
     assert_eq!(s.variable("nasty").await.unwrap().as_deref(), Some(nasty));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{now, run, ti};
 use crate::state::TaskState;
-use crate::store::{Batch, Change, Store};
+use crate::store::{Batch, Change, RunKey, Store};
 
 pub(super) async fn check(s: &dyn Store) {
     let t = now();
@@ -38,8 +38,16 @@ pub(super) async fn check(s: &dyn Store) {
         [false],
         "max_active_tasks: 2 spans the DAG's runs"
     );
-    assert!(s.tries("capped", "m2", None).await.unwrap().is_empty());
-    let m2a = &s.task_instances("capped", "m2").await.unwrap()[0];
+    assert!(
+        s.tries(&RunKey::new("capped", "m2"), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let m2a = &s
+        .task_instances(&RunKey::new("capped", "m2"))
+        .await
+        .unwrap()[0];
     assert_eq!(
         (m2a.state, m2a.try_number),
         (TaskState::Scheduled, 0),

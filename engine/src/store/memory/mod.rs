@@ -16,18 +16,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Connection, DagFlags, DagRun, DatasetEvent, Record, RunClaim, RunFilter, RunOwner,
-    Store, StoreError, TaskInstance, TryRecord,
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, Record, RunClaim, RunFilter, RunKey,
+    RunOwner, Store, StoreError, TaskInstance, TryRecord,
 };
 use crate::state::{RunState, TaskState};
 
-type RunKey = (String, String);
+/// A run's (DAG, run id), as the maps' key.
+type RunIds = (String, String);
 
 #[derive(Debug, Default)]
 struct Data {
-    runs: BTreeMap<RunKey, DagRun>,
-    tis: BTreeMap<RunKey, Vec<TaskInstance>>,
-    tries: BTreeMap<RunKey, Vec<TryRecord>>,
+    runs: BTreeMap<RunIds, DagRun>,
+    tis: BTreeMap<RunIds, Vec<TaskInstance>>,
+    tries: BTreeMap<RunIds, Vec<TryRecord>>,
     logs: BTreeMap<(String, String, String, u32), BTreeMap<u32, String>>,
     variables: BTreeMap<String, String>,
     xcom: BTreeMap<(String, String, String, String), serde_json::Value>,
@@ -69,7 +70,7 @@ fn event_id(e: &DatasetEvent) -> EventId {
     )
 }
 
-fn key(a: &str, b: &str) -> RunKey {
+fn key(a: &str, b: &str) -> RunIds {
     (a.to_string(), b.to_string())
 }
 
@@ -177,12 +178,11 @@ impl Store for MemoryStore {
 
     async fn add_task_instances(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         tasks: &[TaskInstance],
     ) -> Result<(), StoreError> {
         let mut d = self.data();
-        let tis = d.tis.entry(key(dag_id, run_id)).or_default();
+        let tis = d.tis.entry(key(&run.dag_id, &run.run_id)).or_default();
         for t in tasks {
             if !tis.iter().any(|x| x.task_id == t.task_id) {
                 tis.push(t.clone());
@@ -191,8 +191,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
-        Ok(self.data().runs.get(&key(dag_id, run_id)).cloned())
+    async fn run(&self, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
+        Ok(self
+            .data()
+            .runs
+            .get(&key(&run.dag_id, &run.run_id))
+            .cloned())
     }
 
     async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
@@ -221,29 +225,24 @@ impl Store for MemoryStore {
         Ok(runs)
     }
 
-    async fn task_instances(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<TaskInstance>, StoreError> {
+    async fn task_instances(&self, run: &RunKey) -> Result<Vec<TaskInstance>, StoreError> {
         Ok(self
             .data()
             .tis
-            .get(&key(dag_id, run_id))
+            .get(&key(&run.dag_id, &run.run_id))
             .cloned()
             .unwrap_or_default())
     }
 
     async fn tries(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: Option<&str>,
     ) -> Result<Vec<TryRecord>, StoreError> {
         let mut out: Vec<TryRecord> = self
             .data()
             .tries
-            .get(&key(dag_id, run_id))
+            .get(&key(&run.dag_id, &run.run_id))
             .into_iter()
             .flatten()
             .filter(|t| task_id.is_none_or(|id| t.task_id == id))
@@ -275,15 +274,19 @@ impl Store for MemoryStore {
 
     async fn log(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: &str,
         try_number: u32,
     ) -> Result<String, StoreError> {
         Ok(self
             .data()
             .logs
-            .get(&(dag_id.into(), run_id.into(), task_id.into(), try_number))
+            .get(&(
+                run.dag_id.clone(),
+                run.run_id.clone(),
+                task_id.into(),
+                try_number,
+            ))
             .map(|chunks| chunks.values().cloned().collect())
             .unwrap_or_default())
     }
@@ -314,28 +317,31 @@ impl Store for MemoryStore {
 
     async fn xcom(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
         Ok(self
             .data()
             .xcom
-            .get(&(dag_id.into(), run_id.into(), task_id.into(), key.into()))
+            .get(&(
+                run.dag_id.clone(),
+                run.run_id.clone(),
+                task_id.into(),
+                key.into(),
+            ))
             .cloned())
     }
 
     async fn xcoms(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
     ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
         Ok(self
             .data()
             .xcom
             .iter()
-            .filter(|((d, r, _, _), _)| d == dag_id && r == run_id)
+            .filter(|((d, r, _, _), _)| *d == run.dag_id && *r == run.run_id)
             .map(|((_, _, t, k), v)| (t.clone(), k.clone(), v.clone()))
             .collect())
     }

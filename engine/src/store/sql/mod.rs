@@ -31,8 +31,8 @@ use super::rows::Cols;
 use super::sqlite_commit::Committer;
 use super::statements::{self, new_run, new_task_instances, statements};
 use super::{
-    Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, Store, StoreError,
-    TaskInstance, TryRecord, to_micros,
+    Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, RunKey, Store,
+    StoreError, TaskInstance, TryRecord, to_micros,
 };
 
 pub use connect::redact_url;
@@ -167,17 +167,16 @@ impl Store for SqlStore {
 
     async fn add_task_instances(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         tasks: &[TaskInstance],
     ) -> Result<(), StoreError> {
-        self.write(new_task_instances(dag_id, run_id, tasks))
+        self.write(new_task_instances(&run.dag_id, &run.run_id, tasks))
             .await
             .map(drop)
     }
 
-    async fn run(&self, dag_id: &str, run_id: &str) -> Result<Option<DagRun>, StoreError> {
-        reads::run(&self.pool, dag_id, run_id).await
+    async fn run(&self, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
+        reads::run(&self.pool, run).await
     }
 
     async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
@@ -188,21 +187,16 @@ impl Store for SqlStore {
         reads::list_runs(&self.pool, filter).await
     }
 
-    async fn task_instances(
-        &self,
-        dag_id: &str,
-        run_id: &str,
-    ) -> Result<Vec<TaskInstance>, StoreError> {
-        reads::task_instances(&self.pool, dag_id, run_id).await
+    async fn task_instances(&self, run: &RunKey) -> Result<Vec<TaskInstance>, StoreError> {
+        reads::task_instances(&self.pool, run).await
     }
 
     async fn tries(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: Option<&str>,
     ) -> Result<Vec<TryRecord>, StoreError> {
-        reads::tries(&self.pool, dag_id, run_id, task_id).await
+        reads::tries(&self.pool, run, task_id).await
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
@@ -242,12 +236,11 @@ impl Store for SqlStore {
 
     async fn log(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: &str,
         try_number: u32,
     ) -> Result<String, StoreError> {
-        reads::log(&self.pool, dag_id, run_id, task_id, try_number).await
+        reads::log(&self.pool, run, task_id, try_number).await
     }
 
     async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -270,20 +263,18 @@ impl Store for SqlStore {
 
     async fn xcom(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
         task_id: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        reads::xcom(&self.pool, dag_id, run_id, task_id, key).await
+        reads::xcom(&self.pool, run, task_id, key).await
     }
 
     async fn xcoms(
         &self,
-        dag_id: &str,
-        run_id: &str,
+        run: &RunKey,
     ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
-        reads::xcoms(&self.pool, dag_id, run_id).await
+        reads::xcoms(&self.pool, run).await
     }
 
     async fn dataset_events(

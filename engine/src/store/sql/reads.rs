@@ -7,7 +7,7 @@ use sqlx::{AnyPool, Row};
 use super::db;
 use crate::store::rows::{corrupt, event_from_row, run_from_row, ti_from_row, try_from_row};
 use crate::store::{
-    DagRun, DatasetEvent, RunFilter, StoreError, TaskInstance, TryRecord, to_micros,
+    DagRun, DatasetEvent, RunFilter, RunKey, StoreError, TaskInstance, TryRecord, to_micros,
 };
 
 const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval_start, \
@@ -40,15 +40,11 @@ pub(super) async fn unconsumed_events(
     .collect()
 }
 
-pub(super) async fn run(
-    pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
-) -> Result<Option<DagRun>, StoreError> {
+pub(super) async fn run(pool: &AnyPool, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(dag_id)
-        .bind(run_id)
+        .bind(&run.dag_id)
+        .bind(&run.run_id)
         .fetch_optional(pool)
         .await
         .map_err(db("reading a DAG run"))?
@@ -100,15 +96,14 @@ pub(super) async fn list_runs(
 
 pub(super) async fn task_instances(
     pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
+    run: &RunKey,
 ) -> Result<Vec<TaskInstance>, StoreError> {
     sqlx::query(
         "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
          start_date, end_date FROM task_instances WHERE dag_id = $1 AND run_id = $2",
     )
-    .bind(dag_id)
-    .bind(run_id)
+    .bind(&run.dag_id)
+    .bind(&run.run_id)
     .fetch_all(pool)
     .await
     .map_err(db("reading task instances"))?
@@ -119,8 +114,7 @@ pub(super) async fn task_instances(
 
 pub(super) async fn tries(
     pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
+    run: &RunKey,
     task_id: Option<&str>,
 ) -> Result<Vec<TryRecord>, StoreError> {
     sqlx::query(
@@ -128,8 +122,8 @@ pub(super) async fn tries(
          duration_us, error FROM task_tries WHERE dag_id = $1 AND run_id = $2 \
          AND ($3 = '' OR task_id = $3) ORDER BY start_date, task_id, try_number",
     )
-    .bind(dag_id)
-    .bind(run_id)
+    .bind(&run.dag_id)
+    .bind(&run.run_id)
     .bind(task_id.unwrap_or_default())
     .fetch_all(pool)
     .await
@@ -141,8 +135,7 @@ pub(super) async fn tries(
 
 pub(super) async fn log(
     pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
+    run: &RunKey,
     task_id: &str,
     try_number: u32,
 ) -> Result<String, StoreError> {
@@ -150,8 +143,8 @@ pub(super) async fn log(
         "SELECT text FROM task_logs WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
          AND try_number = $4 ORDER BY seq",
     )
-    .bind(dag_id)
-    .bind(run_id)
+    .bind(&run.dag_id)
+    .bind(&run.run_id)
     .bind(task_id)
     .bind(i64::from(try_number))
     .fetch_all(pool)
@@ -166,16 +159,15 @@ pub(super) async fn log(
 
 pub(super) async fn xcom(
     pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
+    run: &RunKey,
     task_id: &str,
     key: &str,
 ) -> Result<Option<serde_json::Value>, StoreError> {
     let row = sqlx::query(
         "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4",
     )
-    .bind(dag_id)
-    .bind(run_id)
+    .bind(&run.dag_id)
+    .bind(&run.run_id)
     .bind(task_id)
     .bind(key)
     .fetch_optional(pool)
@@ -194,15 +186,14 @@ pub(super) async fn xcom(
 
 pub(super) async fn xcoms(
     pool: &AnyPool,
-    dag_id: &str,
-    run_id: &str,
+    run: &RunKey,
 ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
     let rows = sqlx::query(
         "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
          ORDER BY task_id, key",
     )
-    .bind(dag_id)
-    .bind(run_id)
+    .bind(&run.dag_id)
+    .bind(&run.run_id)
     .fetch_all(pool)
     .await
     .map_err(db("reading XComs"))?;
