@@ -4,12 +4,13 @@
 # them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# pyarrow and DuckDB read our Parquet datasets back in the interoperability test: install
-# them once into a virtualenv kept under target/ (PyPI is reachable from CI).
+# pyarrow and DuckDB read our Parquet datasets back in the interoperability test, and scipy
+# checks the drift statistics: install them once into a virtualenv kept under target/ (PyPI is
+# reachable from CI).
 venv="target/test-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckdb" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckdb, scipy" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb scipy
 fi
 export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
 # A real S3 API (SeaweedFS) and a real PostgreSQL on loopback, stopped when the suite ends.

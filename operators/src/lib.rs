@@ -23,6 +23,7 @@
 mod columns;
 pub mod command;
 pub mod dataset;
+pub mod drift;
 pub mod expectations;
 pub mod gate;
 pub mod generate;
@@ -46,6 +47,7 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(sensors::PartitionSensor);
     registry.register(generate::GenerateCustomers);
     registry.register(expectations::ValidateData);
+    registry.register(drift::DetectDrift);
     registry.register(prepare::PrepareData);
     registry.register(ml::operator::TrainModels);
     registry.register(gate::NewDataGate);

@@ -1,0 +1,192 @@
+//! `detect_drift` through the CLI: a day generated with drift against earlier days, and one
+//! without; the JSON report, the self-contained page, and the task's log and XCom.
+
+mod common;
+
+use common::Env;
+use serde_json::Value;
+
+const DAG: &str = "dag_id: drifting
+schedule: '@daily'
+start_date: 2026-01-01
+tasks:
+  gen:
+    operator: generate_customers
+    drift: {from: '2026-01-15', monthly_spend: 1.8, sessions: 0.5, age_shift: 8}
+  drift:
+    operator: detect_drift
+    reference: {from: 2026-01-01, to: 2026-01-07}
+    share: 0.3
+    dependencies: [gen]
+";
+
+fn report(env: &Env, day: &str) -> Value {
+    let path = env.home().join(format!("data/drift/{day}/report.json"));
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_drifted_day_is_reported_and_a_normal_one_is_not() {
+    let env = Env::new(&[("drifting.yaml", DAG)]);
+    env.cmd(&[
+        "backfill",
+        "drifting",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-07",
+    ])
+    .assert()
+    .success();
+    for day in ["2026-01-12", "2026-01-16"] {
+        env.cmd(&[
+            "trigger",
+            "drifting",
+            "--logical-date",
+            day,
+            "--run-id",
+            day,
+        ])
+        .assert()
+        .success();
+    }
+    let calm = report(&env, "2026-01-12");
+    assert_eq!(calm["dataset_drift"], false, "{calm}");
+    let drifted = report(&env, "2026-01-16");
+    assert_eq!(drifted["dataset_drift"], true);
+    let features = drifted["features"].as_array().unwrap();
+    let by = |name: &str| features.iter().find(|f| f["name"] == name).unwrap();
+    for name in ["monthly_spend", "sessions", "age"] {
+        assert_eq!(by(name)["drifted"], true, "{name}: {}", by(name));
+        assert!(by(name)["psi"].as_f64().unwrap() > 0.25);
+    }
+    assert_eq!(by("region")["drifted"], false);
+    assert_eq!(by("region")["kind"], "categorical");
+    // Sorted by PSI, largest first; every feature has both sides' summaries and bins.
+    let psis: Vec<f64> = features
+        .iter()
+        .map(|f| f["psi"].as_f64().unwrap())
+        .collect();
+    assert!(psis.windows(2).all(|w| w[0] >= w[1]), "{psis:?}");
+    for f in features {
+        assert!(
+            f["reference"]["count"].as_u64().unwrap() > 0
+                && f["current"]["count"].as_u64().unwrap() > 0
+        );
+        assert_eq!(
+            f["bins"]["reference"].as_array().unwrap().len(),
+            f["bins"]["labels"].as_array().unwrap().len()
+        );
+    }
+    assert_eq!(
+        drifted["reference"]["description"],
+        "raw_data 2026-01-01..2026-01-07"
+    );
+    // The page stands alone and draws every feature.
+    let page =
+        std::fs::read_to_string(env.home().join("data/drift/2026-01-16/report.html")).unwrap();
+    assert!(page.contains("Dataset drift") && page.matches("<svg").count() == features.len());
+    for external in [
+        "<script", "<link", "src=", "http:", "https:", "@import", "url(",
+    ] {
+        assert!(!page.contains(external), "{external}");
+    }
+    // The log names both files; the XCom says what drifted.
+    let log = env
+        .cmd(&["tasks", "logs", "2026-01-16", "drift"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.contains("DATASET DRIFT")
+            && log.contains("drift/2026-01-16/report.json")
+            && log.contains("report.html"),
+        "{log}"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// By default the reference is the production model's training rows, found through the
+/// registry: its window's raw days without the day it held out.
+#[test]
+fn the_default_reference_is_the_production_models_training_rows() {
+    let env = Env::new(&[]);
+    copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
+        &env.dags(),
+    );
+    std::fs::write(
+        env.dags().join("watch.yaml"),
+        "dag_id: watch\ntasks:\n  drift: {operator: detect_drift}\n",
+    )
+    .unwrap();
+    env.cmd(&[
+        "backfill",
+        "01_data_generation_pipeline",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-03",
+    ])
+    .assert()
+    .success();
+    let shown = env.json(&["models", "show", "churn_model", "--json"]);
+    let production = shown["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["stage"] == "production")
+        .unwrap()
+        .clone();
+    env.cmd(&[
+        "trigger",
+        "watch",
+        "--logical-date",
+        "2026-01-03",
+        "--run-id",
+        "w",
+    ])
+    .assert()
+    .success();
+    let r = report(&env, "2026-01-03");
+    let version = production["version"].as_u64().unwrap();
+    let reference = production["data"]["reference"].as_str().unwrap();
+    let description = r["reference"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with(&format!(
+            "the training rows of churn_model v{version} (raw_data "
+        )) && description.contains(&format!("..{}", &reference["prepared_data/".len()..])),
+        "{description} for {reference}"
+    );
+    if reference != "prepared_data/2026-01-01" {
+        // Its held-out day is not part of the reference.
+        let held_out = &reference["prepared_data/".len()..];
+        assert!(
+            description.ends_with(&format!("without {held_out})")),
+            "{description}"
+        );
+    }
+    assert!(r["reference"]["rows"].as_u64().unwrap() > 500);
+    // The production model's own columns are compared (its numeric and categorical inputs).
+    let names: Vec<&str> = r["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"monthly_spend") && names.contains(&"plan"),
+        "{names:?}"
+    );
+}
