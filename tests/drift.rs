@@ -128,7 +128,7 @@ fn the_default_reference_is_the_production_models_training_rows() {
     );
     std::fs::write(
         env.dags().join("watch.yaml"),
-        "dag_id: watch\ntasks:\n  drift: {operator: detect_drift}\n",
+        "dag_id: watch\ntasks:\n  gen: {operator: generate_customers}\n  drift: {operator: detect_drift, dependencies: [gen]}\n  perf:\n    operator: check_performance\n    thresholds: {accuracy: 0.99, f1_macro: 0.5}\n    dependencies: [gen]\n",
     )
     .unwrap();
     env.cmd(&[
@@ -189,4 +189,81 @@ fn the_default_reference_is_the_production_models_training_rows() {
         names.contains(&"monthly_spend") && names.contains(&"plan"),
         "{names:?}"
     );
+
+    // The production model on a day it never saw: accuracy below 0.99 fires, F1 above 0.5
+    // does not; the check is in the model's history and `models show` lists it.
+    let log = env.cmd(&["tasks", "logs", "w", "perf"]).output().unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(
+        log.contains(&format!(
+            "churn_model v{version} on raw_data 2026-01-03..2026-01-03"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("FIRES: accuracy") && log.contains("below 0.99"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("below 0.5"),
+        "the F1 threshold is reached: {log}"
+    );
+    let shown = env.json(&["models", "show", "churn_model", "--json"]);
+    let checks = shown["model"]["performance"].as_array().unwrap();
+    assert_eq!(checks.len(), 1);
+    assert_eq!(checks[0]["version"], version);
+    assert_eq!(checks[0]["below"].as_array().unwrap().len(), 1);
+    assert!(checks[0]["metrics"]["accuracy"].as_f64().unwrap() < 0.99);
+    assert_eq!(
+        (checks[0]["from"].as_str(), checks[0]["to"].as_str()),
+        (Some("2026-01-03"), Some("2026-01-03"))
+    );
+    let text = env
+        .cmd(&["models", "show", "churn_model"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("performance on fresh rows:") && text.contains("FIRED: accuracy"),
+        "{text}"
+    );
+}
+
+/// A day the production model trained on is not a performance check: refused, saying why.
+#[test]
+fn a_performance_check_on_training_days_is_refused() {
+    let env = Env::new(&[]);
+    copy_dir(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
+        &env.dags(),
+    );
+    std::fs::write(
+        env.dags().join("perf.yaml"),
+        "dag_id: perf\ntasks:\n  perf: {operator: check_performance}\n",
+    )
+    .unwrap();
+    env.cmd(&[
+        "backfill",
+        "01_data_generation_pipeline",
+        "--start",
+        "2026-01-01",
+        "--end",
+        "2026-01-01",
+    ])
+    .assert()
+    .success();
+    let out = env
+        .cmd(&[
+            "trigger",
+            "perf",
+            "--logical-date",
+            "2026-01-01",
+            "--run-id",
+            "p",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = common::out_text(&out);
+    assert!(text.contains("was trained on 2026-01-01"), "{text}");
 }

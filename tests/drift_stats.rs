@@ -2,6 +2,8 @@
 //! computed independently with numpy, on generated customer days with and without drift.
 //! `scripts/test.sh` installs scipy into the test virtualenv and sets `DAGCTL_TEST_PYTHON`.
 
+mod common;
+
 use chrono::NaiveDate;
 use dagctl::operators::drift::stats;
 use dagctl::operators::generate::{GenerateArgs, generate};
@@ -64,12 +66,7 @@ fn close(what: &str, ours: f64, theirs: f64, rel: f64, abs: f64) {
 
 #[test]
 fn drift_statistics_match_scipy() {
-    let Ok(python) = std::env::var("DAGCTL_TEST_PYTHON") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run this test: set DAGCTL_TEST_PYTHON (scripts/test.sh does)"
-        );
-        eprintln!("skipped: DAGCTL_TEST_PYTHON is not set (scripts/test.sh sets it)");
+    let Some(python) = common::test_python() else {
         return;
     };
     let reference = days(1, 20, false);

@@ -71,12 +71,7 @@ print(json.dumps({"pyarrow_rows": t.num_rows, "pyarrow_columns": t.column_names,
 
 #[tokio::test]
 async fn pyarrow_and_duckdb_read_the_partitioned_dataset() {
-    let Ok(python) = std::env::var("DAGCTL_TEST_PYTHON") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run this test: set DAGCTL_TEST_PYTHON (scripts/test.sh does)"
-        );
-        eprintln!("skipped: DAGCTL_TEST_PYTHON is not set (scripts/test.sh sets it)");
+    let Some(python) = common::test_python() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -130,8 +125,7 @@ async fn pyarrow_and_duckdb_read_the_partitioned_dataset() {
 
 #[test]
 fn the_shipped_dag_01_writes_a_day_pyarrow_reads() {
-    let Ok(python) = std::env::var("DAGCTL_TEST_PYTHON") else {
-        assert!(std::env::var("CI").is_err(), "CI must run this test");
+    let Some(python) = common::test_python() else {
         return;
     };
     let env = common::Env::shipped();

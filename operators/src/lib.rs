@@ -48,6 +48,7 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(generate::GenerateCustomers);
     registry.register(expectations::ValidateData);
     registry.register(drift::DetectDrift);
+    registry.register(registry::performance::CheckPerformance);
     registry.register(prepare::PrepareData);
     registry.register(ml::operator::TrainModels);
     registry.register(gate::NewDataGate);

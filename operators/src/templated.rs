@@ -25,3 +25,22 @@ where
         }),
     }
 }
+
+/// Arguments as `check_args` can read them before rendering: each named argument that is a
+/// template is replaced by `placeholder` (its value is checked once rendered, when the task
+/// runs).
+pub fn untemplated(
+    args: &serde_json::Value,
+    names: &[&str],
+    placeholder: serde_json::Value,
+) -> serde_json::Value {
+    let mut args = args.clone();
+    for name in names {
+        if let Some(v) = args.get_mut(*name)
+            && v.as_str().is_some_and(|t| t.contains("{{"))
+        {
+            *v = placeholder.clone();
+        }
+    }
+    args
+}

@@ -203,6 +203,25 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     ["version", "stage", "candidate", "metric", "data", "audit"],
                     &rows,
                 );
+                if !e.performance.is_empty() {
+                    println!("performance on fresh rows:");
+                    for p in &e.performance {
+                        println!(
+                            "  {}  v{} on {}..{} ({} rows): {}{}",
+                            time(Some(p.at)),
+                            p.version,
+                            p.from,
+                            p.to,
+                            p.rows,
+                            dagctl::operators::ml::metrics::format(&p.metrics),
+                            if p.below.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" — FIRED: {}", p.below.join(", "))
+                            }
+                        );
+                    }
+                }
                 println!("history:");
                 for h in &e.history {
                     let change = if h.action == "register" {

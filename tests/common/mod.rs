@@ -140,3 +140,19 @@ pub fn out_text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// The test virtualenv's Python (`DAGCTL_TEST_PYTHON`, set by `scripts/test.sh` with pyarrow,
+/// DuckDB and scipy); `None` outside it, which fails under CI, where the tests must run.
+pub fn test_python() -> Option<String> {
+    match std::env::var("DAGCTL_TEST_PYTHON") {
+        Ok(p) => Some(p),
+        Err(_) => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run this test: set DAGCTL_TEST_PYTHON (scripts/test.sh does)"
+            );
+            eprintln!("skipped: DAGCTL_TEST_PYTHON is not set (scripts/test.sh sets it)");
+            None
+        }
+    }
+}

@@ -183,12 +183,7 @@ impl Operator for DetectDrift {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        let mut args = args.clone();
-        if let Some(w) = args.get_mut("current_days")
-            && w.as_str().is_some_and(|t| t.contains("{{"))
-        {
-            *w = serde_json::json!(1);
-        }
+        let args = crate::templated::untemplated(args, &["current_days"], serde_json::json!(1));
         let a: Args = parse_args(&args)?;
         if a.current_days == 0 || a.current_days > 3660 {
             return Err(ArgsError::at("current_days", "need 1 to 3660 days"));

@@ -71,6 +71,21 @@ struct Column {
     texts: Option<Vec<Option<String>>>,
 }
 
+impl Column {
+    /// The values present, as text (a whole number without its `.0`), in row order.
+    fn present_as_text(&self) -> Vec<String> {
+        match (&self.texts, &self.numbers) {
+            (Some(t), _) => t.iter().flatten().cloned().collect(),
+            (None, Some(n)) => n
+                .iter()
+                .filter(|v| !v.is_nan())
+                .map(|v| json!(v).to_string().trim_end_matches(".0").to_string())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 fn column(batches: &[RecordBatch], name: &str) -> Option<Column> {
     let arrays: Vec<&dyn Array> = batches
         .iter()
@@ -256,15 +271,7 @@ fn evaluate(e: &Expectation, col: &Column, o: &mut Outcome) {
                         .collect()
                 })
                 .unwrap_or_default();
-            let values: Vec<String> = match (&col.texts, &col.numbers) {
-                (Some(t), _) => t.iter().flatten().cloned().collect(),
-                (None, Some(n)) => n
-                    .iter()
-                    .filter(|v| !v.is_nan())
-                    .map(|v| json!(v).to_string().trim_end_matches(".0").to_string())
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let values = col.present_as_text();
             let bad: Vec<&String> = values.iter().filter(|v| !set.contains(*v)).collect();
             let mut distinct: Vec<&String> = bad.clone();
             distinct.sort();
@@ -280,15 +287,7 @@ fn evaluate(e: &Expectation, col: &Column, o: &mut Outcome) {
             o.success = non_null == 0 || 1.0 - count as f64 / non_null as f64 >= mostly;
         }
         "expect_column_values_to_be_unique" => {
-            let keys: Vec<String> = match (&col.texts, &col.numbers) {
-                (Some(t), _) => t.iter().flatten().cloned().collect(),
-                (None, Some(n)) => n
-                    .iter()
-                    .filter(|v| !v.is_nan())
-                    .map(|v| v.to_string())
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let keys = col.present_as_text();
             let mut seen = HashSet::new();
             let dups: Vec<&String> = keys.iter().filter(|v| !seen.insert(v.as_str())).collect();
             o.observed_value = json!({"duplicates": dups.len()});

@@ -290,13 +290,7 @@ impl Operator for PrepareData {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        // A templated window is checked once rendered, when the task runs.
-        let mut args = args.clone();
-        if let Some(w) = args.get_mut("window_days")
-            && w.as_str().is_some_and(|t| t.contains("{{"))
-        {
-            *w = serde_json::json!(1);
-        }
+        let args = crate::templated::untemplated(args, &["window_days"], serde_json::json!(1));
         parse_args::<PrepareArgs>(&args)?.check()
     }
 

@@ -18,6 +18,7 @@ pub mod aliases;
 pub mod holdout;
 mod load;
 pub mod operators;
+pub mod performance;
 mod promote;
 mod register;
 pub mod rules;
@@ -220,6 +221,9 @@ pub struct ModelEntry {
     /// Named pointers to versions, as MLflow's aliases (`champion` → 7), beside stages.
     #[serde(default)]
     pub aliases: BTreeMap<String, u32>,
+    /// Every `check_performance` of a version on fresh rows, oldest first: the decay.
+    #[serde(default)]
+    pub performance: Vec<performance::PerformanceCheck>,
 }
 
 impl ModelEntry {

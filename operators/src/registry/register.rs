@@ -126,6 +126,7 @@ pub async fn register(
                     registered_by: BTreeMap::new(),
                     history: Vec::new(),
                     aliases: BTreeMap::new(),
+                    performance: Vec::new(),
                 },
                 Expect::Absent,
             ),
