@@ -13,7 +13,7 @@ use dagctl::engine::MemoryStore;
 use dagctl::operators::dataset::Dataset;
 use dagctl::operators::generate::{GenerateArgs, generate};
 use dagctl::operators::ml::operator::{spec_of, train_and_store};
-use dagctl::operators::prepare::{PrepareArgs, load_holdout, prepare_window};
+use dagctl::operators::prepare::{HoldoutMethod, PrepareArgs, load_holdout, prepare_window};
 use dagctl::operators::registry::{self, Floor, Holdout, Margin, PromotionRule, Registration};
 use dagctl::operators::storage;
 use object_store::ObjectStoreExt;
@@ -106,6 +106,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let holdout = Holdout {
         rows: load_holdout(&location, &meta.reference).await?,
         reference: meta.reference.clone(),
+        out_of_time: meta.holdout.method == HoldoutMethod::NewestDay,
     };
     let (decision, _) = registry::promote(
         &store,

@@ -168,7 +168,7 @@ fn unknown_operator_lists_the_known_ones() {
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `comand`",
-                "did you mean `command`? known operators: `branch`, `command`, ",
+                "did you mean `command`? known operators: `branch`, `check_performance`, `command`, `detect_drift`, ",
             ),
             (
                 4,
@@ -380,7 +380,7 @@ fn python_and_unsupported_airflow_operators() {
                 15,
                 Kind::Unsupported,
                 "Airflow operator `airflow.providers.http.operators.http.HttpOperator` is not supported here",
-                "use one of the dagctl operators: `branch`, `command`",
+                "use one of the dagctl operators: `branch`, `check_performance`, `command`",
             ),
         ],
     );

@@ -6,8 +6,8 @@
 //!   replaced by [`EPSILON`] so an empty bin gives a large, finite term. Categories are the
 //!   union of both sides' values, so a category the reference never had counts fully.
 //! - **Kolmogorov–Smirnov** (numbers): the largest distance between the two empirical CDFs,
-//!   and its two-sided p-value as scipy's `ks_2samp` gives it: exact for small samples
-//!   (`n·m ≤ 10,000`), else the one-sample distribution of `round(n·m/(n+m))` points
+//!   and its two-sided p-value as scipy's `ks_2samp` gives it: exact while the larger sample
+//!   has at most 10,000 values, else the one-sample distribution of `round(n·m/(n+m))` points
 //!   (`kstwo`), computed by Marsaglia, Tsang and Wang's method.
 //! - **χ²** (categories): the test of independence of the 2 × k table of counts, as scipy's
 //!   `chi2_contingency` (Yates' correction when it has one degree of freedom), p-value from
@@ -141,7 +141,8 @@ pub fn ks_2samp(a: &[f64], b: &[f64]) -> (f64, f64) {
         }
         d = d.max((i as f64 / n as f64 - j as f64 / m as f64).abs());
     }
-    let p = if (n as f64) * (m as f64) <= 10_000.0 {
+    // scipy's `method='auto'`: exact while the larger sample has at most 10,000 values.
+    let p = if n.max(m) <= 10_000 {
         exact_two_sample_sf(d, n, m)
     } else {
         let (big, small) = (n.max(m) as f64, n.min(m) as f64);

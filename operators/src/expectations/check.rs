@@ -54,6 +54,14 @@ pub fn type_name(t: &DataType) -> &'static str {
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => "int64",
         DataType::Float16 | DataType::Float32 | DataType::Float64 => "float64",
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string",
+        DataType::Dictionary(_, v)
+            if matches!(
+                **v,
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+            ) =>
+        {
+            "string"
+        }
         DataType::Date32 | DataType::Date64 => "date",
         DataType::Timestamp(..) => "timestamp",
         DataType::Boolean => "bool",
@@ -102,7 +110,9 @@ fn column(batches: &[RecordBatch], name: &str) -> Option<Column> {
             .flatten()
             .collect()
     });
-    let texts = (ty == "string").then(|| {
+    // Every column as text (integers exactly, dates and booleans as written), for the set
+    // and uniqueness checks; `None` only where Arrow cannot cast.
+    let texts = Some(
         arrays
             .iter()
             .flat_map(|a| {
@@ -115,8 +125,8 @@ fn column(batches: &[RecordBatch], name: &str) -> Option<Column> {
                 })
                 .unwrap_or_default()
             })
-            .collect()
-    });
+            .collect(),
+    );
     Some(Column {
         ty,
         rows: arrays.iter().map(|a| a.len()).sum(),

@@ -387,4 +387,47 @@ expectations:
         let e = load_suite("/dev/zero").unwrap_err();
         assert!(e.contains("not a regular file"), "{e}");
     }
+
+    #[test]
+    fn sets_and_uniqueness_read_every_type_exactly() {
+        use arrow::array::{BooleanArray, Int64Array};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("active", DataType::Boolean, false),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                std::sync::Arc::new(Int64Array::from(vec![
+                    9_007_199_254_740_993,
+                    9_007_199_254_740_992,
+                ])),
+                std::sync::Arc::new(BooleanArray::from(vec![true, false])),
+            ],
+        )
+        .unwrap();
+        let suite = parse_suite(
+            "columns:\n  id: {unique: true}\n  active: {allowed: [true]}\n",
+            "s.yaml",
+        )
+        .unwrap();
+        let failed: Vec<String> = check(&suite, &[b])
+            .into_iter()
+            .filter(|o| !o.success)
+            .map(|o| format!("{} {}", o.column.unwrap_or_default(), o.expectation_type))
+            .collect();
+        // Ids past 2^53 stay distinct; a boolean outside its set is caught.
+        assert_eq!(failed, ["active expect_column_values_to_be_in_set"]);
+        let e = parse_suite(
+            "expectations:\n  - {expectation_type: expect_column_values_to_be_between, kwargs: {column: a, max_value: '100'}}\n  - {expectation_type: expect_table_row_count_to_be_between, kwargs: {min_value: 500.5}}\n",
+            "gx.yaml",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`max_value` of `expect_column_values_to_be_between` must be a number"),
+            "{e}"
+        );
+        assert!(e.contains("must be a whole number of rows"), "{e}");
+    }
 }

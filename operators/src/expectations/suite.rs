@@ -297,6 +297,31 @@ fn listed(v: &Node, suite: &mut Suite, err: &mut impl FnMut(&Node, String)) {
             err(item, format!("`{kind}` needs {}", missing.join(", ")));
             continue;
         }
+        let bad_number = ["min_value", "max_value", "mostly"].into_iter().find(|k| {
+            kwargs.get(*k).is_some_and(|v| {
+                !v.is_null()
+                    && (!v.is_number()
+                        || (*k == "mostly"
+                            && !v.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f)))
+                        || (kind == "expect_table_row_count_to_be_between" && v.as_u64().is_none()))
+            })
+        });
+        if let Some(k) = bad_number {
+            err(
+                item,
+                format!(
+                    "`{k}` of `{kind}` must be {}",
+                    if k == "mostly" {
+                        "a fraction between 0 and 1"
+                    } else if kind == "expect_table_row_count_to_be_between" {
+                        "a whole number of rows"
+                    } else {
+                        "a number"
+                    }
+                ),
+            );
+            continue;
+        }
         if kind == "expect_column_values_to_be_of_type"
             && !kwargs["type_"].as_str().is_some_and(|t| TYPES.contains(&t))
         {

@@ -37,7 +37,12 @@ impl Scored {
     /// A missing target or feature column, or a model that cannot predict.
     pub fn new(loaded: &Loaded, raw: &RecordBatch) -> Result<Scored, RegistryError> {
         let info = &loaded.model.info;
+        // Rows without a target value cannot be scored: leave them out.
         let y = numbers(raw, &info.target)?;
+        let labelled: arrow::array::BooleanArray = y.iter().map(|v| Some(!v.is_nan())).collect();
+        let raw = &arrow::compute::filter_record_batch(raw, &labelled)
+            .map_err(|e| MlError::Data(e.to_string()))?;
+        let y: Vec<f64> = y.into_iter().filter(|v| !v.is_nan()).collect();
         let features = loaded.metadata.preprocessor.transform(raw)?;
         if features.columns != info.feature_columns {
             return Err(MlError::Data(format!(
@@ -77,7 +82,7 @@ impl Scored {
         })
     }
 
-    /// Rows scored.
+    /// Rows scored (those with a target value).
     pub fn rows(&self) -> usize {
         self.truth.len()
     }

@@ -267,7 +267,16 @@ impl Operator for PromoteModel {
             .clone()
             .unwrap_or(challenger.data.reference.clone());
         let rows = crate::prepare::load_holdout(&location, &reference).await?;
-        let holdout = Holdout { reference, rows };
+        let out_of_time = crate::prepare::load_metadata(&location, &reference)
+            .await?
+            .holdout
+            .method
+            == crate::prepare::HoldoutMethod::NewestDay;
+        let holdout = Holdout {
+            reference,
+            rows,
+            out_of_time,
+        };
         let rule = a.rule();
         let (d, champion) = promote(
             ctx.records(),

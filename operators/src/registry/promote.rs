@@ -20,6 +20,9 @@ pub struct Holdout {
     pub reference: String,
     /// The raw rows, with the target column.
     pub rows: RecordBatch,
+    /// Whether no earlier model can have trained on these rows (an out-of-time holdout). A
+    /// random split of a window overlaps the champion's training days: no fair comparison.
+    pub out_of_time: bool,
 }
 
 /// Scores `challenger` and the production version on `holdout` and applies `rule`: production
@@ -45,6 +48,18 @@ pub async fn promote(
         return Err(RegistryError::Stage(format!(
             "version {challenger} of `{model}` has no metric `{}` on the holdout (it has {}): promote by one it has",
             objective.name(),
+            ch_metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut floors: Vec<&str> = match &rule.floor {
+        Some(super::Floor::Metrics(m)) => m.keys().map(|k| k.name()).collect(),
+        _ => Vec::new(),
+    };
+    floors.retain(|m| !ch_metrics.contains_key(*m));
+    if !floors.is_empty() {
+        return Err(RegistryError::Stage(format!(
+            "the floor names {} but version {challenger} of `{model}` has no such metric (it has {})",
+            floors.join(", "),
             ch_metrics.keys().cloned().collect::<Vec<_>>().join(", ")
         )));
     }
@@ -97,6 +112,14 @@ pub async fn promote(
             interval,
         );
         d.holdout = Some(reference.clone());
+        if champion.is_some() && !holdout.out_of_time && d.promote {
+            d.promote = false;
+            d.reason = format!(
+                "{}; but the holdout is a random split of days the champion may have trained on, \
+                 so the comparison is not fair: the champion stays",
+                d.reason
+            );
+        }
         if e.production() == Some(challenger) {
             return Ok((d, champion));
         }

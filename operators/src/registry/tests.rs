@@ -90,6 +90,7 @@ async fn champion_and_challenger_are_scored_on_the_same_holdout_not_on_stored_lu
     let holdout = Holdout {
         reference: "prepared_data/2026-05-02".into(),
         rows: p.holdout.clone(),
+        out_of_time: true,
     };
     // v1: a weak model (40 training rows) whose stored score was a lucky 0.99.
     let weak = files_of(&p, "logistic_regression", 40);
@@ -162,6 +163,7 @@ async fn champion_challenger_rollback_and_stage_rules() {
     let holdout = Holdout {
         reference: "prepared_data/2026-05-02".into(),
         rows: p.holdout.clone(),
+        out_of_time: true,
     };
     let weak = files_of(&p, "logistic_regression", 40);
     let strong = files_of(&p, "gradient_boosting", usize::MAX);
@@ -335,4 +337,73 @@ async fn versions_are_immutable_and_audited() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("the file was changed"), "{e}");
+}
+
+#[tokio::test]
+async fn an_unfair_holdout_or_a_floor_the_task_lacks_promotes_nothing() {
+    let store = MemoryStore::new();
+    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
+    let p = prepared();
+    let random = Holdout {
+        reference: "prepared_data/2026-05-02".into(),
+        rows: p.holdout.clone(),
+        out_of_time: false,
+    };
+    let weak = files_of(&p, "logistic_regression", 40);
+    let strong = files_of(&p, "gradient_boosting", usize::MAX);
+    register(&store, &loc, reg(&weak, 0.7, "run1"))
+        .await
+        .unwrap();
+    let (d, _) = promote(&store, &loc, "churn", 1, &rule(0.0, None), &random)
+        .await
+        .unwrap();
+    assert!(d.promote, "a first model needs no comparison: {}", d.reason);
+    register(&store, &loc, reg(&strong, 0.8, "run2"))
+        .await
+        .unwrap();
+    let (d, _) = promote(&store, &loc, "churn", 2, &rule(0.0, None), &random)
+        .await
+        .unwrap();
+    assert!(!d.promote && d.reason.contains("not fair"), "{}", d.reason);
+    // A floor on a metric a classifier does not have is an error, not a silent "no".
+    let mut bad = rule(0.0, None);
+    bad.floor = Some(Floor::Metrics(std::collections::BTreeMap::from([(
+        Metric::Rmse,
+        5.0,
+    )])));
+    let e = promote(&store, &loc, "churn", 2, &bad, &random)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("the floor names rmse"), "{e}");
+    // Rows without a label are left out of the scores, not counted as wrong.
+    let loaded = load(&store, &loc, "churn", Some(2)).await.unwrap();
+    let all = holdout::Scored::new(&loaded, &p.holdout).unwrap();
+    let i = p.holdout.schema().index_of("churned").unwrap();
+    let mut cols = p.holdout.columns().to_vec();
+    let mut labels: Vec<Option<f64>> = crate::ml::table::numbers(&p.holdout, "churned")
+        .unwrap()
+        .into_iter()
+        .map(Some)
+        .collect();
+    labels[0] = None;
+    labels[1] = None;
+    let cast = arrow::compute::cast(
+        &arrow::array::Float64Array::from(labels),
+        p.holdout.schema().field(i).data_type(),
+    )
+    .unwrap();
+    cols[i] = cast;
+    let mut fields: Vec<arrow::datatypes::Field> = p
+        .holdout
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[i] = fields[i].clone().with_nullable(true);
+    let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+    let gapped = arrow::array::RecordBatch::try_new(schema, cols).unwrap();
+    let some = holdout::Scored::new(&loaded, &gapped).unwrap();
+    assert_eq!(some.rows(), all.rows() - 2);
 }
