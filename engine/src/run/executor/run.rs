@@ -209,38 +209,6 @@ impl RunExec<'_> {
         Ok(won)
     }
 
-    /// Claims that lost: another worker has the instance (it is followed as external), or
-    /// the DAG's other runs fill `max_active_tasks` (it stays scheduled, recorded so in the
-    /// store once, and is claimed again shortly; no state change, so no event).
-    async fn lost_claims(&mut self, lost: &[usize]) -> Result<(), RunError> {
-        let tis = self.ex.store.task_instances(&self.run.key()).await?;
-        for &idx in lost {
-            let ti = tis.iter().find(|t| t.task_id == self.dag.tasks[idx].id);
-            match ti.map(|t| t.state) {
-                Some(state) if TaskState::CLAIMABLE.contains(&state) => {
-                    tracing::debug!(task = %self.dag.tasks[idx].id, "waits for a slot of max_active_tasks");
-                    if state != TaskState::Scheduled {
-                        self.changes.push(Change::SetTask {
-                            task_id: self.dag.tasks[idx].id.clone(),
-                            state: TaskState::Scheduled,
-                            next_attempt_at: None,
-                            end_date: None,
-                        });
-                    }
-                }
-                _ => {
-                    tracing::debug!(task = %self.dag.tasks[idx].id, "claimed by another worker");
-                    self.slots[idx].state = TaskState::Running;
-                    self.external.push(idx);
-                }
-            }
-        }
-        if !self.changes.is_empty() {
-            self.commit().await?;
-        }
-        Ok(())
-    }
-
     /// A batch of this run's changes, written only while this executor drives the run.
     pub(super) fn owned_batch(&self, changes: Vec<Change>) -> Batch {
         let mut all = Vec::with_capacity(changes.len() + 1);
@@ -290,7 +258,7 @@ impl RunExec<'_> {
                     return Err(e);
                 }
             };
-            let mut lost = Vec::new();
+            let lost_claim = won.iter().any(|w| !w);
             for ((idx, try_number), won) in claims.into_iter().zip(won) {
                 if won {
                     self.slots[idx].try_number = try_number;
@@ -301,12 +269,12 @@ impl RunExec<'_> {
                     spawned.insert(id, (idx, try_number));
                 } else {
                     self.release_slot(idx);
-                    lost.push(idx);
+                    // Another worker has it, or the DAG's other runs fill `max_active_tasks`:
+                    // the store's state says which at the next heartbeat.
+                    tracing::debug!(task = %self.dag.tasks[idx].id, "not claimed: running elsewhere or max_active_tasks reached");
+                    self.slots[idx].state = TaskState::Running;
+                    self.external.push(idx);
                 }
-            }
-            let lost_claim = !lost.is_empty();
-            if lost_claim {
-                self.lost_claims(&lost).await?;
             }
             // Events of spawned tries (running) go out now.
             for e in self.events.drain(..) {
@@ -354,9 +322,11 @@ impl RunExec<'_> {
                 _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
                     if wake_at.is_some() => {}
                 _ = self.ex.pools.freed.notified(), if pool_blocked => {}
-                // A claim lost to `max_active_tasks` may win as soon as another run's try
-                // ends, perhaps in another process: claim again shortly.
-                _ = tokio::time::sleep(Duration::from_millis(200)), if lost_claim => {}
+                // A claim lost to `max_active_tasks` is free again as soon as another run's
+                // try ends, perhaps in another process: look at the store shortly.
+                _ = tokio::time::sleep(Duration::from_millis(200)), if lost_claim => {
+                    self.poll_external().await?;
+                }
                 // A release between our claim attempt and this wait is not remembered by
                 // `Notify`: look again shortly rather than wait for a wake-up that passed.
                 _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}
