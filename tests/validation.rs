@@ -175,7 +175,7 @@ fn unknown_operator_lists_the_known_ones() {
                 17,
                 Kind::UnknownOperator,
                 "unknown operator `frobnicate`",
-                "known operators: `branch`, `command`, ",
+                "known operators: `branch`, `check_performance`, `command`, ",
             ),
         ],
     );
