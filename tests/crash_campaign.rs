@@ -111,6 +111,25 @@ fn wait_for(path: &Path, child: &mut Child) -> bool {
     true
 }
 
+/// Orphaned tries (their worker died while they ran) per `task day`.
+fn orphaned_tries(env: &Env) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for r in env.shown() {
+        let day = r["logical_date"].as_str().unwrap()[..10].to_string();
+        for t in r["tasks"].as_array().unwrap() {
+            let n = t["tries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| x["state"] == "orphaned")
+                .count();
+            *out.entry(format!("{} {day}", t["task_id"].as_str().unwrap()))
+                .or_insert(0) += n;
+        }
+    }
+    out
+}
+
 /// Every run as (dag, logical date) → (run state, [(task, state, successful tries)]).
 type Final = BTreeMap<(String, String), (String, Vec<(String, String, usize)>)>;
 
@@ -201,15 +220,21 @@ fn a_killed_backfill_recovers_to_the_crash_free_state() {
         );
         let got = final_state(&h.env);
         assert_eq!(got, baseline, "kill at {point}, recovered by {recover:?}");
-        // Each day's work was finished exactly once per task (a killed try may have started
-        // it, never finished it twice).
+        // Each day's work was finished once per task; twice only where the store shows the
+        // first try orphaned: a worker killed after its command finished but before its
+        // success was recorded. Work outside the store is at least once, as in Airflow; what
+        // the store records is exactly once (the final state above).
         let fx = line_counts(&h.marks.path().join("effects"));
+        let orphaned = orphaned_tries(&h.env);
         for day in 1..=3 {
             for task in ["make", "shape", "fit"] {
-                assert_eq!(
-                    fx.get(&format!("{task} 2026-01-0{day}")),
-                    Some(&1),
-                    "kill at {point}: {fx:?}"
+                let key = format!("{task} 2026-01-0{day}");
+                let done = fx.get(&key).copied().unwrap_or(0);
+                let allowed = 1 + orphaned.get(&key).copied().unwrap_or(0);
+                assert!(
+                    (1..=allowed).contains(&done),
+                    "kill at {point}: {key} done {done} times, {} orphaned tries: {fx:?}",
+                    allowed - 1
                 );
             }
         }
