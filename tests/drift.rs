@@ -117,30 +117,36 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-/// By default the reference is the production model's training rows, found through the
-/// registry: its window's raw days without the day it held out.
-#[test]
-fn the_default_reference_is_the_production_models_training_rows() {
+/// The shipped DAGs plus one more (`name`, `text`), after the loop ran up to `end`.
+fn loop_with(name: &str, text: &str, end: &str) -> Env {
     let env = Env::new(&[]);
     copy_dir(
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
         &env.dags(),
     );
-    std::fs::write(
-        env.dags().join("watch.yaml"),
-        "dag_id: watch\ntasks:\n  gen: {operator: generate_customers}\n  drift: {operator: detect_drift, dependencies: [gen]}\n  perf:\n    operator: check_performance\n    thresholds: {accuracy: 0.99, f1_macro: 0.5}\n    dependencies: [gen]\n",
-    )
-    .unwrap();
+    std::fs::write(env.dags().join(name), text).unwrap();
     env.cmd(&[
         "backfill",
         "01_data_generation_pipeline",
         "--start",
         "2026-01-01",
         "--end",
-        "2026-01-03",
+        end,
     ])
     .assert()
     .success();
+    env
+}
+
+/// By default the reference is the production model's training rows, found through the
+/// registry: its window's raw days without the day it held out.
+#[test]
+fn the_default_reference_is_the_production_models_training_rows() {
+    let env = loop_with(
+        "watch.yaml",
+        "dag_id: watch\ntasks:\n  gen: {operator: generate_customers}\n  drift: {operator: detect_drift, dependencies: [gen]}\n  perf:\n    operator: check_performance\n    thresholds: {accuracy: 0.99, f1_macro: 0.5}\n    dependencies: [gen]\n",
+        "2026-01-03",
+    );
     let shown = env.json(&["models", "show", "churn_model", "--json"]);
     let production = shown["versions"]
         .as_array()
@@ -232,26 +238,11 @@ fn the_default_reference_is_the_production_models_training_rows() {
 /// A day the production model trained on is not a performance check: refused, saying why.
 #[test]
 fn a_performance_check_on_training_days_is_refused() {
-    let env = Env::new(&[]);
-    copy_dir(
-        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
-        &env.dags(),
-    );
-    std::fs::write(
-        env.dags().join("perf.yaml"),
+    let env = loop_with(
+        "perf.yaml",
         "dag_id: perf\ntasks:\n  perf: {operator: check_performance}\n",
-    )
-    .unwrap();
-    env.cmd(&[
-        "backfill",
-        "01_data_generation_pipeline",
-        "--start",
         "2026-01-01",
-        "--end",
-        "2026-01-01",
-    ])
-    .assert()
-    .success();
+    );
     let out = env
         .cmd(&[
             "trigger",
