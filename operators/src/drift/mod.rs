@@ -25,7 +25,7 @@ use serde::Deserialize;
 pub use compare::{DriftReport, FeatureDrift, Thresholds, compare};
 
 use crate::dataset::Dataset;
-use crate::prepare::{FeatureConfig, HoldoutMethod};
+use crate::prepare::FeatureConfig;
 use crate::registry;
 use crate::storage::{Location, resolve};
 
@@ -141,17 +141,10 @@ async fn reference(
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let parse = |s: &str| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| TaskError::fatal(format!("{}: bad date `{s}` in its source", m.reference)))
-    };
-    let (from, to) = (parse(&m.source.from)?, parse(&m.source.to)?);
     // The training rows: the window's days without the held-out one.
-    let skip = if m.holdout.method == HoldoutMethod::NewestDay {
-        m.holdout.days.clone()
-    } else {
-        Vec::new()
-    };
+    let (from, to, skip) = m.trained_days().ok_or_else(|| {
+        TaskError::fatal(format!("{}: its source dates do not parse", m.reference))
+    })?;
     let ds = Dataset::new(location.clone(), &m.source.dataset);
     let rows = days(&ds, from, to, &skip).await?;
     let what = format!(

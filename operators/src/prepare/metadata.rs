@@ -86,6 +86,19 @@ pub struct FeatureMetadata {
 }
 
 impl FeatureMetadata {
+    /// The raw days its model trained on: the window `from..=to`, and the held-out days to
+    /// leave out of it (none for a random split, whose held-out rows are spread over the
+    /// window). `None` when the source dates do not parse.
+    pub fn trained_days(&self) -> Option<(chrono::NaiveDate, chrono::NaiveDate, Vec<String>)> {
+        let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        let held = if self.holdout.method == HoldoutMethod::NewestDay {
+            self.holdout.days.clone()
+        } else {
+            Vec::new()
+        };
+        Some((date(&self.source.from)?, date(&self.source.to)?, held))
+    }
+
     /// Reads `feature_metadata.json`.
     ///
     /// # Errors

@@ -96,10 +96,15 @@ impl Scored {
                 metrics::regression(&y, &p)
             }
             Task::Classification => {
-                // One more class for labels the model never saw: always wrong, probability 0.
-                let k = self.classes + 1;
                 let y: Vec<usize> = idx.iter().map(|i| self.truth[*i] as usize).collect();
                 let p: Vec<usize> = idx.iter().map(|i| self.predicted[*i] as usize).collect();
+                // One more class only for labels the model never saw (always wrong,
+                // probability 0); otherwise it would dilute the macro averages.
+                let k = if y.iter().all(|c| *c < self.classes) {
+                    self.classes
+                } else {
+                    self.classes + 1
+                };
                 let proba: Vec<Vec<f64>> = idx
                     .iter()
                     .map(|i| {
@@ -108,20 +113,7 @@ impl Scored {
                         row
                     })
                     .collect();
-                let mut m = metrics::classification(&y, &p, &proba, k);
-                if y.iter().all(|c| *c < self.classes) {
-                    // No unseen label: the extra class must not dilute macro averages.
-                    m = metrics::classification(
-                        &y,
-                        &p,
-                        &proba
-                            .iter()
-                            .map(|r| r[..self.classes].to_vec())
-                            .collect::<Vec<_>>(),
-                        self.classes,
-                    );
-                }
-                m
+                metrics::classification(&y, &p, &proba, k)
             }
         }
     }

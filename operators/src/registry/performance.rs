@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, Utc};
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,6 @@ use super::holdout::Scored;
 use super::{RegistryError, load, update};
 use crate::dataset::Dataset;
 use crate::ml::Metric;
-use crate::prepare::HoldoutMethod;
 use crate::storage::resolve;
 
 /// One check of a version on fresh rows.
@@ -69,20 +68,6 @@ fn seeds() -> BTreeMap<Metric, f64> {
     BTreeMap::from([(Metric::Accuracy, 0.92)])
 }
 
-/// The days a prepared set trained on: its window without its held-out day.
-fn trained_days(
-    m: &crate::prepare::FeatureMetadata,
-) -> Option<(NaiveDate, NaiveDate, Vec<String>)> {
-    let from = NaiveDate::parse_from_str(&m.source.from, "%Y-%m-%d").ok()?;
-    let to = NaiveDate::parse_from_str(&m.source.to, "%Y-%m-%d").ok()?;
-    let held = if m.holdout.method == HoldoutMethod::NewestDay {
-        m.holdout.days.clone()
-    } else {
-        Vec::new()
-    };
-    Some((from, to, held))
-}
-
 /// The operator.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheckPerformance;
@@ -118,7 +103,7 @@ impl Operator for CheckPerformance {
         let loaded = load(ctx.records(), &location, &a.model, None).await?;
         let to = ctx.logical_date.date_naive();
         let from = to - Duration::days(i64::from(a.days) - 1);
-        if let Some((tf, tt, held)) = trained_days(&loaded.metadata) {
+        if let Some((tf, tt, held)) = loaded.metadata.trained_days() {
             let overlap: Vec<String> = (0..=(to - from).num_days())
                 .map(|i| from + Duration::days(i))
                 .filter(|d| *d >= tf && *d <= tt && !held.contains(&d.to_string()))

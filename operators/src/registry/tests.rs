@@ -63,6 +63,33 @@ fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
     }
 }
 
+/// A store, a data location, a prepared set and its holdout (`out_of_time` as given), and
+/// the files of a weak model (40 training rows) and a strong one.
+struct Fixture {
+    store: MemoryStore,
+    loc: crate::storage::Location,
+    p: Prepared,
+    holdout: Holdout,
+    weak: (Vec<u8>, Vec<u8>),
+    strong: (Vec<u8>, Vec<u8>),
+}
+
+fn fixture(out_of_time: bool) -> Fixture {
+    let p = prepared();
+    Fixture {
+        store: MemoryStore::new(),
+        loc: crate::storage::open("memory://", &Default::default()).unwrap(),
+        holdout: Holdout {
+            reference: "prepared_data/2026-05-02".into(),
+            rows: p.holdout.clone(),
+            out_of_time,
+        },
+        weak: files_of(&p, "logistic_regression", 40),
+        strong: files_of(&p, "gradient_boosting", usize::MAX),
+        p,
+    }
+}
+
 fn rule(margin: f64, floor: Option<f64>) -> PromotionRule {
     PromotionRule {
         margin: Margin::Absolute(margin),
@@ -84,17 +111,15 @@ async fn stages(store: &MemoryStore) -> Vec<(u32, Stage)> {
 
 #[tokio::test]
 async fn champion_and_challenger_are_scored_on_the_same_holdout_not_on_stored_luck() {
-    let store = MemoryStore::new();
-    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
-    let p = prepared();
-    let holdout = Holdout {
-        reference: "prepared_data/2026-05-02".into(),
-        rows: p.holdout.clone(),
-        out_of_time: true,
-    };
+    let Fixture {
+        store,
+        loc,
+        p,
+        holdout,
+        weak,
+        strong,
+    } = fixture(true);
     // v1: a weak model (40 training rows) whose stored score was a lucky 0.99.
-    let weak = files_of(&p, "logistic_regression", 40);
-    let strong = files_of(&p, "gradient_boosting", usize::MAX);
     register(&store, &loc, reg(&weak, 0.99, "run1"))
         .await
         .unwrap();
@@ -157,16 +182,14 @@ async fn champion_and_challenger_are_scored_on_the_same_holdout_not_on_stored_lu
 
 #[tokio::test]
 async fn champion_challenger_rollback_and_stage_rules() {
-    let store = MemoryStore::new();
-    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
-    let p = prepared();
-    let holdout = Holdout {
-        reference: "prepared_data/2026-05-02".into(),
-        rows: p.holdout.clone(),
-        out_of_time: true,
-    };
-    let weak = files_of(&p, "logistic_regression", 40);
-    let strong = files_of(&p, "gradient_boosting", usize::MAX);
+    let Fixture {
+        store,
+        loc,
+        holdout,
+        weak,
+        strong,
+        ..
+    } = fixture(true);
 
     let (v1, new) = register(&store, &loc, reg(&weak, 0.70, "run1"))
         .await
@@ -341,16 +364,14 @@ async fn versions_are_immutable_and_audited() {
 
 #[tokio::test]
 async fn an_unfair_holdout_or_a_floor_the_task_lacks_promotes_nothing() {
-    let store = MemoryStore::new();
-    let loc = crate::storage::open("memory://", &Default::default()).unwrap();
-    let p = prepared();
-    let random = Holdout {
-        reference: "prepared_data/2026-05-02".into(),
-        rows: p.holdout.clone(),
-        out_of_time: false,
-    };
-    let weak = files_of(&p, "logistic_regression", 40);
-    let strong = files_of(&p, "gradient_boosting", usize::MAX);
+    let Fixture {
+        store,
+        loc,
+        p,
+        holdout: random,
+        weak,
+        strong,
+    } = fixture(false);
     register(&store, &loc, reg(&weak, 0.7, "run1"))
         .await
         .unwrap();
