@@ -13,6 +13,12 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckd
   "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb scipy
 fi
 export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
+# Headless Chromium renders the HTML reports (tests/python/render_check.py): Debian's package.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+export DAGCTL_CHROMIUM="${DAGCTL_CHROMIUM:-$(command -v chromium)}"
 # A real S3 API (SeaweedFS) and a real PostgreSQL on loopback, stopped when the suite ends.
 log=$(mktemp)
 trap 'rm -f "$log"; scripts/s3-server.sh stop target/s3 || true; scripts/pg-server.sh stop target/pg || true' EXIT

@@ -32,7 +32,7 @@ fn shipped_dags_are_valid() {
         .arg("validate")
         .assert()
         .success()
-        .stdout("ok: 3 DAGs in 3 files valid\n");
+        .stdout("ok: 4 DAGs in 4 files valid\n");
 }
 
 #[test]

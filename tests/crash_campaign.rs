@@ -293,7 +293,7 @@ fn the_shipped_loop_killed_mid_backfill_trains_every_day_once() {
         // A re-run of the same backfill then finds everything done.
         env.cmd(&args).assert().success();
         let runs = env.runs();
-        assert_eq!(runs.len(), 6, "kill after {delay} ms: {runs:?}");
+        assert_eq!(runs.len(), 8, "kill after {delay} ms: {runs:?}");
         assert!(runs.iter().all(|r| r["state"] == "success"));
         assert_eq!(registry(&env), base_registry, "kill after {delay} ms");
         assert_eq!(stages(&env), base_stages, "kill after {delay} ms");

@@ -72,7 +72,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
         "--end",
         "2026-01-03",
     ]);
-    assert!(out.contains("summary: 9 of 9 runs succeeded"), "{out}");
+    assert!(out.contains("summary: 12 of 12 runs succeeded"), "{out}");
     assert_eq!(
         out.matches("promoted to production").count() + out.matches("kept in staging").count(),
         3,
@@ -192,6 +192,45 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     .unwrap();
     assert_eq!(state(&run, "train_models"), "success");
     assert_eq!(home.versions().len(), 5);
+    // A reason trains too, and is said in the run, the experiment run and the summary file.
+    let run: Value = serde_json::from_str(&home.ok(&[
+        "trigger",
+        "03_model_training_pipeline",
+        "--run-id",
+        "why",
+        "--conf",
+        r#"{"reason": "manual: new features"}"#,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(state(&run, "train_models"), "success");
+    assert_eq!(home.versions().len(), 6);
+    assert!(
+        home.ok(&["runs", "show", "why"])
+            .contains("reason: manual: new features")
+    );
+    let summary: Value = serde_json::from_slice(
+        &std::fs::read(home.path().join("data/summaries/why.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        summary["reasons"],
+        serde_json::json!(["manual: new features"])
+    );
+    assert_eq!(summary["run_id"], "why");
+    assert_eq!(summary["data"], "prepared_data/2026-01-03");
+    assert!(
+        summary["promotion"]["challenger"]["score"].is_f64(),
+        "{summary}"
+    );
+    let exp = home.json(&["experiments", "runs", "--json"]);
+    assert!(
+        exp.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["run_id"] == "why" && e["reasons"][0] == "manual: new features"),
+        "{exp}"
+    );
     // Same data as version 3: a tie at best, never promoted.
     assert_eq!(home.stages()[3], "staging");
 
@@ -327,7 +366,7 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
 
     // The audit: all versions verify; a tampered model file does not.
     let out = home.ok(&["models", "verify", "churn_model"]);
-    assert_eq!(out.matches(": ok").count(), 5, "{out}");
+    assert_eq!(out.matches(": ok").count(), 6, "{out}");
     let key = versions[0]["artifact"]["key"].as_str().unwrap();
     let file = home.path().join("data").join(key);
     let mut bytes = std::fs::read(&file).unwrap();

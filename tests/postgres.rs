@@ -49,7 +49,7 @@ async fn the_loop_runs_with_its_state_in_postgresql() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("summary: 3 of 3 runs succeeded"), "{text}");
+    assert!(text.contains("summary: 4 of 4 runs succeeded"), "{text}");
     assert!(
         text.contains("churn_model v1 promoted to production"),
         "{text}"

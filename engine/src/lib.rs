@@ -52,7 +52,7 @@ pub use dag::{bag as dagbag, builder as dag_builder, graph, pools};
 pub use run::{clock, executor, scheduler, worker};
 pub use schedule::timetable;
 pub use spec::{diagnostic, duration, suggest, yaml};
-pub use task::{builtin, context, operator, sensor, template, trigger_rule};
+pub use task::{builtin, context, operator, sensor, template, trigger, trigger_rule};
 
 pub use async_trait::async_trait;
 pub use context::{LogBuffer, Resources, TaskContext, TaskError, TaskOutcome};
@@ -72,4 +72,5 @@ pub use store::{
     Expect, MemoryStore, Record, RecordStore, RecordWrite, SqlStore, Store, StoreError,
 };
 pub use timetable::{DataInterval, Timetable};
+pub use trigger::TriggerRequest;
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};

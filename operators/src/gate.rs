@@ -4,7 +4,9 @@
 //! `last_trained_data` (set after a training) — and short-circuits everything downstream when
 //! they are equal: "no new data, nothing to train". The downstream tasks end `skipped`, not
 //! failed. Deleting `last_trained_data` (`dagctl variables delete last_trained_data`) or
-//! triggering with `--conf '{"force": true}'` forces a training.
+//! triggering with `--conf '{"force": true}'` forces a training; so does a run whose conf
+//! gives a `reason` (`{"reason": "drift", "details": {…}}`, as `trigger_retraining` sends):
+//! the reasons are in this task's XCom (`reasons`: `new data` otherwise).
 
 use async_trait::async_trait;
 use dagctl_engine::{ArgsError, Operator, TaskContext, TaskError, TaskOutcome, parse_args};
@@ -24,7 +26,8 @@ struct Args {
     force: serde_json::Value,
     /// The data to train on (templated), instead of the `latest` Variable when it renders
     /// non-empty: a dataset-triggered run names the update that started it, so that each
-    /// update is trained on even when several arrive together.
+    /// update is trained on even when several arrive together. A `data` in the run's conf
+    /// comes before both.
     #[serde(default)]
     data: Option<String>,
 }
@@ -61,7 +64,14 @@ impl Operator for NewDataGate {
                 .conf
                 .get("force")
                 .is_some_and(dagctl_engine::builtin::truthy);
-        let given = a.data.as_deref().map(str::trim).filter(|d| !d.is_empty());
+        // The run's own `data` (a monitoring trigger names the day it looked at) comes first.
+        let given = ctx
+            .conf
+            .get("data")
+            .and_then(serde_json::Value::as_str)
+            .or(a.data.as_deref())
+            .map(str::trim)
+            .filter(|d| !d.is_empty());
         let latest = match given {
             Some(d) => Some(d.to_string()),
             None => ctx.variable(&a.latest).await?,
@@ -76,8 +86,16 @@ impl Operator for NewDataGate {
             });
         };
         let last = ctx.variable(&a.last).await?;
-        if forced {
+        let asked = crate::monitor::reasons::from_conf(&ctx.conf);
+        let reasons = if !asked.is_empty() {
+            ctx.log(format!(
+                "retraining asked for ({}): training on {latest}",
+                asked.join(", ")
+            ));
+            asked
+        } else if forced {
             ctx.log(format!("forced: training on {latest}"));
+            vec!["forced".to_string()]
         } else if last.as_deref() == Some(latest.as_str()) {
             let line = format!("no new data, nothing to train ({latest} was trained on already)");
             ctx.log(format!(
@@ -96,9 +114,10 @@ impl Operator for NewDataGate {
                 "new data: {latest} (last trained on {})",
                 last.as_deref().unwrap_or("nothing yet")
             ));
-        }
+            vec!["new data".to_string()]
+        };
         Ok(TaskOutcome::Success(Some(serde_json::json!({
-            "data": latest, "last_trained": last, "forced": forced,
+            "data": latest, "last_trained": last, "forced": forced, "reasons": reasons,
         }))))
     }
 }

@@ -20,7 +20,9 @@
 //! `segment` are missing (null), and about 2 % of `monthly_spend`, `sessions` and `age` are
 //! outliers (spend ×12, sessions ×15, age 95–120), so validation and preparation have real
 //! work. The `drift` argument multiplies `monthly_spend` and `sessions` and shifts `age` from a
-//! given date on, to demonstrate drift detection.
+//! given date on (an empty date: no drift), to demonstrate drift detection and retraining: it
+//! changes how those columns are *recorded* (a unit change upstream), not how customers
+//! behave, so a model trained before the date misreads the drifted days.
 
 use std::sync::Arc;
 
@@ -123,7 +125,10 @@ impl GenerateArgs {
                 return Err(ArgsError::at(name, "must be between 0 and 0.5"));
             }
         }
+        // An empty date means no drift; a template is rendered when the task runs.
         if let Some(d) = &self.drift
+            && !d.from.trim().is_empty()
+            && !d.from.contains("{{")
             && dagctl_engine::spec::parse_date(&d.from).is_none()
         {
             return Err(ArgsError::invalid(
@@ -184,7 +189,7 @@ pub fn generate(day: NaiveDate, a: &GenerateArgs) -> RecordBatch {
         StdRng::seed_from_u64((day_number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ a.seed);
     let n = rng.random_range(a.rows_min..=a.rows_max) as usize;
     let drift = a.drift.as_ref().filter(|d| {
-        dagctl_engine::spec::parse_date(&d.from).is_some_and(|from| day >= from.date_naive())
+        dagctl_engine::spec::parse_date(d.from.trim()).is_some_and(|from| day >= from.date_naive())
     });
     let (spend_mult, sessions_mult, age_shift) = drift.map_or((1.0, 1.0, 0.0), |d| {
         (d.monthly_spend, d.sessions, d.age_shift)
@@ -213,20 +218,23 @@ pub fn generate(day: NaiveDate, a: &GenerateArgs) -> RecordBatch {
         let mut age = (age_dist.sample(&mut rng) + age_shift)
             .clamp(18.0, 90.0)
             .round();
-        let mut spend =
-            spend_dist.sample(&mut rng) * spend_mult * if plan == "premium" { 1.8 } else { 1.0 };
-        let sessions_base = rng.random_range(0..60i64) as f64 * sessions_mult;
-        let mut sessions = sessions_base.round();
+        // Drift changes how spend and sessions are recorded (a unit change upstream), not
+        // what customers do: churn follows the true values, so a model that learned the old
+        // recording misreads the new one.
+        let true_spend = spend_dist.sample(&mut rng) * if plan == "premium" { 1.8 } else { 1.0 };
+        let mut spend = true_spend * spend_mult;
+        let true_sessions = rng.random_range(0..60i64) as f64;
+        let mut sessions = (true_sessions * sessions_mult).round();
         let tickets = rng.random_range(0..8i64).min(rng.random_range(0..8i64));
         let days_since_login = (rng.random::<f64>().powi(2) * 60.0).round();
-        let transactions = (spend / 25.0 + rng.random_range(0..10i64) as f64).round();
+        let transactions = (true_spend / 25.0 + rng.random_range(0..10i64) as f64).round();
         let logit = churn_logit(
             tickets,
             days_since_login,
             tenure,
             plan,
-            spend,
-            sessions as i64,
+            true_spend,
+            true_sessions as i64,
             segment,
         );
         let churned = rng.random_bool(1.0 / (1.0 + (-logit).exp()));

@@ -14,7 +14,9 @@
 //! | [`tracking`] | experiment runs in the state store |
 //! | [`registry`] | `register_model`, `promote_model`: versions, stages, promotion rule, audit hash, rollback |
 //! | [`gate`] | `new_data_gate`: train only on data not trained on yet |
-//! | [`notify`] | `training_summary`: the closing summary of a training run |
+//! | [`monitor`] | `trigger_retraining`: the training DAG run with the reasons when a check fires |
+//! | [`notify`] | `notify`: Slack-compatible webhook messages, as a task or a callback |
+//! | [`summary`] | `training_summary`: the closing summary of a training run, in the log and `summaries/<run>.json` |
 //! | [`hash`] | SHA-256 digests of files and audit records |
 //! | [`dataset`] | date-partitioned Parquet datasets: atomic, idempotent days; streamed reads |
 //! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
@@ -29,11 +31,13 @@ pub mod gate;
 pub mod generate;
 pub mod hash;
 pub mod ml;
+pub mod monitor;
 pub mod notify;
 pub mod prepare;
 pub mod registry;
 pub mod sensors;
 pub mod storage;
+pub mod summary;
 mod templated;
 pub mod tracking;
 
@@ -54,7 +58,9 @@ pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(gate::NewDataGate);
     registry.register(registry::operators::RegisterModel);
     registry.register(registry::operators::PromoteModel);
-    registry.register(notify::TrainingSummary);
+    registry.register(summary::TrainingSummary);
+    registry.register(notify::Notify);
+    registry.register(monitor::TriggerRetraining);
 }
 
 /// A registry with the engine's operators and every operator of this crate.

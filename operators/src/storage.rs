@@ -173,6 +173,20 @@ pub async fn resolve(
     open(&url, &BTreeMap::new()).map_err(|e| TaskError::fatal(e.to_string()))
 }
 
+/// `text` as one path segment: letters, digits, `-`, `_` and `.` kept, anything else (`:`,
+/// `+`, `/`, spaces) turned into `_` — how run ids become file names.
+pub fn path_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// The default data location: `file://<home>/data`, or `DAGCTL_DATA_URL`.
 pub fn default_data_url(home: &Path) -> String {
     std::env::var("DAGCTL_DATA_URL")

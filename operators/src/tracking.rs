@@ -31,6 +31,10 @@ pub struct ExperimentRun {
     pub ended_at: DateTime<Utc>,
     /// Wall seconds.
     pub duration_seconds: f64,
+    /// Why it trained: the run's `reason`s (drift, performance, model_age, a person's words),
+    /// else `new data`.
+    #[serde(default)]
+    pub reasons: Vec<String>,
     /// Data, candidates (parameters, metrics, artifacts with their SHA-256) and choices.
     pub result: TrainResult,
 }

@@ -17,7 +17,8 @@ pub enum ConnectionsCommand {
     Add {
         /// Its name (`conn_id` in DAG files).
         name: String,
-        /// Where it points: `s3://bucket/prefix`, `file:///path`, `memory://`.
+        /// Where it points: `s3://bucket/prefix`, `file:///path`, `memory://`, or a webhook's
+        /// `https://…` (its path is secret: shown as `https://host/***`).
         #[arg(long)]
         url: String,
         /// Settings as a JSON object: `{"endpoint_url": "…", "region": "…",
@@ -78,7 +79,11 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
                         .collect()
                 }
             };
-            dagctl::operators::storage::check(&url, &extra)?;
+            // A web URL is a webhook (`notify`); anything else must be a storage location.
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+                dagctl::operators::storage::check(&url, &extra)?;
+            }
             store
                 .set_connection(&Connection {
                     name: name.clone(),

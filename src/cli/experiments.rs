@@ -86,6 +86,9 @@ pub async fn run(g: &Global, c: ExperimentsCommand) -> anyhow::Result<ExitCode> 
                 "  dag run:  {} / {} (task {})",
                 r.dag_id, r.run_id, r.task_id
             );
+            if !r.reasons.is_empty() {
+                println!("  why:      {}", r.reasons.join(", "));
+            }
             println!(
                 "  data:     {} (data hash {})",
                 r.result.data, &r.result.data_hash

@@ -125,7 +125,7 @@ enum Command {
     /// Limits on how many tasks run at once.
     #[command(subcommand)]
     Pools(pools::PoolsCommand),
-    /// Named storage connections (S3, MinIO, SeaweedFS, local folders); secrets are masked.
+    /// Named connections: storage (S3, MinIO, SeaweedFS, local folders) and webhooks; secrets are masked.
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
     /// List the operators tasks can use.

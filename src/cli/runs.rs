@@ -179,6 +179,10 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                 time(run.end_date),
                 run.conf
             );
+            let reasons = dagctl::operators::monitor::reasons::from_conf(&run.conf);
+            if !reasons.is_empty() {
+                println!("  reason: {}", reasons.join(", "));
+            }
             println!();
             let mut rows: Vec<[String; 5]> = Vec::new();
             for t in &tis {

@@ -1,6 +1,8 @@
 //! A DAG folder and a state home in a temporary directory, and `dagctl` run against them.
 #![allow(dead_code)] // each test crate uses a part
 
+pub mod webhook;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -155,4 +157,43 @@ pub fn test_python() -> Option<String> {
             None
         }
     }
+}
+
+/// Renders a self-contained HTML page in headless Chromium (`tests/python/render_check.py`):
+/// a screenshot that is not blank, no console error, no request leaving the page. Skipped
+/// outside CI when Chromium is missing (`scripts/test.sh` installs it); a failure panics with
+/// what the browser saw.
+pub fn render_in_chromium(page: &std::path::Path) {
+    let found = std::env::var("DAGCTL_CHROMIUM").is_ok()
+        || ["chromium", "chromium-browser"].iter().any(|b| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {b}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+    if !found {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run this test: install chromium (scripts/test.sh does)"
+        );
+        eprintln!("skipped: no chromium (scripts/test.sh installs it)");
+        return;
+    }
+    let png = page.with_extension("png");
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/render_check.py"
+        ))
+        .arg(page)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} in Chromium: {}",
+        page.display(),
+        out_text(&out)
+    );
+    assert!(png.metadata().unwrap().len() > 1000);
 }

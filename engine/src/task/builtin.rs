@@ -334,65 +334,25 @@ impl Operator for TriggerDag {
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
-        use crate::state::{RunState, RunType};
+        use crate::state::RunState;
         let a: TriggerDagArgs = ctx.args()?;
         let logical_date = match &a.logical_date {
             None => ctx.logical_date,
             Some(text) => crate::spec::parse_date(text)
                 .ok_or_else(|| TaskError::fatal(format!("logical_date `{text}` is not a date")))?,
         };
-        let run_id = a
-            .run_id
-            .clone()
-            .unwrap_or_else(|| crate::run::run_id(RunType::Manual, logical_date));
-        let key = crate::store::RunKey::new(&a.dag_id, &run_id);
+        let key = ctx
+            .trigger_dag(&crate::task::trigger::TriggerRequest {
+                dag_id: a.dag_id.clone(),
+                conf: a.conf.clone().unwrap_or_else(|| serde_json::json!({})),
+                logical_date: Some(logical_date),
+                run_id: a.run_id.clone(),
+                reset: a.reset_dag_run,
+            })
+            .await?;
+        let run_id = key.run_id.clone();
         let store = &ctx.store;
         let err = |e: crate::StoreError| TaskError::retryable(e.to_string());
-        match store.run(&key).await.map_err(err)? {
-            // An earlier try of this very task (its worker died before recording success)
-            // triggered it already: triggering it again would run that DAG twice.
-            Some(existing)
-                if existing.triggered_by.as_ref() == Some(&ctx.run_key())
-                    && existing.start_date.unwrap_or(existing.created_at) >= ctx.first_started =>
-            {
-                ctx.log(format!(
-                    "run {run_id} of {} was triggered by an earlier try of this task ({}): \
-                     not again",
-                    a.dag_id, existing.state
-                ));
-            }
-            Some(existing) if !a.reset_dag_run => {
-                return Err(TaskError::fatal(format!(
-                    "DAG `{}` already has a run `{run_id}` ({}); set `reset_dag_run: true` to \
-                     run it again",
-                    a.dag_id, existing.state
-                )));
-            }
-            Some(existing) if !existing.state.is_finished() => {
-                ctx.log(format!(
-                    "run {run_id} of {} is {} already: not cleared",
-                    a.dag_id, existing.state
-                ));
-            }
-            Some(_) => {
-                ctx.rerun(&key).await?;
-                ctx.log(format!("cleared run {run_id} of {} to run again", a.dag_id));
-            }
-            None => {
-                let mut new = crate::run::NewRun::new(
-                    &a.dag_id,
-                    RunType::Manual,
-                    crate::timetable::DataInterval {
-                        start: logical_date,
-                        end: logical_date,
-                    },
-                );
-                new.conf = a.conf.clone().unwrap_or_else(|| serde_json::json!({}));
-                new.run_id = Some(run_id.clone());
-                ctx.trigger_run(new).await?;
-                ctx.log(format!("triggered run {run_id} of {}", a.dag_id));
-            }
-        }
         let result = serde_json::json!({"dag_id": a.dag_id, "run_id": run_id});
         if !a.wait_for_completion {
             return Ok(TaskOutcome::Success(Some(result)));

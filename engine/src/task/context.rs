@@ -341,6 +341,24 @@ impl TaskContext {
             .map(|t| t.state))
     }
 
+    /// The error of the newest try of `task_id` in this run that has one (what a failure
+    /// callback reports).
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store cannot be read.
+    pub async fn last_error(&self, task_id: &str) -> Result<Option<String>, TaskError> {
+        let tries = self
+            .store
+            .tries(&self.run_key(), Some(task_id))
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
+        Ok(tries
+            .into_iter()
+            .filter(|t| t.error.is_some())
+            .max_by_key(|t| t.try_number)
+            .and_then(|t| t.error))
+    }
+
     /// A named connection (`conn_id`), secrets included: never log it whole.
     ///
     /// # Errors

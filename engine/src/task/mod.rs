@@ -7,4 +7,5 @@ pub mod context;
 pub mod operator;
 pub mod sensor;
 pub mod template;
+pub mod trigger;
 pub mod trigger_rule;

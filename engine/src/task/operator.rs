@@ -95,6 +95,13 @@ impl ArgsError {
     pub fn at(arg: &str, message: impl Into<String>) -> Self {
         Self::invalid(vec![PathSegment::Key(arg.to_string())], message)
     }
+
+    /// The same problem one level down, under argument `arg` (a nested settings mapping
+    /// checked on its own).
+    pub fn under(mut self, arg: &str) -> Self {
+        self.path.insert(0, PathSegment::Key(arg.to_string()));
+        self
+    }
 }
 
 impl fmt::Display for ArgsError {

@@ -117,17 +117,20 @@ async fn days(
 
 /// The reference rows, what they are, and the columns to compare.
 async fn reference(
-    ctx: &TaskContext,
     location: &Location,
     a: &Args,
+    production: Option<&registry::Loaded>,
 ) -> Result<(Vec<RecordBatch>, String, FeatureConfig), TaskError> {
     let mut config = FeatureConfig::default();
-    if let Some(r) = &a.reference {
-        let ds = Dataset::new(location.clone(), &r.dataset);
-        let rows = days(&ds, r.from, r.to, &[]).await?;
-        return Ok((rows, format!("{} {}..{}", r.dataset, r.from, r.to), config));
-    }
-    let loaded = registry::load(ctx.records(), location, &a.model, None).await?;
+    let loaded = match (&a.reference, production) {
+        (Some(r), _) => {
+            let ds = Dataset::new(location.clone(), &r.dataset);
+            let rows = days(&ds, r.from, r.to, &[]).await?;
+            return Ok((rows, format!("{} {}..{}", r.dataset, r.from, r.to), config));
+        }
+        (None, Some(l)) => l,
+        (None, None) => return Err(TaskError::fatal("no reference: no production model")),
+    };
     let m = &loaded.metadata;
     config.numeric_columns = m
         .preprocessor
@@ -207,7 +210,23 @@ impl Operator for DetectDrift {
         let location = resolve(ctx, a.url.as_deref(), a.conn_id.as_deref()).await?;
         let day = ctx.logical_date.date_naive();
         let started = std::time::Instant::now();
-        let (reference, described, config) = reference(ctx, &location, &a).await?;
+        let production = match &a.reference {
+            Some(_) => None,
+            None => match registry::load_production(ctx.records(), &location, &a.model).await? {
+                Some(l) => Some(l),
+                None => {
+                    let line = format!(
+                        "`{}` has no production version yet: no reference to compare with, nothing to check",
+                        a.model
+                    );
+                    ctx.log(&line);
+                    return Ok(TaskOutcome::Success(Some(serde_json::json!({
+                        "check": "drift", "fired": false, "checked": false, "summary": line,
+                    }))));
+                }
+            },
+        };
+        let (reference, described, config) = reference(&location, &a, production.as_ref()).await?;
         let from = day - Duration::days(i64::from(a.current_days) - 1);
         let current = days(&Dataset::new(location.clone(), &a.dataset), from, day, &[]).await?;
         if current.iter().all(|b| b.num_rows() == 0) {
@@ -265,6 +284,18 @@ impl Operator for DetectDrift {
             .filter(|f| f.drifted)
             .map(|f| f.name.as_str())
             .collect();
+        let summary = format!(
+            "{} of {} features drifted (share {:.2}, dataset drift at {:.2}){}",
+            drifted.len(),
+            report.features.len(),
+            report.drifted_share,
+            a.share,
+            if drifted.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", drifted.join(", "))
+            }
+        );
         ctx.log(format!(
             "{} between {} ({} rows) and {} ({} rows): {} of {} features drifted ({}); report {json_key}, page {page_key} ({:.2}s)",
             if report.dataset_drift { "DATASET DRIFT" } else { "no dataset drift" },
@@ -278,6 +309,10 @@ impl Operator for DetectDrift {
             started.elapsed().as_secs_f64()
         ));
         Ok(TaskOutcome::Success(Some(serde_json::json!({
+            "check": "drift",
+            "checked": true,
+            "fired": report.dataset_drift,
+            "summary": summary,
             "dataset_drift": report.dataset_drift,
             "drifted_share": report.drifted_share,
             "drifted": drifted,

@@ -115,17 +115,7 @@ pub struct TrainResult {
 
 /// Where a run's artifacts go: `artifacts/<dag>/<run>` with the run id made path-safe.
 pub fn artifacts_prefix(dag_id: &str, run_id: &str) -> String {
-    let safe: String = run_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("artifacts/{dag_id}/{safe}")
+    format!("artifacts/{dag_id}/{}", crate::storage::path_safe(run_id))
 }
 
 /// Trains on `reference` and writes the artifacts under `prefix` (the operator without a
@@ -242,13 +232,19 @@ impl Operator for TrainModels {
             started_at,
             ended_at: ctx.now(),
             duration_seconds: result.seconds,
+            reasons: crate::monitor::reasons::of_training(&ctx.conf),
             result: result.clone(),
         };
         crate::tracking::record(ctx.records(), &run)
             .await
             .map_err(|e| TaskError::retryable(e.to_string()))?;
         result.experiment_run = Some(run.id.clone());
-        ctx.log(format!("experiment run {} of `{}`", run.id, run.experiment));
+        ctx.log(format!(
+            "experiment run {} of `{}` (why: {})",
+            run.id,
+            run.experiment,
+            run.reasons.join(", ")
+        ));
         for t in &result.targets {
             ctx.log(format!(
                 "target {} ({} train / {} test rows): best {} with {} {:.4}",

@@ -62,6 +62,23 @@ pub struct Loaded {
     pub metadata: FeatureMetadata,
 }
 
+/// The production version, or `None` when the model has none yet (or does not exist yet):
+/// what a monitor checks, if there is anything to check.
+///
+/// # Errors
+/// As [`load`], except a missing model or production version.
+pub async fn load_production(
+    store: &dyn RecordStore,
+    location: &Location,
+    model: &str,
+) -> Result<Option<Loaded>, RegistryError> {
+    match load(store, location, model, None).await {
+        Ok(l) => Ok(Some(l)),
+        Err(RegistryError::NoModel(_) | RegistryError::NoProduction(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Loads a version (the production one by default), checking both files against their hashes.
 ///
 /// # Errors

@@ -16,6 +16,7 @@
 
 pub mod aliases;
 pub mod holdout;
+pub mod hook;
 mod load;
 pub mod operators;
 pub mod performance;
@@ -32,7 +33,7 @@ use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use aliases::{delete_alias, resolve_alias, set_alias};
-pub use load::{Loaded, Verification, load, verify};
+pub use load::{Loaded, Verification, load, load_production, verify};
 pub use promote::{Holdout, promote};
 pub use register::{Registration, register};
 pub use rules::{Decision, Floor, HoldoutRef, Margin, Preset, PromotionRule, decide};

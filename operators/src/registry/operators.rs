@@ -180,6 +180,9 @@ struct PromoteArgs {
     /// training data, `prepared_data/<date>`).
     #[serde(default)]
     holdout: Option<String>,
+    /// What to do when, and only when, the version reaches production.
+    #[serde(default)]
+    on_promotion: Option<super::hook::OnPromotion>,
     #[serde(default)]
     url: Option<String>,
     #[serde(default)]
@@ -241,6 +244,9 @@ impl Operator for PromoteModel {
         if let Some(m) = &a.metric {
             m.check().map_err(|e| ArgsError::at("metric", e))?;
         }
+        if let Some(h) = &a.on_promotion {
+            h.check()?;
+        }
         Ok(())
     }
 
@@ -300,6 +306,24 @@ impl Operator for PromoteModel {
             d.holdout.as_ref().map_or(0, |h| h.rows),
             holdout.reference
         ));
+        let hook = match (&a.on_promotion, d.promote) {
+            (Some(h), true) => {
+                let done = h.fire(ctx, &a.model, version_no, champion, &d).await;
+                match done {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        return Err(TaskError {
+                            message: format!(
+                                "version {version_no} of `{}` IS in production, but its on_promotion hook failed: {}",
+                                a.model, e.message
+                            ),
+                            ..e
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
         Ok(TaskOutcome::Success(Some(serde_json::json!({
             "model": a.model,
             "version": version_no,
@@ -307,6 +331,7 @@ impl Operator for PromoteModel {
             "stage": stage.name(),
             "champion": champion,
             "decision": d,
+            "on_promotion": hook,
         }))))
     }
 }

@@ -11,7 +11,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::holdout::Scored;
-use super::{RegistryError, load, update};
+use super::{RegistryError, load_production, update};
 use crate::dataset::Dataset;
 use crate::ml::Metric;
 use crate::storage::resolve;
@@ -100,7 +100,16 @@ impl Operator for CheckPerformance {
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         let a: Args = ctx.args()?;
         let location = resolve(ctx, a.url.as_deref(), a.conn_id.as_deref()).await?;
-        let loaded = load(ctx.records(), &location, &a.model, None).await?;
+        let Some(loaded) = load_production(ctx.records(), &location, &a.model).await? else {
+            let line = format!(
+                "`{}` has no production version yet: nothing to check",
+                a.model
+            );
+            ctx.log(&line);
+            return Ok(TaskOutcome::Success(Some(serde_json::json!({
+                "check": "performance", "fired": false, "checked": false, "summary": line,
+            }))));
+        };
         let to = ctx.logical_date.date_naive();
         let from = to - Duration::days(i64::from(a.days) - 1);
         if let Some((tf, tt, held)) = loaded.metadata.trained_days() {
@@ -184,7 +193,29 @@ impl Operator for CheckPerformance {
                 format!("; FIRES: {}", below.join(", "))
             }
         ));
+        let summary = format!(
+            "v{} on {from}..{to} ({} rows): {}",
+            check.version,
+            check.rows,
+            if below.is_empty() {
+                a.thresholds
+                    .keys()
+                    .filter_map(|m| {
+                        metrics
+                            .get(m.name())
+                            .map(|v| format!("{} {v:.4}", m.name()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + " (thresholds reached)"
+            } else {
+                below.join(", ")
+            }
+        );
         Ok(TaskOutcome::Success(Some(serde_json::json!({
+            "check": "performance",
+            "summary": summary,
+            "checked": true,
             "fired": !below.is_empty(),
             "below": below,
             "version": check.version,

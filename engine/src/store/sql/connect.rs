@@ -49,9 +49,10 @@ fn is_locked(e: &sqlx::Error) -> bool {
     text.contains("locked") || text.contains("busy")
 }
 
-/// The URL with any password replaced by `***`, for messages.
+/// The URL with any password replaced by `***`, and a web URL's path and query too (a
+/// webhook's secret), for messages.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let shown = match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.split_once(':') {
@@ -60,7 +61,19 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    // A web URL's path and query are its secret (a Slack webhook's
+    // `/services/T…/B…/secret`, a `?token=`): only the host is shown.
+    let lower = shown.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        let rest = shown.find("://").map_or(0, |i| i + 3);
+        if let Some(end) = shown[rest..].find(['/', '?', '#']).map(|i| rest + i)
+            && shown.len() > end + 1
+        {
+            return format!("{}/***", &shown[..end]);
+        }
     }
+    shown
 }
 
 impl SqlStore {

@@ -62,4 +62,16 @@ fn passwords_are_hidden_in_urls() {
         "postgres://user:***@host:5432/db"
     );
     assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    assert_eq!(
+        redact_url("https://hooks.example.invalid/services/T0/B0/s3cr3t"),
+        "https://hooks.example.invalid/***"
+    );
+    assert_eq!(
+        redact_url("http://u:pw@127.0.0.1:8080/hook?token=abc"),
+        "http://u:***@127.0.0.1:8080/***"
+    );
+    assert_eq!(
+        redact_url("https://hooks.example.invalid/"),
+        "https://hooks.example.invalid/"
+    );
 }
