@@ -107,22 +107,10 @@ fn a_drifted_day_is_reported_and_a_normal_one_is_not() {
     );
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 /// The shipped DAGs plus one more (`name`, `text`), after the loop ran up to `end`.
 fn loop_with(name: &str, text: &str, end: &str) -> Env {
     let env = Env::new(&[]);
-    copy_dir(
+    common::copy_dir(
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
         &env.dags(),
     );
@@ -264,4 +252,70 @@ fn a_performance_check_on_training_days_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let text = common::out_text(&out);
     assert!(text.contains("was trained on 2026-01-01"), "{text}");
+}
+
+/// `trigger_retraining` on age alone: production older than `max_age_days` (from the newest
+/// day it trained on to the logical date) starts DAG 03 with the reason and the age; a young
+/// model starts nothing and lets downstream run.
+#[test]
+fn an_old_production_model_is_retrained_with_its_age_as_the_reason() {
+    let env = loop_with(
+        "age.yaml",
+        "dag_id: age\ntasks:\n  decide:\n    operator: trigger_retraining\n    dag_id: 03_model_training_pipeline\n    max_age_days: 5\n  after: {operator: noop, dependencies: [decide]}\n",
+        "2026-01-03",
+    );
+    // Two days after the loop's last day: young enough.
+    env.cmd(&[
+        "trigger",
+        "age",
+        "--logical-date",
+        "2026-01-05",
+        "--run-id",
+        "young",
+    ])
+    .assert()
+    .success();
+    let after = |run: &str| {
+        let shown = env.json(&["runs", "show", run, "--json"]);
+        shown["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["task_id"] == "after")
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(after("young"), "success");
+    assert!(
+        env.runs()
+            .iter()
+            .all(|r| !r["run_id"].as_str().unwrap().starts_with("retrain__"))
+    );
+    // A week later: too old.
+    env.cmd(&[
+        "trigger",
+        "age",
+        "--logical-date",
+        "2026-01-12",
+        "--run-id",
+        "old",
+    ])
+    .assert()
+    .success();
+    assert_eq!(
+        after("old"),
+        "skipped",
+        "a retraining was asked for instead"
+    );
+    let runs = env.runs();
+    let retrain = runs
+        .iter()
+        .find(|r| r["run_id"] == "retrain__2026-01-12")
+        .unwrap_or_else(|| panic!("no retraining run: {runs:?}"));
+    assert_eq!(retrain["dag_id"], "03_model_training_pipeline");
+    assert_eq!(retrain["state"], "success", "{retrain}");
+    assert_eq!(retrain["conf"]["reason"], "model_age");
+    let age = &retrain["conf"]["details"]["model_age"];
+    assert!(age["age_days"].as_i64().unwrap() > 5, "{age}");
+    assert_eq!(age["max_age_days"], 5);
 }

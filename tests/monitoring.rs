@@ -12,18 +12,6 @@ use serde_json::Value;
 
 const DRIFT_FROM: &str = "2026-01-08";
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
-
 fn read_json(path: &std::path::Path) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap()
@@ -32,7 +20,7 @@ fn read_json(path: &std::path::Path) -> Value {
 #[test]
 fn drift_fires_retraining_with_its_reason_and_the_retrained_model_replaces_the_stale_one() {
     let env = Env::new(&[]);
-    copy_dir(
+    common::copy_dir(
         std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags")),
         &env.dags(),
     );

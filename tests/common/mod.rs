@@ -197,3 +197,16 @@ pub fn render_in_chromium(page: &std::path::Path) {
     );
     assert!(png.metadata().unwrap().len() > 1000);
 }
+
+/// Copies a folder and everything below it (the shipped DAGs into a test's own folder).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
