@@ -112,3 +112,110 @@ async fn a_wrong_secret_is_a_clear_error_not_a_hang() {
         "secret leaked: {err}"
     );
 }
+
+/// `dagctl` finds its S3 keys and endpoint in an AWS profile (`AWS_PROFILE`, the shared
+/// credentials and config files) when the environment has none, as the AWS CLI does; a
+/// profile that does not exist is named in a clear error.
+#[test]
+fn keys_and_endpoint_come_from_an_aws_profile() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let Some(bucket) = bucket() else { return };
+    let var = |k: &str| std::env::var(k).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("credentials");
+    let config = dir.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = wrong\n\n[loop]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            var("AWS_ACCESS_KEY_ID"),
+            var("AWS_SECRET_ACCESS_KEY")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile loop]\nregion = us-east-1\nendpoint_url = {}\n",
+            var("AWS_ENDPOINT_URL")
+        ),
+    )
+    .unwrap();
+    let prefix = unique_prefix();
+    std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+    std::fs::write(
+        dir.path().join("dags/gen.yaml"),
+        format!("dag_id: gen\ntasks:\n  gen: {{operator: generate_customers, url: 's3://{bucket}/{prefix}'}}\n"),
+    )
+    .unwrap();
+    let run = |profile: &str, run_id: &str| {
+        let mut c = std::process::Command::cargo_bin("dagctl").unwrap();
+        for k in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ALLOW_HTTP",
+            "DAGCTL_STORE_URL",
+            "DAGCTL_DATA_URL",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("AWS_PROFILE", profile)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("DAGCTL_HOME", dir.path().join("home"))
+            .args(["--dags-folder"])
+            .arg(dir.path().join("dags"))
+            .args([
+                "trigger",
+                "gen",
+                "--logical-date",
+                "2026-01-05",
+                "--run-id",
+                run_id,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("loop", "with-profile");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains(&var("AWS_SECRET_ACCESS_KEY")),
+        "secret leaked: {text}"
+    );
+    // Read back with the environment's keys: the day is there.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let loc = storage::open(&format!("s3://{bucket}/{prefix}"), &BTreeMap::new()).unwrap();
+    let days = rt
+        .block_on(Dataset::new(loc, "raw_data").days(day(1), day(9)))
+        .unwrap();
+    assert_eq!(days, [day(5)]);
+    let out = run("nowhere", "no-profile");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    let log = std::process::Command::cargo_bin("dagctl")
+        .unwrap()
+        .env("DAGCTL_HOME", dir.path().join("home"))
+        .args(["--dags-folder"])
+        .arg(dir.path().join("dags"))
+        .args(["tasks", "logs", "no-profile", "gen"])
+        .output()
+        .unwrap();
+    let text = text + &String::from_utf8_lossy(&log.stdout);
+    assert!(
+        text.contains("AWS_PROFILE `nowhere` is in neither"),
+        "{text}"
+    );
+}

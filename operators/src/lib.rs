@@ -22,6 +22,7 @@
 //! | [`sensors`] | `file_sensor`, `object_sensor`, `partition_sensor`: wait for a file, an object, a dataset's day |
 //! | [`storage`] | object stores from URLs (`file://`, `s3://`, `memory://`), with secrets masked |
 
+mod aws_profile;
 mod columns;
 pub mod command;
 pub mod dataset;

@@ -2,7 +2,9 @@
 //! `s3://BUCKET/PREFIX` for AWS, MinIO and SeaweedFS, and `memory://` for tests.
 //!
 //! S3 settings come from the standard `AWS_*` environment variables (`AWS_ENDPOINT_URL`,
-//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP`, …), then from a
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP`, …), then from
+//! the AWS shared files' profile (`AWS_PROFILE`, else `default`, in `~/.aws/credentials` and
+//! `~/.aws/config`: keys, session token, `region`, `endpoint_url`), then from a
 //! named connection's extras (`endpoint_url`, `region`, `aws_access_key_id`, …), then from
 //! the URL itself (`s3://KEY:SECRET@bucket/prefix`). Secrets never appear in errors or
 //! `Debug` output: URLs are shown with their password replaced by `***`.
@@ -245,6 +247,14 @@ pub fn open(url: &str, extra: &BTreeMap<String, String>) -> Result<Location, Sto
             return Err(StorageError::BadUrl { url: shown });
         }
         let mut b = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        for (key, value) in
+            crate::aws_profile::settings().map_err(|message| StorageError::Open {
+                url: shown.clone(),
+                message,
+            })?
+        {
+            b = b.with_config(key, value);
+        }
         for (key, value) in extra {
             let name = match key.as_str() {
                 "region_name" => "region",
