@@ -92,6 +92,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             params: report.params.clone(),
             experiment_run: None,
             source: None,
+            location: None,
         },
     )
     .await?;

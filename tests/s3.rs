@@ -219,3 +219,127 @@ fn keys_and_endpoint_come_from_an_aws_profile() {
         "{text}"
     );
 }
+
+fn dagctl(home: &std::path::Path) -> std::process::Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    let mut c = std::process::Command::cargo_bin("dagctl").unwrap();
+    c.env_remove("DAGCTL_STORE_URL")
+        .env_remove("DAGCTL_DATA_URL")
+        .env("DAGCTL_HOME", home)
+        .env(
+            "DAGCTL_DAGS_FOLDER",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/dags"),
+        );
+    c
+}
+
+fn ok(c: &mut std::process::Command) -> String {
+    let out = c.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{c:?}: {text}");
+    text
+}
+
+/// A version records where its files are: trained with `DAGCTL_DATA_URL` somewhere else, it
+/// is scored and verified from a shell without it. Input and output of `models predict` may
+/// be `s3://` URLs, opened through a connection (`--conn`) when the environment has no keys.
+#[test]
+fn a_model_is_scored_from_anywhere_and_on_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let lake = dir.path().join("lake");
+    ok(dagctl(&home)
+        .env("DAGCTL_DATA_URL", format!("file://{}", lake.display()))
+        .args([
+            "trigger",
+            "01_data_generation_pipeline",
+            "--logical-date",
+            "2026-01-05",
+        ]));
+    let day = lake.join("raw_data/year=2026/month=01/day=05/part-00000.parquet");
+    assert!(day.exists());
+    assert!(
+        !home.join("data/registry").exists(),
+        "nothing in the default location"
+    );
+    // No DAGCTL_DATA_URL now: the version says where its files are.
+    let scored = dir.path().join("scored.parquet");
+    let text = ok(dagctl(&home).args([
+        "models",
+        "predict",
+        "churn_model",
+        "--input",
+        day.to_str().unwrap(),
+        "--output",
+        scored.to_str().unwrap(),
+    ]));
+    assert!(text.contains("with churn_model v1"), "{text}");
+    assert!(scored.exists());
+    let text = ok(dagctl(&home).args(["models", "verify", "churn_model"]));
+    assert!(text.contains("churn_model v1: ok"), "{text}");
+
+    let Some(bucket) = bucket() else { return };
+    let var = |k: &str| std::env::var(k).unwrap();
+    let prefix = unique_prefix();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let loc = storage::open(&format!("s3://{bucket}/{prefix}"), &BTreeMap::new()).unwrap();
+    rt.block_on(loc.put_bytes(&loc.key("in/day.parquet"), std::fs::read(&day).unwrap()))
+        .unwrap();
+    let extra = serde_json::json!({
+        "endpoint_url": var("AWS_ENDPOINT_URL"),
+        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
+        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
+        "region": "us-east-1",
+        "allow_http": "true",
+    })
+    .to_string();
+    ok(dagctl(&home).args([
+        "connections",
+        "add",
+        "lake",
+        "--url",
+        &format!("s3://{bucket}"),
+        "--extra",
+        &extra,
+    ]));
+    let mut c = dagctl(&home);
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ALLOW_HTTP",
+    ] {
+        c.env_remove(k);
+    }
+    let text = ok(c.args([
+        "models",
+        "predict",
+        "churn_model",
+        "--conn",
+        "lake",
+        "--input",
+        &format!("s3://{bucket}/{prefix}/in/day.parquet"),
+        "--output",
+        &format!("s3://{bucket}/{prefix}/out/scored.parquet"),
+    ]));
+    assert!(!text.contains(&var("AWS_SECRET_ACCESS_KEY")), "{text}");
+    let bytes = rt
+        .block_on(loc.get_bytes(&loc.key("out/scored.parquet")))
+        .unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+    assert!(reader.schema().field_with_name("prediction").is_ok());
+    let local = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&scored).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reader.metadata().file_metadata().num_rows(),
+        local.metadata().file_metadata().num_rows()
+    );
+}

@@ -3,6 +3,7 @@
 mod connections;
 mod dags;
 mod experiments;
+mod model_files;
 mod models;
 mod operators;
 mod output;

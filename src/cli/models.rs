@@ -1,15 +1,15 @@
 //! `dagctl models list|show|promote|rollback|alias|compare|verify|predict`: the model registry.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use dagctl::engine::store::redact_url;
 use dagctl::operators::registry::{self, ModelVersion, Stage};
 
 use super::output::{table, time};
-use super::{Global, print_json};
+use super::{Global, model_files, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
@@ -75,12 +75,16 @@ pub enum ModelsCommand {
     Predict {
         /// The model.
         model: String,
-        /// Raw rows (the columns of `raw_data`).
+        /// Raw rows (the columns of `raw_data`): a Parquet file's path, or a storage URL
+        /// (`s3://bucket/day.parquet`).
         #[arg(long)]
-        input: PathBuf,
-        /// Where to write them with `prediction` and probabilities.
+        input: String,
+        /// Where to write them with `prediction` and probabilities: a path or a storage URL.
         #[arg(long)]
-        output: PathBuf,
+        output: String,
+        /// The connection whose settings open `s3://` input and output (endpoint, keys).
+        #[arg(long)]
+        conn: Option<String>,
         /// A version instead of the production one.
         #[arg(long, conflicts_with = "alias")]
         version: Option<u32>,
@@ -334,7 +338,6 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             );
         }
         ModelsCommand::Verify { model, version } => {
-            let loc = g.data_location()?;
             let versions: Vec<u32> = match version {
                 Some(v) => vec![v],
                 None => registry::versions(&store, &model)
@@ -348,6 +351,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             }
             let mut all_ok = true;
             for v in versions {
+                let loc = model_files::version_location(g, &store, &model, Some(v)).await?;
                 let r = registry::verify(&store, &loc, &model, v).await?;
                 all_ok &= r.ok;
                 let failed: Vec<&str> = r
@@ -374,52 +378,29 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
             model,
             input,
             output,
+            conn,
             version,
             alias,
         } => {
-            let loc = g.data_location()?;
             let version = match alias {
                 Some(a) => Some(registry::resolve_alias(&store, &model, &a).await?),
                 None => version,
             };
+            let loc = model_files::version_location(g, &store, &model, version).await?;
             let loaded = registry::load(&store, &loc, &model, version).await?;
-            let raw = read_parquet(&input)?;
+            let conn = model_files::connection(&store, conn.as_deref()).await?;
+            let raw = model_files::read_parquet(&input, conn.as_ref()).await?;
             let scored = loaded.score(&raw)?;
-            write_parquet(&output, &scored)?;
+            model_files::write_parquet(&output, conn.as_ref(), &scored).await?;
             println!(
                 "scored {} rows of {} with {model} v{} ({}) → {}",
                 scored.num_rows(),
-                input.display(),
+                redact_url(&input),
                 loaded.version.version,
                 loaded.version.candidate,
-                output.display()
+                redact_url(&output)
             );
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn read_parquet(path: &PathBuf) -> anyhow::Result<arrow::array::RecordBatch> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let file = std::fs::File::open(path).with_context(|| format!("--input {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .with_context(|| format!("{} is not a Parquet file", path.display()))?
-        .build()?;
-    let batches: Vec<_> = reader.collect::<Result<_, _>>()?;
-    let Some(first) = batches.first() else {
-        bail!("{} has no rows", path.display());
-    };
-    Ok(arrow::compute::concat_batches(&first.schema(), &batches)?)
-}
-
-/// Writes beside the target, then renames: a reader never sees half a file.
-fn write_parquet(path: &PathBuf, batch: &arrow::array::RecordBatch) -> anyhow::Result<()> {
-    let tmp = path.with_extension("parquet.partial");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("--output {}", path.display()))?;
-    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
-    w.write(batch)?;
-    w.close()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("--output {}", path.display()))?;
-    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod aliases;
 pub mod holdout;
 pub mod hook;
 mod load;
+pub mod location;
 pub mod operators;
 pub mod performance;
 mod promote;
@@ -182,6 +183,10 @@ pub struct ModelVersion {
     pub feature_metadata: StoredFile,
     /// SHA-256 over model, metadata, data reference and hash, and metrics.
     pub audit_hash: String,
+    /// Where its files live (absent for versions registered before it was recorded, and for
+    /// URLs that hold a secret: the data location of the moment is used then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<location::ArtifactLocation>,
 }
 
 /// A stage change or registration, as kept in the model's history.

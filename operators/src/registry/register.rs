@@ -36,6 +36,9 @@ pub struct Registration {
     /// The DAG run and task registering it; registering twice from the same one returns the
     /// same version.
     pub source: Option<String>,
+    /// Where the files are written, recorded with the version
+    /// ([`super::location::ArtifactLocation::of`]).
+    pub location: Option<super::location::ArtifactLocation>,
 }
 
 /// Writes a file named by its content: writing it again writes the same bytes.
@@ -114,6 +117,7 @@ pub async fn register(
             data: data.clone(),
             artifact: artifact.clone(),
             feature_metadata: metadata.clone(),
+            location: r.location.clone(),
         };
         let (mut e, expect) = match current {
             Some((e, v)) => (e, Expect::Version(v)),

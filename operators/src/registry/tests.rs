@@ -60,6 +60,7 @@ fn reg(files: &(Vec<u8>, Vec<u8>), f1: f64, source: &str) -> Registration {
         params: serde_json::json!({}),
         experiment_run: Some("abc".into()),
         source: Some(source.into()),
+        location: None,
     }
 }
 
