@@ -143,8 +143,27 @@ impl Location {
 #[derive(Debug, Clone)]
 pub struct DataRoot(pub String);
 
+/// The deployment's data connection, `DAGCTL_DATA_CONN`: every data operator without its own
+/// `url` or `conn_id` goes through it (S3 settings and keys set once, not on every task).
+pub fn default_conn() -> Option<String> {
+    std::env::var("DAGCTL_DATA_CONN")
+        .ok()
+        .filter(|c| !c.trim().is_empty())
+}
+
+/// The connection a task's data goes through: its own `conn_id`, else (without a `url`) the
+/// deployment's [`default_conn`].
+pub fn effective_conn(url: Option<&str>, conn_id: Option<&str>) -> Option<String> {
+    match (conn_id, url) {
+        (Some(c), _) => Some(c.to_string()),
+        (None, Some(_)) => None,
+        (None, None) => default_conn(),
+    }
+}
+
 /// Where a data operator reads or writes: its `conn_id` (a named connection), else its `url`,
-/// else the engine's [`DataRoot`], else `DAGCTL_DATA_URL` or `file://$DAGCTL_HOME/data`.
+/// else `DAGCTL_DATA_CONN`'s connection, else the engine's [`DataRoot`], else
+/// `DAGCTL_DATA_URL` or `file://$DAGCTL_HOME/data`.
 ///
 /// # Errors
 /// A fatal [`TaskError`](dagctl_engine::TaskError) for an unknown connection or an unusable URL (no secret in it).
@@ -154,7 +173,7 @@ pub async fn resolve(
     conn_id: Option<&str>,
 ) -> Result<Location, dagctl_engine::TaskError> {
     use dagctl_engine::TaskError;
-    if let Some(name) = conn_id {
+    if let Some(name) = effective_conn(url, conn_id).as_deref() {
         let conn = ctx.connection(name).await?.ok_or_else(|| {
             TaskError::fatal(format!(
                 "no connection `{name}` (`dagctl connections add {name} --url …`)"

@@ -64,13 +64,28 @@ impl Global {
     }
 
     /// An engine over the DAG folder and the store, with every shipped operator.
-    /// Where data operators read and write: `DAGCTL_DATA_URL`, or `<home>/data`.
+    /// Where data operators read and write without `DAGCTL_DATA_CONN`: `DAGCTL_DATA_URL`, or `<home>/data`.
     fn data_url(&self) -> String {
         dagctl::operators::storage::default_data_url(&self.home)
     }
 
-    /// The data location, opened.
-    fn data_location(&self) -> anyhow::Result<dagctl::operators::storage::Location> {
+    /// The data location, opened: `DAGCTL_DATA_CONN`'s connection, else the data URL.
+    async fn data_location(&self) -> anyhow::Result<dagctl::operators::storage::Location> {
+        use dagctl::engine::Store;
+        if let Some(name) = dagctl::operators::storage::default_conn() {
+            let store = self.store().await?;
+            let Some(c) = store
+                .connections()
+                .await?
+                .into_iter()
+                .find(|c| c.name == name)
+            else {
+                anyhow::bail!(
+                    "DAGCTL_DATA_CONN names connection `{name}`, which does not exist (`dagctl connections add {name} --url …`)"
+                );
+            };
+            return Ok(dagctl::operators::storage::open(&c.url, &c.extra)?);
+        }
         Ok(dagctl::operators::storage::open(
             &self.data_url(),
             &Default::default(),

@@ -36,7 +36,7 @@ pub(super) async fn version_location(
     };
     match recorded {
         Some(l) => Ok(l.open(&store.connections().await?)?),
-        None => g.data_location(),
+        None => g.data_location().await,
     }
 }
 

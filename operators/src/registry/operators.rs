@@ -125,7 +125,10 @@ impl Operator for RegisterModel {
             params: report.params.clone(),
             experiment_run: trained.experiment_run.clone(),
             source: Some(format!("{}/{}/{}", ctx.dag_id, ctx.run_id, ctx.task_id)),
-            location: super::location::ArtifactLocation::of(a.conn_id.as_deref(), &location),
+            location: super::location::ArtifactLocation::of(
+                crate::storage::effective_conn(a.url.as_deref(), a.conn_id.as_deref()).as_deref(),
+                &location,
+            ),
         };
         let (v, new) = register(ctx.records(), &location, registration).await?;
         ctx.log(format!(
