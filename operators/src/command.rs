@@ -135,24 +135,53 @@ impl Drop for GroupGuard {
 }
 
 /// Streams a pipe into the try's log, line by line; returns the last non-empty line.
+/// The longest line a log keeps whole: a longer one is cut there, saying by how much, so one
+/// endless line can neither exhaust memory nor the store.
+const MAX_LINE: usize = 64 * 1024;
+
 async fn pump<R: AsyncRead + Unpin>(ctx: &TaskContext, pipe: R) -> Option<String> {
     let mut reader = BufReader::new(pipe);
-    let mut buf = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = 0usize;
     let mut last = None;
+    let mut emit = |line: &[u8], cut: usize| {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if cut > 0 {
+            ctx.log(format!("{text} … [{cut} more bytes of this line not kept]"));
+        } else {
+            ctx.log(text);
+        }
+        if !text.trim().is_empty() {
+            last = Some(text.to_string());
+        }
+    };
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return last,
-            Ok(_) => {
-                let line = String::from_utf8_lossy(&buf);
-                let line = line.trim_end_matches(['\n', '\r']);
-                ctx.log(line);
-                if !line.trim().is_empty() {
-                    last = Some(line.to_string());
-                }
+        let (consumed, ended) = match reader.fill_buf().await {
+            Err(_) => break,
+            Ok([]) => break,
+            Ok(buf) => {
+                let (chunk, ended) = match buf.iter().position(|b| *b == b'\n') {
+                    Some(i) => (&buf[..i], true),
+                    None => (buf, false),
+                };
+                let room = MAX_LINE.saturating_sub(line.len());
+                line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                cut += chunk.len().saturating_sub(room);
+                (chunk.len() + usize::from(ended), ended)
             }
+        };
+        reader.consume(consumed);
+        if ended {
+            emit(&line, cut);
+            line.clear();
+            cut = 0;
         }
     }
+    if !line.is_empty() || cut > 0 {
+        emit(&line, cut);
+    }
+    last
 }
 
 fn describe(status: ExitStatus) -> String {

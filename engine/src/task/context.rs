@@ -74,8 +74,25 @@ impl fmt::Display for TaskError {
 
 impl std::error::Error for TaskError {}
 
+/// The most a try's log keeps, in bytes ([`LOG_CAP`] unless `DAGCTL_LOG_MAX_BYTES` says
+/// otherwise): a task printing without end fills neither memory nor the store.
+pub const LOG_CAP: usize = 16 << 20;
+
+fn log_cap() -> usize {
+    static CAP: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CAP.get_or_init(|| {
+        std::env::var("DAGCTL_LOG_MAX_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n| *n >= 1024)
+            .unwrap_or(LOG_CAP)
+    })
+}
+
 /// The log of one try: lines accumulate here and are written to the store in chunks (on each
 /// heartbeat and when the try ends), so a crash loses at most the last few seconds of output.
+/// It keeps at most [`LOG_CAP`] bytes per try (`DAGCTL_LOG_MAX_BYTES`); past that it says so
+/// once and counts what it drops.
 #[derive(Debug, Clone, Default)]
 pub struct LogBuffer(Arc<Mutex<LogInner>>);
 
@@ -83,13 +100,34 @@ pub struct LogBuffer(Arc<Mutex<LogInner>>);
 struct LogInner {
     pending: String,
     next_seq: u32,
+    kept: usize,
+    dropped_lines: u64,
 }
 
 impl LogBuffer {
+    /// Lines dropped past the cap, so far.
+    pub fn dropped_lines(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .dropped_lines
+    }
+
     /// Appends a line.
     pub fn line(&self, line: &str) {
         // A std mutex: held for a push only, never across an await.
         let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let cap = log_cap();
+        if inner.kept + line.len() + 1 > cap {
+            if inner.dropped_lines == 0 {
+                inner.pending.push_str(&format!(
+                    "[dagctl: this try's log reached its cap of {cap} bytes (DAGCTL_LOG_MAX_BYTES); further output is not kept]\n"
+                ));
+            }
+            inner.dropped_lines += 1;
+            return;
+        }
+        inner.kept += line.len() + 1;
         // NUL cannot be stored as text (SQL ends there, PostgreSQL refuses it).
         if line.contains('\0') {
             inner.pending.push_str(&line.replace('\0', "\u{FFFD}"));
