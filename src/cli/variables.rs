@@ -53,6 +53,11 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
             None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),
         },
         VariablesCommand::Set { key, value } => {
+            if !dagctl::engine::dag::is_valid_id(&key) {
+                bail!(
+                    "{key:?} is not a Variable name: use letters, digits, `_`, `-` and `.` (it is read as `{{{{ var.value.NAME }}}}`)"
+                );
+            }
             store.set_variable(&key, &value).await?;
             println!("set Variable `{key}`");
         }

@@ -115,6 +115,13 @@ impl RunControl {
             )));
         }
         let run = new.build(self.clock.now());
+        if !super::is_valid_run_id(&run.run_id) {
+            return Err(EngineError::BadOptions(format!(
+                "run id {:?} is not allowed: use 1 to 250 letters, digits and `_ . ~ : + -` (as \
+                 Airflow), since a run id reaches file names, logs and shell commands",
+                run.run_id
+            )));
+        }
         let tis: Vec<TaskInstance> = dag.tasks.iter().map(|t| t.new_instance()).collect();
         self.store.create_run(&run, &tis, consumes).await?;
         let _ = self.events.send(Event::Run {

@@ -17,4 +17,4 @@ pub mod scheduler;
 pub mod worker;
 
 pub use drive::{DriveReport, Driver, Scope};
-pub use new_run::{NewRun, run_id};
+pub use new_run::{NewRun, is_valid_run_id, run_id};

@@ -6,6 +6,16 @@ use crate::state::{RunState, RunType};
 use crate::store::{DagRun, RunKey};
 use crate::timetable::DataInterval;
 
+/// Whether `id` may be a run id: 1 to 250 of `A-Z a-z 0-9 _ . ~ : + -`, Airflow's pattern. A
+/// run id reaches file names, log lines and `bash_command` templates, so nothing else is let
+/// in (`a; touch /tmp/pwned #` is refused before any run exists).
+pub fn is_valid_run_id(id: &str) -> bool {
+    (1..=250).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.~:+-".contains(&b))
+}
+
 /// The run id of a run of `kind` for `logical_date`: `manual__2026-01-01T00:00:00+00:00`,
 /// as Airflow names runs.
 pub fn run_id(kind: RunType, logical_date: DateTime<Utc>) -> String {

@@ -23,6 +23,9 @@ use crate::state::{RunState, RunType, TaskState};
 use crate::store::{DagRun, DatasetEvent, RunFilter, RunKey};
 use crate::timetable::DataInterval;
 
+/// The most data intervals one backfill creates; a longer range is refused, not cut.
+pub const MAX_BACKFILL: usize = 100_000;
+
 /// What a backfill does with one data interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackfillAction {
@@ -272,7 +275,8 @@ impl Engine {
     /// What a backfill of `[from, to]` would do for each interval, without doing it.
     ///
     /// # Errors
-    /// An unknown DAG, or a store failure.
+    /// An unknown DAG, a range without intervals or with more than [`MAX_BACKFILL`], or a
+    /// store failure.
     pub async fn backfill_plan(
         &self,
         dag_id: &str,
@@ -282,7 +286,15 @@ impl Engine {
         reset: bool,
     ) -> Result<Vec<BackfillItem>, EngineError> {
         let dag = self.dag(dag_id)?;
-        let intervals = dag.timetable().between(from, to, 100_000);
+        let intervals = dag.timetable().between(from, to, MAX_BACKFILL + 1);
+        if intervals.len() > MAX_BACKFILL {
+            return Err(EngineError::BadOptions(format!(
+                "DAG `{dag_id}` (schedule {}) has more than {MAX_BACKFILL} data intervals between {} and {}: backfill a shorter range at a time",
+                dag.schedule,
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            )));
+        }
         if intervals.is_empty() {
             return Err(EngineError::BadOptions(format!(
                 "DAG `{dag_id}` (schedule {}) has no data interval starting between {} and {}",

@@ -76,6 +76,18 @@ impl Schedule {
         };
         let cron = Cron::from_str(expr)
             .map_err(|e| format!("bad cron expression `{t}`: {}", describe_cron_error(&e)))?;
+        // Every date pattern repeats within 28 years (leap years and weekdays both): one
+        // with no time in 28 years never fires (`0 0 31 2 *`, February 31st).
+        let from =
+            chrono::DateTime::<chrono::Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
+        let fires = cron
+            .find_next_occurrence(&from, true)
+            .is_ok_and(|next| next.signed_duration_since(from).num_days() < 28 * 366);
+        if !fires {
+            return Err(format!(
+                "cron expression `{t}` never fires (no such date): check its day of month and month"
+            ));
+        }
         Ok(Schedule::Cron(Box::new(CronSchedule {
             text: t.to_string(),
             cron,
@@ -102,6 +114,15 @@ impl fmt::Display for Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cron_that_never_fires_is_refused_and_rare_ones_are_not() {
+        let e = Schedule::parse("0 0 31 2 *").unwrap_err();
+        assert!(e.contains("never fires"), "{e}");
+        for rare in ["0 0 29 2 *", "0 0 13 * 5", "59 23 31 12 *"] {
+            assert!(Schedule::parse(rare).is_ok(), "{rare}");
+        }
+    }
 
     #[test]
     fn presets_and_cron_parse() {

@@ -41,14 +41,26 @@ impl Operator for SetVariable {
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
         let a: SetVariableArgs = parse_args(args)?;
-        if a.key.trim().is_empty() {
-            return Err(ArgsError::at("key", "a Variable name"));
+        if !a.key.contains("{{") && !crate::dag::is_valid_id(&a.key) {
+            return Err(ArgsError::at(
+                "key",
+                format!(
+                    "{:?} is not a Variable name: use letters, digits, `_`, `-` and `.`",
+                    a.key
+                ),
+            ));
         }
         Ok(())
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         let a: SetVariableArgs = ctx.args()?;
+        if !crate::dag::is_valid_id(&a.key) {
+            return Err(TaskError::fatal(format!(
+                "{:?} is not a Variable name: use letters, digits, `_`, `-` and `.`",
+                a.key
+            )));
+        }
         let value = match &a.value {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),

@@ -140,6 +140,25 @@ pub fn parse_suite(text: &str, file: &str) -> Result<Suite, String> {
             ),
         }
     }
+    // A range nothing can be in is a typo, not a rule: say so instead of failing every day.
+    for (i, e) in suite.expectations.iter().enumerate() {
+        let bound = |k: &str| e.kwargs.get(k).and_then(Value::as_f64);
+        if let (Some(lo), Some(hi)) = (bound("min_value"), bound("max_value"))
+            && lo > hi
+        {
+            let column = e
+                .kwargs
+                .get("column")
+                .and_then(Value::as_str)
+                .map(|c| format!(", column `{c}`"))
+                .unwrap_or_default();
+            errors.push(format!(
+                "{file}: expectation {} ({}{column}): min {lo} is above max {hi}, so nothing can pass; swap them",
+                i + 1,
+                e.kind
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(suite)
     } else {

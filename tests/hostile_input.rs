@@ -1,0 +1,117 @@
+//! Careless or hostile input is refused before anything runs, naming the value and what to
+//! do: run ids that could reach a shell, Variable names that could not be read back, a cron
+//! that never fires, a suite range nothing can be in, and a backfill too long to create.
+
+mod common;
+
+use common::Env;
+
+#[test]
+fn a_run_id_with_shell_syntax_is_refused_before_any_run_exists() {
+    let env = Env::new(&[(
+        "echo.yaml",
+        "dag_id: echo\ntasks:\n  say: {operator: command, bash_command: 'echo {{ run_id }}'}\n",
+    )]);
+    let pwned = env.dir.path().join("pwned");
+    let id = format!("a; touch {} #", pwned.display());
+    let out = env
+        .cmd(&["trigger", "echo", "--run-id", &id])
+        .output()
+        .unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("is not allowed") && text.contains("_ . ~ : + -"),
+        "{text}"
+    );
+    assert!(!pwned.exists(), "the injected command ran");
+    assert!(env.runs().is_empty(), "a run was created");
+    // Airflow's own shapes still pass.
+    env.cmd(&[
+        "trigger",
+        "echo",
+        "--run-id",
+        "manual__2026-01-01T00:00:00+00:00",
+    ])
+    .assert()
+    .success();
+}
+
+#[test]
+fn variable_names_are_checked_like_connection_names() {
+    let env = Env::new(&[]);
+    for bad in ["", "a\nb", "\u{1b}[31mred", "with space"] {
+        let out = env.cmd(&["variables", "set", bad, "v"]).output().unwrap();
+        assert!(!out.status.success(), "{bad:?} was accepted");
+        assert!(common::out_text(&out).contains("is not a Variable name"));
+    }
+    env.cmd(&["variables", "set", "drift_from", "2026-01-20"])
+        .assert()
+        .success();
+    let env = Env::new(&[(
+        "v.yaml",
+        "dag_id: v\ntasks:\n  s: {operator: set_variable, key: 'bad key', value: x}\n",
+    )]);
+    let out = env.cmd(&["validate"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(common::out_text(&out).contains("is not a Variable name"));
+}
+
+#[test]
+fn a_cron_that_never_fires_fails_validation_with_its_location() {
+    let env = Env::new(&[(
+        "feb.yaml",
+        "dag_id: feb\nschedule: '0 0 31 2 *'\nstart_date: 2026-01-01\ntasks:\n  t: {operator: noop}\n",
+    )]);
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success());
+    assert!(
+        text.contains("feb.yaml:2") && text.contains("never fires"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_suite_range_nothing_can_be_in_fails_validation() {
+    let env = Env::new(&[
+        (
+            "q.yaml",
+            "dag_id: q\ntasks:\n  v: {operator: validate_data, suite: suite.yaml}\n",
+        ),
+        (
+            "suite.yaml",
+            "columns:\n  age: {type: int64, min: 100, max: 18}\n",
+        ),
+    ]);
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("column `age`") && text.contains("min 100 is above max 18"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_backfill_longer_than_the_limit_is_refused_not_cut() {
+    let env = Env::new(&[(
+        "h.yaml",
+        "dag_id: h\nschedule: '@hourly'\nstart_date: 2000-01-01\ntasks:\n  t: {operator: noop}\n",
+    )]);
+    let out = env
+        .cmd(&[
+            "backfill",
+            "h",
+            "--start",
+            "2000-01-01",
+            "--end",
+            "2020-01-01",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success());
+    assert!(text.contains("more than 100000 data intervals"), "{text}");
+}
