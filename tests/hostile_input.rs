@@ -115,3 +115,112 @@ fn a_backfill_longer_than_the_limit_is_refused_not_cut() {
     assert!(!out.status.success());
     assert!(text.contains("more than 100000 data intervals"), "{text}");
 }
+
+/// A store that cannot be used says why at once, not "pool timed out" after 30 s: a port
+/// nobody listens on, a file that is not a database, a folder that cannot be made.
+#[test]
+fn an_unusable_store_says_why_at_once() {
+    let env = Env::new(&[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let not_a_db = env.dir.path().join("notes.txt");
+    std::fs::write(
+        &not_a_db,
+        "these are not the tables you are looking for\n".repeat(200),
+    )
+    .unwrap();
+    let blocked = env.dir.path().join("file");
+    std::fs::write(&blocked, "x").unwrap();
+    for (url, says) in [
+        (
+            format!("postgres://u:s3cret@127.0.0.1:{port}/db"),
+            "is PostgreSQL running there",
+        ),
+        (format!("sqlite://{}", not_a_db.display()), "not a database"),
+        (
+            format!("sqlite://{}/sub/dagctl.db", blocked.display()),
+            "cannot create the folder",
+        ),
+    ] {
+        let out = env
+            .process(&["runs", "list"])
+            .env("DAGCTL_STORE_URL", &url)
+            .output()
+            .unwrap();
+        let text = common::out_text(&out);
+        assert!(!out.status.success(), "{url}");
+        assert!(
+            text.contains("cannot open the state store") && text.contains(says),
+            "{url}: {text}"
+        );
+        assert!(
+            !text.contains("pool timed out") && !text.contains("s3cret"),
+            "{text}"
+        );
+    }
+    let kept = std::fs::read_to_string(&not_a_db).unwrap();
+    assert!(kept.starts_with("these are not"), "the file was changed");
+}
+
+/// `models predict` writes into a device as it is (it does not replace `/dev/full` by a
+/// file), and rows scored before get their outputs replaced, not doubled.
+#[test]
+fn predict_respects_devices_and_rescored_rows() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = Env::shipped();
+    env.cmd(&[
+        "trigger",
+        "01_data_generation_pipeline",
+        "--logical-date",
+        "2026-01-05",
+    ])
+    .assert()
+    .success();
+    let day = env
+        .home()
+        .join("data/raw_data/year=2026/month=01/day=05/part-00000.parquet");
+    let once = env.dir.path().join("once.parquet");
+    let twice = env.dir.path().join("twice.parquet");
+    let predict = |input: &std::path::Path, output: &std::path::Path| {
+        env.process(&[
+            "models",
+            "predict",
+            "churn_model",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+    };
+    assert!(predict(&day, &once).status.success());
+    let out = predict(&once, &twice);
+    assert!(out.status.success(), "{}", common::out_text(&out));
+    let schema = |p: &std::path::Path| -> Vec<String> {
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(p).unwrap(),
+        )
+        .unwrap()
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+    };
+    assert_eq!(schema(&once), schema(&twice), "outputs replaced, not added");
+    assert_eq!(
+        schema(&twice).iter().filter(|n| *n == "prediction").count(),
+        1
+    );
+    if std::path::Path::new("/dev/full").exists() {
+        let out = predict(&day, std::path::Path::new("/dev/full"));
+        assert!(!out.status.success(), "a full device cannot take the file");
+        assert!(common::out_text(&out).contains("--output /dev/full"));
+        let meta = std::fs::metadata("/dev/full").unwrap();
+        assert!(meta.file_type().is_char_device(), "/dev/full was replaced");
+    }
+}

@@ -125,6 +125,12 @@ pub(super) async fn write_parquet(
         return Ok(());
     }
     let path = Path::new(arg);
+    // A device, a pipe or a terminal is written to as it is: renaming a file over it would
+    // replace the device node (`--output /dev/stdout`, `/dev/full`).
+    if path.metadata().is_ok_and(|m| !m.is_file()) {
+        std::fs::write(path, bytes).with_context(|| format!("--output {arg}"))?;
+        return Ok(());
+    }
     let tmp = path.with_extension("parquet.partial");
     std::fs::write(&tmp, bytes).with_context(|| format!("--output {arg}"))?;
     std::fs::rename(&tmp, path).with_context(|| format!("--output {arg}"))?;

@@ -90,6 +90,16 @@ pub enum StoreError {
         /// The record, in words.
         what: String,
     },
+    /// The store cannot be opened: the server does not answer or refuses, the file is not a
+    /// database, its folder cannot be made (the caller's to fix; a retry helps only if the
+    /// server was starting).
+    #[error("cannot open the state store `{url}`: {message}")]
+    Unreachable {
+        /// The URL, without any password.
+        url: String,
+        /// What went wrong and what to check.
+        message: String,
+    },
     /// The store URL is not one dagctl can use.
     #[error("unsupported state store URL `{url}`: {hint}")]
     BadUrl {

@@ -13,7 +13,8 @@ use crate::ml::{MlError, Model};
 impl Loaded {
     /// The rows of `raw` with the model's output appended: `prediction` (the class, or the
     /// value), and for a class the probability of each class — `probability` (of the positive
-    /// class) with two classes, `probability_<class>` with more.
+    /// class) with two classes, `probability_<class>` with more. Output columns the rows
+    /// already have (scored before) are replaced.
     ///
     /// # Errors
     /// A column the preprocessing needs is missing or mistyped, or the model cannot predict.
@@ -32,13 +33,8 @@ impl Loaded {
         let scores = self.model.scores(&x).map_err(fail)?;
         let proba = Model::probabilities(&scores);
         let predicted = self.model.predictions(scores);
-        let mut fields: Vec<Field> = raw
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let mut columns: Vec<ArrayRef> = raw.columns().to_vec();
+        let mut fields: Vec<Field> = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
         let integral = info.classes.iter().all(|c| c.fract() == 0.0);
         if info.task == Task::Classification && integral {
             fields.push(Field::new("prediction", DataType::Int64, false));
@@ -68,7 +64,21 @@ impl Loaded {
                 }
             }
         }
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        // Rows scored before keep their columns but not their old outputs: the new ones
+        // replace them (two `prediction` columns would be a file no reader accepts).
+        let outputs: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
+        let schema = raw.schema();
+        let kept = schema
+            .fields()
+            .iter()
+            .zip(raw.columns())
+            .filter(|(f, _)| !outputs.contains(f.name()));
+        let (mut all_fields, mut all_columns): (Vec<Field>, Vec<ArrayRef>) = kept
+            .map(|(f, c)| (f.as_ref().clone(), Arc::clone(c)))
+            .unzip();
+        all_fields.extend(fields);
+        all_columns.extend(columns);
+        RecordBatch::try_new(Arc::new(Schema::new(all_fields)), all_columns)
             .map_err(|e| RegistryError::Ml(MlError::Data(e.to_string())))
     }
 }

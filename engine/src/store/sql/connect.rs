@@ -76,6 +76,45 @@ pub fn redact_url(url: &str) -> String {
     shown
 }
 
+/// How long opening the store may take before it is reported (a server that does not answer).
+const PROBE_WAIT: Duration = Duration::from_secs(10);
+
+/// One connection and one read, before the pool: the pool retries a failing connection until
+/// its 30 s timeout and then says only "pool timed out"; this says at once what is wrong.
+async fn probe(url: &str, backend: Backend) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let shown = redact_url(url);
+    let unreachable = |message: String| StoreError::Unreachable {
+        url: shown.clone(),
+        message,
+    };
+    let attempt = async {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        if backend == Backend::Sqlite {
+            // Reads the file's header: "file is not a database" shows here.
+            sqlx::query("PRAGMA schema_version")
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await
+    };
+    match tokio::time::timeout(PROBE_WAIT, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(match backend {
+            Backend::Postgres => format!(
+                "{e} (is PostgreSQL running there, and are the user, password and database right?)"
+            ),
+            Backend::Sqlite => {
+                format!("{e} (is it a dagctl database file, readable and writable?)")
+            }
+        })),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {} s (is the server up, and the host and port right?)",
+            PROBE_WAIT.as_secs()
+        ))),
+    }
+}
+
 impl SqlStore {
     /// The default store URL: `sqlite://<home>/dagctl.db`.
     pub fn default_url(home: &Path) -> String {
@@ -96,9 +135,9 @@ impl SqlStore {
             if let Some(parent) = Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::BadUrl {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Unreachable {
                     url: url.to_string(),
-                    hint: format!("cannot create `{}`: {e}", parent.display()),
+                    message: format!("cannot create the folder `{}`: {e}", parent.display()),
                 })?;
             }
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
@@ -110,6 +149,7 @@ impl SqlStore {
                 hint: "use sqlite://PATH or postgres://USER@HOST:PORT/DB".into(),
             });
         };
+        probe(&url, backend).await?;
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30));
