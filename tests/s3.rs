@@ -244,6 +244,43 @@ fn ok(c: &mut std::process::Command) -> String {
     text
 }
 
+/// Adds connection `lake` to `url`, with the S3 server's settings as its extras.
+fn add_lake(home: &std::path::Path, url: &str) {
+    let var = |k: &str| std::env::var(k).unwrap();
+    let extra = serde_json::json!({
+        "endpoint_url": var("AWS_ENDPOINT_URL"),
+        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
+        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
+        "region": "us-east-1",
+        "allow_http": "true",
+    })
+    .to_string();
+    ok(dagctl(home).args([
+        "connections",
+        "add",
+        "lake",
+        "--url",
+        url,
+        "--extra",
+        &extra,
+    ]));
+}
+
+/// `dagctl` without any S3 setting in its environment (only connections can provide them).
+fn dagctl_without_s3_env(home: &std::path::Path) -> std::process::Command {
+    let mut c = dagctl(home);
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+        "AWS_ALLOW_HTTP",
+    ] {
+        c.env_remove(k);
+    }
+    c
+}
+
 /// A version records where its files are: trained with `DAGCTL_DATA_URL` somewhere else, it
 /// is scored and verified from a shell without it. Input and output of `models predict` may
 /// be `s3://` URLs, opened through a connection (`--conn`) when the environment has no keys.
@@ -289,33 +326,8 @@ fn a_model_is_scored_from_anywhere_and_on_s3() {
     let loc = storage::open(&format!("s3://{bucket}/{prefix}"), &BTreeMap::new()).unwrap();
     rt.block_on(loc.put_bytes(&loc.key("in/day.parquet"), std::fs::read(&day).unwrap()))
         .unwrap();
-    let extra = serde_json::json!({
-        "endpoint_url": var("AWS_ENDPOINT_URL"),
-        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
-        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
-        "region": "us-east-1",
-        "allow_http": "true",
-    })
-    .to_string();
-    ok(dagctl(&home).args([
-        "connections",
-        "add",
-        "lake",
-        "--url",
-        &format!("s3://{bucket}"),
-        "--extra",
-        &extra,
-    ]));
-    let mut c = dagctl(&home);
-    for k in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ALLOW_HTTP",
-    ] {
-        c.env_remove(k);
-    }
+    add_lake(&home, &format!("s3://{bucket}"));
+    let mut c = dagctl_without_s3_env(&home);
     let text = ok(c.args([
         "models",
         "predict",
@@ -350,40 +362,11 @@ fn a_model_is_scored_from_anywhere_and_on_s3() {
 #[test]
 fn the_shipped_loop_runs_on_s3_through_the_deployment_connection() {
     let Some(bucket) = bucket() else { return };
-    let var = |k: &str| std::env::var(k).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
     let prefix = unique_prefix();
-    let extra = serde_json::json!({
-        "endpoint_url": var("AWS_ENDPOINT_URL"),
-        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
-        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
-        "region": "us-east-1",
-        "allow_http": "true",
-    })
-    .to_string();
-    ok(dagctl(&home).args([
-        "connections",
-        "add",
-        "lake",
-        "--url",
-        &format!("s3://{bucket}/{prefix}"),
-        "--extra",
-        &extra,
-    ]));
-    let without_s3_env = |c: &mut std::process::Command| {
-        for k in [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ALLOW_HTTP",
-        ] {
-            c.env_remove(k);
-        }
-    };
-    let mut c = dagctl(&home);
-    without_s3_env(&mut c);
+    add_lake(&home, &format!("s3://{bucket}/{prefix}"));
+    let mut c = dagctl_without_s3_env(&home);
     let text = ok(c.env("DAGCTL_DATA_CONN", "lake").args([
         "trigger",
         "01_data_generation_pipeline",
@@ -404,8 +387,7 @@ fn the_shipped_loop_runs_on_s3_through_the_deployment_connection() {
     }
     // Scored later from a shell without DAGCTL_DATA_CONN or S3 variables: the version
     // recorded its connection.
-    let mut c = dagctl(&home);
-    without_s3_env(&mut c);
+    let mut c = dagctl_without_s3_env(&home);
     let text = ok(c.args([
         "models",
         "predict",
@@ -420,7 +402,6 @@ fn the_shipped_loop_runs_on_s3_through_the_deployment_connection() {
     assert!(text.contains("with churn_model v1"), "{text}");
     rt.block_on(loc.get_bytes(&loc.key("scored/day.parquet")))
         .unwrap();
-    let mut c = dagctl(&home);
-    without_s3_env(&mut c);
+    let mut c = dagctl_without_s3_env(&home);
     assert!(ok(c.args(["models", "verify", "churn_model"])).contains("v1: ok"));
 }
