@@ -55,6 +55,18 @@ fn shown(c: &Connection) -> serde_json::Value {
     })
 }
 
+/// The connection named `name`, if it exists (secrets included: never print it whole).
+pub(super) async fn named(
+    store: &dagctl::engine::store::SqlStore,
+    name: &str,
+) -> anyhow::Result<Option<Connection>> {
+    Ok(store
+        .connections()
+        .await?
+        .into_iter()
+        .find(|c| c.name == name))
+}
+
 pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> {
     let store = g.store().await?;
     match c {
@@ -115,12 +127,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
             }
         }
         ConnectionsCommand::Get { name, json } => {
-            let Some(c) = store
-                .connections()
-                .await?
-                .into_iter()
-                .find(|c| c.name == name)
-            else {
+            let Some(c) = named(&store, &name).await? else {
                 bail!("no connection `{name}` (`dagctl connections list` lists them)");
             };
             if json {

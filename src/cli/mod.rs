@@ -71,15 +71,9 @@ impl Global {
 
     /// The data location, opened: `DAGCTL_DATA_CONN`'s connection, else the data URL.
     async fn data_location(&self) -> anyhow::Result<dagctl::operators::storage::Location> {
-        use dagctl::engine::Store;
         if let Some(name) = dagctl::operators::storage::default_conn() {
             let store = self.store().await?;
-            let Some(c) = store
-                .connections()
-                .await?
-                .into_iter()
-                .find(|c| c.name == name)
-            else {
+            let Some(c) = connections::named(&store, &name).await? else {
                 anyhow::bail!(
                     "DAGCTL_DATA_CONN names connection `{name}`, which does not exist (`dagctl connections add {name} --url …`)"
                 );

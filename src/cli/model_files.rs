@@ -46,8 +46,7 @@ pub(super) async fn connection(
     name: Option<&str>,
 ) -> anyhow::Result<Option<Connection>> {
     let Some(name) = name else { return Ok(None) };
-    let all = store.connections().await?;
-    match all.into_iter().find(|c| c.name == name) {
+    match super::connections::named(store, name).await? {
         Some(c) => Ok(Some(c)),
         None => bail!("no connection `{name}` (`dagctl connections list` shows them)"),
     }
