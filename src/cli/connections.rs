@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use dagctl::engine::Store;
-use dagctl::engine::store::{Connection, masked_extra, redact_url};
+use dagctl::engine::store::{Connection, is_web_url, masked_extra, redact_url};
 
 use super::output::table;
 use super::{Global, print_json};
@@ -92,8 +92,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
                 }
             };
             // A web URL is a webhook (`notify`); anything else must be a storage location.
-            let lower = url.to_ascii_lowercase();
-            if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            if !is_web_url(&url) {
                 dagctl::operators::storage::check(&url, &extra)?;
             }
             store

@@ -1,6 +1,6 @@
 //! Named connections and how their secrets are kept out of sight.
 
-pub use super::sql::redact_url;
+pub use super::sql::{is_web_url, redact_url};
 
 /// A named connection (as Airflow has): a URL and extra settings. It holds secrets, so its
 /// `Debug` shows neither the URL's password nor the values of secret-looking extras.

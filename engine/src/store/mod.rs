@@ -32,7 +32,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::state::{RunState, RunType, TaskState};
 
 pub use change::{Batch, Change};
-pub use connection::{Connection, is_secret_name, masked_extra, redact_url};
+pub use connection::{Connection, is_secret_name, is_web_url, masked_extra, redact_url};
 pub use memory::MemoryStore;
 pub use records::{Expect, Record, RecordStore, RecordWrite};
 pub use sql::SqlStore;

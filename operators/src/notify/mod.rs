@@ -18,7 +18,7 @@ pub mod webhook;
 
 use async_trait::async_trait;
 use dagctl_engine::duration::parse_duration;
-use dagctl_engine::store::redact_url;
+use dagctl_engine::store::{is_web_url, redact_url};
 use dagctl_engine::{
     ArgsError, Operator, TaskContext, TaskError, TaskOutcome, TaskState, parse_args,
 };
@@ -79,14 +79,11 @@ impl Notification {
                     "missing: the connection of the webhook (`dagctl connections add alerts --url https://…`)",
                 ));
             }
-            (None, Some(u)) if !u.contains("{{") => {
-                let l = u.to_ascii_lowercase();
-                if !(l.starts_with("http://") || l.starts_with("https://")) {
-                    return Err(ArgsError::at(
-                        "url",
-                        format!("`{}` is not an http(s) URL", redact_url(u)),
-                    ));
-                }
+            (None, Some(u)) if !u.contains("{{") && !is_web_url(u) => {
+                return Err(ArgsError::at(
+                    "url",
+                    format!("`{}` is not an http(s) URL", redact_url(u)),
+                ));
             }
             _ => {}
         }

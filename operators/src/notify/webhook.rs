@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dagctl_engine::store::redact_url;
+use dagctl_engine::store::{is_web_url, redact_url};
 
 /// Why a message was not delivered. Whose fault it is and whether retrying helps is in the
 /// variant.
@@ -91,8 +91,7 @@ pub async fn post(
     note: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Delivered, WebhookError> {
     let shown = redact_url(url);
-    let lower = url.to_ascii_lowercase();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+    if !is_web_url(url) {
         return Err(WebhookError::BadUrl { shown });
     }
     let client = reqwest::Client::builder()

@@ -49,6 +49,12 @@ fn is_locked(e: &sqlx::Error) -> bool {
     text.contains("locked") || text.contains("busy")
 }
 
+/// Whether `url` is an `http://` or `https://` URL (a webhook, not a store).
+pub fn is_web_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
 /// The URL with any password replaced by `***`, and a web URL's path and query too (a
 /// webhook's secret), for messages.
 pub fn redact_url(url: &str) -> String {
@@ -64,8 +70,7 @@ pub fn redact_url(url: &str) -> String {
     };
     // A web URL's path and query are its secret (a Slack webhook's
     // `/services/T…/B…/secret`, a `?token=`): only the host is shown.
-    let lower = shown.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    if is_web_url(&shown) {
         let rest = shown.find("://").map_or(0, |i| i + 3);
         if let Some(end) = shown[rest..].find(['/', '?', '#']).map(|i| rest + i)
             && shown.len() > end + 1

@@ -35,7 +35,7 @@ use super::{
     StoreError, TaskInstance, TryRecord, to_micros,
 };
 
-pub use connect::redact_url;
+pub use connect::{is_web_url, redact_url};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
