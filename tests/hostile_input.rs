@@ -57,6 +57,46 @@ fn variable_names_are_checked_like_connection_names() {
     assert!(common::out_text(&out).contains("is not a Variable name"));
 }
 
+/// One 1 MiB string aliased 5,000 times (5 GiB expanded) in a DAG file and in a suite: refused
+/// at the alias that crosses the budget, with its location, in bounded memory.
+#[test]
+fn an_alias_bomb_is_refused_where_it_explodes_in_bounded_memory() {
+    let big = "x".repeat(1 << 20);
+    let copies: String = (0..5_000).map(|_| "  - *s\n").collect();
+    let env = Env::new(&[
+        (
+            "bomb.yaml",
+            &format!(
+                "dag_id: bomb\nbig: &s \"{big}\"\ncopies:\n{copies}tasks:\n  t: {{operator: noop}}\n"
+            ),
+        ),
+        (
+            "q.yaml",
+            "dag_id: q\ntasks:\n  v: {operator: validate_data, suite: suite.yaml}\n",
+        ),
+        (
+            "suite.yaml",
+            &format!("columns: {{}}\nbig: &s \"{big}\"\ncopies:\n{copies}"),
+        ),
+    ]);
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text = common::out_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("bomb.yaml:66:5") && text.contains("bytes of text after expanding aliases"),
+        "{text}"
+    );
+    assert!(
+        text.contains("suite.yaml:66:5") && text.contains("is this a YAML bomb"),
+        "{text}"
+    );
+    // Every child this test binary waited for stayed far below the 5 GiB the file expands to.
+    let peak_kib = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .unwrap()
+        .max_rss();
+    assert!(peak_kib < 1 << 20, "peak RSS {peak_kib} KiB");
+}
+
 #[test]
 fn a_cron_that_never_fires_fails_validation_with_its_location() {
     let env = Env::new(&[(

@@ -17,6 +17,9 @@ pub struct Budget {
     pub max_depth: usize,
     /// Maximum input size in bytes.
     pub max_bytes: usize,
+    /// Maximum size of the scalar text after expanding every alias in full: one string
+    /// aliased a thousand times counts a thousand times.
+    pub max_expanded_bytes: usize,
 }
 
 impl Default for Budget {
@@ -25,6 +28,7 @@ impl Default for Budget {
             max_nodes: 2_000_000,
             max_depth: 64,
             max_bytes: 32 * 1024 * 1024,
+            max_expanded_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -83,11 +87,27 @@ enum Frame {
     },
 }
 
+/// What a node costs against the [`Budget`]: its nodes and its scalar bytes, aliases expanded.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Cost {
+    fn scalar(text: &str) -> Self {
+        Cost {
+            nodes: 1,
+            bytes: text.len(),
+        }
+    }
+}
+
 struct Builder {
     budget: Budget,
-    nodes: usize,
+    spent: Cost,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, (Node, usize)>,
+    anchors: HashMap<usize, (Node, Cost)>,
     docs: Vec<Node>,
 }
 
@@ -95,7 +115,7 @@ impl Builder {
     fn new(budget: Budget) -> Self {
         Builder {
             budget,
-            nodes: 0,
+            spent: Cost::default(),
             stack: Vec::new(),
             anchors: HashMap::new(),
             docs: Vec::new(),
@@ -123,6 +143,7 @@ impl Builder {
             match event {
                 Event::DocumentStart(..) => self.anchors.clear(),
                 Event::Scalar(text, style, anchor, _tag) => {
+                    let cost = Cost::scalar(&text);
                     let node = Node {
                         value: Value::Scalar {
                             text: text.into_owned(),
@@ -130,8 +151,8 @@ impl Builder {
                         },
                         pos,
                     };
-                    self.count(1, pos)?;
-                    self.finish(node, anchor, 1, pos)?;
+                    self.count(cost, pos)?;
+                    self.finish(node, anchor, cost, pos)?;
                 }
                 Event::SequenceStart(_, anchor, _) => {
                     self.enter(pos)?;
@@ -177,19 +198,20 @@ impl Builder {
                             anchor,
                         ),
                     };
-                    self.count(1, pos)?;
-                    let size = tree_size(&node);
-                    self.finish(node, anchor, size, pos)?;
+                    self.count(Cost { nodes: 1, bytes: 0 }, pos)?;
+                    let cost = tree_cost(&node);
+                    self.finish(node, anchor, cost, pos)?;
                 }
                 Event::Alias(id) => {
-                    let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                    let (node, cost) = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
                         pos,
                         message: "alias refers to an unknown anchor".into(),
                         budget: false,
                     })?;
-                    self.count(size, pos)?;
+                    // Counted before the copy is made: a bomb is refused before it is built.
+                    self.count(cost, pos)?;
                     let node = Node { pos, ..node };
-                    self.finish(node, 0, size, pos)?;
+                    self.finish(node, 0, cost, pos)?;
                 }
                 _ => {}
             }
@@ -211,9 +233,21 @@ impl Builder {
         Ok(())
     }
 
-    fn count(&mut self, n: usize, pos: Pos) -> Result<(), YamlError> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > self.budget.max_nodes {
+    fn count(&mut self, cost: Cost, pos: Pos) -> Result<(), YamlError> {
+        self.spent.nodes = self.spent.nodes.saturating_add(cost.nodes);
+        self.spent.bytes = self.spent.bytes.saturating_add(cost.bytes);
+        if self.spent.bytes > self.budget.max_expanded_bytes {
+            return Err(YamlError {
+                pos,
+                message: format!(
+                    "budget breached: more than {} bytes of text after expanding aliases \
+                     (is this a YAML bomb?)",
+                    self.budget.max_expanded_bytes
+                ),
+                budget: true,
+            });
+        }
+        if self.spent.nodes > self.budget.max_nodes {
             return Err(YamlError {
                 pos,
                 message: format!(
@@ -228,15 +262,9 @@ impl Builder {
     }
 
     /// Places a completed node into its parent (or makes it a document).
-    fn finish(
-        &mut self,
-        node: Node,
-        anchor: usize,
-        size: usize,
-        pos: Pos,
-    ) -> Result<(), YamlError> {
+    fn finish(&mut self, node: Node, anchor: usize, cost: Cost, pos: Pos) -> Result<(), YamlError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size));
+            self.anchors.insert(anchor, (node.clone(), cost));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -247,7 +275,7 @@ impl Builder {
                 ..
             }) => match pending_key.take() {
                 None => {
-                    if !matches!(node.value, Value::Scalar { .. }) && size > 64 {
+                    if !matches!(node.value, Value::Scalar { .. }) && cost.nodes > 64 {
                         return Err(YamlError {
                             pos,
                             message: "complex mapping keys are not supported".into(),
@@ -312,12 +340,12 @@ fn same_key(a: &Node, b: &Node) -> bool {
     a.as_scalar().is_some() && a.as_scalar() == b.as_scalar()
 }
 
-fn tree_size(node: &Node) -> usize {
+fn tree_cost(node: &Node) -> Cost {
     // Iterative, to stay safe on deep input.
-    let mut count = 0;
+    let mut cost = Cost::default();
     let mut todo = vec![node];
     while let Some(n) = todo.pop() {
-        count += 1;
+        cost.nodes += 1;
         match &n.value {
             Value::Seq(items) => todo.extend(items.iter()),
             Value::Map(entries) => {
@@ -326,8 +354,8 @@ fn tree_size(node: &Node) -> usize {
                     todo.push(v);
                 }
             }
-            Value::Scalar { .. } => {}
+            Value::Scalar { text, .. } => cost.bytes += text.len(),
         }
     }
-    count
+    cost
 }

@@ -285,6 +285,30 @@ mod tests {
     }
 
     #[test]
+    fn one_long_string_aliased_many_times_is_refused_by_its_expanded_size() {
+        let mut text = format!("big: &s \"{}\"\ncopies:\n", "x".repeat(1 << 20));
+        for _ in 0..5_000 {
+            text.push_str("  - *s\n");
+        }
+        let err = parse(&text, Budget::default()).unwrap_err();
+        assert!(err.budget, "{err}");
+        assert!(
+            err.message
+                .contains("bytes of text after expanding aliases"),
+            "{err}"
+        );
+        // The alias that crossed the limit: the 63rd copy (64 MiB with the original and the
+        // two keys), on line 2 + 63.
+        assert_eq!(err.pos.line, 65, "{err}");
+        // A few copies of a long string are fine.
+        let few = format!(
+            "big: &s \"{}\"\ncopies: [*s, *s, *s]\n",
+            "x".repeat(1 << 20)
+        );
+        assert_eq!(parse(&few, Budget::default()).unwrap().len(), 1);
+    }
+
+    #[test]
     fn deep_nesting_is_refused() {
         let text = "[".repeat(10_000);
         let err = parse(&text, Budget::default()).unwrap_err();
