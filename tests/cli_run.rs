@@ -75,7 +75,7 @@ fn trigger_conf_overrides_params_and_bad_input_is_named() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "--conf is not valid JSON: `{who: nope`",
+            "--conf is not valid JSON; write it like",
         ));
     env.cmd(&["trigger", "hello", "--conf", "[1]"])
         .assert()

@@ -37,6 +37,36 @@ fn a_run_id_with_shell_syntax_is_refused_before_any_run_exists() {
     .success();
 }
 
+/// A `--conf` value lands in `bash_command` as data wherever the template puts it (bare, in
+/// double quotes, in single quotes); `| safe` is the way to insert shell code on purpose.
+#[test]
+fn conf_values_in_a_shell_command_are_data_not_code() {
+    let env = Env::new(&[(
+        "echo.yaml",
+        concat!(
+            "dag_id: echo\ntasks:\n  say:\n    operator: command\n    bash_command: >-\n",
+            "      cd {{ dag_run.conf.dir }} && echo {{ dag_run.conf.msg }} > bare",
+            " && echo \"{{ dag_run.conf.msg }}\" > double && echo '{{ dag_run.conf.msg }}' > single",
+            " && {{ dag_run.conf.script | safe }}\n",
+        ),
+    )]);
+    let dir = env.dir.path().join("out");
+    std::fs::create_dir(&dir).unwrap();
+    let msg = "hi; touch pwned1 # ' \" $(touch pwned2) `touch pwned3` \\ $HOME";
+    let conf = serde_json::json!({"dir": dir, "msg": msg, "script": "touch meant"}).to_string();
+    env.cmd(&["trigger", "echo", "--conf", &conf])
+        .assert()
+        .success();
+    for name in ["bare", "double", "single"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(text, format!("{msg}\n"), "{name}");
+    }
+    for pwned in ["pwned1", "pwned2", "pwned3"] {
+        assert!(!dir.join(pwned).exists(), "{pwned}: the value ran as code");
+    }
+    assert!(dir.join("meant").exists(), "`| safe` inserts shell code");
+}
+
 #[test]
 fn variable_names_are_checked_like_connection_names() {
     let env = Env::new(&[]);
@@ -205,10 +235,11 @@ fn an_unusable_store_says_why_at_once() {
     assert!(kept.starts_with("these are not"), "the file was changed");
 }
 
-/// `models predict` writes into a device as it is (it does not replace `/dev/full` by a
-/// file), and rows scored before get their outputs replaced, not doubled.
+/// `models predict` refuses an output that is not a regular file (it replaced `/dev/full` by
+/// a file before), replaces the outputs of rows scored before instead of doubling them, and
+/// fails on rows it cannot score (a null timestamp) instead of writing NaN.
 #[test]
-fn predict_respects_devices_and_rescored_rows() {
+fn predict_refuses_devices_and_unusable_rows_and_rescores_cleanly() {
     use std::os::unix::fs::FileTypeExt;
     let env = Env::shipped();
     env.cmd(&[
@@ -256,11 +287,65 @@ fn predict_respects_devices_and_rescored_rows() {
         schema(&twice).iter().filter(|n| *n == "prediction").count(),
         1
     );
-    if std::path::Path::new("/dev/full").exists() {
-        let out = predict(&day, std::path::Path::new("/dev/full"));
-        assert!(!out.status.success(), "a full device cannot take the file");
-        assert!(common::out_text(&out).contains("--output /dev/full"));
-        let meta = std::fs::metadata("/dev/full").unwrap();
-        assert!(meta.file_type().is_char_device(), "/dev/full was replaced");
+    for device in ["/dev/full", "/dev/null"] {
+        if !std::path::Path::new(device).exists() {
+            continue;
+        }
+        let out = predict(&day, std::path::Path::new(device));
+        let text = common::out_text(&out);
+        assert!(!out.status.success(), "{device}: {text}");
+        assert!(text.contains("is not a regular file"), "{text}");
+        let meta = std::fs::metadata(device).unwrap();
+        assert!(meta.file_type().is_char_device(), "{device} was replaced");
     }
+    // The same day with every event timestamp null: refused, naming the feature, no file.
+    let batch = {
+        use arrow::array::{Array, new_null_array};
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&day).unwrap(),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+        let batches: Vec<_> = reader.map(Result::unwrap).collect();
+        let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let schema = b.schema();
+        let fields: Vec<arrow::datatypes::Field> = schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let columns: Vec<std::sync::Arc<dyn Array>> = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| {
+                if f.name() == "event_timestamp" {
+                    new_null_array(f.data_type(), c.len())
+                } else {
+                    std::sync::Arc::clone(c)
+                }
+            })
+            .collect();
+        arrow::array::RecordBatch::try_new(
+            std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+            columns,
+        )
+        .unwrap()
+    };
+    let nulls = env.dir.path().join("null_times.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        std::fs::File::create(&nulls).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let scored = env.dir.path().join("null_scored.parquet");
+    let out = predict(&nulls, &scored);
+    let text = common::out_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("rows cannot be scored"), "{text}");
+    assert!(!scored.exists(), "nothing is written");
 }

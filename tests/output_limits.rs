@@ -1,6 +1,7 @@
 //! A task that prints without end fills neither memory nor the store: one line is cut at
-//! 64 KiB (saying how much was cut), a try's log stops at its cap (`DAGCTL_LOG_MAX_BYTES`,
-//! 16 MiB by default) saying so, and the task still succeeds.
+//! 64 KiB (saying how much was cut), a try's log keeps its head and its tail within its cap
+//! (`DAGCTL_LOG_MAX_BYTES`, 16 MiB by default) saying how much was cut between them, and the
+//! task still succeeds.
 
 mod common;
 
@@ -37,4 +38,23 @@ fn an_endless_line_and_endless_output_are_cut_and_said_to_be() {
         "{}",
         &many[many.len().saturating_sub(300)..]
     );
+    // The head from the first line, the tail to the last, and what was cut between, said.
+    assert!(many.starts_with("1\n2\n3\n"), "{}", &many[..50]);
+    assert!(
+        many.ends_with("399999\n400000\nlast\n"),
+        "{}",
+        &many[many.len() - 50..]
+    );
+    let note = many
+        .lines()
+        .find(|l| l.contains("cut here"))
+        .expect("a line says what was cut");
+    let cut: u64 = note["[dagctl: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let kept_numbers = many.lines().filter(|l| l.parse::<u64>().is_ok()).count() as u64;
+    assert_eq!(kept_numbers + cut, 400_000, "{note}");
 }

@@ -404,4 +404,93 @@ fn the_shipped_loop_runs_on_s3_through_the_deployment_connection() {
         .unwrap();
     let mut c = dagctl_without_s3_env(&home);
     assert!(ok(c.args(["models", "verify", "churn_model"])).contains("v1: ok"));
+    no_secret_anywhere(&home, &loc, &rt);
+}
+
+/// After the loop on S3: neither the S3 secret key nor a planted secret Variable is in any
+/// CLI output (runs, tries, logs, connections, Variables, models, experiments), in any file of
+/// the home (the database and its WAL included), or in any object the loop wrote to S3.
+fn no_secret_anywhere(
+    home: &std::path::Path,
+    loc: &storage::Location,
+    rt: &tokio::runtime::Runtime,
+) {
+    const PLANTED: &str = "planted-db-password-4Rt9";
+    let s3_secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    let secrets = [s3_secret.as_str(), PLANTED];
+    ok(dagctl(home).args(["variables", "set", "db_password", PLANTED]));
+    let mut shown = String::new();
+    let mut show = |args: &[&str]| {
+        let out = dagctl_without_s3_env(home).args(args).output().unwrap();
+        shown.push_str(&String::from_utf8_lossy(&out.stdout));
+        shown.push_str(&String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    for args in [
+        &["connections", "list"][..],
+        &["connections", "get", "lake", "--json"],
+        &["variables", "list", "--json"],
+        &["models", "show", "churn_model", "--json"],
+        &["experiments", "runs", "--json"],
+    ] {
+        show(args);
+    }
+    let runs: serde_json::Value =
+        serde_json::from_slice(&show(&["runs", "list", "--json"]).stdout).unwrap();
+    let mut logs = 0;
+    for r in runs.as_array().unwrap() {
+        let (dag, run) = (r["dag_id"].as_str().unwrap(), r["run_id"].as_str().unwrap());
+        let detail: serde_json::Value =
+            serde_json::from_slice(&show(&["runs", "show", run, "--dag", dag, "--json"]).stdout)
+                .unwrap();
+        for t in detail["tasks"].as_array().unwrap() {
+            if t["try_number"].as_u64().unwrap_or(0) > 0 {
+                show(&[
+                    "tasks",
+                    "logs",
+                    run,
+                    t["task_id"].as_str().unwrap(),
+                    "--dag",
+                    dag,
+                ]);
+                logs += 1;
+            }
+        }
+    }
+    assert!(logs >= 10, "{logs} task logs read");
+    assert!(
+        shown.contains("***"),
+        "the secrets were there to show, masked"
+    );
+    for secret in secrets {
+        assert!(!shown.contains(secret), "a secret was shown by the CLI");
+    }
+    let mut stack = vec![home.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
+            for secret in secrets {
+                assert!(!text.contains(secret), "{} holds a secret", p.display());
+            }
+        }
+    }
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let objects: Vec<_> = rt
+        .block_on(loc.store.list(Some(&loc.prefix)).try_collect::<Vec<_>>())
+        .unwrap();
+    assert!(objects.len() > 5, "{} objects", objects.len());
+    for o in objects {
+        let bytes = rt.block_on(loc.store.get(&o.location)).unwrap();
+        let bytes = rt.block_on(bytes.bytes()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in secrets {
+            assert!(!text.contains(secret), "{} holds a secret", o.location);
+        }
+    }
 }

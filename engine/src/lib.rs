@@ -13,6 +13,7 @@
 //! | [`schedule`] | cron expressions and presets, [`timetable`]s: data intervals, logical dates, catchup, time zones |
 //! | [`run`] | the run lifecycle: new runs and run ids, the [`run::Driver`] behind trigger, backfill, resume and the scheduler, the [`executor`] of one run, [`scheduler`], worker liveness, clear/mark/cancel/pause |
 //! | [`task`] | the [`Operator`] trait and [`OperatorRegistry`], [`TaskContext`], templating, [`trigger_rule`]s, [`sensor`]s, the built-in operators |
+//! | [`secrets`] | Fernet keys sealing Variables and connections at rest ([`secrets::Keyring`]), the [`secrets::Masker`] that turns secret values into `***` in logs, errors and output |
 //! | [`store`] | the [`Store`] trait, SQLite/PostgreSQL and in-memory stores, migrations |
 //! | [`engine`], [`events`] | [`Engine`] and its builder (the embedding API), the stream of state changes |
 //!
@@ -41,6 +42,7 @@ pub mod engine;
 pub mod events;
 pub mod run;
 pub mod schedule;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod store;

@@ -4,6 +4,10 @@
 //! `append_env`). Unlike Airflow, `append_env` defaults to `true`: the task inherits the
 //! worker's environment plus `env`, so `PATH` is kept; set it to `false` for Airflow's
 //! behaviour (only `env`).
+//!
+//! Values templated into `bash_command` are shell-quoted for the place they land (bare, inside
+//! double or single quotes), so a run id or a `--conf` value is one word of data, never code;
+//! `{{ value | safe }}` inserts a value unquoted when it is meant to be shell syntax.
 
 use std::collections::BTreeMap;
 
@@ -205,6 +209,10 @@ impl Operator for Command {
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
         CommandArgs::from_json(args).map(drop)
+    }
+
+    fn shell_args(&self) -> &'static [&'static str] {
+        &["bash_command"]
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {

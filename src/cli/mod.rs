@@ -10,6 +10,7 @@ mod output;
 mod pools;
 mod runs;
 mod schedule;
+mod secrets;
 mod tasks;
 mod trigger;
 mod validate;
@@ -147,6 +148,8 @@ enum Command {
     /// Training runs recorded by `train_models` (parameters, metrics, data, artifacts).
     #[command(subcommand)]
     Experiments(experiments::ExperimentsCommand),
+    /// Seal Variables and connections again with the first Fernet key (key rotation).
+    RotateFernetKey(secrets::RotateArgs),
 }
 
 /// Runs the verb; the exit code says whether it succeeded.
@@ -166,6 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Operators(c) => operators::run(&dagctl::registry(), c),
         Command::Models(c) => models::run(g, c).await,
         Command::Experiments(c) => experiments::run(g, c).await,
+        Command::RotateFernetKey(a) => secrets::rotate(g, a).await,
     }
 }
 

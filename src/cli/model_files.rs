@@ -124,11 +124,13 @@ pub(super) async fn write_parquet(
         return Ok(());
     }
     let path = Path::new(arg);
-    // A device, a pipe or a terminal is written to as it is: renaming a file over it would
-    // replace the device node (`--output /dev/stdout`, `/dev/full`).
+    // Not a device, a pipe or a folder: renaming a file over one would replace the node
+    // (`/dev/full` as root), and writing into one leaves no file to read back.
     if path.metadata().is_ok_and(|m| !m.is_file()) {
-        std::fs::write(path, bytes).with_context(|| format!("--output {arg}"))?;
-        return Ok(());
+        bail!(
+            "--output {arg} exists and is not a regular file (a device, pipe or folder): \
+             give a file path or a storage URL"
+        );
     }
     let tmp = path.with_extension("parquet.partial");
     std::fs::write(&tmp, bytes).with_context(|| format!("--output {arg}"))?;

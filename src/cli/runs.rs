@@ -88,7 +88,8 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             if json {
-                let list: Vec<_> = runs.iter().map(run_json).collect();
+                let masker = super::secrets::masker(&store).await;
+                let list: Vec<_> = runs.iter().map(|r| run_json(r, &masker)).collect();
                 print_json(&serde_json::Value::Array(list))?;
             } else if runs.is_empty() {
                 println!("(no runs)");
@@ -125,6 +126,9 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             let run = engine.find_run(&run_id, dag.as_deref()).await?;
             let store = engine.store();
             let key = run.key();
+            let masker = super::secrets::masker(store.as_ref())
+                .await
+                .with_conf(&run.conf);
             let mut tis = store.task_instances(&key).await?;
             // Topological order when the DAG is loaded, else by name.
             if let Ok(d) = engine.dag(&run.dag_id) {
@@ -138,9 +142,14 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             } else {
                 tis.sort_by(|a, b| a.task_id.cmp(&b.task_id));
             }
-            let tries = store.tries(&key, None).await?;
+            let mut tries = store.tries(&key, None).await?;
+            for x in &mut tries {
+                if let Some(e) = &mut x.error {
+                    *e = masker.mask(e).into_owned();
+                }
+            }
             if json {
-                let mut v = run_json(&run);
+                let mut v = run_json(&run, &masker);
                 v["tasks"] = tis
                     .iter()
                     .map(|t| {
@@ -177,7 +186,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                 "  started: {}  ended: {}  conf: {}",
                 time(run.start_date),
                 time(run.end_date),
-                run.conf
+                masker.mask_json(&run.conf)
             );
             let reasons = dagctl::operators::monitor::reasons::from_conf(&run.conf);
             if !reasons.is_empty() {
@@ -273,7 +282,11 @@ fn duration(
     Some((end? - start?).to_std().unwrap_or_default())
 }
 
-fn run_json(r: &dagctl::engine::store::DagRun) -> serde_json::Value {
+/// A run as JSON, its conf masked.
+fn run_json(
+    r: &dagctl::engine::store::DagRun,
+    masker: &dagctl::engine::secrets::Masker,
+) -> serde_json::Value {
     serde_json::json!({
         "dag_id": r.dag_id,
         "run_id": r.run_id,
@@ -282,7 +295,7 @@ fn run_json(r: &dagctl::engine::store::DagRun) -> serde_json::Value {
         "logical_date": r.logical_date.to_rfc3339(),
         "data_interval_start": r.data_interval_start.to_rfc3339(),
         "data_interval_end": r.data_interval_end.to_rfc3339(),
-        "conf": r.conf,
+        "conf": masker.mask_json(&r.conf),
         "start_date": r.start_date.map(|d| d.to_rfc3339()),
         "end_date": r.end_date.map(|d| d.to_rfc3339()),
     })

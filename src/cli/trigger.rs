@@ -46,8 +46,9 @@ pub fn options(
 ) -> anyhow::Result<TriggerOptions> {
     let conf = conf
         .map(|text| {
+            // The text is not echoed: it may hold a secret.
             serde_json::from_str::<serde_json::Value>(text).with_context(|| {
-                format!("--conf is not valid JSON: `{text}`; write it like '{{\"force\": true}}'")
+                "--conf is not valid JSON; write it like '{\"force\": true}'".to_string()
             })
         })
         .transpose()?;
@@ -155,13 +156,19 @@ pub fn report_exit(report: &DriveReport) -> ExitCode {
 /// trained and promoted), after the run tables.
 pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
     let mut lines = Vec::new();
+    let masker = super::secrets::masker(store).await;
     for o in outcomes {
         let run = RunKey::new(&o.dag_id, &o.run_id);
         for t in &o.tasks {
             if let Ok(Some(v)) = store.xcom(&run, &t.task_id, "return_value").await
                 && let Some(line) = v.get("summary").and_then(|s| s.as_str())
             {
-                lines.push(format!("  {}.{}: {line}", o.dag_id, t.task_id));
+                lines.push(format!(
+                    "  {}.{}: {}",
+                    o.dag_id,
+                    t.task_id,
+                    masker.mask(line)
+                ));
             }
         }
     }

@@ -12,13 +12,16 @@ use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum VariablesCommand {
-    /// Print a Variable's value.
+    /// Print a Variable's value (a secret-looking one only with `--reveal`).
     Get {
         /// Its name.
         key: String,
         /// Print it as JSON (parsed if it is JSON, else as a string).
         #[arg(long)]
         json: bool,
+        /// Print the value even if the name looks secret (`password`, `token`, …).
+        #[arg(long)]
+        reveal: bool,
     },
     /// Set a Variable: JSON (`'{"a": 1}'`) or a plain string.
     Set {
@@ -47,7 +50,13 @@ fn parsed(value: &str) -> serde_json::Value {
 pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
     let store = g.store().await?;
     match c {
-        VariablesCommand::Get { key, json } => match store.variable(&key).await? {
+        VariablesCommand::Get { key, reveal, .. } if is_secret_name(&key) && !reveal => {
+            if store.variable(&key).await?.is_none() {
+                bail!("no Variable `{key}` (`dagctl variables list` lists them)");
+            }
+            bail!("`{key}` looks secret, so its value is not printed; pass --reveal to print it");
+        }
+        VariablesCommand::Get { key, json, .. } => match store.variable(&key).await? {
             Some(v) if json => print_json(&parsed(&v))?,
             Some(v) => println!("{v}"),
             None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),

@@ -58,6 +58,7 @@ impl Env {
             .env("DAGCTL_DAGS_FOLDER", self.dags())
             .env_remove("DAGCTL_STORE_URL")
             .env_remove("DAGCTL_DATA_URL")
+            .env_remove("DAGCTL_FERNET_KEY")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
     }
 

@@ -22,6 +22,9 @@ use crate::suggest::closest;
 
 use super::NewRun;
 
+/// The largest `dag_run.conf` a run takes, serialized.
+pub const MAX_CONF_BYTES: usize = 64 << 10;
+
 /// Which task instances [`RunControl::clear`] clears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Clear {
@@ -109,9 +112,23 @@ impl RunControl {
     ) -> Result<DagRun, EngineError> {
         let dag = self.dag(&new.dag_id)?;
         if !new.conf.is_object() {
+            let kind = match &new.conf {
+                serde_json::Value::Array(_) => "a list",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "null",
+            };
             return Err(EngineError::BadOptions(format!(
-                "conf must be a JSON object like {{\"key\": \"value\"}}, got {}",
-                new.conf
+                "conf must be a JSON object like {{\"key\": \"value\"}}, got {kind}"
+            )));
+        }
+        let size = new.conf.to_string().len();
+        if size > MAX_CONF_BYTES {
+            return Err(EngineError::BadOptions(format!(
+                "conf is {size} bytes, more than the {MAX_CONF_BYTES} a run keeps (it is copied \
+                 into every task's context): put large inputs in a file or a dataset and pass \
+                 its path"
             )));
         }
         let run = new.build(self.clock.now());

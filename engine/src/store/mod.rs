@@ -100,6 +100,9 @@ pub enum StoreError {
         /// What went wrong and what to check.
         message: String,
     },
+    /// A secret cannot be sealed or opened (no key, a wrong key, an unreadable key file).
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
     /// The store URL is not one dagctl can use.
     #[error("unsupported state store URL `{url}`: {hint}")]
     BadUrl {

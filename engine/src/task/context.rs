@@ -91,8 +91,10 @@ fn log_cap() -> usize {
 
 /// The log of one try: lines accumulate here and are written to the store in chunks (on each
 /// heartbeat and when the try ends), so a crash loses at most the last few seconds of output.
-/// It keeps at most [`LOG_CAP`] bytes per try (`DAGCTL_LOG_MAX_BYTES`); past that it says so
-/// once and counts what it drops.
+/// It keeps at most [`LOG_CAP`] bytes per try (`DAGCTL_LOG_MAX_BYTES`): the first three
+/// quarters as they come, and the last quarter, written when the try ends behind a line that
+/// says how much was cut between them. Secret values are masked (see
+/// [`Masker`](crate::secrets::Masker)) before anything leaves the buffer.
 #[derive(Debug, Clone, Default)]
 pub struct LogBuffer(Arc<Mutex<LogInner>>);
 
@@ -101,53 +103,108 @@ struct LogInner {
     pending: String,
     next_seq: u32,
     kept: usize,
+    /// Past the head's share of the cap: the latest lines, oldest first.
+    tail: std::collections::VecDeque<String>,
+    tail_bytes: usize,
+    cutting: bool,
     dropped_lines: u64,
+    dropped_bytes: u64,
+    masker: Option<Arc<crate::secrets::Masker>>,
 }
 
 impl LogBuffer {
-    /// Lines dropped past the cap, so far.
+    /// A buffer that masks these secrets in everything it hands out.
+    pub fn masked(masker: Arc<crate::secrets::Masker>) -> LogBuffer {
+        LogBuffer(Arc::new(Mutex::new(LogInner {
+            masker: Some(masker),
+            ..LogInner::default()
+        })))
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, LogInner> {
+        // A std mutex: held for a push only, never across an await.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Lines cut from the middle past the cap, so far.
     pub fn dropped_lines(&self) -> u64 {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .dropped_lines
+        self.inner().dropped_lines
     }
 
     /// Appends a line.
     pub fn line(&self, line: &str) {
-        // A std mutex: held for a push only, never across an await.
-        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner();
+        // NUL cannot be stored as text (SQL ends there, PostgreSQL refuses it).
+        let mut line = if line.contains('\0') {
+            line.replace('\0', "\u{FFFD}")
+        } else {
+            line.to_string()
+        };
+        if !line.ends_with('\n') {
+            line.push('\n');
+        }
         let cap = log_cap();
-        if inner.kept + line.len() + 1 > cap {
-            if inner.dropped_lines == 0 {
-                inner.pending.push_str(&format!(
-                    "[dagctl: this try's log reached its cap of {cap} bytes (DAGCTL_LOG_MAX_BYTES); further output is not kept]\n"
-                ));
-            }
-            inner.dropped_lines += 1;
+        let head = cap - cap / 4;
+        if !inner.cutting && inner.kept + line.len() <= head {
+            inner.kept += line.len();
+            inner.pending.push_str(&line);
             return;
         }
-        inner.kept += line.len() + 1;
-        // NUL cannot be stored as text (SQL ends there, PostgreSQL refuses it).
-        if line.contains('\0') {
-            inner.pending.push_str(&line.replace('\0', "\u{FFFD}"));
-        } else {
-            inner.pending.push_str(line);
-        }
-        if !line.ends_with('\n') {
-            inner.pending.push('\n');
+        inner.cutting = true;
+        inner.tail_bytes += line.len();
+        inner.tail.push_back(line);
+        while inner.tail_bytes > cap / 4 && inner.tail.len() > 1 {
+            let Some(old) = inner.tail.pop_front() else {
+                break;
+            };
+            inner.tail_bytes -= old.len();
+            inner.dropped_lines += 1;
+            inner.dropped_bytes += old.len() as u64;
         }
     }
 
-    /// Takes what was logged since the last call, with its chunk number.
+    /// Takes what was logged since the last call, with its chunk number (the tail kept past
+    /// the cap waits for [`finish`](Self::finish)).
     pub fn take(&self) -> Option<(u32, String)> {
-        let mut inner = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner();
         if inner.pending.is_empty() {
             return None;
         }
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        Some((seq, std::mem::take(&mut inner.pending)))
+        let text = std::mem::take(&mut inner.pending);
+        let text = match &inner.masker {
+            Some(m) => m.mask(&text).into_owned(),
+            None => text,
+        };
+        Some((seq, text))
+    }
+
+    /// Takes the rest of the log when the try ends: what is pending, then, if the cap was
+    /// reached, a line saying how much was cut and the tail.
+    pub fn finish(&self) -> Option<(u32, String)> {
+        {
+            let mut inner = self.inner();
+            if inner.cutting {
+                let cap = log_cap();
+                let (lines, bytes) = (inner.dropped_lines, inner.dropped_bytes);
+                let note = if lines > 0 {
+                    format!(
+                        "[dagctl: {lines} lines ({bytes} bytes) cut here: this try's log reached its cap of {cap} bytes (DAGCTL_LOG_MAX_BYTES) and keeps its first and last lines]\n"
+                    )
+                } else {
+                    String::new()
+                };
+                inner.pending.push_str(&note);
+                let tail: Vec<String> = inner.tail.drain(..).collect();
+                for l in tail {
+                    inner.pending.push_str(&l);
+                }
+                inner.tail_bytes = 0;
+                inner.cutting = false;
+            }
+        }
+        self.take()
     }
 }
 

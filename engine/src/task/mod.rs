@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod context;
 pub mod operator;
 pub mod sensor;
+mod shell_quote;
 pub mod template;
 pub mod trigger;
 pub mod trigger_rule;

@@ -41,6 +41,13 @@ pub trait Operator: Send + Sync + 'static {
         &[]
     }
 
+    /// The arguments that are shell commands (`bash_command`): a value a template inserts
+    /// into one is quoted for the shell, so a run id or a `--conf` value is data, never
+    /// code; `{{ value | safe }}` inserts it as shell code on purpose. None by default.
+    fn shell_args(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Does the work of one try. Arguments in `ctx.args` are rendered already.
     ///
     /// # Errors

@@ -117,6 +117,8 @@ fn is_template(s: &str) -> bool {
 /// Renders templates: one sandboxed environment, shared.
 pub struct Renderer {
     env: Environment<'static>,
+    /// The same, for shell arguments: values are quoted (see [`super::shell_quote`]).
+    shell: Environment<'static>,
 }
 
 impl Default for Renderer {
@@ -134,11 +136,19 @@ impl fmt::Debug for Renderer {
 impl Renderer {
     /// A sandboxed environment: no loader, strict undefined, bounded work.
     pub fn new() -> Self {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_fuel(Some(200_000));
-        env.set_recursion_limit(64);
-        Renderer { env }
+        let sandboxed = || {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(UndefinedBehavior::Strict);
+            env.set_fuel(Some(200_000));
+            env.set_recursion_limit(64);
+            env
+        };
+        let mut shell = sandboxed();
+        shell.set_formatter(super::shell_quote::formatter);
+        Renderer {
+            env: sandboxed(),
+            shell,
+        }
     }
 
     /// The template context for one try.
@@ -219,7 +229,9 @@ impl Renderer {
         }
     }
 
-    /// Renders every string of `args` that holds a template; other values are kept.
+    /// Renders every string of `args` that holds a template; other values are kept. The
+    /// top-level arguments named in `shell` are shell commands: the values their templates
+    /// insert are quoted as data ([`crate::Operator::shell_args`]).
     ///
     /// # Errors
     /// The first [`TemplateError`], naming the argument, the template, the line and the
@@ -228,8 +240,9 @@ impl Renderer {
         &self,
         args: &serde_json::Value,
         ctx: &Value,
+        shell: &[&str],
     ) -> Result<serde_json::Value, TemplateError> {
-        self.render_value(args, ctx, &mut Vec::new())
+        self.render_value(args, ctx, &mut Vec::new(), shell)
     }
 
     fn render_value(
@@ -237,15 +250,19 @@ impl Renderer {
         v: &serde_json::Value,
         ctx: &Value,
         path: &mut Vec<String>,
+        shell: &[&str],
     ) -> Result<serde_json::Value, TemplateError> {
         use serde_json::Value as J;
         Ok(match v {
-            J::String(s) if is_template(s) => J::String(self.render_str(s, ctx, path)?),
+            J::String(s) if is_template(s) => {
+                let is_shell = matches!(path.as_slice(), [arg] if shell.contains(&arg.as_str()));
+                J::String(self.render_str(s, ctx, path, is_shell)?)
+            }
             J::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     path.push(i.to_string());
-                    out.push(self.render_value(item, ctx, path)?);
+                    out.push(self.render_value(item, ctx, path, shell)?);
                     path.pop();
                 }
                 J::Array(out)
@@ -254,7 +271,7 @@ impl Renderer {
                 let mut out = serde_json::Map::with_capacity(m.len());
                 for (k, item) in m {
                     path.push(k.clone());
-                    out.insert(k.clone(), self.render_value(item, ctx, path)?);
+                    out.insert(k.clone(), self.render_value(item, ctx, path, shell)?);
                     path.pop();
                 }
                 J::Object(out)
@@ -264,8 +281,19 @@ impl Renderer {
     }
 
     /// Renders one template string.
-    fn render_str(&self, s: &str, ctx: &Value, path: &[String]) -> Result<String, TemplateError> {
-        self.env.render_str(s, ctx.clone()).map_err(|e| {
+    fn render_str(
+        &self,
+        s: &str,
+        ctx: &Value,
+        path: &[String],
+        is_shell: bool,
+    ) -> Result<String, TemplateError> {
+        let rendered = if is_shell {
+            super::shell_quote::render(|| self.shell.render_str(s, ctx.clone()))
+        } else {
+            self.env.render_str(s, ctx.clone())
+        };
+        rendered.map_err(|e| {
             let undefined = (e.kind() == ErrorKind::UndefinedError)
                 .then(|| self.first_undefined(s, ctx))
                 .flatten();
@@ -376,7 +404,7 @@ mod tests {
         };
         let r = Renderer::new();
         let ctx = r.context(&d);
-        r.render_args(&json!({"x": template}), &ctx)
+        r.render_args(&json!({"x": template}), &ctx, &[])
             .map(|v| v["x"].as_str().unwrap().to_string())
     }
 

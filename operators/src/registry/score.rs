@@ -17,9 +17,24 @@ impl Loaded {
     /// already have (scored before) are replaced.
     ///
     /// # Errors
-    /// A column the preprocessing needs is missing or mistyped, or the model cannot predict.
+    /// A column the preprocessing needs is missing or mistyped, rows whose features cannot be
+    /// computed (a null timestamp the model's features come from: no number to score rather
+    /// than a `NaN` prediction), or the model cannot predict.
     pub fn score(&self, raw: &RecordBatch) -> Result<RecordBatch, RegistryError> {
         let features = self.metadata.preprocessor.transform(raw)?;
+        for (name, column) in features.columns.iter().zip(&features.values) {
+            let mut bad = column.iter().enumerate().filter(|(_, v)| !v.is_finite());
+            if let Some((first, _)) = bad.next() {
+                return Err(MlError::Data(format!(
+                    "{} of {} rows cannot be scored: feature `{name}` has no value for them \
+                     (the first is row {first}); a column it is computed from is null or out of \
+                     range there: fill or drop those rows",
+                    bad.count() + 1,
+                    column.len()
+                ))
+                .into());
+            }
+        }
         if features.columns != self.model.info.feature_columns {
             return Err(MlError::Data(format!(
                 "the preprocessing gives other columns than model version {} reads",

@@ -27,6 +27,7 @@ use crate::engine::DagSet;
 use crate::events::Event;
 use crate::operator::OperatorRegistry;
 use crate::run::control::RunControl;
+use crate::secrets::Masker;
 use crate::state::{RunState, TaskState};
 use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
@@ -155,7 +156,16 @@ pub struct Executor {
     worker: Arc<WorkerId>,
     clock: Clock,
     runs: RunControl,
+    /// The secrets masker and when it was loaded: reloaded when older than [`MASKER_TTL`].
+    masker: Arc<tokio::sync::Mutex<Option<LoadedMasker>>>,
 }
+
+/// A secrets masker and when it was loaded.
+type LoadedMasker = (tokio::time::Instant, Arc<Masker>);
+
+/// How long a loaded secrets masker is used before the store is read again (a Variable set
+/// while a scheduler runs is masked within this time).
+const MASKER_TTL: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -201,7 +211,29 @@ impl Executor {
             config,
             worker: Arc::new(WorkerId::new()),
             clock,
+            masker: Arc::default(),
         }
+    }
+
+    /// The secrets masker over the store's secret Variables and connections, reloaded every
+    /// [`MASKER_TTL`]. A store whose secrets cannot be read gives an empty masker (and a
+    /// warning): a task cannot read those secrets either.
+    pub(crate) async fn masker(&self) -> Arc<Masker> {
+        let mut cached = self.masker.lock().await;
+        if let Some((at, m)) = cached.as_ref()
+            && at.elapsed() < MASKER_TTL
+        {
+            return Arc::clone(m);
+        }
+        let m = Arc::new(match Masker::load(self.store.as_ref()).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("cannot read the secrets to mask: {e}");
+                Masker::default()
+            }
+        });
+        *cached = Some((tokio::time::Instant::now(), Arc::clone(&m)));
+        m
     }
 
     /// Creating and changing runs.
@@ -290,7 +322,8 @@ impl Executor {
     ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
         let idx = dag.graph.index_of(task_id)?;
         let task = &dag.tasks[idx];
-        let log = LogBuffer::default();
+        let masker = Arc::new(self.masker().await.with_conf(&run.conf));
+        let log = LogBuffer::masked(Arc::clone(&masker));
         let ctx = self.context(
             dag,
             run,
@@ -302,12 +335,22 @@ impl Executor {
             log.clone(),
         );
         let op = self.registry.get(&task.operator)?.clone();
-        let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str()).await;
+        let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str(), op.shell_args()).await;
         let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;
         if let Err(e) = &result {
             log.line(&format!("ERROR: {e}"));
         }
-        let text = log.take().map(|(_, t)| t).unwrap_or_default();
+        let result = match result {
+            Ok(TaskOutcome::Success(Some(v))) => {
+                Ok(TaskOutcome::Success(Some(masker.mask_strings(&v))))
+            }
+            Ok(other) => Ok(other),
+            Err(mut e) => {
+                e.message = masker.mask(&e.message).into_owned();
+                Err(e)
+            }
+        };
+        let text = log.finish().map(|(_, t)| t).unwrap_or_default();
         Some((result, text))
     }
 

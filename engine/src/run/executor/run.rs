@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use crate::context::LogBuffer;
 use crate::dag::Dag;
 use crate::events::Event;
+use crate::secrets::Masker;
 use crate::state::{RunState, TaskState};
 use crate::store::{Batch, Change, DagRun};
 use crate::trigger_rule::{Decision, UpstreamStates};
@@ -45,6 +46,8 @@ pub(super) struct RunExec<'a> {
     pub(super) external: Vec<usize>,
     /// Callbacks running; awaited before the run's outcome is returned.
     pub(super) callbacks: JoinSet<()>,
+    /// Masks secrets in this run's logs and errors.
+    pub(super) masker: Arc<Masker>,
 }
 
 impl RunExec<'_> {

@@ -180,6 +180,7 @@ impl Executor {
                 }
             })
             .collect();
+        let masker = Arc::new(self.masker().await.with_conf(&run.conf));
         Ok(RunExec {
             ex: self,
             dag,
@@ -191,6 +192,7 @@ impl Executor {
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
             callbacks: JoinSet::new(),
+            masker,
         })
     }
 }

@@ -12,6 +12,7 @@ pub(super) async fn ctx_rendered(
     renderer: &Renderer,
     mut ctx: TaskContext,
     run_type: &str,
+    shell_args: &[&str],
 ) -> Result<TaskContext, (TaskError, Pending)> {
     let need = needs(&ctx.args);
     if !need.any {
@@ -48,7 +49,7 @@ pub(super) async fn ctx_rendered(
         xcoms: &xcoms,
     };
     let template_ctx = renderer.context(&data);
-    match renderer.render_args(&ctx.args, &template_ctx) {
+    match renderer.render_args(&ctx.args, &template_ctx, shell_args) {
         Ok(args) => {
             ctx.args = args;
             Ok(ctx)

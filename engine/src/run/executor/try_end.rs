@@ -66,17 +66,18 @@ impl RunExec<'_> {
         );
         let try_number = idx.map_or(0, |i| self.slots[i].try_number);
         for cb in callbacks.clone() {
-            let log = LogBuffer::default();
+            let log = LogBuffer::masked(Arc::clone(&self.masker));
             let ctx = self.context(idx, try_number, cb.args.clone(), log.clone());
             let operator = self.ex.registry.get(&cb.operator).cloned();
             let renderer = Arc::clone(&self.ex.renderer);
             let run_type = self.run.run_type.as_str();
             let who = who.clone();
+            let masker = Arc::clone(&self.masker);
             self.callbacks.spawn(async move {
                 let result = match operator {
                     None => Err(TaskError::fatal("operator is not registered")),
                     Some(op) => {
-                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        let ctx = ctx_rendered(&renderer, ctx, run_type, op.shell_args()).await;
                         run_try(op.as_ref(), ctx, Some(Duration::from_secs(600)))
                             .await
                             .0
@@ -85,7 +86,10 @@ impl RunExec<'_> {
                 let output = log.take().map(|(_, t)| t).unwrap_or_default();
                 match result {
                     Ok(_) => tracing::info!("{event} callback of {who} ran: {}", output.trim()),
-                    Err(e) => tracing::warn!("{event} callback of {who} failed: {e}"),
+                    Err(e) => tracing::warn!(
+                        "{event} callback of {who} failed: {}",
+                        masker.mask(&e.message)
+                    ),
                 }
             });
         }
@@ -98,7 +102,7 @@ impl RunExec<'_> {
         try_number: u32,
     ) -> tokio::task::Id {
         let task = &self.dag.tasks[idx];
-        let log = LogBuffer::default();
+        let log = LogBuffer::masked(Arc::clone(&self.masker));
         self.logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -121,7 +125,7 @@ impl RunExec<'_> {
                         Pending::default(),
                     ),
                     Some(op) => {
-                        let ctx = ctx_rendered(&renderer, ctx, run_type).await;
+                        let ctx = ctx_rendered(&renderer, ctx, run_type, op.shell_args()).await;
                         run_try(op.as_ref(), ctx, timeout).await
                     }
                 };
@@ -177,7 +181,7 @@ impl RunExec<'_> {
         if let (Err(e), Some(log)) = (&done.result, &log) {
             log.line(&format!("ERROR: {e}"));
         }
-        if let Some((seq, text)) = log.and_then(|l| l.take()) {
+        if let Some((seq, text)) = log.and_then(|l| l.finish()) {
             self.changes.push(Change::Log {
                 task_id: task_id.clone(),
                 try_number: done.try_number,
@@ -189,7 +193,10 @@ impl RunExec<'_> {
             Ok(TaskOutcome::Skipped(_)) => (TaskState::Skipped, None),
             Ok(TaskOutcome::Defer { .. }) => (TaskState::Deferred, None),
             Ok(_) => (TaskState::Success, None),
-            Err(e) => (TaskState::Failed, Some(e.message.clone())),
+            Err(e) => (
+                TaskState::Failed,
+                Some(self.masker.mask(&e.message).into_owned()),
+            ),
         };
         self.slots[idx].error = error.clone();
         self.changes.push(Change::EndTry {
@@ -208,11 +215,12 @@ impl RunExec<'_> {
                 } else {
                     done.pending
                 };
+                // A secret never reaches the store through XCom (read the Variable instead).
                 for (key, value) in pending.xcom {
                     self.changes.push(Change::Xcom {
                         task_id: task_id.clone(),
                         key,
-                        value,
+                        value: self.masker.mask_strings(&value),
                     });
                 }
                 for (key, value) in pending.variables {
@@ -233,7 +241,7 @@ impl RunExec<'_> {
                             self.changes.push(Change::Xcom {
                                 task_id: task_id.clone(),
                                 key: "return_value".into(),
-                                value,
+                                value: self.masker.mask_strings(&value),
                             });
                         }
                         self.set_state(idx, TaskState::Success, now);

@@ -137,12 +137,22 @@ impl SqlStore {
         let (backend, url) = if let Some(path) = url.strip_prefix("sqlite://") {
             let path = path.split('?').next().unwrap_or(path);
             sqlite_path = Some(path.to_string());
+            // The database holds secrets (sealed) and task logs: a new home is the owner's
+            // alone (0700), a new database file too (0600; SQLite gives its WAL the same).
             if let Some(parent) = Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Unreachable {
+                crate::secrets::private_dir(parent).map_err(|e| StoreError::Unreachable {
                     url: url.to_string(),
                     message: format!("cannot create the folder `{}`: {e}", parent.display()),
+                })?;
+            }
+            if !path.is_empty() && !path.starts_with(':') {
+                crate::secrets::private_file(Path::new(path)).map_err(|e| {
+                    StoreError::Unreachable {
+                        url: url.to_string(),
+                        message: format!("cannot create the database file `{path}`: {e}"),
+                    }
                 })?;
             }
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
@@ -155,6 +165,8 @@ impl SqlStore {
             });
         };
         probe(&url, backend).await?;
+        // After the folder exists: a SQLite store's key file is made beside its database.
+        let keys = crate::secrets::Keyring::for_store(&url)?;
         let mut options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
             .acquire_timeout(Duration::from_secs(30));
@@ -182,6 +194,7 @@ impl SqlStore {
             pool,
             backend,
             committer: None,
+            keys: std::sync::Arc::new(keys),
         };
         // Two processes opening a new database at once (a scheduler starting while
         // `dagctl runs list` runs) can find it locked while the other sets it up: try again.

@@ -34,6 +34,7 @@ use super::{
     Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, RunKey, Store,
     StoreError, TaskInstance, TryRecord, to_micros,
 };
+use crate::secrets::Keyring;
 
 pub use connect::{is_web_url, redact_url};
 
@@ -50,6 +51,8 @@ pub struct SqlStore {
     backend: Backend,
     /// SQLite: the connection of the commit path (see [`super::sqlite_commit`]).
     committer: Option<std::sync::Arc<Committer>>,
+    /// The keys that seal Variables and connections.
+    keys: std::sync::Arc<Keyring>,
 }
 
 pub(super) fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
@@ -69,6 +72,38 @@ impl SqlStore {
             .begin_with(statement)
             .await
             .map_err(db("starting a transaction"))
+    }
+
+    /// The same store with other keys (tests and embedders that keep keys elsewhere).
+    pub fn with_keyring(mut self, keys: Keyring) -> SqlStore {
+        self.keys = std::sync::Arc::new(keys);
+        self
+    }
+
+    /// The keys sealing this store's Variables and connections.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keys
+    }
+
+    /// Seals again, with the first key, every Variable and connection not sealed with it yet
+    /// (after a key was added, or for values stored before sealing existed), in one
+    /// transaction; returns how many were sealed again.
+    ///
+    /// # Errors
+    /// A value opens with none of the keys, or the store fails (nothing is changed then).
+    pub async fn reseal_secrets(&self) -> Result<usize, StoreError> {
+        admin::reseal(self.begin().await?, &self.keys).await
+    }
+
+    /// The batch with its Variables' values sealed.
+    fn sealed(&self, batch: &Batch) -> Result<Batch, StoreError> {
+        let mut batch = batch.clone();
+        for change in &mut batch.changes {
+            if let super::Change::SetVariable { key, value } = change {
+                *value = self.keys.seal_variable(key, value)?;
+            }
+        }
+        Ok(batch)
     }
 }
 
@@ -200,6 +235,17 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
+        let sealed;
+        let batch = if batch
+            .changes
+            .iter()
+            .any(|c| matches!(c, super::Change::SetVariable { .. }))
+        {
+            sealed = self.sealed(batch)?;
+            &sealed
+        } else {
+            batch
+        };
         let mut stmts = statements(batch);
         if self.backend == Backend::Postgres
             && batch
@@ -244,11 +290,12 @@ impl Store for SqlStore {
     }
 
     async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
-        admin::variable(&self.pool, key).await
+        admin::variable(&self.pool, &self.keys, key).await
     }
 
     async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.write(vec![statements::set_variable(key, value)])
+        let sealed = self.keys.seal_variable(key, value)?;
+        self.write(vec![statements::set_variable(key, &sealed)])
             .await
             .map(drop)
     }
@@ -258,7 +305,7 @@ impl Store for SqlStore {
     }
 
     async fn variables(&self) -> Result<Vec<(String, String)>, StoreError> {
-        admin::variables(&self.pool).await
+        admin::variables(&self.pool, &self.keys).await
     }
 
     async fn xcom(
@@ -286,11 +333,11 @@ impl Store for SqlStore {
     }
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        admin::connections(&self.pool).await
+        admin::connections(&self.pool, &self.keys).await
     }
 
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
-        admin::set_connection(&self.pool, connection).await
+        admin::set_connection(&self.pool, &self.keys, connection).await
     }
 
     async fn delete_connection(&self, name: &str) -> Result<bool, StoreError> {

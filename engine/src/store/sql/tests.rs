@@ -17,6 +17,54 @@ async fn conformance_on_a_sqlite_file() {
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
 }
 
+/// Variables and connections are sealed in the file: their plain text is nowhere in the
+/// database or its WAL, the key file and database are the owner's alone, and another key
+/// cannot open them.
+#[tokio::test]
+async fn secrets_are_sealed_in_the_database_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let url = SqlStore::default_url(&home);
+    let s = SqlStore::connect(&url).await.unwrap();
+    s.set_variable("db_password", "planted-variable-1")
+        .await
+        .unwrap();
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("aws_secret_access_key".into(), "planted-extra-2".into());
+    s.set_connection(&Connection {
+        name: "lake".into(),
+        url: "postgres://u:planted-url-3@db.example/x".into(),
+        extra,
+    })
+    .await
+    .unwrap();
+    let c = &s.connections().await.unwrap()[0];
+    assert!(c.url.contains("planted-url-3") && c.extra.values().any(|v| v == "planted-extra-2"));
+    let mut bytes = Vec::new();
+    for f in ["dagctl.db", "dagctl.db-wal"] {
+        if let Ok(b) = std::fs::read(home.join(f)) {
+            bytes.extend(b);
+        }
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("fernet:"), "sealed values are in the file");
+    for planted in ["planted-variable-1", "planted-extra-2", "planted-url-3"] {
+        assert!(
+            !text.contains(planted),
+            "{planted} is in the database in plain text"
+        );
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&home), 0o700);
+    assert_eq!(mode(&home.join("dagctl.db")), 0o600);
+    assert_eq!(mode(&home.join("fernet.key")), 0o600);
+    let other = s.clone().with_keyring(crate::secrets::Keyring::ephemeral());
+    let err = other.variable("db_password").await.unwrap_err().to_string();
+    assert!(err.contains("sealed with a key"), "{err}");
+    assert!(!err.contains("planted"), "{err}");
+}
+
 /// The same suite on a real PostgreSQL server: `DAGCTL_TEST_PG_URL` names a database
 /// this test may create databases from (`scripts/test.sh` starts one on loopback).
 #[tokio::test]
@@ -47,11 +95,25 @@ async fn conformance_on_postgresql() {
             .unwrap();
     }
     let url = format!("{base}/{name}");
-    let s = SqlStore::connect(&url).await.unwrap();
+    // Without DAGCTL_FERNET_KEY a PostgreSQL store refuses to keep a secret in plain text.
+    let keyless = SqlStore::connect(&url).await.unwrap();
+    if std::env::var(crate::secrets::keyring::KEY_ENV).is_err() {
+        let err = keyless
+            .set_variable("db_password", "1")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DAGCTL_FERNET_KEY"), "{err}");
+        // A Variable that is not secret is kept as given.
+        keyless.set_variable("plain_setting", "1").await.unwrap();
+        assert!(keyless.delete_variable("plain_setting").await.unwrap());
+    }
+    let keys = crate::secrets::Keyring::ephemeral();
+    let s = keyless.with_keyring(keys.clone());
     crate::store::conformance::check(&s).await;
     drop(s);
     // Reconnecting applies no migration twice.
-    let s = SqlStore::connect(&url).await.unwrap();
+    let s = SqlStore::connect(&url).await.unwrap().with_keyring(keys);
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
 }
 
