@@ -33,7 +33,15 @@ pub fn registry() -> dagctl_engine::OperatorRegistry {
     dagctl_operators::full_registry()
 }
 
-/// [`Engine::builder`] with every shipped operator registered.
+/// [`Engine::builder`] with every shipped operator registered, and XCom values too large for
+/// the state store kept in the data location (`DAGCTL_DATA_CONN`, `DAGCTL_DATA_URL`, else
+/// `$DAGCTL_HOME/data`, as the data operators resolve it without a `DataRoot`).
 pub fn builder() -> EngineBuilder {
-    Engine::builder().registry(registry())
+    let home = std::env::var("DAGCTL_HOME").unwrap_or_else(|_| ".dagctl".into());
+    let data = dagctl_operators::storage::default_data_url(std::path::Path::new(&home));
+    Engine::builder()
+        .registry(registry())
+        .resource(dagctl_engine::SpillTo(std::sync::Arc::new(
+            dagctl_operators::xcom_store::DataLocationSpill::new(data),
+        )))
 }

@@ -54,7 +54,7 @@ pub use dag::{bag as dagbag, builder as dag_builder, graph, pools};
 pub use run::{clock, executor, scheduler, worker};
 pub use schedule::timetable;
 pub use spec::{diagnostic, duration, suggest, yaml};
-pub use task::{builtin, context, operator, sensor, template, trigger, trigger_rule};
+pub use task::{builtin, context, operator, sensor, template, trigger, trigger_rule, xcom_spill};
 
 pub use async_trait::async_trait;
 pub use context::{LogBuffer, Resources, TaskContext, TaskError, TaskOutcome};
@@ -76,3 +76,4 @@ pub use store::{
 pub use timetable::{DataInterval, Timetable};
 pub use trigger::TriggerRequest;
 pub use trigger_rule::{Decision, TriggerRule, UpstreamStates};
+pub use xcom_spill::{SpillTo, XcomSpill};

@@ -41,6 +41,7 @@ pub mod storage;
 pub mod summary;
 mod templated;
 pub mod tracking;
+pub mod xcom_store;
 
 use dagctl_engine::OperatorRegistry;
 

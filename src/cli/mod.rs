@@ -94,7 +94,10 @@ impl Global {
             .home(&self.home)
             .store_url(self.store_url())
             .registry(dagctl::registry())
-            .resource(dagctl::operators::storage::DataRoot(data))
+            .resource(dagctl::operators::storage::DataRoot(data.clone()))
+            .resource(dagctl::engine::SpillTo(std::sync::Arc::new(
+                dagctl::operators::xcom_store::DataLocationSpill::new(data),
+            )))
             .build()
             .await?)
     }

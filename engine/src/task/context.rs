@@ -373,19 +373,27 @@ impl TaskContext {
         p.xcom.push((key.into(), value));
     }
 
-    /// An XCom of another task of this run (`return_value` for its result).
+    /// An XCom of another task of this run (`return_value` for its result); a large value
+    /// kept in the data location is read back from there.
     ///
     /// # Errors
-    /// A retryable [`TaskError`] if the store cannot be read.
+    /// A retryable [`TaskError`] if the store or the data location cannot be read.
     pub async fn xcom_pull(
         &self,
         task_id: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, TaskError> {
-        self.store
+        let stored = self
+            .store
             .xcom(&self.run_key(), task_id, key)
             .await
-            .map_err(|e| TaskError::retryable(e.to_string()))
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
+        match stored {
+            Some(v) => Ok(Some(
+                super::xcom_spill::resolved(&self.resources, self.store.as_ref(), v).await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// The current time, on the executor's clock (which tests can pause).

@@ -10,3 +10,4 @@ mod shell_quote;
 pub mod template;
 pub mod trigger;
 pub mod trigger_rule;
+pub mod xcom_spill;

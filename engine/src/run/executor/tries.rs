@@ -4,8 +4,39 @@ use std::time::Duration;
 
 use crate::context::{Pending, TaskContext, TaskError, TaskOutcome};
 use crate::duration::format_duration;
+use crate::secrets::Masker;
 use crate::store::StoreError;
 use crate::template::{Renderer, RunData, needs};
+use crate::xcom_spill;
+
+/// The XCom of a successful try as it is stored: secrets masked first, then values too large
+/// for the state store spilled to the data location (a failure to keep one fails the try).
+pub(super) async fn kept_xcoms(
+    mut result: Result<TaskOutcome, TaskError>,
+    mut pending: Pending,
+    masker: &Masker,
+    (resources, store): (&crate::Resources, &dyn crate::Store),
+    folder: &str,
+) -> (Result<TaskOutcome, TaskError>, Pending) {
+    if result.is_err() {
+        return (result, pending);
+    }
+    for (key, value) in &mut pending.xcom {
+        let masked = masker.mask_strings(value);
+        match xcom_spill::spilled(resources, store, folder, key, masked).await {
+            Ok(v) => *value = v,
+            Err(e) => return (Err(e), Pending::default()),
+        }
+    }
+    if let Ok(TaskOutcome::Success(Some(value))) = &mut result {
+        let masked = masker.mask_strings(value);
+        match xcom_spill::spilled(resources, store, folder, "return_value", masked).await {
+            Ok(v) => *value = v,
+            Err(e) => return (Err(e), Pending::default()),
+        }
+    }
+    (result, pending)
+}
 
 /// Renders the context's arguments; a template error becomes the try's failure.
 pub(super) async fn ctx_rendered(
@@ -29,11 +60,16 @@ pub(super) async fn ctx_rendered(
     } else {
         Default::default()
     };
-    let xcoms = if need.xcom {
+    let mut xcoms = if need.xcom {
         ctx.store.xcoms(&ctx.run_key()).await.map_err(fail)?
     } else {
         Vec::new()
     };
+    for (_, _, value) in &mut xcoms {
+        *value = xcom_spill::resolved(&ctx.resources, ctx.store.as_ref(), std::mem::take(value))
+            .await
+            .map_err(|e| (e, Pending::default()))?;
+    }
     let data = RunData {
         dag_id: &ctx.dag_id,
         run_id: &ctx.run_id,

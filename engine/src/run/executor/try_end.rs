@@ -15,7 +15,7 @@ use crate::state::TaskState;
 use crate::store::Change;
 
 use super::run::RunExec;
-use super::tries::{ctx_rendered, run_try};
+use super::tries::{ctx_rendered, kept_xcoms, run_try};
 
 /// What a spawned try reports back.
 pub(super) struct TryDone {
@@ -113,6 +113,7 @@ impl RunExec<'_> {
         let renderer = Arc::clone(&self.ex.renderer);
         let run_type = self.run.run_type.as_str();
         let timeout = task.policy.execution_timeout;
+        let masker = Arc::clone(&self.masker);
         let span = tracing::info_span!("try", task = %task.id, try_number);
         let handle = joins.spawn(
             async move {
@@ -125,8 +126,15 @@ impl RunExec<'_> {
                         Pending::default(),
                     ),
                     Some(op) => {
+                        // Masked, then spilled if large: a secret reaches neither the store
+                        // nor the data location through XCom.
+                        let folder = crate::xcom_spill::folder(&ctx);
+                        let resources = Arc::clone(&ctx.resources);
+                        let store = Arc::clone(&ctx.store);
                         let ctx = ctx_rendered(&renderer, ctx, run_type, op.shell_args()).await;
-                        run_try(op.as_ref(), ctx, timeout).await
+                        let (result, pending) = run_try(op.as_ref(), ctx, timeout).await;
+                        let at = (resources.as_ref(), store.as_ref());
+                        kept_xcoms(result, pending, &masker, at, &folder).await
                     }
                 };
                 TryDone {
@@ -215,12 +223,11 @@ impl RunExec<'_> {
                 } else {
                     done.pending
                 };
-                // A secret never reaches the store through XCom (read the Variable instead).
                 for (key, value) in pending.xcom {
                     self.changes.push(Change::Xcom {
                         task_id: task_id.clone(),
                         key,
-                        value: self.masker.mask_strings(&value),
+                        value,
                     });
                 }
                 for (key, value) in pending.variables {
@@ -241,7 +248,7 @@ impl RunExec<'_> {
                             self.changes.push(Change::Xcom {
                                 task_id: task_id.clone(),
                                 key: "return_value".into(),
-                                value: self.masker.mask_strings(&value),
+                                value,
                             });
                         }
                         self.set_state(idx, TaskState::Success, now);

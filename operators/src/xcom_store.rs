@@ -1,0 +1,63 @@
+//! Large XCom values kept in the deployment's data location: the engine's
+//! [`XcomSpill`](dagctl_engine::XcomSpill) on `DAGCTL_DATA_CONN`'s connection, else the data
+//! URL (`DAGCTL_DATA_URL` or `<home>/data`), opened on first use.
+
+use async_trait::async_trait;
+use dagctl_engine::{Store, XcomSpill};
+use tokio::sync::OnceCell;
+
+use crate::storage::{Location, default_conn, open};
+
+/// The data location as the place for large XCom values.
+#[derive(Debug)]
+pub struct DataLocationSpill {
+    url: String,
+    location: OnceCell<Location>,
+}
+
+impl DataLocationSpill {
+    /// Spills under `url` (the engine's data URL) unless `DAGCTL_DATA_CONN` names a connection.
+    pub fn new(url: impl Into<String>) -> DataLocationSpill {
+        DataLocationSpill {
+            url: url.into(),
+            location: OnceCell::new(),
+        }
+    }
+
+    async fn location(&self, store: &dyn Store) -> Result<&Location, String> {
+        self.location
+            .get_or_try_init(|| async {
+                if let Some(name) = default_conn() {
+                    let conn = store
+                        .connections()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .into_iter()
+                        .find(|c| c.name == name)
+                        .ok_or_else(|| format!("DAGCTL_DATA_CONN names no connection `{name}`"))?;
+                    return open(&conn.url, &conn.extra).map_err(|e| e.to_string());
+                }
+                open(&self.url, &Default::default()).map_err(|e| e.to_string())
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl XcomSpill for DataLocationSpill {
+    async fn put(&self, store: &dyn Store, path: &str, bytes: Vec<u8>) -> Result<String, String> {
+        let loc = self.location(store).await?;
+        loc.put_bytes(&loc.key(path), bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(format!("{}/{path}", loc.url.trim_end_matches('/')))
+    }
+
+    async fn get(&self, store: &dyn Store, path: &str) -> Result<Vec<u8>, String> {
+        let loc = self.location(store).await?;
+        loc.get_bytes(&loc.key(path))
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| e.to_string())
+    }
+}
