@@ -77,6 +77,7 @@ fn main() {
         let options = SchedulerOptions {
             reload_every: Duration::from_secs(3600),
             grace: Duration::from_secs(10),
+            ..SchedulerOptions::default()
         };
         println!("waiting for {} (up to a minute)…", boundary.format("%H:%M:%S"));
         let sched = tokio::spawn(run_scheduler(Arc::clone(&engine), stop.clone(), options, |_| {}));

@@ -5,31 +5,11 @@
 
 mod common;
 
-use sqlx::Connection;
-
 #[tokio::test]
 async fn the_loop_runs_with_its_state_in_postgresql() {
-    let Ok(admin) = std::env::var("DAGCTL_TEST_PG_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run this test: set DAGCTL_TEST_PG_URL (scripts/test.sh does)"
-        );
-        eprintln!("skipped: DAGCTL_TEST_PG_URL is not set (scripts/test.sh sets it)");
+    let Some(url) = common::pg::fresh_database("loop") else {
         return;
     };
-    sqlx::any::install_default_drivers();
-    let name = format!("loop_{}", std::process::id());
-    let mut c = sqlx::AnyConnection::connect(&admin).await.unwrap();
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let env = common::Env::shipped();
     let run = |args: &[&str]| {
         env.process(args)

@@ -123,8 +123,12 @@ enum Command {
     Dags(dags::DagsCommand),
     /// Run a DAG now, in the foreground.
     Trigger(trigger::TriggerArgs),
-    /// Create and execute scheduled runs until stopped (SIGINT/SIGTERM).
+    /// Create and execute scheduled runs until stopped (SIGINT/SIGTERM); `--no-execute`
+    /// leaves the execution to workers.
     Scheduler(schedule::SchedulerArgs),
+    /// Execute the runs schedulers and triggers create, on as many machines as wanted, until
+    /// stopped (SIGINT/SIGTERM drains).
+    Worker(schedule::WorkerArgs),
     /// Create and run the runs of every data interval in a date range.
     Backfill(schedule::BackfillArgs),
     /// Inspect and resume DAG runs.
@@ -163,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dags(c) => dags::run(g, c).await,
         Command::Trigger(a) => trigger::run(g, a).await,
         Command::Scheduler(a) => schedule::scheduler(g, a).await,
+        Command::Worker(a) => schedule::worker(g, a).await,
         Command::Backfill(a) => schedule::backfill(g, a).await,
         Command::Runs(c) => runs::run(g, c).await,
         Command::Tasks(c) => tasks::run(g, c).await,

@@ -28,6 +28,24 @@ pub struct SchedulerArgs {
     /// How long running runs may take to finish after SIGINT/SIGTERM.
     #[arg(long, default_value = "30s")]
     grace: String,
+    /// Only create runs; `dagctl worker` processes execute them.
+    #[arg(long)]
+    no_execute: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// How often the store is asked for runs to take (created elsewhere, or left by a process
+    /// that died).
+    #[arg(long, default_value = "1s")]
+    poll: String,
+    /// How often the DAG folder is read again for changes (`10s`, `1m`).
+    #[arg(long, default_value = "10s")]
+    reload_every: String,
+    /// How long running runs may take to finish after SIGINT/SIGTERM (then they are left to
+    /// another worker).
+    #[arg(long, default_value = "30s")]
+    grace: String,
 }
 
 fn duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
@@ -38,7 +56,30 @@ pub async fn scheduler(g: &Global, a: SchedulerArgs) -> anyhow::Result<ExitCode>
     let options = SchedulerOptions {
         reload_every: duration(&a.reload_every, "--reload-every")?,
         grace: duration(&a.grace, "--grace")?,
+        execute: !a.no_execute,
+        ..SchedulerOptions::default()
     };
+    let role = if a.no_execute {
+        "scheduler (creating runs only)"
+    } else {
+        "scheduler"
+    };
+    serve(g, options, role).await
+}
+
+pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let options = SchedulerOptions {
+        reload_every: duration(&a.reload_every, "--reload-every")?,
+        grace: duration(&a.grace, "--grace")?,
+        poll: duration(&a.poll, "--poll")?,
+        create_runs: false,
+        execute: true,
+    };
+    serve(g, options, "worker").await
+}
+
+/// Runs a scheduler or a worker until SIGINT/SIGTERM.
+async fn serve(g: &Global, options: SchedulerOptions, role: &str) -> anyhow::Result<ExitCode> {
     let engine = Arc::new(g.engine().await?);
     for d in engine.diagnostics().iter() {
         eprintln!("{d}");
@@ -60,13 +101,13 @@ pub async fn scheduler(g: &Global, a: SchedulerArgs) -> anyhow::Result<ExitCode>
         stop.cancel();
     });
     eprintln!(
-        "scheduler started: {} DAG(s) from {}; stop with Ctrl-C",
+        "{role} started: {} DAG(s) from {}; stop with Ctrl-C",
         engine.dags().len(),
         g.dags_folder.display()
     );
     let report = run_scheduler(engine, shutdown, options, |line| eprintln!("{line}")).await?;
     eprintln!(
-        "scheduler stopped: {} run(s) created, {} finished, {} left to resume",
+        "{role} stopped: {} run(s) created, {} finished, {} left to resume",
         report.created.len(),
         report.finished.len(),
         report.interrupted

@@ -1,6 +1,7 @@
 //! A DAG folder and a state home in a temporary directory, and `dagctl` run against them.
 #![allow(dead_code)] // each test crate uses a part
 
+pub mod pg;
 pub mod webhook;
 
 use std::path::PathBuf;

@@ -373,13 +373,25 @@ impl Engine {
     }
 }
 
-/// Settings of [`run_scheduler`].
+/// Settings of [`run_scheduler`]: its roles, and how often it looks again.
+///
+/// The default does both jobs (`dagctl scheduler`); `execute: false` only creates runs
+/// (`dagctl scheduler --no-execute`); `create_runs: false` only executes the runs others
+/// create (`dagctl worker`). Any number of each may share one store: a run is created once
+/// (its key is unique) and driven by one process at a time (its lease).
 #[derive(Debug, Clone, Copy)]
 pub struct SchedulerOptions {
     /// How often the DAG folder is read again for changes.
     pub reload_every: Duration,
     /// How long running runs may take to finish after a shutdown request.
     pub grace: Duration,
+    /// Whether this process creates the runs schedules call for.
+    pub create_runs: bool,
+    /// Whether this process executes runs.
+    pub execute: bool,
+    /// How often an executing process that creates no runs asks the store for runs to take
+    /// (runs created elsewhere, or left by a process that died).
+    pub poll: Duration,
 }
 
 impl Default for SchedulerOptions {
@@ -387,6 +399,9 @@ impl Default for SchedulerOptions {
         SchedulerOptions {
             reload_every: Duration::from_secs(10),
             grace: Duration::from_secs(30),
+            create_runs: true,
+            execute: true,
+            poll: Duration::from_secs(1),
         }
     }
 }
@@ -405,7 +420,8 @@ pub struct SchedulerReport {
 /// Runs the scheduler until `shutdown` is cancelled: creates due runs (schedules, dataset
 /// events) and drives every unfinished run (a crash's included) through a [`Driver`] of
 /// [`Scope::All`], re-reads the DAG folder every `reload_every`, and on shutdown lets running
-/// runs finish within the grace period.
+/// runs finish within the grace period. [`SchedulerOptions`] may leave out either job (a
+/// scheduler that only creates runs, a worker that only executes them).
 ///
 /// # Errors
 /// A store failure while scheduling (a failing run is only reported).
@@ -418,6 +434,8 @@ pub async fn run_scheduler(
     let mut report = SchedulerReport::default();
     let mut driver = Driver::new(Arc::clone(&engine), Scope::All);
     let mut next_reload = tokio::time::Instant::now() + options.reload_every;
+    let mut next_poll = tokio::time::Instant::now() + options.poll;
+    let worker = options.execute && !options.create_runs;
     let (mut failures_seen, mut outcomes_seen) = (0, 0);
     let mut ignore = |_: &RunOutcome| {};
     loop {
@@ -426,14 +444,24 @@ pub async fn run_scheduler(
         }
         // A store that fails now (a restart, a lock held too long) is tried again at the next
         // wake-up; the runs being executed go on.
-        let tick = match engine.schedule_due().await {
-            Ok(tick) => tick,
-            Err(e) => {
-                on_event(&format!("cannot create due runs (trying again): {e}"));
-                Tick::default()
+        let tick = if options.create_runs {
+            match engine.schedule_due().await {
+                Ok(tick) => tick,
+                Err(e) => {
+                    on_event(&format!("cannot create due runs (trying again): {e}"));
+                    Tick::default()
+                }
             }
+        } else {
+            Tick::default()
         };
-        let created = match driver.turn().await {
+        let created = if options.execute {
+            driver.turn().await
+        } else {
+            // Not executing: dataset events were looked at by `schedule_due`.
+            Ok(Vec::new())
+        };
+        let created = match created {
             Ok(created) => created,
             Err(e) => {
                 on_event(&format!(
@@ -459,15 +487,24 @@ pub async fn run_scheduler(
                 .push((o.dag_id.clone(), o.run_id.clone(), o.state));
         }
         outcomes_seen = driver.report().outcomes.len();
-        let wake = tick
+        let mut wake = tick
             .next_due
             .map(|t| engine.executor.instant_at(t))
             .unwrap_or(next_reload)
             .min(next_reload);
+        if worker {
+            wake = wake.min(next_poll);
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = driver.next(&mut ignore) => {}
+            _ = driver.next(&mut ignore), if options.execute => {}
             _ = tokio::time::sleep_until(wake) => {
+                if worker && tokio::time::Instant::now() >= next_poll {
+                    next_poll = tokio::time::Instant::now() + options.poll;
+                    // Runs held by other processes are tried again: a process that died
+                    // loses them when its lease ends.
+                    driver.forget_held();
+                }
                 if tokio::time::Instant::now() >= next_reload {
                     next_reload = tokio::time::Instant::now() + options.reload_every;
                     // Runs held by other processes are looked at again.

@@ -30,9 +30,19 @@ pub(super) struct Committer {
 }
 
 fn err(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
-    move |e| StoreError::Sqlite {
-        context: context.to_string(),
-        message: e.to_string(),
+    move |e| {
+        let hint = match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => {
+                " (free space on the disk of the state store, then `dagctl runs resume`: \
+                 nothing committed is lost)"
+            }
+            Some(ErrorCode::ReadOnly) => " (the database file or its disk is read-only)",
+            _ => "",
+        };
+        StoreError::Sqlite {
+            context: context.to_string(),
+            message: format!("{e}{hint}"),
+        }
     }
 }
 

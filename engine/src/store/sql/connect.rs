@@ -110,7 +110,16 @@ async fn probe(url: &str, backend: Backend) -> Result<(), StoreError> {
                 "{e} (is PostgreSQL running there, and are the user, password and database right?)"
             ),
             Backend::Sqlite => {
-                format!("{e} (is it a dagctl database file, readable and writable?)")
+                // Why it cannot be opened, when the file system says: a read-only disk, no
+                // permission.
+                let path = url.strip_prefix("sqlite://").unwrap_or(url);
+                let path = path.split('?').next().unwrap_or(path);
+                match std::fs::OpenOptions::new().append(true).open(path) {
+                    Err(w) if w.kind() != std::io::ErrorKind::NotFound => {
+                        format!("{e}: `{path}` cannot be written: {w}")
+                    }
+                    _ => format!("{e} (is it a dagctl database file, readable and writable?)"),
+                }
             }
         })),
         Err(_) => Err(unreachable(format!(
@@ -226,15 +235,25 @@ impl SqlStore {
         self.migrate().await
     }
 
+    /// Applies the missing migrations in one transaction. Several processes may start on a
+    /// new database at once (two schedulers, a worker): SQLite serializes them with its write
+    /// lock; PostgreSQL with a transaction-scoped advisory lock, since even `CREATE TABLE IF
+    /// NOT EXISTS` fails when two sessions run it at the same moment.
     async fn migrate(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(4470762437251)")
+                .execute(&mut *tx)
+                .await
+                .map_err(db("waiting for another process's migrations"))?;
+        }
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS dagctl_migrations (version BIGINT PRIMARY KEY, \
              description TEXT NOT NULL, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(db("creating the migrations table"))?;
-        let mut tx = self.begin().await?;
         let applied: Vec<i64> = sqlx::query("SELECT version FROM dagctl_migrations")
             .fetch_all(&mut *tx)
             .await

@@ -95,6 +95,17 @@ async fn conformance_on_postgresql() {
             .unwrap();
     }
     let url = format!("{base}/{name}");
+    // Four processes starting on the new database at once (schedulers, workers): one
+    // migrates, the others wait for it (two used to fail on `CREATE TABLE IF NOT EXISTS`).
+    let (a, b, c, d) = tokio::join!(
+        SqlStore::connect(&url),
+        SqlStore::connect(&url),
+        SqlStore::connect(&url),
+        SqlStore::connect(&url)
+    );
+    for s in [a, b, c, d] {
+        s.unwrap();
+    }
     // Without DAGCTL_FERNET_KEY a PostgreSQL store refuses to keep a secret in plain text.
     let keyless = SqlStore::connect(&url).await.unwrap();
     if std::env::var(crate::secrets::keyring::KEY_ENV).is_err() {
