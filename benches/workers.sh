@@ -10,13 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/dagctl
 runs=${1:-20}; tasks=${2:-50}
-work=$(mktemp -d)
+work=$(mktemp -d); chmod 755 "$work"  # the postgres user enters it
 trap 'scripts/pg-server.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 eval "$(scripts/pg-server.sh start "$work/pg" 2>/dev/null)"
 pg=$DAGCTL_TEST_PG_URL
 mkdir -p "$work/dags"
 {
-  echo "dag_id: wide"; echo "max_active_runs: $runs"; echo "max_active_tasks: $tasks"; echo "tasks:"
+  echo "dag_id: wide"; echo "max_active_runs: $runs"; echo "max_active_tasks: ${MAX_ACTIVE_TASKS:-$((runs * tasks))}"; echo "tasks:"
   for i in $(seq 1 "$tasks"); do echo "  n$i: {operator: noop}"; done
 } > "$work/dags/wide.yaml"
 export DAGCTL_DAGS_FOLDER=$work/dags DAGCTL_FERNET_KEY=dGhpcy1pcy10aGUtdGVzdC1rZXktb2YtMzItYnl0ZXM=
