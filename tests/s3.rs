@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use arrow::array::{Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
+mod common;
+
 use chrono::NaiveDate;
 use dagctl::operators::dataset::{BATCH_ROWS, Dataset};
 use dagctl::operators::storage;
@@ -246,15 +248,7 @@ fn ok(c: &mut std::process::Command) -> String {
 
 /// Adds connection `lake` to `url`, with the S3 server's settings as its extras.
 fn add_lake(home: &std::path::Path, url: &str) {
-    let var = |k: &str| std::env::var(k).unwrap();
-    let extra = serde_json::json!({
-        "endpoint_url": var("AWS_ENDPOINT_URL"),
-        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
-        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
-        "region": "us-east-1",
-        "allow_http": "true",
-    })
-    .to_string();
+    let extra = common::s3::extra();
     ok(dagctl(home).args([
         "connections",
         "add",
@@ -269,13 +263,7 @@ fn add_lake(home: &std::path::Path, url: &str) {
 /// `dagctl` without any S3 setting in its environment (only connections can provide them).
 fn dagctl_without_s3_env(home: &std::path::Path) -> std::process::Command {
     let mut c = dagctl(home);
-    for k in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-        "AWS_ALLOW_HTTP",
-    ] {
+    for k in common::s3::VARS {
         c.env_remove(k);
     }
     c

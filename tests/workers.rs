@@ -119,15 +119,17 @@ fn stop(mut child: Child) -> bool {
     child.wait().unwrap().success()
 }
 
-/// 40 no-op tasks and two commands that append a line each.
+/// 40 no-op tasks and two commands that append a line each (after a short sleep, so that a
+/// run lasts long enough for every worker to be up while runs are left).
 fn wide(out: &Path) -> String {
-    let mut dag = String::from("dag_id: wide\nmax_active_runs: 50\nmax_active_tasks: 16\ntasks:\n");
+    let mut dag =
+        String::from("dag_id: wide\nmax_active_runs: 50\nmax_active_tasks: 500\ntasks:\n");
     for i in 0..40 {
         dag.push_str(&format!("  n{i}: {{operator: noop}}\n"));
     }
     for c in ["c1", "c2"] {
         dag.push_str(&format!(
-            "  {c}:\n    operator: command\n    bash_command: 'echo \"{{{{ run_id }}}} {c}\" >> {}'\n    dependencies: [n0, n39]\n",
+            "  {c}:\n    operator: command\n    bash_command: 'sleep 0.3; echo \"{{{{ run_id }}}} {c}\" >> {}'\n    dependencies: [n0, n39]\n",
             out.display()
         ));
     }
@@ -151,7 +153,7 @@ fn three_workers_run_every_task_instance_exactly_once() {
     }
     let workers: Vec<Child> = ["m1", "m2", "m3"]
         .iter()
-        .map(|m| d.spawn(m, &["worker", "--poll", "200ms"]))
+        .map(|m| d.spawn(m, &["worker", "--poll", "200ms", "--concurrency", "4"]))
         .collect();
     let runs = d.wait_finished(25, Duration::from_secs(180));
     for (w, m) in workers.into_iter().zip(["m1", "m2", "m3"]) {
@@ -159,20 +161,43 @@ fn three_workers_run_every_task_instance_exactly_once() {
     }
     assert!(runs.iter().all(|r| r["state"] == "success"), "{runs:?}");
     let mut by_worker = std::collections::BTreeMap::new();
+    // Per worker, the span of each run it executed (first try start, last try end).
+    let mut spans: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
     for r in &runs {
         let run = r["run_id"].as_str().unwrap();
         let tasks = d.tries(run);
         assert_eq!(tasks.len(), 42);
+        let mut span: Option<(String, String, String)> = None;
         for (task, tries) in tasks {
             assert_eq!(tries.len(), 1, "{run}.{task}: {tries:?}");
-            assert_eq!(tries[0]["state"], "success");
-            *by_worker
-                .entry(tries[0]["worker_id"].as_str().unwrap().to_string())
-                .or_insert(0) += 1;
+            let t = &tries[0];
+            assert_eq!(t["state"], "success");
+            let worker = t["worker_id"].as_str().unwrap().to_string();
+            *by_worker.entry(worker.clone()).or_insert(0) += 1;
+            let (start, end) = (
+                t["start_date"].as_str().unwrap().to_string(),
+                t["end_date"].as_str().unwrap().to_string(),
+            );
+            span = Some(match span {
+                None => (worker, start, end),
+                Some((w, s, e)) => {
+                    assert_eq!(w, worker, "one run, one worker");
+                    (w, s.min(start), e.max(end))
+                }
+            });
         }
+        let (w, s, e) = span.unwrap();
+        spans.entry(w).or_default().push((s, e));
     }
     assert_eq!(by_worker.values().sum::<usize>(), 25 * 42);
     assert!(by_worker.len() >= 2, "the work was shared: {by_worker:?}");
+    // `--concurrency 4`: no worker ever had more than four runs going at once.
+    for (w, list) in &spans {
+        for (s, _) in list {
+            let at_once = list.iter().filter(|(s2, e2)| s2 <= s && s < e2).count();
+            assert!(at_once <= 4, "{w} ran {at_once} runs at once");
+        }
+    }
     let lines = common::line_counts(&d.out());
     assert_eq!(lines.len(), 50, "{lines:?}");
     assert!(lines.values().all(|n| *n == 1), "{lines:?}");
@@ -332,27 +357,13 @@ fn the_shipped_loop_runs_on_two_workers_with_postgresql_and_s3() {
     };
     let prefix = format!("workers-{}", std::process::id());
     let dags = concat!(env!("CARGO_MANIFEST_DIR"), "/dags");
-    let var = |k: &str| std::env::var(k).unwrap();
-    let extra = serde_json::json!({
-        "endpoint_url": var("AWS_ENDPOINT_URL"),
-        "aws_access_key_id": var("AWS_ACCESS_KEY_ID"),
-        "aws_secret_access_key": var("AWS_SECRET_ACCESS_KEY"),
-        "region": "us-east-1",
-        "allow_http": "true",
-    })
-    .to_string();
+    let extra = common::s3::extra();
     // Every process: the shipped DAGs, the connection, no S3 variables of its own.
     let machine = |m: &str, args: &[&str]| {
         let mut c = d.dagctl(m, args);
         c.env("DAGCTL_DAGS_FOLDER", dags)
             .env("DAGCTL_DATA_CONN", "lake");
-        for k in [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_ENDPOINT_URL",
-            "AWS_REGION",
-            "AWS_ALLOW_HTTP",
-        ] {
+        for k in common::s3::VARS {
             c.env_remove(k);
         }
         c

@@ -46,6 +46,10 @@ pub struct WorkerArgs {
     /// another worker).
     #[arg(long, default_value = "30s")]
     grace: String,
+    /// At most this many runs at once (each run's tasks run in parallel within its DAG's
+    /// limits); the other runs are left to other workers. Unlimited by default.
+    #[arg(long)]
+    concurrency: Option<usize>,
 }
 
 fn duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
@@ -74,6 +78,7 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         poll: duration(&a.poll, "--poll")?,
         create_runs: false,
         execute: true,
+        max_runs: a.concurrency,
     };
     serve(g, options, "worker").await
 }

@@ -83,6 +83,8 @@ pub struct Driver {
     waiting: BTreeMap<RunKey, String>,
     events: broadcast::Receiver<Event>,
     report: DriveReport,
+    /// At most this many runs executing at once (a worker's `--concurrency`).
+    max_inflight: Option<usize>,
 }
 
 impl std::fmt::Debug for Driver {
@@ -114,7 +116,15 @@ impl Driver {
             waiting: BTreeMap::new(),
             events,
             report: DriveReport::default(),
+            max_inflight: None,
         }
+    }
+
+    /// Executes at most `n` runs at once; the others wait for a later turn (or for another
+    /// process: a worker leaves them to the other workers meanwhile).
+    pub fn with_max_inflight(mut self, n: usize) -> Self {
+        self.max_inflight = Some(n.max(1));
+        self
     }
 
     /// Drives until nothing in the scope is left to run, calling `on_done` as runs end.
@@ -263,6 +273,9 @@ impl Driver {
                     continue;
                 }
                 *r -= 1;
+            }
+            if self.max_inflight.is_some_and(|m| self.inflight.len() >= m) {
+                break;
             }
             self.waiting.remove(&key);
             self.spawn(key);

@@ -392,6 +392,8 @@ pub struct SchedulerOptions {
     /// How often an executing process that creates no runs asks the store for runs to take
     /// (runs created elsewhere, or left by a process that died).
     pub poll: Duration,
+    /// At most this many runs executed at once by this process (`None`: every runnable one).
+    pub max_runs: Option<usize>,
 }
 
 impl Default for SchedulerOptions {
@@ -402,6 +404,7 @@ impl Default for SchedulerOptions {
             create_runs: true,
             execute: true,
             poll: Duration::from_secs(1),
+            max_runs: None,
         }
     }
 }
@@ -433,6 +436,9 @@ pub async fn run_scheduler(
 ) -> Result<SchedulerReport, EngineError> {
     let mut report = SchedulerReport::default();
     let mut driver = Driver::new(Arc::clone(&engine), Scope::All);
+    if let Some(n) = options.max_runs {
+        driver = driver.with_max_inflight(n);
+    }
     let mut next_reload = tokio::time::Instant::now() + options.reload_every;
     let mut next_poll = tokio::time::Instant::now() + options.poll;
     let worker = options.execute && !options.create_runs;
