@@ -607,3 +607,63 @@ async fn events_stream_state_changes() {
         ]
     );
 }
+
+/// Runs of one DAG share its `max_active_tasks`: a run whose claims were refused takes its
+/// tasks when the other runs' tries end, not at its next heartbeat (an hour here, where the
+/// clock is paused and jumps to the next timer; 5 s by default), and runs refused in turn do
+/// not wake each other without end (an earlier attempt spun here forever).
+#[tokio::test(start_paused = true)]
+async fn runs_sharing_max_active_tasks_take_freed_places_at_once() {
+    let mut b = DagBuilder::new("shared")
+        .key("max_active_tasks", json!(2))
+        .key("max_active_runs", json!(4));
+    for i in 0..3 {
+        b = b.task(&format!("p{i}"), "probe", json!({}));
+    }
+    let dag = b.build(&registry()).unwrap();
+    let probe = Probe::default();
+    let engine = Arc::new(
+        Engine::builder()
+            .store(Arc::new(dagctl::engine::MemoryStore::new()))
+            .registry(dagctl::registry())
+            .operator(probe.clone())
+            .executor_config(ExecutorConfig {
+                lease: Duration::from_secs(7200),
+                heartbeat: Duration::from_secs(3600),
+            })
+            .dag(dag)
+            .build()
+            .await
+            .unwrap(),
+    );
+    for i in 0..4 {
+        let opts = TriggerOptions {
+            run_id: Some(format!("r{i}")),
+            ..TriggerOptions::default()
+        };
+        engine.create_run("shared", opts).await.unwrap();
+    }
+    let report = engine
+        .drive(dagctl::engine::run::Scope::All, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes.len(), 4);
+    assert!(report.outcomes.iter().all(|o| o.state == RunState::Success));
+    assert!(
+        probe.max.load(Ordering::SeqCst) <= 2,
+        "max_active_tasks across runs"
+    );
+    for r in engine
+        .store()
+        .list_runs(&dagctl::engine::store::RunFilter::default())
+        .await
+        .unwrap()
+    {
+        let took = r.end_date.unwrap() - r.start_date.unwrap();
+        assert!(
+            took < chrono::Duration::seconds(10),
+            "run {} took {took} of (paused) clock time",
+            r.run_id
+        );
+    }
+}

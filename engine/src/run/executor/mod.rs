@@ -158,6 +158,10 @@ pub struct Executor {
     runs: RunControl,
     /// The secrets masker and when it was loaded: reloaded when older than [`MASKER_TTL`].
     masker: Arc<tokio::sync::Mutex<Option<LoadedMasker>>>,
+    /// Told when a try of this executor ends: runs whose claims `max_active_tasks` refused
+    /// look again then. (Not the pools' `freed`, which a refused claim also signals: runs
+    /// refused in turn would wake each other without end.)
+    try_ended: tokio::sync::Notify,
 }
 
 /// A secrets masker and when it was loaded.
@@ -212,6 +216,7 @@ impl Executor {
             worker: Arc::new(WorkerId::new()),
             clock,
             masker: Arc::default(),
+            try_ended: tokio::sync::Notify::new(),
         }
     }
 

@@ -261,7 +261,6 @@ impl RunExec<'_> {
                     return Err(e);
                 }
             };
-            let lost_claim = won.iter().any(|w| !w);
             for ((idx, try_number), won) in claims.into_iter().zip(won) {
                 if won {
                     self.slots[idx].try_number = try_number;
@@ -326,8 +325,13 @@ impl RunExec<'_> {
                     if wake_at.is_some() => {}
                 _ = self.ex.pools.freed.notified(), if pool_blocked => {}
                 // A claim lost to `max_active_tasks` is free again as soon as another run's
-                // try ends, perhaps in another process: look at the store shortly.
-                _ = tokio::time::sleep(Duration::from_millis(200)), if lost_claim => {
+                // try ends: at once when it ends in this process, else (another process)
+                // look at the store shortly — for as long as tasks wait so, not only right
+                // after the claim was lost (they waited for the next heartbeat, 5 s).
+                _ = self.ex.try_ended.notified(), if poll => {
+                    self.poll_external().await?;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(200)), if poll => {
                     self.poll_external().await?;
                 }
                 // A release between our claim attempt and this wait is not remembered by

@@ -179,6 +179,7 @@ impl RunExec<'_> {
         let task_id = self.dag.tasks[idx].id.clone();
         self.running -= 1;
         self.release_slot(idx);
+        self.ex.try_ended.notify_waiters();
         self.slots[idx].duration = Some(done.duration);
         let log = self
             .logs
