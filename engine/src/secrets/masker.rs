@@ -115,6 +115,11 @@ impl Masker {
         self.finder.is_none()
     }
 
+    /// Whether `text` holds a secret.
+    pub fn finds(&self, text: &str) -> bool {
+        self.finder.as_ref().is_some_and(|f| f.is_match(text))
+    }
+
     /// `text` with every secret replaced by `***` (borrowed when there is none).
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let Some(finder) = &self.finder else {
@@ -212,6 +217,7 @@ mod tests {
         let m = Masker::new(["hunter22", "hunter2222", "abc", ""]);
         assert_eq!(m.mask("pw=hunter2222 and hunter22."), "pw=*** and ***.");
         assert!(matches!(m.mask("nothing here abc"), Cow::Borrowed(_)));
+        assert!(m.finds("x hunter22") && !m.finds("hunter2"));
         let conf = serde_json::json!({"db_password": 12345, "note": ["x hunter22"], "n": 1});
         assert_eq!(
             m.mask_json(&conf),

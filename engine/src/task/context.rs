@@ -173,9 +173,10 @@ impl LogBuffer {
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let text = std::mem::take(&mut inner.pending);
+        // The chunk is copied only when it holds a secret.
         let text = match &inner.masker {
-            Some(m) => m.mask(&text).into_owned(),
-            None => text,
+            Some(m) if m.finds(&text) => m.mask(&text).into_owned(),
+            _ => text,
         };
         Some((seq, text))
     }
