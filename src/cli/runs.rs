@@ -88,7 +88,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                 })
                 .await?;
             if json {
-                let masker = super::secrets::masker(&store).await;
+                let masker = dagctl::engine::secrets::Masker::load_or_empty(&store).await;
                 let list: Vec<_> = runs.iter().map(|r| run_json(r, &masker)).collect();
                 print_json(&serde_json::Value::Array(list))?;
             } else if runs.is_empty() {
@@ -126,7 +126,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             let run = engine.find_run(&run_id, dag.as_deref()).await?;
             let store = engine.store();
             let key = run.key();
-            let masker = super::secrets::masker(store.as_ref())
+            let masker = dagctl::engine::secrets::Masker::load_or_empty(store.as_ref())
                 .await
                 .with_conf(&run.conf);
             let mut tis = store.task_instances(&key).await?;

@@ -1,11 +1,10 @@
-//! `dagctl rotate-fernet-key`, and the secrets masker every verb that shows stored text uses.
+//! `dagctl rotate-fernet-key`.
 
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use dagctl::engine::Store;
-use dagctl::engine::secrets::{KeySource, Masker, keyring};
+use dagctl::engine::secrets::{KeySource, keyring};
 
 use super::Global;
 
@@ -46,15 +45,4 @@ pub async fn rotate(g: &Global, a: RotateArgs) -> anyhow::Result<ExitCode> {
     }
     println!("sealed {n} Variables and connections again with the first key");
     Ok(ExitCode::SUCCESS)
-}
-
-/// The masker over the store's secrets; empty (with a warning) when they cannot be read.
-pub async fn masker(store: &dyn Store) -> Masker {
-    match Masker::load(store).await {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("warning: cannot read the secrets to mask: {e}");
-            Masker::default()
-        }
-    }
 }

@@ -115,7 +115,8 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
             }
             let text = engine.store().log(&key, &task_id, n).await?;
             // Masked when written; masked again for secrets added since.
-            let masker = super::secrets::masker(engine.store().as_ref()).await;
+            let masker =
+                dagctl::engine::secrets::Masker::load_or_empty(engine.store().as_ref()).await;
             let text = masker.mask(&text);
             if text.is_empty() {
                 eprintln!("(try {n} of `{task_id}` wrote no output)");

@@ -156,7 +156,7 @@ pub fn report_exit(report: &DriveReport) -> ExitCode {
 /// trained and promoted), after the run tables.
 pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
     let mut lines = Vec::new();
-    let masker = super::secrets::masker(store).await;
+    let masker = dagctl::engine::secrets::Masker::load_or_empty(store).await;
     for o in outcomes {
         let run = RunKey::new(&o.dag_id, &o.run_id);
         for t in &o.tasks {

@@ -110,6 +110,15 @@ impl Masker {
         Ok(Masker::new(secrets))
     }
 
+    /// [`Masker::load`], or an empty masker (and a warning) when the store's secrets cannot be
+    /// read: a task cannot read them either, and what shows text must not fail for it.
+    pub async fn load_or_empty(store: &dyn Store) -> Masker {
+        Masker::load(store).await.unwrap_or_else(|e| {
+            tracing::warn!("cannot read the secrets to mask: {e}");
+            Masker::default()
+        })
+    }
+
     /// Whether there is nothing to mask (beyond secret-named JSON keys).
     pub fn is_empty(&self) -> bool {
         self.finder.is_none()

@@ -230,13 +230,7 @@ impl Executor {
         {
             return Arc::clone(m);
         }
-        let m = Arc::new(match Masker::load(self.store.as_ref()).await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!("cannot read the secrets to mask: {e}");
-                Masker::default()
-            }
-        });
+        let m = Arc::new(Masker::load_or_empty(self.store.as_ref()).await);
         *cached = Some((tokio::time::Instant::now(), Arc::clone(&m)));
         m
     }
