@@ -5,6 +5,8 @@
 # by one `dagctl runs resume`. The clock starts when the workers start and stops when the store
 # says every run succeeded (polled every 20 ms with psql).
 #   cargo build --release && benches/workers.sh [RUNS] [TASKS]
+# WORKER_ARGS adds worker flags (`--concurrency 1000`: every try runs where its run is driven;
+# the default 16 hands the rest of a wide run's tries to the other workers).
 # The PostgreSQL server is the test suite's (scripts/pg-server.sh: loopback, fsync=off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ for n in 1 2 3; do
   t0=$(now)
   pids=()
   for w in $(seq 1 "$n"); do
-    DAGCTL_STORE_URL=$url DAGCTL_HOME=$work/w$n-$w "$bin" worker --poll 100ms 2>/dev/null &
+    DAGCTL_STORE_URL=$url DAGCTL_HOME=$work/w$n-$w "$bin" worker --poll 100ms ${WORKER_ARGS:-} 2>/dev/null &
     pids+=($!)
   done
   until [ "$(psql -tAq "$url" -c "SELECT count(*) FROM dag_runs WHERE state = 'success'")" = "$runs" ]; do
@@ -45,7 +47,8 @@ for n in 1 2 3; do
   t1=$(now)
   kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
   busy=$(psql -tAq "$url" -c "SELECT count(DISTINCT worker_id) FROM task_tries")
-  python3 -c "n=$runs*$tasks; s=$t1-$t0; print(f'PostgreSQL, $n worker(s): {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s ($busy worker(s) ran tries)')"
+  handed=$(psql -tAq "$url" -c "SELECT count(*) FROM task_tries WHERE handed = 1")
+  python3 -c "n=$runs*$tasks; s=$t1-$t0; print(f'PostgreSQL, $n worker(s): {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s ($busy worker(s) ran tries, $handed handed between workers)')"
 done
 
 home=$work/sqlite

@@ -6,118 +6,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
+use common::deployment::{Deployment, stop};
 use serde_json::Value;
-
-/// The fixed key every process of the deployment shares.
-const KEY: &str = "dGhpcy1pcy10aGUtdGVzdC1rZXktb2YtMzItYnl0ZXM=";
-
-struct Deployment {
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Deployment {
-    fn new(prefix: &str, dag: &str) -> Option<Deployment> {
-        let url = common::pg::fresh_database(prefix)?;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
-        std::fs::write(dir.path().join("dags/d.yaml"), dag).unwrap();
-        Some(Deployment { url, dir })
-    }
-
-    fn out(&self) -> std::path::PathBuf {
-        self.dir.path().join("out.txt")
-    }
-
-    /// `dagctl ARGS` as machine `machine` (its own home).
-    fn dagctl(&self, machine: &str, args: &[&str]) -> Command {
-        let mut c = Command::cargo_bin("dagctl").unwrap();
-        c.env("DAGCTL_HOME", self.dir.path().join(machine))
-            .env("DAGCTL_DAGS_FOLDER", self.dir.path().join("dags"))
-            .env("DAGCTL_STORE_URL", &self.url)
-            .env("DAGCTL_FERNET_KEY", KEY)
-            .env_remove("DAGCTL_DATA_URL")
-            .args(args);
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.dagctl("cli", args).output().unwrap();
-        let text = common::out_text(&out);
-        assert!(out.status.success(), "{args:?}: {text}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A long-running `dagctl` whose stderr goes to `<machine>.log` (a pipe nobody reads
-    /// would stall it).
-    fn spawn(&self, machine: &str, args: &[&str]) -> Child {
-        let log = std::fs::File::create(self.dir.path().join(format!("{machine}.log"))).unwrap();
-        self.dagctl(machine, args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    fn log(&self, machine: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("{machine}.log"))).unwrap_or_default()
-    }
-
-    fn runs(&self) -> Vec<Value> {
-        serde_json::from_str::<Value>(&self.ok(&["runs", "list", "--json", "--limit", "1000"]))
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    /// Waits until `n` runs exist and all are finished.
-    fn wait_finished(&self, n: usize, limit: Duration) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
-            let runs = self.runs();
-            if runs.len() >= n
-                && runs
-                    .iter()
-                    .all(|r| r["state"] == "success" || r["state"] == "failed")
-            {
-                return runs;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "not finished in {limit:?}: {runs:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// Every try of every task instance of `run`.
-    fn tries(&self, run: &str) -> Vec<(String, Vec<Value>)> {
-        let v: Value = serde_json::from_str(&self.ok(&["runs", "show", run, "--json"])).unwrap();
-        v["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["task_id"].as_str().unwrap().to_string(),
-                    t["tries"].as_array().unwrap().clone(),
-                )
-            })
-            .collect()
-    }
-}
-
-/// SIGTERM, then whether it exited 0 (a drained worker does).
-fn stop(mut child: Child) -> bool {
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    child.wait().unwrap().success()
-}
 
 /// 40 no-op tasks and two commands that append a line each (after a short sleep, so that a
 /// run lasts long enough for every worker to be up while runs are left).
@@ -153,49 +46,42 @@ fn three_workers_run_every_task_instance_exactly_once() {
     }
     let workers: Vec<Child> = ["m1", "m2", "m3"]
         .iter()
-        .map(|m| d.spawn(m, &["worker", "--poll", "200ms", "--concurrency", "4"]))
+        .map(|m| d.spawn(m, &["worker", "--poll", "200ms", "--concurrency", "8"]))
         .collect();
     let runs = d.wait_finished(25, Duration::from_secs(180));
     for (w, m) in workers.into_iter().zip(["m1", "m2", "m3"]) {
         assert!(stop(w), "a worker stopped badly: {}", d.log(m));
     }
     assert!(runs.iter().all(|r| r["state"] == "success"), "{runs:?}");
-    let mut by_worker = std::collections::BTreeMap::new();
-    // Per worker, the span of each run it executed (first try start, last try end).
-    let mut spans: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    // Per worker, the span of every try it ran (start, start + duration).
+    let mut spans: std::collections::BTreeMap<String, Vec<(f64, f64)>> = Default::default();
+    let mut handed = 0;
     for r in &runs {
         let run = r["run_id"].as_str().unwrap();
         let tasks = d.tries(run);
         assert_eq!(tasks.len(), 42);
-        let mut span: Option<(String, String, String)> = None;
         for (task, tries) in tasks {
             assert_eq!(tries.len(), 1, "{run}.{task}: {tries:?}");
             let t = &tries[0];
             assert_eq!(t["state"], "success");
+            let start = chrono::DateTime::parse_from_rfc3339(t["start_date"].as_str().unwrap())
+                .unwrap()
+                .timestamp_micros() as f64
+                / 1e6;
+            let end = start + t["duration_s"].as_f64().unwrap();
             let worker = t["worker_id"].as_str().unwrap().to_string();
-            *by_worker.entry(worker.clone()).or_insert(0) += 1;
-            let (start, end) = (
-                t["start_date"].as_str().unwrap().to_string(),
-                t["end_date"].as_str().unwrap().to_string(),
-            );
-            span = Some(match span {
-                None => (worker, start, end),
-                Some((w, s, e)) => {
-                    assert_eq!(w, worker, "one run, one worker");
-                    (w, s.min(start), e.max(end))
-                }
-            });
+            spans.entry(worker).or_default().push((start, end));
+            handed += usize::from(t["handed"] == true);
         }
-        let (w, s, e) = span.unwrap();
-        spans.entry(w).or_default().push((s, e));
     }
-    assert_eq!(by_worker.values().sum::<usize>(), 25 * 42);
-    assert!(by_worker.len() >= 2, "the work was shared: {by_worker:?}");
-    // `--concurrency 4`: no worker ever had more than four runs going at once.
+    assert_eq!(spans.values().map(Vec::len).sum::<usize>(), 25 * 42);
+    assert!(spans.len() >= 2, "the work was shared: {:?}", spans.keys());
+    assert!(handed > 0, "some tries were handed between workers");
+    // `--concurrency 8`: no worker ever ran more than eight tries at once.
     for (w, list) in &spans {
         for (s, _) in list {
             let at_once = list.iter().filter(|(s2, e2)| s2 <= s && s < e2).count();
-            assert!(at_once <= 4, "{w} ran {at_once} runs at once");
+            assert!(at_once <= 8, "{w} ran {at_once} tries at once");
         }
     }
     let lines = common::line_counts(&d.out());

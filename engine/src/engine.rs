@@ -334,6 +334,11 @@ impl Engine {
         self.runs().dag(dag_id)
     }
 
+    /// This process's worker id (`host:pid:nonce-n`), as recorded with the tries it runs.
+    pub fn worker_id(&self) -> &str {
+        self.executor.worker_id()
+    }
+
     /// Creating and changing runs: clear, mark, cancel, pause.
     pub fn runs(&self) -> &RunControl {
         self.executor.runs()

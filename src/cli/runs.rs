@@ -168,6 +168,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                                 "end_date": x.end_date.map(|d| d.to_rfc3339()),
                                 "duration_s": x.duration.map(|d| d.as_secs_f64()),
                                 "error": x.error,
+                                "handed": x.handed,
                             })).collect::<Vec<_>>(),
                         })
                     })

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use dagctl::engine::RunState;
 use dagctl::engine::duration::parse_duration;
+use dagctl::engine::executor::TrySharing;
 use dagctl::engine::run::Scope;
 use dagctl::engine::scheduler::{BackfillAction, BackfillItem, SchedulerOptions, run_scheduler};
 use dagctl::engine::spec::parse_date_in;
@@ -46,10 +47,18 @@ pub struct WorkerArgs {
     /// another worker).
     #[arg(long, default_value = "30s")]
     grace: String,
-    /// At most this many runs at once (each run's tasks run in parallel within its DAG's
-    /// limits); the other runs are left to other workers. Unlimited by default.
+    /// At most this many tries at once in this worker, of the runs it drives and taken
+    /// from other workers' runs; the other ready tasks are handed to other workers.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Run only tasks of these pools (comma-separated: `gpu,default_pool`); tasks of other
+    /// pools are handed to the workers serving them. Every pool by default.
+    #[arg(long, value_delimiter = ',')]
+    pools: Option<Vec<String>>,
+    /// At most this many runs driven at once (their tasks run here or on other workers);
+    /// the other runs are left to other workers. Unlimited by default.
     #[arg(long)]
-    concurrency: Option<usize>,
+    max_runs: Option<usize>,
 }
 
 fn duration(text: &str, flag: &str) -> anyhow::Result<Duration> {
@@ -78,7 +87,17 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         poll: duration(&a.poll, "--poll")?,
         create_runs: false,
         execute: true,
-        max_runs: a.concurrency,
+        max_runs: a.max_runs,
+        sharing: Some(TrySharing {
+            concurrency: a.concurrency.max(1),
+            pools: a.pools.map(|p| {
+                p.into_iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            }),
+            poll: duration(&a.poll, "--poll")?,
+        }),
     };
     serve(g, options, "worker").await
 }

@@ -1,6 +1,7 @@
 //! A DAG folder and a state home in a temporary directory, and `dagctl` run against them.
 #![allow(dead_code)] // each test crate uses a part
 
+pub mod deployment;
 pub mod pg;
 pub mod s3;
 pub mod webhook;

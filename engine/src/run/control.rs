@@ -76,6 +76,12 @@ impl RunControl {
         self.clock.now()
     }
 
+    /// The ids of the loaded DAGs.
+    pub(crate) fn dag_ids(&self) -> Vec<String> {
+        let set = self.dags.read().unwrap_or_else(|e| e.into_inner());
+        set.dags.keys().cloned().collect()
+    }
+
     /// The loaded DAG with this id.
     ///
     /// # Errors
@@ -296,7 +302,8 @@ impl RunControl {
             .await
     }
 
-    /// The ends of the tries still `running` in a run, recorded failed with `why`.
+    /// The ends of the tries still `running` in a run (or `queued` for a worker to take),
+    /// recorded failed with `why`.
     async fn stop_running_tries(
         &self,
         key: &RunKey,
@@ -312,7 +319,7 @@ impl RunControl {
             .tries(key, None)
             .await?
             .into_iter()
-            .filter(|t| t.state == TaskState::Running)
+            .filter(|t| matches!(t.state, TaskState::Running | TaskState::Queued))
             .map(|t| Change::EndTry {
                 task_id: t.task_id,
                 try_number: t.try_number,

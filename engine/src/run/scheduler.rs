@@ -379,7 +379,7 @@ impl Engine {
 /// (`dagctl scheduler --no-execute`); `create_runs: false` only executes the runs others
 /// create (`dagctl worker`). Any number of each may share one store: a run is created once
 /// (its key is unique) and driven by one process at a time (its lease).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SchedulerOptions {
     /// How often the DAG folder is read again for changes.
     pub reload_every: Duration,
@@ -394,6 +394,10 @@ pub struct SchedulerOptions {
     pub poll: Duration,
     /// At most this many runs executed at once by this process (`None`: every runnable one).
     pub max_runs: Option<usize>,
+    /// Share tries with other workers (`dagctl worker`): hand off what this process does
+    /// not serve or has no slot for, and take what others handed off
+    /// ([`Executor::share_tries`](crate::executor::Executor::share_tries)).
+    pub sharing: Option<crate::executor::TrySharing>,
 }
 
 impl Default for SchedulerOptions {
@@ -405,6 +409,7 @@ impl Default for SchedulerOptions {
             execute: true,
             poll: Duration::from_secs(1),
             max_runs: None,
+            sharing: None,
         }
     }
 }
@@ -416,7 +421,8 @@ pub struct SchedulerReport {
     pub created: Vec<(String, String)>,
     /// Runs it executed to their end, with their state.
     pub finished: Vec<(String, String, RunState)>,
-    /// Runs still executing when the grace period ran out (left resumable).
+    /// Runs, and tries taken from other drivers, still executing when the grace period ran
+    /// out (left resumable; the tries run again elsewhere).
     pub interrupted: usize,
 }
 
@@ -435,6 +441,18 @@ pub async fn run_scheduler(
     mut on_event: impl FnMut(&str),
 ) -> Result<SchedulerReport, EngineError> {
     let mut report = SchedulerReport::default();
+    let served = options
+        .sharing
+        .clone()
+        .filter(|_| options.execute)
+        .map(|sharing| {
+            engine.executor.share_tries(sharing);
+            let engine = Arc::clone(&engine);
+            let (stop, grace) = (shutdown.clone(), options.grace);
+            AbortOnDrop(tokio::spawn(async move {
+                engine.executor.serve_tries(stop, grace).await
+            }))
+        });
     let mut driver = Driver::new(Arc::clone(&engine), Scope::All);
     if let Some(n) = options.max_runs {
         driver = driver.with_max_inflight(n);
@@ -527,12 +545,25 @@ pub async fn run_scheduler(
         options.grace.as_secs(),
     ));
     report.interrupted = driver.drain(options.grace, &mut ignore).await;
+    if let Some(mut served) = served {
+        report.interrupted += (&mut served.0).await.unwrap_or_default();
+    }
     for o in &driver.report().outcomes[outcomes_seen..] {
         report
             .finished
             .push((o.dag_id.clone(), o.run_id.clone(), o.state));
     }
     Ok(report)
+}
+
+/// A spawned task that ends with its owner (a scheduler dropped mid-way takes its try
+/// server with it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Engine {

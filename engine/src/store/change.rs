@@ -30,6 +30,42 @@ pub enum Change {
         lease_until: DateTime<Utc>,
         /// Now.
         at: DateTime<Utc>,
+        /// Handed to any worker instead of started here: the try row is written `queued`,
+        /// without worker or lease, until [`Store::take_queued`](super::Store::take_queued)
+        /// gives it to a worker serving the task's pool (`worker_id` is not recorded).
+        queued: bool,
+    },
+    /// Requires that a handed try is still held by the worker that took it (its row
+    /// `running` with that worker, no outcome yet): if not, nothing of the batch is written
+    /// and [`Store::commit`](super::Store::commit) returns [`StoreError::TryLost`](super::StoreError::TryLost).
+    /// First in every batch of a worker about a try it took.
+    Held {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// The worker that took it.
+        worker_id: String,
+    },
+    /// Records what a handed try came to, for the run's driver to apply (its end, XCom,
+    /// Variables and downstream readiness are then committed by the driver, as for its own
+    /// tries).
+    Outcome {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+        /// The outcome, as [`crate::executor`] encodes it.
+        outcome: serde_json::Value,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Gives a taken try back to the queue (its worker cannot run it now).
+    Requeue {
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
     },
     /// Ends a try.
     EndTry {

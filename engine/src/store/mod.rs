@@ -90,6 +90,24 @@ pub enum StoreError {
         /// The record, in words.
         what: String,
     },
+    /// A try handed to workers is no longer held by the worker that took it (its lease
+    /// expired and the run's driver gave it to another, or the run was cleared or marked):
+    /// nothing of the batch was written.
+    #[error(
+        "try {try_number} of task `{task_id}` in run `{run_id}` of DAG `{dag_id}` is no \
+         longer held by this worker (its lease expired, or the run was changed); nothing was \
+         written"
+    )]
+    TryLost {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
+    },
     /// The store cannot be opened: the server does not answer or refuses, the file is not a
     /// database, its folder cannot be made (the caller's to fix; a retry helps only if the
     /// server was starting).
@@ -258,6 +276,42 @@ pub struct TryRecord {
     pub duration: Option<Duration>,
     /// Why it failed.
     pub error: Option<String>,
+    /// Handed by the run's driver to any worker (`queued` until one takes it).
+    pub handed: bool,
+    /// What a handed try came to, recorded by its worker until the driver applies it.
+    pub outcome: Option<serde_json::Value>,
+}
+
+/// A try handed to workers and taken by one ([`Store::take_queued`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenTry {
+    /// Its run.
+    pub run: RunKey,
+    /// The task.
+    pub task_id: String,
+    /// Which try.
+    pub try_number: u32,
+    /// The task instance's try budget.
+    pub max_tries: u32,
+    /// When the task instance's first try started.
+    pub first_start: Option<DateTime<Utc>>,
+}
+
+/// Which queued tries a worker takes ([`Store::take_queued`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TakeQueued {
+    /// The worker taking them.
+    pub worker_id: String,
+    /// Only tries of these DAGs (the ones it has loaded).
+    pub dag_ids: Vec<String>,
+    /// Only tries of tasks in these pools (`None`: any pool).
+    pub pools: Option<Vec<String>>,
+    /// At most this many.
+    pub limit: u32,
+    /// The lease of the taken tries.
+    pub lease_until: DateTime<Utc>,
+    /// Now (the tries' start).
+    pub at: DateTime<Utc>,
 }
 
 /// A dataset update: which task of which run produced it, and when.
@@ -371,6 +425,13 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// with [`Change::Renew`], so a run its driver stopped looking after expires).
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// Gives `take.worker_id` up to `take.limit` tries that drivers handed to workers
+    /// ([`Change::Claim`] with `queued`), oldest first, of running runs and of tasks whose
+    /// instance still waits for that try: each row becomes `running` with the worker and
+    /// lease, in one transaction. Two workers never take the same try (PostgreSQL skips
+    /// the rows another worker is taking, `FOR UPDATE SKIP LOCKED`).
+    async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError>;
+
     /// The log of try `try_number` of `task_id` in the run `run`, chunks joined.
     async fn log(&self, run: &RunKey, task_id: &str, try_number: u32)
     -> Result<String, StoreError>;
@@ -430,6 +491,27 @@ pub trait Store: RecordStore + Send + Sync + 'static {
 
     /// Deletes a pool; whether it existed.
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError>;
+}
+
+/// The error of a batch whose guard failed: [`StoreError::TryLost`] for a worker's `Held`
+/// guard, else [`StoreError::NotOwner`].
+pub(crate) fn guard_failed(batch: &Batch) -> StoreError {
+    match batch.changes.first() {
+        Some(Change::Held {
+            task_id,
+            try_number,
+            ..
+        }) => StoreError::TryLost {
+            dag_id: batch.dag_id.clone(),
+            run_id: batch.run_id.clone(),
+            task_id: task_id.clone(),
+            try_number: *try_number,
+        },
+        _ => StoreError::NotOwner {
+            dag_id: batch.dag_id.clone(),
+            run_id: batch.run_id.clone(),
+        },
+    }
 }
 
 /// Microseconds since the epoch, as stored.

@@ -125,6 +125,16 @@ pub(super) fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
         end_date: c.opt_time("end_date")?,
         duration: duration.map(|us| Duration::from_micros(us.max(0) as u64)),
         error: c.opt_text("error")?,
+        handed: c.int("handed")? != 0,
+        outcome: match c.opt_text("outcome")? {
+            None => None,
+            Some(text) => Some(
+                serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    what: "try outcome".into(),
+                    detail: e.to_string(),
+                })?,
+            ),
+        },
     })
 }
 

@@ -127,6 +127,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 max_active_tasks,
                 lease_until,
                 at,
+                queued,
             } => {
                 out.push(Stmt {
                     sql: CLAIM_UPDATE.as_str(),
@@ -143,20 +144,70 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 });
                 out.push(Stmt {
                     sql: "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
-                         worker_id, lease_until, start_date) \
-                         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7)",
+                         worker_id, lease_until, start_date, handed, pool) \
+                         VALUES ($1, $2, $3, $4, $8, $5, $6, $7, $9, CASE WHEN $9 = 1 THEN \
+                         (SELECT pool FROM task_instances \
+                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $3) END)",
                     params: vec![
                         d(),
                         r(),
                         text(task_id),
                         Param::Int(i64::from(*try_number)),
-                        text(worker_id),
-                        time(*lease_until),
+                        text(if *queued { "" } else { worker_id }),
+                        if *queued {
+                            Param::NoInt
+                        } else {
+                            time(*lease_until)
+                        },
                         time(*at),
+                        text(if *queued { "queued" } else { "running" }),
+                        Param::Int(i64::from(*queued)),
                     ],
                     role: Role::ClaimInsert,
                 });
             }
+            Change::Held {
+                task_id,
+                try_number,
+                worker_id,
+            } => out.push(Stmt {
+                sql: "SELECT 1 FROM task_tries WHERE dag_id = $1 AND run_id = $2 \
+                      AND task_id = $3 AND try_number = $4 AND worker_id = $5 \
+                      AND state = 'running' AND outcome IS NULL",
+                params: vec![
+                    d(),
+                    r(),
+                    text(task_id),
+                    Param::Int(i64::from(*try_number)),
+                    text(worker_id),
+                ],
+                role: Role::Guard,
+            }),
+            Change::Outcome {
+                task_id,
+                try_number,
+                outcome,
+                at,
+            } => out.push(plain(
+                "UPDATE task_tries SET outcome = $5, end_date = $6 \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+                vec![
+                    d(),
+                    r(),
+                    text(task_id),
+                    Param::Int(i64::from(*try_number)),
+                    text(&outcome.to_string()),
+                    time(*at),
+                ],
+            )),
+            Change::Requeue {
+                task_id,
+                try_number,
+            } => out.push(plain(
+                "UPDATE task_tries SET state = 'queued', worker_id = '', lease_until = NULL \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+                vec![d(), r(), text(task_id), Param::Int(i64::from(*try_number))],
+            )),
             Change::EndTry {
                 task_id,
                 try_number,
@@ -444,7 +495,7 @@ fn claimable_states() -> String {
 }
 
 /// A SQL string literal: quotes doubled, NUL (which ends SQL text) replaced.
-fn literal(s: &str) -> String {
+pub(super) fn literal(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for ch in s.chars() {

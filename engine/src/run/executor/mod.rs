@@ -33,14 +33,18 @@ use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
 use crate::worker::WorkerId;
 
+mod handed;
 mod pool_slots;
 mod recover;
 mod run;
+mod serve;
+mod sharing;
 mod start;
 mod try_end;
 
 use pool_slots::Acquire;
 pub use pool_slots::PoolSlots;
+pub use sharing::TrySharing;
 mod tries;
 
 use tries::{ctx_rendered, run_try};
@@ -162,6 +166,14 @@ pub struct Executor {
     /// look again then. (Not the pools' `freed`, which a refused claim also signals: runs
     /// refused in turn would wake each other without end.)
     try_ended: tokio::sync::Notify,
+    /// Set when this process shares tries with other workers ([`Executor::share_tries`]).
+    sharing: std::sync::OnceLock<sharing::Sharing>,
+    /// Per run driven here with tries handed off: told when a worker of this process has
+    /// recorded the outcome of one (other processes' outcomes are polled for).
+    handed_wakes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
+    /// When this process last renewed its tries' leases: one renewal per heartbeat for the
+    /// whole process, whatever the number of runs and tries.
+    renewed: Mutex<Option<tokio::time::Instant>>,
 }
 
 /// A secrets masker and when it was loaded.
@@ -217,6 +229,59 @@ impl Executor {
             clock,
             masker: Arc::default(),
             try_ended: tokio::sync::Notify::new(),
+            sharing: std::sync::OnceLock::new(),
+            renewed: Mutex::new(None),
+            handed_wakes: Mutex::default(),
+        }
+    }
+
+    /// Makes this process share tries with other workers (`dagctl worker`): its runs hand
+    /// off the tasks it does not serve or has no try slot for, and
+    /// [`Executor::serve_tries`] takes the tries other processes handed off. Set once; a
+    /// second call is ignored.
+    pub fn share_tries(&self, config: TrySharing) {
+        let _ = self.sharing.set(sharing::Sharing::new(config));
+    }
+
+    /// Where the driver of `run` in this process receives the outcomes of its handed
+    /// tries that workers of this process record (registered until
+    /// [`Executor::forget_inbox`]).
+    fn inbox(&self, run: &crate::store::RunKey) -> Arc<sharing::Inbox> {
+        let mut inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(inboxes.entry(run.clone()).or_default())
+    }
+
+    /// Stops delivering to `inbox` for `run` (its driver is done with it).
+    fn forget_inbox(&self, run: &crate::store::RunKey, inbox: &Arc<sharing::Inbox>) {
+        let mut inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if inboxes.get(run).is_some_and(|w| Arc::ptr_eq(w, inbox)) {
+            inboxes.remove(run);
+        }
+    }
+
+    /// Gives the driver of `run`, if it is in this process, an outcome just recorded.
+    fn deliver(&self, run: &crate::store::RunKey, outcome: sharing::Delivered) {
+        let inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inbox) = inboxes.get(run) {
+            inbox.put(outcome);
+        }
+    }
+
+    /// Renews the leases of this process's running tries, unless that was done less than
+    /// half a heartbeat ago (one statement per heartbeat for the whole process).
+    pub(super) async fn renew_tries(&self) {
+        let now = tokio::time::Instant::now();
+        {
+            let mut last = self.renewed.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|t| now.duration_since(t) < self.config.heartbeat / 2) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let until =
+            self.clock.now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        if let Err(e) = self.store.renew_leases(self.worker.as_str(), until).await {
+            tracing::warn!("cannot renew leases: {e}");
         }
     }
 

@@ -51,6 +51,27 @@ impl PoolSlots {
         Acquire::Ok
     }
 
+    /// The free slots of every pool this process knows (the default pool included).
+    pub(super) fn rooms(&self) -> Vec<(String, u32)> {
+        let sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<(String, u32)> = sizes
+            .iter()
+            .map(|(name, size)| {
+                let u = used.get(name).copied().unwrap_or(0);
+                (name.clone(), size.saturating_sub(u))
+            })
+            .collect();
+        if !sizes.contains_key(crate::DEFAULT_POOL) {
+            let u = used.get(crate::DEFAULT_POOL).copied().unwrap_or(0);
+            out.push((
+                crate::DEFAULT_POOL.to_string(),
+                crate::pools::DEFAULT_POOL_SLOTS.saturating_sub(u),
+            ));
+        }
+        out
+    }
+
     pub(super) fn release(&self, pool: &str, n: u32) {
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(u) = used.get_mut(pool) {

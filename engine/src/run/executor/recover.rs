@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::state::TaskState;
-use crate::store::{Change, StoreError};
+use crate::store::{Change, StoreError, TryRecord};
 
 use super::RunError;
-use super::run::RunExec;
+use super::run::{Handed, RunExec};
 
 /// How many times a task's worker may die under it before the task fails.
 pub(crate) const MAX_ORPHANED: usize = 3;
@@ -17,7 +19,9 @@ impl RunExec<'_> {
     /// Tries left `running` by the run's previous driver (it crashed or lost its lease: this
     /// executor acquired the run, so nobody else can end them) are recorded `orphaned` and
     /// their tasks run again at once, without using a retry. A task orphaned
-    /// [`MAX_ORPHANED`] times fails: it may be what kills its worker.
+    /// [`MAX_ORPHANED`] times fails: it may be what kills its worker. Tries the previous
+    /// driver handed to workers are followed as they are when a worker holds them, has
+    /// recorded their outcome, or (in a sharing process) may still take them.
     pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
         let now = self.ex.clock.now();
         let running: Vec<usize> = (0..self.slots.len())
@@ -32,42 +36,70 @@ impl RunExec<'_> {
             let mine = || tries.iter().filter(|t| t.task_id == task_id);
             let orphaned = mine().filter(|t| t.state == TaskState::Orphaned).count() + 1;
             let live = mine()
-                .filter(|t| t.state == TaskState::Running)
+                .filter(|t| matches!(t.state, TaskState::Running | TaskState::Queued))
                 .max_by_key(|t| t.try_number);
-            if let Some(t) = live {
-                let error = format!(
-                    "orphaned: worker {} stopped before try {} ended ({orphaned} of at most \
-                     {MAX_ORPHANED}); it runs again and uses no retry",
-                    t.worker_id, t.try_number
-                );
-                tracing::warn!(task = %task_id, "{error}");
-                self.changes.push(Change::EndTry {
-                    task_id: task_id.clone(),
+            if let Some(t) = live
+                && self.follows_handed(t, now)
+            {
+                self.handed.push(Handed {
+                    idx,
                     try_number: t.try_number,
-                    state: TaskState::Orphaned,
-                    at: now,
-                    duration: (now - t.start_date).to_std().unwrap_or_default(),
-                    error: Some(error),
+                    since: tokio::time::Instant::now(),
+                    warned: false,
                 });
+                continue;
             }
-            if orphaned >= MAX_ORPHANED {
-                self.slots[idx].error = Some(format!(
-                    "orphaned {orphaned} times: its worker died each time (does the task kill \
-                     it, e.g. by running out of memory?)"
-                ));
-                self.set_state(idx, TaskState::Failed, now);
-            } else {
-                self.changes.push(Change::GrantTry {
-                    task_id: task_id.clone(),
-                });
-                self.slots[idx].max_tries += 1;
-                self.set_state(idx, TaskState::Scheduled, now);
-            }
+            self.orphan(idx, live, orphaned, now);
         }
         // Committed on its own: a claim in the next batch drops its task's `scheduled`
         // write, which must not leave the store's `running` in place.
         self.commit().await?;
         Ok(())
+    }
+
+    /// Records try `t` of task `idx` orphaned (its worker is gone; `None`: no try row) and
+    /// makes the task run again at once without using a retry; the `orphaned`-th time it
+    /// fails instead.
+    pub(super) fn orphan(
+        &mut self,
+        idx: usize,
+        t: Option<&TryRecord>,
+        orphaned: usize,
+        now: DateTime<Utc>,
+    ) {
+        let task_id = self.dag.tasks[idx].id.clone();
+        if let Some(t) = t {
+            let who = if t.worker_id.is_empty() {
+                "no worker took it".to_string()
+            } else {
+                format!("worker {} stopped", t.worker_id)
+            };
+            let error = format!(
+                "orphaned: {who} before try {} ended ({orphaned} of at most {MAX_ORPHANED}); \
+                 it runs again and uses no retry",
+                t.try_number
+            );
+            tracing::warn!(task = %task_id, "{error}");
+            self.changes.push(Change::EndTry {
+                task_id: task_id.clone(),
+                try_number: t.try_number,
+                state: TaskState::Orphaned,
+                at: now,
+                duration: (now - t.start_date).to_std().unwrap_or_default(),
+                error: Some(error),
+            });
+        }
+        if orphaned >= MAX_ORPHANED {
+            self.slots[idx].error = Some(format!(
+                "orphaned {orphaned} times: its worker died each time (does the task kill \
+                 it, e.g. by running out of memory?)"
+            ));
+            self.set_state(idx, TaskState::Failed, now);
+        } else {
+            self.changes.push(Change::GrantTry { task_id });
+            self.slots[idx].max_tries += 1;
+            self.set_state(idx, TaskState::Scheduled, now);
+        }
     }
 
     /// Renews the leases of this worker's runs and running tries and flushes their logs, so
@@ -76,14 +108,7 @@ impl RunExec<'_> {
     pub(super) async fn heartbeat(&mut self) -> Result<(), RunError> {
         let until = self.ex.clock.now()
             + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
-        if let Err(e) = self
-            .ex
-            .store
-            .renew_leases(self.ex.worker.as_str(), until)
-            .await
-        {
-            tracing::warn!("cannot renew leases: {e}");
-        }
+        self.ex.renew_tries().await;
         let chunks: Vec<Change> = self
             .logs
             .lock()
@@ -141,10 +166,18 @@ impl RunExec<'_> {
     /// with the loop); returns those tries.
     pub(super) fn release_slots(&mut self) -> Vec<usize> {
         let running: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].state == TaskState::Running && !self.external.contains(&i))
+            .filter(|&i| {
+                self.slots[i].state == TaskState::Running
+                    && !self.external.contains(&i)
+                    && !self.handed.iter().any(|h| h.idx == i)
+            })
             .collect();
         for &idx in &running {
-            self.release_slot(idx);
+            self.unclaim(super::run::Claimed {
+                idx,
+                try_number: self.slots[idx].try_number,
+                queued: false,
+            });
         }
         running
     }

@@ -30,6 +30,26 @@ pub(super) struct Slot {
     pub(super) start_date: Option<DateTime<Utc>>,
 }
 
+/// A try handed to other workers.
+pub(super) struct Handed {
+    pub(super) idx: usize,
+    pub(super) try_number: u32,
+    /// When it was handed off (or found handed off), to say when nobody takes it.
+    pub(super) since: tokio::time::Instant,
+    pub(super) warned: bool,
+}
+
+/// A claim in the batch being built: started here when won, or handed off.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claimed {
+    pub(super) idx: usize,
+    pub(super) try_number: u32,
+    pub(super) queued: bool,
+}
+
+/// How often a run with tries handed to other processes looks at the store for their end.
+const HANDED_POLL: Duration = Duration::from_millis(300);
+
 pub(super) type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
 
 /// The execution of one run.
@@ -44,10 +64,21 @@ pub(super) struct RunExec<'a> {
     pub(super) logs: RunningLogs,
     /// Tasks claimed by another worker (a lost claim): polled until they finish.
     pub(super) external: Vec<usize>,
+    /// Tries handed to other workers (see [`super::sharing`]): polled until their
+    /// outcome is recorded or their worker is gone.
+    pub(super) handed: Vec<Handed>,
+    /// The outcomes of handed tries that workers of this process recorded.
+    pub(super) inbox: Arc<super::sharing::Inbox>,
     /// Callbacks running; awaited before the run's outcome is returned.
     pub(super) callbacks: JoinSet<()>,
     /// Masks secrets in this run's logs and errors.
     pub(super) masker: Arc<Masker>,
+}
+
+impl Drop for RunExec<'_> {
+    fn drop(&mut self) {
+        self.ex.forget_inbox(&self.run.key(), &self.inbox);
+    }
 }
 
 impl RunExec<'_> {
@@ -141,38 +172,50 @@ impl RunExec<'_> {
     }
 
     /// Picks scheduled tasks to start within `max_active_tasks` and pool slots, and adds
-    /// their claims to the batch. Returns them, and whether one waits for a pool slot.
-    pub(super) fn claim(&mut self, now: DateTime<Utc>) -> (Vec<(usize, u32)>, bool) {
-        let mut claims = Vec::new();
+    /// their claims to the batch. Returns them, and whether one waits for a pool slot. A
+    /// process sharing tries hands off (claims `queued`) the tasks whose pool it does not
+    /// serve, or for which it has no try slot free.
+    pub(super) fn claim(&mut self, now: DateTime<Utc>) -> (Vec<Claimed>, bool) {
+        let mut claims: Vec<Claimed> = Vec::new();
         let mut pool_blocked = false;
         let lease_until =
             now + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
+        let sharing = self.ex.sharing.get();
         for k in 0..self.dag.graph.topological_order().len() {
             let idx = self.dag.graph.topological_order()[k];
             if self.slots[idx].state != TaskState::Scheduled {
                 continue;
             }
             debug_assert!(self.slots[idx].try_number < u32::MAX);
-            if self.running + claims.len() >= self.dag.max_active_tasks as usize {
+            if self.running + self.handed.len() + claims.len() >= self.dag.max_active_tasks as usize
+            {
                 break;
             }
             let policy = &self.dag.tasks[idx].policy;
-            match self.ex.pools.try_acquire(&policy.pool, policy.pool_slots) {
-                Acquire::Ok => {}
-                Acquire::Busy => {
-                    pool_blocked = true;
-                    continue;
+            let local = sharing.is_none_or(|s| s.serves(&policy.pool) && s.take_slot());
+            let queued = if local {
+                match self.ex.pools.try_acquire(&policy.pool, policy.pool_slots) {
+                    Acquire::Ok => false,
+                    Acquire::Busy => {
+                        // Pools hold per process: the task waits for a slot here.
+                        sharing.inspect(|s| s.release_slot());
+                        pool_blocked = true;
+                        continue;
+                    }
+                    Acquire::TooBig(size) => {
+                        sharing.inspect(|s| s.release_slot());
+                        let message = format!(
+                            "task needs {} slots of pool `{}`, which has {size}",
+                            policy.pool_slots, policy.pool
+                        );
+                        tracing::error!(task = %self.dag.tasks[idx].id, "{message}");
+                        self.set_state(idx, TaskState::Failed, now);
+                        continue;
+                    }
                 }
-                Acquire::TooBig(size) => {
-                    let message = format!(
-                        "task needs {} slots of pool `{}`, which has {size}",
-                        policy.pool_slots, policy.pool
-                    );
-                    tracing::error!(task = %self.dag.tasks[idx].id, "{message}");
-                    self.set_state(idx, TaskState::Failed, now);
-                    continue;
-                }
-            }
+            } else {
+                true
+            };
             let try_number = self.slots[idx].try_number + 1;
             self.changes.push(Change::Claim {
                 task_id: self.dag.tasks[idx].id.clone(),
@@ -181,15 +224,20 @@ impl RunExec<'_> {
                 max_active_tasks: self.dag.max_active_tasks,
                 lease_until,
                 at: now,
+                queued,
             });
-            claims.push((idx, try_number));
+            claims.push(Claimed {
+                idx,
+                try_number,
+                queued,
+            });
         }
         if !claims.is_empty() {
             // A task claimed in this batch needs no separate `scheduled` write: the claim
             // moves it to `running` (one statement less per task on the hot path).
             let claimed: std::collections::HashSet<&str> = claims
                 .iter()
-                .map(|&(i, _)| self.dag.tasks[i].id.as_str())
+                .map(|c| self.dag.tasks[c.idx].id.as_str())
                 .collect();
             self.changes.retain(|c| {
                 !matches!(c, Change::SetTask { task_id, state: TaskState::Scheduled, .. }
@@ -197,6 +245,17 @@ impl RunExec<'_> {
             });
         }
         (claims, pool_blocked)
+    }
+
+    /// Gives back what a claim of this process took (its pool slots and try slot) when the
+    /// claim was not written, or the try ended.
+    pub(super) fn unclaim(&self, c: Claimed) {
+        if !c.queued {
+            self.release_slot(c.idx);
+            if let Some(s) = self.ex.sharing.get() {
+                s.release_slot();
+            }
+        }
     }
 
     pub(super) async fn commit(&mut self) -> Result<Vec<bool>, RunError> {
@@ -237,6 +296,7 @@ impl RunExec<'_> {
             let done = self.running == 0
                 && claims.is_empty()
                 && self.external.is_empty()
+                && self.handed.is_empty()
                 && self.slots.iter().all(|s| s.state.is_finished());
             if done {
                 let state = self.final_state();
@@ -255,14 +315,28 @@ impl RunExec<'_> {
                 Ok(won) => won,
                 Err(e) => {
                     // The claims of this batch were not written: their pool slots go back.
-                    for &(idx, _) in &claims {
-                        self.release_slot(idx);
+                    for &c in &claims {
+                        self.unclaim(c);
                     }
                     return Err(e);
                 }
             };
-            for ((idx, try_number), won) in claims.into_iter().zip(won) {
-                if won {
+            for (c, won) in claims.into_iter().zip(won) {
+                let (idx, try_number) = (c.idx, c.try_number);
+                if won && c.queued {
+                    self.slots[idx].try_number = try_number;
+                    self.slots[idx].state = TaskState::Running;
+                    self.slots[idx].start_date.get_or_insert(now);
+                    self.handed.push(Handed {
+                        idx,
+                        try_number,
+                        since: tokio::time::Instant::now(),
+                        warned: false,
+                    });
+                    if let Some(s) = self.ex.sharing.get() {
+                        s.wake.notify_waiters();
+                    }
+                } else if won {
                     self.slots[idx].try_number = try_number;
                     self.slots[idx].state = TaskState::Running;
                     self.slots[idx].start_date.get_or_insert(now);
@@ -270,7 +344,7 @@ impl RunExec<'_> {
                     let id = self.spawn_try(&mut joins, idx, try_number);
                     spawned.insert(id, (idx, try_number));
                 } else {
-                    self.release_slot(idx);
+                    self.unclaim(c);
                     // Another worker has it, or the DAG's other runs fill `max_active_tasks`:
                     // the store's state says which at the next heartbeat.
                     tracing::debug!(task = %self.dag.tasks[idx].id, "not claimed: running elsewhere or max_active_tasks reached");
@@ -301,7 +375,8 @@ impl RunExec<'_> {
                 .filter_map(|s| s.next_attempt_at)
                 .min();
             let wake_at = next_retry.map(|t| self.ex.clock.instant_at(t));
-            let poll = !self.external.is_empty();
+            let (external, handed) = (!self.external.is_empty(), !self.handed.is_empty());
+            let poll = external || handed;
             // Timers live only in this select: none is pending while a commit waits on the
             // database, so a paused test clock jumps only to the executor's own deadlines.
             // The heartbeat also runs while the run only waits (a retry delay): it renews
@@ -312,7 +387,7 @@ impl RunExec<'_> {
                     next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
                     self.heartbeat().await?;
                     if poll {
-                        self.poll_external().await?;
+                        self.look_elsewhere().await?;
                     }
                 }
                 Some(res) = joins.join_next_with_id(), if self.running > 0 => {
@@ -328,11 +403,17 @@ impl RunExec<'_> {
                 // try ends: at once when it ends in this process, else (another process)
                 // look at the store shortly — for as long as tasks wait so, not only right
                 // after the claim was lost (they waited for the next heartbeat, 5 s).
-                _ = self.ex.try_ended.notified(), if poll => {
-                    self.poll_external().await?;
+                _ = self.ex.try_ended.notified(), if external => {
+                    self.look_elsewhere().await?;
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)), if poll => {
-                    self.poll_external().await?;
+                _ = tokio::time::sleep(Duration::from_millis(200)), if external => {
+                    self.look_elsewhere().await?;
+                }
+                // Handed tries: at once when a worker of this process recorded one, else
+                // (another process) look at the store regularly.
+                _ = self.inbox.wake.notified(), if handed => self.delivered(),
+                _ = tokio::time::sleep(HANDED_POLL), if handed => {
+                    self.look_elsewhere().await?;
                 }
                 // A release between our claim attempt and this wait is not remembered by
                 // `Notify`: look again shortly rather than wait for a wake-up that passed.

@@ -181,6 +181,7 @@ impl Executor {
             })
             .collect();
         let masker = Arc::new(self.masker().await.with_conf(&run.conf));
+        let inbox = self.inbox(&run.key());
         Ok(RunExec {
             ex: self,
             dag,
@@ -191,6 +192,8 @@ impl Executor {
             events: Vec::new(),
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
+            handed: Vec::new(),
+            inbox,
             callbacks: JoinSet::new(),
             masker,
         })

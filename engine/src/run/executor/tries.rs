@@ -9,9 +9,43 @@ use crate::store::StoreError;
 use crate::template::{Renderer, RunData, needs};
 use crate::xcom_spill;
 
+/// A try from start to end: its arguments rendered, its operator run under `timeout`, its
+/// XCom masked and spilled; with how long it took. The one body of every try, whether a
+/// run's driver or a worker that took it runs it.
+pub(super) async fn execute_try(
+    operator: Option<std::sync::Arc<dyn crate::Operator>>,
+    renderer: &Renderer,
+    ctx: TaskContext,
+    run_type: &str,
+    timeout: Option<Duration>,
+    masker: &Masker,
+) -> (Result<TaskOutcome, TaskError>, Pending, Duration) {
+    let start = tokio::time::Instant::now();
+    let (result, pending) = match operator {
+        None => (
+            Err(TaskError::fatal(
+                "operator is not registered in this engine",
+            )),
+            Pending::default(),
+        ),
+        Some(op) => {
+            // Masked, then spilled if large: a secret reaches neither the store nor the
+            // data location through XCom.
+            let folder = xcom_spill::folder(&ctx);
+            let resources = std::sync::Arc::clone(&ctx.resources);
+            let store = std::sync::Arc::clone(&ctx.store);
+            let ctx = ctx_rendered(renderer, ctx, run_type, op.shell_args()).await;
+            let (result, pending) = run_try(op.as_ref(), ctx, timeout).await;
+            let at = (resources.as_ref(), store.as_ref());
+            kept_xcoms(result, pending, masker, at, &folder).await
+        }
+    };
+    (result, pending, start.elapsed())
+}
+
 /// The XCom of a successful try as it is stored: secrets masked first, then values too large
 /// for the state store spilled to the data location (a failure to keep one fails the try).
-pub(super) async fn kept_xcoms(
+async fn kept_xcoms(
     mut result: Result<TaskOutcome, TaskError>,
     mut pending: Pending,
     masker: &Masker,

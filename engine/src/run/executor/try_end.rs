@@ -15,7 +15,7 @@ use crate::state::TaskState;
 use crate::store::Change;
 
 use super::run::RunExec;
-use super::tries::{ctx_rendered, kept_xcoms, run_try};
+use super::tries::{ctx_rendered, execute_try, run_try};
 
 /// What a spawned try reports back.
 pub(super) struct TryDone {
@@ -117,32 +117,14 @@ impl RunExec<'_> {
         let span = tracing::info_span!("try", task = %task.id, try_number);
         let handle = joins.spawn(
             async move {
-                let start = tokio::time::Instant::now();
-                let (result, pending) = match operator {
-                    None => (
-                        Err(TaskError::fatal(
-                            "operator is not registered in this engine",
-                        )),
-                        Pending::default(),
-                    ),
-                    Some(op) => {
-                        // Masked, then spilled if large: a secret reaches neither the store
-                        // nor the data location through XCom.
-                        let folder = crate::xcom_spill::folder(&ctx);
-                        let resources = Arc::clone(&ctx.resources);
-                        let store = Arc::clone(&ctx.store);
-                        let ctx = ctx_rendered(&renderer, ctx, run_type, op.shell_args()).await;
-                        let (result, pending) = run_try(op.as_ref(), ctx, timeout).await;
-                        let at = (resources.as_ref(), store.as_ref());
-                        kept_xcoms(result, pending, &masker, at, &folder).await
-                    }
-                };
+                let (result, pending, duration) =
+                    execute_try(operator, &renderer, ctx, run_type, timeout, &masker).await;
                 TryDone {
                     idx,
                     try_number,
                     result,
                     pending,
-                    duration: start.elapsed(),
+                    duration,
                 }
             }
             .instrument(span),
@@ -156,7 +138,6 @@ impl RunExec<'_> {
         res: Result<(tokio::task::Id, TryDone), tokio::task::JoinError>,
         spawned: &mut HashMap<tokio::task::Id, (usize, u32)>,
     ) {
-        let now = self.ex.clock.now();
         let done = match res {
             Ok((id, done)) => {
                 spawned.remove(&id);
@@ -175,11 +156,23 @@ impl RunExec<'_> {
                 }
             }
         };
+        self.running -= 1;
+        self.unclaim(super::run::Claimed {
+            idx: done.idx,
+            try_number: done.try_number,
+            queued: false,
+        });
+        self.ex.try_ended.notify_waiters();
+        self.try_done(done);
+    }
+
+    /// Records what a try came to, one of this process's or one a worker took (its log is
+    /// in the store already then): its end, XCom, Variables, dataset events, the task's
+    /// next state and the callbacks it fires.
+    pub(super) fn try_done(&mut self, done: TryDone) {
+        let now = self.ex.clock.now();
         let idx = done.idx;
         let task_id = self.dag.tasks[idx].id.clone();
-        self.running -= 1;
-        self.release_slot(idx);
-        self.ex.try_ended.notify_waiters();
         self.slots[idx].duration = Some(done.duration);
         let log = self
             .logs

@@ -5,6 +5,7 @@ use std::time::Duration;
 use chrono::{DateTime, DurationRound, Utc};
 
 mod consumption;
+mod handed;
 mod lifecycle;
 mod records;
 mod task_limit;
@@ -60,6 +61,7 @@ pub async fn check(s: &dyn Store) {
         max_active_tasks: 16,
         lease_until: now + chrono::Duration::seconds(30),
         at: now,
+        queued: false,
     };
     let batch = |changes| Batch {
         dag_id: "d".into(),
@@ -277,6 +279,7 @@ pub async fn check(s: &dyn Store) {
             max_active_tasks: 16,
             lease_until: now,
             at: now,
+            queued: false,
         }]))
         .await
         .unwrap();
@@ -393,6 +396,7 @@ pub async fn check(s: &dyn Store) {
     records::check(s).await;
     lifecycle::check(s).await;
     task_limit::check(s).await;
+    handed::check(s).await;
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ pub(super) async fn check(s: &dyn Store) {
         max_active_tasks: cap,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
+        queued: false,
     };
     // Two of two slots taken by one run: the other run's claim loses and writes no try.
     let won = s

@@ -35,6 +35,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 max_active_tasks,
                 lease_until,
                 at,
+                queued,
             } => {
                 let running = running_elsewhere
                     + tis.iter().filter(|t| t.state == TaskState::Running).count();
@@ -58,16 +59,69 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                     tries.push(TryRecord {
                         task_id: task_id.clone(),
                         try_number: *try_number,
-                        state: TaskState::Running,
-                        worker_id: worker_id.clone(),
-                        lease_until: Some(*lease_until),
+                        state: if *queued {
+                            TaskState::Queued
+                        } else {
+                            TaskState::Running
+                        },
+                        worker_id: if *queued {
+                            String::new()
+                        } else {
+                            worker_id.clone()
+                        },
+                        lease_until: (!*queued).then_some(*lease_until),
                         start_date: *at,
                         end_date: None,
                         duration: None,
                         error: None,
+                        handed: *queued,
+                        outcome: None,
                     });
                 }
                 claims.push(won);
+            }
+            Change::Held {
+                task_id,
+                try_number,
+                worker_id,
+            } => {
+                let held = tries.iter().any(|t| {
+                    t.task_id == *task_id
+                        && t.try_number == *try_number
+                        && t.worker_id == *worker_id
+                        && t.state == TaskState::Running
+                        && t.outcome.is_none()
+                });
+                if !held {
+                    return Err(crate::store::guard_failed(batch));
+                }
+            }
+            Change::Outcome {
+                task_id,
+                try_number,
+                outcome,
+                at,
+            } => {
+                if let Some(t) = tries
+                    .iter_mut()
+                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
+                {
+                    t.outcome = Some(outcome.clone());
+                    t.end_date = Some(*at);
+                }
+            }
+            Change::Requeue {
+                task_id,
+                try_number,
+            } => {
+                if let Some(t) = tries
+                    .iter_mut()
+                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
+                {
+                    t.state = TaskState::Queued;
+                    t.worker_id.clear();
+                    t.lease_until = None;
+                }
             }
             Change::EndTry {
                 task_id,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Batch, Connection, DagFlags, DagRun, DatasetEvent, Record, RunClaim, RunFilter, RunKey,
-    RunOwner, Store, StoreError, TaskInstance, TryRecord,
+    RunOwner, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord,
 };
 use crate::state::{RunState, TaskState};
 
@@ -270,6 +270,53 @@ impl Store for MemoryStore {
             }
         }
         Ok(n)
+    }
+
+    async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {
+        let mut d = self.data();
+        let Data {
+            runs, tis, tries, ..
+        } = &mut *d;
+        let tis = &*tis;
+        let mut queued: Vec<(&RunIds, &mut TryRecord, &TaskInstance)> = Vec::new();
+        for (k, run_tries) in tries.iter_mut() {
+            let running = runs.get(k).is_some_and(|r| r.state == RunState::Running);
+            if !running || !take.dag_ids.contains(&k.0) {
+                continue;
+            }
+            let instances = tis.get(k).map(Vec::as_slice).unwrap_or_default();
+            for t in run_tries.iter_mut() {
+                let waiting = instances.iter().find(|ti| {
+                    ti.task_id == t.task_id
+                        && ti.state == TaskState::Running
+                        && ti.try_number == t.try_number
+                        && take.pools.as_ref().is_none_or(|p| p.contains(&ti.pool))
+                });
+                if let Some(ti) = waiting
+                    && t.state == TaskState::Queued
+                {
+                    queued.push((k, t, ti));
+                }
+            }
+        }
+        queued.sort_by_key(|(_, t, _)| t.start_date);
+        Ok(queued
+            .into_iter()
+            .take(take.limit as usize)
+            .map(|(k, t, ti)| {
+                t.state = TaskState::Running;
+                t.worker_id = take.worker_id.clone();
+                t.lease_until = Some(take.lease_until);
+                t.start_date = take.at;
+                TakenTry {
+                    run: RunKey::new(&k.0, &k.1),
+                    task_id: t.task_id.clone(),
+                    try_number: t.try_number,
+                    max_tries: ti.max_tries,
+                    first_start: ti.start_date,
+                }
+            })
+            .collect())
     }
 
     async fn log(

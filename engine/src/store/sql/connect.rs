@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "running task instances index",
         include_str!("../migrations/0007_running_index.sql"),
     ),
+    (
+        8,
+        "handed tries",
+        include_str!("../migrations/0008_handed_tries.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

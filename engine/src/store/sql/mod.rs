@@ -13,12 +13,14 @@
 //! - `connect`: store URLs, connecting, and the numbered migrations;
 //! - `write`: the write path, on SQLite's committer or bound in one PostgreSQL transaction;
 //! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
+//! - `take`: workers taking the tries drivers handed off;
 //! - `admin`: Variables, connections and pools;
 //! - `tests`: the conformance suite on a SQLite file and on PostgreSQL.
 
 mod admin;
 mod connect;
 mod reads;
+mod take;
 #[cfg(test)]
 mod tests;
 mod write;
@@ -32,7 +34,7 @@ use super::sqlite_commit::Committer;
 use super::statements::{self, new_run, new_task_instances, statements};
 use super::{
     Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, RunKey, Store,
-    StoreError, TaskInstance, TryRecord, to_micros,
+    StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord, to_micros,
 };
 use crate::secrets::Keyring;
 
@@ -259,11 +261,8 @@ impl Store for SqlStore {
         }
         let done = self.write(stmts).await?;
         if done.unchanged {
-            // The only required row of a batch is its `Owned` guard.
-            return Err(StoreError::NotOwner {
-                dag_id: batch.dag_id.clone(),
-                run_id: batch.run_id.clone(),
-            });
+            // The only required row of a batch is its guard: `Owned` or `Held`.
+            return Err(super::guard_failed(batch));
         }
         Ok(done.claims)
     }
@@ -278,6 +277,10 @@ impl Store for SqlStore {
         .await
         .map_err(db("renewing leases"))?
         .rows_affected())
+    }
+
+    async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {
+        self.take_queued_tries(take).await
     }
 
     async fn log(
