@@ -26,6 +26,14 @@ impl Deployment {
         Some(Deployment { url, dir })
     }
 
+    /// A deployment on a fresh database of the PostgreSQL server `admin` (a database URL).
+    pub fn on(admin: &str, prefix: &str) -> Deployment {
+        let url = super::pg::fresh_database_at(admin, prefix);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("dags")).unwrap();
+        Deployment { url, dir }
+    }
+
     pub fn out(&self) -> std::path::PathBuf {
         self.dir.path().join("out.txt")
     }

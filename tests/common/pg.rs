@@ -12,13 +12,19 @@ pub fn fresh_database(prefix: &str) -> Option<String> {
         eprintln!("skipped: DAGCTL_TEST_PG_URL is not set (scripts/test.sh sets it)");
         return None;
     };
+    Some(fresh_database_at(&admin, prefix))
+}
+
+/// A new, empty database named after `prefix` on the server of `admin` (a database URL).
+pub fn fresh_database_at(admin: &str, prefix: &str) -> String {
+    let admin = admin.to_string();
     let name = format!("{prefix}_{}", std::process::id());
     // On a thread of its own: callers may be inside a runtime already.
     let (admin_url, db) = (admin.clone(), name.clone());
     std::thread::spawn(move || create(&admin_url, &db))
         .join()
         .unwrap();
-    Some(format!("{}/{name}", admin.rsplit_once('/').unwrap().0))
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
 }
 
 fn create(admin: &str, name: &str) {

@@ -397,6 +397,15 @@ impl Driver {
                     self.waiting.insert(key, e.to_string());
                 }
             }
+            // The store failed under the run (a database restart): a process serving every
+            // run goes on with it once the store answers, as it would after a crash.
+            Err(EngineError::Run(RunError::Store(e)))
+                if e.is_transient() && matches!(self.scope, Scope::All) =>
+            {
+                tracing::warn!("{key} stopped: {e}; going on with it when the store answers");
+                self.waiting
+                    .insert(key, format!("the state store failed: {e}"));
+            }
             Err(e) => {
                 tracing::error!("{key} could not be executed: {e}");
                 self.report.failures.push((key.clone(), e.to_string()));

@@ -131,6 +131,20 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether trying again later may succeed: the database failed or could not be reached
+    /// (a restart, a lost connection, a lock held too long), rather than holding something
+    /// wrong or refusing a write for good.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database { .. }
+                | StoreError::Sqlite { .. }
+                | StoreError::Unreachable { .. }
+        )
+    }
+}
+
 /// A DAG run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DagRun {

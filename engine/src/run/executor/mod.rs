@@ -168,12 +168,30 @@ pub struct Executor {
     try_ended: tokio::sync::Notify,
     /// Set when this process shares tries with other workers ([`Executor::share_tries`]).
     sharing: std::sync::OnceLock<sharing::Sharing>,
-    /// Per run driven here with tries handed off: told when a worker of this process has
-    /// recorded the outcome of one (other processes' outcomes are polled for).
+    /// Per run executed in this process: where workers of this process deliver the outcomes
+    /// of its handed tries (other processes' outcomes are polled for).
     handed_wakes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
+    /// The runs this process is executing (one execution per run and process).
+    driving: Mutex<std::collections::HashSet<crate::store::RunKey>>,
     /// When this process last renewed its tries' leases: one renewal per heartbeat for the
     /// whole process, whatever the number of runs and tries.
     renewed: Mutex<Option<tokio::time::Instant>>,
+}
+
+/// A run executed by this process, until dropped.
+struct Driving<'a> {
+    ex: &'a Executor,
+    run: crate::store::RunKey,
+}
+
+impl Drop for Driving<'_> {
+    fn drop(&mut self) {
+        self.ex
+            .driving
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.run);
+    }
 }
 
 /// A secrets masker and when it was loaded.
@@ -232,6 +250,7 @@ impl Executor {
             sharing: std::sync::OnceLock::new(),
             renewed: Mutex::new(None),
             handed_wakes: Mutex::default(),
+            driving: Mutex::default(),
         }
     }
 
@@ -249,6 +268,16 @@ impl Executor {
     fn inbox(&self, run: &crate::store::RunKey) -> Arc<sharing::Inbox> {
         let mut inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(inboxes.entry(run.clone()).or_default())
+    }
+
+    /// Marks `run` as executed by this process until the mark is dropped; `None` if it is
+    /// already.
+    fn start_driving(&self, run: &crate::store::RunKey) -> Option<Driving<'_>> {
+        let mut driving = self.driving.lock().unwrap_or_else(|e| e.into_inner());
+        driving.insert(run.clone()).then(|| Driving {
+            ex: self,
+            run: run.clone(),
+        })
     }
 
     /// Stops delivering to `inbox` for `run` (its driver is done with it).

@@ -30,7 +30,10 @@ impl Executor {
             return self.outcome_of(dag, run).await;
         }
         let was_queued = run.state == RunState::Queued;
-        let run = match self.acquire(dag, run).await? {
+        // A run recorded as driven by this executor but executed by nothing of this process
+        // (the store failed under its execution) is taken up again.
+        let driving = self.start_driving(&key);
+        let run = match self.acquire(dag, run, driving.is_some()).await? {
             Ok(run) => run,
             Err(finished) => return self.outcome_of(dag, finished).await,
         };
@@ -85,10 +88,21 @@ impl Executor {
     }
 
     /// Becomes the driver of `run`: returns the run as acquired, or `Err(run)` if it turned
-    /// out finished.
-    async fn acquire(&self, dag: &Dag, run: DagRun) -> Result<Result<DagRun, DagRun>, RunError> {
+    /// out finished. `retake_own`: this process executes nothing of the run, so a record of
+    /// this executor driving it is stale.
+    async fn acquire(
+        &self,
+        dag: &Dag,
+        run: DagRun,
+        retake_own: bool,
+    ) -> Result<Result<DagRun, DagRun>, RunError> {
         let now = self.clock.now();
         let take_from = match &run.owner {
+            // This executor drove it and stopped (the store failed under it): nothing of
+            // this process drives it now, so it continues.
+            Some(o) if retake_own && o.worker_id == self.worker.as_str() => {
+                Some(o.worker_id.clone())
+            }
             Some(o) if !is_orphan(&o.worker_id, Some(o.until), now) => {
                 return Err(RunError::Busy {
                     dag_id: dag.id.clone(),
