@@ -143,6 +143,7 @@ fn a_killed_pool_worker_loses_its_tries_without_using_a_retry() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let killed_at = chrono::Utc::now();
     doomed.kill().unwrap(); // SIGKILL
     doomed.wait().unwrap();
     let gpu: Child = d.spawn("gpu2", &["worker", "--poll", "200ms", "--pools", "gpu"]);
@@ -152,6 +153,7 @@ fn a_killed_pool_worker_loses_its_tries_without_using_a_retry() {
     assert!(stop(gpu), "{}", d.log("gpu2"));
     assert!(runs.iter().all(|r| r["state"] == "success"), "{runs:?}");
     let mut orphaned = 0;
+    let mut rerun_after = chrono::Duration::zero();
     for r in &runs {
         let run = r["run_id"].as_str().unwrap();
         for (task, tries) in d.tries(run) {
@@ -162,6 +164,14 @@ fn a_killed_pool_worker_loses_its_tries_without_using_a_retry() {
                 assert!(pid == gpu_pid || pid == doomed_pid, "{tries:?}");
                 for t in tries.iter().filter(|t| t["state"] == "orphaned") {
                     orphaned += 1;
+                    let next = tries
+                        .iter()
+                        .find(|n| n["try_number"] == t["try_number"].as_u64().unwrap() + 1)
+                        .unwrap();
+                    let at =
+                        chrono::DateTime::parse_from_rfc3339(next["start_date"].as_str().unwrap())
+                            .unwrap();
+                    rerun_after = rerun_after.max(at.with_timezone(&chrono::Utc) - killed_at);
                     assert_eq!(pid_of(t["worker_id"].as_str().unwrap()), doomed_pid);
                     assert!(
                         t["error"].as_str().unwrap().contains("uses no retry"),
@@ -171,6 +181,12 @@ fn a_killed_pool_worker_loses_its_tries_without_using_a_retry() {
             }
         }
     }
+    // A figure, not a check: from SIGKILL to the last of its tries running elsewhere (the
+    // second worker starts right after the kill; on another host, add the 30 s lease).
+    eprintln!(
+        "a killed worker's tries ran again within {} ms",
+        rerun_after.num_milliseconds()
+    );
     // Training has no retries: a success after an orphaned try used none.
     assert!(orphaned >= 1, "the killed worker held a training");
     let lines = common::line_counts(&d.out());

@@ -62,6 +62,46 @@ async fn a_large_xcom_spills_to_the_data_location_and_reads_back() {
     .await
     .unwrap();
     assert!(len < 200, "the state store keeps {len} bytes");
+    // `xcom list` says where each value is kept; `xcom get` reads a kept one back, masked.
+    let list = env.json(&["xcom", "list", "r1", "--json"]);
+    let big = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["task_id"] == "big")
+        .unwrap();
+    assert_eq!(big["size"], "50006 B in the data location", "{list}");
+    let count = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["task_id"] == "count")
+        .unwrap();
+    assert_eq!(count["value"], "len=50004");
+    let table = env.cmd(&["xcom", "list", "r1"]).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("big") && l.contains("in the data location")),
+        "{text}"
+    );
+    let got = env.json(&["xcom", "get", "r1", "big"]);
+    let got = got.as_str().unwrap();
+    assert_eq!(got.len(), 50_004);
+    assert!(got.ends_with(" ***"), "masked");
+    let out = env
+        .cmd(&["xcom", "get", "r1", "big", "--key", "nope"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        common::out_text(&out).contains("its keys: return_value"),
+        "{}",
+        common::out_text(&out)
+    );
+    let out = env.cmd(&["xcom", "get", "r1", "ghost"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(common::out_text(&out).contains("pushed no XCom"));
 }
 
 /// Pushes `size` bytes as an XCom and returns as much.

@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use crate::context::{Resources, TaskError, TaskOutcome};
+use crate::context::Resources;
 use crate::dag::Dag;
 use crate::dagbag::DagBag;
 use crate::diagnostic::Diagnostics;
@@ -31,9 +31,8 @@ use crate::operator::{Operator, OperatorRegistry};
 use crate::pools::{Pool, Pools};
 use crate::run::NewRun;
 use crate::run::control::RunControl;
-use crate::state::{RunState, RunType};
-use crate::store::{DagFlags, DagRun, SqlStore, Store, StoreError};
-use crate::timetable::DataInterval;
+use crate::state::RunType;
+use crate::store::{DagFlags, DagRun, RunKey, SqlStore, Store, StoreError};
 
 /// Errors of the [`Engine`].
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +71,16 @@ pub enum EngineError {
     /// Bad trigger options.
     #[error("{0}")]
     BadOptions(String),
+    /// An XCom value kept in the data location cannot be read back.
+    #[error("XCom `{key}` of task `{task_id}`: {message}")]
+    XcomUnreadable {
+        /// The task that pushed it.
+        task_id: String,
+        /// Its key.
+        key: String,
+        /// Why (the data location's error).
+        message: String,
+    },
 }
 
 /// How to trigger a run.
@@ -218,6 +227,8 @@ impl EngineBuilder {
 
 /// The DAGs in force, with the problems of the files they came from, the pools, and what
 /// the store keeps of each DAG (paused, first seen).
+mod task_test;
+
 #[derive(Debug, Default)]
 pub(crate) struct DagSet {
     pub(crate) dags: BTreeMap<String, Arc<Dag>>,
@@ -334,6 +345,31 @@ impl Engine {
         self.runs().dag(dag_id)
     }
 
+    /// The XCom value `key` pushed by `task_id` in `run`, as tasks see it (a value kept in
+    /// the data location read back).
+    ///
+    /// # Errors
+    /// The store fails, or the data location cannot be read.
+    pub async fn xcom(
+        &self,
+        run: &RunKey,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, EngineError> {
+        let Some(value) = self.store.xcom(run, task_id, key).await? else {
+            return Ok(None);
+        };
+        self.executor
+            .resolved_xcom(value)
+            .await
+            .map(Some)
+            .map_err(|e| EngineError::XcomUnreadable {
+                task_id: task_id.to_string(),
+                key: key.to_string(),
+                message: e.message,
+            })
+    }
+
     /// This process's worker id (`host:pid:nonce-n`), as recorded with the tries it runs.
     pub fn worker_id(&self) -> &str {
         self.executor.worker_id()
@@ -431,44 +467,5 @@ impl Engine {
                 ),
             }),
         }
-    }
-
-    /// Runs one task alone (`dagctl tasks test`): no dependencies, no state recorded.
-    ///
-    /// # Errors
-    /// Unknown DAG or task, or bad options.
-    pub async fn test_task(
-        &self,
-        dag_id: &str,
-        task_id: &str,
-        options: TriggerOptions,
-    ) -> Result<(Result<TaskOutcome, TaskError>, String), EngineError> {
-        let dag = self.dag(dag_id)?;
-        let now = self.executor.now();
-        let logical_date = options.logical_date.unwrap_or(now);
-        let mut new = NewRun::new(
-            &dag.id,
-            RunType::Manual,
-            DataInterval {
-                start: logical_date,
-                end: logical_date,
-            },
-        );
-        new.run_id = Some(
-            options
-                .run_id
-                .unwrap_or_else(|| format!("test__{}", logical_date.to_rfc3339())),
-        );
-        new.conf = options.conf.unwrap_or_else(|| serde_json::json!({}));
-        let mut run = new.build(now);
-        run.state = RunState::Running;
-        run.start_date = Some(now);
-        self.executor
-            .test_task(&dag, task_id, &run)
-            .await
-            .ok_or_else(|| EngineError::UnknownTask {
-                dag_id: dag_id.to_string(),
-                task_id: task_id.to_string(),
-            })
     }
 }

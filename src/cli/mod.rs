@@ -3,6 +3,7 @@
 mod connections;
 mod dags;
 mod experiments;
+mod info;
 mod model_files;
 mod models;
 mod operators;
@@ -15,6 +16,7 @@ mod tasks;
 mod trigger;
 mod validate;
 mod variables;
+mod xcom;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -126,8 +128,8 @@ enum Command {
     /// Create and execute scheduled runs until stopped (SIGINT/SIGTERM); `--no-execute`
     /// leaves the execution to workers.
     Scheduler(schedule::SchedulerArgs),
-    /// Execute the runs schedulers and triggers create, on as many machines as wanted, until
-    /// stopped (SIGINT/SIGTERM drains).
+    /// Drive the runs schedulers and triggers create and run task instances, on as many
+    /// machines as wanted (`--pools` to serve some pools only), until stopped (SIGTERM drains).
     Worker(schedule::WorkerArgs),
     /// Create and run the runs of every data interval in a date range.
     Backfill(schedule::BackfillArgs),
@@ -157,6 +159,12 @@ enum Command {
     Experiments(experiments::ExperimentsCommand),
     /// Seal Variables and connections again with the first Fernet key (key rotation).
     RotateFernetKey(secrets::RotateArgs),
+    /// The values tasks passed each other in a run (XCom), secrets masked.
+    #[command(subcommand)]
+    Xcom(xcom::XcomCommand),
+    /// What this dagctl uses: version, home, DAG folder, state store, data location, key
+    /// source (no secret).
+    Info(info::InfoArgs),
 }
 
 /// Runs the verb; the exit code says whether it succeeded.
@@ -176,6 +184,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Connections(c) => connections::run(g, c).await,
         Command::Operators(c) => operators::run(&dagctl::registry(), c),
         Command::Models(c) => models::run(g, c).await,
+        Command::Info(a) => info::run(g, a).await,
+        Command::Xcom(c) => xcom::run(g, c).await,
         Command::Experiments(c) => experiments::run(g, c).await,
         Command::RotateFernetKey(a) => secrets::rotate(g, a).await,
     }

@@ -1,4 +1,4 @@
-//! `dagctl tasks logs|test`.
+//! `dagctl tasks list|render|logs|clear|test`.
 
 use std::process::ExitCode;
 
@@ -7,11 +7,38 @@ use clap::Subcommand;
 use dagctl::engine::TaskOutcome;
 use dagctl::engine::run::control::Clear;
 
-use super::Global;
+use super::output::table;
 use super::trigger::options;
+use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
+    /// List a DAG's tasks in dependency order: operator, pool, upstream tasks, trigger rule,
+    /// retries.
+    List {
+        /// The DAG.
+        dag_id: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a task's arguments rendered as a run would render them (Airflow's `tasks
+    /// render`), secrets masked; nothing runs and nothing is recorded.
+    Render {
+        /// The DAG.
+        dag_id: String,
+        /// The task.
+        task_id: String,
+        /// The logical date templates see (now by default).
+        #[arg(long)]
+        logical_date: Option<String>,
+        /// `dag_run.conf` as a JSON object.
+        #[arg(long)]
+        conf: Option<String>,
+        /// Print the arguments as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the log of a task's try (the last try by default).
     Logs {
         /// The run id.
@@ -56,6 +83,81 @@ pub enum TasksCommand {
 
 pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
     match c {
+        TasksCommand::List { dag_id, json } => {
+            let engine = g.engine().await?;
+            let dag = engine.dag(&dag_id)?;
+            let rows: Vec<serde_json::Value> = dag
+                .topological_order()
+                .map(|t| {
+                    let idx = dag.graph().index_of(&t.id).unwrap_or_default();
+                    let upstream: Vec<&str> = dag
+                        .graph()
+                        .upstream(idx)
+                        .into_iter()
+                        .map(|u| dag.tasks()[u].id.as_str())
+                        .collect();
+                    serde_json::json!({
+                        "task_id": t.id,
+                        "operator": t.operator,
+                        "pool": t.policy.pool,
+                        "upstream": upstream,
+                        "trigger_rule": t.policy.trigger_rule.as_str(),
+                        "retries": t.policy.retries,
+                    })
+                })
+                .collect();
+            if json {
+                print_json(&serde_json::Value::Array(rows))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let cell = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            let keys = [
+                "task_id",
+                "operator",
+                "pool",
+                "upstream",
+                "trigger_rule",
+                "retries",
+            ];
+            let rows: Vec<[String; 6]> = rows.iter().map(|r| keys.map(|k| cell(&r[k]))).collect();
+            table(keys, &rows);
+            Ok(ExitCode::SUCCESS)
+        }
+        TasksCommand::Render {
+            dag_id,
+            task_id,
+            logical_date,
+            conf,
+            json,
+        } => {
+            let opts = options(conf.as_deref(), logical_date.as_deref(), None)?;
+            let engine = g.engine().await?;
+            match engine.render_task(&dag_id, &task_id, opts).await? {
+                Ok(args) if json => print_json(&args)?,
+                Ok(args) => {
+                    for (key, value) in args.as_object().into_iter().flatten() {
+                        println!("# {key}");
+                        match value {
+                            serde_json::Value::String(text) => println!("{text}"),
+                            other => println!("{}", serde_json::to_string_pretty(other)?),
+                        }
+                    }
+                }
+                Err(e) => {
+                    eprintln!("task {task_id} of {dag_id} cannot be rendered: {e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         TasksCommand::Clear {
             run_id,
             task_ids,

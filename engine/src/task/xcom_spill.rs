@@ -21,6 +21,12 @@ pub const XCOM_INLINE_MAX: usize = 256 << 10;
 /// The key that marks a reference to a spilled value.
 const REF_KEY: &str = "__dagctl_xcom_ref__";
 
+/// The size of the value a stored XCom refers to, if it was kept in the data location.
+pub fn spilled_bytes(stored: &serde_json::Value) -> Option<u64> {
+    stored.get(REF_KEY)?;
+    stored.get("bytes")?.as_u64()
+}
+
 fn inline_max() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {

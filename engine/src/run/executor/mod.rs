@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::clock::Clock;
-use crate::context::{LogBuffer, Pending, Resources, TaskContext, TaskError, TaskOutcome};
+use crate::context::{LogBuffer, Pending, Resources, TaskContext};
 use crate::dag::{Dag, TaskPolicy};
 use crate::engine::DagSet;
 use crate::events::Event;
@@ -40,14 +40,13 @@ mod run;
 mod serve;
 mod sharing;
 mod start;
+mod task_test;
 mod try_end;
 
 use pool_slots::Acquire;
 pub use pool_slots::PoolSlots;
 pub use sharing::TrySharing;
 mod tries;
-
-use tries::{ctx_rendered, run_try};
 
 /// Timing of leases and heartbeats.
 #[derive(Debug, Clone, Copy)]
@@ -329,6 +328,17 @@ impl Executor {
         m
     }
 
+    /// An XCom value as tasks see it: a value kept in the data location is read back.
+    ///
+    /// # Errors
+    /// The data location cannot be read.
+    pub(crate) async fn resolved_xcom(
+        &self,
+        value: serde_json::Value,
+    ) -> Result<serde_json::Value, crate::context::TaskError> {
+        crate::xcom_spill::resolved(&self.resources, self.store.as_ref(), value).await
+    }
+
     /// Creating and changing runs.
     pub fn runs(&self) -> &RunControl {
         &self.runs
@@ -403,48 +413,6 @@ impl Executor {
             pending: Mutex::new(Pending::default()),
             resources: Arc::clone(&self.resources),
         }
-    }
-
-    /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
-    /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
-    pub async fn test_task(
-        &self,
-        dag: &Dag,
-        task_id: &str,
-        run: &DagRun,
-    ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
-        let idx = dag.graph.index_of(task_id)?;
-        let task = &dag.tasks[idx];
-        let masker = Arc::new(self.masker().await.with_conf(&run.conf));
-        let log = LogBuffer::masked(Arc::clone(&masker));
-        let ctx = self.context(
-            dag,
-            run,
-            Some(idx),
-            1,
-            1,
-            run.start_date,
-            task.args.clone(),
-            log.clone(),
-        );
-        let op = self.registry.get(&task.operator)?.clone();
-        let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str(), op.shell_args()).await;
-        let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;
-        if let Err(e) = &result {
-            log.line(&format!("ERROR: {e}"));
-        }
-        let result = match result {
-            Ok(TaskOutcome::Success(Some(v))) => {
-                Ok(TaskOutcome::Success(Some(masker.mask_strings(&v))))
-            }
-            Ok(other) => Ok(other),
-            Err(mut e) => {
-                e.message = masker.mask(&e.message).into_owned();
-                Err(e)
-            }
-        };
-        let text = log.finish().map(|(_, t)| t).unwrap_or_default();
-        Some((result, text))
     }
 
     /// Executes a run to its end: a new run, or one left unfinished (orphaned tries are
