@@ -13,6 +13,7 @@ mod runs;
 mod schedule;
 mod secrets;
 mod tasks;
+mod transfer;
 mod trigger;
 mod validate;
 mod variables;

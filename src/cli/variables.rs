@@ -1,8 +1,8 @@
-//! `dagctl variables get|set|delete|list`.
+//! `dagctl variables get|set|delete|list|import|export`.
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use dagctl::engine::Store;
 use dagctl::engine::store::is_secret_name;
@@ -35,6 +35,22 @@ pub enum VariablesCommand {
         /// Its name.
         key: String,
     },
+    /// Write the Variables to a JSON file (`-`: standard output) as `{"name": value}`, as
+    /// Airflow's `variables export`; secret-looking ones only with `--with-secrets` (the file
+    /// is then readable by its owner only).
+    Export {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Include the Variables whose names look secret.
+        #[arg(long)]
+        with_secrets: bool,
+    },
+    /// Set the Variables of a JSON file (`{"name": value}`, as `export` writes and Airflow's
+    /// `variables export` writes); the whole file is checked before anything is set.
+    Import {
+        /// The file (`-`: standard input).
+        file: std::path::PathBuf,
+    },
     /// List the Variables (values of secret-looking names are masked).
     List {
         /// Print JSON.
@@ -45,6 +61,16 @@ pub enum VariablesCommand {
 
 fn parsed(value: &str) -> serde_json::Value {
     serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()))
+}
+
+/// A Variable name is a template name: `{{ var.value.NAME }}`.
+fn check_name(key: &str) -> anyhow::Result<()> {
+    if !dagctl::engine::dag::is_valid_id(key) {
+        bail!(
+            "{key:?} is not a Variable name: use letters, digits, `_`, `-` and `.` (it is read as `{{{{ var.value.NAME }}}}`)"
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
@@ -61,12 +87,36 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
             Some(v) => println!("{v}"),
             None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),
         },
-        VariablesCommand::Set { key, value } => {
-            if !dagctl::engine::dag::is_valid_id(&key) {
-                bail!(
-                    "{key:?} is not a Variable name: use letters, digits, `_`, `-` and `.` (it is read as `{{{{ var.value.NAME }}}}`)"
-                );
+        VariablesCommand::Export { file, with_secrets } => {
+            let mut out = serde_json::Map::new();
+            let mut left = Vec::new();
+            for (k, v) in store.variables().await? {
+                if is_secret_name(&k) && !with_secrets {
+                    left.push(k);
+                } else {
+                    out.insert(k, parsed(&v));
+                }
             }
+            let n = out.len();
+            super::transfer::write_json(&file, &serde_json::Value::Object(out), with_secrets)?;
+            super::transfer::say_left_out("Variable(s)", &left);
+            eprintln!("exported {n} Variable(s) to {}", file.display());
+        }
+        VariablesCommand::Import { file } => {
+            let map = super::transfer::read_object(&file)?;
+            for key in map.keys() {
+                check_name(key).with_context(|| format!("{}", file.display()))?;
+            }
+            for (key, value) in &map {
+                let text = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
+                store.set_variable(key, &text).await?;
+            }
+            println!("imported {} Variable(s) from {}", map.len(), file.display());
+        }
+        VariablesCommand::Set { key, value } => {
+            check_name(&key)?;
             store.set_variable(&key, &value).await?;
             println!("set Variable `{key}`");
         }
