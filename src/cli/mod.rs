@@ -2,6 +2,7 @@
 
 mod connections;
 mod dags;
+mod db;
 mod experiments;
 mod info;
 mod model_files;
@@ -163,6 +164,9 @@ enum Command {
     /// The values tasks passed each other in a run (XCom), secrets masked.
     #[command(subcommand)]
     Xcom(xcom::XcomCommand),
+    /// The state store's upkeep: `db clean` removes old finished runs.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// What this dagctl uses: version, home, DAG folder, state store, data location, key
     /// source (no secret).
     Info(info::InfoArgs),
@@ -186,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Operators(c) => operators::run(&dagctl::registry(), c),
         Command::Models(c) => models::run(g, c).await,
         Command::Info(a) => info::run(g, a).await,
+        Command::Db(c) => db::run(g, c).await,
         Command::Xcom(c) => xcom::run(g, c).await,
         Command::Experiments(c) => experiments::run(g, c).await,
         Command::RotateFernetKey(a) => secrets::rotate(g, a).await,

@@ -296,6 +296,21 @@ pub struct TryRecord {
     pub outcome: Option<serde_json::Value>,
 }
 
+/// What [`Store::clean`] removed (or would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CleanReport {
+    /// Runs.
+    pub runs: u64,
+    /// Their task instances.
+    pub task_instances: u64,
+    /// Their tries.
+    pub tries: u64,
+    /// Their log chunks.
+    pub log_chunks: u64,
+    /// Their XCom values.
+    pub xcoms: u64,
+}
+
 /// A try handed to workers and taken by one ([`Store::take_queued`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenTry {
@@ -445,6 +460,17 @@ pub trait Store: RecordStore + Send + Sync + 'static {
     /// lease, in one transaction. Two workers never take the same try (PostgreSQL skips
     /// the rows another worker is taking, `FOR UPDATE SKIP LOCKED`).
     async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError>;
+
+    /// Removes the finished runs (`success` or `failed`) that ended before `before` (of
+    /// `dag_id` only, when given) with their task instances, tries, logs and XCom, in one
+    /// transaction; with `dry_run`, only counts them. Running and queued runs, dataset events
+    /// and their consumptions, and extensions' records are kept.
+    async fn clean(
+        &self,
+        before: DateTime<Utc>,
+        dag_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<CleanReport, StoreError>;
 
     /// The log of try `try_number` of `task_id` in the run `run`, chunks joined.
     async fn log(&self, run: &RunKey, task_id: &str, try_number: u32)

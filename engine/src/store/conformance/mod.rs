@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 
+mod clean;
 mod consumption;
 mod handed;
 mod lifecycle;
@@ -397,6 +398,7 @@ pub async fn check(s: &dyn Store) {
     lifecycle::check(s).await;
     task_limit::check(s).await;
     handed::check(s).await;
+    clean::check(s).await;
 }
 
 #[tokio::test]

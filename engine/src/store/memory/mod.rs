@@ -272,6 +272,61 @@ impl Store for MemoryStore {
         Ok(n)
     }
 
+    async fn clean(
+        &self,
+        before: DateTime<Utc>,
+        dag_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<super::CleanReport, StoreError> {
+        let mut d = self.data();
+        let gone: Vec<RunIds> = d
+            .runs
+            .iter()
+            .filter(|(k, r)| {
+                matches!(r.state, RunState::Success | RunState::Failed)
+                    && r.end_date.is_some_and(|e| e < before)
+                    && dag_id.is_none_or(|id| k.0 == id)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let of = |k: &(String, String, String, u32)| gone.contains(&(k.0.clone(), k.1.clone()));
+        let report = super::CleanReport {
+            runs: gone.len() as u64,
+            task_instances: gone
+                .iter()
+                .filter_map(|k| d.tis.get(k))
+                .map(Vec::len)
+                .sum::<usize>() as u64,
+            tries: gone
+                .iter()
+                .filter_map(|k| d.tries.get(k))
+                .map(Vec::len)
+                .sum::<usize>() as u64,
+            log_chunks: d
+                .logs
+                .iter()
+                .filter(|(k, _)| of(k))
+                .map(|(_, c)| c.len())
+                .sum::<usize>() as u64,
+            xcoms: d
+                .xcom
+                .keys()
+                .filter(|k| gone.contains(&(k.0.clone(), k.1.clone())))
+                .count() as u64,
+        };
+        if !dry_run {
+            for k in &gone {
+                d.runs.remove(k);
+                d.tis.remove(k);
+                d.tries.remove(k);
+            }
+            d.logs.retain(|k, _| !of(k));
+            d.xcom
+                .retain(|k, _| !gone.contains(&(k.0.clone(), k.1.clone())));
+        }
+        Ok(report)
+    }
+
     async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {
         let mut d = self.data();
         let Data {

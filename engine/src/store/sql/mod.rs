@@ -15,9 +15,11 @@
 //! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
 //! - `take`: workers taking the tries drivers handed off;
 //! - `admin`: Variables, connections and pools;
+//! - `clean`: retention of old runs;
 //! - `tests`: the conformance suite on a SQLite file and on PostgreSQL.
 
 mod admin;
+mod clean;
 mod connect;
 mod reads;
 mod take;
@@ -277,6 +279,15 @@ impl Store for SqlStore {
         .await
         .map_err(db("renewing leases"))?
         .rows_affected())
+    }
+
+    async fn clean(
+        &self,
+        before: DateTime<Utc>,
+        dag_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<super::CleanReport, StoreError> {
+        self.clean_runs(before, dag_id, dry_run).await
     }
 
     async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {

@@ -1,0 +1,64 @@
+//! Retention (`dagctl db clean`): finished runs that ended before a date go, with their task
+//! instances, tries, logs and XCom, in one transaction, children first. Dataset events and
+//! their consumptions stay (an old event must not start a run again), and so do registry
+//! records.
+
+use sqlx::Row;
+
+use super::{SqlStore, db};
+use crate::store::{CleanReport, StoreError, to_micros};
+
+/// The runs a clean removes (`$1`: the cut-off, `$2`: one DAG or '').
+const SCOPE: &str = "SELECT dag_id, run_id FROM dag_runs WHERE state IN ('success', 'failed') \
+                     AND end_date < $1 AND ($2 = '' OR dag_id = $2)";
+
+/// The tables of a run's children, in the order they are emptied.
+const CHILDREN: [&str; 4] = ["task_logs", "xcom", "task_tries", "task_instances"];
+
+impl SqlStore {
+    pub(super) async fn clean_runs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        dag_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<CleanReport, StoreError> {
+        let (cut, dag) = (to_micros(before), dag_id.unwrap_or_default());
+        let mut tx = self.begin().await?;
+        let mut counts = [0u64; 5];
+        for (i, table) in CHILDREN.iter().chain(["dag_runs"].iter()).enumerate() {
+            let rows = if *table == "dag_runs" {
+                format!("FROM dag_runs WHERE (dag_id, run_id) IN ({SCOPE})")
+            } else {
+                format!("FROM {table} WHERE (dag_id, run_id) IN ({SCOPE})")
+            };
+            counts[i] = if dry_run {
+                let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {rows}")))
+                    .bind(cut)
+                    .bind(dag)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db("counting what a clean removes"))?;
+                row.try_get::<i64, _>(0)
+                    .map_err(db("counting what a clean removes"))?
+                    .max(0) as u64
+            } else {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE {rows}")))
+                    .bind(cut)
+                    .bind(dag)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db("removing old runs"))?
+                    .rows_affected()
+            };
+        }
+        tx.commit().await.map_err(db("removing old runs"))?;
+        let [log_chunks, xcoms, tries, task_instances, runs] = counts;
+        Ok(CleanReport {
+            runs,
+            task_instances,
+            tries,
+            log_chunks,
+            xcoms,
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! `dagctl db clean`: retention of finished runs (Airflow's `db clean`).
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use dagctl::engine::Store;
+use dagctl::engine::duration::parse_duration;
+use dagctl::engine::spec::parse_date;
+
+use super::Global;
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Remove finished runs (success or failed) that ended before a date, with their task
+    /// instances, tries, logs and XCom; running and queued runs, dataset events and the model
+    /// registry are kept.
+    Clean {
+        /// Runs that ended longer ago than this (`90d`, `12h`).
+        #[arg(long, conflicts_with = "before", required_unless_present = "before")]
+        older_than: Option<String>,
+        /// Runs that ended before this date (`2026-01-01`, `2026-01-01T12:00:00Z`).
+        #[arg(long)]
+        before: Option<String>,
+        /// Only this DAG's runs.
+        #[arg(long)]
+        dag: Option<String>,
+        /// Say what would be removed, and remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
+    let DbCommand::Clean {
+        older_than,
+        before,
+        dag,
+        dry_run,
+    } = c;
+    let cut = match (older_than, before) {
+        (Some(text), _) => {
+            let age =
+                parse_duration(&text).map_err(|e| anyhow::anyhow!("--older-than `{text}`: {e}"))?;
+            chrono::Utc::now()
+                - chrono::Duration::from_std(age).context("--older-than is too long")?
+        }
+        (None, Some(text)) => match parse_date(&text) {
+            Some(t) => t,
+            None => bail!(
+                "--before `{text}` is not a date: write it like 2026-01-01 or 2026-01-01T12:00:00Z"
+            ),
+        },
+        (None, None) => bail!("say which runs: --older-than 90d or --before 2026-01-01"),
+    };
+    let store = g.store().await?;
+    let r = store.clean(cut, dag.as_deref(), dry_run).await?;
+    let what = format!(
+        "{} run(s), {} task instance(s), {} tr(ies), {} log chunk(s), {} XCom value(s) of {} \
+         that ended before {}",
+        r.runs,
+        r.task_instances,
+        r.tries,
+        r.log_chunks,
+        r.xcoms,
+        dag.as_deref()
+            .map_or("every DAG".to_string(), |d| format!("DAG `{d}`")),
+        cut.to_rfc3339()
+    );
+    if dry_run {
+        println!("would remove {what} (dry run: nothing removed)");
+    } else {
+        println!("removed {what}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
