@@ -31,19 +31,10 @@ pub enum ConnectionsCommand {
     /// "extra": {…}}}`; connections holding secrets (a password in the URL, a webhook's path,
     /// a secret-looking extra) only with `--with-secrets` (the file is then readable by its
     /// owner only).
-    Export {
-        /// The file.
-        file: std::path::PathBuf,
-        /// Include the connections that hold secrets.
-        #[arg(long)]
-        with_secrets: bool,
-    },
+    Export(super::transfer::ExportArgs),
     /// Create or replace the connections of a JSON file (as `export` writes; Airflow's `uri`
     /// is read as `url`); the whole file is checked before anything is written.
-    Import {
-        /// The file (`-`: standard input).
-        file: std::path::PathBuf,
-    },
+    Import(super::transfer::ImportArgs),
     /// List the connections (secrets masked).
     List {
         /// Print JSON.
@@ -138,7 +129,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
             store.set_connection(&c).await?;
             println!("connection `{}`: {}", c.name, redact_url(&c.url));
         }
-        ConnectionsCommand::Export { file, with_secrets } => {
+        ConnectionsCommand::Export(super::transfer::ExportArgs { file, with_secrets }) => {
             let mut out = serde_json::Map::new();
             let mut left = Vec::new();
             for c in store.connections().await? {
@@ -156,7 +147,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
             super::transfer::say_left_out("connection(s)", &left);
             eprintln!("exported {n} connection(s) to {}", file.display());
         }
-        ConnectionsCommand::Import { file } => {
+        ConnectionsCommand::Import(super::transfer::ImportArgs { file }) => {
             let map = super::transfer::read_object(&file)?;
             let mut all = Vec::with_capacity(map.len());
             for (name, v) in map {

@@ -25,16 +25,8 @@ pub enum TasksCommand {
     /// Print a task's arguments rendered as a run would render them (Airflow's `tasks
     /// render`), secrets masked; nothing runs and nothing is recorded.
     Render {
-        /// The DAG.
-        dag_id: String,
-        /// The task.
-        task_id: String,
-        /// The logical date templates see (now by default).
-        #[arg(long)]
-        logical_date: Option<String>,
-        /// `dag_run.conf` as a JSON object.
-        #[arg(long)]
-        conf: Option<String>,
+        #[command(flatten)]
+        task: LoneTask,
         /// Print the arguments as one JSON object.
         #[arg(long)]
         json: bool,
@@ -67,18 +59,28 @@ pub enum TasksCommand {
         dag: Option<String>,
     },
     /// Run one task alone, like Airflow's `tasks test`: no dependencies, no state recorded.
-    Test {
-        /// The DAG.
-        dag_id: String,
-        /// The task.
-        task_id: String,
-        /// The logical date templates see (now by default).
-        #[arg(long)]
-        logical_date: Option<String>,
-        /// `dag_run.conf` as a JSON object.
-        #[arg(long)]
-        conf: Option<String>,
-    },
+    Test(LoneTask),
+}
+
+/// One task of a DAG, seen as a run at a logical date with a conf would see it.
+#[derive(Debug, clap::Args)]
+pub struct LoneTask {
+    /// The DAG.
+    dag_id: String,
+    /// The task.
+    task_id: String,
+    /// The logical date templates see (now by default).
+    #[arg(long)]
+    logical_date: Option<String>,
+    /// `dag_run.conf` as a JSON object.
+    #[arg(long)]
+    conf: Option<String>,
+}
+
+impl LoneTask {
+    fn options(&self) -> anyhow::Result<dagctl::engine::TriggerOptions> {
+        options(self.conf.as_deref(), self.logical_date.as_deref(), None)
+    }
 }
 
 pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
@@ -131,14 +133,11 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
             table(keys, &rows);
             Ok(ExitCode::SUCCESS)
         }
-        TasksCommand::Render {
-            dag_id,
-            task_id,
-            logical_date,
-            conf,
-            json,
-        } => {
-            let opts = options(conf.as_deref(), logical_date.as_deref(), None)?;
+        TasksCommand::Render { task, json } => {
+            let opts = task.options()?;
+            let LoneTask {
+                dag_id, task_id, ..
+            } = task;
             let engine = g.engine().await?;
             match engine.render_task(&dag_id, &task_id, opts).await? {
                 Ok(args) if json => print_json(&args)?,
@@ -226,13 +225,11 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
-        TasksCommand::Test {
-            dag_id,
-            task_id,
-            logical_date,
-            conf,
-        } => {
-            let opts = options(conf.as_deref(), logical_date.as_deref(), None)?;
+        TasksCommand::Test(task) => {
+            let opts = task.options()?;
+            let LoneTask {
+                dag_id, task_id, ..
+            } = task;
             let engine = g.engine().await?;
             let (result, log) = engine.test_task(&dag_id, &task_id, opts).await?;
             print!("{log}");

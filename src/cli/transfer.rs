@@ -7,7 +7,25 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use serde_json::{Map, Value};
+
+/// Where an export goes, and whether it includes secrets.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The file (`-`: standard output).
+    pub file: std::path::PathBuf,
+    /// Include what holds secrets (the file is then readable by its owner only).
+    #[arg(long)]
+    pub with_secrets: bool,
+}
+
+/// Where an import comes from.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file (`-`: standard input).
+    pub file: std::path::PathBuf,
+}
 
 /// The JSON object in `path` (`-`: standard input); an error names the file, line and column.
 pub fn read_object(path: &Path) -> anyhow::Result<Map<String, Value>> {

@@ -38,19 +38,10 @@ pub enum VariablesCommand {
     /// Write the Variables to a JSON file (`-`: standard output) as `{"name": value}`, as
     /// Airflow's `variables export`; secret-looking ones only with `--with-secrets` (the file
     /// is then readable by its owner only).
-    Export {
-        /// The file.
-        file: std::path::PathBuf,
-        /// Include the Variables whose names look secret.
-        #[arg(long)]
-        with_secrets: bool,
-    },
+    Export(super::transfer::ExportArgs),
     /// Set the Variables of a JSON file (`{"name": value}`, as `export` writes and Airflow's
     /// `variables export` writes); the whole file is checked before anything is set.
-    Import {
-        /// The file (`-`: standard input).
-        file: std::path::PathBuf,
-    },
+    Import(super::transfer::ImportArgs),
     /// List the Variables (values of secret-looking names are masked).
     List {
         /// Print JSON.
@@ -87,7 +78,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
             Some(v) => println!("{v}"),
             None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),
         },
-        VariablesCommand::Export { file, with_secrets } => {
+        VariablesCommand::Export(super::transfer::ExportArgs { file, with_secrets }) => {
             let mut out = serde_json::Map::new();
             let mut left = Vec::new();
             for (k, v) in store.variables().await? {
@@ -102,7 +93,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
             super::transfer::say_left_out("Variable(s)", &left);
             eprintln!("exported {n} Variable(s) to {}", file.display());
         }
-        VariablesCommand::Import { file } => {
+        VariablesCommand::Import(super::transfer::ImportArgs { file }) => {
             let map = super::transfer::read_object(&file)?;
             for key in map.keys() {
                 check_name(key).with_context(|| format!("{}", file.display()))?;

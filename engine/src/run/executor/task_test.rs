@@ -3,22 +3,23 @@
 
 use std::sync::Arc;
 
-use crate::context::{LogBuffer, TaskError, TaskOutcome};
-use crate::dag::Dag;
+use crate::context::{LogBuffer, TaskContext, TaskError, TaskOutcome};
+use crate::dag::{Dag, Task};
+use crate::secrets::Masker;
 use crate::store::DagRun;
 
 use super::Executor;
 use super::tries::{ctx_rendered, run_try};
 
 impl Executor {
-    /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
-    /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
-    pub async fn test_task(
+    /// Task `task_id` of `dag`, the context of its first try in `run`, its masker and log;
+    /// `None` if the DAG has no such task.
+    async fn lone<'d>(
         &self,
-        dag: &Dag,
+        dag: &'d Dag,
         task_id: &str,
         run: &DagRun,
-    ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
+    ) -> Option<(&'d Task, TaskContext, Arc<Masker>, LogBuffer)> {
         let idx = dag.graph.index_of(task_id)?;
         let task = &dag.tasks[idx];
         let masker = Arc::new(self.masker().await.with_conf(&run.conf));
@@ -28,11 +29,23 @@ impl Executor {
             run,
             Some(idx),
             1,
-            1,
+            task.policy.retries + 1,
             run.start_date,
             task.args.clone(),
             log.clone(),
         );
+        Some((task, ctx, masker, log))
+    }
+
+    /// Runs one task of `dag` alone, as `dagctl tasks test` does: no dependency check, no state
+    /// recorded, the log returned. `run` gives the dates, conf and run id templates see.
+    pub async fn test_task(
+        &self,
+        dag: &Dag,
+        task_id: &str,
+        run: &DagRun,
+    ) -> Option<(Result<TaskOutcome, TaskError>, String)> {
+        let (task, ctx, masker, log) = self.lone(dag, task_id, run).await?;
         let op = self.registry.get(&task.operator)?.clone();
         let ctx = ctx_rendered(&self.renderer, ctx, run.run_type.as_str(), op.shell_args()).await;
         let (result, _pending) = run_try(op.as_ref(), ctx, task.policy.execution_timeout).await;
@@ -61,20 +74,7 @@ impl Executor {
         task_id: &str,
         run: &DagRun,
     ) -> Option<Result<serde_json::Value, TaskError>> {
-        let idx = dag.graph.index_of(task_id)?;
-        let task = &dag.tasks[idx];
-        let masker = Arc::new(self.masker().await.with_conf(&run.conf));
-        let log = LogBuffer::masked(Arc::clone(&masker));
-        let ctx = self.context(
-            dag,
-            run,
-            Some(idx),
-            1,
-            task.policy.retries + 1,
-            run.start_date,
-            task.args.clone(),
-            log,
-        );
+        let (task, ctx, masker, _log) = self.lone(dag, task_id, run).await?;
         let shell_args = self
             .registry
             .get(&task.operator)
