@@ -273,3 +273,40 @@ async fn a_dead_workers_try_runs_again_on_another_without_using_a_retry() {
     cpu.stop().await;
     gpu.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_driver_follows_the_tries_other_workers_hold() {
+    let slow = DAG.replace("    pool: gpu\n", "    pool: gpu\n    sleep_ms: 1500\n");
+    let dir = folder(&slow);
+    let first = worker(&dir, "cpu", 0, &["default_pool"]).await;
+    let key = driven_by(&first).await;
+    let gpu = worker(&dir, "gpu", 0, &["gpu"]).await;
+    let store = Arc::clone(first.engine.store());
+    let gpu_id = gpu.engine.worker_id().to_string();
+    for i in 0.. {
+        let tries = store.tries(&key, Some("g")).await.unwrap();
+        if tries.iter().any(|t| t.worker_id == gpu_id) {
+            break;
+        }
+        assert!(i < 200, "the gpu worker never took g: {tries:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // The driver dies while the gpu worker runs `g`; another takes the run over.
+    first.handle.abort();
+    let _ = first.handle.await;
+    drop(first.engine);
+    let second = worker(&dir, "cpu2", 0, &["default_pool"]).await;
+    assert_eq!(finished(&second.engine, &key).await, RunState::Success);
+    let g = store.tries(&key, Some("g")).await.unwrap();
+    assert_eq!(g.len(), 1, "followed, not orphaned: {g:?}");
+    assert_eq!(
+        (g[0].state, g[0].worker_id.as_str()),
+        (TaskState::Success, gpu_id.as_str())
+    );
+    assert_eq!(
+        store.xcom(&key, "b", "return_value").await.unwrap(),
+        Some(json!({"by": "cpu2", "say": "gpu"}))
+    );
+    second.stop().await;
+    gpu.stop().await;
+}
