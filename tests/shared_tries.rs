@@ -135,6 +135,18 @@ fn folder(dag: &str) -> TempDir {
     dir
 }
 
+/// Waits until worker `worker_id` holds a try of `g` in `key`.
+async fn held_by(store: &dyn dagctl::engine::Store, key: &RunKey, worker_id: &str) {
+    for _ in 0..400 {
+        let tries = store.tries(key, Some("g")).await.unwrap();
+        if tries.iter().any(|t| t.worker_id == worker_id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("worker {worker_id} never took g");
+}
+
 /// Triggers a run of `mix` and waits until `w` drives it (the other workers start after).
 async fn driven_by(w: &Worker) -> RunKey {
     let run = w
@@ -238,14 +250,7 @@ async fn a_dead_workers_try_runs_again_on_another_without_using_a_retry() {
     let store = Arc::clone(cpu.engine.store());
     // Wait until the doomed worker holds `g`, then it dies with its engine.
     let doomed_id = doomed.engine.worker_id();
-    for i in 0.. {
-        let tries = store.tries(&key, Some("g")).await.unwrap();
-        if tries.iter().any(|t| t.worker_id == doomed_id) {
-            break;
-        }
-        assert!(i < 200, "the gpu worker never took g: {tries:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    held_by(store.as_ref(), &key, doomed_id).await;
     doomed.handle.abort();
     let _ = doomed.handle.await;
     drop(doomed.engine);
@@ -283,14 +288,7 @@ async fn a_new_driver_follows_the_tries_other_workers_hold() {
     let gpu = worker(&dir, "gpu", 0, &["gpu"]).await;
     let store = Arc::clone(first.engine.store());
     let gpu_id = gpu.engine.worker_id().to_string();
-    for i in 0.. {
-        let tries = store.tries(&key, Some("g")).await.unwrap();
-        if tries.iter().any(|t| t.worker_id == gpu_id) {
-            break;
-        }
-        assert!(i < 200, "the gpu worker never took g: {tries:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    held_by(store.as_ref(), &key, &gpu_id).await;
     // The driver dies while the gpu worker runs `g`; another takes the run over.
     first.handle.abort();
     let _ = first.handle.await;

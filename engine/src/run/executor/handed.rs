@@ -91,8 +91,7 @@ impl RunExec<'_> {
                     });
                 }
                 Some(t) if t.state == TaskState::Running && !self.follows_handed(t, now) => {
-                    let orphaned = mine().filter(|t| t.state == TaskState::Orphaned).count() + 1;
-                    self.orphan(h.idx, Some(t), orphaned, now);
+                    self.orphan(h.idx, Some(t), &tries, now);
                     orphaned_any = true;
                 }
                 Some(t) if matches!(t.state, TaskState::Running | TaskState::Queued) => {

@@ -169,7 +169,7 @@ pub struct Executor {
     sharing: std::sync::OnceLock<sharing::Sharing>,
     /// Per run executed in this process: where workers of this process deliver the outcomes
     /// of its handed tries (other processes' outcomes are polled for).
-    handed_wakes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
+    inboxes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
     /// The runs this process is executing (one execution per run and process).
     driving: Mutex<std::collections::HashSet<crate::store::RunKey>>,
     /// When this process last renewed its tries' leases: one renewal per heartbeat for the
@@ -248,7 +248,7 @@ impl Executor {
             try_ended: tokio::sync::Notify::new(),
             sharing: std::sync::OnceLock::new(),
             renewed: Mutex::new(None),
-            handed_wakes: Mutex::default(),
+            inboxes: Mutex::default(),
             driving: Mutex::default(),
         }
     }
@@ -265,7 +265,7 @@ impl Executor {
     /// tries that workers of this process record (registered until
     /// [`Executor::forget_inbox`]).
     fn inbox(&self, run: &crate::store::RunKey) -> Arc<sharing::Inbox> {
-        let mut inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(inboxes.entry(run.clone()).or_default())
     }
 
@@ -281,7 +281,7 @@ impl Executor {
 
     /// Stops delivering to `inbox` for `run` (its driver is done with it).
     fn forget_inbox(&self, run: &crate::store::RunKey, inbox: &Arc<sharing::Inbox>) {
-        let mut inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
         if inboxes.get(run).is_some_and(|w| Arc::ptr_eq(w, inbox)) {
             inboxes.remove(run);
         }
@@ -289,7 +289,7 @@ impl Executor {
 
     /// Gives the driver of `run`, if it is in this process, an outcome just recorded.
     fn deliver(&self, run: &crate::store::RunKey, outcome: sharing::Delivered) {
-        let inboxes = self.handed_wakes.lock().unwrap_or_else(|e| e.into_inner());
+        let inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(inbox) = inboxes.get(run) {
             inbox.put(outcome);
         }

@@ -33,9 +33,9 @@ impl RunExec<'_> {
         let tries = self.ex.store.tries(&self.run.key(), None).await?;
         for idx in running {
             let task_id = self.dag.tasks[idx].id.clone();
-            let mine = || tries.iter().filter(|t| t.task_id == task_id);
-            let orphaned = mine().filter(|t| t.state == TaskState::Orphaned).count() + 1;
-            let live = mine()
+            let live = tries
+                .iter()
+                .filter(|t| t.task_id == task_id)
                 .filter(|t| matches!(t.state, TaskState::Running | TaskState::Queued))
                 .max_by_key(|t| t.try_number);
             if let Some(t) = live
@@ -49,7 +49,7 @@ impl RunExec<'_> {
                 });
                 continue;
             }
-            self.orphan(idx, live, orphaned, now);
+            self.orphan(idx, live, &tries, now);
         }
         // Committed on its own: a claim in the next batch drops its task's `scheduled`
         // write, which must not leave the store's `running` in place.
@@ -58,16 +58,21 @@ impl RunExec<'_> {
     }
 
     /// Records try `t` of task `idx` orphaned (its worker is gone; `None`: no try row) and
-    /// makes the task run again at once without using a retry; the `orphaned`-th time it
-    /// fails instead.
+    /// makes the task run again at once without using a retry; the [`MAX_ORPHANED`]-th time
+    /// (counted in `tries`, the run's tries) it fails instead.
     pub(super) fn orphan(
         &mut self,
         idx: usize,
         t: Option<&TryRecord>,
-        orphaned: usize,
+        tries: &[TryRecord],
         now: DateTime<Utc>,
     ) {
         let task_id = self.dag.tasks[idx].id.clone();
+        let orphaned = tries
+            .iter()
+            .filter(|t| t.task_id == task_id && t.state == TaskState::Orphaned)
+            .count()
+            + 1;
         if let Some(t) = t {
             let who = if t.worker_id.is_empty() {
                 "no worker took it".to_string()
@@ -156,10 +161,14 @@ impl RunExec<'_> {
         Ok(())
     }
 
-    /// Gives back the pool slots task `idx` holds.
+    /// Gives back what a try of task `idx` running here holds: its pool slots and, in a
+    /// process sharing tries, its try slot.
     pub(super) fn release_slot(&self, idx: usize) {
         let policy = &self.dag.tasks[idx].policy;
         self.ex.pools.release(&policy.pool, policy.pool_slots);
+        if let Some(s) = self.ex.sharing.get() {
+            s.release_slot();
+        }
     }
 
     /// Gives back the pool slots of this executor's running tries (their futures are gone
@@ -173,11 +182,7 @@ impl RunExec<'_> {
             })
             .collect();
         for &idx in &running {
-            self.unclaim(super::run::Claimed {
-                idx,
-                try_number: self.slots[idx].try_number,
-                queued: false,
-            });
+            self.release_slot(idx);
         }
         running
     }

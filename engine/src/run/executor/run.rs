@@ -247,14 +247,11 @@ impl RunExec<'_> {
         (claims, pool_blocked)
     }
 
-    /// Gives back what a claim of this process took (its pool slots and try slot) when the
-    /// claim was not written, or the try ended.
+    /// Gives back what a claim took when it was not written: a try to start here holds a
+    /// pool slot and a try slot; a handed-off one holds nothing here.
     pub(super) fn unclaim(&self, c: Claimed) {
         if !c.queued {
             self.release_slot(c.idx);
-            if let Some(s) = self.ex.sharing.get() {
-                s.release_slot();
-            }
         }
     }
 

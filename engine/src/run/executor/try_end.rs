@@ -157,11 +157,7 @@ impl RunExec<'_> {
             }
         };
         self.running -= 1;
-        self.unclaim(super::run::Claimed {
-            idx: done.idx,
-            try_number: done.try_number,
-            queued: false,
-        });
+        self.release_slot(done.idx);
         self.ex.try_ended.notify_waiters();
         self.try_done(done);
     }
