@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 # checks the drift statistics: install them once into a virtualenv kept under target/ (PyPI is
 # reachable from CI).
 venv="target/test-venv"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckdb, scipy" 2>/dev/null; then
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckdb, scipy, prometheus_client" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb scipy
+  "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb scipy prometheus_client
 fi
 export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
 # Headless Chromium renders the HTML reports (tests/python/render_check.py): Debian's package.

@@ -1,6 +1,9 @@
 //! The `dagctl` command line.
 
 mod cli;
+mod metrics;
+mod views;
+mod web;
 
 use std::process::ExitCode;
 

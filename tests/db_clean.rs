@@ -85,3 +85,72 @@ fn db_clean_says_what_to_write() {
         out_text(&out)
     );
 }
+
+const BIG: &str = "dag_id: big\ntasks:\n  big:\n    operator: command\n    bash_command: \"head -c 5000 /dev/zero | tr '\\\\0' x; echo\"\n";
+
+#[test]
+fn db_clean_removes_the_xcom_values_kept_in_the_data_location_too() {
+    let env = Env::new(&[("big.yaml", BIG)]);
+    for id in ["r1", "r2", "r3"] {
+        let out = env
+            .process(&["trigger", "big", "--run-id", id])
+            .env("DAGCTL_XCOM_MAX_BYTES", "1024")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", out_text(&out));
+    }
+    let kept = |id: &str| {
+        env.home()
+            .join(format!("data/xcom/big/{id}/big/try-1/return_value.json"))
+    };
+    assert!(kept("r1").exists() && kept("r2").exists() && kept("r3").exists());
+    let started = |id: &str| {
+        env.runs().into_iter().find(|r| r["run_id"] == id).unwrap()["start_date"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // A dry run says how many values were kept there and removes none.
+    let out = env
+        .cmd(&["db", "clean", "--before", &started("r2"), "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("1 of the XCom values were kept in the data location"),
+        "{}",
+        out_text(&out)
+    );
+    assert!(kept("r1").exists());
+    let out = env
+        .cmd(&["db", "clean", "--before", &started("r2")])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("removed 1 XCom value(s) from the data location"),
+        "{}",
+        out_text(&out)
+    );
+    assert!(!kept("r1").exists(), "r1's value is gone with r1");
+    assert!(kept("r2").exists() && kept("r3").exists());
+
+    // A data location that refuses (a directory where the file was: even root cannot
+    // remove it as a file): the runs go, the exit code and the message say which file stayed.
+    std::fs::remove_file(kept("r2")).unwrap();
+    std::fs::create_dir_all(kept("r2").join("inside")).unwrap();
+    let out = env
+        .cmd(&["db", "clean", "--before", &started("r3")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", out_text(&out));
+    assert_eq!(env.runs().len(), 1, "the runs are removed all the same");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("xcom/big/r2/big/try-1/return_value.json"),
+        "{err}"
+    );
+    assert!(err.contains("could not be removed"), "{err}");
+    assert!(kept("r2").exists() && kept("r3").exists());
+}

@@ -225,10 +225,13 @@ impl EngineBuilder {
     }
 }
 
-/// The DAGs in force, with the problems of the files they came from, the pools, and what
-/// the store keeps of each DAG (paused, first seen).
+mod clean;
 mod task_test;
 
+pub use clean::CleanOutcome;
+
+/// The DAGs in force, with the problems of the files they came from, the pools, and what
+/// the store keeps of each DAG (paused, first seen).
 #[derive(Debug, Default)]
 pub(crate) struct DagSet {
     pub(crate) dags: BTreeMap<String, Arc<Dag>>,

@@ -62,7 +62,7 @@ pub use dag::{DEFAULT_POOL, Dag, Source, Task, TaskPolicy};
 pub use dag_builder::DagBuilder;
 pub use dagbag::DagBag;
 pub use diagnostic::{Diagnostic, Diagnostics, Kind, Severity};
-pub use engine::{Engine, EngineBuilder, EngineError, TriggerOptions};
+pub use engine::{CleanOutcome, Engine, EngineBuilder, EngineError, TriggerOptions};
 pub use events::Event;
 pub use executor::{Executor, ExecutorConfig, RunError, RunOutcome, TaskSummary};
 pub use graph::DagGraph;

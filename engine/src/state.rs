@@ -8,7 +8,7 @@ use std::str::FromStr;
 /// `none → scheduled → running → success | failed | skipped | upstream_failed |
 /// up_for_retry (→ scheduled after the delay)`. `queued` and `deferred` are kept for
 /// compatibility with Airflow's vocabulary and for sensors.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TaskState {
     /// Waiting for its upstreams.
     None,
@@ -88,7 +88,7 @@ impl TaskState {
 }
 
 /// The state of a DAG run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RunState {
     /// Created, not started.
     Queued,

@@ -4,6 +4,7 @@
 
 use async_trait::async_trait;
 use dagctl_engine::{Store, XcomSpill};
+use object_store::ObjectStoreExt;
 use tokio::sync::OnceCell;
 
 use crate::storage::{Location, default_conn, open};
@@ -59,5 +60,13 @@ impl XcomSpill for DataLocationSpill {
             .await
             .map(|b| b.to_vec())
             .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&self, store: &dyn Store, path: &str) -> Result<(), String> {
+        let loc = self.location(store).await?;
+        match loc.store.delete(&loc.key(path)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }

@@ -56,14 +56,6 @@ pub enum ConnectionsCommand {
     },
 }
 
-fn shown(c: &Connection) -> serde_json::Value {
-    serde_json::json!({
-        "name": c.name,
-        "url": redact_url(&c.url),
-        "extra": masked_extra(&c.extra),
-    })
-}
-
 /// The connection named `name`, if it exists (secrets included: never print it whole).
 pub(super) async fn named(
     store: &dagctl::engine::store::SqlStore,
@@ -185,7 +177,9 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
         ConnectionsCommand::List { json } => {
             let all = store.connections().await?;
             if json {
-                print_json(&serde_json::Value::Array(all.iter().map(shown).collect()))?;
+                print_json(&serde_json::Value::Array(
+                    all.iter().map(crate::views::connection).collect(),
+                ))?;
             } else if all.is_empty() {
                 println!("(no connections)");
             } else {
@@ -208,7 +202,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
                 bail!("no connection `{name}` (`dagctl connections list` lists them)");
             };
             if json {
-                print_json(&shown(&c))?;
+                print_json(&crate::views::connection(&c))?;
             } else {
                 println!("name:  {}", c.name);
                 println!("url:   {}", redact_url(&c.url));

@@ -171,19 +171,7 @@ fn next_runs(
 
 fn list(bag: &DagBag, json: bool) -> anyhow::Result<ExitCode> {
     if json {
-        let rows: Vec<_> = bag
-            .dags()
-            .map(|d| {
-                serde_json::json!({
-                    "dag_id": d.id(),
-                    "schedule": d.schedule().to_string(),
-                    "tasks": d.tasks().len(),
-                    "tags": d.tags(),
-                    "description": d.description(),
-                    "file": d.source().file.display().to_string(),
-                })
-            })
-            .collect();
+        let rows: Vec<_> = bag.dags().map(crate::views::dag).collect();
         print_json(&serde_json::Value::Array(rows))?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use dagctl::engine::Store;
 use dagctl::engine::duration::parse_duration;
 use dagctl::engine::spec::parse_date;
 
@@ -53,8 +52,9 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         },
         (None, None) => bail!("say which runs: --older-than 90d or --before 2026-01-01"),
     };
-    let store = g.store().await?;
-    let r = store.clean(cut, dag.as_deref(), dry_run).await?;
+    let engine = g.engine().await?;
+    let outcome = engine.clean(cut, dag.as_deref(), dry_run).await?;
+    let r = &outcome.report;
     let what = format!(
         "{} run(s), {} task instance(s), {} tr(ies), {} log chunk(s), {} XCom value(s) of {} \
          that ended before {}",
@@ -67,10 +67,36 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
             .map_or("every DAG".to_string(), |d| format!("DAG `{d}`")),
         cut.to_rfc3339()
     );
-    if dry_run {
-        println!("would remove {what} (dry run: nothing removed)");
+    let kept = if r.spilled.is_empty() {
+        String::new()
     } else {
-        println!("removed {what}");
+        format!(
+            "; {} of the XCom values were kept in the data location",
+            r.spilled.len()
+        )
+    };
+    if dry_run {
+        println!("would remove {what}{kept} (dry run: nothing removed)");
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(ExitCode::SUCCESS)
+    println!("removed {what}{kept}");
+    if outcome.files_removed > 0 {
+        println!(
+            "removed {} XCom value(s) from the data location",
+            outcome.files_removed
+        );
+    }
+    if outcome.files_failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The runs are gone; say which files stayed, and exit 1.
+    eprintln!(
+        "error: {} XCom value(s) could not be removed from the data location (remove them by \
+         hand; nothing refers to them now):",
+        outcome.files_failed.len()
+    );
+    for (path, why) in &outcome.files_failed {
+        eprintln!("  {path}: {why}");
+    }
+    Ok(ExitCode::FAILURE)
 }

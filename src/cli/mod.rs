@@ -1,11 +1,11 @@
 //! Verbs of the `dagctl` binary, one file per verb group.
 
-mod connections;
+pub(crate) mod connections;
 mod dags;
 mod db;
-mod experiments;
+pub(crate) mod experiments;
 mod info;
-mod model_files;
+pub(crate) mod model_files;
 mod models;
 mod operators;
 mod output;
@@ -15,7 +15,7 @@ mod schedule;
 mod secrets;
 mod tasks;
 mod transfer;
-mod trigger;
+pub(crate) mod trigger;
 mod validate;
 mod variables;
 mod xcom;
@@ -64,7 +64,7 @@ impl Global {
     }
 
     /// The state store alone (for verbs that need no DAG).
-    async fn store(&self) -> anyhow::Result<SqlStore> {
+    pub(crate) async fn store(&self) -> anyhow::Result<SqlStore> {
         Ok(SqlStore::connect(&self.store_url()).await?)
     }
 
@@ -75,7 +75,9 @@ impl Global {
     }
 
     /// The data location, opened: `DAGCTL_DATA_CONN`'s connection, else the data URL.
-    async fn data_location(&self) -> anyhow::Result<dagctl::operators::storage::Location> {
+    pub(crate) async fn data_location(
+        &self,
+    ) -> anyhow::Result<dagctl::operators::storage::Location> {
         if let Some(name) = dagctl::operators::storage::default_conn() {
             let store = self.store().await?;
             let Some(c) = connections::named(&store, &name).await? else {
@@ -91,7 +93,7 @@ impl Global {
         )?)
     }
 
-    async fn engine(&self) -> anyhow::Result<Engine> {
+    pub(crate) async fn engine(&self) -> anyhow::Result<Engine> {
         let data = self.data_url();
         Ok(Engine::builder()
             .dags_folder(&self.dags_folder)
@@ -170,6 +172,11 @@ enum Command {
     /// What this dagctl uses: version, home, DAG folder, state store, data location, key
     /// source (no secret).
     Info(info::InfoArgs),
+    /// Serve the web view: DAGs, grid and graph, runs, live logs, Variables, pools,
+    /// connections, models, experiments, reports; a JSON API under /api/v1 and /metrics.
+    Webserver(crate::web::WebArgs),
+    /// Print the Prometheus metrics once (what the web view serves at /metrics).
+    Metrics,
 }
 
 /// Runs the verb; the exit code says whether it succeeded.
@@ -194,6 +201,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Xcom(c) => xcom::run(g, c).await,
         Command::Experiments(c) => experiments::run(g, c).await,
         Command::RotateFernetKey(a) => secrets::rotate(g, a).await,
+        Command::Webserver(a) => crate::web::serve(g, a).await,
+        Command::Metrics => {
+            let engine = g.engine().await?;
+            print!(
+                "{}",
+                crate::metrics::scrape(&engine, &g.store().await?).await?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use dagctl::operators::storage::{Location, open};
 use super::Global;
 
 /// Where version `v` of `model` (production when `None`) keeps its files.
-pub(super) async fn version_location(
+pub(crate) async fn version_location(
     g: &Global,
     store: &SqlStore,
     model: &str,

@@ -167,24 +167,18 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                 print_json(&value)?;
             }
             None => {
+                if json {
+                    let Some(v) = crate::views::model(&store, &model).await? else {
+                        bail!(
+                            "no model `{model}` in the registry (`dagctl models list` shows them)"
+                        );
+                    };
+                    return print_json(&v).map(|()| ExitCode::SUCCESS);
+                }
                 let Some((e, _)) = registry::entry(&store, &model).await? else {
                     bail!("no model `{model}` in the registry (`dagctl models list` shows them)");
                 };
                 let versions = registry::versions(&store, &model).await?;
-                if json {
-                    // Every version with its stage and aliases, as `models show M V` has them.
-                    let listed: Vec<serde_json::Value> = versions
-                        .iter()
-                        .map(|v| {
-                            let mut value = serde_json::to_value(v).unwrap_or_default();
-                            value["stage"] = serde_json::json!(e.stage(v.version).name());
-                            value["aliases"] = serde_json::json!(e.aliases_of(v.version));
-                            value
-                        })
-                        .collect();
-                    return print_json(&serde_json::json!({"model": e, "versions": listed}))
-                        .map(|()| ExitCode::SUCCESS);
-                }
                 let rows: Vec<[String; 6]> = versions
                     .iter()
                     .map(|v| {

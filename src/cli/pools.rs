@@ -41,11 +41,7 @@ pub async fn run(g: &Global, c: PoolsCommand) -> anyhow::Result<ExitCode> {
             let pools = engine.pools();
             let pools: Vec<_> = pools.iter().collect();
             if json {
-                let list: Vec<_> = pools
-                    .iter()
-                    .map(|(n, p)| serde_json::json!({"name": n, "slots": p.slots, "description": p.description}))
-                    .collect();
-                print_json(&serde_json::Value::Array(list))?;
+                print_json(&crate::views::pools(&engine.pools()))?;
             } else {
                 let rows: Vec<[String; 3]> = pools
                     .iter()

@@ -85,11 +85,12 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                     dag_id: dag,
                     states: state.into_iter().collect(),
                     limit: Some(limit),
+                    offset: None,
                 })
                 .await?;
             if json {
                 let masker = dagctl::engine::secrets::Masker::load_or_empty(&store).await;
-                let list: Vec<_> = runs.iter().map(|r| run_json(r, &masker)).collect();
+                let list: Vec<_> = runs.iter().map(|r| crate::views::run(r, &masker)).collect();
                 print_json(&serde_json::Value::Array(list))?;
             } else if runs.is_empty() {
                 println!("(no runs)");
@@ -123,59 +124,13 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
         }
         RunsCommand::Show { run_id, dag, json } => {
             let engine = g.engine().await?;
-            let run = engine.find_run(&run_id, dag.as_deref()).await?;
-            let store = engine.store();
-            let key = run.key();
-            let masker = dagctl::engine::secrets::Masker::load_or_empty(store.as_ref())
-                .await
-                .with_conf(&run.conf);
-            let mut tis = store.task_instances(&key).await?;
-            // Topological order when the DAG is loaded, else by name.
-            if let Ok(d) = engine.dag(&run.dag_id) {
-                let order: Vec<&str> = d.topological_order().map(|t| t.id.as_str()).collect();
-                tis.sort_by_key(|t| {
-                    order
-                        .iter()
-                        .position(|o| *o == t.task_id)
-                        .unwrap_or(usize::MAX)
-                });
-            } else {
-                tis.sort_by(|a, b| a.task_id.cmp(&b.task_id));
-            }
-            let mut tries = store.tries(&key, None).await?;
-            for x in &mut tries {
-                if let Some(e) = &mut x.error {
-                    *e = masker.mask(e).into_owned();
-                }
-            }
+            let found = engine.find_run(&run_id, dag.as_deref()).await?;
+            let view = crate::views::RunView::load(&engine, found).await?;
             if json {
-                let mut v = run_json(&run, &masker);
-                v["tasks"] = tis
-                    .iter()
-                    .map(|t| {
-                        serde_json::json!({
-                            "task_id": t.task_id,
-                            "state": t.state.as_str(),
-                            "try_number": t.try_number,
-                            "max_tries": t.max_tries,
-                            "start_date": t.start_date.map(|d| d.to_rfc3339()),
-                            "end_date": t.end_date.map(|d| d.to_rfc3339()),
-                            "tries": tries.iter().filter(|x| x.task_id == t.task_id).map(|x| serde_json::json!({
-                                "try_number": x.try_number,
-                                "state": x.state.as_str(),
-                                "worker_id": x.worker_id,
-                                "start_date": x.start_date.to_rfc3339(),
-                                "end_date": x.end_date.map(|d| d.to_rfc3339()),
-                                "duration_s": x.duration.map(|d| d.as_secs_f64()),
-                                "error": x.error,
-                                "handed": x.handed,
-                            })).collect::<Vec<_>>(),
-                        })
-                    })
-                    .collect();
-                print_json(&v)?;
+                print_json(&view.to_json())?;
                 return Ok(ExitCode::SUCCESS);
             }
+            let (run, masker, tis, tries) = (&view.run, &view.masker, &view.tis, &view.tries);
             println!("run {} of {}: {}", run.run_id, run.dag_id, run.state);
             println!(
                 "  logical_date: {}  data interval: {} → {}",
@@ -195,7 +150,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             }
             println!();
             let mut rows: Vec<[String; 5]> = Vec::new();
-            for t in &tis {
+            for t in tis {
                 rows.push([
                     t.task_id.clone(),
                     t.state.to_string(),
@@ -281,23 +236,4 @@ fn duration(
     end: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Option<std::time::Duration> {
     Some((end? - start?).to_std().unwrap_or_default())
-}
-
-/// A run as JSON, its conf masked.
-fn run_json(
-    r: &dagctl::engine::store::DagRun,
-    masker: &dagctl::engine::secrets::Masker,
-) -> serde_json::Value {
-    serde_json::json!({
-        "dag_id": r.dag_id,
-        "run_id": r.run_id,
-        "run_type": r.run_type.as_str(),
-        "state": r.state.as_str(),
-        "logical_date": r.logical_date.to_rfc3339(),
-        "data_interval_start": r.data_interval_start.to_rfc3339(),
-        "data_interval_end": r.data_interval_end.to_rfc3339(),
-        "conf": masker.mask_json(&r.conf),
-        "start_date": r.start_date.map(|d| d.to_rfc3339()),
-        "end_date": r.end_date.map(|d| d.to_rfc3339()),
-    })
 }

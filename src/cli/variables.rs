@@ -127,18 +127,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
                 }
             };
             if json {
-                let map: serde_json::Map<String, serde_json::Value> = vars
-                    .iter()
-                    .map(|(k, v)| {
-                        let value = if is_secret_name(k) {
-                            serde_json::json!("***")
-                        } else {
-                            parsed(v)
-                        };
-                        (k.clone(), value)
-                    })
-                    .collect();
-                print_json(&serde_json::Value::Object(map))?;
+                print_json(&crate::views::variables(&vars))?;
             } else if vars.is_empty() {
                 println!("(no Variables)");
             } else {

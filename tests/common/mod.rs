@@ -4,6 +4,7 @@
 pub mod deployment;
 pub mod pg;
 pub mod s3;
+pub mod web;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -163,11 +164,9 @@ pub fn test_python() -> Option<String> {
     }
 }
 
-/// Renders a self-contained HTML page in headless Chromium (`tests/python/render_check.py`):
-/// a screenshot that is not blank, no console error, no request leaving the page. Skipped
-/// outside CI when Chromium is missing (`scripts/test.sh` installs it); a failure panics with
-/// what the browser saw.
-pub fn render_in_chromium(page: &std::path::Path) {
+/// Whether headless Chromium is here; outside CI a test without it is skipped (with a
+/// note), under CI its absence fails the test (`scripts/test.sh` installs it).
+pub fn chromium_found() -> bool {
     let found = std::env::var("DAGCTL_CHROMIUM").is_ok()
         || ["chromium", "chromium-browser"].iter().any(|b| {
             std::process::Command::new("sh")
@@ -181,6 +180,16 @@ pub fn render_in_chromium(page: &std::path::Path) {
             "CI must run this test: install chromium (scripts/test.sh does)"
         );
         eprintln!("skipped: no chromium (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// Renders a self-contained HTML page in headless Chromium (`tests/python/render_check.py`):
+/// a screenshot that is not blank, no console error, no request leaving the page. Skipped
+/// outside CI when Chromium is missing (`scripts/test.sh` installs it); a failure panics with
+/// what the browser saw.
+pub fn render_in_chromium(page: &std::path::Path) {
+    if !chromium_found() {
         return;
     }
     let png = page.with_extension("png");

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """Renders a self-contained HTML page in headless Chromium and checks what a person would see.
 
-    render_check.py PAGE.html OUT.png [--timeout 60] [--settle 1.0] [--window-size 1280,2400]
+    render_check.py PAGE.html|URL OUT.png [--timeout 60] [--settle 1.0] [--window-size 1280,2400]
                                       [--min-colours 20] [--min-coverage 0.01]
+                                      [--text-out FILE] [--wait-for TEXT]
+
+PAGE may also be an http://127.0.0.1:PORT/... address (the web view): requests to that origin
+are the page's own; any other is reported as for a file. --text-out writes the page's visible
+text (document.body.innerText) after it settled; --wait-for waits (within --timeout) until
+that text appears, e.g. a line a running task has yet to write.
 
 Standard library only. Chromium is driven over the DevTools protocol on a pipe
 (`--remote-debugging-pipe`: commands on fd 3, answers on fd 4, NUL-terminated JSON), so that
@@ -54,6 +60,12 @@ import time
 import zlib
 
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome-error:", "devtools:")
+
+
+def origin_of(url):
+    """scheme://host:port of an http(s) address on loopback, else None."""
+    m = re.match(r"^(https?://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?)(?:/|$)", url)
+    return m.group(1) if m else None
 
 # --- static scan of the HTML --------------------------------------------------------------------
 
@@ -388,7 +400,8 @@ def _remote_text(obj):
 class PageWatch:
     """Collects what the page did from the DevTools events."""
 
-    def __init__(self):
+    def __init__(self, origin=None):
+        self.origin = origin
         self.console_errors = []
         self.console_warnings = []
         self.failed_loads = []
@@ -423,7 +436,8 @@ class PageWatch:
         elif method == "Network.requestWillBeSent":
             url = p.get("request", {}).get("url", "")
             self.urls[p.get("requestId")] = url
-            if not url.lower().startswith(LOCAL_SCHEMES):
+            own = self.origin and (url == self.origin or url.startswith(self.origin + "/"))
+            if not url.lower().startswith(LOCAL_SCHEMES) and not own:
                 self.network_requests.append(url)
         elif method == "Network.loadingFailed":
             url = self.urls.get(p.get("requestId"), "?")
@@ -439,6 +453,7 @@ class PageWatch:
 def render(page, out_png, args):
     binary = find_chromium()
     width, height = args.window_size
+    origin = origin_of(str(page))
     profile = tempfile.mkdtemp(prefix="render-check-")
     flags = [
         "--headless=new",
@@ -460,12 +475,13 @@ def render(page, out_png, args):
         "--disable-breakpad",
         "--disable-crash-reporter",
         "--force-color-profile=srgb",
-        "--host-resolver-rules=MAP * ~NOTFOUND",
+        # Every name fails to resolve; the web view's loopback origin is left alone.
+        "--host-resolver-rules=MAP * ~NOTFOUND" + (", EXCLUDE 127.0.0.1, EXCLUDE localhost" if origin else ""),
         "--enable-logging=stderr",
         "--v=0",
         "about:blank",
     ]
-    watch = PageWatch()
+    watch = PageWatch(origin)
     info = {"chromium": binary}
     dt = DevTools(binary, flags, time.monotonic() + args.timeout)
 
@@ -493,17 +509,19 @@ def render(page, out_png, args):
         session = dt.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for method in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable", "Inspector.enable"):
             dt.call(method, session=session)
-        dt.call(
-            "Network.setBlockedURLs",
-            {"urls": ["http://*", "https://*", "ws://*", "wss://*", "ftp://*"]},
-            session=session,
-        )
+        if not origin:
+            dt.call(
+                "Network.setBlockedURLs",
+                {"urls": ["http://*", "https://*", "ws://*", "wss://*", "ftp://*"]},
+                session=session,
+            )
         dt.call(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=session,
         )
-        nav = dt.call("Page.navigate", {"url": pathlib.Path(page).resolve().as_uri()}, session=session)
+        target_url = str(page) if origin else pathlib.Path(page).resolve().as_uri()
+        nav = dt.call("Page.navigate", {"url": target_url}, session=session)
         if nav.get("errorText"):
             raise ChromiumError(f"navigation failed: {nav['errorText']}")
         pump(dt.deadline, lambda: watch.loaded or watch.crashed)
@@ -519,6 +537,15 @@ def render(page, out_png, args):
                 session=session,
             )
             pump(time.monotonic() + args.settle, lambda: watch.crashed)
+            while args.wait_for and not watch.crashed:
+                seen = dt.call(
+                    "Runtime.evaluate",
+                    {"expression": "document.body ? document.body.innerText : ''", "returnByValue": True},
+                    session=session,
+                ).get("result", {}).get("value", "")
+                if args.wait_for in seen:
+                    break
+                pump(time.monotonic() + 0.25, lambda: watch.crashed)
         if watch.crashed:
             raise ChromiumError("the page's renderer crashed")
         stats = dt.call(
@@ -532,6 +559,12 @@ def render(page, out_png, args):
             session=session,
         )
         info["dom"] = json.loads(stats.get("result", {}).get("value", "{}"))
+        text = dt.call(
+            "Runtime.evaluate",
+            {"expression": "document.body ? document.body.innerText : ''", "returnByValue": True},
+            session=session,
+        )
+        info["text"] = text.get("result", {}).get("value", "")
         shot = dt.call(
             "Page.captureScreenshot",
             {"format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}},
@@ -579,13 +612,26 @@ def main():
         action="store_true",
         help="fail on hyperlinks (<a href>) to outside pages too, not only on external resources",
     )
+    ap.add_argument("--text-out", help="write the page's visible text here")
+    ap.add_argument("--wait-for", help="wait until the page's visible text holds this")
     args = ap.parse_args()
 
-    page = pathlib.Path(args.page)
-    if not page.is_file():
-        print(f"render_check: no such file: {page}", file=sys.stderr)
-        return 2
-    html = page.read_text(encoding="utf-8", errors="replace")
+    if origin_of(args.page):
+        import urllib.request
+
+        page = args.page
+        try:
+            with urllib.request.urlopen(page, timeout=args.timeout) as r:
+                html = r.read().decode("utf-8", errors="replace")
+        except OSError as e:
+            print(f"render_check: cannot fetch {page}: {e}", file=sys.stderr)
+            return 2
+    else:
+        page = pathlib.Path(args.page)
+        if not page.is_file():
+            print(f"render_check: no such file: {page}", file=sys.stderr)
+            return 2
+        html = page.read_text(encoding="utf-8", errors="replace")
     refs, links = static_external_refs(html)
     if args.strict_links:
         refs, links = sorted(set(refs) | set(links)), []
@@ -597,6 +643,8 @@ def main():
         print(f"render_check: FAIL: {e}", file=sys.stderr)
         return 2
 
+    if args.text_out:
+        pathlib.Path(args.text_out).write_text(info.get("text", ""), encoding="utf-8")
     failures = []
     summary = {"width": None, "height": None, "colours": 0, "non_background": 0.0}
     if not os.path.isfile(args.out_png) or os.path.getsize(args.out_png) == 0:

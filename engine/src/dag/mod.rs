@@ -8,6 +8,7 @@ pub mod bag;
 pub mod builder;
 pub mod graph;
 pub mod pools;
+pub mod svg;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -21,6 +21,7 @@ use crate::state::{RunState, RunType, TaskState};
 use crate::store::{DagRun, DatasetEvent, RunFilter, RunKey};
 use crate::timetable::DataInterval;
 
+pub mod heartbeat;
 mod serve_loop;
 
 pub use serve_loop::{SchedulerOptions, SchedulerReport, run_scheduler};

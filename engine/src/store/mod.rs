@@ -23,6 +23,7 @@ mod sql;
 mod sql_records;
 mod sqlite_commit;
 mod statements;
+pub mod stats;
 
 use std::time::Duration;
 
@@ -297,7 +298,7 @@ pub struct TryRecord {
 }
 
 /// What [`Store::clean`] removed (or would remove).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CleanReport {
     /// Runs.
     pub runs: u64,
@@ -309,6 +310,10 @@ pub struct CleanReport {
     pub log_chunks: u64,
     /// Their XCom values.
     pub xcoms: u64,
+    /// Where those of their XCom values too large for the store were kept (paths under the
+    /// data location, [`crate::xcom_spill::spilled_path`]): the caller removes them
+    /// ([`crate::Engine::clean`] does).
+    pub spilled: Vec<String>,
 }
 
 /// A try handed to workers and taken by one ([`Store::take_queued`]).
@@ -369,6 +374,8 @@ pub struct RunFilter {
     pub states: Vec<RunState>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
+    /// Skip this many of the newest first (a page further down a long list).
+    pub offset: Option<u32>,
 }
 
 /// Durable state: runs, task instances, tries, logs, Variables, XCom, pools, connections,
@@ -471,6 +478,13 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         dag_id: Option<&str>,
         dry_run: bool,
     ) -> Result<CleanReport, StoreError>;
+
+    /// Runs and task instances counted by DAG and state, durations as histograms, queue
+    /// depth, pool use and live workers at `now` ([`stats::StoreStats`]). By default computed
+    /// from the ordinary reads; SQL stores answer with aggregate queries.
+    async fn stats(&self, now: DateTime<Utc>) -> Result<stats::StoreStats, StoreError> {
+        stats::computed(self, now).await
+    }
 
     /// The log of try `try_number` of `task_id` in the run `run`, chunks joined.
     async fn log(&self, run: &RunKey, task_id: &str, try_number: u32)

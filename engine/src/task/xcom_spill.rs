@@ -27,6 +27,16 @@ pub fn spilled_bytes(stored: &serde_json::Value) -> Option<u64> {
     stored.get("bytes")?.as_u64()
 }
 
+/// Where the value a stored XCom refers to was kept (its path under the data location), if
+/// it was kept there.
+pub fn spilled_path(stored: &serde_json::Value) -> Option<&str> {
+    stored
+        .as_object()
+        .filter(|m| m.len() == 2 && m.contains_key("bytes"))
+        .and_then(|m| m.get(REF_KEY))
+        .and_then(|p| p.as_str())
+}
+
 fn inline_max() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
@@ -45,6 +55,12 @@ pub trait XcomSpill: Send + Sync + 'static {
     async fn put(&self, store: &dyn Store, path: &str, bytes: Vec<u8>) -> Result<String, String>;
     /// Reads back what [`put`](Self::put) stored at `path`.
     async fn get(&self, store: &dyn Store, path: &str) -> Result<Vec<u8>, String>;
+    /// Removes what [`put`](Self::put) stored at `path` (`dagctl db clean`); one already gone
+    /// is not an error. By default a spill cannot remove, and says so.
+    async fn delete(&self, store: &dyn Store, path: &str) -> Result<(), String> {
+        let _ = store;
+        Err(format!("this XCom location cannot remove `{path}`"))
+    }
 }
 
 /// The [`XcomSpill`] of an engine, as a resource (`EngineBuilder::resource(SpillTo(…))`).
@@ -112,6 +128,23 @@ pub(crate) async fn spilled(
     Ok(serde_json::json!({ REF_KEY: path, "bytes": bytes }))
 }
 
+/// Removes a value kept in the data location (its XCom row is gone: `db clean`).
+///
+/// # Errors
+/// No data location, or the object store's refusal, in words.
+pub(crate) async fn remove(
+    resources: &Resources,
+    store: &dyn Store,
+    path: &str,
+) -> Result<(), String> {
+    let Some(SpillTo(spill)) = resources.get::<SpillTo>().as_deref().cloned() else {
+        return Err(format!(
+            "`{path}` was kept in a data location and this engine has none"
+        ));
+    };
+    spill.delete(store, path).await
+}
+
 /// A stored XCom value as the task sees it: a reference is followed to the spilled value.
 ///
 /// # Errors
@@ -121,12 +154,7 @@ pub(crate) async fn resolved(
     store: &dyn Store,
     value: serde_json::Value,
 ) -> Result<serde_json::Value, TaskError> {
-    let Some(path) = value
-        .as_object()
-        .filter(|m| m.len() == 2 && m.contains_key("bytes"))
-        .and_then(|m| m.get(REF_KEY))
-        .and_then(|p| p.as_str())
-    else {
+    let Some(path) = spilled_path(&value) else {
         return Ok(value);
     };
     let Some(SpillTo(spill)) = resources.get::<SpillTo>().as_deref().cloned() else {

@@ -12,6 +12,7 @@
 //! names both, and the XCom says whether the dataset drifted.
 
 pub mod compare;
+pub mod latest;
 pub mod page;
 pub mod stats;
 
@@ -277,6 +278,20 @@ impl Operator for DetectDrift {
                 .put_bytes(k, bytes)
                 .await
                 .map_err(|e| TaskError::retryable(e.to_string()))?;
+        }
+        let latest = latest::LatestDrift {
+            model: a.model.clone(),
+            day,
+            drifted_share: report.drifted_share,
+            dataset_drift: report.dataset_drift,
+            at: chrono::Utc::now(),
+        };
+        if let Err(e) = latest::record(ctx.records(), &latest).await {
+            // Monitoring only: the report files are written; say so in the log.
+            ctx.log(format!(
+                "the latest drift of {} was not kept for metrics: {e}",
+                a.model
+            ));
         }
         let drifted: Vec<&str> = report
             .features

@@ -339,6 +339,11 @@ impl Executor {
         crate::xcom_spill::resolved(&self.resources, self.store.as_ref(), value).await
     }
 
+    /// Removes an XCom value kept in the data location.
+    pub(crate) async fn remove_spilled(&self, path: &str) -> Result<(), String> {
+        crate::xcom_spill::remove(&self.resources, self.store.as_ref(), path).await
+    }
+
     /// Creating and changing runs.
     pub fn runs(&self) -> &RunControl {
         &self.runs

@@ -102,10 +102,17 @@ pub async fn run_scheduler(
     let worker = options.execute && !options.create_runs;
     let (mut failures_seen, mut outcomes_seen) = (0, 0);
     let mut ignore = |_: &RunOutcome| {};
+    let role = match (options.create_runs, options.execute) {
+        (true, true) => "scheduler",
+        (true, false) => "creator",
+        _ => "worker",
+    };
+    let mut clock = super::heartbeat::LoopClock::new(role, engine.worker_id());
     loop {
         if shutdown.is_cancelled() {
             break;
         }
+        let started = std::time::Instant::now();
         // A store that fails now (a restart, a lock held too long) is tried again at the next
         // wake-up; the runs being executed go on.
         let tick = if options.create_runs {
@@ -151,6 +158,9 @@ pub async fn run_scheduler(
                 .push((o.dag_id.clone(), o.run_id.clone(), o.state));
         }
         outcomes_seen = driver.report().outcomes.len();
+        clock
+            .observe(started.elapsed(), engine.store().as_ref())
+            .await;
         let mut wake = tick
             .next_due
             .map(|t| engine.executor.instant_at(t))

@@ -5,6 +5,9 @@ use super::{now, run, ti};
 use crate::state::RunState;
 use crate::store::{Batch, Change, CleanReport, RunFilter, RunKey, Store};
 
+/// Where `c_ok`'s XCom value was kept, as its stored reference says.
+const SPILLED: &str = "xcom/old/c_ok/a/try-1/return_value.json";
+
 pub(super) async fn check(s: &dyn Store) {
     let t = now();
     let old = t - chrono::Duration::days(10);
@@ -31,7 +34,11 @@ pub(super) async fn check(s: &dyn Store) {
             Change::Xcom {
                 task_id: "a".into(),
                 key: "return_value".into(),
-                value: serde_json::json!(1),
+                value: if id == "c_ok" {
+                    serde_json::json!({"__dagctl_xcom_ref__": SPILLED, "bytes": 300_000})
+                } else {
+                    serde_json::json!(1)
+                },
             },
             Change::SetRun {
                 state,
@@ -71,10 +78,18 @@ pub(super) async fn check(s: &dyn Store) {
         tries: runs,
         log_chunks: runs,
         xcoms: runs,
+        spilled: Vec::new(),
     };
-    assert_eq!(s.clean(cut, None, true).await.unwrap(), per_run(3));
+    let with_spilled = |runs| CleanReport {
+        spilled: vec![SPILLED.to_string()],
+        ..per_run(runs)
+    };
+    assert_eq!(s.clean(cut, None, true).await.unwrap(), with_spilled(3));
     assert_eq!(ids().await.len(), 5, "a dry run removes nothing");
-    assert_eq!(s.clean(cut, Some("old"), false).await.unwrap(), per_run(2));
+    assert_eq!(
+        s.clean(cut, Some("old"), false).await.unwrap(),
+        with_spilled(2)
+    );
     assert_eq!(ids().await, ["c_new", "c_other", "c_running"]);
     let gone = RunKey::new("old", "c_ok");
     assert!(s.task_instances(&gone).await.unwrap().is_empty());

@@ -9,6 +9,7 @@ mod consumption;
 mod handed;
 mod lifecycle;
 mod records;
+mod stats;
 mod task_limit;
 
 use super::{Batch, Change, DagRun, RunFilter, RunKey, Store, StoreError, TaskInstance};
@@ -231,11 +232,33 @@ pub async fn check(s: &dyn Store) {
         states: vec![RunState::Queued, RunState::Success],
         dag_id: Some("d".into()),
         limit: Some(5),
+        offset: None,
     })
     .await;
     assert_eq!(
         two_states,
         all.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>()
+    );
+    // A page further down: the second newest, with and without a DAG and a limit.
+    for (dag_id, limit) in [(None, Some(1)), (Some("d".to_string()), None)] {
+        assert_eq!(
+            ids(RunFilter {
+                dag_id,
+                limit,
+                offset: Some(1),
+                ..RunFilter::default()
+            })
+            .await,
+            [all[1].run_id.clone()]
+        );
+    }
+    assert!(
+        ids(RunFilter {
+            offset: Some(2),
+            ..RunFilter::default()
+        })
+        .await
+        .is_empty()
     );
     assert!(
         ids(RunFilter {
@@ -399,6 +422,7 @@ pub async fn check(s: &dyn Store) {
     task_limit::check(s).await;
     handed::check(s).await;
     clean::check(s).await;
+    stats::check(s).await;
 }
 
 #[tokio::test]

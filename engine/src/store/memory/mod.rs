@@ -219,6 +219,7 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         runs.sort_by(|a, b| (b.created_at, &b.run_id).cmp(&(a.created_at, &a.run_id)));
+        runs.drain(..runs.len().min(filter.offset.unwrap_or(0) as usize));
         if let Some(l) = filter.limit {
             runs.truncate(l as usize);
         }
@@ -313,6 +314,12 @@ impl Store for MemoryStore {
                 .keys()
                 .filter(|k| gone.contains(&(k.0.clone(), k.1.clone())))
                 .count() as u64,
+            spilled: d
+                .xcom
+                .iter()
+                .filter(|(k, _)| gone.contains(&(k.0.clone(), k.1.clone())))
+                .filter_map(|(_, v)| crate::xcom_spill::spilled_path(v).map(str::to_string))
+                .collect(),
         };
         if !dry_run {
             for k in &gone {

@@ -24,6 +24,27 @@ impl SqlStore {
     ) -> Result<CleanReport, StoreError> {
         let (cut, dag) = (to_micros(before), dag_id.unwrap_or_default());
         let mut tx = self.begin().await?;
+        // The references to values kept in the data location, before their rows go.
+        let mut spilled = Vec::new();
+        let refs = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT value FROM xcom WHERE (dag_id, run_id) IN ({SCOPE}) \
+             AND value LIKE '%__dagctl_xcom_ref__%'"
+        )))
+        .bind(cut)
+        .bind(dag)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("finding XCom values kept in the data location"))?;
+        for row in refs {
+            let text: String = row
+                .try_get(0)
+                .map_err(db("finding XCom values kept in the data location"))?;
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                && let Some(p) = crate::xcom_spill::spilled_path(&v)
+            {
+                spilled.push(p.to_string());
+            }
+        }
         let mut counts = [0u64; 5];
         for (i, table) in CHILDREN.iter().chain(["dag_runs"].iter()).enumerate() {
             let rows = if *table == "dag_runs" {
@@ -59,6 +80,7 @@ impl SqlStore {
             tries,
             log_chunks,
             xcoms,
+            spilled,
         })
     }
 }

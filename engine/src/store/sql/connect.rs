@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "handed tries",
         include_str!("../migrations/0008_handed_tries.sql"),
     ),
+    (
+        9,
+        "runs by DAG and creation",
+        include_str!("../migrations/0009_runs_by_dag.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

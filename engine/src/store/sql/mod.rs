@@ -22,6 +22,7 @@ mod admin;
 mod clean;
 mod connect;
 mod reads;
+mod stats;
 mod take;
 #[cfg(test)]
 mod tests;
@@ -288,6 +289,13 @@ impl Store for SqlStore {
         dry_run: bool,
     ) -> Result<super::CleanReport, StoreError> {
         self.clean_runs(before, dag_id, dry_run).await
+    }
+
+    async fn stats(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<crate::store::stats::StoreStats, StoreError> {
+        self.aggregate_stats(now).await
     }
 
     async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {

@@ -1,0 +1,95 @@
+//! What a request that cannot be answered gets: a status and a message saying what to do, as a
+//! page for pages and as `{"error": …}` for the API. Messages come from our own errors, which
+//! never hold a secret (store URLs are redacted where they are made).
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::html;
+
+/// A request's failure.
+#[derive(Debug)]
+pub struct Fault {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl Fault {
+    /// 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> Fault {
+        Fault {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Fault {
+        Fault {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+        }
+    }
+
+    /// 403 with a message.
+    pub fn forbidden(message: impl Into<String>) -> Fault {
+        Fault {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
+    /// As the API answers it.
+    pub fn json(self) -> Response {
+        (
+            self.status,
+            axum::Json(serde_json::json!({"error": self.message, "status": self.status.as_u16()})),
+        )
+            .into_response()
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Fault {
+    fn from(e: E) -> Fault {
+        let e: anyhow::Error = e.into();
+        let message = format!("{e:#}");
+        // The engine's "no such DAG / run / task" errors are the caller's: 404, not 500.
+        let status = if message.starts_with("no ") || message.contains("unknown") {
+            StatusCode::NOT_FOUND
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        Fault { status, message }
+    }
+}
+
+impl IntoResponse for Fault {
+    fn into_response(self) -> Response {
+        let body = format!(
+            "<h1>{} {}</h1><p class=\"error\">{}</p><p><a href=\"/\">DAGs</a></p>",
+            self.status.as_u16(),
+            html::escape(self.status.canonical_reason().unwrap_or("")),
+            html::escape(&self.message)
+        );
+        (self.status, Html(html::page("error", &body))).into_response()
+    }
+}
+
+/// An API answer: JSON, or the fault as JSON.
+pub type ApiResult = Result<axum::Json<serde_json::Value>, ApiFault>;
+
+/// A [`Fault`] answered as JSON.
+#[derive(Debug)]
+pub struct ApiFault(pub Fault);
+
+impl<E: Into<Fault>> From<E> for ApiFault {
+    fn from(e: E) -> ApiFault {
+        ApiFault(e.into())
+    }
+}
+
+impl IntoResponse for ApiFault {
+    fn into_response(self) -> Response {
+        self.0.json()
+    }
+}
