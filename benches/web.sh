@@ -18,7 +18,7 @@ grid_dag:
   schedule: "@hourly"
   start_date: 2010-01-01
   catchup: false
-  max_active_runs: 64
+  max_active_runs: 1000  # a backfill lists every unfinished run at each turn: fewer, larger turns
   tasks:
     - task_id: extract
       operator: noop

@@ -40,6 +40,7 @@
 pub mod dag;
 pub mod engine;
 pub mod events;
+pub mod markup;
 pub mod run;
 pub mod schedule;
 pub mod secrets;

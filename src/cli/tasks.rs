@@ -165,14 +165,7 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
         } => {
             let engine = g.engine().await?;
             let run = engine.find_run(&run_id, dag.as_deref()).await?;
-            let what = if task_ids.is_empty() {
-                Clear::All
-            } else {
-                Clear::Tasks {
-                    ids: task_ids,
-                    downstream,
-                }
-            };
+            let what = Clear::tasks_or_all(task_ids, downstream);
             let key = dagctl::engine::store::RunKey::new(&run.dag_id, &run.run_id);
             let cleared = engine.runs().clear(&key, &what, None).await?;
             println!(

@@ -38,14 +38,7 @@ pub async fn clear(
     task_ids: Vec<String>,
     downstream: bool,
 ) -> Result<Vec<String>, Fault> {
-    let what = if task_ids.is_empty() {
-        Clear::All
-    } else {
-        Clear::Tasks {
-            ids: task_ids,
-            downstream,
-        }
-    };
+    let what = Clear::tasks_or_all(task_ids, downstream);
     Ok(app.engine.runs().clear(key, &what, None).await?)
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-pub use dagctl::engine::dag::svg::escape;
+pub use dagctl::engine::markup::escape;
 
 /// The colours of task and run states, shared by badges, the grid and the graph.
 const CSS: &str = r#"

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use super::Dag;
 use crate::TaskState;
+use crate::markup::escape;
 
 const BOX_W: usize = 190;
 const BOX_H: usize = 40;
@@ -99,22 +100,6 @@ fn shortened(text: &str, max: usize) -> String {
     let mut s: String = text.chars().take(max - 1).collect();
     s.push('…');
     s
-}
-
-/// Text escaped for HTML and XML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

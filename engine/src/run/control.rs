@@ -41,6 +41,18 @@ pub enum Clear {
     },
 }
 
+impl Clear {
+    /// These tasks (with their downstream ones if `downstream`), or every task when `ids` is
+    /// empty: what `dagctl tasks clear` and the web view's clear ask for.
+    pub fn tasks_or_all(ids: Vec<String>, downstream: bool) -> Clear {
+        if ids.is_empty() {
+            Clear::All
+        } else {
+            Clear::Tasks { ids, downstream }
+        }
+    }
+}
+
 /// Creates and changes runs; cheap to clone.
 #[derive(Clone)]
 pub struct RunControl {

@@ -3,21 +3,7 @@
 
 use super::check::Outcome;
 
-/// Escapes text for HTML.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use dagctl_engine::markup::escape;
 
 /// The page: a summary (verdict, score, threshold, critical failures) and one row per
 /// expectation, failures first.
