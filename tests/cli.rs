@@ -208,15 +208,20 @@ fn operators_list() {
 }
 
 #[test]
-fn dag_factory_example_validates_with_its_warning() {
+fn dag_factory_example_validates_with_airflows_group_ids() {
     dagctl()
         .arg("validate")
         .arg(Path::new("examples/dags"))
         .assert()
         .success()
-        .stdout(predicate::str::contains("warning: `default_view`"))
-        .stdout(predicate::str::ends_with(
-            "ok: 2 DAGs in 1 file valid (1 warning)\n",
+        .stdout("ok: 2 DAGs in 1 file valid\n");
+    dagctl()
+        .args(["dags", "show", "example_dag_factory", "--dags-folder"])
+        .arg(Path::new("examples/dags"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "extract.pull_orders  [command, group=extract]\n└── transform.join  [noop, group=transform]\n    └── load  [command]",
         ));
 }
 

@@ -1,5 +1,6 @@
 //! Data-aware scheduling: `outlets` record dataset events; a DAG scheduled on datasets runs
-//! when all of them were updated since its last dataset-triggered run.
+//! when its condition (a list: all of them) holds over the datasets updated since its last
+//! dataset-triggered run.
 
 mod common;
 
@@ -34,7 +35,7 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
     env.cmd(&["dags", "list"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("consumer    datasets: a, b"));
+        .stdout(predicate::str::contains("consumer    datasets: a & b"));
     // One of two datasets updated: no run.
     env.cmd(&["trigger", "producer_a"])
         .assert()
@@ -90,7 +91,7 @@ fn a_dataset_schedule_must_name_datasets() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains(
-            "c.yaml:2:11: error: a dataset schedule names no dataset",
+            "c.yaml:2:22: error: a dataset schedule names no dataset",
         ));
     let env = Env::new(&[(
         "c.yaml",

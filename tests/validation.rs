@@ -359,7 +359,7 @@ fn invalid_ids() {
 #[test]
 fn python_and_unsupported_airflow_operators() {
     expect_errors(
-        "dag_id: d\ntasks:\n  a:\n    operator: airflow.operators.python.PythonOperator\n    python_callable_name: f\n  b:\n    operator: airflow.providers.http.operators.http.HttpOperator\n",
+        "dag_id: d\ntasks:\n  a:\n    operator: airflow.operators.python.PythonOperator\n    python_callable_name: f\n  b:\n    operator: airflow.providers.postgres.operators.postgres.PostgresOperator\n",
         &[
             (
                 4,
@@ -379,7 +379,7 @@ fn python_and_unsupported_airflow_operators() {
                 7,
                 15,
                 Kind::Unsupported,
-                "Airflow operator `airflow.providers.http.operators.http.HttpOperator` is not supported here",
+                "Airflow operator `airflow.providers.postgres.operators.postgres.PostgresOperator` is not supported here",
                 "use one of the dagctl operators: `branch`, `check_performance`, `command`",
             ),
         ],
@@ -461,8 +461,8 @@ fn dag_factory_form_loads_unchanged() {
     assert_eq!(load.diagnostics.error_count(), 0, "{}", load.diagnostics);
     assert_eq!(
         load.diagnostics.warning_count(),
-        1,
-        "default_view is ignored with a warning"
+        0,
+        "default_view is a UI setting: accepted"
     );
     let ids: Vec<&str> = load.dags.iter().map(|d| d.id()).collect();
     assert_eq!(ids, ["example_dag_factory", "second_dag"]);
@@ -496,15 +496,25 @@ fn dag_factory_form_loads_unchanged() {
         300,
         "retry_delay_sec"
     );
-    // Group dependencies: transform depends on extract, load on transform.
+    // Group dependencies: transform depends on extract, load on transform; tasks in groups
+    // have Airflow's ids (`group.task`).
     assert_eq!(
-        dag.task("join").unwrap().upstream,
-        ["pull_orders", "pull_users"]
+        dag.task("transform.join").unwrap().upstream,
+        ["extract.pull_orders", "extract.pull_users"]
     );
-    assert_eq!(dag.task("join").unwrap().operator, "noop");
-    assert_eq!(load_task.upstream, ["join"]);
+    assert_eq!(dag.task("transform.join").unwrap().operator, "noop");
+    assert!(dag.task("join").is_none());
+    assert_eq!(load_task.upstream, ["transform.join"]);
     let order: Vec<&str> = dag.topological_order().map(|t| t.id.as_str()).collect();
-    assert_eq!(order, ["pull_orders", "pull_users", "join", "load"]);
+    assert_eq!(
+        order,
+        [
+            "extract.pull_orders",
+            "extract.pull_users",
+            "transform.join",
+            "load"
+        ]
+    );
 
     let second = &load.dags[1];
     assert_eq!(
@@ -526,11 +536,22 @@ fn nested_task_groups_and_unknown_groups() {
     assert!(load.diagnostics.is_empty(), "{}", load.diagnostics);
     let dag = &load.dags[0];
     assert_eq!(
-        dag.task("y").unwrap().upstream,
-        ["x"],
-        "a nested group's tasks belong to its parent"
+        dag.task("after.y").unwrap().upstream,
+        ["outer.inner.x"],
+        "a nested group's tasks belong to its parent, and carry both groups' ids"
     );
-    assert_eq!(dag.task("z").unwrap().upstream, ["x"]);
+    assert_eq!(dag.task("z").unwrap().upstream, ["outer.inner.x"]);
+    // Without `prefix_group_id`, ids are as written; dependencies may use either form.
+    let text = "d:\n  task_groups:\n    g: {prefix_group_id: false}\n    h: {}\n  tasks:\n    x: {operator: noop, task_group_name: g}\n    y: {operator: noop, task_group_name: h, dependencies: [x]}\n    z: {operator: noop, dependencies: [h.y]}\n";
+    let unprefixed = crate::load(text);
+    assert!(
+        unprefixed.diagnostics.is_empty(),
+        "{}",
+        unprefixed.diagnostics
+    );
+    let dag = &unprefixed.dags[0];
+    assert_eq!(dag.task("h.y").unwrap().upstream, ["x"]);
+    assert_eq!(dag.task("z").unwrap().upstream, ["h.y"]);
     expect_errors(
         "d:\n  tasks:\n    x: {operator: noop, task_group_name: grp}\n",
         &[(

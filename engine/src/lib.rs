@@ -51,7 +51,7 @@ pub mod task;
 
 // The modules by their short names, as they were before the folders: `dagctl_engine::graph`
 // is `dagctl_engine::dag::graph`, and so on.
-pub use dag::{bag as dagbag, builder as dag_builder, graph, pools};
+pub use dag::{bag as dagbag, builder as dag_builder, graph, ignore, pools};
 pub use run::{clock, executor, scheduler, worker};
 pub use schedule::timetable;
 pub use spec::{diagnostic, duration, suggest, yaml};

@@ -31,6 +31,7 @@ pub mod expectations;
 pub mod gate;
 pub mod generate;
 pub mod hash;
+pub mod http;
 pub mod ml;
 pub mod monitor;
 pub mod notify;
@@ -48,6 +49,7 @@ use dagctl_engine::OperatorRegistry;
 /// Registers every operator of this crate into `registry`.
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
+    registry.register(http::Http);
     registry.register(sensors::FileSensor);
     registry.register(sensors::ObjectSensor);
     registry.register(sensors::PartitionSensor);

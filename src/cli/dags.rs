@@ -226,9 +226,21 @@ fn show(bag: &DagBag, dag_id: &str, dot: bool, json: bool) -> anyhow::Result<Exi
                 dag.tags().join(", ")
             }
         );
+        if let Some(t) = dag.dagrun_timeout() {
+            println!(
+                "  dagrun_timeout: {}",
+                dagctl::engine::duration::format_duration(t)
+            );
+        }
         println!("  file: {}", dag.source().file.display());
         println!();
         print!("{}", render_tree(dag));
+        if let Some(doc) = dag.doc_md() {
+            println!();
+            for line in doc.lines() {
+                println!("  {line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -163,6 +163,14 @@ pub async fn dag(
         escape(&dag.source().file.display().to_string()),
         seg(dag.id()),
     );
+    if let Some(doc) = dag.doc_md() {
+        // Markdown shown as written (no renderer, so nothing in it runs in the page).
+        let _ = write!(
+            body,
+            "<details open class=\"doc\"><summary>Documentation (doc_md)</summary><pre>{}</pre></details>",
+            escape(doc)
+        );
+    }
     let base = format!("/dags/{}", seg(dag.id()));
     body.push_str("<div class=\"actions\">");
     body.push_str(&action(

@@ -9,8 +9,14 @@ use std::sync::{Arc, Mutex};
 /// One request received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Its method.
+    pub method: String,
     /// Its path (with the query).
     pub path: String,
+    /// Its headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Its body as text.
+    pub text: String,
     /// Its body, parsed.
     pub body: serde_json::Value,
 }
@@ -71,22 +77,29 @@ fn serve(stream: TcpStream, status: u16) -> Option<Received> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut first = String::new();
     reader.read_line(&mut first).ok()?;
+    let method = first.split_whitespace().next().unwrap_or("").to_string();
     let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().unwrap_or(0);
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let answer = if status == 200 { "ok" } else { "oops" };
+    let answer = if status == 200 {
+        "{\"ok\": true, \"n\": 3}"
+    } else {
+        "oops"
+    };
     let mut stream = stream;
     let _ = write!(
         stream,
@@ -94,7 +107,10 @@ fn serve(stream: TcpStream, status: u16) -> Option<Received> {
         answer.len()
     );
     Some(Received {
+        method,
         path,
+        headers,
+        text: String::from_utf8_lossy(&body).into_owned(),
         body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
     })
 }

@@ -1,15 +1,18 @@
 //! A [`DagBag`]: the DAGs of a folder (or of chosen files), with every problem found.
 //!
-//! DAG files are the `*.yaml` / `*.yml` files directly in the folder, except `pools.yaml`;
-//! subfolders hold supporting files (expectation suites, scripts) and are not scanned.
+//! DAG files are the `*.yaml` / `*.yml` files of the folder and its subfolders, except
+//! `pools.yaml`, folder defaults (`defaults.yml`) and what `.airflowignore` leaves out (see
+//! [`crate::ignore`]); supporting files in subfolders (expectation suites) are listed there.
+//! Pools come from `pools.yaml` in the DAG folder.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::scan;
 use crate::dag::Dag;
 use crate::diagnostic::{Diagnostic, Diagnostics, Kind};
 use crate::operator::OperatorRegistry;
-use crate::pools::{POOLS_FILE, Pools};
+use crate::pools::Pools;
 use crate::spec::load_file;
 use crate::yaml::Pos;
 
@@ -56,19 +59,20 @@ impl DagBag {
     fn load(paths: &[PathBuf], registry: &OperatorRegistry, extra: &Pools) -> DagBag {
         let mut bag = DagBag::default();
         let mut files = Vec::new();
+        let mut next_source = 1u16;
         for path in paths {
             if path.is_dir() {
-                match dag_files(path) {
-                    Ok(mut found) => files.append(&mut found),
-                    Err(e) => bag.diagnostics.push(Diagnostic::new(
-                        path,
-                        Pos::default(),
-                        Kind::Io,
-                        format!("cannot list the DAG folder: {e}"),
-                    )),
-                }
+                files.extend(scan::scan_folder(
+                    path,
+                    &mut next_source,
+                    &mut bag.diagnostics,
+                ));
             } else if path.exists() {
-                files.push(path.clone());
+                files.push(scan::single_file(
+                    path,
+                    &mut next_source,
+                    &mut bag.diagnostics,
+                ));
             } else {
                 bag.diagnostics.push(
                     Diagnostic::new(path, Pos::default(), Kind::Io, "no such file or folder")
@@ -78,8 +82,9 @@ impl DagBag {
         }
         let mut pools_by_dir: BTreeMap<PathBuf, Pools> = BTreeMap::new();
         let mut defined: BTreeMap<String, (PathBuf, Pos)> = BTreeMap::new();
-        for file in files {
-            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        for found in files {
+            let file = found.file;
+            let dir = found.root;
             let pools = pools_by_dir.entry(dir.clone()).or_insert_with(|| {
                 let (mut pools, diags) = Pools::load_folder(&dir);
                 bag.diagnostics.0.extend(diags.0);
@@ -89,7 +94,12 @@ impl DagBag {
                 }
                 pools
             });
-            let load = load_file(&file, pools.env(registry));
+            let env = crate::spec::LoadEnv {
+                defaults: &found.defaults,
+                root: Some(&dir),
+                ..pools.env(registry)
+            };
+            let load = load_file(&file, env);
             bag.diagnostics.0.extend(load.diagnostics.0);
             let mut rejected = Vec::new();
             for (id, pos) in load.defined {
@@ -123,6 +133,11 @@ impl DagBag {
             }
             bag.files.push(file);
         }
+        // A defaults file's problem is found by every DAG file below it: report it once.
+        let mut seen = std::collections::HashSet::new();
+        bag.diagnostics
+            .0
+            .retain(|d| seen.insert((d.file.clone(), d.pos, d.kind, d.message.clone())));
         bag.check_dag_references(&defined);
         bag.pools = match pools_by_dir.into_values().next() {
             Some(p) => p,
@@ -203,17 +218,4 @@ impl DagBag {
     pub fn into_dags(self) -> BTreeMap<String, Dag> {
         self.dags
     }
-}
-
-fn dag_files(folder: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-                && p.file_name().and_then(|n| n.to_str()) != Some(POOLS_FILE)
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }

@@ -7,7 +7,9 @@
 pub mod bag;
 pub mod builder;
 pub mod graph;
+pub mod ignore;
 pub mod pools;
+mod scan;
 pub mod svg;
 
 use std::path::PathBuf;
@@ -45,6 +47,11 @@ pub struct Dag {
     pub(crate) max_active_runs: u32,
     /// At most this many running tasks per run.
     pub(crate) max_active_tasks: u32,
+    /// A run still unfinished this long after it started fails, its running tries stopped
+    /// (`dagrun_timeout`).
+    pub(crate) dagrun_timeout: Option<Duration>,
+    /// Documentation in Markdown (`doc_md`), shown by `dagctl dags show` and the web view.
+    pub(crate) doc_md: Option<String>,
     /// Parameters with their defaults (`params`), overridable per run.
     pub(crate) params: serde_json::Map<String, serde_json::Value>,
     /// Free labels.
@@ -87,6 +94,8 @@ pub struct Task {
     pub group: Option<String>,
     /// Datasets the task updates when it succeeds (`outlets`).
     pub outlets: Vec<String>,
+    /// Datasets the task reads (`inlets`): shown, and given to templates as `inlets`.
+    pub inlets: Vec<String>,
     /// Where the task was defined.
     pub pos: Pos,
 }
@@ -114,6 +123,9 @@ pub struct TaskPolicy {
     pub max_retry_delay: Option<Duration>,
     /// A try running longer is cancelled and fails.
     pub execution_timeout: Option<Duration>,
+    /// At most this many instances of the task run at once across the DAG's runs
+    /// (`max_active_tis_per_dag`).
+    pub max_active_tis_per_dag: Option<u32>,
     /// When the task runs given its upstreams' states.
     pub trigger_rule: TriggerRule,
     /// The pool whose slots the task occupies while it runs.
@@ -138,6 +150,7 @@ impl Default for TaskPolicy {
             retry_exponential_backoff: false,
             max_retry_delay: None,
             execution_timeout: None,
+            max_active_tis_per_dag: None,
             trigger_rule: TriggerRule::AllSuccess,
             pool: DEFAULT_POOL.to_string(),
             pool_slots: 1,
@@ -193,6 +206,16 @@ impl Dag {
     /// At most this many running tasks per run.
     pub fn max_active_tasks(&self) -> u32 {
         self.max_active_tasks
+    }
+
+    /// How long a run may take before it fails (`dagrun_timeout`).
+    pub fn dagrun_timeout(&self) -> Option<Duration> {
+        self.dagrun_timeout
+    }
+
+    /// Its documentation in Markdown (`doc_md`).
+    pub fn doc_md(&self) -> Option<&str> {
+        self.doc_md.as_deref()
     }
 
     /// Parameters with their defaults, overridable per run.
@@ -296,16 +319,21 @@ impl Dag {
                     "upstream": t.upstream,
                     "group": t.group,
                     "outlets": t.outlets,
+                    "inlets": t.inlets,
                     "args": t.args,
                     "retries": p.retries,
                     "retry_delay": format_duration(p.retry_delay),
                     "retry_exponential_backoff": p.retry_exponential_backoff,
                     "max_retry_delay": p.max_retry_delay.map(format_duration),
                     "execution_timeout": p.execution_timeout.map(format_duration),
+                    "max_active_tis_per_dag": p.max_active_tis_per_dag,
                     "trigger_rule": p.trigger_rule.as_str(),
                     "pool": p.pool,
                     "pool_slots": p.pool_slots,
                     "owner": p.owner,
+                    "on_failure_callback": callbacks_json(&p.on_failure_callback),
+                    "on_success_callback": callbacks_json(&p.on_success_callback),
+                    "on_retry_callback": callbacks_json(&p.on_retry_callback),
                 })
             })
             .collect();
@@ -319,10 +347,22 @@ impl Dag {
             "catchup": self.catchup,
             "max_active_runs": self.max_active_runs,
             "max_active_tasks": self.max_active_tasks,
+            "dagrun_timeout": self.dagrun_timeout.map(format_duration),
+            "doc_md": self.doc_md,
             "params": self.params,
             "tags": self.tags,
             "file": self.source.file.display().to_string(),
+            "on_failure_callback": callbacks_json(&self.on_failure_callback),
+            "on_success_callback": callbacks_json(&self.on_success_callback),
             "tasks": tasks,
         })
     }
+}
+
+/// Callbacks as JSON: `[{operator, args}]`.
+fn callbacks_json(callbacks: &[Callback]) -> serde_json::Value {
+    callbacks
+        .iter()
+        .map(|c| serde_json::json!({"operator": c.operator, "args": c.args}))
+        .collect()
 }

@@ -149,6 +149,8 @@ impl Pools {
         LoadEnv {
             registry,
             pools: self,
+            defaults: &[],
+            root: None,
         }
     }
 }

@@ -107,30 +107,31 @@ impl Engine {
             .await
     }
 
-    /// Creates the runs that dataset events call for: for every unpaused DAG scheduled on
-    /// datasets, one run per set of events not consumed yet (the oldest event of each of its
-    /// datasets), in the order the events happened, each event consumed exactly once in the
-    /// transaction that creates its run. The run's logical date is that of the run that
-    /// produced the newest of its events, so a day's data is trained on as that day's run;
-    /// the events are in its conf as `triggering_dataset_events` (templates see them under
-    /// that name too).
+    /// Creates the runs that dataset events call for. For every unpaused DAG scheduled on
+    /// datasets, the condition is evaluated as Airflow evaluates it, over the datasets with an
+    /// update the DAG has not consumed yet; when it holds, a run is created that consumes the
+    /// oldest unconsumed update of *every* dataset of the condition that has one (Airflow
+    /// clears the DAG's whole queue, branches that did not count included), in the
+    /// transaction that creates the run; then the condition is evaluated again. The run's
+    /// logical date is that of the run that produced the newest of its events, so a day's
+    /// data is trained on as that day's run; the events are in its conf as
+    /// `triggering_dataset_events` (templates see them under that name too).
     ///
-    /// Airflow folds all the events queued for a DAG into one run; dagctl starts a run per
-    /// update, so that no update goes unprocessed when several arrive together (after a
-    /// crash, or while the DAG was at its run limit).
+    /// Airflow keeps one queued update per dataset, folding repeated updates into one run;
+    /// dagctl keeps every update and starts a run per update, so that no update goes
+    /// unprocessed when several arrive together (after a crash, or while the DAG was at its
+    /// run limit).
     ///
     /// # Errors
     /// A store failure.
     pub async fn schedule_datasets(&self) -> Result<Vec<DagRun>, EngineError> {
         let mut created = Vec::new();
         for dag in self.dags() {
-            let crate::Schedule::Datasets(names) = dag.schedule() else {
+            let Some(condition) = dag.schedule().datasets() else {
                 continue;
             };
             // A dataset named twice is one condition (its event is consumed once).
-            let mut names = names.clone();
-            names.sort();
-            names.dedup();
+            let names = condition.datasets();
             let Some(flags) = self.flags(&dag.id) else {
                 continue;
             };
@@ -145,12 +146,12 @@ impl Engine {
                         .store
                         .unconsumed_events(&dag.id, name, flags.first_seen)
                         .await?;
-                    match found.into_iter().next() {
-                        Some(e) => group.push(e),
-                        None => break,
+                    if let Some(e) = found.into_iter().next() {
+                        group.push(e);
                     }
                 }
-                if group.len() < names.len() {
+                let updated = |d: &str| group.iter().any(|e| e.dataset == d);
+                if !condition.evaluate(&updated) {
                     break;
                 }
                 match self.create_dataset_run(&dag, &group).await {

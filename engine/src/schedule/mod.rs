@@ -1,11 +1,16 @@
-//! Schedules: when a DAG gets runs. Parsing lives here; run computation comes with the scheduler.
+//! Schedules: when a DAG gets runs. Parsing lives here; run computation is in [`timetable`],
+//! dataset conditions in [`condition`].
 
+pub mod condition;
 pub mod timetable;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use croner::Cron;
+
+pub use condition::DatasetCondition;
 
 /// When a DAG runs on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +19,62 @@ pub enum Schedule {
     Manual,
     /// Once, for the `start_date` (`@once`).
     Once,
-    /// On a cron expression (presets such as `@daily` are stored as their expression).
+    /// Data intervals between the ticks of a cron expression (presets such as `@daily` are
+    /// stored as their expression; Airflow's `CronDataIntervalTimetable`).
     Cron(Box<CronSchedule>),
-    /// When every one of these datasets has been updated since the DAG's last
-    /// dataset-triggered run (`schedule: {datasets: [a, b]}`).
-    Datasets(Vec<String>),
+    /// Data intervals of a fixed length from `start_date` (a `timedelta` schedule, Airflow's
+    /// `DeltaDataIntervalTimetable`).
+    Delta(Duration),
+    /// A run at every tick, its data interval the `interval` before the tick (Airflow's
+    /// `CronTriggerTimetable` and `DeltaTriggerTimetable`).
+    Trigger(Box<TriggerSchedule>),
+    /// When the dataset condition holds over the datasets updated since the DAG's last
+    /// dataset-triggered run (`schedule: {datasets: …}`, a list of datasets, assets).
+    Datasets(DatasetCondition),
+    /// Both on a time schedule and on datasets (`DatasetOrTimeSchedule`).
+    DatasetsOrTime {
+        /// The dataset condition.
+        datasets: DatasetCondition,
+        /// The time schedule (never itself on datasets).
+        time: Box<Schedule>,
+    },
+}
+
+/// The ticks of a trigger timetable, and the data interval each run covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerSchedule {
+    /// When runs happen.
+    pub ticks: Ticks,
+    /// How far before its tick a run's data interval starts (zero: the run is for its tick).
+    pub interval: Duration,
+}
+
+/// A sequence of instants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ticks {
+    /// The instants a cron expression matches.
+    Cron(Box<CronSchedule>),
+    /// Every so long from `start_date` (or from 1970-01-01 without one).
+    Every(Duration),
+}
+
+impl Schedule {
+    /// The time-based part: the schedule itself, or the time schedule of
+    /// [`Schedule::DatasetsOrTime`].
+    pub fn time(&self) -> &Schedule {
+        match self {
+            Schedule::DatasetsOrTime { time, .. } => time,
+            other => other,
+        }
+    }
+
+    /// The dataset condition, for a schedule on datasets.
+    pub fn datasets(&self) -> Option<&DatasetCondition> {
+        match self {
+            Schedule::Datasets(c) | Schedule::DatasetsOrTime { datasets: c, .. } => Some(c),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed five-field cron expression, with the preset it came from, if any.
@@ -106,7 +162,27 @@ impl fmt::Display for Schedule {
             Schedule::Manual => f.write_str("None"),
             Schedule::Once => f.write_str("@once"),
             Schedule::Cron(c) => f.write_str(&c.text),
-            Schedule::Datasets(d) => write!(f, "datasets: {}", d.join(", ")),
+            Schedule::Delta(d) => write!(f, "every {}", crate::duration::format_duration(*d)),
+            Schedule::Trigger(t) => {
+                match &t.ticks {
+                    Ticks::Cron(c) => write!(f, "trigger at {}", c.text)?,
+                    Ticks::Every(d) => {
+                        write!(f, "trigger every {}", crate::duration::format_duration(*d))?
+                    }
+                }
+                if !t.interval.is_zero() {
+                    write!(
+                        f,
+                        " (interval {})",
+                        crate::duration::format_duration(t.interval)
+                    )?;
+                }
+                Ok(())
+            }
+            Schedule::Datasets(d) => write!(f, "datasets: {d}"),
+            Schedule::DatasetsOrTime { datasets, time } => {
+                write!(f, "datasets: {datasets}, or {time}")
+            }
         }
     }
 }

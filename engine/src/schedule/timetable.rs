@@ -9,12 +9,18 @@
 //! computed in the DAG's `timezone` (UTC by default); across DST changes croner's rules apply
 //! (a tick in a skipped hour fires at the first valid time).
 //!
+//! A `timedelta` schedule (`DeltaDataIntervalTimetable`) cuts time the same way into intervals
+//! of a fixed length counted from `start_date`. Trigger timetables (`CronTriggerTimetable`,
+//! `DeltaTriggerTimetable`) run at each tick instead, their data interval the `interval`
+//! before it (the tick itself by default). A dataset-or-time schedule runs on its time part
+//! here; its dataset part is the scheduler's.
+//!
 //! Everything here is a pure function of the time given: no clock is read.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::schedule::{CronSchedule, Schedule};
+use crate::schedule::{CronSchedule, Schedule, Ticks};
 
 /// A data interval: `[start, end)`. Its start is the run's logical date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -41,42 +47,99 @@ pub struct Timetable<'a> {
 }
 
 impl Timetable<'_> {
-    fn cron(&self) -> Option<&CronSchedule> {
-        match self.schedule {
-            Schedule::Cron(c) => Some(c),
+    /// The instants the schedule's runs are anchored on, for time-based schedules.
+    fn ticks(&self) -> Option<TickSource<'_>> {
+        match self.schedule.time() {
+            Schedule::Cron(c) => Some(TickSource::Cron(c)),
+            Schedule::Delta(d) => Some(TickSource::Every(*d)),
+            Schedule::Trigger(t) => Some(match &t.ticks {
+                Ticks::Cron(c) => TickSource::Cron(c),
+                Ticks::Every(d) => TickSource::Every(*d),
+            }),
             _ => None,
         }
     }
 
+    /// For trigger timetables, the length of the data interval before each tick.
+    fn trigger_interval(&self) -> Option<std::time::Duration> {
+        match self.schedule.time() {
+            Schedule::Trigger(t) => Some(t.interval),
+            _ => None,
+        }
+    }
+
+    /// Where `Every` ticks are counted from.
+    fn anchor(&self) -> DateTime<Utc> {
+        self.start_date.unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
     /// The first tick at or after `t` (`inclusive`) or strictly after it.
     fn next_tick(&self, t: DateTime<Utc>, inclusive: bool) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.timezone);
-        self.cron()?
-            .cron
-            .find_next_occurrence(&local, inclusive)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
+        match self.ticks()? {
+            TickSource::Cron(c) => {
+                let local = t.with_timezone(&self.timezone);
+                c.cron
+                    .find_next_occurrence(&local, inclusive)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc))
+            }
+            TickSource::Every(step) => {
+                let (k, exact) = self.steps(t, step)?;
+                let k = if exact && inclusive { k } else { k + 1 };
+                self.tick_at(k, step)
+            }
+        }
     }
 
     /// The last tick at or before `t` (`inclusive`) or strictly before it.
     fn prev_tick(&self, t: DateTime<Utc>, inclusive: bool) -> Option<DateTime<Utc>> {
-        let local = t.with_timezone(&self.timezone);
-        self.cron()?
-            .cron
-            .find_previous_occurrence(&local, inclusive)
-            .ok()
-            .map(|d| d.with_timezone(&Utc))
+        match self.ticks()? {
+            TickSource::Cron(c) => {
+                let local = t.with_timezone(&self.timezone);
+                c.cron
+                    .find_previous_occurrence(&local, inclusive)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc))
+            }
+            TickSource::Every(step) => {
+                let (k, exact) = self.steps(t, step)?;
+                let k = if exact && !inclusive { k - 1 } else { k };
+                self.tick_at(k, step)
+            }
+        }
+    }
+
+    /// How many whole steps from the anchor to `t` (rounded down), and whether `t` is a tick.
+    fn steps(&self, t: DateTime<Utc>, step: std::time::Duration) -> Option<(i64, bool)> {
+        let step = i64::try_from(step.as_millis()).ok().filter(|s| *s > 0)?;
+        let since = t.signed_duration_since(self.anchor()).num_milliseconds();
+        Some((since.div_euclid(step), since.rem_euclid(step) == 0))
+    }
+
+    fn tick_at(&self, k: i64, step: std::time::Duration) -> Option<DateTime<Utc>> {
+        let ms = i64::try_from(step.as_millis()).ok()?.checked_mul(k)?;
+        self.anchor()
+            .checked_add_signed(chrono::Duration::milliseconds(ms))
     }
 
     fn within_end(&self, start: DateTime<Utc>) -> bool {
         self.end_date.is_none_or(|e| start <= e)
     }
 
-    /// The interval that starts at `start` (a tick).
-    fn interval_at(&self, start: DateTime<Utc>) -> Option<DataInterval> {
-        let end = self.next_tick(start, false)?;
-        self.within_end(start)
-            .then_some(DataInterval { start, end })
+    /// The run anchored on `tick`: the interval that starts there, or for trigger timetables
+    /// the interval that ends there.
+    fn interval_at(&self, tick: DateTime<Utc>) -> Option<DataInterval> {
+        let i = match self.trigger_interval() {
+            Some(before) => DataInterval {
+                start: tick - chrono::Duration::from_std(before).ok()?,
+                end: tick,
+            },
+            None => DataInterval {
+                start: tick,
+                end: self.next_tick(tick, false)?,
+            },
+        };
+        self.within_end(i.start).then_some(i)
     }
 
     /// The next interval the scheduler should create a run for, after the last one created
@@ -87,8 +150,8 @@ impl Timetable<'_> {
         last: Option<DataInterval>,
         now: DateTime<Utc>,
     ) -> Option<DataInterval> {
-        match self.schedule {
-            Schedule::Manual | Schedule::Datasets(_) => None,
+        match self.schedule.time() {
+            Schedule::Manual | Schedule::Datasets(_) | Schedule::DatasetsOrTime { .. } => None,
             Schedule::Once => match (last, self.start_date) {
                 (None, Some(s)) => Some(DataInterval { start: s, end: s }),
                 (None, None) => Some(DataInterval {
@@ -97,26 +160,31 @@ impl Timetable<'_> {
                 }),
                 (Some(_), _) => None,
             },
-            Schedule::Cron(_) => {
-                let mut start = match (last, self.start_date) {
-                    (Some(l), _) => self.next_tick(l.end, true)?,
+            Schedule::Cron(_) | Schedule::Delta(_) | Schedule::Trigger(_) => {
+                // Interval timetables anchor a run on its start, trigger ones on its end.
+                let trigger = self.trigger_interval().is_some();
+                let mut tick = match (last, self.start_date) {
+                    (Some(l), _) => self.next_tick(l.end, !trigger)?,
                     (None, Some(s)) => self.next_tick(s, true)?,
                     // No start_date: begin with the latest complete interval.
-                    (None, None) => self.latest_complete_start(now)?,
+                    (None, None) => self.latest_complete_tick(now)?,
                 };
                 if !self.catchup
-                    && let Some(latest) = self.latest_complete_start(now)
+                    && let Some(latest) = self.latest_complete_tick(now)
                 {
-                    start = start.max(latest);
+                    tick = tick.max(latest);
                 }
-                self.interval_at(start)
+                self.interval_at(tick)
             }
         }
     }
 
-    /// The start of the latest interval that has ended by `now`.
-    fn latest_complete_start(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// The tick of the latest run that is due by `now`.
+    fn latest_complete_tick(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let end = self.prev_tick(now, true)?;
+        if self.trigger_interval().is_some() {
+            return Some(end);
+        }
         self.prev_tick(end, false)
     }
 
@@ -141,7 +209,8 @@ impl Timetable<'_> {
         out
     }
 
-    /// The intervals whose start lies in `[from, to]`, for backfills (`catchup` plays no part).
+    /// The runs whose logical date (interval start) lies in `[from, to]`, for backfills
+    /// (`catchup` plays no part).
     pub fn between(
         &self,
         from: DateTime<Utc>,
@@ -149,22 +218,24 @@ impl Timetable<'_> {
         limit: usize,
     ) -> Vec<DataInterval> {
         let mut out = Vec::new();
-        match self.schedule {
-            Schedule::Manual | Schedule::Datasets(_) => {}
+        match self.schedule.time() {
+            Schedule::Manual | Schedule::Datasets(_) | Schedule::DatasetsOrTime { .. } => {}
             Schedule::Once => {
                 if let Some(s) = self.start_date.filter(|s| *s >= from && *s <= to) {
                     out.push(DataInterval { start: s, end: s });
                 }
             }
-            Schedule::Cron(_) => {
+            Schedule::Cron(_) | Schedule::Delta(_) | Schedule::Trigger(_) => {
                 let floor = self.start_date.map_or(from, |s| s.max(from));
                 let mut tick = self.next_tick(floor, true);
                 while let Some(t) = tick {
-                    if t > to || out.len() >= limit {
+                    if out.len() >= limit {
                         break;
                     }
                     match self.interval_at(t) {
-                        Some(i) => out.push(i),
+                        Some(i) if i.start > to => break,
+                        Some(i) if i.start >= from => out.push(i),
+                        Some(_) => {}
                         None => break,
                     }
                     tick = self.next_tick(t, false);
@@ -175,17 +246,34 @@ impl Timetable<'_> {
     }
 
     /// The data interval of a manual run at `logical_date`, as Airflow infers it: the latest
-    /// complete interval at that time for cron schedules, `[date, date]` otherwise.
+    /// complete interval at that time for interval schedules, the interval before it for
+    /// trigger timetables, `[date, date]` otherwise.
     pub fn manual_interval(&self, logical_date: DateTime<Utc>) -> DataInterval {
+        let point = DataInterval {
+            start: logical_date,
+            end: logical_date,
+        };
+        if let Some(before) = self.trigger_interval() {
+            return chrono::Duration::from_std(before)
+                .ok()
+                .and_then(|b| logical_date.checked_sub_signed(b))
+                .map_or(point, |start| DataInterval {
+                    start,
+                    end: logical_date,
+                });
+        }
         let end = self.prev_tick(logical_date, true);
         match end.and_then(|e| self.prev_tick(e, false).map(|s| (s, e))) {
             Some((start, end)) => DataInterval { start, end },
-            None => DataInterval {
-                start: logical_date,
-                end: logical_date,
-            },
+            None => point,
         }
     }
+}
+
+/// Where a time-based schedule's ticks come from.
+enum TickSource<'a> {
+    Cron(&'a CronSchedule),
+    Every(std::time::Duration),
 }
 
 /// Parses a time zone name (`UTC`, `Europe/Berlin`).
@@ -372,6 +460,45 @@ mod tests {
         assert_eq!(
             (i.start, i.end),
             (utc_at("2026-01-05"), utc_at("2026-01-05"))
+        );
+    }
+
+    #[test]
+    fn trigger_timetables_run_at_their_ticks_and_deltas_count_from_the_start() {
+        use crate::schedule::{Ticks, TriggerSchedule};
+        let Schedule::Cron(cron) = Schedule::parse("0 1 * * 3").unwrap() else {
+            unreachable!()
+        };
+        let s = Schedule::Trigger(Box::new(TriggerSchedule {
+            ticks: Ticks::Cron(cron),
+            interval: std::time::Duration::ZERO,
+        }));
+        let t = tt(&s, Some("2026-01-01"), None, true);
+        let due = t.due(None, utc_at("2026-01-15T00:00:00"), 10);
+        assert_eq!(starts(&due), ["2026-01-07 01:00", "2026-01-14 01:00"]);
+        assert!(
+            due.iter().all(|i| i.start == i.end),
+            "a run is for its tick"
+        );
+        let next = t
+            .next_interval(due.last().copied(), utc_at("2026-01-15"))
+            .unwrap();
+        assert_eq!(next.start, utc_at("2026-01-21T01:00:00"));
+        let t = tt(&s, Some("2026-01-01"), None, false);
+        assert_eq!(
+            starts(&t.due(None, utc_at("2026-02-01"), 10)),
+            ["2026-01-28 01:00"],
+            "without catchup, only the latest tick"
+        );
+        let d = Schedule::Delta(std::time::Duration::from_secs(6 * 3600));
+        let t = tt(&d, Some("2026-01-01T03:00:00"), None, true);
+        let due = t.due(None, utc_at("2026-01-01T16:00:00"), 10);
+        assert_eq!(starts(&due), ["2026-01-01 03:00", "2026-01-01 09:00"]);
+        assert_eq!(due[1].end, utc_at("2026-01-01T15:00:00"));
+        let manual = t.manual_interval(utc_at("2026-01-01T10:00:00"));
+        assert_eq!(
+            (manual.start, manual.end),
+            (utc_at("2026-01-01T03:00:00"), utc_at("2026-01-01T09:00:00"))
         );
     }
 }

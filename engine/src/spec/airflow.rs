@@ -23,6 +23,8 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
     let mapped = match short {
         "BashOperator" => Some("command"),
         "EmptyOperator" | "DummyOperator" => Some("noop"),
+        "ExternalTaskSensor" => Some("external_dag_sensor"),
+        "HttpOperator" | "SimpleHttpOperator" => Some("http"),
         _ => None,
     };
     if let Some(target) = mapped {
@@ -57,4 +59,30 @@ pub(crate) fn python_hint() -> String {
     "move the function into a script and run it with a `command` task, for example \
      `operator: command` with `bash_command: python3 scripts/job.py {{ ds }}`"
         .to_string()
+}
+
+/// The dagctl operator a dag-factory `callback:` callable stands for, with the renames of its
+/// keyword arguments (to `""`: an argument with no equivalent, refused).
+pub(crate) fn callback_operator(
+    callable: &str,
+) -> Option<(String, &'static [(&'static str, &'static str)])> {
+    const SLACK: &[(&str, &str)] = &[
+        ("slack_conn_id", "conn_id"),
+        ("slack_webhook_conn_id", "conn_id"),
+        ("channel", ""),
+        ("username", ""),
+        ("icon_url", ""),
+        ("icon_emoji", ""),
+    ];
+    if let Some(op) = callable.strip_prefix("dagctl.") {
+        return Some((op.rsplit('.').next().unwrap_or(op).to_string(), &[]));
+    }
+    let short = callable.rsplit('.').next().unwrap_or(callable);
+    match short {
+        "send_slack_notification"
+        | "SlackNotifier"
+        | "send_slack_webhook_notification"
+        | "SlackWebhookNotifier" => Some(("notify".to_string(), SLACK)),
+        _ => None,
+    }
 }

@@ -17,6 +17,9 @@ use super::task::TaskDraft;
 pub(crate) struct Group {
     deps: Vec<(String, Pos)>,
     parent: Option<String>,
+    /// Airflow's `prefix_group_id` (default true): the ids of the group's tasks and nested
+    /// groups start with the group's id and a dot.
+    prefix: bool,
 }
 
 /// The task groups of a DAG, by name.
@@ -43,6 +46,35 @@ impl Groups {
             format!("unknown task group `{name}`"),
         )
         .hint = Some(hint);
+    }
+
+    /// The group's id as Airflow forms it: its name, after its parent's id and a dot when the
+    /// parent prefixes (`outer.inner`).
+    fn full_id(&self, name: &str) -> String {
+        let chain = self.chain(name);
+        let mut id = String::new();
+        // Outermost first: each group's name joins the id once its parent prefixes.
+        for (k, g) in chain.iter().rev().enumerate() {
+            let parent_prefixes =
+                k > 0 && self.0.get(chain[chain.len() - k]).is_some_and(|p| p.prefix);
+            if parent_prefixes {
+                id.push('.');
+                id.push_str(g);
+            } else {
+                id = (*g).to_string();
+            }
+        }
+        id
+    }
+
+    /// The id of a task named `task` in group `group`, as Airflow forms it (`group.task`).
+    pub fn task_id(&self, group: Option<&str>, task: &str) -> String {
+        match group {
+            Some(g) if self.0.get(g).is_some_and(|grp| grp.prefix) => {
+                format!("{}.{task}", self.full_id(g))
+            }
+            _ => task.to_string(),
+        }
     }
 
     /// The group and its ancestors, innermost first (stops on a parent cycle).
@@ -120,11 +152,16 @@ pub(crate) fn read_groups(r: &mut Reader<'_>, node: Option<&Node>) -> Groups {
             );
             continue;
         }
+        let prefix = gnode
+            .get("prefix_group_id")
+            .and_then(|n| r.bool(n, "prefix_group_id"))
+            .unwrap_or(true);
         groups.0.insert(
             name.clone(),
             Group {
                 deps,
                 parent: parent.as_ref().map(|(p, _)| p.clone()),
+                prefix,
             },
         );
         if let Some((p, ppos)) = parent
@@ -144,11 +181,43 @@ pub(crate) fn resolve(
     drafts: Vec<TaskDraft>,
     groups: &Groups,
 ) -> Option<(Vec<Task>, DagGraph)> {
-    let index: HashMap<&str, usize> = drafts
+    // Task ids as Airflow forms them in groups (`group.task`); dependencies may name a task
+    // by the name written (dag-factory) or by that id.
+    let ids: Vec<String> = drafts
         .iter()
-        .enumerate()
-        .map(|(i, t)| (t.id.as_str(), i))
+        .map(|t| groups.task_id(t.group.as_deref(), &t.id))
         .collect();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, t) in drafts.iter().enumerate() {
+        if let Some(&first) = index.get(ids[i].as_str())
+            && ids[first] == ids[i]
+        {
+            r.error(
+                t.pos,
+                Kind::DuplicateTask,
+                format!(
+                    "task id `{}` is used twice in DAG `{dag_id}` (once in a task group)",
+                    ids[i]
+                ),
+            )
+            .hint = Some(format!(
+                "first defined at line {}; rename one of them",
+                drafts[first].pos.line
+            ));
+            return None;
+        }
+        if ids[i] != t.id && !crate::dag::is_valid_id(&ids[i]) {
+            r.error(
+                t.pos,
+                Kind::InvalidId,
+                format!("task id `{}` is too long or invalid", ids[i]),
+            );
+        }
+        index.insert(ids[i].as_str(), i);
+    }
+    for (i, t) in drafts.iter().enumerate() {
+        index.entry(t.id.as_str()).or_insert(i);
+    }
     // Members of each group, nested groups included.
     let mut members: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, t) in drafts.iter().enumerate() {
@@ -228,7 +297,6 @@ pub(crate) fn resolve(
         }
     }
 
-    let ids: Vec<String> = drafts.iter().map(|t| t.id.clone()).collect();
     let graph = match DagGraph::build(&ids, &edges) {
         Ok(g) => g,
         Err(cycles) => {
@@ -255,14 +323,16 @@ pub(crate) fn resolve(
     let tasks = drafts
         .into_iter()
         .zip(upstream)
-        .map(|(d, ups)| Task {
-            id: d.id,
+        .zip(ids.iter())
+        .map(|((d, ups), id)| Task {
+            id: id.clone(),
             operator: d.operator,
             args: d.args,
             upstream: ups.into_iter().map(|u| ids[u].clone()).collect(),
             policy: d.policy,
             group: d.group,
             outlets: d.outlets,
+            inlets: d.inlets,
             pos: d.pos,
         })
         .collect();

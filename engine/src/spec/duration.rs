@@ -28,18 +28,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let number: f64 = rest[..num_len]
             .parse()
             .map_err(|_| format!("`{}` is not a number", &rest[..num_len]))?;
-        rest = &rest[num_len..];
+        rest = rest[num_len..].trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let factor = match unit {
             "ms" => 0.001,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hrs" => 3600.0,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
             "d" | "day" | "days" => 86_400.0,
-            "w" => 604_800.0,
+            "w" | "week" | "weeks" => 604_800.0,
             "" => {
                 return Err(format!(
                     "missing unit after `{number}` (use ms, s, m, h, d or w)"
@@ -48,7 +48,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             other => return Err(format!("unknown unit `{other}` (use ms, s, m, h, d or w)")),
         };
         total += number * factor;
-        rest = rest[unit_len..].trim_start();
+        // `1 day, 2 hours` (dag-factory's `execution_delta: 1 days,`) reads too.
+        rest = rest[unit_len..].trim_start_matches([' ', ',']);
     }
     seconds(total)
 }

@@ -10,6 +10,7 @@
 //! belong to `task_groups`. Loading never stops at the first problem: every problem of the
 //! file is collected, and only DAGs without errors are returned.
 
+pub mod defaults;
 pub mod diagnostic;
 pub mod duration;
 pub mod suggest;
@@ -19,6 +20,7 @@ mod airflow;
 mod deps;
 mod keys;
 mod reader;
+mod schedule;
 mod task;
 
 use std::path::Path;
@@ -30,16 +32,22 @@ use crate::pools::Pools;
 use crate::schedule::Schedule;
 use crate::yaml::{Budget, Node, Pos, key_text};
 
+pub use defaults::Defaults;
 use reader::Reader;
 pub use reader::{parse_date, parse_date_in};
 
-/// What loading needs besides the text: the known operators and pools.
+/// What loading needs besides the text: the known operators and pools, and the folder
+/// defaults the file inherits.
 #[derive(Debug, Clone, Copy)]
 pub struct LoadEnv<'a> {
     /// Operators that tasks may name.
     pub registry: &'a OperatorRegistry,
     /// Pools that tasks may name.
     pub pools: &'a Pools,
+    /// The `defaults.yml` files that apply to the file, closest first.
+    pub defaults: &'a [Defaults],
+    /// The DAG folder the file was found in (`$CONFIG_ROOT_DIR` when that is not set).
+    pub root: Option<&'a Path>,
 }
 
 /// The result of loading one file: the DAGs without errors, and every diagnostic.
@@ -77,6 +85,7 @@ pub fn load_str(text: &str, file: &Path, env: LoadEnv<'_>) -> FileLoad {
         Ok(docs) => {
             let mut r = Reader {
                 file,
+                sources: env.defaults,
                 diags: &mut diags,
             };
             for doc in &docs {
@@ -111,13 +120,23 @@ fn load_document(
     let Some(entries) = r.map(doc, "a DAG file") else {
         return;
     };
+    // Folder defaults, closest first, under everything the file says.
+    let inherited: Vec<&Node> = env.defaults.iter().map(|d| &d.node).collect();
     if let Some(id_node) = doc.get("dag_id") {
         if let Some(id) = id_node.as_scalar() {
             defined.push((id.to_string(), id_node.pos));
         }
-        if let Some(dag) = compile_dag(r, env, id_node, doc, None) {
+        let node = defaults::merged(doc, &inherited);
+        if let Some(dag) = compile_dag(r, env, id_node, &node) {
             out.push(dag);
         }
+        return;
+    }
+    // A dataset config file (dag-factory's `datasets: [{name, uri}, …]`) defines no DAG.
+    if let [(k, v)] = entries
+        && key_text(k) == "datasets"
+        && v.as_seq().is_some()
+    {
         return;
     }
     // Without `dag_id`, the top level is dag id → DAG. A file that looks like a single DAG
@@ -152,9 +171,9 @@ fn load_document(
         let allowed: Vec<&str> = keys::DAG
             .iter()
             .copied()
-            .filter(|k| !matches!(*k, "dag_id" | "tasks" | "task_groups"))
+            .filter(|k| *k != "dag_id")
             .collect();
-        r.check_keys(entries, &allowed, keys::DAG_IGNORED, "the `default` block");
+        r.check_keys(entries, &allowed, keys::DAG_INERT, "the `default` block");
     }
     for (k, v) in entries {
         if key_text(k) == "default" {
@@ -173,20 +192,20 @@ fn load_document(
             continue;
         }
         defined.push((key_text(k), k.pos));
-        if let Some(dag) = compile_dag(r, env, k, v, defaults) {
+        let lower: Vec<&Node> = defaults
+            .into_iter()
+            .chain(inherited.iter().copied())
+            .collect();
+        let node = defaults::merged(v, &lower);
+        if let Some(dag) = compile_dag(r, env, k, &node) {
             out.push(dag);
         }
     }
 }
 
-/// Reads one DAG; `id_node` is the `dag_id` value or the key the DAG is nested under.
-fn compile_dag(
-    r: &mut Reader<'_>,
-    env: LoadEnv<'_>,
-    id_node: &Node,
-    node: &Node,
-    defaults: Option<&Node>,
-) -> Option<Dag> {
+/// Reads one DAG, its defaults merged in; `id_node` is the `dag_id` value or the key the DAG
+/// is nested under.
+fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node) -> Option<Dag> {
     let errors_before = r.diags.error_count();
     let id = r.string(id_node, "dag_id")?;
     if !is_valid_id(&id) {
@@ -199,12 +218,19 @@ fn compile_dag(
     }
     let what = format!("DAG `{id}`");
     let entries = r.map(node, &what)?;
-    r.check_keys(entries, keys::DAG, keys::DAG_IGNORED, &what);
-    // Own keys win over the file's `default:` block.
-    let get = |key: &str| node.get(key).or_else(|| defaults.and_then(|d| d.get(key)));
+    r.check_keys(entries, keys::DAG, keys::DAG_INERT, &what);
+    let get = |key: &str| node.get(key);
 
-    let description = match get("description").or_else(|| get("doc_md")) {
+    let description = match get("description") {
         Some(n) if !n.is_null() => r.string(n, "description"),
+        _ => None,
+    };
+    let doc_md = match get("doc_md") {
+        Some(n) if !n.is_null() => r.string(n, "doc_md"),
+        _ => None,
+    };
+    let dagrun_timeout = match get("dagrun_timeout").or_else(|| get("dagrun_timeout_sec")) {
+        Some(n) if !n.is_null() => r.duration(n, "dagrun_timeout"),
         _ => None,
     };
     if node.get("schedule").is_some() && node.get("schedule_interval").is_some() {
@@ -218,29 +244,63 @@ fn compile_dag(
         )
         .hint = Some("keep `schedule` (`schedule_interval` is its old Airflow name)".into());
     }
-    let schedule = match get("schedule").or_else(|| get("schedule_interval")) {
-        None => Schedule::Manual,
-        Some(n) if n.is_null() => Schedule::Manual,
-        Some(n) => read_schedule(r, n).unwrap_or(Schedule::Manual),
+    if let (Some(_), Some(k)) = (
+        node.get("schedule")
+            .or_else(|| node.get("schedule_interval")),
+        node.key_node("timetable"),
+    ) {
+        r.error(
+            k.pos,
+            Kind::InvalidValue,
+            "both `schedule` and `timetable` are set",
+        )
+        .hint = Some("keep one: `schedule:` takes a timetable with `__type__` too".into());
+    }
+    let read = match get("schedule")
+        .or_else(|| get("schedule_interval"))
+        .or_else(|| get("timetable"))
+    {
+        Some(n) if !n.is_null() => schedule::read_schedule(r, env, n),
+        _ => None,
+    };
+    let (schedule, timetable_tz) = match read {
+        Some(s) => (s.schedule, s.timezone),
+        None => (Schedule::Manual, None),
     };
 
-    // default_args: the file's defaults, then the DAG's own, key by key.
+    // default_args, already merged key by key with the defaults'.
     let mut default_args: Vec<&(Node, Node)> = Vec::new();
     let da_keys = keys::all(&[keys::POLICY, keys::DEFAULT_ARGS_EXTRA]);
-    for source in [
-        defaults.and_then(|d| d.get("default_args")),
-        node.get("default_args"),
-    ]
-    .into_iter()
-    .flatten()
+    if let Some(source) = node.get("default_args")
+        && let Some(entries) = r.map(source, "`default_args`")
     {
-        if let Some(entries) = r.map(source, "`default_args`") {
-            r.check_keys(entries, &da_keys, keys::TASK_IGNORED, "`default_args`");
-            for entry in entries {
-                default_args.retain(|(k, _)| key_text(k) != key_text(&entry.0));
-                default_args.push(entry);
+        // DAG keys written in `default_args`: Airflow ignores them there (the DAG does not
+        // read its default_args), so they are refused, saying where they belong; `catchup:
+        // false` asks for what dagctl does anyway.
+        type Entries = Vec<(Node, Node)>;
+        let (dag_level, own): (Entries, Entries) = entries.iter().cloned().partition(|(k, _)| {
+            let k = key_text(k);
+            keys::DAG.contains(&k.as_str()) && !da_keys.contains(&k.as_str())
+        });
+        for (k, v) in &dag_level {
+            if key_text(k) == "catchup" && v.as_scalar().and_then(yaml::parse_bool) == Some(false) {
+                continue;
             }
+            r.error(
+                k.pos,
+                Kind::UnknownKey,
+                format!(
+                    "`{}` is a DAG key: Airflow ignores it in `default_args`",
+                    key_text(k)
+                ),
+            )
+            .hint = Some("move it up to the DAG (or the file's `default:` block)".into());
         }
+        r.check_keys(&own, &da_keys, keys::TASK_INERT, "`default_args`");
+        default_args.extend(entries.iter().filter(|(k, _)| {
+            let k = key_text(k);
+            !keys::DAG.contains(&k.as_str()) || da_keys.contains(&k.as_str())
+        }));
     }
     let da_get = |key: &str| {
         default_args
@@ -250,9 +310,23 @@ fn compile_dag(
     };
     let policy = task::read_policy(r, env, default_args.iter().copied(), &TaskPolicy::default());
 
-    let timezone = match get("timezone").filter(|n| !n.is_null()) {
-        None => chrono_tz::Tz::UTC,
-        Some(n) => read_timezone(r, n),
+    let timezone = match (get("timezone").filter(|n| !n.is_null()), timetable_tz) {
+        (None, None) => chrono_tz::Tz::UTC,
+        (None, Some((tz, _))) => tz,
+        (Some(n), tt) => {
+            let tz = read_timezone(r, n);
+            if let Some((other, pos)) = tt
+                && other != tz
+            {
+                r.error(
+                    pos,
+                    Kind::InvalidValue,
+                    format!("the timetable's time zone `{other}` differs from the DAG's `{tz}`"),
+                )
+                .hint = Some("keep one `timezone`".into());
+            }
+            tz
+        }
     };
     let start_date = get("start_date")
         .or_else(|| da_get("start_date"))
@@ -325,6 +399,8 @@ fn compile_dag(
         catchup,
         max_active_runs,
         max_active_tasks,
+        dagrun_timeout,
+        doc_md,
         params,
         tags,
         tasks,
@@ -359,41 +435,6 @@ fn read_timezone(r: &mut Reader<'_>, node: &Node) -> chrono_tz::Tz {
     )
     .hint = Some(hint);
     chrono_tz::Tz::UTC
-}
-
-fn read_schedule(r: &mut Reader<'_>, node: &Node) -> Option<Schedule> {
-    if let Some(entries) = node.as_map() {
-        r.check_keys(entries, &["datasets"], &[], "`schedule`");
-        let datasets: Vec<String> = node
-            .get("datasets")
-            .map(|n| r.string_list(n, "datasets"))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(d, _)| d)
-            .collect();
-        if datasets.is_empty() {
-            r.error(
-                node.pos,
-                Kind::InvalidSchedule,
-                "a dataset schedule names no dataset",
-            )
-            .hint = Some("write `schedule: {datasets: [prepared_data]}`".into());
-            return None;
-        }
-        return Some(Schedule::Datasets(datasets));
-    }
-    let text = r.string(node, "schedule")?;
-    match Schedule::parse(&text) {
-        Ok(s) => Some(s),
-        Err(why) => {
-            r.error(node.pos, Kind::InvalidSchedule, why).hint = Some(
-                "use a 5-field cron expression (`0 3 * * *`), a preset (`@daily`, `@hourly`, \
-                 `@weekly`, `@monthly`, `@yearly`, `@once`) or null for manual runs only"
-                    .into(),
-            );
-            None
-        }
-    }
 }
 
 /// `params`: name → default value, or Airflow's Param form `{default: …, description: …}`.

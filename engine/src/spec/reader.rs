@@ -13,13 +13,22 @@ use crate::yaml::{Node, Pos, Value, key_text, parse_bool};
 /// The file being read and the diagnostics found so far.
 pub(crate) struct Reader<'a> {
     pub file: &'a Path,
+    /// The defaults files whose nodes may be read (positions with their `source`).
+    pub sources: &'a [super::Defaults],
     pub diags: &'a mut Diagnostics,
 }
 
 impl Reader<'_> {
     pub fn error(&mut self, pos: Pos, kind: Kind, message: impl Into<String>) -> &mut Diagnostic {
-        self.diags
-            .push(Diagnostic::new(self.file, pos, kind, message));
+        let file = match pos.source {
+            0 => self.file,
+            n => self
+                .sources
+                .iter()
+                .find(|d| d.source == n)
+                .map_or(self.file, |d| d.file.as_path()),
+        };
+        self.diags.push(Diagnostic::new(file, pos, kind, message));
         self.diags.0.last_mut().expect("just pushed")
     }
 
@@ -39,16 +48,17 @@ impl Reader<'_> {
         }
     }
 
-    /// Reports keys of `entries` that are neither in `known` nor in `ignored` (with the closest
-    /// known key as a hint), warns about `ignored` ones, and reports duplicate keys.
+    /// Reports keys of `entries` that are neither in `known` nor in `inert` (with the closest
+    /// known key as a hint), refuses inert keys whose value asks for what dagctl does not do,
+    /// and reports duplicate keys.
     pub fn check_keys(
         &mut self,
         entries: &[(Node, Node)],
         known: &[&str],
-        ignored: &[&str],
+        inert: &[super::keys::Inert],
         what: &str,
     ) {
-        for (i, (k, _)) in entries.iter().enumerate() {
+        for (i, (k, v)) in entries.iter().enumerate() {
             let name = key_text(k);
             if self.duplicate_key(entries, i, what) {
                 continue;
@@ -56,12 +66,8 @@ impl Reader<'_> {
             if known.contains(&name.as_str()) {
                 continue;
             }
-            if ignored.contains(&name.as_str()) {
-                self.error(
-                    k.pos,
-                    Kind::Ignored,
-                    format!("`{name}` in {what} is accepted for Airflow compatibility but has no effect in dagctl"),
-                );
+            if let Some(rule) = inert.iter().find(|r| r.key == name) {
+                self.check_inert(rule, k, v, what);
                 continue;
             }
             let hint = closest(&name, known.iter().copied())
@@ -74,6 +80,27 @@ impl Reader<'_> {
             )
             .hint = Some(hint);
         }
+    }
+
+    /// Accepts an inert key whose value needs nothing from dagctl, refuses it otherwise.
+    pub fn check_inert(&mut self, rule: &super::keys::Inert, k: &Node, v: &Node, what: &str) {
+        let fine = match rule.accepts {
+            None => rule.hint.is_empty(),
+            Some(want) => v.is_null() || v.as_scalar().and_then(parse_bool) == Some(want),
+        };
+        if fine {
+            return;
+        }
+        let shown = v.as_scalar().map(|t| format!(": {t}")).unwrap_or_default();
+        self.error(
+            k.pos,
+            Kind::Unsupported,
+            format!(
+                "`{}{shown}` in {what} asks for what dagctl does not do",
+                rule.key
+            ),
+        )
+        .hint = Some(rule.hint.to_string());
     }
 
     /// Reports entry `i` if an earlier entry has the same key (YAML would keep only one).
@@ -158,8 +185,12 @@ impl Reader<'_> {
         None
     }
 
-    /// A duration (`30s`, `1h30m`, `2d`, or a number of seconds).
+    /// A duration (`30s`, `1h30m`, `2d`, or a number of seconds), or dag-factory's
+    /// `{__type__: datetime.timedelta, days: …, hours: …, minutes: …, seconds: …}`.
     pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        if node.as_map().is_some() {
+            return self.timedelta(node, what);
+        }
         let Some(text) = node.as_scalar().filter(|_| !node.is_null()) else {
             self.error(
                 node.pos,
@@ -181,6 +212,84 @@ impl Reader<'_> {
                 )
                 .hint = Some(
                     "write durations as `30s`, `10m`, `1h30m`, `2d` or a number of seconds".into(),
+                );
+                None
+            }
+        }
+    }
+
+    /// `{__type__: datetime.timedelta, …}` as a duration.
+    fn timedelta(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        const UNITS: [(&str, f64); 7] = [
+            ("weeks", 604_800.0),
+            ("days", 86_400.0),
+            ("hours", 3600.0),
+            ("minutes", 60.0),
+            ("seconds", 1.0),
+            ("milliseconds", 1e-3),
+            ("microseconds", 1e-6),
+        ];
+        let entries = node.as_map().unwrap_or_default();
+        let is_timedelta = node
+            .get("__type__")
+            .and_then(Node::as_scalar)
+            .is_some_and(|t| t.rsplit('.').next() == Some("timedelta"));
+        if !is_timedelta {
+            self.error(
+                node.pos,
+                Kind::InvalidDuration,
+                format!("`{what}` must be a duration, found a mapping"),
+            )
+            .hint = Some(
+                "write `30s`, `1h30m`, a number of seconds, or `{__type__: datetime.timedelta, \
+                 seconds: 30}`"
+                    .into(),
+            );
+            return None;
+        }
+        let mut keys: Vec<&str> = UNITS.iter().map(|(u, _)| *u).collect();
+        keys.extend(["__type__", "__args__"]);
+        self.check_keys(entries, &keys, &[], &format!("the timedelta of `{what}`"));
+        let mut secs = 0.0;
+        // timedelta(days, seconds, microseconds, milliseconds, minutes, hours, weeks)
+        let positional = [
+            "days",
+            "seconds",
+            "microseconds",
+            "milliseconds",
+            "minutes",
+            "hours",
+            "weeks",
+        ];
+        let args = node
+            .get("__args__")
+            .and_then(Node::as_seq)
+            .unwrap_or_default();
+        let named = UNITS
+            .iter()
+            .filter_map(|(u, size)| node.get(u).map(|n| (n, *size)));
+        let by_position = args.iter().zip(positional).filter_map(|(n, unit)| {
+            UNITS
+                .iter()
+                .find(|(u, _)| *u == unit)
+                .map(|(_, size)| (n, *size))
+        });
+        for (n, size) in named.chain(by_position) {
+            match n.as_scalar().and_then(|t| t.trim().parse::<f64>().ok()) {
+                Some(v) => secs += v * size,
+                None => {
+                    self.type_error(n, what, "a number");
+                    return None;
+                }
+            }
+        }
+        match crate::duration::parse_duration(&format!("{secs}")) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                self.error(
+                    node.pos,
+                    Kind::InvalidDuration,
+                    format!("bad duration for `{what}`: {why}"),
                 );
                 None
             }

@@ -24,6 +24,7 @@ pub(crate) struct TaskDraft {
     pub policy: TaskPolicy,
     pub group: Option<String>,
     pub outlets: Vec<String>,
+    pub inlets: Vec<String>,
 }
 
 /// Keys that mean "a Python callable": never run by dagctl.
@@ -57,8 +58,11 @@ pub(crate) fn read_policy<'n>(
             "max_retry_delay" => {
                 p.max_retry_delay = optional(v, |v| r.duration(v, "max_retry_delay"))
             }
-            "execution_timeout" => {
-                p.execution_timeout = optional(v, |v| r.duration(v, "execution_timeout"))
+            "execution_timeout" | "execution_timeout_secs" => {
+                p.execution_timeout = optional(v, |v| r.duration(v, &key))
+            }
+            "max_active_tis_per_dag" => {
+                p.max_active_tis_per_dag = optional(v, |v| r.positive(v, "max_active_tis_per_dag"))
             }
             "trigger_rule" => {
                 if let Some(name) = r.string(v, "trigger_rule") {
@@ -137,6 +141,12 @@ pub(crate) fn read_callbacks(
             );
             continue;
         };
+        if let Some(cb) = item.get("callback") {
+            if let Some(c) = dict_callback(r, env, item, cb, what) {
+                out.push(c);
+            }
+            continue;
+        }
         let Some(op_node) = item.get("operator") else {
             r.error(
                 item.pos,
@@ -184,6 +194,73 @@ pub(crate) fn read_callbacks(
         }
     }
     out
+}
+
+/// dag-factory's `{callback: <callable>, <its keyword arguments>}`, for the callables dagctl
+/// has an operator for: Slack notifications (onto `notify`) and `dagctl.<operator>`.
+fn dict_callback(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    item: &Node,
+    cb: &Node,
+    what: &str,
+) -> Option<crate::dag::Callback> {
+    let callable = r.string(cb, "callback")?;
+    let Some((operator, renames)) = airflow::callback_operator(&callable) else {
+        r.error(
+            cb.pos,
+            Kind::Unsupported,
+            format!(
+                "`callback: {callable}` in `{what}` is a Python callable, which dagctl does not run"
+            ),
+        )
+        .hint = Some(
+            "use `callback: dagctl.notify` (or `dagctl.<operator>`) with that operator's \
+             arguments, a Slack notifier (`send_slack_notification`), or `{operator: command, \
+             bash_command: …}`"
+                .into(),
+        );
+        return None;
+    };
+    if env.registry.get(&operator).is_none() {
+        r.error(
+            cb.pos,
+            Kind::UnknownOperator,
+            format!("`callback: {callable}` names no dagctl operator"),
+        )
+        .hint = Some(format!("operators: {}", quoted_list(env.registry.names())));
+        return None;
+    }
+    let mut args = serde_json::Map::new();
+    for (k, v) in item.as_map().unwrap_or_default() {
+        let key = key_text(k);
+        if key == "callback" {
+            continue;
+        }
+        match renames.iter().find(|(from, _)| *from == key) {
+            Some((_, "")) => {
+                r.error(
+                    k.pos,
+                    Kind::Unsupported,
+                    format!("`{key}` of `{callable}` has no dagctl equivalent"),
+                )
+                .hint =
+                    Some("a webhook posts to the channel it was made for: remove the key".into());
+            }
+            Some((_, to)) => {
+                args.insert((*to).to_string(), v.to_json());
+            }
+            None => {
+                args.insert(key, v.to_json());
+            }
+        }
+    }
+    let args = serde_json::Value::Object(args);
+    if let Some(Err(e)) = env.registry.get(&operator).map(|o| o.check_args(&args)) {
+        report_args_error(r, &operator, what, item, cb.pos, e);
+        return None;
+    }
+    Some(crate::dag::Callback { operator, args })
 }
 
 /// `null` clears an optional setting; anything else is read by `read`.
@@ -298,12 +375,8 @@ fn read_task(
                 format!("`{key}` in {what}: dagctl does not run Python callables"),
             )
             .hint = Some(airflow::python_hint());
-        } else if keys::TASK_IGNORED.contains(&key.as_str()) {
-            r.error(
-                k.pos,
-                Kind::Ignored,
-                format!("`{key}` in {what} is accepted for Airflow compatibility but has no effect in dagctl"),
-            );
+        } else if let Some(rule) = keys::TASK_INERT.iter().find(|r| r.key == key) {
+            r.check_inert(rule, k, v, &what);
         } else if keys::TASK.contains(&key.as_str()) || keys::POLICY.contains(&key.as_str()) {
             engine_entries.push(entry);
         } else {
@@ -330,11 +403,12 @@ fn read_task(
     let mut args = serde_json::Value::Object(args);
     let outlets = node
         .get("outlets")
-        .map(|n| r.string_list(n, "outlets"))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(o, _)| o)
-        .collect();
+        .map(|n| super::schedule::read_dataset_refs(r, env, n, "outlets"))
+        .unwrap_or_default();
+    let inlets = node
+        .get("inlets")
+        .map(|n| super::schedule::read_dataset_refs(r, env, n, "inlets"))
+        .unwrap_or_default();
 
     let operator = match node.get("operator") {
         None => {
@@ -385,6 +459,7 @@ fn read_task(
         policy,
         group,
         outlets,
+        inlets,
     })
 }
 

@@ -26,6 +26,9 @@ pub enum Change {
         /// instances run, across all its runs and processes (checked in the claim's
         /// transaction).
         max_active_tasks: u32,
+        /// The task's `max_active_tis_per_dag`: the claim loses while that many instances of
+        /// the task run across the DAG's runs (checked in the claim's transaction).
+        max_active_tis_per_dag: Option<u32>,
         /// Lease expiry.
         lease_until: DateTime<Utc>,
         /// Now.

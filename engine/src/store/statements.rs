@@ -125,6 +125,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 try_number,
                 worker_id,
                 max_active_tasks,
+                max_active_tis_per_dag,
                 lease_until,
                 at,
                 queued,
@@ -139,6 +140,7 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                         text(task_id),
                         Param::Int(i64::from(*try_number) - 1),
                         Param::Int(i64::from(*max_active_tasks)),
+                        Param::Int(max_active_tis_per_dag.map_or(i64::MAX, i64::from)),
                     ],
                     role: Role::ClaimUpdate,
                 });
@@ -474,7 +476,9 @@ static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
          AND state IN ({}) \
-         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7",
+         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7 \
+         AND (SELECT COUNT(*) FROM task_instances \
+              WHERE dag_id = $1 AND task_id = $5 AND state = 'running') < $8",
         claimable_states()
     )
 });

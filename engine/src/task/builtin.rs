@@ -408,6 +408,10 @@ struct ExternalArgs {
     /// The other run's logical date; this run's by default.
     #[serde(default)]
     logical_date: Option<String>,
+    /// Airflow's `execution_delta`: the other run's logical date is this long before this
+    /// run's (`1d`, `3600`, `1 days,`).
+    #[serde(default)]
+    execution_delta: Option<serde_json::Value>,
     #[serde(default = "success_only")]
     allowed_states: Vec<String>,
     #[serde(default = "failed_only")]
@@ -433,14 +437,39 @@ impl Operator for ExternalDagSensor {
     }
 
     fn check_args(&self, args: &serde_json::Value) -> Result<(), ArgsError> {
-        crate::sensor::check_args::<ExternalArgs>(args)
+        crate::sensor::check_args::<ExternalArgs>(args)?;
+        let (_, own) = crate::sensor::split_args(args)?;
+        let a: ExternalArgs = parse_args(&own)?;
+        if a.logical_date.is_some() && a.execution_delta.is_some() {
+            return Err(ArgsError::at(
+                "execution_delta",
+                "give `logical_date` or `execution_delta`, not both",
+            ));
+        }
+        match &a.execution_delta {
+            Some(serde_json::Value::String(t)) if t.contains("{{") => Ok(()),
+            Some(d) => crate::sensor::duration_value(d)
+                .map(drop)
+                .map_err(|e| ArgsError::at("execution_delta", e)),
+            None => Ok(()),
+        }
     }
 
     async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
         let (settings, a): (_, ExternalArgs) = crate::sensor::read_args(ctx)?;
-        let date = match &a.logical_date {
-            None => ctx.logical_date,
-            Some(t) => crate::spec::parse_date(t)
+        let date = match (&a.logical_date, &a.execution_delta) {
+            (Some(_), Some(_)) => {
+                return Err(TaskError::fatal(
+                    "give `logical_date` or `execution_delta`, not both",
+                ));
+            }
+            (None, None) => ctx.logical_date,
+            (None, Some(d)) => {
+                let delta = crate::sensor::duration_value(d)
+                    .map_err(|e| TaskError::fatal(format!("execution_delta: {e}")))?;
+                ctx.logical_date - chrono::Duration::from_std(delta).unwrap_or_default()
+            }
+            (Some(t), None) => crate::spec::parse_date(t)
                 .ok_or_else(|| TaskError::fatal(format!("logical_date `{t}` is not a date")))?,
         };
         let what = match &a.external_task_id {

@@ -48,9 +48,9 @@ pub struct SensorSettings {
 #[serde(deny_unknown_fields)]
 struct Raw {
     #[serde(default)]
-    poke_interval: Option<String>,
+    poke_interval: Option<serde_json::Value>,
     #[serde(default)]
-    timeout: Option<String>,
+    timeout: Option<serde_json::Value>,
     #[serde(default)]
     mode: Option<Mode>,
     #[serde(default)]
@@ -73,9 +73,9 @@ pub fn split_args(
         }
     }
     let raw: Raw = parse_args(&serde_json::Value::Object(common))?;
-    let duration = |key: &str, text: Option<String>, default: Duration| match text {
+    let duration = |key: &str, value: Option<serde_json::Value>, default: Duration| match value {
         None => Ok(default),
-        Some(t) => parse_duration(&t).map_err(|e| ArgsError::at(key, format!("bad duration: {e}"))),
+        Some(v) => duration_value(&v).map_err(|e| ArgsError::at(key, format!("bad duration: {e}"))),
     };
     let settings = SensorSettings {
         poke_interval: duration("poke_interval", raw.poke_interval, Duration::from_secs(60))?,
@@ -84,6 +84,19 @@ pub fn split_args(
         soft_fail: raw.soft_fail,
     };
     Ok((settings, serde_json::Value::Object(own)))
+}
+
+/// A duration argument as Airflow files write it: a number of seconds (`timeout: 300`) or a
+/// duration (`5m`, `1 days,`).
+///
+/// # Errors
+/// What is wrong with the value.
+pub fn duration_value(v: &serde_json::Value) -> Result<Duration, String> {
+    match v {
+        serde_json::Value::Number(n) => parse_duration(&n.to_string()),
+        serde_json::Value::String(t) => parse_duration(t),
+        other => Err(format!("expected a duration, found `{other}`")),
+    }
 }
 
 /// Checks a sensor's arguments at load time: the common ones and the operator's own `A`.

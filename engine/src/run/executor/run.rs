@@ -222,6 +222,7 @@ impl RunExec<'_> {
                 try_number,
                 worker_id: self.ex.worker.as_str().to_string(),
                 max_active_tasks: self.dag.max_active_tasks,
+                max_active_tis_per_dag: policy.max_active_tis_per_dag,
                 lease_until,
                 at: now,
                 queued,
@@ -286,8 +287,14 @@ impl RunExec<'_> {
         let mut joins: JoinSet<TryDone> = JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
         let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+        let deadline = self.deadline();
         loop {
             let now = self.ex.clock.now();
+            if let Some((at, limit)) = deadline
+                && now >= at
+            {
+                return Err(self.time_out(limit).await);
+            }
             self.schedule(now);
             let (claims, pool_blocked) = self.claim(now);
             let done = self.running == 0
@@ -395,6 +402,9 @@ impl RunExec<'_> {
                 }
                 _ = tokio::time::sleep_until(wake_at.unwrap_or_else(tokio::time::Instant::now)),
                     if wake_at.is_some() => {}
+                _ = tokio::time::sleep_until(
+                        deadline.map_or_else(tokio::time::Instant::now, |(at, _)| self.ex.clock.instant_at(at))),
+                    if deadline.is_some() => {}
                 _ = self.ex.pools.freed.notified(), if pool_blocked => {}
                 // A claim lost to `max_active_tasks` is free again as soon as another run's
                 // try ends: at once when it ends in this process, else (another process)
@@ -415,6 +425,43 @@ impl RunExec<'_> {
                 // A release between our claim attempt and this wait is not remembered by
                 // `Notify`: look again shortly rather than wait for a wake-up that passed.
                 _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}
+            }
+        }
+    }
+
+    /// When the run times out (`dagrun_timeout` after it started), and the timeout.
+    fn deadline(&self) -> Option<(DateTime<Utc>, Duration)> {
+        let limit = self.dag.dagrun_timeout?;
+        let started = self.run.start_date.unwrap_or_else(|| self.ex.clock.now());
+        Some((started + chrono::Duration::from_std(limit).ok()?, limit))
+    }
+
+    /// Fails the run for exceeding `dagrun_timeout`, as `dagctl runs mark failed` does:
+    /// running tries are stopped (this process's are cancelled when the loop returns),
+    /// tasks not started are skipped. Returns the error that ends this loop.
+    async fn time_out(&mut self, limit: Duration) -> RunError {
+        let why = format!(
+            "the run exceeded its dagrun_timeout of {}",
+            crate::duration::format_duration(limit)
+        );
+        tracing::warn!(dag = %self.dag.id, run = %self.run.run_id, "{why}");
+        match self
+            .ex
+            .runs
+            .mark(&self.run.key(), RunState::Failed, &why)
+            .await
+        {
+            Ok(()) => RunError::Store(crate::store::StoreError::NotOwner {
+                dag_id: self.dag.id.clone(),
+                run_id: self.run.run_id.clone(),
+            }),
+            Err(crate::EngineError::Store(e)) => RunError::Store(e),
+            Err(e) => {
+                tracing::error!("cannot fail the run on its timeout: {e}");
+                RunError::Lost {
+                    dag_id: self.dag.id.clone(),
+                    run_id: self.run.run_id.clone(),
+                }
             }
         }
     }

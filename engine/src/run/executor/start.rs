@@ -156,7 +156,19 @@ impl Executor {
 
     /// The outcome of a run as the store has it (a finished run, or one taken from us).
     async fn outcome_of(&self, dag: &Dag, run: DagRun) -> Result<RunOutcome, RunError> {
-        Ok(self.run_exec(dag, run).await?.outcome())
+        let key = run.key();
+        let mut ex = self.run_exec(dag, run).await?;
+        // Ended elsewhere (marked, timed out, another driver): each task's last try says how
+        // long it took and why it failed.
+        for t in self.store.tries(&key, None).await? {
+            if let Some(idx) = dag.graph.index_of(&t.task_id)
+                && t.try_number == ex.slots[idx].try_number
+            {
+                ex.slots[idx].duration = t.duration;
+                ex.slots[idx].error = t.error;
+            }
+        }
+        Ok(ex.outcome())
     }
 
     /// The execution of `run`, its task states read from the store (instances the DAG

@@ -60,7 +60,11 @@ impl std::error::Error for YamlError {}
 pub fn parse(text: &str, budget: Budget) -> Result<Vec<Node>, YamlError> {
     if text.len() > budget.max_bytes {
         return Err(YamlError {
-            pos: Pos { line: 1, column: 1 },
+            pos: Pos {
+                line: 1,
+                column: 1,
+                source: 0,
+            },
             message: format!(
                 "file is {} bytes, more than the limit of {} bytes",
                 text.len(),
@@ -130,6 +134,7 @@ impl Builder {
                     pos: Pos {
                         line: e.marker().line() as u32,
                         column: e.marker().col() as u32 + 1,
+                        source: 0,
                     },
                     // The parser's own nesting guard is a budget too, not a syntax error.
                     budget: message.contains("recursion limit"),
@@ -139,6 +144,7 @@ impl Builder {
             let pos = Pos {
                 line: span.start.line() as u32,
                 column: span.start.col() as u32 + 1,
+                source: 0,
             };
             match event {
                 Event::DocumentStart(..) => self.anchors.clear(),

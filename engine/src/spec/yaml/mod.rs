@@ -29,6 +29,9 @@ pub struct Pos {
     pub line: u32,
     /// Column, starting at 1.
     pub column: u32,
+    /// Which file of a load the position is in: 0 for the file being loaded, another number
+    /// for one of the defaults files it inherits (see [`crate::spec::defaults`]).
+    pub source: u16,
 }
 
 impl fmt::Display for Pos {
@@ -236,18 +239,40 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let doc = one("a: 1\nb:\n  c: [x, y]\n");
-        assert_eq!(doc.pos, Pos { line: 1, column: 1 });
+        assert_eq!(
+            doc.pos,
+            Pos {
+                line: 1,
+                column: 1,
+                source: 0
+            }
+        );
         let b = doc.get("b").unwrap();
         let c = b.get("c").unwrap();
-        assert_eq!(c.pos, Pos { line: 3, column: 6 });
+        assert_eq!(
+            c.pos,
+            Pos {
+                line: 3,
+                column: 6,
+                source: 0
+            }
+        );
         assert_eq!(
             c.as_seq().unwrap()[1].pos,
             Pos {
                 line: 3,
-                column: 10
+                column: 10,
+                source: 0
             }
         );
-        assert_eq!(doc.key_node("b").unwrap().pos, Pos { line: 2, column: 1 });
+        assert_eq!(
+            doc.key_node("b").unwrap().pos,
+            Pos {
+                line: 2,
+                column: 1,
+                source: 0
+            }
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub(super) async fn check(s: &dyn Store) {
         try_number: 1,
         worker_id: "w_stats".into(),
         max_active_tasks: 16,
+        max_active_tis_per_dag: None,
         lease_until: lease,
         at: t,
         queued,

@@ -1,5 +1,6 @@
 //! `max_active_tasks` holds across the runs of a DAG (and so across processes): a claim
-//! counts the DAG's running instances in its own transaction.
+//! counts the DAG's running instances in its own transaction; `max_active_tis_per_dag` the
+//! running instances of its task.
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ pub(super) async fn check(s: &dyn Store) {
         try_number: 1,
         worker_id: "w1".into(),
         max_active_tasks: cap,
+        max_active_tis_per_dag: None,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
         queued: false,
@@ -87,5 +89,33 @@ pub(super) async fn check(s: &dyn Store) {
     assert_eq!(
         s.commit(&batch("m2", vec![claim("b", 3)])).await.unwrap(),
         [true]
+    );
+    // Per task: m1's `b` runs, so a third run's `b` with a cap of 1 loses; its `a` (whose
+    // instances are all finished or in other tasks' counts) wins.
+    let mut r = run("m3");
+    r.dag_id = "capped".into();
+    s.create_run(&r, &[ti("a"), ti("b")], &[]).await.unwrap();
+    let capped = |task: &str, per_task| {
+        let mut c = claim(task, 16);
+        if let Change::Claim {
+            max_active_tis_per_dag,
+            ..
+        } = &mut c
+        {
+            *max_active_tis_per_dag = Some(per_task);
+        }
+        c
+    };
+    assert_eq!(
+        s.commit(&batch("m3", vec![capped("b", 2)])).await.unwrap(),
+        [false],
+        "two `b` run (m1, m2): a cap of 2 is full"
+    );
+    assert_eq!(
+        s.commit(&batch("m3", vec![capped("a", 2), capped("b", 3)]))
+            .await
+            .unwrap(),
+        [true, true],
+        "one `a` runs (m2): room for a second; a cap of 3 has room for a third `b`"
     );
 }

@@ -26,6 +26,15 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
         .flat_map(|(_, tis)| tis)
         .filter(|t| t.state == TaskState::Running)
         .count();
+    // …and those of one task (`max_active_tis_per_dag`).
+    let running_elsewhere_of = |task: &str| {
+        d.tis
+            .iter()
+            .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
+            .flat_map(|(_, tis)| tis)
+            .filter(|t| t.task_id == task && t.state == TaskState::Running)
+            .count()
+    };
     for change in &batch.changes {
         match change {
             Change::Claim {
@@ -33,13 +42,20 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 try_number,
                 worker_id,
                 max_active_tasks,
+                max_active_tis_per_dag,
                 lease_until,
                 at,
                 queued,
             } => {
                 let running = running_elsewhere
                     + tis.iter().filter(|t| t.state == TaskState::Running).count();
-                let room = running < *max_active_tasks as usize;
+                let same_task = |t: &&crate::store::TaskInstance| {
+                    t.task_id == *task_id && t.state == TaskState::Running
+                };
+                let task_running =
+                    running_elsewhere_of(task_id) + tis.iter().filter(same_task).count();
+                let room = running < *max_active_tasks as usize
+                    && max_active_tis_per_dag.is_none_or(|cap| task_running < cap as usize);
                 let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                 let won = match ti {
                     Some(ti)
