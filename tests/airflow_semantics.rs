@@ -259,3 +259,39 @@ fn doc_md_is_shown_with_the_dag() {
             "  # Orders\n  Loads **orders** daily.\n",
         ));
 }
+
+/// The deadline counts from the run's start, whoever drives it: a run whose driver was killed
+/// with SIGKILL fails on its timeout as soon as `runs resume` takes it over.
+#[test]
+fn a_run_whose_driver_was_killed_times_out_when_resumed() {
+    let env = Env::new(&[(
+        "slow.yml",
+        "slow:\n  dagrun_timeout: 2s\n  tasks:\n    - task_id: sleepy\n      operator: BashOperator\n      bash_command: sleep 3\n",
+    )]);
+    let mut child = env.process(&["trigger", "slow"]).spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        let runs = env.json(&["runs", "list", "--json", "--dag", "slow"]);
+        if runs
+            .as_array()
+            .is_some_and(|r| r.len() == 1 && r[0]["state"] == "running")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = env.cmd(&["runs", "resume"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("dagrun_timeout of 2s"), "{text}");
+    let runs = env.json(&["runs", "list", "--json", "--dag", "slow"]);
+    assert_eq!(runs[0]["state"], "failed");
+}

@@ -85,7 +85,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                     dag_id: dag,
                     states: state.into_iter().collect(),
                     limit: Some(limit),
-                    offset: None,
+                    ..RunFilter::default()
                 })
                 .await?;
             if json {

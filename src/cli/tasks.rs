@@ -105,6 +105,9 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                         "upstream": upstream,
                         "trigger_rule": t.policy.trigger_rule.as_str(),
                         "retries": t.policy.retries,
+                        "outlets": t.outlets,
+                        "inlets": t.inlets,
+                        "doc_md": t.doc,
                     })
                 })
                 .collect();

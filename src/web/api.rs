@@ -76,6 +76,7 @@ impl RunQuery {
             states,
             limit: Some(self.limit.unwrap_or(50).min(10_000)),
             offset: self.offset,
+            ..RunFilter::default()
         })
     }
 }

@@ -94,8 +94,10 @@ pub struct Task {
     pub group: Option<String>,
     /// Datasets the task updates when it succeeds (`outlets`).
     pub outlets: Vec<String>,
-    /// Datasets the task reads (`inlets`): shown, and given to templates as `inlets`.
+    /// Datasets the task reads (`inlets`, lineage): shown with the task.
     pub inlets: Vec<String>,
+    /// Its documentation (`doc_md` or `doc`), shown with the task.
+    pub doc: Option<String>,
     /// Where the task was defined.
     pub pos: Pos,
 }
@@ -320,6 +322,7 @@ impl Dag {
                     "group": t.group,
                     "outlets": t.outlets,
                     "inlets": t.inlets,
+                    "doc_md": t.doc,
                     "args": t.args,
                     "retries": p.retries,
                     "retry_delay": format_duration(p.retry_delay),

@@ -20,6 +20,8 @@ pub(crate) struct Group {
     /// Airflow's `prefix_group_id` (default true): the ids of the group's tasks and nested
     /// groups start with the group's id and a dot.
     prefix: bool,
+    /// `default_args` of the group's tasks (dag-factory), over the DAG's.
+    default_args: Option<Node>,
 }
 
 /// The task groups of a DAG, by name.
@@ -65,6 +67,18 @@ impl Groups {
             }
         }
         id
+    }
+
+    /// The `default_args` that apply to the tasks of group `name`: its ancestors' first, its
+    /// own last (the closest wins).
+    pub fn default_args(&self, name: &str) -> Vec<&Node> {
+        let mut out: Vec<&Node> = self
+            .chain(name)
+            .into_iter()
+            .filter_map(|g| self.0.get(g)?.default_args.as_ref())
+            .collect();
+        out.reverse();
+        out
     }
 
     /// The id of a task named `task` in group `group`, as Airflow forms it (`group.task`).
@@ -156,12 +170,25 @@ pub(crate) fn read_groups(r: &mut Reader<'_>, node: Option<&Node>) -> Groups {
             .get("prefix_group_id")
             .and_then(|n| r.bool(n, "prefix_group_id"))
             .unwrap_or(true);
+        let default_args = gnode.get("default_args").filter(|n| !n.is_null()).cloned();
+        if let Some(da) = &default_args
+            && let Some(entries) = r.map(da, "a task group's `default_args`")
+        {
+            let known = keys::all(&[keys::POLICY]);
+            r.check_keys(
+                entries,
+                &known,
+                keys::TASK_INERT,
+                &format!("the `default_args` of {what}"),
+            );
+        }
         groups.0.insert(
             name.clone(),
             Group {
                 deps,
                 parent: parent.as_ref().map(|(p, _)| p.clone()),
                 prefix,
+                default_args,
             },
         );
         if let Some((p, ppos)) = parent
@@ -333,6 +360,7 @@ pub(crate) fn resolve(
             group: d.group,
             outlets: d.outlets,
             inlets: d.inlets,
+            doc: d.doc,
             pos: d.pos,
         })
         .collect();

@@ -213,6 +213,7 @@ pub const GROUP: &[&str] = &[
     "dependencies",
     "parent_group_name",
     "prefix_group_id",
+    "default_args",
 ];
 
 /// The union of several key lists.

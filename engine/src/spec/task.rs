@@ -25,6 +25,7 @@ pub(crate) struct TaskDraft {
     pub group: Option<String>,
     pub outlets: Vec<String>,
     pub inlets: Vec<String>,
+    pub doc: Option<String>,
 }
 
 /// Keys that mean "a Python callable": never run by dagctl.
@@ -383,7 +384,18 @@ fn read_task(
             args.insert(key, v.to_json());
         }
     }
-    let policy = read_policy(r, env, engine_entries.iter().copied(), base);
+    // A group's `default_args` (its parents' first) come between the DAG's and the task's.
+    let group_name = node
+        .get("task_group_name")
+        .and_then(|n| n.as_scalar())
+        .map(str::to_string);
+    let mut base = base.clone();
+    if let Some(g) = &group_name {
+        for da in groups.default_args(g) {
+            base = read_policy(r, env, da.as_map().unwrap_or_default(), &base);
+        }
+    }
+    let policy = read_policy(r, env, engine_entries.iter().copied(), &base);
     let deps = node
         .get("dependencies")
         .map(|n| r.string_list(n, "dependencies"))
@@ -405,6 +417,10 @@ fn read_task(
         .get("outlets")
         .map(|n| super::schedule::read_dataset_refs(r, env, n, "outlets"))
         .unwrap_or_default();
+    let doc = match node.get("doc_md").or_else(|| node.get("doc")) {
+        Some(n) if !n.is_null() => r.string(n, "doc_md"),
+        _ => None,
+    };
     let inlets = node
         .get("inlets")
         .map(|n| super::schedule::read_dataset_refs(r, env, n, "inlets"))
@@ -460,6 +476,7 @@ fn read_task(
         group,
         outlets,
         inlets,
+        doc,
     })
 }
 

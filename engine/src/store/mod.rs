@@ -376,6 +376,12 @@ pub struct RunFilter {
     pub limit: Option<u32>,
     /// Skip this many of the newest first (a page further down a long list).
     pub offset: Option<u32>,
+    /// Only runs of these types (all types when empty).
+    pub run_types: Vec<crate::state::RunType>,
+    /// Only runs whose logical date is at or after this.
+    pub logical_from: Option<DateTime<Utc>>,
+    /// Newest by logical date first, instead of newest created first.
+    pub by_logical_date: bool,
 }
 
 /// Durable state: runs, task instances, tries, logs, Variables, XCom, pools, connections,

@@ -130,18 +130,25 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 at,
                 queued,
             } => {
+                let mut params = vec![
+                    d(),
+                    r(),
+                    Param::Int(i64::from(*try_number)),
+                    time(*at),
+                    text(task_id),
+                    Param::Int(i64::from(*try_number) - 1),
+                    Param::Int(i64::from(*max_active_tasks)),
+                ];
+                let sql = match max_active_tis_per_dag {
+                    Some(cap) => {
+                        params.push(Param::Int(i64::from(*cap)));
+                        CLAIM_UPDATE_TASK_CAP.as_str()
+                    }
+                    None => CLAIM_UPDATE.as_str(),
+                };
                 out.push(Stmt {
-                    sql: CLAIM_UPDATE.as_str(),
-                    params: vec![
-                        d(),
-                        r(),
-                        Param::Int(i64::from(*try_number)),
-                        time(*at),
-                        text(task_id),
-                        Param::Int(i64::from(*try_number) - 1),
-                        Param::Int(i64::from(*max_active_tasks)),
-                        Param::Int(max_active_tis_per_dag.map_or(i64::MAX, i64::from)),
-                    ],
+                    sql,
+                    params,
                     role: Role::ClaimUpdate,
                 });
                 out.push(Stmt {
@@ -470,18 +477,28 @@ pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstan
 
 /// The conditional update of a claim; built once, as the claimable states come from
 /// [`crate::state::TaskState::CLAIMABLE`].
-static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| claim_update(""));
+
+/// The same for a task with `max_active_tis_per_dag` (`$8`): the task's running instances are
+/// counted too (only then: the count reads rows, the DAG-wide one only its index).
+static CLAIM_UPDATE_TASK_CAP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    claim_update(
+        " AND (SELECT COUNT(*) FROM task_instances \
+         WHERE dag_id = $1 AND task_id = $5 AND state = 'running') < $8",
+    )
+});
+
+fn claim_update(extra: &str) -> String {
     format!(
         "UPDATE task_instances SET state = 'running', try_number = $3, \
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
          AND state IN ({}) \
-         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7 \
-         AND (SELECT COUNT(*) FROM task_instances \
-              WHERE dag_id = $1 AND task_id = $5 AND state = 'running') < $8",
+         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7\
+         {extra}",
         claimable_states()
     )
-});
+}
 
 /// `$1`, `$2`, …: the parameter names of the statements, to bind by name without formatting.
 pub(super) const PARAM_NAMES: [&str; 16] = [

@@ -9,6 +9,7 @@ mod consumption;
 mod handed;
 mod lifecycle;
 mod records;
+mod run_filter;
 mod stats;
 mod task_limit;
 
@@ -233,7 +234,7 @@ pub async fn check(s: &dyn Store) {
         states: vec![RunState::Queued, RunState::Success],
         dag_id: Some("d".into()),
         limit: Some(5),
-        offset: None,
+        ..RunFilter::default()
     })
     .await;
     assert_eq!(
@@ -425,6 +426,7 @@ pub async fn check(s: &dyn Store) {
     handed::check(s).await;
     clean::check(s).await;
     stats::check(s).await;
+    run_filter::check(s).await;
 }
 
 #[tokio::test]

@@ -216,9 +216,15 @@ impl Store for MemoryStore {
             .values()
             .filter(|r| filter.dag_id.as_ref().is_none_or(|d| *d == r.dag_id))
             .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
+            .filter(|r| filter.run_types.is_empty() || filter.run_types.contains(&r.run_type))
+            .filter(|r| filter.logical_from.is_none_or(|f| r.logical_date >= f))
             .cloned()
             .collect();
-        runs.sort_by(|a, b| (b.created_at, &b.run_id).cmp(&(a.created_at, &a.run_id)));
+        if filter.by_logical_date {
+            runs.sort_by(|a, b| (b.logical_date, &b.run_id).cmp(&(a.logical_date, &a.run_id)));
+        } else {
+            runs.sort_by(|a, b| (b.created_at, &b.run_id).cmp(&(a.created_at, &a.run_id)));
+        }
         runs.drain(..runs.len().min(filter.offset.unwrap_or(0) as usize));
         if let Some(l) = filter.limit {
             runs.truncate(l as usize);

@@ -51,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "runs by DAG and creation",
         include_str!("../migrations/0009_runs_by_dag.sql"),
     ),
+    (
+        10,
+        "runs by DAG and logical date",
+        include_str!("../migrations/0010_runs_by_logical_date.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

@@ -77,23 +77,41 @@ pub(super) async fn list_runs(
     } else {
         format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE $1 = ''")
     };
-    if !filter.states.is_empty() {
-        let states: Vec<String> = filter
-            .states
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
-        sql.push_str(&format!(" AND state IN ({})", states.join(", ")));
+    let words = |column: &str, names: Vec<&str>| -> String {
+        if names.is_empty() {
+            return String::new();
+        }
+        let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+        format!(" AND {column} IN ({})", quoted.join(", "))
+    };
+    sql.push_str(&words(
+        "state",
+        filter.states.iter().map(|s| s.as_str()).collect(),
+    ));
+    sql.push_str(&words(
+        "run_type",
+        filter.run_types.iter().map(|t| t.as_str()).collect(),
+    ));
+    if filter.logical_from.is_some() {
+        sql.push_str(" AND logical_date >= $2");
     }
-    sql.push_str(" ORDER BY created_at DESC, run_id DESC");
+    sql.push_str(if filter.by_logical_date {
+        " ORDER BY logical_date DESC, run_id DESC"
+    } else {
+        " ORDER BY created_at DESC, run_id DESC"
+    });
     match (filter.limit, filter.offset) {
         (Some(l), o) => sql.push_str(&format!(" LIMIT {l} OFFSET {}", o.unwrap_or(0))),
         // PostgreSQL takes OFFSET alone; SQLite needs a LIMIT, where -1 is none.
         (None, Some(o)) if o > 0 => sql.push_str(&format!(" LIMIT 9223372036854775807 OFFSET {o}")),
         (None, _) => {}
     }
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(filter.dag_id.clone().unwrap_or_default())
+    let mut query =
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.dag_id.clone().unwrap_or_default());
+    if let Some(from) = filter.logical_from {
+        query = query.bind(to_micros(from));
+    }
+    query
         .fetch_all(pool)
         .await
         .map_err(db("listing DAG runs"))?
