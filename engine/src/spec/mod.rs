@@ -17,6 +17,8 @@ pub mod suggest;
 pub mod yaml;
 
 mod airflow;
+mod callbacks;
+mod datasets;
 mod deps;
 mod keys;
 mod reader;
@@ -365,10 +367,10 @@ fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node
         .collect();
 
     let on_failure_callback = get("on_failure_callback")
-        .map(|n| task::read_callbacks(r, env, n, "on_failure_callback"))
+        .map(|n| callbacks::read_callbacks(r, env, n, "on_failure_callback"))
         .unwrap_or_default();
     let on_success_callback = get("on_success_callback")
-        .map(|n| task::read_callbacks(r, env, n, "on_success_callback"))
+        .map(|n| callbacks::read_callbacks(r, env, n, "on_success_callback"))
         .unwrap_or_default();
     let groups = deps::read_groups(r, node.get("task_groups"));
     let tasks = match node.get("tasks") {

@@ -102,166 +102,19 @@ pub(crate) fn read_policy<'n>(
             }
             "pool_slots" => p.pool_slots = r.positive(v, "pool_slots").unwrap_or(p.pool_slots),
             "owner" => p.owner = r.string(v, "owner").unwrap_or(p.owner),
-            "on_failure_callback" => p.on_failure_callback = read_callbacks(r, env, v, &key),
-            "on_success_callback" => p.on_success_callback = read_callbacks(r, env, v, &key),
-            "on_retry_callback" => p.on_retry_callback = read_callbacks(r, env, v, &key),
+            "on_failure_callback" => {
+                p.on_failure_callback = super::callbacks::read_callbacks(r, env, v, &key)
+            }
+            "on_success_callback" => {
+                p.on_success_callback = super::callbacks::read_callbacks(r, env, v, &key)
+            }
+            "on_retry_callback" => {
+                p.on_retry_callback = super::callbacks::read_callbacks(r, env, v, &key)
+            }
             _ => {}
         }
     }
     p
-}
-
-/// A callback: a mapping `{operator: …, <its arguments>}`, or a list of them; `null` for none.
-/// Each is checked by its operator at load time, like a task.
-pub(crate) fn read_callbacks(
-    r: &mut Reader<'_>,
-    env: LoadEnv<'_>,
-    node: &Node,
-    what: &str,
-) -> Vec<crate::dag::Callback> {
-    let items: Vec<&Node> = match (&node.value, node.is_null()) {
-        (_, true) => return Vec::new(),
-        (crate::yaml::Value::Seq(items), _) => items.iter().collect(),
-        _ => vec![node],
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let Some(entries) = item.as_map() else {
-            r.error(
-                item.pos,
-                Kind::Unsupported,
-                format!(
-                    "`{what}` must be an operator invocation, found {}",
-                    item.kind_name()
-                ),
-            )
-            .hint = Some(
-                "dagctl runs no Python callables: write a mapping such as \
-                 `{operator: command, bash_command: notify.sh {{ task.task_id }}}`"
-                    .into(),
-            );
-            continue;
-        };
-        if let Some(cb) = item.get("callback") {
-            if let Some(c) = dict_callback(r, env, item, cb, what) {
-                out.push(c);
-            }
-            continue;
-        }
-        let Some(op_node) = item.get("operator") else {
-            r.error(
-                item.pos,
-                Kind::MissingKey,
-                format!("`{what}` has no `operator`"),
-            )
-            .hint = Some(format!(
-                "add `operator:` with one of: {}",
-                quoted_list(env.registry.names())
-            ));
-            continue;
-        };
-        let name = r.string(op_node, "operator").unwrap_or_default();
-        let args = serde_json::Value::Object(
-            entries
-                .iter()
-                .filter(|(k, _)| k.as_scalar() != Some("operator"))
-                .map(|(k, v)| (key_text(k), v.to_json()))
-                .collect(),
-        );
-        match airflow::resolve(&name, env.registry) {
-            OperatorName::Known(op) => {
-                let mut args = args;
-                if let Some(o) = env.registry.get(&op) {
-                    resolve_paths(r, &mut args, o.path_args(), item);
-                }
-                if let Some(Err(e)) = env.registry.get(&op).map(|o| o.check_args(&args)) {
-                    report_args_error(r, &op, what, item, op_node.pos, e);
-                    continue;
-                }
-                out.push(crate::dag::Callback { operator: op, args });
-            }
-            OperatorName::Unsupported { message, hint } => {
-                r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
-            }
-            OperatorName::Unknown => {
-                let list = format!("known operators: {}", quoted_list(env.registry.names()));
-                r.error(
-                    op_node.pos,
-                    Kind::UnknownOperator,
-                    format!("unknown operator `{name}` in `{what}`"),
-                )
-                .hint = Some(hint_with(&name, env.registry.names(), &list));
-            }
-        }
-    }
-    out
-}
-
-/// dag-factory's `{callback: <callable>, <its keyword arguments>}`, for the callables dagctl
-/// has an operator for: Slack notifications (onto `notify`) and `dagctl.<operator>`.
-fn dict_callback(
-    r: &mut Reader<'_>,
-    env: LoadEnv<'_>,
-    item: &Node,
-    cb: &Node,
-    what: &str,
-) -> Option<crate::dag::Callback> {
-    let callable = r.string(cb, "callback")?;
-    let Some((operator, renames)) = airflow::callback_operator(&callable) else {
-        r.error(
-            cb.pos,
-            Kind::Unsupported,
-            format!(
-                "`callback: {callable}` in `{what}` is a Python callable, which dagctl does not run"
-            ),
-        )
-        .hint = Some(
-            "use `callback: dagctl.notify` (or `dagctl.<operator>`) with that operator's \
-             arguments, a Slack notifier (`send_slack_notification`), or `{operator: command, \
-             bash_command: …}`"
-                .into(),
-        );
-        return None;
-    };
-    if env.registry.get(&operator).is_none() {
-        r.error(
-            cb.pos,
-            Kind::UnknownOperator,
-            format!("`callback: {callable}` names no dagctl operator"),
-        )
-        .hint = Some(format!("operators: {}", quoted_list(env.registry.names())));
-        return None;
-    }
-    let mut args = serde_json::Map::new();
-    for (k, v) in item.as_map().unwrap_or_default() {
-        let key = key_text(k);
-        if key == "callback" {
-            continue;
-        }
-        match renames.iter().find(|(from, _)| *from == key) {
-            Some((_, "")) => {
-                r.error(
-                    k.pos,
-                    Kind::Unsupported,
-                    format!("`{key}` of `{callable}` has no dagctl equivalent"),
-                )
-                .hint =
-                    Some("a webhook posts to the channel it was made for: remove the key".into());
-            }
-            Some((_, to)) => {
-                args.insert((*to).to_string(), v.to_json());
-            }
-            None => {
-                args.insert(key, v.to_json());
-            }
-        }
-    }
-    let args = serde_json::Value::Object(args);
-    if let Some(Err(e)) = env.registry.get(&operator).map(|o| o.check_args(&args)) {
-        report_args_error(r, &operator, what, item, cb.pos, e);
-        return None;
-    }
-    Some(crate::dag::Callback { operator, args })
 }
 
 /// `null` clears an optional setting; anything else is read by `read`.
@@ -415,7 +268,7 @@ fn read_task(
     let mut args = serde_json::Value::Object(args);
     let outlets = node
         .get("outlets")
-        .map(|n| super::schedule::read_dataset_refs(r, env, n, "outlets"))
+        .map(|n| super::datasets::read_dataset_refs(r, env, n, "outlets"))
         .unwrap_or_default();
     let doc = match node.get("doc_md").or_else(|| node.get("doc")) {
         Some(n) if !n.is_null() => r.string(n, "doc_md"),
@@ -423,7 +276,7 @@ fn read_task(
     };
     let inlets = node
         .get("inlets")
-        .map(|n| super::schedule::read_dataset_refs(r, env, n, "inlets"))
+        .map(|n| super::datasets::read_dataset_refs(r, env, n, "inlets"))
         .unwrap_or_default();
 
     let operator = match node.get("operator") {
@@ -481,7 +334,7 @@ fn read_task(
 }
 
 /// Turns an operator's [`ArgsError`] into a diagnostic at the offending key or value.
-fn report_args_error(
+pub(super) fn report_args_error(
     r: &mut Reader<'_>,
     op: &str,
     task: &str,
@@ -560,7 +413,12 @@ fn report_args_error(
 /// that leaves that folder — climbing out with `..`, absolute elsewhere, or through a
 /// symbolic link — is an error at its key, so a DAG file cannot make dagctl read (and report
 /// on) files outside its folder.
-fn resolve_paths(r: &mut Reader, args: &mut serde_json::Value, names: &[&str], node: &Node) {
+pub(super) fn resolve_paths(
+    r: &mut Reader,
+    args: &mut serde_json::Value,
+    names: &[&str],
+    node: &Node,
+) {
     use std::path::{Component, Path};
     let folder = r.file.parent().unwrap_or(Path::new("."));
     let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());

@@ -1,0 +1,165 @@
+//! Callbacks (`on_failure_callback`, `on_success_callback`, `on_retry_callback`): operator
+//! invocations checked like tasks, and dag-factory's `{callback: …}` dict form for the
+//! callables dagctl has an operator for.
+
+use crate::diagnostic::Kind;
+use crate::suggest::{hint_with, quoted_list};
+use crate::yaml::{Node, key_text};
+
+use super::LoadEnv;
+use super::airflow::{self, OperatorName};
+use super::reader::Reader;
+use super::task::{report_args_error, resolve_paths};
+
+/// A callback: a mapping `{operator: …, <its arguments>}`, or a list of them; `null` for none.
+/// Each is checked by its operator at load time, like a task.
+pub(crate) fn read_callbacks(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    node: &Node,
+    what: &str,
+) -> Vec<crate::dag::Callback> {
+    let items: Vec<&Node> = match (&node.value, node.is_null()) {
+        (_, true) => return Vec::new(),
+        (crate::yaml::Value::Seq(items), _) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let Some(entries) = item.as_map() else {
+            r.error(
+                item.pos,
+                Kind::Unsupported,
+                format!(
+                    "`{what}` must be an operator invocation, found {}",
+                    item.kind_name()
+                ),
+            )
+            .hint = Some(
+                "dagctl runs no Python callables: write a mapping such as \
+                 `{operator: command, bash_command: notify.sh {{ task.task_id }}}`"
+                    .into(),
+            );
+            continue;
+        };
+        if let Some(cb) = item.get("callback") {
+            if let Some(c) = dict_callback(r, env, item, cb, what) {
+                out.push(c);
+            }
+            continue;
+        }
+        let Some(op_node) = item.get("operator") else {
+            r.error(
+                item.pos,
+                Kind::MissingKey,
+                format!("`{what}` has no `operator`"),
+            )
+            .hint = Some(format!(
+                "add `operator:` with one of: {}",
+                quoted_list(env.registry.names())
+            ));
+            continue;
+        };
+        let name = r.string(op_node, "operator").unwrap_or_default();
+        let args = serde_json::Value::Object(
+            entries
+                .iter()
+                .filter(|(k, _)| k.as_scalar() != Some("operator"))
+                .map(|(k, v)| (key_text(k), v.to_json()))
+                .collect(),
+        );
+        match airflow::resolve(&name, env.registry) {
+            OperatorName::Known(op) => {
+                let mut args = args;
+                if let Some(o) = env.registry.get(&op) {
+                    resolve_paths(r, &mut args, o.path_args(), item);
+                }
+                if let Some(Err(e)) = env.registry.get(&op).map(|o| o.check_args(&args)) {
+                    report_args_error(r, &op, what, item, op_node.pos, e);
+                    continue;
+                }
+                out.push(crate::dag::Callback { operator: op, args });
+            }
+            OperatorName::Unsupported { message, hint } => {
+                r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
+            }
+            OperatorName::Unknown => {
+                let list = format!("known operators: {}", quoted_list(env.registry.names()));
+                r.error(
+                    op_node.pos,
+                    Kind::UnknownOperator,
+                    format!("unknown operator `{name}` in `{what}`"),
+                )
+                .hint = Some(hint_with(&name, env.registry.names(), &list));
+            }
+        }
+    }
+    out
+}
+
+/// dag-factory's `{callback: <callable>, <its keyword arguments>}`, for the callables dagctl
+/// has an operator for: Slack notifications (onto `notify`) and `dagctl.<operator>`.
+fn dict_callback(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    item: &Node,
+    cb: &Node,
+    what: &str,
+) -> Option<crate::dag::Callback> {
+    let callable = r.string(cb, "callback")?;
+    let Some((operator, renames)) = airflow::callback_operator(&callable) else {
+        r.error(
+            cb.pos,
+            Kind::Unsupported,
+            format!(
+                "`callback: {callable}` in `{what}` is a Python callable, which dagctl does not run"
+            ),
+        )
+        .hint = Some(
+            "use `callback: dagctl.notify` (or `dagctl.<operator>`) with that operator's \
+             arguments, a Slack notifier (`send_slack_notification`), or `{operator: command, \
+             bash_command: …}`"
+                .into(),
+        );
+        return None;
+    };
+    if env.registry.get(&operator).is_none() {
+        r.error(
+            cb.pos,
+            Kind::UnknownOperator,
+            format!("`callback: {callable}` names no dagctl operator"),
+        )
+        .hint = Some(format!("operators: {}", quoted_list(env.registry.names())));
+        return None;
+    }
+    let mut args = serde_json::Map::new();
+    for (k, v) in item.as_map().unwrap_or_default() {
+        let key = key_text(k);
+        if key == "callback" {
+            continue;
+        }
+        match renames.iter().find(|(from, _)| *from == key) {
+            Some((_, "")) => {
+                r.error(
+                    k.pos,
+                    Kind::Unsupported,
+                    format!("`{key}` of `{callable}` has no dagctl equivalent"),
+                )
+                .hint =
+                    Some("a webhook posts to the channel it was made for: remove the key".into());
+            }
+            Some((_, to)) => {
+                args.insert((*to).to_string(), v.to_json());
+            }
+            None => {
+                args.insert(key, v.to_json());
+            }
+        }
+    }
+    let args = serde_json::Value::Object(args);
+    if let Some(Err(e)) = env.registry.get(&operator).map(|o| o.check_args(&args)) {
+        report_args_error(r, &operator, what, item, cb.pos, e);
+        return None;
+    }
+    Some(crate::dag::Callback { operator, args })
+}
