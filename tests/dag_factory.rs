@@ -192,12 +192,7 @@ fn timetables_run_when_airflow_runs_them() {
             .arg(corpus())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        String::from_utf8(common::stdout_ok(out)).unwrap()
     };
     // CronTriggerTimetable: a run at each tick (Wednesdays 01:00 in Paris), for that instant.
     assert!(next("cron_trigger").contains(

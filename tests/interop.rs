@@ -41,12 +41,7 @@ fn python_json(python: &str, script: &str, path: &std::path::Path) -> serde_json
         .arg(path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_slice(&common::stdout_ok(out)).unwrap()
 }
 
 const CHECK: &str = r#"
