@@ -33,7 +33,9 @@ pub const DAG: &[&str] = &[
 pub struct Inert {
     /// The key.
     pub key: &'static str,
-    /// `None`: any value is fine; `Some(b)`: only the boolean `b` is.
+    /// `Some(b)`: only the boolean `b` is accepted (and null). `None`: the value does not
+    /// matter — the key is accepted when `hint` is empty (it only affects Airflow's UI) and
+    /// refused with `hint` otherwise.
     pub accepts: Option<bool>,
     /// What to do instead, when the value is refused.
     pub hint: &'static str,
