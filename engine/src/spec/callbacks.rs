@@ -3,13 +3,13 @@
 //! callables dagctl has an operator for.
 
 use crate::diagnostic::Kind;
-use crate::suggest::{hint_with, quoted_list};
+use crate::suggest::quoted_list;
 use crate::yaml::{Node, key_text};
 
 use super::LoadEnv;
-use super::airflow::{self, OperatorName};
+use super::airflow;
 use super::reader::Reader;
-use super::task::{report_args_error, resolve_paths};
+use super::task::{operator, report_args_error};
 
 /// A callback: a mapping `{operator: …, <its arguments>}`, or a list of them; `null` for none.
 /// Each is checked by its operator at load time, like a task.
@@ -61,37 +61,16 @@ pub(crate) fn read_callbacks(
             continue;
         };
         let name = r.string(op_node, "operator").unwrap_or_default();
-        let args = serde_json::Value::Object(
+        let mut args = serde_json::Value::Object(
             entries
                 .iter()
                 .filter(|(k, _)| k.as_scalar() != Some("operator"))
                 .map(|(k, v)| (key_text(k), v.to_json()))
                 .collect(),
         );
-        match airflow::resolve(&name, env.registry) {
-            OperatorName::Known(op) => {
-                let mut args = args;
-                if let Some(o) = env.registry.get(&op) {
-                    resolve_paths(r, &mut args, o.path_args(), item);
-                }
-                if let Some(Err(e)) = env.registry.get(&op).map(|o| o.check_args(&args)) {
-                    report_args_error(r, &op, what, item, op_node.pos, e);
-                    continue;
-                }
-                out.push(crate::dag::Callback { operator: op, args });
-            }
-            OperatorName::Unsupported { message, hint } => {
-                r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
-            }
-            OperatorName::Unknown => {
-                let list = format!("known operators: {}", quoted_list(env.registry.names()));
-                r.error(
-                    op_node.pos,
-                    Kind::UnknownOperator,
-                    format!("unknown operator `{name}` in `{what}`"),
-                )
-                .hint = Some(hint_with(&name, env.registry.names(), &list));
-            }
+        let context = format!(" in `{what}`");
+        if let Some(op) = operator(r, env, &name, op_node.pos, item, &mut args, what, &context) {
+            out.push(crate::dag::Callback { operator: op, args });
         }
     }
     out

@@ -290,33 +290,8 @@ fn read_task(
         }
         Some(op_node) => {
             let name = r.string(op_node, "operator").unwrap_or_default();
-            match airflow::resolve(&name, env.registry) {
-                OperatorName::Known(op) => {
-                    if let Some(o) = env.registry.get(&op) {
-                        resolve_paths(r, &mut args, o.path_args(), node);
-                    }
-                    let checked = env.registry.get(&op).map(|o| o.check_args(&args));
-                    if let Some(Err(e)) = checked {
-                        report_args_error(r, &op, id, node, op_node.pos, e);
-                    }
-                    op
-                }
-                OperatorName::Unsupported { message, hint } => {
-                    r.error(op_node.pos, Kind::Unsupported, message).hint = Some(hint);
-                    name
-                }
-                OperatorName::Unknown if name.is_empty() => name,
-                OperatorName::Unknown => {
-                    let list = format!("known operators: {}", quoted_list(env.registry.names()));
-                    r.error(
-                        op_node.pos,
-                        Kind::UnknownOperator,
-                        format!("unknown operator `{name}`"),
-                    )
-                    .hint = Some(hint_with(&name, env.registry.names(), &list));
-                    name
-                }
-            }
+            // Problems are reported; the name stays for the draft (its DAG is left out).
+            operator(r, env, &name, op_node.pos, node, &mut args, id, "").unwrap_or(name)
         }
     };
     Some(TaskDraft {
@@ -331,6 +306,49 @@ fn read_task(
         inlets,
         doc,
     })
+}
+
+/// Resolves an `operator:` value (a dagctl operator or an Airflow class that maps onto one) and
+/// checks `args` with it, relative paths resolved from the DAG file's folder. Every problem is
+/// reported where it is written (`subject` names the task or callback in argument errors,
+/// `context` follows "unknown operator `x`"); `None` then. An empty name was reported already.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn operator(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    name: &str,
+    op_pos: Pos,
+    node: &Node,
+    args: &mut serde_json::Value,
+    subject: &str,
+    context: &str,
+) -> Option<String> {
+    match airflow::resolve(name, env.registry) {
+        OperatorName::Known(op) => {
+            let o = env.registry.get(&op)?;
+            resolve_paths(r, args, o.path_args(), node);
+            if let Err(e) = o.check_args(args) {
+                report_args_error(r, &op, subject, node, op_pos, e);
+                return None;
+            }
+            Some(op)
+        }
+        OperatorName::Unsupported { message, hint } => {
+            r.error(op_pos, Kind::Unsupported, message).hint = Some(hint);
+            None
+        }
+        OperatorName::Unknown if name.is_empty() => None,
+        OperatorName::Unknown => {
+            let list = format!("known operators: {}", quoted_list(env.registry.names()));
+            r.error(
+                op_pos,
+                Kind::UnknownOperator,
+                format!("unknown operator `{name}`{context}"),
+            )
+            .hint = Some(hint_with(name, env.registry.names(), &list));
+            None
+        }
+    }
 }
 
 /// Turns an operator's [`ArgsError`] into a diagnostic at the offending key or value.
