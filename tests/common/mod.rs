@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test crate uses a part
 
 pub mod deployment;
+pub mod faulty_store;
 pub mod pg;
 pub mod s3;
 pub mod web;

@@ -91,7 +91,7 @@ impl RunExec<'_> {
                     });
                 }
                 Some(t) if t.state == TaskState::Running && !self.follows_handed(t, now) => {
-                    self.orphan(h.idx, Some(t), &tries, now);
+                    self.orphan(h.idx, Some(t), &tries, now, None);
                     orphaned_any = true;
                 }
                 Some(t) if matches!(t.state, TaskState::Running | TaskState::Queued) => {

@@ -2,8 +2,6 @@
 //! heartbeats (leases, log flushes, noticing the run was taken from this process), following
 //! claims lost to another worker, and letting go when the loop fails.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 
 use crate::state::TaskState;
@@ -49,7 +47,7 @@ impl RunExec<'_> {
                 });
                 continue;
             }
-            self.orphan(idx, live, &tries, now);
+            self.orphan(idx, live, &tries, now, None);
         }
         // Committed on its own: a claim in the next batch drops its task's `scheduled`
         // write, which must not leave the store's `running` in place.
@@ -60,12 +58,14 @@ impl RunExec<'_> {
     /// Records try `t` of task `idx` orphaned (its worker is gone; `None`: no try row) and
     /// makes the task run again at once without using a retry; the [`MAX_ORPHANED`]-th time
     /// (counted in `tries`, the run's tries) it fails instead.
+    /// `cause`: why the try was cut, when known (else its worker is said to have stopped).
     pub(super) fn orphan(
         &mut self,
         idx: usize,
         t: Option<&TryRecord>,
         tries: &[TryRecord],
         now: DateTime<Utc>,
+        cause: Option<&str>,
     ) {
         let task_id = self.dag.tasks[idx].id.clone();
         let orphaned = tries
@@ -74,10 +74,10 @@ impl RunExec<'_> {
             .count()
             + 1;
         if let Some(t) = t {
-            let who = if t.worker_id.is_empty() {
-                "no worker took it".to_string()
-            } else {
-                format!("worker {} stopped", t.worker_id)
+            let who = match cause {
+                Some(cause) => cause.to_string(),
+                None if t.worker_id.is_empty() => "no worker took it".to_string(),
+                None => format!("worker {} stopped", t.worker_id),
             };
             let error = format!(
                 "orphaned: {who} before try {} ended ({orphaned} of at most {MAX_ORPHANED}); \
@@ -188,23 +188,33 @@ impl RunExec<'_> {
     }
 
     /// After the loop failed (its running tries were aborted with it): give back their pool
-    /// slots and, if the store still answers, record them as failed tries (retried if retries
-    /// remain) so that nothing is left `running` under this live worker.
+    /// slots and, if the store answers again, record them as orphaned — cut by this
+    /// executor's failure, not their task's, so they run again without using a retry (the
+    /// store failing under a run must not fail its tasks) — and let go of the run, so that
+    /// nothing is left `running` under this live worker.
     pub(super) async fn abandon(&mut self, why: &RunError) {
         let now = self.ex.clock.now();
         let running = self.release_slots();
         self.changes.clear();
         self.events.clear();
-        for idx in running {
-            self.changes.push(Change::EndTry {
-                task_id: self.dag.tasks[idx].id.clone(),
-                try_number: self.slots[idx].try_number,
-                state: TaskState::Failed,
-                at: now,
-                duration: Duration::ZERO,
-                error: Some(format!("abandoned: the executor stopped ({why})")),
-            });
-            self.fail_try(idx, true, now);
+        if !running.is_empty() {
+            let tries = match self.ex.store.tries(&self.run.key(), None).await {
+                Ok(tries) => tries,
+                Err(e) => {
+                    tracing::warn!("cannot record the abandoned tries (they will be orphans): {e}");
+                    return;
+                }
+            };
+            let cause = format!("the executor stopped ({why})");
+            for idx in running {
+                let task_id = &self.dag.tasks[idx].id;
+                let try_number = self.slots[idx].try_number;
+                let t = tries
+                    .iter()
+                    .find(|t| &t.task_id == task_id && t.try_number == try_number)
+                    .cloned();
+                self.orphan(idx, t.as_ref(), &tries, now, Some(&cause));
+            }
         }
         self.changes.push(Change::Release {
             worker_id: Some(self.ex.worker.as_str().to_string()),
