@@ -67,6 +67,7 @@ fn the_corpus_loads_as_its_golden_file_says() {
             "datasets/producers.yml",
             "groups.yml",
             "keys.yml",
+            "mapping.yml",
             "teams/ml/operators.yml",
             "template.yml",
             "timetables.yml",

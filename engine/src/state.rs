@@ -33,11 +33,14 @@ pub enum TaskState {
     /// Of a try only: its worker died before it ended. The task runs again at once and the
     /// try does not count against its retries.
     Orphaned,
+    /// A mapped instance past its task's latest expansion (the run was cleared and the task
+    /// expanded into fewer instances): kept with its tries, no longer part of the run.
+    Removed,
 }
 
 impl TaskState {
     /// Every state.
-    pub const ALL: [TaskState; 11] = [
+    pub const ALL: [TaskState; 12] = [
         TaskState::None,
         TaskState::Scheduled,
         TaskState::Queued,
@@ -49,6 +52,7 @@ impl TaskState {
         TaskState::UpForRetry,
         TaskState::Deferred,
         TaskState::Orphaned,
+        TaskState::Removed,
     ];
 
     /// States from which a worker may claim the task instance (the executor has checked its
@@ -75,6 +79,7 @@ impl TaskState {
             TaskState::UpForRetry => "up_for_retry",
             TaskState::Deferred => "deferred",
             TaskState::Orphaned => "orphaned",
+            TaskState::Removed => "removed",
         }
     }
 
@@ -82,7 +87,11 @@ impl TaskState {
     pub fn is_finished(self) -> bool {
         matches!(
             self,
-            TaskState::Success | TaskState::Failed | TaskState::Skipped | TaskState::UpstreamFailed
+            TaskState::Success
+                | TaskState::Failed
+                | TaskState::Skipped
+                | TaskState::UpstreamFailed
+                | TaskState::Removed
         )
     }
 }

@@ -28,7 +28,7 @@ pre.log { background:#10161f; color:#d7e1ec; padding:12px; border-radius:6px; wh
 .state-success { background:#2e9d4f; } .state-failed { background:#d0382e; } .state-running { background:#2f86d6; }
 .state-queued { background:#9b6dd6; } .state-scheduled { background:#c1a3e8; } .state-up_for_retry { background:#e8a33d; }
 .state-upstream_failed { background:#f08a63; } .state-skipped { background:#e3b7e3; } .state-deferred { background:#6fc3c9; }
-.state-orphaned { background:#7b5b3a; } .state-none { background:#ffffff; }
+.state-orphaned { background:#7b5b3a; } .state-removed { background:#d3d3d3; } .state-none { background:#ffffff; }
 .badge.state-none, .badge.state-skipped { color:var(--fg); }
 svg.dag-graph .edge { fill:none; stroke:#8a96a8; stroke-width:1.4; } svg.dag-graph .edge-head { fill:#8a96a8; }
 svg.dag-graph rect { stroke:#4b5563; stroke-width:1; } svg.dag-graph text { font-size:12px; fill:#111; }

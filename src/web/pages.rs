@@ -263,8 +263,13 @@ pub async fn run(
             .filter(|(task, _)| *task == t.task_id)
             .map(|(task, _)| format!(" <a href=\"{base}/reports/{}\">report</a>", seg(task)))
             .collect::<String>();
+        let name = t
+            .rendered_map_index
+            .as_ref()
+            .map(|n| format!(" <span class=\"muted\">{}</span>", escape(n)))
+            .unwrap_or_default();
         rows.push([
-            format!("{}{report}", escape(&t.task_id)),
+            format!("{}{name}{report}", escape(&t.task_id)),
             badge(t.state.as_str()),
             format!("{}/{}", t.try_number, t.max_tries),
             tries,

@@ -8,6 +8,7 @@ pub mod bag;
 pub mod builder;
 pub mod graph;
 pub mod ignore;
+pub mod mapping;
 pub mod pools;
 mod scan;
 pub mod svg;
@@ -98,6 +99,8 @@ pub struct Task {
     pub inlets: Vec<String>,
     /// Its documentation (`doc_md` or `doc`), shown with the task.
     pub doc: Option<String>,
+    /// Dynamic task mapping (`expand`): the task runs as one instance per item.
+    pub mapping: Option<mapping::Mapping>,
     /// Where the task was defined.
     pub pos: Pos,
 }
@@ -293,6 +296,8 @@ impl Task {
             next_attempt_at: None,
             start_date: None,
             end_date: None,
+            mapped_args: None,
+            rendered_map_index: None,
         }
     }
 }
@@ -315,7 +320,7 @@ impl Dag {
             .topological_order()
             .map(|t| {
                 let p = &t.policy;
-                serde_json::json!({
+                let mut json = serde_json::json!({
                     "task_id": t.id,
                     "operator": t.operator,
                     "upstream": t.upstream,
@@ -337,7 +342,11 @@ impl Dag {
                     "on_failure_callback": callbacks_json(&p.on_failure_callback),
                     "on_success_callback": callbacks_json(&p.on_success_callback),
                     "on_retry_callback": callbacks_json(&p.on_retry_callback),
-                })
+                });
+                if let Some(m) = &t.mapping {
+                    json["mapping"] = m.to_json();
+                }
+                json
             })
             .collect();
         serde_json::json!({

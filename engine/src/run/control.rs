@@ -199,32 +199,57 @@ impl RunControl {
         let (dag, _) = self.existing(key).await?;
         self.take(key).await?;
         let tis = self.store.task_instances(key).await?;
+        // Tasks cleared whole (a mapped one with its instances, so that it expands again),
+        // and single mapped instances (`task[i]`) cleared alone.
         let mut chosen: HashSet<usize> = HashSet::new();
-        let mut add = |i: usize, downstream: bool| {
-            chosen.insert(i);
+        let mut single: HashSet<&str> = HashSet::new();
+        let task_of = |id: &str| {
+            let base = crate::dag::mapping::parse_instance_id(id).map_or(id, |(task, _)| task);
+            dag.graph.index_of(base)
+        };
+        let mut add = |id: &str, downstream: bool| -> bool {
+            let Some(i) = task_of(id) else {
+                return false;
+            };
+            if dag.graph.index_of(id).is_some() {
+                chosen.insert(i);
+            } else if let Some(ti) = tis.iter().find(|t| t.task_id == id) {
+                single.insert(ti.task_id.as_str());
+            } else {
+                return false;
+            }
             if downstream {
                 chosen.extend(dag.graph.descendants(i));
             }
+            true
         };
         match what {
-            Clear::All => (0..dag.tasks.len()).for_each(|i| add(i, false)),
+            Clear::All => dag.tasks.iter().for_each(|t| {
+                add(&t.id, false);
+            }),
             Clear::States(states) => {
+                // A mapped task that expanded is in a state because of its instances:
+                // those are cleared, not all of them.
+                let expanded = |id: &str| {
+                    tis.iter().any(|t| {
+                        crate::dag::mapping::parse_instance_id(&t.task_id)
+                            .is_some_and(|(task, _)| task == id)
+                    })
+                };
                 for ti in tis.iter().filter(|t| states.contains(&t.state)) {
-                    if let Some(i) = dag.graph.index_of(&ti.task_id) {
-                        add(i, true);
+                    if !expanded(&ti.task_id) {
+                        add(&ti.task_id, true);
                     }
                 }
             }
             Clear::Tasks { ids, downstream } => {
                 for id in ids {
-                    let i = dag
-                        .graph
-                        .index_of(id)
-                        .ok_or_else(|| EngineError::UnknownTask {
+                    if !add(id, *downstream) {
+                        return Err(EngineError::UnknownTask {
                             dag_id: dag.id.clone(),
                             task_id: id.clone(),
-                        })?;
-                    add(i, *downstream);
+                        });
+                    }
                 }
             }
         }
@@ -234,10 +259,8 @@ impl RunControl {
             changes.push(Change::SetParent { parent: caused_by });
         }
         for ti in &tis {
-            let Some(task) = dag
-                .graph
-                .index_of(&ti.task_id)
-                .filter(|i| chosen.contains(i))
+            let Some(task) = task_of(&ti.task_id)
+                .filter(|i| chosen.contains(i) || single.contains(ti.task_id.as_str()))
             else {
                 continue;
             };

@@ -69,7 +69,17 @@ pub(crate) fn read_callbacks(
                 .collect(),
         );
         let context = format!(" in `{what}`");
-        if let Some(op) = operator(r, env, &name, op_node.pos, item, &mut args, what, &context) {
+        if let Some(op) = operator(
+            r,
+            env,
+            &name,
+            op_node.pos,
+            item,
+            &mut args,
+            what,
+            &context,
+            &[],
+        ) {
             out.push(crate::dag::Callback { operator: op, args });
         }
     }

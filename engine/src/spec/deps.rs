@@ -347,6 +347,31 @@ pub(crate) fn resolve(
             return None;
         }
     };
+    // A mapped task's XCom sources name tasks as its dependencies do: by their ids now.
+    use crate::dag::mapping::MapSource;
+    let source_ids: Vec<Vec<Option<String>>> = drafts
+        .iter()
+        .map(|d| {
+            let sources = d.mapping.iter().flat_map(|m| m.expand.iter());
+            sources
+                .map(|(_, s)| match s {
+                    MapSource::Xcom { task_id, .. } => {
+                        index.get(task_id.as_str()).map(|&i| ids[i].clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let mut drafts = drafts;
+    for (d, resolved) in drafts.iter_mut().zip(source_ids) {
+        let sources = d.mapping.iter_mut().flat_map(|m| m.expand.iter_mut());
+        for ((_, source), id) in sources.zip(resolved) {
+            if let (MapSource::Xcom { task_id, .. }, Some(id)) = (source, id) {
+                *task_id = id;
+            }
+        }
+    }
     let tasks = drafts
         .into_iter()
         .zip(upstream)
@@ -361,6 +386,7 @@ pub(crate) fn resolve(
             outlets: d.outlets,
             inlets: d.inlets,
             doc: d.doc,
+            mapping: d.mapping,
             pos: d.pos,
         })
         .collect();

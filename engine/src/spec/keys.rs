@@ -177,23 +177,6 @@ pub const TASK_INERT: &[Inert] = &[
         None,
         "dagctl runs tasks as local processes: size them with `pool` and `pool_slots`",
     ),
-    inert(
-        "expand",
-        None,
-        "dynamic task mapping is not supported yet: write one task per item, or loop inside \
-         a `command` task",
-    ),
-    inert(
-        "partial",
-        None,
-        "dynamic task mapping is not supported yet: write one task per item, or loop inside \
-         a `command` task",
-    ),
-    inert(
-        "map_index_template",
-        None,
-        "dynamic task mapping is not supported yet: write one task per item",
-    ),
 ];
 
 /// Task keys the engine reads itself (besides the policy keys); all others are the operator's.

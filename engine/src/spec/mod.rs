@@ -21,6 +21,7 @@ mod callbacks;
 mod datasets;
 mod deps;
 mod keys;
+mod mapping;
 mod reader;
 mod schedule;
 mod task;

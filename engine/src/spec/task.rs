@@ -12,6 +12,7 @@ use super::LoadEnv;
 use super::airflow::{self, OperatorName};
 use super::deps::Groups;
 use super::keys;
+use super::mapping;
 use super::reader::Reader;
 
 /// A task as read, before its dependencies are resolved.
@@ -26,6 +27,7 @@ pub(crate) struct TaskDraft {
     pub outlets: Vec<String>,
     pub inlets: Vec<String>,
     pub doc: Option<String>,
+    pub mapping: Option<crate::dag::mapping::Mapping>,
 }
 
 /// Keys that mean "a Python callable": never run by dagctl.
@@ -216,12 +218,27 @@ fn read_task(
     let entries = r.map(node, &what)?;
     let mut engine_entries: Vec<&(Node, Node)> = Vec::new();
     let mut args = serde_json::Map::new();
+    // A mapped task's `partial` entries count as its own.
+    let mut own: Vec<&(Node, Node)> = Vec::new();
     for (i, entry) in entries.iter().enumerate() {
+        let key = key_text(&entry.0);
+        if !r.duplicate_key(entries, i, &what) && !mapping::KEYS.contains(&key.as_str()) {
+            own.push(entry);
+        }
+    }
+    let partial = mapping::partial_entries(r, node);
+    for (i, entry) in partial.iter().enumerate() {
+        let key = key_text(&entry.0);
+        let reported = keys::TASK.contains(&key.as_str())
+            || mapping::KEYS.contains(&key.as_str())
+            || node.get(&key).is_some();
+        if !r.duplicate_key(partial, i, "`partial`") && !reported {
+            own.push(entry);
+        }
+    }
+    for entry in own {
         let (k, v) = entry;
         let key = key_text(k);
-        if r.duplicate_key(entries, i, &what) {
-            continue;
-        }
         if PYTHON_KEYS.contains(&key.as_str()) {
             r.error(
                 k.pos,
@@ -249,10 +266,24 @@ fn read_task(
         }
     }
     let policy = read_policy(r, env, engine_entries.iter().copied(), &base);
-    let deps = node
+    let mut deps = node
         .get("dependencies")
         .map(|n| r.string_list(n, "dependencies"))
         .unwrap_or_default();
+    let args_json = serde_json::Value::Object(args.clone());
+    let mapped = mapping::read_mapping(r, node, &args_json);
+    if let Some(m) = &mapped {
+        // As Airflow: expanding over a task's output makes the task an upstream.
+        deps.extend(m.upstream.iter().cloned());
+        if policy.max_active_tis_per_dag.is_some() {
+            r.error(
+                m.pos,
+                Kind::Unsupported,
+                format!("{what} is mapped and has `max_active_tis_per_dag`, which dagctl does not enforce across mapped instances yet"),
+            )
+            .hint = Some("limit the instances with a pool (`pool:` and `pools.yaml`) instead".into());
+        }
+    }
     let group = match node.get("task_group_name") {
         Some(n) if !n.is_null() => {
             let name = r.string(n, "task_group_name");
@@ -291,7 +322,14 @@ fn read_task(
         Some(op_node) => {
             let name = r.string(op_node, "operator").unwrap_or_default();
             // Problems are reported; the name stays for the draft (its DAG is left out).
-            operator(r, env, &name, op_node.pos, node, &mut args, id, "").unwrap_or(name)
+            match &mapped {
+                None => operator(r, env, &name, op_node.pos, node, &mut args, id, "", &[])
+                    .unwrap_or(name),
+                Some(m) => {
+                    mapped_operator(r, env, &name, op_node.pos, node, &mut args, id, &m.mapping)
+                        .unwrap_or(name)
+                }
+            }
         }
     };
     Some(TaskDraft {
@@ -305,7 +343,73 @@ fn read_task(
         outlets,
         inlets,
         doc,
+        mapping: mapped.map(|m| m.mapping),
     })
+}
+
+/// [`operator`] for a mapped task: its arguments are checked with each listed item of what
+/// it is expanded over (the first through [`operator`], the others reported at the item), a
+/// value known only at run time standing in as a template. `args` keep only the task's own.
+#[allow(clippy::too_many_arguments)]
+fn mapped_operator(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    name: &str,
+    op_pos: Pos,
+    node: &Node,
+    args: &mut serde_json::Value,
+    id: &str,
+    m: &crate::dag::mapping::Mapping,
+) -> Option<String> {
+    use crate::dag::mapping::MapSource;
+    let mut sample = args.clone();
+    let mut late: Vec<&str> = Vec::new();
+    for (key, source) in &m.expand {
+        let value = match source {
+            MapSource::Items(items) => match items.first() {
+                Some(first) => first.clone(),
+                None => continue,
+            },
+            MapSource::Xcom { .. } | MapSource::Template(_) => {
+                late.push(key);
+                serde_json::Value::String("{{ mapped }}".into())
+            }
+        };
+        sample[key] = value;
+    }
+    let op = operator(r, env, name, op_pos, node, &mut sample, id, "", &late)?;
+    let checker = env.registry.get(&op)?;
+    for (key, source) in &m.expand {
+        let MapSource::Items(items) = source else {
+            continue;
+        };
+        let item_nodes = node
+            .get("expand")
+            .and_then(|e| e.get(key))
+            .and_then(|n| n.as_seq());
+        for (i, item) in items.iter().enumerate().skip(1) {
+            let mut each = sample.clone();
+            each[key] = item.clone();
+            if let Err(e) = checker.check_args(&each) {
+                let pos = item_nodes.and_then(|n| n.get(i)).map_or(op_pos, |n| n.pos);
+                r.error(
+                    pos,
+                    Kind::OperatorArgs,
+                    format!("item {i} of `expand: {{{key}: …}}` in task `{id}`: {e}"),
+                );
+                return None;
+            }
+        }
+    }
+    // Paths of the task's own arguments were resolved in `sample`.
+    if let (serde_json::Value::Object(s), serde_json::Value::Object(a)) = (&sample, &mut *args) {
+        for (k, v) in s {
+            if a.contains_key(k) {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Some(op)
 }
 
 /// Resolves an `operator:` value (a dagctl operator or an Airflow class that maps onto one) and
@@ -322,14 +426,22 @@ pub(super) fn operator(
     args: &mut serde_json::Value,
     subject: &str,
     context: &str,
+    late: &[&str],
 ) -> Option<String> {
     match airflow::resolve(name, env.registry) {
         OperatorName::Known(op) => {
             let o = env.registry.get(&op)?;
             resolve_paths(r, args, o.path_args(), node);
-            if let Err(e) = o.check_args(args) {
-                report_args_error(r, &op, subject, node, op_pos, e);
-                return None;
+            match o.check_args(args) {
+                // An argument known only at run time stands in as a template: what the
+                // operator says of it is checked then.
+                Err(e) if matches!(e.path.first(), Some(PathSegment::Key(k)) if late.contains(&k.as_str())) =>
+                    {}
+                Err(e) => {
+                    report_args_error(r, &op, subject, node, op_pos, e);
+                    return None;
+                }
+                Ok(()) => {}
             }
             Some(op)
         }

@@ -130,6 +130,23 @@ pub enum Change {
         /// The new try budget: tries so far plus retries + 1.
         max_tries: u32,
     },
+    /// Writes a mapped instance (`task[i]`) of an expanded task with the arguments its
+    /// expansion gave it: a new instance in state `none`, or (the run was cleared and the
+    /// task expanded again) the existing one's arguments replaced, its tries kept.
+    MapInstance {
+        /// The instance's id, `task[i]`.
+        task_id: String,
+        /// The arguments from the expansion.
+        mapped_args: serde_json::Value,
+        /// Retries + 1.
+        max_tries: u32,
+        /// The pool.
+        pool: String,
+        /// Its slots.
+        pool_slots: u32,
+        /// Its name from the task's `map_index_template`, if it has one.
+        rendered_map_index: Option<String>,
+    },
     /// Adds one try to a task instance's budget (a deferred try does not use up a retry).
     GrantTry {
         /// The task.

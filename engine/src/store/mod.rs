@@ -268,6 +268,11 @@ pub struct TaskInstance {
     pub start_date: Option<DateTime<Utc>>,
     /// When the task reached a final state.
     pub end_date: Option<DateTime<Utc>>,
+    /// Of a mapped instance (`task[i]`): the arguments its expansion gave it, over the
+    /// task's own (`partial`) ones.
+    pub mapped_args: Option<serde_json::Value>,
+    /// Of a mapped instance: its name from the task's `map_index_template`, once rendered.
+    pub rendered_map_index: Option<String>,
 }
 
 /// One try of a task instance.

@@ -109,6 +109,14 @@ pub(super) fn ti_from_row(row: &AnyRow) -> Result<TaskInstance, StoreError> {
         next_attempt_at: c.opt_time("next_attempt_at")?,
         start_date: c.opt_time("start_date")?,
         end_date: c.opt_time("end_date")?,
+        mapped_args: match c.opt_text("mapped_args")? {
+            Some(text) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| corrupt("mapped instance's arguments", e))?,
+            ),
+            None => None,
+        },
+        rendered_map_index: c.opt_text("rendered_map_index")?,
     })
 }
 

@@ -305,6 +305,31 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                  WHERE dataset = $3 AND created_at = $4), $1, $2, $5)",
                 vec![d(), r(), text(dataset), time(*at), text(task_id)],
             )),
+            Change::MapInstance {
+                task_id,
+                mapped_args,
+                max_tries,
+                pool,
+                pool_slots,
+                rendered_map_index,
+            } => out.push(plain(
+                "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
+                 max_tries, pool, pool_slots, mapped_args, rendered_map_index) \
+                 VALUES ($1, $2, $3, 'none', 0, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (dag_id, run_id, task_id) DO UPDATE SET \
+                 mapped_args = excluded.mapped_args, \
+                 rendered_map_index = excluded.rendered_map_index",
+                vec![
+                    d(),
+                    r(),
+                    text(task_id),
+                    Param::Int(i64::from(*max_tries)),
+                    text(pool),
+                    Param::Int(i64::from(*pool_slots)),
+                    Param::Text(mapped_args.to_string()),
+                    opt_text(rendered_map_index.as_deref()),
+                ],
+            )),
             Change::ResetTask { task_id, max_tries } => out.push(plain(
                 "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
                  start_date = NULL, end_date = NULL, max_tries = $3 \
@@ -454,8 +479,9 @@ pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstan
         .iter()
         .map(|t| Stmt {
             sql: "INSERT INTO task_instances (dag_id, run_id, task_id, state, try_number, \
-                  max_tries, pool, pool_slots, next_attempt_at, start_date, end_date) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                  max_tries, pool, pool_slots, next_attempt_at, start_date, end_date, \
+                  mapped_args) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                   ON CONFLICT (dag_id, run_id, task_id) DO NOTHING",
             params: vec![
                 text(dag_id),
@@ -469,6 +495,9 @@ pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstan
                 opt_time(t.next_attempt_at),
                 opt_time(t.start_date),
                 opt_time(t.end_date),
+                t.mapped_args
+                    .as_ref()
+                    .map_or(Param::NoText, |a| Param::Text(a.to_string())),
             ],
             role: Role::Plain,
         })
@@ -484,7 +513,7 @@ static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| c
 static CLAIM_UPDATE_TASK_CAP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     claim_update(
         " AND (SELECT COUNT(*) FROM task_instances \
-         WHERE dag_id = $1 AND task_id = $5 AND state = 'running') < $8",
+         WHERE dag_id = $1 AND task_id = $5 AND state = 'running' AND try_number > 0) < $8",
     )
 });
 
@@ -494,7 +523,8 @@ fn claim_update(extra: &str) -> String {
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
          AND state IN ({}) \
-         AND (SELECT COUNT(*) FROM task_instances WHERE dag_id = $1 AND state = 'running') < $7\
+         AND (SELECT COUNT(*) FROM task_instances \
+              WHERE dag_id = $1 AND state = 'running' AND try_number > 0) < $7\
          {extra}",
         claimable_states()
     )

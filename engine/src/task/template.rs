@@ -173,11 +173,10 @@ impl Renderer {
                 let key: Option<String> = kwargs.get("key")?;
                 kwargs.assert_all_used()?;
                 let key = key.unwrap_or_else(|| "return_value".to_string());
+                // A mapped task's gives its instances' values, in map-index order.
                 let find = |task: &str| {
-                    xcoms
-                        .iter()
-                        .find(|(t, k, _)| t == task && *k == key)
-                        .map(|(_, _, v)| Value::from(minijinja::value::Serde(v)))
+                    crate::dag::mapping::pull_xcom(&xcoms, task, &key)
+                        .map(|v| Value::from(minijinja::value::Serde(v)))
                         .unwrap_or(Value::from(()))
                 };
                 Ok(match task_ids {
@@ -216,6 +215,9 @@ impl Renderer {
             ti => minijinja::context! {
                 task_id => d.task_id,
                 try_number => d.try_number,
+                // Airflow's: -1 unless the task instance is a mapped one.
+                map_index => crate::dag::mapping::parse_instance_id(d.task_id)
+                    .map_or(-1, |(_, i)| i as i64),
                 xcom_pull => xcom_pull,
             },
             var => minijinja::context! {
@@ -227,6 +229,31 @@ impl Renderer {
                 ds_format => Value::from_function(ds_format),
             },
         }
+    }
+
+    /// Renders a mapped instance's name (`map_index_template`): the run's context, with
+    /// `task` holding the instance's arguments (`{{ task.bash_command }}`) besides its id.
+    ///
+    /// # Errors
+    /// The template's [`TemplateError`].
+    pub fn render_map_index(
+        &self,
+        template: &str,
+        d: &RunData<'_>,
+        args: &serde_json::Value,
+    ) -> Result<String, TemplateError> {
+        let mut task = args.clone();
+        if let serde_json::Value::Object(m) = &mut task {
+            m.insert(
+                "task_id".into(),
+                serde_json::Value::String(d.task_id.to_string()),
+            );
+        }
+        let ctx = minijinja::context! {
+            task => Value::from(minijinja::value::Serde(&task)),
+            ..self.context(d)
+        };
+        self.render_str(template, &ctx, &["map_index_template".to_string()], false)
     }
 
     /// Renders every string of `args` that holds a template; other values are kept. The

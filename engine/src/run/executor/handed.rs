@@ -52,7 +52,7 @@ impl RunExec<'_> {
             let Some(pos) = self
                 .handed
                 .iter()
-                .position(|h| h.try_number == try_number && self.dag.tasks[h.idx].id == task_id)
+                .position(|h| h.try_number == try_number && self.slots[h.idx].id == task_id)
             else {
                 continue;
             };
@@ -76,8 +76,8 @@ impl RunExec<'_> {
         let dag = self.dag;
         let mut orphaned_any = false;
         for mut h in std::mem::take(&mut self.handed) {
-            let task = &dag.tasks[h.idx];
-            let mine = || tries.iter().filter(|t| t.task_id == task.id);
+            let id = self.slots[h.idx].id.clone();
+            let mine = || tries.iter().filter(|t| t.task_id == id);
             match mine().find(|t| t.try_number == h.try_number) {
                 Some(t) if t.outcome.is_some() => {
                     let (result, pending, duration) =
@@ -101,13 +101,13 @@ impl RunExec<'_> {
                     {
                         h.warned = true;
                         tracing::warn!(
-                            dag = %dag.id, run = %self.run.run_id, task = %task.id,
+                            dag = %dag.id, run = %self.run.run_id, task = %id,
                             "try {} has waited {}s for a worker serving pool `{}` and none \
                              took it: start one (`dagctl worker --pools {}`)",
                             h.try_number,
                             h.since.elapsed().as_secs(),
-                            task.policy.pool,
-                            task.policy.pool
+                            self.task(h.idx).policy.pool,
+                            self.task(h.idx).policy.pool
                         );
                     }
                     self.handed.push(h);

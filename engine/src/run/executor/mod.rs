@@ -33,6 +33,7 @@ use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
 use crate::worker::WorkerId;
 
+mod expand;
 mod handed;
 mod pool_slots;
 mod recover;
@@ -369,14 +370,15 @@ impl Executor {
         self.clock.instant_at(t)
     }
 
-    /// The context of try `try_number` of task `idx` of `run` (or of the run itself, for
-    /// DAG-level callbacks): params overridden by the run's conf, rendered `args` to come.
+    /// The context of try `try_number` of `instance` of `run` — its task's index in `dag`
+    /// and its id (`task[i]` for a mapped instance) — or of the run itself (DAG-level
+    /// callbacks): params overridden by the run's conf, rendered `args` to come.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn context(
         &self,
         dag: &Dag,
         run: &DagRun,
-        idx: Option<usize>,
+        instance: Option<(usize, &str)>,
         try_number: u32,
         max_tries: u32,
         first_started: Option<DateTime<Utc>>,
@@ -389,7 +391,7 @@ impl Executor {
         }
         TaskContext {
             dag_id: dag.id.clone(),
-            task_id: idx.map(|i| dag.tasks[i].id.clone()).unwrap_or_default(),
+            task_id: instance.map(|(_, id)| id.to_string()).unwrap_or_default(),
             run_id: run.run_id.clone(),
             try_number,
             max_tries,
@@ -399,8 +401,8 @@ impl Executor {
             params,
             conf: run.conf.clone(),
             args,
-            downstream: idx
-                .map(|i| {
+            downstream: instance
+                .map(|(i, _)| {
                     dag.graph
                         .downstream(i)
                         .into_iter()

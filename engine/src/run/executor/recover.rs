@@ -22,15 +22,17 @@ impl RunExec<'_> {
     /// recorded their outcome, or (in a sharing process) may still take them.
     pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
         let now = self.ex.clock.now();
+        // A mapped task that expanded is `running` while its instances run, without a try.
         let running: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].state == TaskState::Running)
+            .filter(|i| !self.instances.contains_key(i))
             .collect();
         if running.is_empty() {
             return Ok(());
         }
         let tries = self.ex.store.tries(&self.run.key(), None).await?;
         for idx in running {
-            let task_id = self.dag.tasks[idx].id.clone();
+            let task_id = self.slots[idx].id.clone();
             let live = tries
                 .iter()
                 .filter(|t| t.task_id == task_id)
@@ -67,7 +69,7 @@ impl RunExec<'_> {
         now: DateTime<Utc>,
         cause: Option<&str>,
     ) {
-        let task_id = self.dag.tasks[idx].id.clone();
+        let task_id = self.slots[idx].id.clone();
         let orphaned = tries
             .iter()
             .filter(|t| t.task_id == task_id && t.state == TaskState::Orphaned)
@@ -121,7 +123,7 @@ impl RunExec<'_> {
             .iter()
             .filter_map(|(&idx, (try_number, log))| {
                 log.take().map(|(seq, text)| Change::Log {
-                    task_id: self.dag.tasks[idx].id.clone(),
+                    task_id: self.slots[idx].id.clone(),
                     try_number: *try_number,
                     seq,
                     text,
@@ -145,9 +147,8 @@ impl RunExec<'_> {
 
     pub(super) async fn poll_external(&mut self) -> Result<(), RunError> {
         let tis = self.ex.store.task_instances(&self.run.key()).await?;
-        let dag = self.dag;
         self.external.retain(|&idx| {
-            let Some(ti) = tis.iter().find(|t| t.task_id == dag.tasks[idx].id) else {
+            let Some(ti) = tis.iter().find(|t| t.task_id == self.slots[idx].id) else {
                 return false;
             };
             // Whatever the other worker made of it (success, a retry, a deferral) is ours to
@@ -164,7 +165,7 @@ impl RunExec<'_> {
     /// Gives back what a try of task `idx` running here holds: its pool slots and, in a
     /// process sharing tries, its try slot.
     pub(super) fn release_slot(&self, idx: usize) {
-        let policy = &self.dag.tasks[idx].policy;
+        let policy = &self.task(idx).policy;
         self.ex.pools.release(&policy.pool, policy.pool_slots);
         if let Some(s) = self.ex.sharing.get() {
             s.release_slot();
@@ -177,6 +178,7 @@ impl RunExec<'_> {
         let running: Vec<usize> = (0..self.slots.len())
             .filter(|&i| {
                 self.slots[i].state == TaskState::Running
+                    && !self.instances.contains_key(&i)
                     && !self.external.contains(&i)
                     && !self.handed.iter().any(|h| h.idx == i)
             })
@@ -207,7 +209,7 @@ impl RunExec<'_> {
             };
             let cause = format!("the executor stopped ({why})");
             for idx in running {
-                let task_id = &self.dag.tasks[idx].id;
+                let task_id = &self.slots[idx].id;
                 let try_number = self.slots[idx].try_number;
                 let t = tries
                     .iter()

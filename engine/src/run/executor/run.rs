@@ -20,6 +20,12 @@ use super::try_end::TryDone;
 use super::{Acquire, Executor, RunError, RunOutcome, TaskSummary, retry_delay};
 
 pub(super) struct Slot {
+    /// The DAG task it is an instance of.
+    pub(super) task: usize,
+    /// Its task instance id: the task's, or `task[i]` for a mapped instance.
+    pub(super) id: String,
+    /// Of a mapped instance: the arguments its expansion gave it.
+    pub(super) mapped_args: Option<serde_json::Value>,
     pub(super) state: TaskState,
     pub(super) try_number: u32,
     pub(super) max_tries: u32,
@@ -73,6 +79,14 @@ pub(super) struct RunExec<'a> {
     pub(super) callbacks: JoinSet<()>,
     /// Masks secrets in this run's logs and errors.
     pub(super) masker: Arc<Masker>,
+    /// The slots of the instances of each mapped task that expanded (by DAG task index;
+    /// slots past the DAG's tasks), in map-index order.
+    pub(super) instances: HashMap<usize, Vec<usize>>,
+    /// The instances each mapped task had in the store before it expanded in this
+    /// execution (the run was cleared): taken up again, or removed past its new expansion.
+    pub(super) earlier_instances: HashMap<usize, Vec<crate::store::TaskInstance>>,
+    /// Mapped tasks whose trigger rule said run: expanded before the next claims.
+    pub(super) to_expand: Vec<usize>,
 }
 
 impl Drop for RunExec<'_> {
@@ -81,7 +95,25 @@ impl Drop for RunExec<'_> {
     }
 }
 
-impl RunExec<'_> {
+impl<'a> RunExec<'a> {
+    /// The DAG task slot `idx` is an instance of.
+    pub(super) fn task(&self, idx: usize) -> &'a crate::dag::Task {
+        &self.dag.tasks[self.slots[idx].task]
+    }
+
+    /// The slots to consider for claims, in the DAG's topological order: a mapped task that
+    /// expanded by its instances.
+    fn claim_order(&self) -> Vec<usize> {
+        let mut order = Vec::with_capacity(self.slots.len());
+        for &idx in self.dag.graph.topological_order() {
+            match self.instances.get(&idx) {
+                Some(children) => order.extend_from_slice(children),
+                None => order.push(idx),
+            }
+        }
+        order
+    }
+
     pub(super) fn set_state(&mut self, idx: usize, state: TaskState, now: DateTime<Utc>) {
         let slot = &mut self.slots[idx];
         slot.state = state;
@@ -89,7 +121,7 @@ impl RunExec<'_> {
             slot.next_attempt_at = None;
         }
         self.changes.push(Change::SetTask {
-            task_id: self.dag.tasks[idx].id.clone(),
+            task_id: slot.id.clone(),
             state,
             next_attempt_at: slot.next_attempt_at,
             end_date: state.is_finished().then_some(now),
@@ -101,7 +133,7 @@ impl RunExec<'_> {
         self.events.push(Event::Task {
             dag_id: self.dag.id.clone(),
             run_id: self.run.run_id.clone(),
-            task_id: self.dag.tasks[idx].id.clone(),
+            task_id: self.slots[idx].id.clone(),
             try_number: self.slots[idx].try_number,
             state,
         });
@@ -111,7 +143,7 @@ impl RunExec<'_> {
     pub(super) fn fail_try(&mut self, idx: usize, retryable: bool, now: DateTime<Utc>) {
         let slot = &self.slots[idx];
         if retryable && slot.try_number < slot.max_tries {
-            let delay = retry_delay(&self.dag.tasks[idx].policy, slot.try_number.max(1));
+            let delay = retry_delay(&self.task(idx).policy, slot.try_number.max(1));
             // Delays are bounded when a DAG is loaded; a sum past the calendar waits forever
             // rather than panicking.
             self.slots[idx].next_attempt_at = chrono::Duration::from_std(delay)
@@ -128,44 +160,80 @@ impl RunExec<'_> {
     pub(super) fn schedule(&mut self, now: DateTime<Utc>) {
         for k in 0..self.dag.graph.topological_order().len() {
             let idx = self.dag.graph.topological_order()[k];
-            match self.slots[idx].state {
-                TaskState::None => {
-                    let decision = self.dag.tasks[idx]
-                        .policy
-                        .trigger_rule
-                        .evaluate(self.upstream_states(idx));
-                    match decision {
-                        Decision::Wait => {}
-                        Decision::Run => self.set_state(idx, TaskState::Scheduled, now),
-                        Decision::Skip => self.set_state(idx, TaskState::Skipped, now),
-                        Decision::UpstreamFailed => {
-                            self.set_state(idx, TaskState::UpstreamFailed, now)
-                        }
-                    }
-                }
-                TaskState::UpForRetry
-                    if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) =>
-                {
-                    self.set_state(idx, TaskState::Scheduled, now);
-                }
-                TaskState::Deferred if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) => {
-                    self.set_state(idx, TaskState::Scheduled, now);
-                }
-                _ => {}
+            if self.instances.contains_key(&idx) {
+                self.schedule_instances(idx, now);
+                continue;
             }
+            self.schedule_one(idx, now);
         }
     }
 
+    /// A mapped task's instances wake like tasks, and the task shows what they come to.
+    fn schedule_instances(&mut self, idx: usize, now: DateTime<Utc>) {
+        let children = self.instances.get(&idx).cloned().unwrap_or_default();
+        for &c in &children {
+            if self.slots[c].state == TaskState::None {
+                // Expanded means its trigger rule said run.
+                self.set_state(c, TaskState::Scheduled, now);
+            } else {
+                self.schedule_one(c, now);
+            }
+        }
+        let state = super::expand::aggregate(children.iter().map(|&c| self.slots[c].state));
+        if self.slots[idx].state != state {
+            self.set_state(idx, state, now);
+        }
+    }
+
+    /// Applies the trigger rule of a waiting task (or instance), or wakes its retry.
+    fn schedule_one(&mut self, idx: usize, now: DateTime<Utc>) {
+        match self.slots[idx].state {
+            TaskState::None => {
+                let decision = self
+                    .task(idx)
+                    .policy
+                    .trigger_rule
+                    .evaluate(self.upstream_states(idx));
+                match decision {
+                    Decision::Wait => {}
+                    Decision::Run if self.task(idx).mapping.is_some() => {
+                        if !self.to_expand.contains(&idx) {
+                            self.to_expand.push(idx);
+                        }
+                    }
+                    Decision::Run => self.set_state(idx, TaskState::Scheduled, now),
+                    Decision::Skip => self.set_state(idx, TaskState::Skipped, now),
+                    Decision::UpstreamFailed => self.set_state(idx, TaskState::UpstreamFailed, now),
+                }
+            }
+            TaskState::UpForRetry if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) => {
+                self.set_state(idx, TaskState::Scheduled, now);
+            }
+            TaskState::Deferred if self.slots[idx].next_attempt_at.is_none_or(|t| t <= now) => {
+                self.set_state(idx, TaskState::Scheduled, now);
+            }
+            _ => {}
+        }
+    }
+
+    /// The states of a task's upstreams for its trigger rule: each instance of a mapped
+    /// upstream that expanded counts, as in Airflow.
     pub(super) fn upstream_states(&self, idx: usize) -> UpstreamStates {
         let mut up = UpstreamStates::default();
-        for u in self.dag.graph.upstream(idx) {
+        let mut count = |state: TaskState| {
             up.total += 1;
-            match self.slots[u].state {
+            match state {
                 TaskState::Success => up.success += 1,
                 TaskState::Failed => up.failed += 1,
                 TaskState::UpstreamFailed => up.upstream_failed += 1,
                 TaskState::Skipped => up.skipped += 1,
                 _ => {}
+            }
+        };
+        for u in self.dag.graph.upstream(self.slots[idx].task) {
+            match self.instances.get(&u) {
+                Some(children) => children.iter().for_each(|&c| count(self.slots[c].state)),
+                None => count(self.slots[u].state),
             }
         }
         up
@@ -181,8 +249,7 @@ impl RunExec<'_> {
         let lease_until =
             now + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
         let sharing = self.ex.sharing.get();
-        for k in 0..self.dag.graph.topological_order().len() {
-            let idx = self.dag.graph.topological_order()[k];
+        for idx in self.claim_order() {
             if self.slots[idx].state != TaskState::Scheduled {
                 continue;
             }
@@ -191,7 +258,7 @@ impl RunExec<'_> {
             {
                 break;
             }
-            let policy = &self.dag.tasks[idx].policy;
+            let policy = &self.task(idx).policy;
             let local = sharing.is_none_or(|s| s.serves(&policy.pool) && s.take_slot());
             let queued = if local {
                 match self.ex.pools.try_acquire(&policy.pool, policy.pool_slots) {
@@ -208,7 +275,7 @@ impl RunExec<'_> {
                             "task needs {} slots of pool `{}`, which has {size}",
                             policy.pool_slots, policy.pool
                         );
-                        tracing::error!(task = %self.dag.tasks[idx].id, "{message}");
+                        tracing::error!(task = %self.slots[idx].id, "{message}");
                         self.set_state(idx, TaskState::Failed, now);
                         continue;
                     }
@@ -218,7 +285,7 @@ impl RunExec<'_> {
             };
             let try_number = self.slots[idx].try_number + 1;
             self.changes.push(Change::Claim {
-                task_id: self.dag.tasks[idx].id.clone(),
+                task_id: self.slots[idx].id.clone(),
                 try_number,
                 worker_id: self.ex.worker.as_str().to_string(),
                 max_active_tasks: self.dag.max_active_tasks,
@@ -238,7 +305,7 @@ impl RunExec<'_> {
             // moves it to `running` (one statement less per task on the hot path).
             let claimed: std::collections::HashSet<&str> = claims
                 .iter()
-                .map(|c| self.dag.tasks[c.idx].id.as_str())
+                .map(|c| self.slots[c.idx].id.as_str())
                 .collect();
             self.changes.retain(|c| {
                 !matches!(c, Change::SetTask { task_id, state: TaskState::Scheduled, .. }
@@ -296,6 +363,13 @@ impl RunExec<'_> {
                 return Err(self.time_out(limit).await);
             }
             self.schedule(now);
+            if !self.to_expand.is_empty() {
+                // What the expansion reads (an upstream's XCom) is in the store first.
+                self.commit().await?;
+                self.expand(now).await?;
+                // Its instances are scheduled (or the task failed or was skipped).
+                self.schedule(now);
+            }
             let (claims, pool_blocked) = self.claim(now);
             let done = self.running == 0
                 && claims.is_empty()
@@ -351,7 +425,7 @@ impl RunExec<'_> {
                     self.unclaim(c);
                     // Another worker has it, or the DAG's other runs fill `max_active_tasks`:
                     // the store's state says which at the next heartbeat.
-                    tracing::debug!(task = %self.dag.tasks[idx].id, "not claimed: running elsewhere or max_active_tasks reached");
+                    tracing::debug!(task = %self.slots[idx].id, "not claimed: running elsewhere or max_active_tasks reached");
                     self.slots[idx].state = TaskState::Running;
                     self.external.push(idx);
                 }
@@ -476,7 +550,8 @@ impl RunExec<'_> {
 
     /// Airflow's rule: a run fails if a leaf task failed or was upstream_failed.
     pub(super) fn final_state(&self) -> RunState {
-        let failed = (0..self.slots.len())
+        // A mapped task's slot holds what its instances came to.
+        let failed = (0..self.dag.tasks.len())
             .filter(|&i| self.dag.graph.downstream(i).is_empty())
             .any(|i| {
                 matches!(
@@ -498,16 +573,23 @@ impl RunExec<'_> {
             state: self.run.state,
             tasks: self
                 .dag
+                .graph
                 .topological_order()
-                .map(|t| {
-                    let i = self.dag.graph.index_of(&t.id).unwrap_or_default();
-                    TaskSummary {
-                        task_id: t.id.clone(),
-                        state: self.slots[i].state,
-                        tries: self.slots[i].try_number,
-                        duration: self.slots[i].duration,
-                        error: self.slots[i].error.clone(),
-                    }
+                .iter()
+                .flat_map(|&i| {
+                    let children = self
+                        .instances
+                        .get(&i)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    std::iter::once(i).chain(children.iter().copied())
+                })
+                .map(|i| TaskSummary {
+                    task_id: self.slots[i].id.clone(),
+                    state: self.slots[i].state,
+                    tries: self.slots[i].try_number,
+                    duration: self.slots[i].duration,
+                    error: self.slots[i].error.clone(),
                 })
                 .collect(),
         }

@@ -189,7 +189,9 @@ impl Executor {
             served.runs.insert(t.run.clone(), run.clone());
         }
         let found = dag.as_ref().zip(run.as_ref()).and_then(|(dag, run)| {
-            let idx = dag.graph.index_of(&t.task_id)?;
+            let task = crate::dag::mapping::parse_instance_id(&t.task_id)
+                .map_or(t.task_id.as_str(), |(task, _)| task);
+            let idx = dag.graph.index_of(task)?;
             Some((Arc::clone(dag), run.clone(), idx))
         });
         let Some((dag, run, idx)) = found else {
@@ -214,6 +216,32 @@ impl Executor {
             return;
         };
         let task = &dag.tasks[idx];
+        // A mapped instance's arguments are its task's with those its expansion gave it.
+        let args = if task.mapping.is_some() {
+            let tis = match self.store.task_instances(&t.run).await {
+                Ok(tis) => tis,
+                Err(e) => {
+                    tracing::warn!(
+                        "cannot read the arguments of {} in {}: {e}",
+                        t.task_id,
+                        t.run
+                    );
+                    let back = vec![Change::Requeue {
+                        task_id: t.task_id.clone(),
+                        try_number: t.try_number,
+                    }];
+                    served.unwritten.push(held(&t, me, back));
+                    return;
+                }
+            };
+            let mapped = tis
+                .into_iter()
+                .find(|ti| ti.task_id == t.task_id)
+                .and_then(|ti| ti.mapped_args);
+            crate::dag::mapping::instance_args(&task.args, mapped.as_ref())
+        } else {
+            task.args.clone()
+        };
         let policy = &task.policy;
         let pooled = match self.pools.try_acquire(&policy.pool, policy.pool_slots) {
             Acquire::Ok => {
@@ -238,11 +266,11 @@ impl Executor {
         let ctx = self.context(
             &dag,
             &run,
-            Some(idx),
+            Some((idx, t.task_id.as_str())),
             t.try_number,
             t.max_tries,
             t.first_start,
-            task.args.clone(),
+            args,
             log.clone(),
         );
         let operator = self.registry.get(&task.operator).cloned();

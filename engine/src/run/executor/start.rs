@@ -186,12 +186,16 @@ impl Executor {
         if !missing.is_empty() && !run.state.is_finished() {
             self.store.add_task_instances(&run.key(), &missing).await?;
         }
-        let slots = dag
+        let mut slots: Vec<Slot> = dag
             .tasks
             .iter()
-            .map(|t| {
+            .enumerate()
+            .map(|(i, t)| {
                 let ti = by_id.get(t.id.as_str()).copied();
                 Slot {
+                    task: i,
+                    id: t.id.clone(),
+                    mapped_args: None,
                     // `queued` is claimable like `scheduled`: its claim never happened.
                     state: match ti.map_or(TaskState::None, |ti| ti.state) {
                         TaskState::Queued => TaskState::Scheduled,
@@ -206,6 +210,7 @@ impl Executor {
                 }
             })
             .collect();
+        let (instances, earlier_instances) = mapped_instances(dag, &tis, &mut slots);
         let masker = Arc::new(self.masker().await.with_conf(&run.conf));
         let inbox = self.inbox(&run.key());
         Ok(RunExec {
@@ -222,6 +227,72 @@ impl Executor {
             inbox,
             callbacks: JoinSet::new(),
             masker,
+            instances,
+            earlier_instances,
+            to_expand: Vec::new(),
         })
     }
+}
+
+/// The instances of each mapped task, from the run's task instances: those of a task that
+/// expanded (its state is past `none`) get slots, appended to `slots` in map-index order;
+/// those of a task that did not (the run was cleared) are kept to be taken up again, or
+/// removed, when it expands.
+#[allow(clippy::type_complexity)]
+fn mapped_instances(
+    dag: &Dag,
+    tis: &[TaskInstance],
+    slots: &mut Vec<Slot>,
+) -> (
+    HashMap<usize, Vec<usize>>,
+    HashMap<usize, Vec<TaskInstance>>,
+) {
+    let mut by_task: HashMap<usize, Vec<(usize, &TaskInstance)>> = HashMap::new();
+    for ti in tis {
+        let Some((task, i)) = crate::dag::mapping::parse_instance_id(&ti.task_id) else {
+            continue;
+        };
+        if let Some(idx) = dag.graph.index_of(task)
+            && dag.tasks[idx].mapping.is_some()
+        {
+            by_task.entry(idx).or_default().push((i, ti));
+        }
+    }
+    let (mut instances, mut earlier) = (HashMap::new(), HashMap::new());
+    for (idx, mut children) in by_task {
+        children.sort_by_key(|(i, _)| *i);
+        if slots[idx].state == TaskState::None {
+            earlier.insert(
+                idx,
+                children.into_iter().map(|(_, ti)| ti.clone()).collect(),
+            );
+            continue;
+        }
+        let mut own = Vec::with_capacity(children.len());
+        for (_, ti) in children
+            .into_iter()
+            .filter(|(_, ti)| ti.state != TaskState::Removed)
+        {
+            own.push(slots.len());
+            slots.push(Slot {
+                task: idx,
+                id: ti.task_id.clone(),
+                mapped_args: ti.mapped_args.clone(),
+                state: match ti.state {
+                    TaskState::Queued => TaskState::Scheduled,
+                    s => s,
+                },
+                try_number: ti.try_number,
+                max_tries: ti.max_tries,
+                next_attempt_at: ti.next_attempt_at,
+                duration: None,
+                error: None,
+                start_date: ti.start_date,
+            });
+        }
+        if !own.is_empty() {
+            instances.insert(idx, own);
+        }
+    }
+    (instances, earlier)
 }

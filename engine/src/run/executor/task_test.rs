@@ -27,7 +27,7 @@ impl Executor {
         let ctx = self.context(
             dag,
             run,
-            Some(idx),
+            Some((idx, task_id)),
             1,
             task.policy.retries + 1,
             run.start_date,

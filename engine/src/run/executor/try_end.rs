@@ -38,7 +38,7 @@ impl RunExec<'_> {
         self.ex.context(
             self.dag,
             &self.run,
-            idx,
+            idx.map(|i| (self.slots[i].task, self.slots[i].id.as_str())),
             try_number,
             idx.map_or(1, |i| self.slots[i].max_tries),
             idx.and_then(|i| self.slots[i].start_date),
@@ -51,9 +51,9 @@ impl RunExec<'_> {
     /// A callback's failure is logged and changes nothing.
     pub(super) fn fire(&mut self, event: &'static str, idx: Option<usize>) {
         let callbacks = match (idx, event) {
-            (Some(i), "on_failure") => &self.dag.tasks[i].policy.on_failure_callback,
-            (Some(i), "on_success") => &self.dag.tasks[i].policy.on_success_callback,
-            (Some(i), _) => &self.dag.tasks[i].policy.on_retry_callback,
+            (Some(i), "on_failure") => &self.task(i).policy.on_failure_callback,
+            (Some(i), "on_success") => &self.task(i).policy.on_success_callback,
+            (Some(i), _) => &self.task(i).policy.on_retry_callback,
             (None, "on_failure") => &self.dag.on_failure_callback,
             (None, _) => &self.dag.on_success_callback,
         };
@@ -62,7 +62,7 @@ impl RunExec<'_> {
         }
         let who = idx.map_or_else(
             || format!("run {} of {}", self.run.run_id, self.dag.id),
-            |i| format!("task {} of {}", self.dag.tasks[i].id, self.run.run_id),
+            |i| format!("task {} of {}", self.slots[i].id, self.run.run_id),
         );
         let try_number = idx.map_or(0, |i| self.slots[i].try_number);
         for cb in callbacks.clone() {
@@ -101,20 +101,22 @@ impl RunExec<'_> {
         idx: usize,
         try_number: u32,
     ) -> tokio::task::Id {
-        let task = &self.dag.tasks[idx];
+        let task = self.task(idx);
         let log = LogBuffer::masked(Arc::clone(&self.masker));
         self.logs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(idx, (try_number, log.clone()));
         self.event(idx, TaskState::Running);
-        let ctx = self.context(Some(idx), try_number, task.args.clone(), log);
+        let args =
+            crate::dag::mapping::instance_args(&task.args, self.slots[idx].mapped_args.as_ref());
+        let ctx = self.context(Some(idx), try_number, args, log);
         let operator = self.ex.registry.get(&task.operator).cloned();
         let renderer = Arc::clone(&self.ex.renderer);
         let run_type = self.run.run_type.as_str();
         let timeout = task.policy.execution_timeout;
         let masker = Arc::clone(&self.masker);
-        let span = tracing::info_span!("try", task = %task.id, try_number);
+        let span = tracing::info_span!("try", task = %self.slots[idx].id, try_number);
         let handle = joins.spawn(
             async move {
                 let (result, pending, duration) =
@@ -168,7 +170,7 @@ impl RunExec<'_> {
     pub(super) fn try_done(&mut self, done: TryDone) {
         let now = self.ex.clock.now();
         let idx = done.idx;
-        let task_id = self.dag.tasks[idx].id.clone();
+        let task_id = self.slots[idx].id.clone();
         self.slots[idx].duration = Some(done.duration);
         let log = self
             .logs
@@ -224,7 +226,7 @@ impl RunExec<'_> {
                     self.changes.push(Change::SetVariable { key, value });
                 }
                 if !matches!(outcome, TaskOutcome::Skipped(_) | TaskOutcome::Defer { .. }) {
-                    for dataset in &self.dag.tasks[idx].outlets {
+                    for dataset in &self.task(idx).outlets {
                         self.changes.push(Change::DatasetEvent {
                             dataset: dataset.clone(),
                             task_id: task_id.clone(),
@@ -260,7 +262,7 @@ impl RunExec<'_> {
                     TaskOutcome::Branch(chosen) => {
                         self.set_state(idx, TaskState::Success, now);
                         self.fire("on_success", Some(idx));
-                        for d in self.dag.graph.downstream(idx) {
+                        for d in self.dag.graph.downstream(self.slots[idx].task) {
                             if !chosen.contains(&self.dag.tasks[d].id) {
                                 self.force_skip(d, now);
                             }
@@ -272,9 +274,13 @@ impl RunExec<'_> {
                         self.set_state(idx, TaskState::Success, now);
                         self.fire("on_success", Some(idx));
                         let targets: Vec<usize> = if skip_all_downstream {
-                            self.dag.graph.descendants(idx).into_iter().collect()
+                            self.dag
+                                .graph
+                                .descendants(self.slots[idx].task)
+                                .into_iter()
+                                .collect()
                         } else {
-                            self.dag.graph.downstream(idx)
+                            self.dag.graph.downstream(self.slots[idx].task)
                         };
                         for d in targets {
                             self.force_skip(d, now);

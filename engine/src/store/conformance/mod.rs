@@ -44,6 +44,8 @@ pub(super) fn ti(id: &str) -> TaskInstance {
         next_attempt_at: None,
         start_date: None,
         end_date: None,
+        mapped_args: None,
+        rendered_map_index: None,
     }
 }
 

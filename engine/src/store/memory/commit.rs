@@ -24,7 +24,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
         .iter()
         .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
         .flat_map(|(_, tis)| tis)
-        .filter(|t| t.state == TaskState::Running)
+        .filter(|t| is_running_try(t))
         .count();
     // …and those of one task (`max_active_tis_per_dag`).
     let running_elsewhere_of = |task: &str| {
@@ -32,7 +32,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .iter()
             .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
             .flat_map(|(_, tis)| tis)
-            .filter(|t| t.task_id == task && t.state == TaskState::Running)
+            .filter(|t| t.task_id == task && is_running_try(t))
             .count()
     };
     for change in &batch.changes {
@@ -47,11 +47,9 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 at,
                 queued,
             } => {
-                let running = running_elsewhere
-                    + tis.iter().filter(|t| t.state == TaskState::Running).count();
-                let same_task = |t: &&crate::store::TaskInstance| {
-                    t.task_id == *task_id && t.state == TaskState::Running
-                };
+                let running = running_elsewhere + tis.iter().filter(|t| is_running_try(t)).count();
+                let same_task =
+                    |t: &&crate::store::TaskInstance| t.task_id == *task_id && is_running_try(t);
                 let task_running =
                     running_elsewhere_of(task_id) + tis.iter().filter(same_task).count();
                 let room = running < *max_active_tasks as usize
@@ -216,6 +214,32 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                     ti.max_tries += 1;
                 }
             }
+            Change::MapInstance {
+                task_id,
+                mapped_args,
+                max_tries,
+                pool,
+                pool_slots,
+                rendered_map_index,
+            } => match tis.iter_mut().find(|t| t.task_id == *task_id) {
+                Some(ti) => {
+                    ti.mapped_args = Some(mapped_args.clone());
+                    ti.rendered_map_index = rendered_map_index.clone();
+                }
+                None => tis.push(crate::store::TaskInstance {
+                    task_id: task_id.clone(),
+                    state: TaskState::None,
+                    try_number: 0,
+                    max_tries: *max_tries,
+                    pool: pool.clone(),
+                    pool_slots: *pool_slots,
+                    next_attempt_at: None,
+                    start_date: None,
+                    end_date: None,
+                    mapped_args: Some(mapped_args.clone()),
+                    rendered_map_index: rendered_map_index.clone(),
+                }),
+            },
             Change::ResetTask { task_id, max_tries } => {
                 if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
                     ti.state = TaskState::None;
@@ -294,4 +318,10 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
         d.datasets.push(e);
     }
     Ok(claims)
+}
+
+/// Whether a task instance has a try running: a mapped task is `running` while its
+/// instances run, without a try of its own, and holds no `max_active_tasks` place.
+fn is_running_try(t: &crate::store::TaskInstance) -> bool {
+    t.state == TaskState::Running && t.try_number > 0
 }

@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "runs by DAG and logical date",
         include_str!("../migrations/0010_runs_by_logical_date.sql"),
     ),
+    (
+        11,
+        "mapped task instances",
+        include_str!("../migrations/0011_mapped_instances.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

@@ -126,7 +126,8 @@ pub(super) async fn task_instances(
 ) -> Result<Vec<TaskInstance>, StoreError> {
     sqlx::query(
         "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
-         start_date, end_date FROM task_instances WHERE dag_id = $1 AND run_id = $2",
+         start_date, end_date, mapped_args, rendered_map_index FROM task_instances \
+         WHERE dag_id = $1 AND run_id = $2",
     )
     .bind(&run.dag_id)
     .bind(&run.run_id)

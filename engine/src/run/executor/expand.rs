@@ -1,0 +1,314 @@
+//! Expanding a mapped task when its trigger rule says run: what each mapped argument is
+//! expanded over is resolved (a list, an upstream's XCom, a rendered template), the
+//! instances `task[i]` are written with their arguments in the run's next batch, and from
+//! then on they run as tasks of their own while the task shows what they come to.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::dag::Task;
+use crate::dag::mapping::{self, MapSource, Mapping};
+use crate::state::TaskState;
+use crate::store::{Change, TaskInstance};
+use crate::template::{RunData, needs};
+
+use super::RunError;
+use super::run::{RunExec, Slot};
+
+/// What a mapped task's state is from its instances' (Airflow's summary of a mapped task):
+/// running until all are finished, then failed if one failed, upstream_failed if one was,
+/// skipped if all were, else success.
+pub(super) fn aggregate(states: impl Iterator<Item = TaskState>) -> TaskState {
+    let (mut unfinished, mut failed, mut upstream_failed, mut all_skipped) =
+        (false, false, false, true);
+    for s in states {
+        unfinished |= !s.is_finished();
+        failed |= s == TaskState::Failed;
+        upstream_failed |= s == TaskState::UpstreamFailed;
+        all_skipped &= s == TaskState::Skipped;
+    }
+    if unfinished {
+        TaskState::Running
+    } else if failed {
+        TaskState::Failed
+    } else if upstream_failed {
+        TaskState::UpstreamFailed
+    } else if all_skipped {
+        TaskState::Skipped
+    } else {
+        TaskState::Success
+    }
+}
+
+/// What templates of an expansion read: the run's XComs (spilled ones fetched) and the
+/// Variables, loaded once per turn and only when needed.
+#[derive(Default)]
+struct Inputs {
+    xcoms: Vec<(String, String, Value)>,
+    variables: BTreeMap<String, String>,
+}
+
+impl RunExec<'_> {
+    /// Expands the mapped tasks whose trigger rule said run: each gets its instances, or
+    /// is skipped (nothing to expand over, as in Airflow), or fails saying why (not a list,
+    /// more than `max_map_length`, a template error).
+    pub(super) async fn expand(&mut self, now: DateTime<Utc>) -> Result<(), RunError> {
+        let ready = std::mem::take(&mut self.to_expand);
+        let inputs = self.inputs(&ready).await?;
+        for idx in ready {
+            let task = self.task(idx);
+            let Some(m) = &task.mapping else {
+                continue;
+            };
+            match self.instances_of(task, m, &inputs) {
+                Err(message) => {
+                    tracing::warn!(task = %task.id, "cannot expand: {message}");
+                    self.remove_earlier(idx, 0, now);
+                    self.slots[idx].error = Some(message);
+                    self.set_state(idx, TaskState::Failed, now);
+                    self.fire("on_failure", Some(idx));
+                }
+                Ok(list) if list.is_empty() => {
+                    tracing::info!(task = %task.id, "expanded into no instance: skipped");
+                    self.remove_earlier(idx, 0, now);
+                    self.set_state(idx, TaskState::Skipped, now);
+                }
+                Ok(list) => self.add_instances(idx, list, now),
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads what the expansions of `ready` read.
+    async fn inputs(&self, ready: &[usize]) -> Result<Inputs, RunError> {
+        let mut want = crate::template::Needs::default();
+        for &idx in ready {
+            for (_, source) in self.task(idx).mapping.iter().flat_map(|m| &m.expand) {
+                match source {
+                    MapSource::Items(_) => {}
+                    MapSource::Xcom { .. } => want.xcom = true,
+                    MapSource::Template(t) => {
+                        let n = needs(&Value::String(t.clone()));
+                        want.xcom |= n.xcom;
+                        want.variables |= n.variables;
+                    }
+                }
+            }
+            if let Some(t) = self
+                .task(idx)
+                .mapping
+                .as_ref()
+                .and_then(|m| m.map_index_template.as_ref())
+            {
+                let n = needs(&Value::String(t.clone()));
+                want.xcom |= n.xcom;
+                want.variables |= n.variables;
+            }
+        }
+        let mut inputs = Inputs::default();
+        let store = self.ex.store.as_ref();
+        if want.xcom {
+            inputs.xcoms = store.xcoms(&self.run.key()).await?;
+            for (_, _, value) in &mut inputs.xcoms {
+                let v = std::mem::take(value);
+                // A spilled value that cannot be fetched stays a reference: expanding over
+                // it then fails, saying it is not a list.
+                *value =
+                    match crate::xcom_spill::resolved(&self.ex.resources, store, v.clone()).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::warn!("cannot fetch a spilled XCom value: {e}");
+                            v
+                        }
+                    };
+            }
+        }
+        if want.variables {
+            inputs.variables = store.variables().await?.into_iter().collect();
+        }
+        Ok(inputs)
+    }
+
+    /// The instances' mapped arguments and names, or why the task cannot expand.
+    fn instances_of(
+        &self,
+        task: &Task,
+        m: &Mapping,
+        inputs: &Inputs,
+    ) -> Result<Vec<(Value, Option<String>)>, String> {
+        let params = self.params();
+        let renderer = &self.ex.renderer;
+        let mut lists = Vec::with_capacity(m.expand.len());
+        for (arg, source) in &m.expand {
+            let value = match source {
+                MapSource::Items(items) => Value::Array(items.clone()),
+                MapSource::Xcom { task_id, key } => {
+                    let value =
+                        mapping::pull_xcom(&inputs.xcoms, task_id, key).ok_or_else(|| {
+                            format!(
+                                "`expand` argument `{arg}`: task `{task_id}` pushed no XCom \
+                             `{key}` (it must push the list to expand over)"
+                            )
+                        })?;
+                    // A `command` task pushes its last line of output: a JSON list there
+                    // is the list.
+                    match &value {
+                        Value::String(s) => match serde_json::from_str::<Value>(s) {
+                            Ok(v @ (Value::Array(_) | Value::Object(_))) => v,
+                            _ => value,
+                        },
+                        _ => value,
+                    }
+                }
+                MapSource::Template(t) => {
+                    let ctx = renderer.context(&self.data(&params, inputs, &task.id));
+                    let rendered = renderer
+                        .render_args(&Value::String(t.clone()), &ctx, &[])
+                        .map_err(|e| format!("`expand` argument `{arg}`: {e}"))?;
+                    let text = rendered.as_str().unwrap_or_default();
+                    serde_json::from_str(text).map_err(|_| {
+                        format!(
+                            "`expand` argument `{arg}`: the template rendered `{}`, which is \
+                             not a JSON list (end the template with `| tojson`)",
+                            text.chars().take(80).collect::<String>()
+                        )
+                    })?
+                }
+            };
+            lists.push(mapping::as_list(arg, value).map_err(|e| e.to_string())?);
+        }
+        let all = m.instances(&lists).map_err(|e| e.to_string())?;
+        let mut out = Vec::with_capacity(all.len());
+        for (i, args) in all.into_iter().enumerate() {
+            let name = match &m.map_index_template {
+                None => None,
+                Some(t) => {
+                    let id = mapping::instance_id(&task.id, i);
+                    let full = mapping::instance_args(&task.args, Some(&args));
+                    let name = renderer
+                        .render_map_index(t, &self.data(&params, inputs, &id), &full)
+                        .map_err(|e| format!("`map_index_template` of instance {i}: {e}"))?;
+                    Some(name)
+                }
+            };
+            out.push((args, name));
+        }
+        Ok(out)
+    }
+
+    /// What templates of the run see, for `task_id`.
+    fn data<'d>(
+        &'d self,
+        params: &'d serde_json::Map<String, Value>,
+        inputs: &'d Inputs,
+        task_id: &'d str,
+    ) -> RunData<'d> {
+        RunData {
+            dag_id: &self.dag.id,
+            run_id: &self.run.run_id,
+            run_type: self.run.run_type.as_str(),
+            task_id,
+            try_number: 0,
+            logical_date: self.run.logical_date,
+            data_interval_start: self.run.data_interval_start,
+            data_interval_end: self.run.data_interval_end,
+            params,
+            conf: &self.run.conf,
+            variables: &inputs.variables,
+            xcoms: &inputs.xcoms,
+        }
+    }
+
+    /// The run's params: the DAG's, overridden by its conf.
+    fn params(&self) -> serde_json::Map<String, Value> {
+        let mut params = self.dag.params.clone();
+        if let Some(conf) = self.run.conf.as_object() {
+            params.extend(conf.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        params
+    }
+
+    /// Writes the instances of mapped task `idx` and adds their slots (to be scheduled);
+    /// instances a cleared run had are taken up again with their tries.
+    fn add_instances(
+        &mut self,
+        idx: usize,
+        list: Vec<(Value, Option<String>)>,
+        now: DateTime<Utc>,
+    ) {
+        let task = self.task(idx);
+        let earlier: std::collections::HashMap<String, TaskInstance> = self
+            .earlier_instances
+            .get(&idx)
+            .into_iter()
+            .flatten()
+            .map(|ti| (ti.task_id.clone(), ti.clone()))
+            .collect();
+        let count = list.len();
+        let mut children = Vec::with_capacity(count);
+        for (i, (args, name)) in list.into_iter().enumerate() {
+            let id = mapping::instance_id(&task.id, i);
+            let before = earlier.get(&id);
+            let max_tries = before.map_or(task.policy.retries + 1, |ti| ti.max_tries);
+            self.changes.push(Change::MapInstance {
+                task_id: id.clone(),
+                mapped_args: args.clone(),
+                max_tries,
+                pool: task.policy.pool.clone(),
+                pool_slots: task.policy.pool_slots,
+                rendered_map_index: name,
+            });
+            children.push(self.slots.len());
+            self.slots.push(Slot {
+                task: idx,
+                id,
+                mapped_args: Some(args),
+                state: TaskState::None,
+                try_number: before.map_or(0, |ti| ti.try_number),
+                max_tries,
+                next_attempt_at: None,
+                duration: None,
+                error: None,
+                start_date: None,
+            });
+        }
+        self.remove_earlier(idx, count, now);
+        tracing::info!(task = %task.id, instances = count, "expanded");
+        self.instances.insert(idx, children);
+        self.set_state(idx, TaskState::Running, now);
+    }
+
+    /// Marks `removed` the instances a cleared run had past the task's new `count`.
+    fn remove_earlier(&mut self, idx: usize, count: usize, now: DateTime<Utc>) {
+        for ti in self.earlier_instances.remove(&idx).unwrap_or_default() {
+            let past = mapping::parse_instance_id(&ti.task_id).is_some_and(|(_, i)| i >= count);
+            if past && ti.state != TaskState::Removed {
+                self.changes.push(Change::SetTask {
+                    task_id: ti.task_id,
+                    state: TaskState::Removed,
+                    next_attempt_at: None,
+                    end_date: Some(now),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TaskState::*;
+
+    #[test]
+    fn a_mapped_task_shows_what_its_instances_came_to() {
+        let agg = |s: &[TaskState]| aggregate(s.iter().copied());
+        assert_eq!(agg(&[Success, Running]), Running);
+        assert_eq!(agg(&[Success, UpForRetry]), Running);
+        assert_eq!(agg(&[Success, Failed, Skipped]), Failed);
+        assert_eq!(agg(&[Success, UpstreamFailed]), UpstreamFailed);
+        assert_eq!(agg(&[Skipped, Skipped]), Skipped);
+        assert_eq!(agg(&[Skipped, Success]), Success);
+    }
+}
