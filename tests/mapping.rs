@@ -305,3 +305,57 @@ fn a_driver_killed_while_instances_run_resumes_each_instance_once() {
         assert!(lines.contains_key(&i.to_string()), "item {i}: {lines:?}");
     }
 }
+
+#[test]
+fn a_list_cut_in_a_commands_output_is_said_to_be_cut() {
+    let dag = "dag_id: big\ntasks:\n  make:\n    operator: command\n    bash_command: python3 -c 'import json; print(json.dumps([\"echo\"] * 20000))'\n  each:\n    operator: command\n    max_map_length: 20000\n    expand:\n      bash_command: make.output\n";
+    let env = Env::new(&[("big.yml", dag)]);
+    let out = env.cmd(&["trigger", "big"]).assert().failure();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        text.contains("printed was cut (a log line keeps 64 KiB)"),
+        "{text}"
+    );
+    assert_eq!(states(&shown_run(&env))["each"], "failed");
+}
+
+/// On PostgreSQL with two workers: the instances of a task in a pool only the second one
+/// serves are handed to it, and it runs each with the arguments its expansion gave it.
+#[test]
+fn instances_handed_to_another_worker_run_with_their_own_arguments() {
+    let dag = "dag_id: handed\ntasks:\n  each:\n    operator: command\n    partial: {pool: gpu}\n    expand:\n      bash_command: [\"echo first\", \"echo second\", \"echo third\"]\n  after:\n    operator: command\n    bash_command: \"echo {{ ti.xcom_pull(task_ids='each') | join(',') }}\"\n    dependencies: [each]\n";
+    let Some(d) = common::deployment::Deployment::new("mapped", dag) else {
+        return;
+    };
+    std::fs::write(d.dir.path().join("dags/pools.yaml"), "gpu: 2\n").unwrap();
+    d.ok(&["trigger", "handed", "--run-id", "h1", "--no-wait"]);
+    // The first worker drives the run; only then does the one serving `gpu` start.
+    let w1 = d.spawn(
+        "w1",
+        &["worker", "--poll", "200ms", "--pools", "default_pool"],
+    );
+    let start = Instant::now();
+    while d.runs()[0]["state"] != "running" {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", d.log("w1"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let w2 = d.spawn("w2", &["worker", "--poll", "200ms", "--pools", "gpu"]);
+    let runs = d.wait_finished(1, Duration::from_secs(60));
+    assert!(common::deployment::stop(w1), "{}", d.log("w1"));
+    assert!(common::deployment::stop(w2), "{}", d.log("w2"));
+    assert_eq!(
+        runs[0]["state"],
+        "success",
+        "{}\n{}",
+        d.log("w1"),
+        d.log("w2")
+    );
+    let tries: BTreeMap<String, Vec<Value>> = d.tries("h1").into_iter().collect();
+    for i in 0..3 {
+        let t = &tries[&format!("each[{i}]")];
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert!(t[0]["handed"].as_bool().unwrap(), "{t:?}");
+    }
+    let log = d.ok(&["tasks", "logs", "h1", "after"]);
+    assert_eq!(log.trim(), "first,second,third");
+}

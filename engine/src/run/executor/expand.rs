@@ -157,6 +157,14 @@ impl RunExec<'_> {
                     match &value {
                         Value::String(s) => match serde_json::from_str::<Value>(s) {
                             Ok(v @ (Value::Array(_) | Value::Object(_))) => v,
+                            // A `command`'s output line is kept up to 64 KiB.
+                            _ if s.len() >= 64 * 1024 && s.starts_with('[') => {
+                                return Err(format!(
+                                    "`expand` argument `{arg}`: the last line task `{task_id}` \
+                                     printed was cut (a log line keeps 64 KiB): pass a list that \
+                                     large through a Variable (`{{{{ var.json.items | tojson }}}}`)"
+                                ));
+                            }
                             _ => value,
                         },
                         _ => value,

@@ -8,6 +8,7 @@ mod clean;
 mod consumption;
 mod handed;
 mod lifecycle;
+mod mapped;
 mod records;
 mod run_filter;
 mod stats;
@@ -425,6 +426,7 @@ pub async fn check(s: &dyn Store) {
     records::check(s).await;
     lifecycle::check(s).await;
     task_limit::check(s).await;
+    mapped::check(s).await;
     handed::check(s).await;
     clean::check(s).await;
     stats::check(s).await;

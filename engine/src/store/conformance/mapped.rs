@@ -1,0 +1,89 @@
+//! Mapped instances (`task[i]`): written with their arguments and names, written again (a
+//! cleared run expanding anew) with their tries kept, and a mapped task `running` while its
+//! instances run holds no `max_active_tasks` place (it has no try of its own).
+
+use super::{now, run, ti};
+use crate::state::TaskState;
+use crate::store::{Batch, Change, RunKey, Store};
+
+pub(super) async fn check(s: &dyn Store) {
+    let t = now();
+    let mut r = run("mapped");
+    r.dag_id = "maps".into();
+    s.create_run(&r, &[ti("m"), ti("x")], &[]).await.unwrap();
+    let key = RunKey::new("maps", "mapped");
+    let batch = |changes| Batch {
+        dag_id: "maps".into(),
+        run_id: "mapped".into(),
+        changes,
+    };
+    let instance = |i: usize, item: &str| Change::MapInstance {
+        task_id: format!("m[{i}]"),
+        mapped_args: serde_json::json!({"bash_command": item}),
+        max_tries: 3,
+        pool: "default_pool".into(),
+        pool_slots: 1,
+        rendered_map_index: Some(format!("item {item}")),
+    };
+    let set = |task: &str, state| Change::SetTask {
+        task_id: task.into(),
+        state,
+        next_attempt_at: None,
+        end_date: None,
+    };
+    s.commit(&batch(vec![
+        set("m", TaskState::Running),
+        instance(0, "a"),
+        instance(1, "b"),
+    ]))
+    .await
+    .unwrap();
+    let claim = |task: &str, try_number| Change::Claim {
+        task_id: task.into(),
+        try_number,
+        worker_id: "w1".into(),
+        max_active_tasks: 1,
+        max_active_tis_per_dag: None,
+        lease_until: t + chrono::Duration::seconds(30),
+        at: t,
+        queued: false,
+    };
+    assert_eq!(
+        s.commit(&batch(vec![claim("m[1]", 1)])).await.unwrap(),
+        [true],
+        "the mapped task itself, running without a try, takes no place"
+    );
+    assert_eq!(
+        s.commit(&batch(vec![claim("x", 1)])).await.unwrap(),
+        [false],
+        "its running instance does"
+    );
+    let tis = s.task_instances(&key).await.unwrap();
+    let get = |id: &str| tis.iter().find(|t| t.task_id == id).unwrap().clone();
+    let m0 = get("m[0]");
+    assert_eq!(
+        (m0.state, m0.try_number, m0.max_tries),
+        (TaskState::None, 0, 3)
+    );
+    assert_eq!(
+        m0.mapped_args,
+        Some(serde_json::json!({"bash_command": "a"}))
+    );
+    assert_eq!(m0.rendered_map_index.as_deref(), Some("item a"));
+    assert_eq!(get("x").mapped_args, None);
+    // Expanded anew: the arguments and name change, the tries stay.
+    s.commit(&batch(vec![instance(1, "c")])).await.unwrap();
+    let m1 = s
+        .task_instances(&key)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.task_id == "m[1]")
+        .unwrap();
+    assert_eq!((m1.state, m1.try_number), (TaskState::Running, 1));
+    assert_eq!(
+        m1.mapped_args,
+        Some(serde_json::json!({"bash_command": "c"}))
+    );
+    assert_eq!(m1.rendered_map_index.as_deref(), Some("item c"));
+}
