@@ -100,6 +100,7 @@ impl RunView {
                     "task_id": t.task_id,
                     "map_index": map_index(&t.task_id),
                     "rendered_map_index": t.rendered_map_index,
+                    "mapped_args": t.mapped_args.as_ref().map(|a| self.masker.mask_strings(a)),
                     "state": t.state.as_str(),
                     "try_number": t.try_number,
                     "max_tries": t.max_tries,

@@ -359,3 +359,43 @@ fn instances_handed_to_another_worker_run_with_their_own_arguments() {
     let log = d.ok(&["tasks", "logs", "h1", "after"]);
     assert_eq!(log.trim(), "first,second,third");
 }
+
+#[test]
+fn an_instance_of_a_task_mapped_over_a_list_renders_and_tests_alone() {
+    let env = Env::new(&[
+        ("fan.yml", OVER_XCOM),
+        (
+            "lit.yml",
+            "dag_id: lit\ntasks:\n  each:\n    operator: command\n    partial: {env: {X: x}}\n    expand:\n      bash_command: [\"echo one $X\", \"echo two $X\"]\n",
+        ),
+    ]);
+    let out = common::stdout_ok(
+        env.process(&["tasks", "render", "lit", "each[1]", "--json"])
+            .output()
+            .unwrap(),
+    );
+    let args: Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(args["bash_command"], "echo two $X");
+    assert_eq!(args["env"]["X"], "x");
+    env.cmd(&["tasks", "test", "lit", "each[0]"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("one x"));
+    for (dag, task, says) in [
+        (
+            "lit",
+            "each",
+            "is mapped: name one of its instances, `each[0]`",
+        ),
+        ("lit", "each[2]", "the task has 2 instance(s)"),
+        (
+            "fan",
+            "process[0]",
+            "come from task `list_files`'s output in a run",
+        ),
+    ] {
+        let out = env.cmd(&["tasks", "render", dag, task]).assert().failure();
+        let text = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(text.contains(says), "{task}: {text}");
+    }
+}

@@ -33,6 +33,7 @@ use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
 use crate::worker::WorkerId;
 
+mod decide;
 mod expand;
 mod handed;
 mod pool_slots;
