@@ -334,6 +334,8 @@ pub struct TakenTry {
     pub max_tries: u32,
     /// When the task instance's first try started.
     pub first_start: Option<DateTime<Utc>>,
+    /// Of a mapped instance: the arguments its expansion gave it.
+    pub mapped_args: Option<serde_json::Value>,
 }
 
 /// Which queued tries a worker takes ([`Store::take_queued`]).

@@ -217,31 +217,7 @@ impl Executor {
         };
         let task = &dag.tasks[idx];
         // A mapped instance's arguments are its task's with those its expansion gave it.
-        let args = if task.mapping.is_some() {
-            let tis = match self.store.task_instances(&t.run).await {
-                Ok(tis) => tis,
-                Err(e) => {
-                    tracing::warn!(
-                        "cannot read the arguments of {} in {}: {e}",
-                        t.task_id,
-                        t.run
-                    );
-                    let back = vec![Change::Requeue {
-                        task_id: t.task_id.clone(),
-                        try_number: t.try_number,
-                    }];
-                    served.unwritten.push(held(&t, me, back));
-                    return;
-                }
-            };
-            let mapped = tis
-                .into_iter()
-                .find(|ti| ti.task_id == t.task_id)
-                .and_then(|ti| ti.mapped_args);
-            crate::dag::mapping::instance_args(&task.args, mapped.as_ref())
-        } else {
-            task.args.clone()
-        };
+        let args = crate::dag::mapping::instance_args(&task.args, t.mapped_args.as_ref());
         let policy = &task.policy;
         let pooled = match self.pools.try_acquire(&policy.pool, policy.pool_slots) {
             Acquire::Ok => {

@@ -86,4 +86,53 @@ pub(super) async fn check(s: &dyn Store) {
         Some(serde_json::json!({"bash_command": "c"}))
     );
     assert_eq!(m1.rendered_map_index.as_deref(), Some("item c"));
+    // A worker taking a handed instance gets its arguments with it (no read of the run's
+    // every instance per try).
+    let handed = match claim("m[0]", 1) {
+        Change::Claim {
+            task_id,
+            try_number,
+            worker_id,
+            max_active_tis_per_dag,
+            lease_until,
+            at,
+            ..
+        } => Change::Claim {
+            task_id,
+            try_number,
+            worker_id,
+            max_active_tasks: 10,
+            max_active_tis_per_dag,
+            lease_until,
+            at,
+            queued: true,
+        },
+        other => other,
+    };
+    let running = Change::SetRun {
+        state: crate::state::RunState::Running,
+        start_date: Some(t),
+        end_date: None,
+    };
+    assert_eq!(
+        s.commit(&batch(vec![running, handed])).await.unwrap(),
+        [true]
+    );
+    let got = s
+        .take_queued(&crate::store::TakeQueued {
+            worker_id: "w2".into(),
+            dag_ids: vec!["maps".into()],
+            pools: None,
+            limit: 10,
+            lease_until: t + chrono::Duration::seconds(30),
+            at: t,
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].task_id, "m[0]");
+    assert_eq!(
+        got[0].mapped_args,
+        Some(serde_json::json!({"bash_command": "a"}))
+    );
 }

@@ -382,6 +382,7 @@ impl Store for MemoryStore {
                     try_number: t.try_number,
                     max_tries: ti.max_tries,
                     first_start: ti.start_date,
+                    mapped_args: ti.mapped_args.clone(),
                 }
             })
             .collect())

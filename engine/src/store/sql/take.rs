@@ -80,7 +80,9 @@ impl SqlStore {
                  RETURNING (SELECT ti.max_tries FROM task_instances ti WHERE ti.dag_id = $1 \
                    AND ti.run_id = $2 AND ti.task_id = $3) AS max_tries, \
                    (SELECT ti.start_date FROM task_instances ti WHERE ti.dag_id = $1 \
-                   AND ti.run_id = $2 AND ti.task_id = $3) AS first_start",
+                   AND ti.run_id = $2 AND ti.task_id = $3) AS first_start, \
+                   (SELECT ti.mapped_args FROM task_instances ti WHERE ti.dag_id = $1 \
+                   AND ti.run_id = $2 AND ti.task_id = $3) AS mapped_args",
             )
             .bind(&dag_id)
             .bind(&run_id)
@@ -98,6 +100,7 @@ impl SqlStore {
                         Ok::<_, sqlx::Error>((
                             row.try_get::<i64, _>("max_tries")?,
                             row.try_get::<Option<i64>, _>("first_start")?,
+                            row.try_get::<Option<String>, _>("mapped_args")?,
                         ))
                     })()
                     .map_err(db("reading a taken try"))?;
@@ -107,6 +110,12 @@ impl SqlStore {
                         try_number: try_number.max(0) as u32,
                         max_tries: got.0.max(0) as u32,
                         first_start: got.1.map(from_micros),
+                        mapped_args: match got.2 {
+                            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                                super::super::rows::corrupt("mapped instance's arguments", e)
+                            })?),
+                            None => None,
+                        },
                     });
                 }
                 None => {
