@@ -399,3 +399,28 @@ fn an_instance_of_a_task_mapped_over_a_list_renders_and_tests_alone() {
         assert!(text.contains(says), "{task}: {text}");
     }
 }
+
+/// `max_active_tis_per_dag` counts a mapped task's instances together, as Airflow's does.
+#[test]
+fn max_active_tis_per_dag_holds_across_a_mapped_tasks_instances() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("spans.log");
+    let item = format!(
+        "echo start >> {0}; sleep 0.3; echo end >> {0}",
+        log.display()
+    );
+    let dag = format!(
+        "dag_id: capped\nmax_active_tasks: 8\ntasks:\n  each:\n    operator: command\n    max_active_tis_per_dag: 2\n    expand:\n      bash_command: {}\n",
+        serde_json::to_string(&vec![item; 6]).unwrap()
+    );
+    let env = Env::new(&[("capped.yml", &dag)]);
+    env.cmd(&["trigger", "capped"]).assert().success();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let (mut now, mut most) = (0i32, 0i32);
+    for line in text.lines() {
+        now += if line == "start" { 1 } else { -1 };
+        most = most.max(now);
+    }
+    assert_eq!(text.lines().count(), 12, "{text}");
+    assert_eq!(most, 2, "at most two instances at once:\n{text}");
+}

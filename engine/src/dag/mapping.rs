@@ -189,6 +189,12 @@ pub fn pull_xcom(xcoms: &[(String, String, Value)], task_id: &str, key: &str) ->
     ))
 }
 
+/// The task a task instance id belongs to: `task` for a mapped instance `task[i]`, the id
+/// itself otherwise.
+pub fn task_of_instance(id: &str) -> &str {
+    parse_instance_id(id).map_or(id, |(task, _)| task)
+}
+
 /// An instance's arguments: the task's own (`partial`) with its mapped ones over them.
 pub fn instance_args(task_args: &Value, mapped: Option<&Value>) -> Value {
     let mut args = task_args.clone();

@@ -17,8 +17,6 @@ pub(crate) struct MappingDraft {
     pub mapping: Mapping,
     /// `(task as written, position)` of every XCom source.
     pub upstream: Vec<(String, Pos)>,
-    /// Where `expand` is written.
-    pub pos: Pos,
 }
 
 /// The entries of `partial`, which count as the task's own (checked: no structural key).
@@ -136,7 +134,6 @@ pub(crate) fn read_mapping(
             max_map_length,
         },
         upstream,
-        pos: expand.pos,
     })
 }
 

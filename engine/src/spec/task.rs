@@ -275,14 +275,6 @@ fn read_task(
     if let Some(m) = &mapped {
         // As Airflow: expanding over a task's output makes the task an upstream.
         deps.extend(m.upstream.iter().cloned());
-        if policy.max_active_tis_per_dag.is_some() {
-            r.error(
-                m.pos,
-                Kind::Unsupported,
-                format!("{what} is mapped and has `max_active_tis_per_dag`, which dagctl does not enforce across mapped instances yet"),
-            )
-            .hint = Some("limit the instances with a pool (`pool:` and `pools.yaml`) instead".into());
-        }
     }
     let group = match node.get("task_group_name") {
         Some(n) if !n.is_null() => {

@@ -141,7 +141,12 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
                 ];
                 let sql = match max_active_tis_per_dag {
                     Some(cap) => {
+                        // A mapped instance (`task[i]`) counts with its task's others.
+                        let task = crate::dag::mapping::task_of_instance(task_id);
                         params.push(Param::Int(i64::from(*cap)));
+                        params.push(text(task));
+                        params.push(text(&format!("{task}[")));
+                        params.push(Param::Int(task.len() as i64 + 1));
                         CLAIM_UPDATE_TASK_CAP.as_str()
                     }
                     None => CLAIM_UPDATE.as_str(),
@@ -508,12 +513,14 @@ pub(super) fn new_task_instances(dag_id: &str, run_id: &str, tasks: &[TaskInstan
 /// [`crate::state::TaskState::CLAIMABLE`].
 static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| claim_update(""));
 
-/// The same for a task with `max_active_tis_per_dag` (`$8`): the task's running instances are
-/// counted too (only then: the count reads rows, the DAG-wide one only its index).
+/// The same for a task with `max_active_tis_per_dag` (`$8`): the task's running instances
+/// (`$9`, and its mapped instances `$9[…`: `$10`, `$11` characters long) are counted too (only
+/// then: the count reads rows, the DAG-wide one only its index).
 static CLAIM_UPDATE_TASK_CAP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     claim_update(
         " AND (SELECT COUNT(*) FROM task_instances \
-         WHERE dag_id = $1 AND task_id = $5 AND state = 'running' AND try_number > 0) < $8",
+         WHERE dag_id = $1 AND (task_id = $9 OR substr(task_id, 1, CAST($11 AS INTEGER)) = $10) \
+         AND state = 'running' AND try_number > 0) < $8",
     )
 });
 

@@ -135,4 +135,35 @@ pub(super) async fn check(s: &dyn Store) {
         got[0].mapped_args,
         Some(serde_json::json!({"bash_command": "a"}))
     );
+    // `max_active_tis_per_dag` counts a mapped task's instances together.
+    s.commit(&batch(vec![instance(2, "d"), instance(3, "e")]))
+        .await
+        .unwrap();
+    let capped = |task: &str| match claim(task, 1) {
+        Change::Claim {
+            task_id,
+            try_number,
+            worker_id,
+            lease_until,
+            at,
+            ..
+        } => Change::Claim {
+            task_id,
+            try_number,
+            worker_id,
+            max_active_tasks: 10,
+            max_active_tis_per_dag: Some(3),
+            lease_until,
+            at,
+            queued: false,
+        },
+        other => other,
+    };
+    assert_eq!(
+        s.commit(&batch(vec![capped("m[2]"), capped("m[3]")]))
+            .await
+            .unwrap(),
+        [true, false],
+        "with m[0] and m[1] running, a cap of 3 takes one more instance of `m`"
+    );
 }

@@ -32,7 +32,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .iter()
             .filter(|(key, _)| key.0 == batch.dag_id && **key != k)
             .flat_map(|(_, tis)| tis)
-            .filter(|t| t.task_id == task && is_running_try(t))
+            .filter(|t| same_task(&t.task_id, task) && is_running_try(t))
             .count()
     };
     for change in &batch.changes {
@@ -48,8 +48,9 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 queued,
             } => {
                 let running = running_elsewhere + tis.iter().filter(|t| is_running_try(t)).count();
-                let same_task =
-                    |t: &&crate::store::TaskInstance| t.task_id == *task_id && is_running_try(t);
+                let same_task = |t: &&crate::store::TaskInstance| {
+                    same_task(&t.task_id, task_id) && is_running_try(t)
+                };
                 let task_running =
                     running_elsewhere_of(task_id) + tis.iter().filter(same_task).count();
                 let room = running < *max_active_tasks as usize
@@ -324,4 +325,10 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
 /// instances run, without a try of its own, and holds no `max_active_tasks` place.
 fn is_running_try(t: &crate::store::TaskInstance) -> bool {
     t.state == TaskState::Running && t.try_number > 0
+}
+
+/// Whether two task instance ids are of one task (a mapped task's instances `task[i]` are).
+fn same_task(a: &str, b: &str) -> bool {
+    use crate::dag::mapping::task_of_instance;
+    task_of_instance(a) == task_of_instance(b)
 }
