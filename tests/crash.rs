@@ -4,6 +4,8 @@
 //! Nothing recorded before the kill is lost; a `dagctl trigger` of the same DAG leaves the
 //! crashed run alone (it is not its run).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,15 +121,6 @@ impl Setup {
     }
 }
 
-fn task<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task_id"] == id)
-        .unwrap()
-}
-
 /// Kills `dagctl trigger` while `victim` runs, resumes with `resume_args`, and checks the run.
 fn kill_and_resume(victim: &str, resume_args: &[&str]) {
     let s = setup(1);
@@ -140,7 +133,7 @@ fn kill_and_resume(victim: &str, resume_args: &[&str]) {
     let before = s.run_json(None);
     let run_id = before["run_id"].as_str().unwrap().to_string();
     assert_eq!(before["state"], "running");
-    assert_eq!(task(&before, victim)["state"], "running");
+    assert_eq!(common::task_instance(&before, victim)["state"], "running");
 
     let out = s.cmd(resume_args).output().unwrap();
     assert!(
@@ -162,7 +155,7 @@ fn kill_and_resume(victim: &str, resume_args: &[&str]) {
     assert_eq!(run["state"], "success");
     let n: u32 = victim[1..].parse().unwrap();
     for i in 1..=4u32 {
-        let t = task(&run, &format!("t{i}"));
+        let t = common::task_instance(&run, &format!("t{i}"));
         assert_eq!(t["state"], "success", "t{i}");
         let tries = t["tries"].as_array().unwrap();
         if i == n {
@@ -219,7 +212,7 @@ fn an_orphaned_try_without_retries_runs_again_at_once() {
     );
     let run = s.run_json(None);
     assert_eq!(run["state"], "success");
-    let t2 = task(&run, "t2");
+    let t2 = common::task_instance(&run, "t2");
     assert_eq!(t2["state"], "success");
     let states: Vec<&str> = t2["tries"]
         .as_array()
@@ -266,7 +259,7 @@ fn a_task_that_kills_its_worker_fails_after_three_orphanings() {
     );
     let run = s.run_json(None);
     assert_eq!(run["state"], "failed");
-    let k = task(&run, "k");
+    let k = common::task_instance(&run, "k");
     assert_eq!(k["state"], "failed");
     let tries = k["tries"].as_array().unwrap();
     assert_eq!(tries.len(), 3);

@@ -34,15 +34,6 @@ fn states(run: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn task<'a>(run: &'a Value, id: &str) -> &'a Value {
-    run["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["task_id"] == id)
-        .unwrap_or_else(|| panic!("no task instance {id} in {run}"))
-}
-
 fn log(env: &Env, run: &Value, task: &str) -> String {
     let id = run["run_id"].as_str().unwrap();
     String::from_utf8(common::stdout_ok(
@@ -89,10 +80,10 @@ fn mapping_over_an_upstreams_output_then_reducing_the_results() {
     .collect();
     assert_eq!(states(&run), want);
     // Instances carry Airflow's map index and their name from `map_index_template`.
-    let p1 = task(&run, "process[1]");
+    let p1 = common::task_instance(&run, "process[1]");
     assert_eq!(p1["map_index"], 1);
     assert_eq!(p1["rendered_map_index"], "echo $STAGE-b");
-    assert_eq!(task(&run, "process")["map_index"], -1);
+    assert_eq!(common::task_instance(&run, "process")["map_index"], -1);
     assert_eq!(log(&env, &run, "process[1]").trim(), "cleaned-b");
     // The reduce step pulled the mapped results as one list, in map-index order.
     assert_eq!(
@@ -266,7 +257,7 @@ tasks:
     assert_eq!(s["each"], "success");
     assert_eq!(log(&env, &run, "each[0]").trim(), "9");
     // Its tries are kept: the second try of instance 0 ran the new item.
-    assert_eq!(task(&run, "each[0]")["try_number"], 2);
+    assert_eq!(common::task_instance(&run, "each[0]")["try_number"], 2);
 }
 
 #[test]

@@ -234,3 +234,13 @@ pub fn stdout_ok(out: std::process::Output) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Task instance `id` in `runs show --json` output.
+pub fn task_instance<'a>(run: &'a Value, id: &str) -> &'a Value {
+    run["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == id)
+        .unwrap_or_else(|| panic!("no task instance {id} in {run}"))
+}

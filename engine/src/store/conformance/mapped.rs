@@ -38,23 +38,28 @@ pub(super) async fn check(s: &dyn Store) {
     ]))
     .await
     .unwrap();
-    let claim = |task: &str, try_number| Change::Claim {
+    // A claim of try 1 within `max_active_tasks`, handed off when `queued`.
+    let claim = |task: &str, max_active_tasks, cap, queued| Change::Claim {
         task_id: task.into(),
-        try_number,
+        try_number: 1,
         worker_id: "w1".into(),
-        max_active_tasks: 1,
-        max_active_tis_per_dag: None,
+        max_active_tasks,
+        max_active_tis_per_dag: cap,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
-        queued: false,
+        queued,
     };
     assert_eq!(
-        s.commit(&batch(vec![claim("m[1]", 1)])).await.unwrap(),
+        s.commit(&batch(vec![claim("m[1]", 1, None, false)]))
+            .await
+            .unwrap(),
         [true],
         "the mapped task itself, running without a try, takes no place"
     );
     assert_eq!(
-        s.commit(&batch(vec![claim("x", 1)])).await.unwrap(),
+        s.commit(&batch(vec![claim("x", 1, None, false)]))
+            .await
+            .unwrap(),
         [false],
         "its running instance does"
     );
@@ -88,27 +93,7 @@ pub(super) async fn check(s: &dyn Store) {
     assert_eq!(m1.rendered_map_index.as_deref(), Some("item c"));
     // A worker taking a handed instance gets its arguments with it (no read of the run's
     // every instance per try).
-    let handed = match claim("m[0]", 1) {
-        Change::Claim {
-            task_id,
-            try_number,
-            worker_id,
-            max_active_tis_per_dag,
-            lease_until,
-            at,
-            ..
-        } => Change::Claim {
-            task_id,
-            try_number,
-            worker_id,
-            max_active_tasks: 10,
-            max_active_tis_per_dag,
-            lease_until,
-            at,
-            queued: true,
-        },
-        other => other,
-    };
+    let handed = claim("m[0]", 10, None, true);
     let running = Change::SetRun {
         state: crate::state::RunState::Running,
         start_date: Some(t),
@@ -139,26 +124,7 @@ pub(super) async fn check(s: &dyn Store) {
     s.commit(&batch(vec![instance(2, "d"), instance(3, "e")]))
         .await
         .unwrap();
-    let capped = |task: &str| match claim(task, 1) {
-        Change::Claim {
-            task_id,
-            try_number,
-            worker_id,
-            lease_until,
-            at,
-            ..
-        } => Change::Claim {
-            task_id,
-            try_number,
-            worker_id,
-            max_active_tasks: 10,
-            max_active_tis_per_dag: Some(3),
-            lease_until,
-            at,
-            queued: false,
-        },
-        other => other,
-    };
+    let capped = |task: &str| claim(task, 10, Some(3), false);
     assert_eq!(
         s.commit(&batch(vec![capped("m[2]"), capped("m[3]")]))
             .await
