@@ -93,6 +93,19 @@ fn mapping_over_an_upstreams_output_then_reducing_the_results() {
     let id = run["run_id"].as_str().unwrap();
     let xcom = env.json(&["xcom", "get", id, "process[2]"]);
     assert_eq!(xcom, "cleaned-c");
+    // The web view: the run's page lists each instance with its name; the API says what
+    // the CLI says.
+    let web = common::web::WebServer::start(&env, None, &[]);
+    let enc = id.replace(':', "%3A").replace('+', "%2B");
+    let page = web.get(&format!("/dags/fan/runs/{enc}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("process[1] <span class=\"muted\">echo $STAGE-b</span>"),
+        "{}",
+        page.body
+    );
+    let api = web.json(&format!("/api/v1/dags/fan/runs/{enc}"));
+    assert_eq!(api["tasks"], run["tasks"]);
 }
 
 #[test]
