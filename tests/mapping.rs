@@ -100,7 +100,8 @@ fn mapping_over_an_upstreams_output_then_reducing_the_results() {
     let page = web.get(&format!("/dags/fan/runs/{enc}"));
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
-        page.body.contains("process[1] <span class=\"muted\">echo $STAGE-b</span>"),
+        page.body
+            .contains("process[1] <span class=\"muted\">echo $STAGE-b</span>"),
         "{}",
         page.body
     );

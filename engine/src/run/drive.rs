@@ -26,6 +26,10 @@ use crate::worker::is_orphan;
 /// at again when no event says something changed.
 const RECHECK: Duration = Duration::from_millis(250);
 
+/// Queued runs read per turn, oldest first, while more wait (a backfill queues one run per
+/// interval): a turn costs the same with 100 or 100,000 runs waiting.
+const QUEUED_PAGE: u32 = 1024;
+
 /// Which runs a [`Driver`] takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
@@ -165,14 +169,7 @@ impl Driver {
         } else {
             self.engine.schedule_datasets().await?
         };
-        let mut unfinished = self
-            .engine
-            .store
-            .list_runs(&RunFilter {
-                states: vec![RunState::Queued, RunState::Running],
-                ..RunFilter::default()
-            })
-            .await?;
+        let (mut unfinished, complete) = self.unfinished().await?;
         unfinished.sort_by(|a, b| {
             (a.logical_date, a.created_at, &a.run_id).cmp(&(
                 b.logical_date,
@@ -185,10 +182,11 @@ impl Driver {
             .map(|r| RunKey::new(&r.dag_id, &r.run_id))
             .collect();
         // Runs that waited here and ended elsewhere (or vanished): their outcome is read once.
+        // (Known only when every queued run was read.)
         let ended: Vec<RunKey> = self
             .waiting
             .keys()
-            .filter(|k| !keys.contains(*k) && !self.inflight.contains(*k))
+            .filter(|k| complete && !keys.contains(*k) && !self.inflight.contains(*k))
             .cloned()
             .collect();
         for key in ended {
@@ -212,6 +210,15 @@ impl Driver {
         // outside the scope whose driver is gone holds its slot until someone resumes it.
         let mut room: HashMap<String, i64> = HashMap::new();
         let mut stale: HashMap<String, Vec<String>> = HashMap::new();
+        // Runs started here that the store may not show running yet count wherever they are
+        // (a queued one may lie past the page read).
+        for key in &self.inflight {
+            if let Ok(dag) = self.engine.dag(&key.dag_id) {
+                *room
+                    .entry(key.dag_id.clone())
+                    .or_insert(i64::from(dag.max_active_runs())) -= 1;
+            }
+        }
         for (run, in_scope) in &scoped {
             let Ok(dag) = self.engine.dag(&run.dag_id) else {
                 continue;
@@ -221,14 +228,16 @@ impl Driver {
                 .or_insert(i64::from(dag.max_active_runs()));
             let key = RunKey::new(&run.dag_id, &run.run_id);
             let starting = self.inflight.contains(&key);
-            if run.state == RunState::Running || starting {
+            if run.state == RunState::Running && !starting {
                 *r -= 1;
             }
-            let gone = run
-                .owner
-                .as_ref()
-                .is_none_or(|o| is_orphan(&o.worker_id, Some(o.until), now));
-            if run.state == RunState::Running && !in_scope && !starting && gone {
+            // (Whether its driver is gone is asked last: it may look at a process.)
+            let gone = || {
+                run.owner
+                    .as_ref()
+                    .is_none_or(|o| is_orphan(&o.worker_id, Some(o.until), now))
+            };
+            if run.state == RunState::Running && !in_scope && !starting && gone() {
                 stale
                     .entry(run.dag_id.clone())
                     .or_default()
@@ -283,6 +292,53 @@ impl Driver {
         Ok(created)
     }
 
+    /// The unfinished runs a turn considers: every running one and the queued ones in the
+    /// order they start — all of them, or (more waiting than [`QUEUED_PAGE`]) the first page
+    /// of all DAGs and of each loaded DAG, so that a DAG with few runs is not starved
+    /// behind another's long queue. Also whether every queued run was read.
+    async fn unfinished(&self) -> Result<(Vec<DagRun>, bool), EngineError> {
+        let store = &self.engine.store;
+        let queued = |dag_id: Option<String>| RunFilter {
+            dag_id,
+            states: vec![RunState::Queued],
+            oldest_first: true,
+            limit: Some(QUEUED_PAGE),
+            ..RunFilter::default()
+        };
+        let mut runs = store
+            .list_runs(&RunFilter {
+                states: vec![RunState::Running],
+                ..RunFilter::default()
+            })
+            .await?;
+        let page = store.list_runs(&queued(None)).await?;
+        let complete = page.len() < QUEUED_PAGE as usize;
+        let mut seen: HashSet<RunKey> = HashSet::new();
+        for run in page {
+            seen.insert(RunKey::new(&run.dag_id, &run.run_id));
+            runs.push(run);
+        }
+        if !complete {
+            // A DAG in the page has its oldest queued runs there; the others are read alone.
+            let in_page: HashSet<&str> = runs.iter().map(|r| r.dag_id.as_str()).collect();
+            let others: Vec<String> = self
+                .engine
+                .dags()
+                .iter()
+                .filter(|d| !in_page.contains(d.id.as_str()))
+                .map(|d| d.id.clone())
+                .collect();
+            for dag_id in others {
+                for run in store.list_runs(&queued(Some(dag_id))).await? {
+                    if seen.insert(RunKey::new(&run.dag_id, &run.run_id)) {
+                        runs.push(run);
+                    }
+                }
+            }
+        }
+        Ok((runs, complete))
+    }
+
     async fn in_scope(&mut self, run: &DagRun) -> Result<bool, EngineError> {
         match &self.scope {
             Scope::All => Ok(true),
@@ -290,7 +346,11 @@ impl Driver {
                 .iter()
                 .any(|k| k.dag_id == run.dag_id && k.run_id == run.run_id)),
             Scope::Following(_) => {
-                let mut chain = vec![RunKey::new(&run.dag_id, &run.run_id)];
+                let key = RunKey::new(&run.dag_id, &run.run_id);
+                if let Some(&v) = self.family.get(&key) {
+                    return Ok(v);
+                }
+                let mut chain = vec![key];
                 let mut parent = run.triggered_by.clone();
                 let verdict = loop {
                     if let Some(&v) = chain.last().and_then(|k| self.family.get(k)) {

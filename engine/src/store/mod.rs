@@ -389,6 +389,9 @@ pub struct RunFilter {
     pub logical_from: Option<DateTime<Utc>>,
     /// Newest by logical date first, instead of newest created first.
     pub by_logical_date: bool,
+    /// Oldest by logical date first (then by creation and run id): the order queued runs
+    /// start in. Wins over `by_logical_date`.
+    pub oldest_first: bool,
 }
 
 /// Durable state: runs, task instances, tries, logs, Variables, XCom, pools, connections,

@@ -58,6 +58,24 @@ pub(super) async fn check(s: &dyn Store) {
         .await,
         ["m9", "d7", "s5", "s3", "b1"]
     );
+    // The order queued runs start in: oldest logical date first, a page at a time, in
+    // one DAG or all (both served by partial indexes of queued runs).
+    let oldest = RunFilter {
+        oldest_first: true,
+        states: vec![crate::state::RunState::Queued],
+        limit: Some(3),
+        ..RunFilter::default()
+    };
+    assert_eq!(ids(oldest.clone()).await, ["b1", "s3", "s5"]);
+    let all: Vec<String> = s
+        .list_runs(&oldest)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.dag_id == "lf")
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(all, ["b1", "s3", "s5"]);
     assert_eq!(
         ids(RunFilter {
             run_types: vec![RunType::Scheduled],

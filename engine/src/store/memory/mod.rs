@@ -220,7 +220,15 @@ impl Store for MemoryStore {
             .filter(|r| filter.logical_from.is_none_or(|f| r.logical_date >= f))
             .cloned()
             .collect();
-        if filter.by_logical_date {
+        if filter.oldest_first {
+            runs.sort_by(|a, b| {
+                (a.logical_date, a.created_at, &a.run_id).cmp(&(
+                    b.logical_date,
+                    b.created_at,
+                    &b.run_id,
+                ))
+            });
+        } else if filter.by_logical_date {
             runs.sort_by(|a, b| (b.logical_date, &b.run_id).cmp(&(a.logical_date, &a.run_id)));
         } else {
             runs.sort_by(|a, b| (b.created_at, &b.run_id).cmp(&(a.created_at, &a.run_id)));

@@ -61,6 +61,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "mapped task instances",
         include_str!("../migrations/0011_mapped_instances.sql"),
     ),
+    (
+        12,
+        "queued and running runs",
+        include_str!("../migrations/0012_queued_runs.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

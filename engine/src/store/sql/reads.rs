@@ -82,7 +82,11 @@ pub(super) async fn list_runs(
             return String::new();
         }
         let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
-        format!(" AND {column} IN ({})", quoted.join(", "))
+        // One value as `=`: a partial index on that value then serves the query.
+        match quoted.as_slice() {
+            [one] => format!(" AND {column} = {one}"),
+            _ => format!(" AND {column} IN ({})", quoted.join(", ")),
+        }
     };
     sql.push_str(&words(
         "state",
@@ -95,7 +99,9 @@ pub(super) async fn list_runs(
     if filter.logical_from.is_some() {
         sql.push_str(" AND logical_date >= $2");
     }
-    sql.push_str(if filter.by_logical_date {
+    sql.push_str(if filter.oldest_first {
+        " ORDER BY logical_date, created_at, run_id"
+    } else if filter.by_logical_date {
         " ORDER BY logical_date DESC, run_id DESC"
     } else {
         " ORDER BY created_at DESC, run_id DESC"

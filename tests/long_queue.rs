@@ -1,0 +1,88 @@
+//! A driver with more runs waiting than it reads in one turn (a backfill queues one run per
+//! interval): every run still runs, in logical-date order within its DAG's `max_active_runs`,
+//! and a DAG with one queued run is not starved behind another DAG's long queue.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use dagctl::engine::run::Scope;
+use dagctl::engine::{DagBuilder, Engine, RunState, TriggerOptions};
+use serde_json::json;
+use tempfile::TempDir;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_run_of_a_long_queue_runs_and_a_short_queue_is_not_starved() {
+    let many = DagBuilder::new("many")
+        .schedule("@hourly")
+        .key("start_date", json!("2020-01-01"))
+        .key("max_active_runs", json!(4))
+        .task("t", "noop", json!({}))
+        .build(&dagctl::registry())
+        .unwrap();
+    let few = DagBuilder::new("few")
+        .task("t", "noop", json!({}))
+        .build(&dagctl::registry())
+        .unwrap();
+    let dir = TempDir::new().unwrap();
+    let engine = Arc::new(
+        Engine::builder()
+            .home(dir.path())
+            .registry(dagctl::registry())
+            .dag(many)
+            .dag(few)
+            .build()
+            .await
+            .unwrap(),
+    );
+    // 1,500 queued runs of `many` (more than a turn reads), then one of `few`, newer.
+    let from = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+    let to = from + chrono::Duration::hours(1499);
+    let plan = engine
+        .backfill_plan("many", from, to, false, false)
+        .await
+        .unwrap();
+    let ids = engine.backfill_prepare("many", &plan).await.unwrap();
+    assert_eq!(ids.len(), 1500);
+    let lone = engine
+        .create_run(
+            "few",
+            TriggerOptions {
+                logical_date: Some(Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()),
+                ..TriggerOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut ended: Vec<(String, String)> = Vec::new();
+    let report = engine
+        .drive(Scope::All, |o| {
+            ended.push((o.dag_id.clone(), o.run_id.clone()))
+        })
+        .await
+        .unwrap();
+    assert!(report.all_succeeded(), "{report:?}");
+    assert_eq!(ended.len(), 1501);
+    assert!(
+        report.outcomes.iter().all(|o| o.state == RunState::Success),
+        "every run succeeded"
+    );
+    // `few`'s run did not wait for `many`'s queue to drain.
+    let at = ended
+        .iter()
+        .position(|(dag, run)| dag == "few" && *run == lone.run_id)
+        .unwrap();
+    assert!(at < 100, "`few` ended as run {at} of 1,501");
+    // `many`'s runs started in logical-date order (at most 4 at once, so they end close to it).
+    let order: Vec<&str> = ended
+        .iter()
+        .filter(|(dag, _)| dag == "many")
+        .map(|(_, run)| run.as_str())
+        .collect();
+    for (i, run) in order.iter().enumerate() {
+        let want = ids.iter().position(|r| r == run).unwrap();
+        assert!(
+            want.abs_diff(i) < 8,
+            "run {run} ended {i}th, queued {want}th"
+        );
+    }
+}
