@@ -149,6 +149,26 @@ tasks:
     );
     assert!(s.values().all(|v| v == "success"), "{s:?}");
     assert_eq!(log(&env, &run, "sum[1]").trim(), "1");
+    // `tasks list` says what each task is expanded over.
+    let tasks = env.json(&["tasks", "list", "grid", "--json"]);
+    let sums = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == "sums")
+        .unwrap();
+    assert_eq!(sums["expand"], "bash_command, env");
+    assert_eq!(sums["mapping"]["expand"]["env"]["items"][1]["ADD"], "10");
+    let sum = tasks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == "sum")
+        .unwrap();
+    assert_eq!(
+        sum["mapping"]["expand"]["env"]["template"],
+        "{{ var.json.envs | tojson }}"
+    );
     assert_eq!(log(&env, &run, "all").trim(), "2,2,4,4,8,8");
 }
 

@@ -108,6 +108,15 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                         "outlets": t.outlets,
                         "inlets": t.inlets,
                         "doc_md": t.doc,
+                        "mapping": t.mapping.as_ref().map(|m| m.to_json()),
+                        // What the task is expanded over, for the table.
+                        "expand": t.mapping.as_ref().map(|m| {
+                            m.expand
+                                .iter()
+                                .map(|(arg, _)| arg.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }),
                     })
                 })
                 .collect();
@@ -116,6 +125,7 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let cell = |v: &serde_json::Value| match v {
+                serde_json::Value::Null => String::new(),
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Array(a) => a
                     .iter()
@@ -131,8 +141,9 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                 "upstream",
                 "trigger_rule",
                 "retries",
+                "expand",
             ];
-            let rows: Vec<[String; 6]> = rows.iter().map(|r| keys.map(|k| cell(&r[k]))).collect();
+            let rows: Vec<[String; 7]> = rows.iter().map(|r| keys.map(|k| cell(&r[k]))).collect();
             table(keys, &rows);
             Ok(ExitCode::SUCCESS)
         }
