@@ -295,3 +295,38 @@ fn a_run_whose_driver_was_killed_times_out_when_resumed() {
     let runs = env.json(&["runs", "list", "--json", "--dag", "slow"]);
     assert_eq!(runs[0]["state"], "failed");
 }
+
+/// `is_paused_upon_creation: true`: a new DAG starts paused (its dataset events wait, as
+/// for any paused DAG); once unpaused it stays so: the key only says how a DAG starts.
+#[test]
+fn a_dag_paused_upon_creation_starts_paused_and_stays_as_the_user_sets_it() {
+    let consumer = |id: &str, paused: bool| {
+        format!(
+            "{id}:\n  schedule: [s3://x/a]\n  is_paused_upon_creation: {paused}\n  tasks: [{{task_id: use, operator: EmptyOperator}}]\n"
+        )
+    };
+    let env = Env::new(&[
+        ("pa.yml", &producer("pa", "s3://x/a")),
+        ("born_paused.yml", &consumer("born_paused", true)),
+        ("born_running.yml", &consumer("born_running", false)),
+    ]);
+    env.cmd(&["trigger", "pa"]).assert().success();
+    assert_eq!(
+        runs_of(&env, "born_paused"),
+        0,
+        "a paused DAG gets no dataset run"
+    );
+    assert_eq!(runs_of(&env, "born_running"), 1);
+    env.cmd(&["dags", "unpause", "born_paused"])
+        .assert()
+        .success();
+    env.cmd(&["runs", "resume"]).assert().success();
+    assert_eq!(runs_of(&env, "born_paused"), 1, "the event waited for it");
+    // Loaded again, the DAG keeps the flag its user set: the next event runs it at once.
+    env.cmd(&["trigger", "pa"]).assert().success();
+    assert_eq!(
+        runs_of(&env, "born_paused"),
+        2,
+        "unpaused, it stays unpaused"
+    );
+}

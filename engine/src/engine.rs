@@ -322,10 +322,17 @@ impl Engine {
         for dag in &self.code_dags {
             set.dags.insert(dag.id.clone(), Arc::clone(dag));
         }
-        let ids: Vec<String> = set.dags.keys().cloned().collect();
+        let known: Vec<crate::store::DagRegistration> = set
+            .dags
+            .values()
+            .map(|d| crate::store::DagRegistration {
+                dag_id: d.id.clone(),
+                paused_upon_creation: d.paused_upon_creation,
+            })
+            .collect();
         set.flags = self
             .store
-            .register_dags(&ids, self.executor.now())
+            .register_dags(&known, self.executor.now())
             .await?
             .into_iter()
             .map(|f| (f.dag_id.clone(), f))

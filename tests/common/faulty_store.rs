@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use dagctl::engine::store::stats::StoreStats;
 use dagctl::engine::store::{
-    Batch, CleanReport, Connection, DagFlags, DagRun, DatasetEvent, Record, RecordStore,
-    RecordWrite, RunClaim, RunFilter, RunKey, StoreError, TakeQueued, TakenTry, TaskInstance,
-    TryRecord,
+    Batch, CleanReport, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, Record,
+    RecordStore, RecordWrite, RunClaim, RunFilter, RunKey, StoreError, TakeQueued, TakenTry,
+    TaskInstance, TryRecord,
 };
 use dagctl::engine::{Store, async_trait};
 
@@ -79,10 +79,10 @@ impl Store for FaultyStore {
     }
     async fn register_dags(
         &self,
-        dag_ids: &[String],
+        dags: &[DagRegistration],
         now: DateTime<Utc>,
     ) -> Result<Vec<DagFlags>, StoreError> {
-        self.inner.register_dags(dag_ids, now).await
+        self.inner.register_dags(dags, now).await
     }
     async fn set_paused(
         &self,

@@ -44,6 +44,9 @@ pub struct Dag {
     pub(crate) end_date: Option<DateTime<Utc>>,
     /// Whether the scheduler creates runs for every missed interval (`true`) or only the latest.
     pub(crate) catchup: bool,
+    /// Whether the DAG starts paused the first time a store sees it
+    /// (`is_paused_upon_creation`).
+    pub(crate) paused_upon_creation: bool,
     /// At most this many runs of the DAG at once.
     pub(crate) max_active_runs: u32,
     /// At most this many running tasks per run.

@@ -12,6 +12,7 @@ pub const DAG: &[&str] = &[
     "start_date",
     "end_date",
     "catchup",
+    "is_paused_upon_creation",
     "dagrun_timeout",
     "dagrun_timeout_sec",
     "max_active_runs",
@@ -62,12 +63,6 @@ pub const DAG_INERT: &[Inert] = &[
         "fail_fast",
         Some(false),
         "dagctl lets running tasks finish when one fails; remove the key",
-    ),
-    inert(
-        "is_paused_upon_creation",
-        Some(false),
-        "new DAGs start unpaused in dagctl: pause one with `dagctl dags pause DAG` before its \
-         first due run",
     ),
     inert(
         "user_defined_macros",

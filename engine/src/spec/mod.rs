@@ -352,6 +352,9 @@ fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node
     let catchup = get("catchup")
         .and_then(|n| r.bool(n, "catchup"))
         .unwrap_or(false);
+    let paused_upon_creation = get("is_paused_upon_creation")
+        .and_then(|n| r.bool(n, "is_paused_upon_creation"))
+        .unwrap_or(false);
     let max_active_runs = get("max_active_runs")
         .and_then(|n| r.positive(n, "max_active_runs"))
         .unwrap_or(16);
@@ -400,6 +403,7 @@ fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node
         start_date,
         end_date,
         catchup,
+        paused_upon_creation,
         max_active_runs,
         max_active_tasks,
         dagrun_timeout,

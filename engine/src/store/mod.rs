@@ -247,6 +247,15 @@ pub struct DagFlags {
     pub first_seen: DateTime<Utc>,
 }
 
+/// A DAG an engine knows, as [`Store::register_dags`] records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DagRegistration {
+    /// The DAG.
+    pub dag_id: String,
+    /// Whether it starts paused when it is new (Airflow's `is_paused_upon_creation`).
+    pub paused_upon_creation: bool,
+}
+
 /// The state of one task within one run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskInstance {
@@ -426,11 +435,12 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> Result<Vec<DatasetEvent>, StoreError>;
 
-    /// Records that an engine knows these DAGs (first time only) and returns every DAG's
-    /// flags.
+    /// Records that an engine knows these DAGs (first time only: a new DAG starts paused
+    /// when its registration says so, an existing one keeps its flag) and returns every
+    /// DAG's flags.
     async fn register_dags(
         &self,
-        dag_ids: &[String],
+        dags: &[DagRegistration],
         now: DateTime<Utc>,
     ) -> Result<Vec<DagFlags>, StoreError>;
 

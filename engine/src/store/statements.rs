@@ -577,11 +577,11 @@ pub(super) fn dag_lock(dag_id: &str) -> Stmt {
 }
 
 /// Records a DAG the first time an engine sees it.
-pub(super) fn register_dag(dag_id: &str, now: DateTime<Utc>) -> Stmt {
+pub(super) fn register_dag(dag_id: &str, paused: bool, now: DateTime<Utc>) -> Stmt {
     Stmt {
-        sql: "INSERT INTO dags (dag_id, paused, first_seen) VALUES ($1, 0, $2) \
+        sql: "INSERT INTO dags (dag_id, paused, first_seen) VALUES ($1, $3, $2) \
               ON CONFLICT (dag_id) DO NOTHING",
-        params: vec![text(dag_id), time(now)],
+        params: vec![text(dag_id), time(now), Param::Int(i64::from(paused))],
         role: Role::Plain,
     }
 }

@@ -144,17 +144,29 @@ pub(super) async fn check(s: &dyn Store) {
         (RunState::Queued, None, None)
     );
 
+    let reg = |id: &str, paused| crate::store::DagRegistration {
+        dag_id: id.into(),
+        paused_upon_creation: paused,
+    };
     let flags = s
-        .register_dags(&["limited".into(), "other".into()], t)
+        .register_dags(&[reg("limited", false), reg("other", false)], t)
         .await
         .unwrap();
     assert_eq!(flags.len(), 2);
     assert!(flags.iter().all(|f| !f.paused && f.first_seen == t));
+    // `is_paused_upon_creation`: a new DAG starts paused; an existing one keeps its flag.
+    let flags = s
+        .register_dags(&[reg("other", true), reg("born_paused", true)], t)
+        .await
+        .unwrap();
+    let paused = |id: &str| flags.iter().find(|f| f.dag_id == id).unwrap().paused;
+    assert!(paused("born_paused"));
+    assert!(!paused("other"));
     s.set_paused("limited", true, t + chrono::Duration::seconds(5))
         .await
         .unwrap();
     let flags = s
-        .register_dags(&["limited".into()], t + chrono::Duration::seconds(9))
+        .register_dags(&[reg("limited", false)], t + chrono::Duration::seconds(9))
         .await
         .unwrap();
     let limited = flags.iter().find(|f| f.dag_id == "limited").unwrap();

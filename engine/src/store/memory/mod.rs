@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Batch, Connection, DagFlags, DagRun, DatasetEvent, Record, RunClaim, RunFilter, RunKey,
-    RunOwner, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord,
+    Batch, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, Record, RunClaim,
+    RunFilter, RunKey, RunOwner, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord,
 };
 use crate::state::{RunState, TaskState};
 
@@ -144,14 +144,14 @@ impl Store for MemoryStore {
 
     async fn register_dags(
         &self,
-        dag_ids: &[String],
+        dags: &[DagRegistration],
         now: DateTime<Utc>,
     ) -> Result<Vec<DagFlags>, StoreError> {
         let mut d = self.data();
-        for id in dag_ids {
-            d.dags.entry(id.clone()).or_insert_with(|| DagFlags {
-                dag_id: id.clone(),
-                paused: false,
+        for r in dags {
+            d.dags.entry(r.dag_id.clone()).or_insert_with(|| DagFlags {
+                dag_id: r.dag_id.clone(),
+                paused: r.paused_upon_creation,
                 first_seen: now,
             });
         }

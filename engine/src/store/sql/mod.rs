@@ -36,8 +36,8 @@ use super::rows::Cols;
 use super::sqlite_commit::Committer;
 use super::statements::{self, new_run, new_task_instances, statements};
 use super::{
-    Batch, Connection, DagFlags, DagRun, DatasetEvent, RunClaim, RunFilter, RunKey, Store,
-    StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord, to_micros,
+    Batch, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, RunClaim, RunFilter,
+    RunKey, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord, to_micros,
 };
 use crate::secrets::Keyring;
 
@@ -165,13 +165,12 @@ impl Store for SqlStore {
 
     async fn register_dags(
         &self,
-        dag_ids: &[String],
+        dags: &[DagRegistration],
         now: DateTime<Utc>,
     ) -> Result<Vec<DagFlags>, StoreError> {
         self.write(
-            dag_ids
-                .iter()
-                .map(|d| statements::register_dag(d, now))
+            dags.iter()
+                .map(|d| statements::register_dag(&d.dag_id, d.paused_upon_creation, now))
                 .collect(),
         )
         .await?;
@@ -198,7 +197,7 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(vec![
-            statements::register_dag(dag_id, now),
+            statements::register_dag(dag_id, paused, now),
             statements::set_paused(dag_id, paused),
         ])
         .await
