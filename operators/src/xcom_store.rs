@@ -1,5 +1,5 @@
 //! Large XCom values kept in the deployment's data location: the engine's
-//! [`XcomSpill`](dagctl_engine::XcomSpill) on `DAGCTL_DATA_CONN`'s connection, else the data
+//! [`dagctl_engine::XcomSpill`] on `DAGCTL_DATA_CONN`'s connection, else the data
 //! URL (`DAGCTL_DATA_URL` or `<home>/data`), opened on first use.
 
 use async_trait::async_trait;

@@ -1,7 +1,7 @@
 //! Expectation suites checked against a day of a dataset: `validate_data`.
 //!
 //! A suite ([`suite`]) is written in dagctl's compact per-column form or as Great
-//! Expectations' list of `expect_…` expectations. Every expectation is checked ([`check`]);
+//! Expectations' list of `expect_…` expectations. Every expectation is checked ([`check`](mod@check));
 //! the JSON report (`_validation_report.json`) lists each with Great Expectations' fields, and
 //! a self-contained HTML page (`_validation_report.html`, [`html`]) shows it. The quality
 //! score is passed / total; the task fails when a **critical** expectation fails (a missing
