@@ -7,7 +7,7 @@
 # instance ending (expansion and instances), the whole run, and the peak memory of the
 # process, from `runs show --json` and /usr/bin/time; on SQLite, and on PostgreSQL when
 # DAGCTL_TEST_PG_URL is set.
-#   cargo build --release && benches/mapping.sh [N]
+#   cargo build --release && [MAP_NAMES=1] benches/mapping.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/dagctl
@@ -15,6 +15,11 @@ n=${1:-10000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/dags"
+# MAP_NAMES=1: the instances are named too (`map_index_template`).
+names=""
+if [ "${MAP_NAMES:-}" = 1 ]; then
+  names='      map_index_template: "{{ task.bash_command }} #{{ ti.map_index }}"'
+fi
 cat > "$work/dags/fan.yaml" <<YAML
 fan:
   max_active_tasks: 16
@@ -27,6 +32,7 @@ fan:
       dependencies: [make]
       expand:
         bash_command: "{{ var.json.items | tojson }}"
+$names
     - task_id: reduce
       operator: command
       bash_command: "echo {{ ti.xcom_pull(task_ids='each') | length }}"

@@ -54,7 +54,7 @@ tasks:
       retries: 0
     expand:
       bash_command: list_files.output
-    map_index_template: "{{ task.bash_command }}"
+    map_index_template: "{{ task.bash_command }} #{{ ti.map_index }}"
   - task_id: count
     operator: BashOperator
     bash_command: 'echo {{ ti.xcom_pull(task_ids="process") | length }} {{ ti.xcom_pull(task_ids="process") | join("+") }}'
@@ -82,7 +82,7 @@ fn mapping_over_an_upstreams_output_then_reducing_the_results() {
     // Instances carry Airflow's map index and their name from `map_index_template`.
     let p1 = common::task_instance(&run, "process[1]");
     assert_eq!(p1["map_index"], 1);
-    assert_eq!(p1["rendered_map_index"], "echo $STAGE-b");
+    assert_eq!(p1["rendered_map_index"], "echo $STAGE-b #1");
     assert_eq!(common::task_instance(&run, "process")["map_index"], -1);
     assert_eq!(log(&env, &run, "process[1]").trim(), "cleaned-b");
     // The reduce step pulled the mapped results as one list, in map-index order.
@@ -101,7 +101,7 @@ fn mapping_over_an_upstreams_output_then_reducing_the_results() {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(
         page.body
-            .contains("process[1] <span class=\"muted\">echo $STAGE-b</span>"),
+            .contains("process[1] <span class=\"muted\">echo $STAGE-b #1</span>"),
         "{}",
         page.body
     );

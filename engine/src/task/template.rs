@@ -231,29 +231,46 @@ impl Renderer {
         }
     }
 
-    /// Renders a mapped instance's name (`map_index_template`): the run's context, with
-    /// `task` holding the instance's arguments (`{{ task.bash_command }}`) besides its id.
+    /// Renders the names of a mapped task's instances (`map_index_template`): the run's
+    /// context (`d`, built once for all of them), with `task` holding each instance's
+    /// arguments (`{{ task.bash_command }}`) and its id, and `ti.map_index` its index.
     ///
     /// # Errors
-    /// The template's [`TemplateError`].
-    pub fn render_map_index(
+    /// The first instance whose name cannot be rendered, with the [`TemplateError`].
+    pub fn render_map_indexes(
         &self,
         template: &str,
         d: &RunData<'_>,
-        args: &serde_json::Value,
-    ) -> Result<String, TemplateError> {
-        let mut task = args.clone();
-        if let serde_json::Value::Object(m) = &mut task {
-            m.insert(
-                "task_id".into(),
-                serde_json::Value::String(d.task_id.to_string()),
+        instances: &[(String, serde_json::Value)],
+    ) -> Result<Vec<String>, (usize, TemplateError)> {
+        let base = self.context(d);
+        let xcom_pull = base
+            .get_attr("ti")
+            .and_then(|ti| ti.get_attr("xcom_pull"))
+            .unwrap_or_default();
+        let path = ["map_index_template".to_string()];
+        let mut names = Vec::with_capacity(instances.len());
+        for (i, (id, args)) in instances.iter().enumerate() {
+            let mut task = args.clone();
+            if let serde_json::Value::Object(m) = &mut task {
+                m.insert("task_id".into(), serde_json::Value::String(id.clone()));
+            }
+            let ctx = minijinja::context! {
+                task => Value::from(minijinja::value::Serde(&task)),
+                ti => minijinja::context! {
+                    task_id => id,
+                    try_number => d.try_number,
+                    map_index => i,
+                    xcom_pull => xcom_pull.clone(),
+                },
+                ..base.clone()
+            };
+            names.push(
+                self.render_str(template, &ctx, &path, false)
+                    .map_err(|e| (i, e))?,
             );
         }
-        let ctx = minijinja::context! {
-            task => Value::from(minijinja::value::Serde(&task)),
-            ..self.context(d)
-        };
-        self.render_str(template, &ctx, &["map_index_template".to_string()], false)
+        Ok(names)
     }
 
     /// Renders every string of `args` that holds a template; other values are kept. The

@@ -188,22 +188,21 @@ impl RunExec<'_> {
             lists.push(mapping::as_list(arg, value).map_err(|e| e.to_string())?);
         }
         let all = m.instances(&lists).map_err(|e| e.to_string())?;
-        let mut out = Vec::with_capacity(all.len());
-        for (i, args) in all.into_iter().enumerate() {
-            let name = match &m.map_index_template {
-                None => None,
-                Some(t) => {
-                    let id = mapping::instance_id(&task.id, i);
-                    let full = mapping::instance_args(&task.args, Some(&args));
-                    let name = renderer
-                        .render_map_index(t, &self.data(&params, inputs, &id), &full)
-                        .map_err(|e| format!("`map_index_template` of instance {i}: {e}"))?;
-                    Some(name)
-                }
-            };
-            out.push((args, name));
-        }
-        Ok(out)
+        let Some(template) = &m.map_index_template else {
+            return Ok(all.into_iter().map(|args| (args, None)).collect());
+        };
+        let named: Vec<(String, Value)> = all
+            .iter()
+            .enumerate()
+            .map(|(i, args)| {
+                let id = mapping::instance_id(&task.id, i);
+                (id, mapping::instance_args(&task.args, Some(args)))
+            })
+            .collect();
+        let names = renderer
+            .render_map_indexes(template, &self.data(&params, inputs, &task.id), &named)
+            .map_err(|(i, e)| format!("`map_index_template` of instance {i}: {e}"))?;
+        Ok(all.into_iter().zip(names.into_iter().map(Some)).collect())
     }
 
     /// What templates of the run see, for `task_id`.
