@@ -98,7 +98,7 @@ impl RunView {
             .map(|t| {
                 json!({
                     "task_id": t.task_id,
-                    "map_index": map_index(&t.task_id),
+                    "map_index": dagctl::engine::dag::mapping::map_index(&t.task_id),
                     "rendered_map_index": t.rendered_map_index,
                     "mapped_args": t.mapped_args.as_ref().map(|a| self.masker.mask_strings(a)),
                     "state": t.state.as_str(),
@@ -121,12 +121,6 @@ impl RunView {
             .collect();
         v
     }
-}
-
-/// A task instance's map index as Airflow gives it: `i` for a mapped instance `task[i]`, -1
-/// for any other.
-pub fn map_index(task_id: &str) -> i64 {
-    dagctl::engine::dag::mapping::parse_instance_id(task_id).map_or(-1, |(_, i)| i as i64)
 }
 
 /// A Variable's value as `variables list --json` shows it: JSON when it parses, `***` when its

@@ -189,6 +189,12 @@ pub fn pull_xcom(xcoms: &[(String, String, Value)], task_id: &str, key: &str) ->
     ))
 }
 
+/// A task instance's map index as Airflow gives it: `i` for a mapped instance `task[i]`, -1
+/// for any other.
+pub fn map_index(id: &str) -> i64 {
+    parse_instance_id(id).map_or(-1, |(_, i)| i as i64)
+}
+
 /// The task a task instance id belongs to: `task` for a mapped instance `task[i]`, the id
 /// itself otherwise.
 pub fn task_of_instance(id: &str) -> &str {

@@ -215,9 +215,7 @@ impl Renderer {
             ti => minijinja::context! {
                 task_id => d.task_id,
                 try_number => d.try_number,
-                // Airflow's: -1 unless the task instance is a mapped one.
-                map_index => crate::dag::mapping::parse_instance_id(d.task_id)
-                    .map_or(-1, |(_, i)| i as i64),
+                map_index => crate::dag::mapping::map_index(d.task_id),
                 xcom_pull => xcom_pull,
             },
             var => minijinja::context! {

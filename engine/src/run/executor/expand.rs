@@ -3,8 +3,6 @@
 //! instances `task[i]` are written with their arguments in the run's next batch, and from
 //! then on they run as tasks of their own while the task shows what they come to.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -12,10 +10,11 @@ use crate::dag::Task;
 use crate::dag::mapping::{self, MapSource, Mapping};
 use crate::state::TaskState;
 use crate::store::{Change, TaskInstance};
-use crate::template::{RunData, needs};
+use crate::template::{Needs, RunData, needs};
 
 use super::RunError;
 use super::run::{RunExec, Slot};
+use super::tries::{InputsError, TemplateInputs, template_inputs};
 
 /// What a mapped task's state is from its instances' (Airflow's summary of a mapped task):
 /// running until all are finished, then failed if one failed, upstream_failed if one was,
@@ -42,14 +41,6 @@ pub(super) fn aggregate(states: impl Iterator<Item = TaskState>) -> TaskState {
     }
 }
 
-/// What templates of an expansion read: the run's XComs (spilled ones fetched) and the
-/// Variables, loaded once per turn and only when needed.
-#[derive(Default)]
-struct Inputs {
-    xcoms: Vec<(String, String, Value)>,
-    variables: BTreeMap<String, String>,
-}
-
 impl RunExec<'_> {
     /// Expands the mapped tasks whose trigger rule said run: each gets its instances, or
     /// is skipped (nothing to expand over, as in Airflow), or fails saying why (not a list,
@@ -62,7 +53,11 @@ impl RunExec<'_> {
             let Some(m) = &task.mapping else {
                 continue;
             };
-            match self.instances_of(task, m, &inputs) {
+            let instances = match &inputs {
+                Ok(inputs) => self.instances_of(task, m, inputs),
+                Err(why) => Err(why.clone()),
+            };
+            match instances {
                 Err(message) => {
                     tracing::warn!(task = %task.id, "cannot expand: {message}");
                     self.remove_earlier(idx, 0, now);
@@ -81,54 +76,39 @@ impl RunExec<'_> {
         Ok(())
     }
 
-    /// Loads what the expansions of `ready` read.
-    async fn inputs(&self, ready: &[usize]) -> Result<Inputs, RunError> {
-        let mut want = crate::template::Needs::default();
-        for &idx in ready {
-            for (_, source) in self.task(idx).mapping.iter().flat_map(|m| &m.expand) {
+    /// What the expansions of `ready` read: one load for all of them. A spilled XCom value
+    /// that cannot be read back fails this turn's expansions, saying so (a store failure
+    /// stops the run's loop, as everywhere).
+    async fn inputs(&self, ready: &[usize]) -> Result<Result<TemplateInputs, String>, RunError> {
+        // Every template the expansions render, to see what they need.
+        let mut templates = Vec::new();
+        let mut need = Needs::default();
+        for m in ready
+            .iter()
+            .filter_map(|&idx| self.task(idx).mapping.as_ref())
+        {
+            for (_, source) in &m.expand {
                 match source {
                     MapSource::Items(_) => {}
-                    MapSource::Xcom { .. } => want.xcom = true,
-                    MapSource::Template(t) => {
-                        let n = needs(&Value::String(t.clone()));
-                        want.xcom |= n.xcom;
-                        want.variables |= n.variables;
-                    }
+                    MapSource::Xcom { .. } => need.xcom = true,
+                    MapSource::Template(t) => templates.push(Value::String(t.clone())),
                 }
             }
-            if let Some(t) = self
-                .task(idx)
-                .mapping
-                .as_ref()
-                .and_then(|m| m.map_index_template.as_ref())
-            {
-                let n = needs(&Value::String(t.clone()));
-                want.xcom |= n.xcom;
-                want.variables |= n.variables;
-            }
+            templates.extend(
+                m.map_index_template
+                    .iter()
+                    .map(|t| Value::String(t.clone())),
+            );
         }
-        let mut inputs = Inputs::default();
+        let found = needs(&Value::Array(templates));
+        need.xcom |= found.xcom;
+        need.variables |= found.variables;
         let store = self.ex.store.as_ref();
-        if want.xcom {
-            inputs.xcoms = store.xcoms(&self.run.key()).await?;
-            for (_, _, value) in &mut inputs.xcoms {
-                let v = std::mem::take(value);
-                // A spilled value that cannot be fetched stays a reference: expanding over
-                // it then fails, saying it is not a list.
-                *value =
-                    match crate::xcom_spill::resolved(&self.ex.resources, store, v.clone()).await {
-                        Ok(v) => v,
-                        Err(e) => {
-                            tracing::warn!("cannot fetch a spilled XCom value: {e}");
-                            v
-                        }
-                    };
-            }
+        match template_inputs(store, &self.ex.resources, &self.run.key(), need).await {
+            Ok(inputs) => Ok(Ok(inputs)),
+            Err(InputsError::Store(e)) => Err(e.into()),
+            Err(InputsError::Spill(e)) => Ok(Err(format!("cannot read its input: {e}"))),
         }
-        if want.variables {
-            inputs.variables = store.variables().await?.into_iter().collect();
-        }
-        Ok(inputs)
     }
 
     /// The instances' mapped arguments and names, or why the task cannot expand.
@@ -136,7 +116,7 @@ impl RunExec<'_> {
         &self,
         task: &Task,
         m: &Mapping,
-        inputs: &Inputs,
+        inputs: &TemplateInputs,
     ) -> Result<Vec<(Value, Option<String>)>, String> {
         let params = self.params();
         let renderer = &self.ex.renderer;
@@ -209,7 +189,7 @@ impl RunExec<'_> {
     fn data<'d>(
         &'d self,
         params: &'d serde_json::Map<String, Value>,
-        inputs: &'d Inputs,
+        inputs: &'d TemplateInputs,
         task_id: &'d str,
     ) -> RunData<'d> {
         RunData {
@@ -268,17 +248,11 @@ impl RunExec<'_> {
                 rendered_map_index: name,
             });
             children.push(self.slots.len());
+            // An instance a cleared run had keeps its tries; it waits (`none`) like a new one.
             self.slots.push(Slot {
-                task: idx,
-                id,
                 mapped_args: Some(args),
                 state: TaskState::None,
-                try_number: before.map_or(0, |ti| ti.try_number),
-                max_tries,
-                next_attempt_at: None,
-                duration: None,
-                error: None,
-                start_date: None,
+                ..Slot::of(idx, id, max_tries, before)
             });
         }
         self.remove_earlier(idx, count, now);

@@ -35,6 +35,34 @@ pub(super) struct Slot {
     pub(super) start_date: Option<DateTime<Utc>>,
 }
 
+impl Slot {
+    /// The slot of instance `id` of DAG task `task`, from its row in the store if it has
+    /// one (`default_max_tries` otherwise).
+    pub(super) fn of(
+        task: usize,
+        id: String,
+        default_max_tries: u32,
+        ti: Option<&crate::store::TaskInstance>,
+    ) -> Slot {
+        Slot {
+            task,
+            id,
+            mapped_args: ti.and_then(|ti| ti.mapped_args.clone()),
+            // `queued` is claimable like `scheduled`: its claim never happened.
+            state: match ti.map_or(TaskState::None, |ti| ti.state) {
+                TaskState::Queued => TaskState::Scheduled,
+                s => s,
+            },
+            try_number: ti.map_or(0, |ti| ti.try_number),
+            max_tries: ti.map_or(default_max_tries, |ti| ti.max_tries),
+            next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
+            duration: None,
+            error: None,
+            start_date: ti.and_then(|ti| ti.start_date),
+        }
+    }
+}
+
 /// A try handed to other workers.
 pub(super) struct Handed {
     pub(super) idx: usize,

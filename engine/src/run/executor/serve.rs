@@ -189,8 +189,7 @@ impl Executor {
             served.runs.insert(t.run.clone(), run.clone());
         }
         let found = dag.as_ref().zip(run.as_ref()).and_then(|(dag, run)| {
-            let task = crate::dag::mapping::parse_instance_id(&t.task_id)
-                .map_or(t.task_id.as_str(), |(task, _)| task);
+            let task = crate::dag::mapping::task_of_instance(&t.task_id);
             let idx = dag.graph.index_of(task)?;
             Some((Arc::clone(dag), run.clone(), idx))
         });

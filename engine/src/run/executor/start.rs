@@ -192,22 +192,7 @@ impl Executor {
             .enumerate()
             .map(|(i, t)| {
                 let ti = by_id.get(t.id.as_str()).copied();
-                Slot {
-                    task: i,
-                    id: t.id.clone(),
-                    mapped_args: None,
-                    // `queued` is claimable like `scheduled`: its claim never happened.
-                    state: match ti.map_or(TaskState::None, |ti| ti.state) {
-                        TaskState::Queued => TaskState::Scheduled,
-                        s => s,
-                    },
-                    try_number: ti.map_or(0, |ti| ti.try_number),
-                    max_tries: ti.map_or(t.policy.retries + 1, |ti| ti.max_tries),
-                    next_attempt_at: ti.and_then(|ti| ti.next_attempt_at),
-                    duration: None,
-                    error: None,
-                    start_date: ti.and_then(|ti| ti.start_date),
-                }
+                Slot::of(i, t.id.clone(), t.policy.retries + 1, ti)
             })
             .collect();
         let (instances, earlier_instances) = mapped_instances(dag, &tis, &mut slots);
@@ -274,21 +259,7 @@ fn mapped_instances(
             .filter(|(_, ti)| ti.state != TaskState::Removed)
         {
             own.push(slots.len());
-            slots.push(Slot {
-                task: idx,
-                id: ti.task_id.clone(),
-                mapped_args: ti.mapped_args.clone(),
-                state: match ti.state {
-                    TaskState::Queued => TaskState::Scheduled,
-                    s => s,
-                },
-                try_number: ti.try_number,
-                max_tries: ti.max_tries,
-                next_attempt_at: ti.next_attempt_at,
-                duration: None,
-                error: None,
-                start_date: ti.start_date,
-            });
+            slots.push(Slot::of(idx, ti.task_id.clone(), ti.max_tries, Some(ti)));
         }
         if !own.is_empty() {
             instances.insert(idx, own);

@@ -5,9 +5,48 @@ use std::time::Duration;
 use crate::context::{Pending, TaskContext, TaskError, TaskOutcome};
 use crate::duration::format_duration;
 use crate::secrets::Masker;
-use crate::store::StoreError;
-use crate::template::{Renderer, RunData, needs};
+use crate::store::{RunKey, Store, StoreError};
+use crate::template::{Needs, Renderer, RunData, needs};
 use crate::xcom_spill;
+
+/// What templates read besides the run itself: the Variables and the run's XComs (values
+/// spilled to the data location fetched back), each loaded only when needed.
+#[derive(Default)]
+pub(super) struct TemplateInputs {
+    pub(super) variables: std::collections::BTreeMap<String, String>,
+    pub(super) xcoms: Vec<(String, String, serde_json::Value)>,
+}
+
+/// Why [`template_inputs`] could not load them.
+pub(super) enum InputsError {
+    /// The state store failed (nobody's fault in the task; a retry helps).
+    Store(StoreError),
+    /// A spilled XCom value cannot be read back.
+    Spill(TaskError),
+}
+
+/// Loads what templates needing `need` read, for `run`.
+pub(super) async fn template_inputs(
+    store: &dyn Store,
+    resources: &crate::Resources,
+    run: &RunKey,
+    need: Needs,
+) -> Result<TemplateInputs, InputsError> {
+    let mut inputs = TemplateInputs::default();
+    if need.variables {
+        let vars = store.variables().await.map_err(InputsError::Store)?;
+        inputs.variables = vars.into_iter().collect();
+    }
+    if need.xcom {
+        inputs.xcoms = store.xcoms(run).await.map_err(InputsError::Store)?;
+        for (_, _, value) in &mut inputs.xcoms {
+            *value = xcom_spill::resolved(resources, store, std::mem::take(value))
+                .await
+                .map_err(InputsError::Spill)?;
+        }
+    }
+    Ok(inputs)
+}
 
 /// A try from start to end: its arguments rendered, its operator run under `timeout`, its
 /// XCom masked and spilled; with how long it took. The one body of every try, whether a
@@ -83,27 +122,13 @@ pub(super) async fn ctx_rendered(
     if !need.any {
         return Ok(ctx);
     }
-    let fail = |e: StoreError| (TaskError::retryable(e.to_string()), Pending::default());
-    let variables = if need.variables {
-        ctx.store
-            .variables()
+    let TemplateInputs { variables, xcoms } =
+        template_inputs(ctx.store.as_ref(), &ctx.resources, &ctx.run_key(), need)
             .await
-            .map_err(fail)?
-            .into_iter()
-            .collect()
-    } else {
-        Default::default()
-    };
-    let mut xcoms = if need.xcom {
-        ctx.store.xcoms(&ctx.run_key()).await.map_err(fail)?
-    } else {
-        Vec::new()
-    };
-    for (_, _, value) in &mut xcoms {
-        *value = xcom_spill::resolved(&ctx.resources, ctx.store.as_ref(), std::mem::take(value))
-            .await
-            .map_err(|e| (e, Pending::default()))?;
-    }
+            .map_err(|e| match e {
+                InputsError::Store(e) => (TaskError::retryable(e.to_string()), Pending::default()),
+                InputsError::Spill(e) => (e, Pending::default()),
+            })?;
     let data = RunData {
         dag_id: &ctx.dag_id,
         run_id: &ctx.run_id,
