@@ -292,6 +292,11 @@ tasks:
     assert_eq!(log(&env, &run, "each[0]").trim(), "9");
     // Its tries are kept: the second try of instance 0 ran the new item.
     assert_eq!(common::task_instance(&run, "each[0]")["try_number"], 2);
+    // A removed instance is no longer part of the run: it cannot be cleared alone.
+    env.cmd(&["tasks", "clear", id.as_str(), "each[1]"])
+        .assert()
+        .failure();
+    assert_eq!(states(&shown_run(&env))["each[1]"], "removed");
 }
 
 #[test]

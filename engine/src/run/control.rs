@@ -204,8 +204,8 @@ impl RunControl {
         let mut chosen: HashSet<usize> = HashSet::new();
         let mut single: HashSet<&str> = HashSet::new();
         let task_of = |id: &str| {
-            let base = crate::dag::mapping::parse_instance_id(id).map_or(id, |(task, _)| task);
-            dag.graph.index_of(base)
+            dag.graph
+                .index_of(crate::dag::mapping::task_of_instance(id))
         };
         let mut add = |id: &str, downstream: bool| -> bool {
             let Some(i) = task_of(id) else {
@@ -213,7 +213,11 @@ impl RunControl {
             };
             if dag.graph.index_of(id).is_some() {
                 chosen.insert(i);
-            } else if let Some(ti) = tis.iter().find(|t| t.task_id == id) {
+            } else if let Some(ti) = tis
+                .iter()
+                .find(|t| t.task_id == id && t.state != TaskState::Removed)
+            {
+                // (A removed instance is no longer part of the run: it is not cleared alone.)
                 single.insert(ti.task_id.as_str());
             } else {
                 return false;
