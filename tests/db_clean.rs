@@ -71,6 +71,28 @@ fn db_clean_says_what_to_write() {
         "{}",
         out_text(&out)
     );
+    // A number without its unit would be seconds: refused, and nothing removed.
+    env.cmd(&["trigger", "d", "--run-id", "kept"])
+        .assert()
+        .success();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for (args, says) in [
+        (
+            ["--older-than", "90"],
+            "--older-than `90` has no unit: write it like 90d",
+        ),
+        (["--dag", "typo"], "--dag `typo`: no DAG of that id"),
+    ] {
+        let mut full = vec!["db", "clean"];
+        full.extend(args);
+        if args[0] == "--dag" {
+            full.extend(["--older-than", "1s"]);
+        }
+        let out = env.cmd(&full).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{full:?}: {}", out_text(&out));
+        assert!(out_text(&out).contains(says), "{}", out_text(&out));
+    }
+    assert_eq!(env.runs().len(), 1, "a refused clean removes nothing");
     let out = env
         .cmd(&["db", "clean", "--before", "yesterday"])
         .output()

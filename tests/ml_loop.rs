@@ -364,6 +364,35 @@ fn three_days_of_the_loop_then_the_registry_verbs() {
     assert!(out.contains("deleted (it pointed at v4)"), "{out}");
     assert_eq!(home.versions()[3]["aliases"], serde_json::json!([]));
 
+    // Retention keeps the runs that trained a version, and nothing else that ended.
+    let trained: std::collections::BTreeSet<String> = home
+        .versions()
+        .iter()
+        .filter_map(|v| v["source"].as_str())
+        .map(|s| s.rsplit_once('/').unwrap().0.to_string())
+        .collect();
+    assert_eq!(trained.len(), 6, "{trained:?}");
+    let out = home.ok(&["db", "clean", "--before", "2100-01-01"]);
+    assert!(
+        out.contains("; 6 older run(s) kept: they trained model versions"),
+        "{out}"
+    );
+    let left: std::collections::BTreeSet<String> = home
+        .env
+        .runs()
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["dag_id"].as_str().unwrap(),
+                r["run_id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(left, trained);
+    let experiments = home.json(&["experiments", "runs", "--json"]);
+    assert!(!experiments.as_array().unwrap().is_empty());
+
     // The audit: all versions verify; a tampered model file does not.
     let out = home.ok(&["models", "verify", "churn_model"]);
     assert_eq!(out.matches(": ok").count(), 6, "{out}");

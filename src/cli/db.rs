@@ -6,16 +6,19 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use dagctl::engine::duration::parse_duration;
 use dagctl::engine::spec::parse_date;
+use dagctl::engine::store::RunFilter;
+use dagctl::operators::registry;
 
 use super::Global;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Remove finished runs (success or failed) that ended before a date, with their task
-    /// instances, tries, logs and XCom; running and queued runs, dataset events and the model
-    /// registry are kept.
+    /// instances, tries, logs and XCom; running and queued runs, the runs that trained model
+    /// versions, dataset events and the model registry are kept.
     Clean {
-        /// Runs that ended longer ago than this (`90d`, `12h`).
+        /// Runs that ended longer ago than this, with its unit: `90d` (days), `12h` (hours),
+        /// `2w` (weeks), `30m` (minutes).
         #[arg(long, conflicts_with = "before", required_unless_present = "before")]
         older_than: Option<String>,
         /// Runs that ended before this date (`2026-01-01`, `2026-01-01T12:00:00Z`).
@@ -39,6 +42,13 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
     } = c;
     let cut = match (older_than, before) {
         (Some(text), _) => {
+            // A bare number would be seconds: `90` meant as days would remove nearly everything.
+            if text.trim().parse::<f64>().is_ok() {
+                bail!(
+                    "--older-than `{text}` has no unit: write it like 90d (days), 12h (hours), \
+                     2w (weeks) or 30m (minutes)"
+                );
+            }
             let age =
                 parse_duration(&text).map_err(|e| anyhow::anyhow!("--older-than `{text}`: {e}"))?;
             chrono::Utc::now()
@@ -53,6 +63,25 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("say which runs: --older-than 90d or --before 2026-01-01"),
     };
     let engine = g.engine().await?;
+    if let Some(d) = dag.as_deref()
+        && engine.dag(d).is_err()
+        && engine
+            .store()
+            .list_runs(&RunFilter {
+                dag_id: Some(d.to_string()),
+                limit: Some(1),
+                ..RunFilter::default()
+            })
+            .await?
+            .is_empty()
+    {
+        bail!("--dag `{d}`: no DAG of that id is in the DAGs folder or has runs in the store");
+    }
+    // The runs that trained model versions stay: versions registered before runs were pinned
+    // at registration get their pins now (a registry fact, written even by a dry run).
+    registry::pin_sources(engine.store().as_ref())
+        .await
+        .context("pinning the runs that trained model versions")?;
     let outcome = engine.clean(cut, dag.as_deref(), dry_run).await?;
     let r = &outcome.report;
     let what = format!(
@@ -67,7 +96,7 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
             .map_or("every DAG".to_string(), |d| format!("DAG `{d}`")),
         cut.to_rfc3339()
     );
-    let kept = if r.spilled.is_empty() {
+    let mut kept = if r.spilled.is_empty() {
         String::new()
     } else {
         format!(
@@ -75,6 +104,12 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
             r.spilled.len()
         )
     };
+    if r.pinned > 0 {
+        kept.push_str(&format!(
+            "; {} older run(s) kept: they trained model versions",
+            r.pinned
+        ));
+    }
     if dry_run {
         println!("would remove {what}{kept} (dry run: nothing removed)");
         return Ok(ExitCode::SUCCESS);

@@ -37,7 +37,7 @@ pub use change::{Batch, Change};
 pub use connection::{Connection, is_secret_name, is_web_url, masked_extra, redact_url};
 pub use error::StoreError;
 pub use memory::MemoryStore;
-pub use records::{Expect, Record, RecordStore, RecordWrite};
+pub use records::{Expect, PINNED_RUNS, Record, RecordStore, RecordWrite, pin_run};
 pub use sql::SqlStore;
 
 /// A DAG run.
@@ -222,6 +222,9 @@ pub struct CleanReport {
     /// data location, [`crate::xcom_spill::spilled_path`]): the caller removes them
     /// ([`crate::Engine::clean`] does).
     pub spilled: Vec<String>,
+    /// Finished runs that ended before the cut and were kept because they are pinned
+    /// ([`PINNED_RUNS`]: the runs that registered a model version).
+    pub pinned: u64,
 }
 
 /// A try handed to workers and taken by one ([`Store::take_queued`]).

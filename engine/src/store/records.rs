@@ -29,6 +29,9 @@ pub enum Expect {
     Absent,
     /// The record must be at this version (update what was read).
     Version(i64),
+    /// The record exists after the write: created with this value if absent, left as it is
+    /// if present (a marker several writers may set, such as [`pin_run`]).
+    Ensure,
 }
 
 /// One write of [`RecordStore::write_records`].
@@ -55,9 +58,26 @@ impl RecordWrite {
                 match self.expect {
                     Expect::Absent => " (it exists already)".to_string(),
                     Expect::Version(v) => format!(" (expected version {v})"),
+                    Expect::Ensure => String::new(),
                 }
             ),
         }
+    }
+}
+
+/// The collection of pinned runs: a finished run pinned there is never removed by
+/// [`crate::Engine::clean`] (`dagctl db clean`), with its task instances, tries, logs and
+/// XCom. Keys are `dag_id/run_id` (a DAG id holds no `/`).
+pub const PINNED_RUNS: &str = "pinned_runs";
+
+/// The write that pins the run `run_id` of `dag_id` ([`PINNED_RUNS`]), saying who keeps it
+/// (`by`: "model churn v3"); pinning a run pinned already changes nothing.
+pub fn pin_run(dag_id: &str, run_id: &str, by: &str) -> RecordWrite {
+    RecordWrite {
+        collection: PINNED_RUNS.into(),
+        key: format!("{dag_id}/{run_id}"),
+        value: serde_json::json!({ "by": by }),
+        expect: Expect::Ensure,
     }
 }
 

@@ -46,7 +46,7 @@ impl RecordStore for SqlStore {
         for w in writes {
             let value = serde_json::to_string(&w.value).map_err(|e| corrupt("record value", e))?;
             let done = match w.expect {
-                Expect::Absent => sqlx::query(
+                Expect::Absent | Expect::Ensure => sqlx::query(
                     "INSERT INTO records (collection, record_key, version, value, updated_at) \
                      VALUES ($1, $2, 1, $3, $4) ON CONFLICT (collection, record_key) DO NOTHING",
                 )
@@ -68,7 +68,7 @@ impl RecordStore for SqlStore {
             .await
             .map_err(db("writing a record"))?
             .rows_affected();
-            if done != 1 {
+            if done != 1 && w.expect != Expect::Ensure {
                 // Dropping the transaction rolls back the writes before this one.
                 return Err(w.conflict());
             }

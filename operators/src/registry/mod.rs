@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 pub use aliases::{delete_alias, resolve_alias, set_alias};
 pub use load::{Loaded, Verification, load, load_production, verify};
 pub use promote::{Holdout, promote};
-pub use register::{Registration, register};
+pub use register::{Registration, pin_sources, register};
 pub use rules::{Decision, Floor, HoldoutRef, Margin, Preset, PromotionRule, decide};
 pub use stages::{rollback, set_stage};
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
+use dagctl_engine::store::pin_run;
 use dagctl_engine::{Expect, RecordStore, RecordWrite, StoreError};
 
 use super::{
@@ -152,7 +153,7 @@ pub async fn register(
             ),
             None,
         );
-        let writes = [
+        let mut writes = vec![
             RecordWrite {
                 collection: VERSIONS.into(),
                 key: version_key(&r.model, next),
@@ -166,6 +167,8 @@ pub async fn register(
                 expect,
             },
         ];
+        // The run that trained it stays while the version does (`db clean` keeps it).
+        writes.extend(pin_of(&mv));
         match store.write_records(&writes).await {
             Ok(()) => return Ok((mv, true)),
             Err(StoreError::Conflict { .. }) => continue,
@@ -176,4 +179,33 @@ pub async fn register(
         "model `{}` kept changing while registering; try again",
         r.model
     )))
+}
+
+/// The pin of the DAG run that trained `mv` (its `source` is `dag_id/run_id/task_id`), if
+/// it names one.
+fn pin_of(mv: &ModelVersion) -> Option<RecordWrite> {
+    let (dag_id, rest) = mv.source.as_deref()?.split_once('/')?;
+    let (run_id, _task) = rest.rsplit_once('/')?;
+    Some(pin_run(
+        dag_id,
+        run_id,
+        &format!("model {} v{}", mv.model, mv.version),
+    ))
+}
+
+/// Pins the run that trained each version of every model (versions registered before runs
+/// were pinned at registration had none), so that `db clean` keeps them; returns how many
+/// versions name a run.
+///
+/// # Errors
+/// The store's error, or a version record that does not read.
+pub async fn pin_sources(store: &dyn RecordStore) -> Result<usize, RegistryError> {
+    let mut pins = Vec::new();
+    for m in super::models(store).await? {
+        for v in super::versions(store, &m.name).await? {
+            pins.extend(pin_of(&v));
+        }
+    }
+    store.write_records(&pins).await?;
+    Ok(pins.len())
 }

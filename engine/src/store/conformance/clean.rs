@@ -1,9 +1,10 @@
 //! Retention: finished runs that ended before the cut-off go with everything of theirs;
-//! running, queued and newer runs, and other DAGs' runs when one DAG is named, stay.
+//! running, queued and newer runs, pinned runs, and other DAGs' runs when one DAG is named,
+//! stay.
 
 use super::{now, run, ti};
 use crate::state::RunState;
-use crate::store::{Batch, Change, CleanReport, RunFilter, RunKey, Store};
+use crate::store::{Batch, Change, CleanReport, RunFilter, RunKey, Store, pin_run};
 
 /// Where `c_ok`'s XCom value was kept, as its stored reference says.
 const SPILLED: &str = "xcom/old/c_ok/a/try-1/return_value.json";
@@ -60,6 +61,13 @@ pub(super) async fn check(s: &dyn Store) {
     make("old", "c_new", RunState::Success, Some(t)).await;
     make("old", "c_running", RunState::Running, None).await;
     make("other", "c_other", RunState::Success, Some(old)).await;
+    // A run that registered a model version is pinned (twice: pinning again changes nothing).
+    make("old", "c_pinned", RunState::Success, Some(old)).await;
+    for by in ["model m v1", "model n v1"] {
+        s.write_records(&[pin_run("old", "c_pinned", by)])
+            .await
+            .unwrap();
+    }
     let cut = t - chrono::Duration::days(1);
     let ids = || async {
         let mut v: Vec<String> = s
@@ -80,18 +88,26 @@ pub(super) async fn check(s: &dyn Store) {
         log_chunks: runs,
         xcoms: runs,
         spilled: Vec::new(),
+        pinned: 1,
     };
     let with_spilled = |runs| CleanReport {
         spilled: vec![SPILLED.to_string()],
         ..per_run(runs)
     };
     assert_eq!(s.clean(cut, None, true).await.unwrap(), with_spilled(3));
-    assert_eq!(ids().await.len(), 5, "a dry run removes nothing");
+    assert_eq!(ids().await.len(), 6, "a dry run removes nothing");
     assert_eq!(
         s.clean(cut, Some("old"), false).await.unwrap(),
         with_spilled(2)
     );
-    assert_eq!(ids().await, ["c_new", "c_other", "c_running"]);
+    assert_eq!(ids().await, ["c_new", "c_other", "c_pinned", "c_running"]);
+    let pinned = RunKey::new("old", "c_pinned");
+    assert_eq!(
+        s.tries(&pinned, None).await.unwrap().len(),
+        1,
+        "a pinned run keeps its tries"
+    );
+    assert_eq!(s.log(&pinned, "a", 1).await.unwrap(), "out\n");
     let gone = RunKey::new("old", "c_ok");
     assert!(s.task_instances(&gone).await.unwrap().is_empty());
     assert!(s.tries(&gone, None).await.unwrap().is_empty());
@@ -100,5 +116,5 @@ pub(super) async fn check(s: &dyn Store) {
     let kept = RunKey::new("old", "c_new");
     assert_eq!(s.tries(&kept, None).await.unwrap().len(), 1);
     assert_eq!(s.clean(cut, None, false).await.unwrap(), per_run(1));
-    assert_eq!(ids().await, ["c_new", "c_running"]);
+    assert_eq!(ids().await, ["c_new", "c_pinned", "c_running"]);
 }

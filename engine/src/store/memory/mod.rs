@@ -294,7 +294,7 @@ impl Store for MemoryStore {
         dry_run: bool,
     ) -> Result<super::CleanReport, StoreError> {
         let mut d = self.data();
-        let gone: Vec<RunIds> = d
+        let (gone, pinned): (Vec<RunIds>, Vec<RunIds>) = d
             .runs
             .iter()
             .filter(|(k, r)| {
@@ -303,7 +303,10 @@ impl Store for MemoryStore {
                     && dag_id.is_none_or(|id| k.0 == id)
             })
             .map(|(k, _)| k.clone())
-            .collect();
+            .partition(|k| {
+                !d.records
+                    .contains_key(&(super::PINNED_RUNS.to_string(), format!("{}/{}", k.0, k.1)))
+            });
         let of = |k: &(String, String, String, u32)| gone.contains(&(k.0.clone(), k.1.clone()));
         let report = super::CleanReport {
             runs: gone.len() as u64,
@@ -334,6 +337,7 @@ impl Store for MemoryStore {
                 .filter(|(k, _)| gone.contains(&(k.0.clone(), k.1.clone())))
                 .filter_map(|(_, v)| crate::xcom_spill::spilled_path(v).map(str::to_string))
                 .collect(),
+            pinned: pinned.len() as u64,
         };
         if !dry_run {
             for k in &gone {

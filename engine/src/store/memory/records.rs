@@ -34,14 +34,18 @@ impl RecordStore for MemoryStore {
         for w in writes {
             let k = (w.collection.clone(), w.key.clone());
             let version = match (w.expect, d.records.get(&k)) {
-                (Expect::Absent, None) => 1,
+                (Expect::Ensure, Some(_)) => {
+                    next.push(None);
+                    continue;
+                }
+                (Expect::Absent | Expect::Ensure, None) => 1,
                 (Expect::Version(v), Some(r)) if r.version == v => v + 1,
                 _ => return Err(w.conflict()),
             };
-            next.push((k, version));
+            next.push(Some((k, version)));
         }
         let now = Utc::now();
-        for (w, (k, version)) in writes.iter().zip(next) {
+        for (w, (k, version)) in writes.iter().zip(next).filter_map(|(w, n)| Some((w, n?))) {
             d.records.insert(
                 k,
                 Record {

@@ -8,9 +8,13 @@ use sqlx::Row;
 use super::{SqlStore, db};
 use crate::store::{CleanReport, StoreError, to_micros};
 
-/// The runs a clean removes (`$1`: the cut-off, `$2`: one DAG or '').
-const SCOPE: &str = "SELECT dag_id, run_id FROM dag_runs WHERE state IN ('success', 'failed') \
-                     AND end_date < $1 AND ($2 = '' OR dag_id = $2)";
+/// The finished runs that ended before the cut (`$1`: the cut-off, `$2`: one DAG or '').
+const ENDED: &str = "FROM dag_runs r WHERE r.state IN ('success', 'failed') \
+                     AND r.end_date < $1 AND ($2 = '' OR r.dag_id = $2)";
+
+/// The condition of a pinned run (`crate::store::PINNED_RUNS`, keys `dag_id/run_id`).
+const PINNED: &str = "EXISTS (SELECT 1 FROM records p WHERE p.collection = 'pinned_runs' \
+                      AND p.record_key = r.dag_id || '/' || r.run_id)";
 
 /// The tables of a run's children, in the order they are emptied.
 const CHILDREN: [&str; 4] = ["task_logs", "xcom", "task_tries", "task_instances"];
@@ -23,11 +27,25 @@ impl SqlStore {
         dry_run: bool,
     ) -> Result<CleanReport, StoreError> {
         let (cut, dag) = (to_micros(before), dag_id.unwrap_or_default());
+        // The runs a clean removes: those ended before the cut that nothing pinned.
+        let scope = format!("SELECT r.dag_id, r.run_id {ENDED} AND NOT {PINNED}");
+        let scope = scope.as_str();
         let mut tx = self.begin().await?;
+        let pinned = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) {ENDED} AND {PINNED}"
+        )))
+        .bind(cut)
+        .bind(dag)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("counting pinned runs"))?
+        .try_get::<i64, _>(0)
+        .map_err(db("counting pinned runs"))?
+        .max(0) as u64;
         // The references to values kept in the data location, before their rows go.
         let mut spilled = Vec::new();
         let refs = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT value FROM xcom WHERE (dag_id, run_id) IN ({SCOPE}) \
+            "SELECT value FROM xcom WHERE (dag_id, run_id) IN ({scope}) \
              AND value LIKE '%__dagctl_xcom_ref__%'"
         )))
         .bind(cut)
@@ -48,9 +66,9 @@ impl SqlStore {
         let mut counts = [0u64; 5];
         for (i, table) in CHILDREN.iter().chain(["dag_runs"].iter()).enumerate() {
             let rows = if *table == "dag_runs" {
-                format!("FROM dag_runs WHERE (dag_id, run_id) IN ({SCOPE})")
+                format!("FROM dag_runs WHERE (dag_id, run_id) IN ({scope})")
             } else {
-                format!("FROM {table} WHERE (dag_id, run_id) IN ({SCOPE})")
+                format!("FROM {table} WHERE (dag_id, run_id) IN ({scope})")
             };
             counts[i] = if dry_run {
                 let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {rows}")))
@@ -81,6 +99,7 @@ impl SqlStore {
             log_chunks,
             xcoms,
             spilled,
+            pinned,
         })
     }
 }
