@@ -9,7 +9,7 @@ use std::time::Duration;
 use dagctl::engine::run::scheduler::heartbeat;
 use dagctl::engine::store::SqlStore;
 use dagctl::engine::store::stats::{DURATION_BUCKETS, Histogram};
-use dagctl::engine::{Engine, RunState, Store, TaskState};
+use dagctl::engine::{Engine, RunState, Store};
 use dagctl::operators::drift::latest as drift;
 use dagctl::operators::registry;
 
@@ -82,9 +82,10 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
     out.family(
         "dagctl_dag_runs_total",
         "counter",
-        "Finished DAG runs by DAG and end state (db clean lowers it, as a restart would).",
+        "DAG runs that ended, by DAG and end state, counted when they end (clearing or \
+         removing runs does not lower it).",
     );
-    for ((dag, state), n) in stats.runs.iter().filter(|((_, s), _)| s.is_finished()) {
+    for ((dag, state), n) in &stats.ended_runs {
         out.sample(
             "dagctl_dag_runs_total",
             &[("dag_id", dag), ("state", state.as_str())],
@@ -96,10 +97,15 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         "gauge",
         "DAG runs now queued or running, by DAG and state.",
     );
-    for dag in dags_of(&stats.runs) {
+    // Every DAG known, so that a DAG's gauge goes to 0 rather than vanishing.
+    let mut dags: std::collections::BTreeSet<String> =
+        engine.dags().iter().map(|d| d.id().to_string()).collect();
+    dags.extend(stats.ended_runs.keys().map(|(d, _)| d.clone()));
+    dags.extend(stats.active_runs.keys().map(|(d, _)| d.clone()));
+    for dag in &dags {
         for state in [RunState::Queued, RunState::Running] {
             let n = stats
-                .runs
+                .active_runs
                 .get(&(dag.to_string(), state))
                 .copied()
                 .unwrap_or(0);
@@ -113,19 +119,9 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
     out.family(
         "dagctl_task_instances_total",
         "counter",
-        "Task instances that ended, by DAG and end state.",
+        "Task instances that ended, by DAG and end state, counted when they end.",
     );
-    let ended = [
-        TaskState::Success,
-        TaskState::Failed,
-        TaskState::Skipped,
-        TaskState::UpstreamFailed,
-    ];
-    for ((dag, state), n) in stats
-        .task_instances
-        .iter()
-        .filter(|((_, s), _)| ended.contains(s))
-    {
+    for ((dag, state), n) in &stats.ended_task_instances {
         out.sample(
             "dagctl_task_instances_total",
             &[("dag_id", dag), ("state", state.as_str())],
@@ -137,11 +133,7 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         "gauge",
         "Task instances not ended yet, by DAG and state.",
     );
-    for ((dag, state), n) in stats
-        .task_instances
-        .iter()
-        .filter(|((_, s), _)| !ended.contains(s))
-    {
+    for ((dag, state), n) in &stats.active_task_instances {
         out.sample(
             "dagctl_task_instances_active",
             &[("dag_id", dag), ("state", state.as_str())],
@@ -161,7 +153,7 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         ),
         (
             "dagctl_scheduling_lag_seconds",
-            "From when a scheduled run was due (its data interval's end) to its start.",
+            "From when a scheduled run was due (its data interval's end) to its first try.",
             &stats.schedule_lag,
         ),
     ] {
@@ -311,13 +303,6 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         );
     }
     Ok(out.0)
-}
-
-/// The DAG ids of a map keyed by (DAG, state), once each.
-fn dags_of<S>(m: &std::collections::BTreeMap<(String, S), u64>) -> Vec<&str> {
-    let mut ids: Vec<&str> = m.keys().map(|(d, _)| d.as_str()).collect();
-    ids.dedup();
-    ids
 }
 
 #[cfg(test)]

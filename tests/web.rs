@@ -379,7 +379,15 @@ fn metrics_agree_with_the_store(env: &Env, web: &WebServer) {
             })
             .and_then(|s| s["value"].as_f64())
     };
-    // `second` failed; `from_web` was marked failed; `first` is queued again.
+    // `second` failed; `from_web` was marked failed; `first` is queued again, and its end
+    // (success) still counts: counters never fall.
+    assert_eq!(
+        value(
+            "dagctl_dag_runs_total",
+            &[("dag_id", "web_demo"), ("state", "success")]
+        ),
+        Some(1.0)
+    );
     assert_eq!(
         value(
             "dagctl_dag_runs_total",

@@ -18,6 +18,7 @@ pub(crate) mod conformance;
 mod connection;
 mod error;
 mod memory;
+mod metric_counts;
 mod records;
 mod rows;
 mod sql;

@@ -111,14 +111,77 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
 /// The statements of a batch, in order. A claim is an update and an insert: the committer
 /// runs the insert only if the update changed a row (the claim won).
 pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
+    let mut out = Vec::with_capacity(batch.changes.len() + 4);
+    let shard = super::metric_counts::shard(&batch.run_id);
+    for change in &batch.changes {
+        statements_of(batch, change, &mut out);
+        if let Some(c) = super::metric_counts::counted(change) {
+            counts(batch, c, shard, &mut out);
+        }
+    }
+    out
+}
+
+/// The statements that add what a change counts ([`super::metric_counts`]) to its counters,
+/// in the change's transaction.
+fn counts(batch: &Batch, c: super::metric_counts::Counted<'_>, shard: i64, out: &mut Vec<Stmt>) {
+    use super::metric_counts::{self as mc, Counted};
+    let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
+    let add = |name: &str, label: &str, micros: i64| Stmt {
+        sql: mc::ADD,
+        params: vec![
+            d(),
+            text(label),
+            Param::Int(shard),
+            Param::Int(micros),
+            text(name),
+        ],
+        role: Role::Plain,
+    };
+    match c {
+        Counted::RunEnded(state) => {
+            out.push(add(mc::RUNS, state.as_str(), 0));
+            out.push(Stmt {
+                sql: mc::ADD_RUN_SECONDS.as_str(),
+                params: vec![d(), r(), Param::Int(shard)],
+                role: Role::Plain,
+            });
+        }
+        Counted::TaskEnded(state) => out.push(add(mc::TASKS, state.as_str(), 0)),
+        Counted::TryEnded(duration) => out.push(add(
+            mc::TRY_SECONDS,
+            &mc::bucket(duration.as_secs_f64()).to_string(),
+            duration.as_micros() as i64,
+        )),
+        // Runs only when the claim won, after its try row.
+        Counted::Claimed {
+            task_id,
+            try_number,
+            at,
+        } => out.push(Stmt {
+            sql: mc::ADD_LAG.as_str(),
+            params: vec![
+                d(),
+                r(),
+                Param::Int(shard),
+                time(at),
+                text(task_id),
+                Param::Int(i64::from(try_number)),
+            ],
+            role: Role::ClaimInsert,
+        }),
+    }
+}
+
+/// The statements of one change of `batch`.
+fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
     let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
     let plain = |sql: &'static str, params: Vec<Param>| Stmt {
         sql,
         params,
         role: Role::Plain,
     };
-    let mut out = Vec::with_capacity(batch.changes.len() + 4);
-    for change in &batch.changes {
+    {
         match change {
             Change::Claim {
                 task_id,
@@ -389,7 +452,6 @@ pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
             )),
         }
     }
-    out
 }
 
 /// A new run with its task instances and the dataset events it consumes; the run's insert

@@ -40,29 +40,38 @@ impl Histogram {
     }
 }
 
-/// Counts and durations of everything a store holds, by DAG (see the module documentation).
+/// Counts and durations, by DAG (see the module documentation). The `ended_*` counts and
+/// the histograms are counters: SQL and memory stores add to them when a run or task
+/// instance ends and when a try ends or starts, so clearing, marking again or removing runs
+/// never lowers them; the other fields say what is now.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
-    /// Runs by (DAG, state).
-    pub runs: BTreeMap<(String, RunState), u64>,
-    /// Task instances by (DAG, state).
-    pub task_instances: BTreeMap<(String, TaskState), u64>,
-    /// Durations of finished runs, by DAG.
+    /// Runs now queued or running, by (DAG, state).
+    pub active_runs: BTreeMap<(String, RunState), u64>,
+    /// Runs that ended, by (DAG, end state): each end counted once, when written.
+    pub ended_runs: BTreeMap<(String, RunState), u64>,
+    /// Task instances not ended of runs not over (queued or running), by (DAG, state).
+    pub active_task_instances: BTreeMap<(String, TaskState), u64>,
+    /// Task instances that ended, by (DAG, end state): each end counted once, when written.
+    pub ended_task_instances: BTreeMap<(String, TaskState), u64>,
+    /// Durations of ended runs, by DAG.
     pub run_durations: BTreeMap<String, Histogram>,
     /// Durations of ended tries, by DAG.
     pub try_durations: BTreeMap<String, Histogram>,
-    /// From when a scheduled run was due (its data interval's end) to its start, by DAG.
+    /// From when a scheduled run was due (its data interval's end) to its first try, by DAG.
     pub schedule_lag: BTreeMap<String, Histogram>,
     /// Tries handed to workers and not taken yet.
     pub queued_tries: u64,
-    /// Slots held by queued and running task instances, by pool.
+    /// Slots held by queued and running task instances of running runs, by pool.
     pub pool_used: BTreeMap<String, u64>,
     /// Workers holding a live lease on a run or a try.
     pub workers_alive: u64,
 }
 
 /// The statistics computed from the store's ordinary reads (every run, its instances and
-/// tries): what [`Store::stats`] does unless a store answers with aggregate queries.
+/// tries): what [`Store::stats`] does for a store that keeps no counters. Its `ended_*`
+/// counts and histograms are then what the store holds now, so clearing or removing runs
+/// lowers them; SQL and memory stores keep counters instead.
 ///
 /// # Errors
 /// A store failure.
@@ -73,7 +82,12 @@ pub async fn computed<S: Store + ?Sized>(
     let mut s = StoreStats::default();
     let mut workers = std::collections::BTreeSet::new();
     for run in store.list_runs(&RunFilter::default()).await? {
-        *s.runs.entry((run.dag_id.clone(), run.state)).or_default() += 1;
+        let runs = if run.state.is_finished() {
+            &mut s.ended_runs
+        } else {
+            &mut s.active_runs
+        };
+        *runs.entry((run.dag_id.clone(), run.state)).or_default() += 1;
         if let (Some(a), Some(b)) = (run.start_date, run.end_date)
             && run.state.is_finished()
         {
@@ -82,24 +96,39 @@ pub async fn computed<S: Store + ?Sized>(
                 .or_default()
                 .observe(seconds(b - a));
         }
-        if let (RunType::Scheduled, Some(a)) = (run.run_type, run.start_date) {
+        let tries = store.tries(&run.key(), None).await?;
+        if let (RunType::Scheduled, Some(a)) =
+            (run.run_type, tries.iter().map(|t| t.start_date).min())
+        {
             s.schedule_lag
                 .entry(run.dag_id.clone())
                 .or_default()
                 .observe(seconds(a - run.data_interval_end));
         }
-        if let Some(o) = run.owner.as_ref().filter(|o| o.until > now) {
+        if let Some(o) = run
+            .owner
+            .as_ref()
+            .filter(|o| o.until > now && run.state == RunState::Running)
+        {
             workers.insert(o.worker_id.clone());
         }
         for ti in store.task_instances(&run.key()).await? {
-            *s.task_instances
-                .entry((run.dag_id.clone(), ti.state))
-                .or_default() += 1;
-            if matches!(ti.state, TaskState::Queued | TaskState::Running) {
+            if ti.state.is_finished() {
+                *s.ended_task_instances
+                    .entry((run.dag_id.clone(), ti.state))
+                    .or_default() += 1;
+            } else if !run.state.is_finished() {
+                *s.active_task_instances
+                    .entry((run.dag_id.clone(), ti.state))
+                    .or_default() += 1;
+            }
+            if run.state == RunState::Running
+                && matches!(ti.state, TaskState::Queued | TaskState::Running)
+            {
                 *s.pool_used.entry(ti.pool.clone()).or_default() += u64::from(ti.pool_slots);
             }
         }
-        for t in store.tries(&run.key(), None).await? {
+        for t in tries {
             if let Some(d) = t.duration {
                 s.try_durations
                     .entry(run.dag_id.clone())

@@ -1,11 +1,12 @@
 //! Statistics ([`Store::stats`]): counts by DAG and state, duration histograms, queue depth,
 //! pool use and live workers, as the generic computation over ordinary reads finds them —
-//! so a store's aggregate queries are checked against the rows themselves.
+//! so a store's counters and queries are checked against the rows themselves — and counters
+//! that only grow when runs are cleared, end again and are removed.
 
 use std::time::Duration;
 
 use super::{now, run, ti};
-use crate::state::{RunState, TaskState};
+use crate::state::{RunState, RunType, TaskState};
 use crate::store::stats::{StoreStats, computed};
 use crate::store::{Batch, Change, Store};
 
@@ -69,27 +70,32 @@ pub(super) async fn check(s: &dyn Store) {
     for (id, changes) in runs {
         let mut r = run(id);
         r.dag_id = "stats".into();
+        if id == "s_running" {
+            // A scheduled run, due 10 s before its first try: its lag.
+            r.run_type = RunType::Scheduled;
+            r.data_interval_end = t - chrono::Duration::seconds(10);
+        }
         s.create_run(&r, &[ti("a"), ti("b")], &[]).await.unwrap();
-        s.commit(&Batch {
-            dag_id: "stats".into(),
-            run_id: id.into(),
-            changes,
-        })
-        .await
-        .unwrap();
+        commit(s, id, changes).await;
     }
     let got = s.stats(t).await.unwrap();
     let d = |state| ("stats".to_string(), state);
-    assert_eq!(got.runs.get(&d(RunState::Success)), Some(&1));
-    assert_eq!(got.runs.get(&d(RunState::Running)), Some(&1));
-    let ti = |state| {
-        got.task_instances
+    assert_eq!(got.ended_runs.get(&d(RunState::Success)), Some(&1));
+    assert_eq!(got.active_runs.get(&d(RunState::Running)), Some(&1));
+    let ti_ended = |got: &StoreStats, state| {
+        got.ended_task_instances
             .get(&("stats".to_string(), state))
             .copied()
     };
-    assert_eq!(ti(TaskState::Success), Some(2));
+    assert_eq!(ti_ended(&got, TaskState::Success), Some(2));
+    let active = |state| {
+        got.active_task_instances
+            .get(&("stats".to_string(), state))
+            .copied()
+            .unwrap_or(0)
+    };
     assert_eq!(
-        ti(TaskState::Running).unwrap_or(0) + ti(TaskState::Queued).unwrap_or(0),
+        active(TaskState::Running) + active(TaskState::Queued),
         2,
         "one running, one handed: {got:?}"
     );
@@ -100,16 +106,98 @@ pub(super) async fn check(s: &dyn Store) {
     let tries = &got.try_durations["stats"];
     assert_eq!((tries.count, tries.sum), (2, 42.0));
     assert_eq!(tries.buckets[3], 1, "2 s is within 5 s");
+    // Two claims, one lag: the first try's, 10 s (within the 10 s bound).
+    let lag = &got.schedule_lag["stats"];
+    assert_eq!((lag.count, lag.sum), (1, 10.0), "{lag:?}");
+    assert_eq!(&lag.buckets[3..5], &[0, 1]);
     assert!(got.queued_tries >= 1, "the handed try waits: {got:?}");
     assert!(got.workers_alive >= 1, "w_stats holds a live lease");
     assert!(got.pool_used["default_pool"] >= 2);
     same(&got, &computed(s, t).await.unwrap());
+
+    // Counters only grow: a cleared run that ends again counts twice, and removing it
+    // (`db clean`) takes nothing back.
+    let mut again: Vec<Change> = ["a", "b"]
+        .into_iter()
+        .map(|task| Change::ResetTask {
+            task_id: task.into(),
+            max_tries: 2,
+        })
+        .collect();
+    again.push(Change::SetRun {
+        state: RunState::Queued,
+        start_date: None,
+        end_date: None,
+    });
+    commit(s, "s_ok", again).await;
+    let cleared = s.stats(t).await.unwrap();
+    assert_eq!(
+        cleared.ended_runs, got.ended_runs,
+        "a clear lowers no counter"
+    );
+    assert_eq!(cleared.ended_task_instances, got.ended_task_instances);
+    commit(
+        s,
+        "s_ok",
+        vec![
+            set("a", TaskState::Failed),
+            set("b", TaskState::UpstreamFailed),
+            Change::SetRun {
+                state: RunState::Failed,
+                start_date: Some(t),
+                end_date: Some(t),
+            },
+        ],
+    )
+    .await;
+    s.clean(t + chrono::Duration::days(1), Some("stats"), false)
+        .await
+        .unwrap();
+    let last = s.stats(t).await.unwrap();
+    assert_eq!(last.ended_runs.get(&d(RunState::Success)), Some(&1));
+    assert_eq!(last.ended_runs.get(&d(RunState::Failed)), Some(&1));
+    assert_eq!(ti_ended(&last, TaskState::Success), Some(2));
+    assert_eq!(ti_ended(&last, TaskState::Failed), Some(1));
+    assert_eq!(ti_ended(&last, TaskState::UpstreamFailed), Some(1));
+    assert_eq!(last.run_durations["stats"].count, 2);
+    assert_eq!(last.try_durations["stats"], got.try_durations["stats"]);
 }
 
-/// Equal but for the float error of summing in another order.
+async fn commit(s: &dyn Store, run_id: &str, changes: Vec<Change>) {
+    s.commit(&Batch {
+        dag_id: "stats".into(),
+        run_id: run_id.into(),
+        changes,
+    })
+    .await
+    .unwrap();
+}
+
+/// Of the DAG `stats`, equal but for the float error of summing in another order (the
+/// suite's other checks cleared and removed runs of other DAGs, which the counters keep).
 fn same(a: &StoreStats, b: &StoreStats) {
-    assert_eq!(a.runs, b.runs);
-    assert_eq!(a.task_instances, b.task_instances);
+    let of = |m: &std::collections::BTreeMap<(String, RunState), u64>| {
+        m.iter()
+            .filter(|((d, _), _)| d == "stats")
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<_>>()
+    };
+    let of_ti = |m: &std::collections::BTreeMap<(String, TaskState), u64>| {
+        m.iter()
+            .filter(|((d, _), _)| d == "stats")
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(of(&a.ended_runs), of(&b.ended_runs));
+    assert_eq!(of(&a.active_runs), of(&b.active_runs));
+    assert_eq!(
+        of_ti(&a.ended_task_instances),
+        of_ti(&b.ended_task_instances)
+    );
+    assert_eq!(
+        of_ti(&a.active_task_instances),
+        of_ti(&b.active_task_instances)
+    );
     assert_eq!(a.queued_tries, b.queued_tries);
     assert_eq!(a.pool_used, b.pool_used);
     assert_eq!(a.workers_alive, b.workers_alive);
@@ -118,16 +206,13 @@ fn same(a: &StoreStats, b: &StoreStats) {
         (&a.try_durations, &b.try_durations),
         (&a.schedule_lag, &b.schedule_lag),
     ] {
-        assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
-        for (k, h) in x {
-            let g = &y[k];
-            assert_eq!((h.buckets, h.count), (g.buckets, g.count), "{k}");
-            assert!(
-                (h.sum - g.sum).abs() < 1e-6 * h.sum.max(1.0),
-                "{k}: {} vs {}",
-                h.sum,
-                g.sum
-            );
-        }
+        let (h, g) = (&x["stats"], &y["stats"]);
+        assert_eq!((h.buckets, h.count), (g.buckets, g.count));
+        assert!(
+            (h.sum - g.sum).abs() < 1e-6 * h.sum.max(1.0),
+            "{} vs {}",
+            h.sum,
+            g.sum
+        );
     }
 }

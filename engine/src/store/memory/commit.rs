@@ -3,7 +3,7 @@
 
 use super::{Data, key};
 use crate::state::{RunState, TaskState};
-use crate::store::{Batch, Change, DatasetEvent, StoreError, TryRecord};
+use crate::store::{Batch, Change, DatasetEvent, StoreError, TryRecord, metric_counts};
 
 /// Applies `batch` to `d` and returns whether each claim won, in order; on
 /// [`StoreError::NotOwner`] (a failed `Owned` guard) nothing is changed.
@@ -35,6 +35,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .filter(|t| same_task(&t.task_id, task) && is_running_try(t))
             .count()
     };
+    let mut counted = Vec::new();
     for change in &batch.changes {
         match change {
             Change::Claim {
@@ -299,6 +300,9 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 }
             }
         }
+        if let Some(c) = metric_counts::counted(change) {
+            count(c, run.as_ref(), &tries, &claims, &mut counted);
+        }
     }
     d.tis.insert(k.clone(), tis);
     d.tries.insert(k.clone(), tries);
@@ -318,7 +322,55 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .count() as i64;
         d.datasets.push(e);
     }
+    let shard = metric_counts::shard(&batch.run_id);
+    for (name, label, seconds) in counted {
+        let c = d
+            .counts
+            .entry((batch.dag_id.clone(), name.to_string(), label, shard))
+            .or_default();
+        c.0 += 1;
+        c.1 += seconds;
+    }
     Ok(claims)
+}
+
+/// What a change counts ([`metric_counts`]), as (name, label, seconds), once applied to the
+/// run's copy.
+fn count(
+    c: metric_counts::Counted<'_>,
+    run: Option<&crate::store::DagRun>,
+    tries: &[TryRecord],
+    claims: &[bool],
+    out: &mut Vec<(&'static str, String, f64)>,
+) {
+    use metric_counts::{Counted, bucket};
+    let secs = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+    match c {
+        Counted::RunEnded(state) => {
+            out.push((metric_counts::RUNS, state.as_str().to_string(), 0.0));
+            if let Some((a, b)) = run.and_then(|r| r.start_date.zip(r.end_date)) {
+                let d = secs(b - a);
+                out.push((metric_counts::RUN_SECONDS, bucket(d).to_string(), d));
+            }
+        }
+        Counted::TaskEnded(state) => {
+            out.push((metric_counts::TASKS, state.as_str().to_string(), 0.0));
+        }
+        Counted::TryEnded(d) => {
+            let d = d.as_secs_f64();
+            out.push((metric_counts::TRY_SECONDS, bucket(d).to_string(), d));
+        }
+        Counted::Claimed { at, .. } => {
+            // The claim just made won and its try is the run's only one.
+            if claims.last() == Some(&true)
+                && tries.len() == 1
+                && let Some(r) = run.filter(|r| r.run_type == crate::state::RunType::Scheduled)
+            {
+                let d = secs(at - r.data_interval_end).max(0.0);
+                out.push((metric_counts::LAG_SECONDS, bucket(d).to_string(), d));
+            }
+        }
+    }
 }
 
 /// Whether a task instance has a try running: a mapped task is `running` while its

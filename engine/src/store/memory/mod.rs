@@ -39,6 +39,8 @@ struct Data {
     dags: BTreeMap<String, DagFlags>,
     connections: BTreeMap<String, Connection>,
     records: BTreeMap<(String, String), Record>,
+    /// Metric counters by (DAG, name, label, shard): count and total seconds.
+    counts: BTreeMap<(String, String, String, i64), (u64, f64)>,
 }
 
 /// A [`Store`] that keeps everything in memory.
@@ -285,6 +287,28 @@ impl Store for MemoryStore {
             }
         }
         Ok(n)
+    }
+
+    async fn stats(&self, now: DateTime<Utc>) -> Result<super::stats::StoreStats, StoreError> {
+        // What is now from the rows; what ended from the counters.
+        let mut s = super::stats::computed(self, now).await?;
+        let rows: Vec<super::metric_counts::CountRow> = {
+            let d = self.data();
+            let mut summed: BTreeMap<(String, String, String), (u64, f64)> = BTreeMap::new();
+            for ((dag, name, label, _), (n, total)) in &d.counts {
+                let c = summed
+                    .entry((dag.clone(), name.clone(), label.clone()))
+                    .or_default();
+                c.0 += n;
+                c.1 += total;
+            }
+            summed
+                .into_iter()
+                .map(|((dag, name, label), (n, total))| (dag, name, label, n, total))
+                .collect()
+        };
+        super::metric_counts::fold(rows, &mut s);
+        Ok(s)
     }
 
     async fn clean(

@@ -66,6 +66,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "queued and running runs",
         include_str!("../migrations/0012_queued_runs.sql"),
     ),
+    (
+        13,
+        "metric counts",
+        include_str!("../migrations/0013_metric_counts.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).
