@@ -107,13 +107,16 @@ pub(crate) const ADD: &str = "INSERT INTO metric_counts (dag_id, name, label, sh
      total = metric_counts.total + excluded.total";
 
 /// Counts the duration of the run `$1`/`$2` (shard `$3`) as its row says, after its end was
-/// written.
+/// written (a negative one, clocks apart, as zero, as [`Histogram::observe`] does).
+///
+/// [`Histogram::observe`]: super::stats::Histogram::observe
 pub(crate) static ADD_RUN_SECONDS: LazyLock<String> = LazyLock::new(|| {
     let d = "(end_date - start_date)";
+    let clamped = "(CASE WHEN end_date > start_date THEN end_date - start_date ELSE 0 END)";
     format!(
         "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
          SELECT dag_id, '{RUN_SECONDS}', {}, $3, 1, \
-         CAST({d} AS DOUBLE PRECISION) / 1000000.0 FROM dag_runs \
+         CAST({clamped} AS DOUBLE PRECISION) / 1000000.0 FROM dag_runs \
          WHERE dag_id = $1 AND run_id = $2 AND start_date IS NOT NULL AND end_date IS NOT NULL \
          ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET \
          n = metric_counts.n + excluded.n, total = metric_counts.total + excluded.total",

@@ -349,7 +349,7 @@ fn count(
         Counted::RunEnded(state) => {
             out.push((metric_counts::RUNS, state.as_str().to_string(), 0.0));
             if let Some((a, b)) = run.and_then(|r| r.start_date.zip(r.end_date)) {
-                let d = secs(b - a);
+                let d = secs(b - a).max(0.0);
                 out.push((metric_counts::RUN_SECONDS, bucket(d).to_string(), d));
             }
         }

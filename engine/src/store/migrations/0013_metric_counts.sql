@@ -22,7 +22,8 @@ WHERE state IN ('success', 'failed', 'skipped', 'upstream_failed', 'removed') GR
 INSERT INTO metric_counts (dag_id, name, label, shard, n, total)
 SELECT dag_id, 'run_seconds', b, 0, COUNT(*), SUM(d) / 1000000.0 FROM (
     SELECT dag_id, CASE WHEN (end_date - start_date) <= 100000 THEN '0' WHEN (end_date - start_date) <= 500000 THEN '1' WHEN (end_date - start_date) <= 1000000 THEN '2' WHEN (end_date - start_date) <= 5000000 THEN '3' WHEN (end_date - start_date) <= 10000000 THEN '4' WHEN (end_date - start_date) <= 30000000 THEN '5' WHEN (end_date - start_date) <= 60000000 THEN '6' WHEN (end_date - start_date) <= 300000000 THEN '7' WHEN (end_date - start_date) <= 900000000 THEN '8' WHEN (end_date - start_date) <= 1800000000 THEN '9' WHEN (end_date - start_date) <= 3600000000 THEN '10' WHEN (end_date - start_date) <= 10800000000 THEN '11' ELSE '12' END AS b,
-    CAST((end_date - start_date) AS DOUBLE PRECISION) AS d
+    CAST((CASE WHEN end_date > start_date THEN end_date - start_date ELSE 0 END)
+         AS DOUBLE PRECISION) AS d
     FROM dag_runs WHERE state IN ('success', 'failed')
     AND start_date IS NOT NULL AND end_date IS NOT NULL
 ) s GROUP BY dag_id, b;
@@ -30,7 +31,7 @@ SELECT dag_id, 'run_seconds', b, 0, COUNT(*), SUM(d) / 1000000.0 FROM (
 INSERT INTO metric_counts (dag_id, name, label, shard, n, total)
 SELECT dag_id, 'try_seconds', b, 0, COUNT(*), SUM(d) / 1000000.0 FROM (
     SELECT dag_id, CASE WHEN duration_us <= 100000 THEN '0' WHEN duration_us <= 500000 THEN '1' WHEN duration_us <= 1000000 THEN '2' WHEN duration_us <= 5000000 THEN '3' WHEN duration_us <= 10000000 THEN '4' WHEN duration_us <= 30000000 THEN '5' WHEN duration_us <= 60000000 THEN '6' WHEN duration_us <= 300000000 THEN '7' WHEN duration_us <= 900000000 THEN '8' WHEN duration_us <= 1800000000 THEN '9' WHEN duration_us <= 3600000000 THEN '10' WHEN duration_us <= 10800000000 THEN '11' ELSE '12' END AS b,
-    CAST(duration_us AS DOUBLE PRECISION) AS d
+    CAST((CASE WHEN duration_us > 0 THEN duration_us ELSE 0 END) AS DOUBLE PRECISION) AS d
     FROM task_tries WHERE duration_us IS NOT NULL
 ) s GROUP BY dag_id, b;
 

@@ -9,6 +9,7 @@ async fn conformance_on_a_sqlite_file() {
     let url = SqlStore::default_url(dir.path());
     let s = SqlStore::connect(&url).await.unwrap();
     crate::store::conformance::check(&s).await;
+    seeded_counts_are_the_rows_counts(&s).await;
     s.set_variable("x", "[1, 2]").await.unwrap();
     drop(s);
     // Reopening finds everything again (and does not re-apply migrations).
@@ -122,6 +123,7 @@ async fn conformance_on_postgresql() {
     let keys = crate::secrets::Keyring::ephemeral();
     let s = keyless.with_keyring(keys.clone());
     crate::store::conformance::check(&s).await;
+    seeded_counts_are_the_rows_counts(&s).await;
     drop(s);
     // Reconnecting applies no migration twice.
     let s = SqlStore::connect(&url).await.unwrap().with_keyring(keys);
@@ -146,5 +148,49 @@ fn passwords_are_hidden_in_urls() {
     assert_eq!(
         redact_url("https://hooks.example.invalid/"),
         "https://hooks.example.invalid/"
+    );
+}
+
+/// Migration 0013 starts the counters of a store upgraded from an earlier version from the
+/// rows it holds: run on the suite's rows, its seed gives what counting those rows gives.
+async fn seeded_counts_are_the_rows_counts(s: &SqlStore) {
+    let t = chrono::Utc::now();
+    sqlx::query("DELETE FROM metric_counts")
+        .execute(&s.pool)
+        .await
+        .unwrap();
+    let migration = include_str!("../migrations/0013_metric_counts.sql");
+    let seeds: Vec<&str> = migration
+        .split(';')
+        .map(str::trim)
+        .map(|st| st.trim_start_matches(|c: char| c != 'I' && c != 'C'))
+        .filter(|st| st.starts_with("INSERT INTO metric_counts"))
+        .collect();
+    assert_eq!(seeds.len(), 5);
+    for st in seeds {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(st.to_string()))
+            .execute(&s.pool)
+            .await
+            .unwrap();
+    }
+    let seeded = s.stats(t).await.unwrap();
+    let rows = crate::store::stats::computed(s, t).await.unwrap();
+    assert!(!seeded.ended_runs.is_empty());
+    assert_eq!(seeded.ended_runs, rows.ended_runs);
+    assert_eq!(seeded.ended_task_instances, rows.ended_task_instances);
+    for (a, b) in [
+        (&seeded.run_durations, &rows.run_durations),
+        (&seeded.try_durations, &rows.try_durations),
+        (&seeded.schedule_lag, &rows.schedule_lag),
+    ] {
+        assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+        for (k, h) in a {
+            assert_eq!((h.buckets, h.count), (b[k].buckets, b[k].count), "{k}");
+            assert!((h.sum - b[k].sum).abs() < 1e-6 * h.sum.max(1.0), "{k}");
+        }
+    }
+    assert!(
+        !seeded.schedule_lag.is_empty(),
+        "the suite has a scheduled run"
     );
 }
