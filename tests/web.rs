@@ -268,12 +268,38 @@ fn pages_api_actions_and_metrics_on_a_sqlite_store() {
     let cookie = login.header("set-cookie").unwrap().to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     let cookie = cookie.split(';').next().unwrap().to_string();
+    // The cookie acts only from this server's pages: another site's form (another origin,
+    // or none said) is refused and changes nothing.
+    for origin in [
+        Some("http://evil.example"),
+        Some("http://127.0.0.1:1"),
+        None,
+    ] {
+        let mut headers = vec![
+            ("Cookie", cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        headers.extend(origin.map(|o| ("Origin", o)));
+        let forged = web.request(
+            "POST",
+            "/dags/web_demo/runs/first/clear",
+            &headers,
+            Some("task_id=fail_me&downstream=true"),
+        );
+        assert_eq!(forged.status, 403, "{origin:?}: {}", forged.body);
+        assert!(forged.body.contains("another site"), "{}", forged.body);
+        assert_eq!(
+            env.json(&["runs", "show", "first", "--json"])["state"],
+            "failed"
+        );
+    }
     let cleared = web.request(
         "POST",
         "/dags/web_demo/runs/first/clear",
         &[
             ("Cookie", cookie.as_str()),
             ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", web.base.as_str()),
         ],
         Some("task_id=fail_me&downstream=true"),
     );
@@ -536,10 +562,41 @@ fn a_non_loopback_address_needs_a_token_and_reads_on_loopback_need_none() {
         err.contains("DAGCTL_WEB_TOKEN") && err.contains("0.0.0.0"),
         "{err}"
     );
+    // With a token, on every address: nothing is read without it, whatever the Host.
+    let open = WebServer::start_on(&env, "0.0.0.0:0", Some("wide-token-0123456789"), &[]);
+    for path in ["/api/v1/dags", "/metrics"] {
+        let r = open.get(path);
+        assert_eq!(r.status, 401, "{path}: {}", r.body);
+        assert!(!r.body.contains("slow_one"));
+    }
+    let page = open.get("/");
+    assert_eq!(page.status, 303);
+    assert_eq!(page.header("location"), Some("/login"));
+    let bearer = [("Authorization", "Bearer wide-token-0123456789")];
+    assert_eq!(
+        open.request("GET", "/api/v1/dags", &bearer, None).status,
+        200
+    );
+    let named = [bearer[0], ("Host", "dagctl.example:8080")];
+    assert_eq!(open.request("GET", "/", &named, None).status, 200);
+    drop(open);
     // On loopback without a token: pages and API open, actions disabled with a hint.
     let web = WebServer::start(&env, None, &[]);
     assert_eq!(web.get("/").status, 200);
     assert_eq!(web.json("/api/v1/dags")[0]["dag_id"], "slow_one");
+    // …but only to a loopback name: another (DNS rebinding) reads nothing.
+    for (path, says) in [("/api/v1/dags", "DNS rebinding"), ("/", "DNS rebinding")] {
+        let r = web.request("GET", path, &[("Host", "evil.example")], None);
+        assert_eq!(r.status, 403, "{path}");
+        assert!(
+            r.body.contains(says) && !r.body.contains("slow_one"),
+            "{}",
+            r.body
+        );
+    }
+    let port = web.base.rsplit(':').next().unwrap();
+    let by_name = web.request("GET", "/", &[("Host", &format!("localhost:{port}"))], None);
+    assert_eq!(by_name.status, 200);
     let refused = web.request(
         "POST",
         "/api/v1/dags/slow_one/runs",

@@ -1,6 +1,8 @@
-//! Who may read and act. On a loopback address reading is open; elsewhere every request needs
+//! Who may read and act. On a loopback address reading is open to requests sent to a loopback
+//! name (not to another name resolving there: DNS rebinding); elsewhere every request needs
 //! the token. Actions always need it: as `Authorization: Bearer …`, or the `dagctl_token`
-//! cookie `/login` sets (HttpOnly, SameSite=Strict, so another site's form cannot use it).
+//! cookie `/login` sets (HttpOnly, SameSite=Strict), and then only from this server's own
+//! pages (their `Origin` or `Referer`), so that another site's form cannot use it.
 
 use axum::extract::{Form, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -58,13 +60,75 @@ pub fn may_act(app: &Shared, headers: &HeaderMap) -> Result<(), Fault> {
              Bearer <token>`",
         ));
     }
+    // A browser sends the cookie with any request to this server, whichever page made it;
+    // a header token it sends only when told to. So a signed-in action must come from a
+    // page of this server (SameSite alone lets another port of this host post).
+    if headers.get(header::AUTHORIZATION).is_none() && !from_this_server(headers) {
+        return Err(Fault::forbidden(
+            "this action came from another site's page (its Origin or Referer is not this \
+             server): use the buttons of the web view, or send `Authorization: Bearer <token>`",
+        ));
+    }
     Ok(())
+}
+
+/// Whether a request's `Origin` (or, without one, its `Referer`) is this server, as the
+/// `Host` it was sent to names it.
+fn from_this_server(headers: &HeaderMap) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(host), Some(from)) = (
+        text(header::HOST),
+        text(header::ORIGIN).or_else(|| text(header::REFERER)),
+    ) else {
+        return false;
+    };
+    let Some(rest) = from
+        .strip_prefix("http://")
+        .or_else(|| from.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.eq_ignore_ascii_case(host)
+}
+
+/// Whether the `Host` a request was sent to names this machine (`localhost`, a loopback
+/// address): on a loopback bind, reads are open only to those, so that a page of another
+/// site whose name was made to resolve to 127.0.0.1 (DNS rebinding) reads nothing.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The middleware in front of every page and API route but `/login`.
 pub async fn reads(State(app): State<Shared>, request: Request, next: Next) -> Response {
-    if app.open_reads || holds_token(&app, request.headers()) {
+    if holds_token(&app, request.headers()) {
         return next.run(request).await;
+    }
+    if app.open_reads {
+        if loopback_host(request.headers()) {
+            return next.run(request).await;
+        }
+        let api = request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics";
+        let refused = Fault::forbidden(
+            "this web view is bound to a loopback address and answers only to 127.0.0.1, \
+             localhost or [::1] (another name may be a DNS rebinding): open it by one of those, \
+             or bind another address with DAGCTL_WEB_TOKEN",
+        );
+        return if api {
+            refused.json()
+        } else {
+            refused.into_response()
+        };
     }
     if request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics" {
         return (
@@ -131,5 +195,52 @@ mod tests {
         assert!(same(b"abc", b"abc"));
         assert!(!same(b"abc", b"abd"));
         assert!(!same(b"abc", b"abcd"));
+    }
+
+    fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(k.clone(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn an_action_signed_by_cookie_comes_from_this_server() {
+        let host = (header::HOST, "127.0.0.1:8080");
+        for (from, ok) in [
+            ((header::ORIGIN, "http://127.0.0.1:8080"), true),
+            ((header::REFERER, "http://127.0.0.1:8080/dags/d"), true),
+            ((header::ORIGIN, "http://127.0.0.1:9999"), false),
+            ((header::ORIGIN, "http://evil.example"), false),
+            ((header::ORIGIN, "null"), false),
+            (
+                (header::REFERER, "http://127.0.0.1:8080.evil.example/"),
+                false,
+            ),
+        ] {
+            assert_eq!(
+                from_this_server(&headers(&[host.clone(), from.clone()])),
+                ok,
+                "{from:?}"
+            );
+        }
+        assert!(!from_this_server(&headers(&[host])));
+    }
+
+    #[test]
+    fn open_reads_answer_only_to_loopback_names() {
+        for (h, ok) in [
+            ("127.0.0.1:8080", true),
+            ("localhost:8080", true),
+            ("LOCALHOST", true),
+            ("[::1]:8080", true),
+            ("127.0.0.2:80", true),
+            ("evil.example:8080", false),
+            ("10.0.0.1:8080", false),
+        ] {
+            assert_eq!(loopback_host(&headers(&[(header::HOST, h)])), ok, "{h}");
+        }
+        assert!(!loopback_host(&HeaderMap::new()));
     }
 }

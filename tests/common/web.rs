@@ -18,7 +18,12 @@ impl WebServer {
     /// Starts `dagctl webserver --bind 127.0.0.1:0` in `env` with `extra` arguments and the
     /// token, if any, and waits for the address it prints.
     pub fn start(env: &Env, token: Option<&str>, extra: &[&str]) -> WebServer {
-        let mut args = vec!["webserver", "--bind", "127.0.0.1:0"];
+        Self::start_on(env, "127.0.0.1:0", token, extra)
+    }
+
+    /// As [`WebServer::start`], bound to `bind`.
+    pub fn start_on(env: &Env, bind: &str, token: Option<&str>, extra: &[&str]) -> WebServer {
+        let mut args = vec!["webserver", "--bind", bind];
         args.extend_from_slice(extra);
         let mut c = env.process(&args);
         c.env_remove("DAGCTL_WEB_TOKEN");
@@ -112,7 +117,10 @@ pub fn request(
 ) -> Response {
     let host = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(host).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {host}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
