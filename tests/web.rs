@@ -764,3 +764,107 @@ fn percent(s: &str) -> String {
         })
         .collect()
 }
+
+const MANY: &str = r#"
+many:
+  schedule: "@daily"
+  start_date: 2026-01-01
+  catchup: false
+  tasks:
+    - task_id: extract
+      operator: noop
+    - task_id: check
+      operator: command
+      bash_command: "test {{ ds }} != 2026-01-30"
+      dependencies: [extract]
+"#;
+
+#[test]
+fn the_grid_pages_through_runs_and_the_graph_and_list_show_the_latest_states() {
+    let env = Env::new(&[("many.yml", MANY)]);
+    // 30 daily runs; the newest one's `check` fails.
+    let out = env
+        .cmd(&[
+            "backfill",
+            "many",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2026-01-30",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", common::out_text(&out));
+    let web = WebServer::start(&env, None, &[]);
+
+    // The grid: 25 runs a page, newest first, then the 5 oldest; pages say what follows.
+    let first = web.json("/api/v1/dags/many/grid");
+    let ids = |g: &Value| -> Vec<String> {
+        g["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["logical_date"].as_str().unwrap()[..10].to_string())
+            .collect()
+    };
+    let newest = ids(&first);
+    assert_eq!(newest.len(), 25);
+    assert_eq!(newest[0], "2026-01-30");
+    assert_eq!(newest[24], "2026-01-06");
+    assert_eq!(first["more"], true);
+    assert_eq!(first["runs"][0]["tasks"]["check"]["state"], "failed");
+    let second = web.json("/api/v1/dags/many/grid?page=1");
+    assert_eq!(
+        ids(&second),
+        [
+            "2026-01-05",
+            "2026-01-04",
+            "2026-01-03",
+            "2026-01-02",
+            "2026-01-01"
+        ]
+    );
+    assert_eq!(second["more"], false);
+    let page = web.get("/dags/many");
+    assert!(page.body.contains("page 1") && page.body.contains("?page=1\">older runs"));
+    assert!(!page.body.contains("newer runs"));
+    let older = web.get("/dags/many?page=1");
+    assert!(older.body.contains("page 2") && older.body.contains("?page=0\">← newer runs"));
+    assert!(!older.body.contains("older runs"));
+
+    // The graph colours each task by the newest run's state.
+    for (task, state) in [("extract", "success"), ("check", "failed")] {
+        let node = format!("<g class=\"task state-{state}\" data-task=\"{task}\">");
+        assert!(page.body.contains(&node), "{node} not in the graph");
+    }
+    assert!(page.body.contains("<path class=\"edge\""));
+
+    // The list: the last ten runs' states (newest right), the next run, not paused.
+    let list = web.get("/");
+    let cells: Vec<&str> = list
+        .body
+        .match_indices("class=\"cell state-")
+        .map(|(i, _)| {
+            let rest = &list.body[i + 18..];
+            &rest[..rest.find('"').unwrap()]
+        })
+        .collect();
+    assert_eq!(cells.len(), 10, "{}", list.body);
+    assert_eq!(cells[9], "failed");
+    assert!(cells[..9].iter().all(|s| *s == "success"), "{cells:?}");
+    // Without catchup, the next run is the latest interval, due since midnight (no scheduler
+    // runs here); backfilled runs do not move it.
+    let today = chrono::Utc::now()
+        .format("%Y-%m-%d 00:00:00 (due)")
+        .to_string();
+    assert!(
+        list.body.contains(&today),
+        "next run {today}: {}",
+        list.body
+    );
+    assert!(list.body.contains("active"));
+
+    if let Some(seen) = in_chromium(&format!("{}/dags/many?page=1", web.base), None) {
+        assert!(seen.text.contains("page 2") && seen.text.contains("newer runs"));
+    }
+}

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
+use dagctl::engine::TaskState;
 use dagctl::engine::dag::svg::render_svg;
 use dagctl::engine::store::{RunFilter, RunKey};
-use dagctl::engine::{Dag, TaskState};
 
 use dagctl::engine::Store;
 
@@ -23,13 +23,14 @@ pub struct TagFilter {
     tag: Option<String>,
 }
 
-/// When `dag` runs next after now, if it has a time schedule.
-fn next_run(dag: &Dag) -> Option<chrono::DateTime<chrono::Utc>> {
-    let now = chrono::Utc::now();
-    dag.timetable()
-        .between(now, now + chrono::Duration::days(366 * 5), 1)
-        .first()
-        .map(|i| i.end)
+/// When `dag` runs next, if it has a time schedule: the end of the next interval the
+/// scheduler creates a run for, "(due)" when that has passed (no scheduler created it yet).
+async fn next_run(app: &Shared, dag_id: &str) -> Result<String, Fault> {
+    Ok(match app.engine.next_run(dag_id).await? {
+        None => "-".into(),
+        Some(i) if i.end <= chrono::Utc::now() => format!("{} (due)", time(Some(i.end))),
+        Some(i) => time(Some(i.end)),
+    })
 }
 
 pub async fn dags(
@@ -81,7 +82,7 @@ pub async fn dags(
                 "active".into()
             },
             escape(&d.schedule().to_string()),
-            time(next_run(d)),
+            next_run(&app, d.id()).await?,
             if dots.is_empty() {
                 "<span class=\"muted\">no runs</span>".into()
             } else {
@@ -152,7 +153,7 @@ pub async fn dag(
         escape(dag.id()),
         escape(dag.description().unwrap_or("")),
         escape(&dag.schedule().to_string()),
-        time(next_run(&dag)),
+        next_run(&app, dag.id()).await?,
         if paused {
             "<span class=\"badge\">paused</span>"
         } else {

@@ -26,6 +26,41 @@ mod serve_loop;
 
 pub use serve_loop::{SchedulerOptions, SchedulerReport, run_scheduler};
 
+/// The interval of a DAG's latest scheduled run: where its schedule goes on from.
+async fn last_scheduled(
+    store: &dyn crate::store::Store,
+    dag_id: &str,
+) -> Result<Option<DataInterval>, crate::store::StoreError> {
+    Ok(store
+        .list_runs(&RunFilter {
+            dag_id: Some(dag_id.to_string()),
+            run_types: vec![RunType::Scheduled],
+            by_logical_date: true,
+            limit: Some(1),
+            ..RunFilter::default()
+        })
+        .await?
+        .first()
+        .map(|r| DataInterval {
+            start: r.data_interval_start,
+            end: r.data_interval_end,
+        }))
+}
+
+impl Engine {
+    /// The next interval the scheduler creates a run of `dag_id` for, if its schedule has
+    /// one: the run starts when the interval ends (at once if that has passed and a
+    /// scheduler runs).
+    ///
+    /// # Errors
+    /// An unknown DAG, or a store failure.
+    pub async fn next_run(&self, dag_id: &str) -> Result<Option<DataInterval>, EngineError> {
+        let dag = self.dag(dag_id)?;
+        let last = last_scheduled(self.store().as_ref(), dag_id).await?;
+        Ok(dag.timetable().next_interval(last, Utc::now()))
+    }
+}
+
 /// The most data intervals one backfill creates; a longer range is refused, not cut.
 pub const MAX_BACKFILL: usize = 100_000;
 
@@ -93,20 +128,7 @@ impl Engine {
             dag_id: Some(dag.id.clone()),
             ..RunFilter::default()
         };
-        let last = self
-            .store
-            .list_runs(&RunFilter {
-                run_types: vec![RunType::Scheduled],
-                by_logical_date: true,
-                limit: Some(1),
-                ..of_dag()
-            })
-            .await?
-            .first()
-            .map(|r| DataInterval {
-                start: r.data_interval_start,
-                end: r.data_interval_end,
-            });
+        let last = last_scheduled(self.store.as_ref(), &dag.id).await?;
         let covered = match dag.timetable().next_interval(last, now) {
             Some(next) => self
                 .store
