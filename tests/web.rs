@@ -405,21 +405,22 @@ fn metrics_agree_with_the_store(env: &Env, web: &WebServer) {
             })
             .and_then(|s| s["value"].as_f64())
     };
-    // `second` failed; `from_web` was marked failed; `first` is queued again, and its end
-    // (success) still counts: counters never fall.
-    assert_eq!(
-        value(
-            "dagctl_dag_runs_total",
-            &[("dag_id", "web_demo"), ("state", "success")]
-        ),
-        Some(1.0)
-    );
+    // `second` failed; `from_web` was marked failed; `first` failed and is queued again
+    // since its clear, and its end still counts: counters never fall.
     assert_eq!(
         value(
             "dagctl_dag_runs_total",
             &[("dag_id", "web_demo"), ("state", "failed")]
         ),
-        Some(2.0)
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            "dagctl_dag_runs_total",
+            &[("dag_id", "web_demo"), ("state", "success")]
+        ),
+        None,
+        "no run of web_demo succeeded"
     );
     assert_eq!(
         value(
@@ -440,6 +441,31 @@ fn metrics_agree_with_the_store(env: &Env, web: &WebServer) {
         value("dagctl_pool_slots", &[("pool", "default_pool")]),
         Some(128.0)
     );
+    // Nothing runs now: no slot used, none queued for a worker.
+    assert_eq!(
+        value("dagctl_pool_used_slots", &[("pool", "default_pool")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value("dagctl_pool_open_slots", &[("pool", "default_pool")]),
+        Some(128.0)
+    );
+    assert_eq!(value("dagctl_queued_tries", &[]), Some(0.0));
+    // greet and after_greet succeeded in both runs, fail_me failed in both (the clear of
+    // `first` takes nothing back).
+    let ti = |state| {
+        value(
+            "dagctl_task_instances_total",
+            &[("dag_id", "web_demo"), ("state", state)],
+        )
+    };
+    assert_eq!(ti("success"), Some(4.0));
+    assert!(ti("failed").is_some_and(|n| n >= 2.0), "{:?}", ti("failed"));
+    let runs_timed = value(
+        "dagctl_dag_run_duration_seconds_count",
+        &[("dag_id", "web_demo")],
+    );
+    assert!(runs_timed.is_some_and(|n| n >= 2.0), "{runs_timed:?}");
     assert!(value("dagctl_workers_alive", &[]).is_some());
     // No unbounded label: no run id anywhere.
     for s in &samples {
@@ -866,5 +892,48 @@ fn the_grid_pages_through_runs_and_the_graph_and_list_show_the_latest_states() {
 
     if let Some(seen) = in_chromium(&format!("{}/dags/many?page=1", web.base), None) {
         assert!(seen.text.contains("page 2") && seen.text.contains("newer runs"));
+    }
+}
+
+#[test]
+fn a_running_scheduler_shows_in_the_metrics_with_its_loop_times() {
+    let env = Env::new(&[("slow.yml", SLOW)]);
+    let web = WebServer::start(&env, None, &[]);
+    let mut scheduler = env
+        .process(&["scheduler"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its heartbeat (every 5 s) reaches the store and so the scrape.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let alive = "dagctl_schedulers_alive{role=\"scheduler\"} 1";
+    let text = loop {
+        let text = web.get("/metrics").body;
+        if text.contains(alive) || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    let _ = scheduler.kill();
+    let _ = scheduler.wait();
+    assert!(text.contains(alive), "{text}");
+    let sample = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{role=\"scheduler\"}} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(sample("dagctl_scheduler_loop_seconds_count") >= 1.0);
+    assert!(sample("dagctl_scheduler_loop_seconds_sum") >= 0.0);
+    let age = sample("dagctl_scheduler_heartbeat_age_seconds");
+    assert!((0.0..30.0).contains(&age), "{age}");
+    if let Some(samples) = parsed_metrics(&text) {
+        assert!(
+            samples
+                .iter()
+                .any(|s| s["name"] == "dagctl_scheduler_loop_seconds_max")
+        );
     }
 }
