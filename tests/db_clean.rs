@@ -176,3 +176,67 @@ fn db_clean_removes_the_xcom_values_kept_in_the_data_location_too() {
     assert!(err.contains("could not be removed"), "{err}");
     assert!(kept("r2").exists() && kept("r3").exists());
 }
+
+const CHATTY: &str = "dag_id: chatty\ntasks:\n  t:\n    operator: command\n    bash_command: \"head -c 200000 /dev/zero | tr '\\\\0' x; echo\"\n";
+
+/// `--vacuum` gives the removed rows' space back: the SQLite file shrinks, and says so; on
+/// PostgreSQL the same verb runs VACUUM (ANALYZE).
+#[test]
+fn db_clean_vacuum_shrinks_the_file() {
+    let env = Env::new(&[("chatty.yaml", CHATTY)]);
+    for i in 0..20 {
+        env.cmd(&["trigger", "chatty", "--run-id", &format!("r{i}")])
+            .assert()
+            .success();
+    }
+    let db = env.home().join("dagctl.db");
+    let size = || {
+        let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+        std::fs::metadata(&db).unwrap().len() + std::fs::metadata(&wal).map_or(0, |m| m.len())
+    };
+    let before = size();
+    assert!(before > 2_000_000, "{before}");
+    let out = env
+        .cmd(&["db", "clean", "--before", "2100-01-01", "--vacuum"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("removed 20 run(s)"), "{text}");
+    assert!(text.contains("vacuumed: the database file is"), "{text}");
+    let after = size();
+    assert!(after < before / 4, "{before} -> {after}");
+    assert!(env.runs().is_empty());
+    // A dry run cannot vacuum.
+    let out = env
+        .cmd(&[
+            "db",
+            "clean",
+            "--before",
+            "2100-01-01",
+            "--dry-run",
+            "--vacuum",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", out_text(&out));
+
+    let Some(url) = common::pg::fresh_database("clean_vacuum") else {
+        return;
+    };
+    let on_pg = |args: &[&str]| {
+        env.cmd(args)
+            .env("DAGCTL_STORE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let out = on_pg(&["trigger", "chatty", "--run-id", "p1"]);
+    assert!(out.status.success(), "{}", out_text(&out));
+    let out = on_pg(&["db", "clean", "--before", "2100-01-01", "--vacuum"]);
+    assert!(out.status.success(), "{}", out_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("removed 1 run(s)") && text.contains("vacuumed"),
+        "{text}"
+    );
+}

@@ -588,6 +588,18 @@ fn a_non_loopback_address_needs_a_token_and_reads_on_loopback_need_none() {
         err.contains("DAGCTL_WEB_TOKEN") && err.contains("0.0.0.0"),
         "{err}"
     );
+    // A short token is refused there (it would be guessed), and not echoed.
+    let out = env
+        .cmd(&["webserver", "--bind", "0.0.0.0:0"])
+        .env("DAGCTL_WEB_TOKEN", "abc123")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("at least 16") && !err.contains("abc123"),
+        "{err}"
+    );
     // With a token, on every address: nothing is read without it, whatever the Host.
     let open = WebServer::start_on(&env, "0.0.0.0:0", Some("wide-token-0123456789"), &[]);
     for path in ["/api/v1/dags", "/metrics"] {

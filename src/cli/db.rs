@@ -30,6 +30,10 @@ pub enum DbCommand {
         /// Say what would be removed, and remove nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Then give the space back: SQLite rewrites its file smaller (other writers wait
+        /// while it does), PostgreSQL runs VACUUM (ANALYZE) on the run tables.
+        #[arg(long, conflicts_with = "dry_run")]
+        vacuum: bool,
     },
 }
 
@@ -39,6 +43,7 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         before,
         dag,
         dry_run,
+        vacuum,
     } = c;
     let cut = match (older_than, before) {
         (Some(text), _) => {
@@ -115,6 +120,20 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("removed {what}{kept}");
+    if vacuum {
+        let store = g.store().await?;
+        let size = || store_file_size(g);
+        let before = size();
+        store.reclaim().await?;
+        match (before, size()) {
+            (Some(a), Some(b)) => println!(
+                "vacuumed: the database file is {:.1} MB (was {:.1} MB)",
+                b as f64 / 1e6,
+                a as f64 / 1e6
+            ),
+            _ => println!("vacuumed"),
+        }
+    }
     if outcome.files_removed > 0 {
         println!(
             "removed {} XCom value(s) from the data location",
@@ -134,4 +153,12 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         eprintln!("  {path}: {why}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// The size of the SQLite database file with its write-ahead log, if the store is one.
+fn store_file_size(g: &Global) -> Option<u64> {
+    let path = g.sqlite_path()?;
+    let len = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    Some(len(&path) + len(&wal))
 }

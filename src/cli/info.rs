@@ -23,10 +23,9 @@ fn key_source(store_url: &str) -> String {
         let n = keys.split(',').filter(|k| !k.trim().is_empty()).count();
         return format!("{KEY_ENV} ({n} key(s))");
     }
-    match store_url.strip_prefix("sqlite://") {
+    match super::sqlite_path(store_url) {
         Some(path) => {
-            let path = path.split('?').next().unwrap_or(path);
-            let file = std::path::Path::new(path)
+            let file = path
                 .parent()
                 .unwrap_or(std::path::Path::new("."))
                 .join(KEY_FILE);

@@ -56,11 +56,22 @@ pub struct Global {
     pub store_url: Option<String>,
 }
 
+/// The file of a `sqlite://` store URL (without its `?` options).
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let path = url.strip_prefix("sqlite://")?;
+    Some(PathBuf::from(path.split('?').next().unwrap_or(path)))
+}
+
 impl Global {
     fn store_url(&self) -> String {
         self.store_url
             .clone()
             .unwrap_or_else(|| SqlStore::default_url(&self.home))
+    }
+
+    /// The SQLite database file, when the store is one.
+    pub(crate) fn sqlite_path(&self) -> Option<PathBuf> {
+        sqlite_path(&self.store_url())
     }
 
     /// The state store alone (for verbs that need no DAG).

@@ -67,6 +67,17 @@ pub async fn serve(g: &Global, args: WebArgs) -> anyhow::Result<std::process::Ex
             args.bind
         );
     }
+    if let Some(t) = token
+        .as_deref()
+        .filter(|t| !loopback && t.chars().count() < 16)
+    {
+        anyhow::bail!(
+            "--bind {}: the token is {} characters; on an address other machines reach, use \
+             at least 16 random ones (openssl rand -hex 24)",
+            args.bind,
+            t.chars().count()
+        );
+    }
     let engine = Arc::new(g.engine().await?);
     let app = Arc::new(App {
         store: g.store().await?,

@@ -20,6 +20,27 @@ const PINNED: &str = "EXISTS (SELECT 1 FROM records p WHERE p.collection = 'pinn
 const CHILDREN: [&str; 4] = ["task_logs", "xcom", "task_tries", "task_instances"];
 
 impl SqlStore {
+    /// Gives the space of removed rows back: SQLite rewrites the file smaller (`VACUUM`,
+    /// then the write-ahead log truncated), PostgreSQL marks it reusable and refreshes the
+    /// planner's statistics (`VACUUM (ANALYZE)` of the run tables). SQLite's holds the write
+    /// lock while it runs: other writers wait for it.
+    ///
+    /// # Errors
+    /// A store failure; on SQLite, too little free disk for the copy it writes.
+    pub async fn reclaim(&self) -> Result<(), StoreError> {
+        let sql = match self.backend {
+            super::Backend::Sqlite => "VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+            super::Backend::Postgres => {
+                "VACUUM (ANALYZE) dag_runs, task_instances, task_tries, task_logs, xcom"
+            }
+        };
+        sqlx::raw_sql(sql)
+            .execute(&self.pool)
+            .await
+            .map_err(db("giving the removed rows' space back (VACUUM)"))?;
+        Ok(())
+    }
+
     pub(super) async fn clean_runs(
         &self,
         before: chrono::DateTime<chrono::Utc>,
