@@ -212,6 +212,16 @@ fn pages_api_actions_and_metrics_on_a_sqlite_store() {
     let shown = env.json(&["runs", "show", "from_web", "--json"]);
     assert_eq!(shown["state"], "queued");
     assert_eq!(shown["conf"]["n"], 2);
+    // A conf that is not an object is the caller's fault: 400, and no run.
+    let listed = env.runs().len();
+    let not_object = web.request(
+        "POST",
+        "/api/v1/dags/web_demo/runs",
+        &bearer,
+        Some(r#"{"conf": [1, 2]}"#),
+    );
+    assert_eq!(not_object.status, 400, "{}", not_object.body);
+    assert_eq!(env.runs().len(), listed);
     let bad_conf = web.request(
         "POST",
         "/dags/web_demo/trigger",

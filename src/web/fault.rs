@@ -51,14 +51,36 @@ impl Fault {
 
 impl<E: Into<anyhow::Error>> From<E> for Fault {
     fn from(e: E) -> Fault {
+        use dagctl::engine::{EngineError, StoreError};
         let e: anyhow::Error = e.into();
         let message = format!("{e:#}");
-        // The engine's "no such DAG / run / task" errors are the caller's: 404, not 500.
-        let status = if message.starts_with("no ") || message.contains("unknown") {
+        // The type says whose fault it is where there is one: an unknown DAG, run or task
+        // and bad options are the caller's, a store that does not answer is no one's to fix
+        // by asking again at once.
+        let typed = e.chain().find_map(|c| {
+            if let Some(engine) = c.downcast_ref::<EngineError>() {
+                return match engine {
+                    EngineError::UnknownDag { .. }
+                    | EngineError::UnknownTask { .. }
+                    | EngineError::UnknownRun { .. } => Some(StatusCode::NOT_FOUND),
+                    EngineError::BadOptions(_) => Some(StatusCode::BAD_REQUEST),
+                    _ => None,
+                };
+            }
+            c.downcast_ref::<StoreError>().map(|s| {
+                if s.is_transient() {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            })
+        });
+        // The CLI verbs' own "no Variable / model / connection `x`" messages: 404.
+        let status = typed.unwrap_or(if message.starts_with("no ") {
             StatusCode::NOT_FOUND
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
-        };
+        });
         Fault { status, message }
     }
 }
