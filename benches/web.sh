@@ -3,8 +3,8 @@
 # two no-op tasks, made by `dagctl backfill` of an hourly DAG): the DAG list, a DAG's grid
 # (first page and page 100), a run, a try's log, `/metrics` and `/api/v1/runs`, each the
 # median of 7 requests with curl; then `db clean` of the older half, its time and the file
-# size before and after; and the scheduler's loop time on that store (its heartbeats, read
-# from /metrics, while it runs for 12 s).
+# size before and after, then `db clean --vacuum` giving the space back; and the scheduler's
+# loop time on that store (its heartbeats, read from /metrics, while it runs for 12 s).
 #   cargo build --release && benches/web.sh [RUNS...]     (default: 1000 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,5 +74,10 @@ print(f'$runs runs: scheduler loop mean {1000 * v.get(\"dagctl_scheduler_loop_se
     c1=$(date +%s.%N)
     size1=$(stat -c %s "$home/dagctl.db")
     python3 -c "print(f'$runs runs: db clean {$c1-$c0:.2f} s ({open(\"$work/clean.out\").read().strip().splitlines()[0]}); file {$size0/1e6:.1f} MB before, {$size1/1e6:.1f} MB after')"
+    # Then the space back: nothing more to remove, the file rewritten.
+    v0=$(date +%s.%N)
+    DAGCTL_HOME=$home "$bin" db clean --before "$mid" --vacuum > "$work/vacuum.out"
+    v1=$(date +%s.%N)
+    python3 -c "print(f'$runs runs: db clean --vacuum {$v1-$v0:.2f} s: {open(\"$work/vacuum.out\").read().strip().splitlines()[-1]}')"
   done
 done

@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "metric counts",
         include_str!("../migrations/0013_metric_counts.sql"),
     ),
+    (
+        14,
+        "scheduled runs by DAG",
+        include_str!("../migrations/0014_scheduled_runs.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).
