@@ -11,7 +11,7 @@ mod lifecycle;
 mod mapped;
 mod records;
 mod run_filter;
-mod stats;
+pub(crate) mod stats;
 mod task_limit;
 
 use super::{Batch, Change, DagRun, RunFilter, RunKey, Store, StoreError, TaskInstance};
