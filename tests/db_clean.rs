@@ -77,9 +77,10 @@ fn db_clean_says_what_to_write() {
         .success();
     std::thread::sleep(std::time::Duration::from_millis(1100));
     for (args, says) in [
+        // Read as seconds, 1 would remove the run (it ended over a second ago).
         (
-            ["--older-than", "90"],
-            "--older-than `90` has no unit: write it like 90d",
+            ["--older-than", "1"],
+            "--older-than `1` has no unit: write it like 90d",
         ),
         (["--dag", "typo"], "--dag `typo`: no DAG of that id"),
     ] {

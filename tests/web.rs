@@ -280,16 +280,21 @@ fn pages_api_actions_and_metrics_on_a_sqlite_store() {
     let cookie = cookie.split(';').next().unwrap().to_string();
     // The cookie acts only from this server's pages: another site's form (another origin,
     // or none said) is refused and changes nothing.
-    for origin in [
-        Some("http://evil.example"),
-        Some("http://127.0.0.1:1"),
-        None,
+    // A proxy's (or a browser's cached) Basic credentials are not a token either.
+    for (origin, basic) in [
+        (Some("http://evil.example"), false),
+        (Some("http://127.0.0.1:1"), false),
+        (None, false),
+        (None, true),
     ] {
         let mut headers = vec![
             ("Cookie", cookie.as_str()),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ];
         headers.extend(origin.map(|o| ("Origin", o)));
+        if basic {
+            headers.push(("Authorization", "Basic dXNlcjpwdw=="));
+        }
         let forged = web.request(
             "POST",
             "/dags/web_demo/runs/first/clear",
@@ -325,6 +330,14 @@ fn pages_api_actions_and_metrics_on_a_sqlite_store() {
     assert!(states.contains(&("fail_me", "none")), "{states:?}");
     assert!(states.contains(&("greet", "success")), "{states:?}");
 
+    // Marking a run as it is already changes nothing, and counts no second end.
+    let again = web.request(
+        "POST",
+        "/api/v1/dags/web_demo/runs/second/mark",
+        &bearer,
+        Some(r#"{"state": "failed"}"#),
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
     metrics_agree_with_the_store(&env, &web);
 
     // The pages in a real browser.
@@ -911,6 +924,24 @@ fn the_grid_pages_through_runs_and_the_graph_and_list_show_the_latest_states() {
         list.body
     );
     assert!(list.body.contains("active"));
+
+    // Once a backfill covered the latest interval, the next run is the one after it, not due.
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    env.cmd(&[
+        "backfill", "many", "--start", &yesterday, "--end", &yesterday,
+    ])
+    .output()
+    .unwrap();
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d 00:00:00")
+        .to_string();
+    let list = web.get("/").body;
+    assert!(
+        list.contains(&tomorrow) && !list.contains("(due)"),
+        "next run {tomorrow}: {list}"
+    );
 
     if let Some(seen) = in_chromium(&format!("{}/dags/many?page=1", web.base), None) {
         assert!(seen.text.contains("page 2") && seen.text.contains("newer runs"));

@@ -31,7 +31,8 @@ pub enum DbCommand {
         #[arg(long)]
         dry_run: bool,
         /// Then give the space back: SQLite rewrites its file smaller (other writers wait
-        /// while it does), PostgreSQL runs VACUUM (ANALYZE) on the run tables.
+        /// while it does, and give up after 30 s: stop schedulers and workers first on a
+        /// large file), PostgreSQL runs VACUUM (ANALYZE) on the run tables (as their owner).
         #[arg(long, conflicts_with = "dry_run")]
         vacuum: bool,
     },

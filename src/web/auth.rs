@@ -19,14 +19,21 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The token a request presents, if any.
-fn presented(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers
+/// The bearer token of the `Authorization` header, if it holds one.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        && let Some(t) = v.strip_prefix("Bearer ")
-    {
-        return Some(t.trim().to_string());
+        .and_then(|v| v.to_str().ok())?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// The token a request presents, if any: a bearer header's, else the cookie's.
+fn presented(headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = bearer(headers) {
+        return Some(t);
     }
     headers
         .get_all(header::COOKIE)
@@ -63,7 +70,7 @@ pub fn may_act(app: &Shared, headers: &HeaderMap) -> Result<(), Fault> {
     // A browser sends the cookie with any request to this server, whichever page made it;
     // a header token it sends only when told to. So a signed-in action must come from a
     // page of this server (SameSite alone lets another port of this host post).
-    if headers.get(header::AUTHORIZATION).is_none() && !from_this_server(headers) {
+    if bearer(headers).is_none() && !from_this_server(headers) {
         return Err(Fault::forbidden(
             "this action came from another site's page (its Origin or Referer is not this \
              server): use the buttons of the web view, or send `Authorization: Bearer <token>`",
@@ -190,7 +197,11 @@ mod tests {
         assert_eq!(presented(&h), None);
         h.insert(header::COOKIE, "a=1; dagctl_token=s3cret".parse().unwrap());
         assert_eq!(presented(&h).as_deref(), Some("s3cret"));
-        h.insert(header::AUTHORIZATION, "Bearer other".parse().unwrap());
+        // Another scheme (a proxy's Basic credentials) is not a token: the cookie counts.
+        h.insert(header::AUTHORIZATION, "Basic dXNlcjpwdw==".parse().unwrap());
+        assert_eq!(presented(&h).as_deref(), Some("s3cret"));
+        assert_eq!(bearer(&h), None);
+        h.insert(header::AUTHORIZATION, "bearer other".parse().unwrap());
         assert_eq!(presented(&h).as_deref(), Some("other"));
         assert!(same(b"abc", b"abc"));
         assert!(!same(b"abc", b"abd"));

@@ -49,6 +49,15 @@ impl Fault {
     }
 }
 
+/// A store failure's status: 503 when asking again later may help, else 500.
+fn store_status(s: &dagctl::engine::StoreError) -> StatusCode {
+    if s.is_transient() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Fault {
     fn from(e: E) -> Fault {
         use dagctl::engine::{EngineError, StoreError};
@@ -64,16 +73,12 @@ impl<E: Into<anyhow::Error>> From<E> for Fault {
                     | EngineError::UnknownTask { .. }
                     | EngineError::UnknownRun { .. } => Some(StatusCode::NOT_FOUND),
                     EngineError::BadOptions(_) => Some(StatusCode::BAD_REQUEST),
+                    // Transparent: its store error is not further down the chain.
+                    EngineError::Store(s) => Some(store_status(s)),
                     _ => None,
                 };
             }
-            c.downcast_ref::<StoreError>().map(|s| {
-                if s.is_transient() {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            })
+            c.downcast_ref::<StoreError>().map(store_status)
         });
         // The CLI verbs' own "no Variable / model / connection `x`" messages: 404.
         let status = typed.unwrap_or(if message.starts_with("no ") {

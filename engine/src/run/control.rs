@@ -319,11 +319,14 @@ impl RunControl {
                 end_date: Some(now),
             });
         }
-        changes.push(Change::SetRun {
-            state,
-            start_date: run.start_date.is_none().then_some(now),
-            end_date: Some(now),
-        });
+        // A run marked as it is already keeps its end (and is not counted as ending again).
+        if run.state != state {
+            changes.push(Change::SetRun {
+                state,
+                start_date: run.start_date.is_none().then_some(now),
+                end_date: Some(now),
+            });
+        }
         self.commit(key, changes).await?;
         let _ = self.events.send(Event::Run {
             dag_id: key.dag_id.clone(),

@@ -49,15 +49,24 @@ async fn last_scheduled(
 
 impl Engine {
     /// The next interval the scheduler creates a run of `dag_id` for, if its schedule has
-    /// one: the run starts when the interval ends (at once if that has passed and a
-    /// scheduler runs).
+    /// one (skipping those other runs covered): the run starts when the interval ends (at
+    /// once if that has passed and a scheduler runs).
     ///
     /// # Errors
     /// An unknown DAG, or a store failure.
     pub async fn next_run(&self, dag_id: &str) -> Result<Option<DataInterval>, EngineError> {
         let dag = self.dag(dag_id)?;
-        let last = last_scheduled(self.store().as_ref(), dag_id).await?;
-        Ok(dag.timetable().next_interval(last, Utc::now()))
+        let now = self.executor.now();
+        let (mut last, covered) = self.schedule_view(&dag, now).await?;
+        // Intervals a backfill or a dataset-triggered run covered are skipped, as the
+        // scheduler skips them.
+        while let Some(next) = dag.timetable().next_interval(last, now) {
+            if !covered.contains(&next.start) {
+                return Ok(Some(next));
+            }
+            last = Some(next);
+        }
+        Ok(None)
     }
 }
 
@@ -123,7 +132,7 @@ impl Engine {
         &self,
         dag: &Dag,
         now: DateTime<Utc>,
-    ) -> Result<(Option<DataInterval>, HashSet<DateTime<Utc>>, usize), EngineError> {
+    ) -> Result<(Option<DataInterval>, HashSet<DateTime<Utc>>), EngineError> {
         let of_dag = || RunFilter {
             dag_id: Some(dag.id.clone()),
             ..RunFilter::default()
@@ -147,15 +156,7 @@ impl Engine {
                 .collect(),
             None => HashSet::new(),
         };
-        let active = self
-            .store
-            .list_runs(&RunFilter {
-                states: vec![RunState::Queued, RunState::Running],
-                ..of_dag()
-            })
-            .await?
-            .len();
-        Ok((last, covered, active))
+        Ok((last, covered))
     }
 
     /// Creates the run of one data interval (`scheduled__…` or `backfill__…`).
@@ -295,7 +296,16 @@ impl Engine {
             let tt = dag.timetable();
             // Only what this loop needs, each from an index: a DAG's loop costs the same at
             // 100 runs and at 100,000.
-            let (mut last, covered, active) = self.schedule_view(&dag, now).await?;
+            let (mut last, covered) = self.schedule_view(&dag, now).await?;
+            let active = self
+                .store
+                .list_runs(&RunFilter {
+                    dag_id: Some(dag.id.clone()),
+                    states: vec![RunState::Queued, RunState::Running],
+                    ..RunFilter::default()
+                })
+                .await?
+                .len();
             let mut room = (dag.max_active_runs as usize).saturating_sub(active);
             while room > 0 {
                 let Some(next) = tt.next_interval(last, now) else {

@@ -99,10 +99,10 @@ pub(crate) fn bucket_sql(micros: &str) -> String {
     s
 }
 
-/// Adds one count to its row, creating it (statements' `$1` DAG, `$2` label, `$3` shard,
-/// `$4` microseconds for the total).
+/// Adds counts to their row, creating it (`$1` DAG, `$5` name, `$2` label, `$3` shard, `$6`
+/// how many, `$4` their microseconds for the total).
 pub(crate) const ADD: &str = "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
-     VALUES ($1, $5, $2, $3, 1, CAST($4 AS DOUBLE PRECISION) / 1000000.0) \
+     VALUES ($1, $5, $2, $3, $6, CAST($4 AS DOUBLE PRECISION) / 1000000.0) \
      ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET n = metric_counts.n + excluded.n, \
      total = metric_counts.total + excluded.total";
 

@@ -33,7 +33,16 @@ impl RecordStore for MemoryStore {
         let mut next = Vec::with_capacity(writes.len());
         for w in writes {
             let k = (w.collection.clone(), w.key.clone());
+            // As SQL does: the first of a batch's writes of one key to ensure it wins.
+            let written_before = next
+                .iter()
+                .flatten()
+                .any(|(n, _): &((String, String), i64)| *n == k);
             let version = match (w.expect, d.records.get(&k)) {
+                (Expect::Ensure, _) if written_before => {
+                    next.push(None);
+                    continue;
+                }
                 (Expect::Ensure, Some(_)) => {
                     next.push(None);
                     continue;
