@@ -67,6 +67,26 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
     // The other one too: a second run.
     env.cmd(&["trigger", "producer_a"]).assert().success();
     assert_eq!(consumer_runs(&env).len(), 2);
+
+    // Retention: the four events consumed go with their consumptions; `b`'s newest, which
+    // the consumer waits for, stays — and is what starts its next run, with `a`'s next.
+    env.cmd(&["trigger", "producer_b"]).assert().success();
+    let out = env
+        .cmd(&["db", "clean", "--before", "2100-01-01"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::out_text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("; 4 dataset event(s) no DAG waits for, with 4 consumption(s)"),
+        "{text}"
+    );
+    assert!(env.runs().is_empty());
+    env.cmd(&["trigger", "producer_a"]).assert().success();
+    let runs = consumer_runs(&env);
+    assert_eq!(runs.len(), 1, "one new run, none from the removed events");
+    let b = &runs[0]["conf"]["triggering_dataset_events"]["b"];
+    assert_eq!(b.as_array().unwrap().len(), 1, "{b}");
 }
 
 #[test]

@@ -15,7 +15,9 @@ use super::Global;
 pub enum DbCommand {
     /// Remove finished runs (success or failed) that ended before a date, with their task
     /// instances, tries, logs and XCom; running and queued runs, the runs that trained model
-    /// versions, dataset events and the model registry are kept.
+    /// versions and the model registry are kept. Without --dag, also the dataset events
+    /// recorded before the cut that no DAG waits for (every consumer consumed them), with
+    /// their consumptions.
     Clean {
         /// Runs that ended longer ago than this, with its unit: `90d` (days), `12h` (hours),
         /// `2w` (weeks), `30m` (minutes).
@@ -102,7 +104,7 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
             .map_or("every DAG".to_string(), |d| format!("DAG `{d}`")),
         cut.to_rfc3339()
     );
-    let mut kept = if r.spilled.is_empty() {
+    let mut also = if r.spilled.is_empty() {
         String::new()
     } else {
         format!(
@@ -111,16 +113,23 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
         )
     };
     if r.pinned > 0 {
-        kept.push_str(&format!(
+        also.push_str(&format!(
             "; {} older run(s) kept: they trained model versions",
             r.pinned
         ));
     }
+    let e = outcome.events;
+    if e.events > 0 || e.consumptions > 0 {
+        also.push_str(&format!(
+            "; {} dataset event(s) no DAG waits for, with {} consumption(s)",
+            e.events, e.consumptions
+        ));
+    }
     if dry_run {
-        println!("would remove {what}{kept} (dry run: nothing removed)");
+        println!("would remove {what}{also} (dry run: nothing removed)");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("removed {what}{kept}");
+    println!("removed {what}{also}");
     if vacuum {
         let store = g.store().await?;
         let size = || store_file_size(g);

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use dagctl::engine::store::stats::StoreStats;
 use dagctl::engine::store::{
-    Batch, CleanReport, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, Record,
-    RecordStore, RecordWrite, RunClaim, RunFilter, RunKey, StoreError, TakeQueued, TakenTry,
-    TaskInstance, TryRecord,
+    Batch, CleanReport, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, EventConsumer,
+    EventsCleaned, Record, RecordStore, RecordWrite, RunClaim, RunFilter, RunKey, StoreError,
+    TakeQueued, TakenTry, TaskInstance, TryRecord,
 };
 use dagctl::engine::{Store, async_trait};
 
@@ -142,6 +142,14 @@ impl Store for FaultyStore {
         dry_run: bool,
     ) -> Result<CleanReport, StoreError> {
         self.inner.clean(before, dag_id, dry_run).await
+    }
+    async fn clean_events(
+        &self,
+        before: DateTime<Utc>,
+        consumers: &[EventConsumer],
+        dry_run: bool,
+    ) -> Result<EventsCleaned, StoreError> {
+        self.inner.clean_events(before, consumers, dry_run).await
     }
     async fn stats(&self, now: DateTime<Utc>) -> Result<StoreStats, StoreError> {
         self.inner.stats(now).await

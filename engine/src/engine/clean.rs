@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Engine, EngineError};
-use crate::store::CleanReport;
+use crate::store::{CleanReport, EventConsumer, EventsCleaned};
 
 /// What [`Engine::clean`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,12 +17,17 @@ pub struct CleanOutcome {
     pub files_removed: u64,
     /// Those that could not be: (path under the data location, why).
     pub files_failed: Vec<(String, String)>,
+    /// Dataset events no consumer waits for, and their consumptions (cleans of every DAG
+    /// only).
+    pub events: EventsCleaned,
 }
 
 impl Engine {
     /// Removes the finished runs that ended before `before` (of `dag_id` only, when given)
     /// with their task instances, tries, logs and XCom — the values kept in the data
     /// location included; with `dry_run`, only counts them ([`Store::clean`](crate::Store::clean)).
+    /// Without `dag_id`, also the dataset events recorded before `before` that no DAG of the
+    /// folder still waits for, with their consumptions ([`Store::clean_events`](crate::Store::clean_events)).
     ///
     /// # Errors
     /// A store failure (nothing is removed then). Files that cannot be removed are listed in
@@ -35,6 +40,25 @@ impl Engine {
     ) -> Result<CleanOutcome, EngineError> {
         let report = self.store.clean(before, dag_id, dry_run).await?;
         let mut outcome = CleanOutcome::default();
+        if dag_id.is_none() {
+            // Every consumer the DAG folder has, paused ones too: their pending events stay.
+            let mut consumers = Vec::new();
+            for dag in self.dags() {
+                let (Some(condition), Some(flags)) =
+                    (dag.schedule().datasets(), self.flags(dag.id()))
+                else {
+                    continue;
+                };
+                for name in condition.datasets() {
+                    consumers.push(EventConsumer {
+                        dataset: name.to_string(),
+                        dag_id: dag.id().to_string(),
+                        since: flags.first_seen,
+                    });
+                }
+            }
+            outcome.events = self.store.clean_events(before, &consumers, dry_run).await?;
+        }
         if !dry_run {
             for path in &report.spilled {
                 match self.executor.remove_spilled(path).await {

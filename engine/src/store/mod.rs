@@ -228,6 +228,27 @@ pub struct CleanReport {
     pub pinned: u64,
 }
 
+/// A DAG consuming a dataset's events recorded from `since` on (when the DAG was first
+/// seen), for [`Store::clean_events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventConsumer {
+    /// The dataset.
+    pub dataset: String,
+    /// The consuming DAG.
+    pub dag_id: String,
+    /// From when its events are the DAG's.
+    pub since: DateTime<Utc>,
+}
+
+/// What [`Store::clean_events`] removed (or would remove).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventsCleaned {
+    /// Dataset events.
+    pub events: u64,
+    /// Their consumptions.
+    pub consumptions: u64,
+}
+
 /// A try handed to workers and taken by one ([`Store::take_queued`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TakenTry {
@@ -394,14 +415,28 @@ pub trait Store: RecordStore + Send + Sync + 'static {
 
     /// Removes the finished runs (`success` or `failed`) that ended before `before` (of
     /// `dag_id` only, when given) with their task instances, tries, logs and XCom, in one
-    /// transaction; with `dry_run`, only counts them. Running and queued runs, dataset events
-    /// and their consumptions, and extensions' records are kept.
+    /// transaction; with `dry_run`, only counts them. Running and queued runs, runs pinned
+    /// ([`PINNED_RUNS`]), dataset events and their consumptions ([`Store::clean_events`]),
+    /// and extensions' records are kept.
     async fn clean(
         &self,
         before: DateTime<Utc>,
         dag_id: Option<&str>,
         dry_run: bool,
     ) -> Result<CleanReport, StoreError>;
+
+    /// Removes the dataset events recorded before `before` that no consumer still waits
+    /// for — every consumer in `consumers` of their dataset consumed them, or came after
+    /// them — then the consumptions of events no longer there, in one transaction; with
+    /// `dry_run`, only counts them. An event a consumer has not consumed stays (it is that
+    /// consumer's trigger), and so does the consumption of any event still there (without it
+    /// the event would start a run again).
+    async fn clean_events(
+        &self,
+        before: DateTime<Utc>,
+        consumers: &[EventConsumer],
+        dry_run: bool,
+    ) -> Result<EventsCleaned, StoreError>;
 
     /// Runs and task instances counted by DAG and state, durations as histograms, queue
     /// depth, pool use and live workers at `now` ([`stats::StoreStats`]). By default computed

@@ -118,3 +118,86 @@ pub(super) async fn check(s: &dyn Store) {
     assert_eq!(s.clean(cut, None, false).await.unwrap(), per_run(1));
     assert_eq!(ids().await, ["c_new", "c_pinned", "c_running"]);
 }
+
+/// Old dataset events go once no consumer waits for them, with their consumptions; an event
+/// a consumer has not consumed stays, and so does every consumption of an event still there.
+pub(super) async fn events(s: &dyn Store) {
+    use crate::store::{DatasetEvent, EventConsumer, EventsCleaned};
+    let t = now();
+    let old = t - chrono::Duration::days(10);
+    for at in [old, old + chrono::Duration::seconds(1), t] {
+        s.commit(&Batch {
+            dag_id: "producer".into(),
+            run_id: "p1".into(),
+            changes: vec![Change::DatasetEvent {
+                dataset: "ds_clean".into(),
+                task_id: "out".into(),
+                at,
+            }],
+        })
+        .await
+        .unwrap();
+    }
+    let all: Vec<DatasetEvent> = s.dataset_events("ds_clean", None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let consumer = |dag: &str, since| EventConsumer {
+        dataset: "ds_clean".into(),
+        dag_id: dag.into(),
+        since,
+    };
+    let early = old - chrono::Duration::days(1);
+    // `c1` consumed the first; `c2` came after the first and consumed nothing.
+    let consumers = [
+        consumer("c1", early),
+        consumer("c2", old + chrono::Duration::milliseconds(500)),
+    ];
+    let mut r = run("ce1");
+    r.dag_id = "c1".into();
+    s.create_run(&r, &[ti("a")], &all[..1]).await.unwrap();
+    let cut = t - chrono::Duration::days(1);
+    let one = EventsCleaned {
+        events: 1,
+        consumptions: 1,
+    };
+    assert_eq!(s.clean_events(cut, &consumers, true).await.unwrap(), one);
+    assert_eq!(s.dataset_events("ds_clean", None).await.unwrap().len(), 3);
+    assert_eq!(s.clean_events(cut, &consumers, false).await.unwrap(), one);
+    let left = s.dataset_events("ds_clean", None).await.unwrap();
+    assert_eq!(
+        left,
+        all[1..].to_vec(),
+        "the event c1 still waits for stays"
+    );
+    // Neither consumer sees the removed event as new: it starts nothing again.
+    for c in ["c1", "c2"] {
+        assert_eq!(
+            s.unconsumed_events(c, "ds_clean", early).await.unwrap(),
+            all[1..].to_vec(),
+            "{c}"
+        );
+    }
+    // c1 consumes the second: c2 still waits for it, so it stays with its consumption.
+    let mut r = run("ce2");
+    r.dag_id = "c1".into();
+    s.create_run(&r, &[ti("a")], &all[1..2]).await.unwrap();
+    assert_eq!(
+        s.clean_events(cut, &consumers, false).await.unwrap(),
+        EventsCleaned::default()
+    );
+    assert!(
+        s.unconsumed_events("c1", "ds_clean", early)
+            .await
+            .unwrap()
+            .len()
+            == 1
+    );
+    // Without c2 (its DAG removed), nobody waits: it goes.
+    assert_eq!(
+        s.clean_events(cut, &consumers[..1], false).await.unwrap(),
+        one
+    );
+    assert_eq!(
+        s.dataset_events("ds_clean", None).await.unwrap(),
+        all[2..].to_vec()
+    );
+}

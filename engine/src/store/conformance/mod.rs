@@ -429,6 +429,7 @@ pub async fn check(s: &dyn Store) {
     mapped::check(s).await;
     handed::check(s).await;
     clean::check(s).await;
+    clean::events(s).await;
     stats::check(s).await;
     run_filter::check(s).await;
 }

@@ -289,6 +289,46 @@ impl Store for MemoryStore {
         Ok(n)
     }
 
+    async fn clean_events(
+        &self,
+        before: DateTime<Utc>,
+        consumers: &[super::EventConsumer],
+        dry_run: bool,
+    ) -> Result<super::EventsCleaned, StoreError> {
+        let mut d = self.data();
+        let waited_for =
+            |e: &DatasetEvent, consumed: &std::collections::BTreeSet<(String, EventId)>| {
+                consumers.iter().any(|c| {
+                    c.dataset == e.dataset
+                        && e.created_at >= c.since
+                        && !consumed.contains(&(c.dag_id.clone(), event_id(e)))
+                })
+            };
+        let gone: std::collections::BTreeSet<EventId> = d
+            .datasets
+            .iter()
+            .filter(|e| e.created_at < before && !waited_for(e, &d.consumed))
+            .map(event_id)
+            .collect();
+        let remaining: std::collections::BTreeSet<EventId> = d
+            .datasets
+            .iter()
+            .map(event_id)
+            .filter(|id| !gone.contains(id))
+            .collect();
+        let consumptions_gone =
+            |(_, id): &(String, EventId)| id.1 < before && !remaining.contains(id);
+        let done = super::EventsCleaned {
+            events: gone.len() as u64,
+            consumptions: d.consumed.iter().filter(|c| consumptions_gone(c)).count() as u64,
+        };
+        if !dry_run {
+            d.datasets.retain(|e| !gone.contains(&event_id(e)));
+            d.consumed.retain(|c| !consumptions_gone(c));
+        }
+        Ok(done)
+    }
+
     async fn stats(&self, now: DateTime<Utc>) -> Result<super::stats::StoreStats, StoreError> {
         // What is now from the rows; what ended from the counters.
         let mut s = super::stats::computed(self, now).await?;

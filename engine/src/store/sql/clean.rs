@@ -6,7 +6,7 @@
 use sqlx::Row;
 
 use super::{SqlStore, db};
-use crate::store::{CleanReport, StoreError, to_micros};
+use crate::store::{CleanReport, EventConsumer, EventsCleaned, StoreError, to_micros};
 
 /// The finished runs that ended before the cut (`$1`: the cut-off, `$2`: one DAG or '').
 const ENDED: &str = "FROM dag_runs r WHERE r.state IN ('success', 'failed') \
@@ -39,6 +39,86 @@ impl SqlStore {
             .await
             .map_err(db("giving the removed rows' space back (VACUUM)"))?;
         Ok(())
+    }
+
+    pub(super) async fn clean_dataset_events(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        consumers: &[EventConsumer],
+        dry_run: bool,
+    ) -> Result<EventsCleaned, StoreError> {
+        let cut = to_micros(before);
+        let mut tx = self.begin().await?;
+        let datasets: Vec<String> =
+            sqlx::query("SELECT DISTINCT dataset FROM dataset_events WHERE created_at < $1")
+                .bind(cut)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("finding old dataset events"))?
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()
+                .map_err(db("finding old dataset events"))?;
+        let mut done = EventsCleaned::default();
+        for dataset in datasets {
+            // Each consumer of the dataset: the event came before it, or it consumed it.
+            let mut sql =
+                String::from("FROM dataset_events e WHERE e.dataset = $1 AND e.created_at < $2");
+            let mine: Vec<&EventConsumer> =
+                consumers.iter().filter(|c| c.dataset == dataset).collect();
+            for i in 0..mine.len() {
+                let (dag, since) = (3 + 2 * i, 4 + 2 * i);
+                sql.push_str(&format!(
+                    " AND (e.created_at < ${since} OR EXISTS (SELECT 1 FROM \
+                     dataset_consumptions c WHERE c.consumer_dag_id = ${dag} \
+                     AND c.dataset = e.dataset AND c.created_at = e.created_at \
+                     AND c.seq = e.seq AND c.dag_id = e.dag_id AND c.run_id = e.run_id \
+                     AND c.task_id = e.task_id))"
+                ));
+            }
+            // A DELETE names no alias on SQLite: the rows go by their key.
+            let sql = format!(
+                "DELETE FROM dataset_events WHERE (dataset, created_at, seq, dag_id, run_id, \
+                 task_id) IN (SELECT e.dataset, e.created_at, e.seq, e.dag_id, e.run_id, \
+                 e.task_id {sql})"
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset.clone())
+                .bind(cut);
+            for c in mine {
+                q = q.bind(c.dag_id.clone()).bind(to_micros(c.since));
+            }
+            done.events += q
+                .execute(&mut *tx)
+                .await
+                .map_err(db("removing old dataset events"))?
+                .rows_affected();
+        }
+        // Then the consumptions of the events gone: none of a remaining event.
+        done.consumptions = sqlx::query(
+            "DELETE FROM dataset_consumptions WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM dataset_events e WHERE e.dataset = dataset_consumptions.dataset \
+             AND e.created_at = dataset_consumptions.created_at \
+             AND e.seq = dataset_consumptions.seq AND e.dag_id = dataset_consumptions.dag_id \
+             AND e.run_id = dataset_consumptions.run_id \
+             AND e.task_id = dataset_consumptions.task_id)",
+        )
+        .bind(cut)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("removing old dataset consumptions"))?
+        .rows_affected();
+        // A dry run counted by doing it, and takes it back.
+        if dry_run {
+            tx.rollback()
+                .await
+                .map_err(db("counting old dataset events"))?;
+            return Ok(done);
+        }
+        tx.commit()
+            .await
+            .map_err(db("removing old dataset events"))?;
+        Ok(done)
     }
 
     pub(super) async fn clean_runs(

@@ -290,6 +290,15 @@ impl Store for SqlStore {
         self.clean_runs(before, dag_id, dry_run).await
     }
 
+    async fn clean_events(
+        &self,
+        before: DateTime<Utc>,
+        consumers: &[super::EventConsumer],
+        dry_run: bool,
+    ) -> Result<super::EventsCleaned, StoreError> {
+        self.clean_dataset_events(before, consumers, dry_run).await
+    }
+
     async fn stats(
         &self,
         now: DateTime<Utc>,
