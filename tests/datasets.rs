@@ -82,9 +82,27 @@ fn a_dataset_dag_runs_once_all_its_datasets_are_updated() {
         "{text}"
     );
     assert!(env.runs().is_empty());
+    // With a broken DAG file (a consumer, perhaps) no event goes.
+    std::fs::write(env.dags().join("broken.yaml"), "dag_id: [").unwrap();
+    env.cmd(&["trigger", "producer_b"]).assert().success();
+    let out = env
+        .cmd(&["db", "clean", "--before", "2100-01-01"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dataset events kept: the DAG folder has errors"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("dataset event(s) no DAG waits for"),
+        "{text}"
+    );
+    std::fs::remove_file(env.dags().join("broken.yaml")).unwrap();
     env.cmd(&["trigger", "producer_a"]).assert().success();
     let runs = consumer_runs(&env);
     assert_eq!(runs.len(), 1, "one new run, none from the removed events");
+    // The consumer takes `b`'s oldest waiting event (the one kept by the first clean).
     let b = &runs[0]["conf"]["triggering_dataset_events"]["b"];
     assert_eq!(b.as_array().unwrap().len(), 1, "{b}");
 }

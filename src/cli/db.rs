@@ -125,6 +125,12 @@ pub async fn run(g: &Global, c: DbCommand) -> anyhow::Result<ExitCode> {
             e.events, e.consumptions
         ));
     }
+    if outcome.events_skipped {
+        also.push_str(
+            "; dataset events kept: the DAG folder has errors (`dagctl validate`), and a DAG \
+             that does not load may wait for them",
+        );
+    }
     if dry_run {
         println!("would remove {what}{also} (dry run: nothing removed)");
         return Ok(ExitCode::SUCCESS);

@@ -20,6 +20,9 @@ pub struct CleanOutcome {
     /// Dataset events no consumer waits for, and their consumptions (cleans of every DAG
     /// only).
     pub events: EventsCleaned,
+    /// Dataset events were left alone: the DAG folder has files with errors, which may be
+    /// consumers waiting for them.
+    pub events_skipped: bool,
 }
 
 impl Engine {
@@ -39,8 +42,13 @@ impl Engine {
         dry_run: bool,
     ) -> Result<CleanOutcome, EngineError> {
         let report = self.store.clean(before, dag_id, dry_run).await?;
-        let mut outcome = CleanOutcome::default();
-        if dag_id.is_none() {
+        // A DAG file with errors may be a consumer's: its pending events are not known, so
+        // no event goes until the folder loads whole.
+        let mut outcome = CleanOutcome {
+            events_skipped: dag_id.is_none() && self.diagnostics().error_count() > 0,
+            ..CleanOutcome::default()
+        };
+        if dag_id.is_none() && !outcome.events_skipped {
             // Every consumer the DAG folder has, paused ones too: their pending events stay.
             let mut consumers = Vec::new();
             for dag in self.dags() {
