@@ -241,3 +241,68 @@ fn db_clean_vacuum_shrinks_the_file() {
         "{text}"
     );
 }
+
+const HOURLY: &str = "dag_id: hourly\nschedule: \"@hourly\"\nstart_date: 2026-01-01\ncatchup: false\nmax_active_runs: 64\ntasks:\n  t:\n    operator: command\n    bash_command: \"head -c 20000 /dev/zero | tr '\\\\0' y; echo\"\n";
+
+/// `db clean --vacuum` killed (SIGKILL) at many points: the store always opens whole
+/// (SQLite's integrity check passes) and holds every run or none of them, and a clean run
+/// again finishes the work.
+#[test]
+fn db_clean_killed_at_any_point_leaves_all_runs_or_none() {
+    let made = Env::new(&[("hourly.yaml", HOURLY)]);
+    let out = made
+        .cmd(&[
+            "backfill",
+            "hourly",
+            "--start",
+            "2026-01-01",
+            "--end",
+            "2026-01-09T07:00:00",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    let runs = made.runs().len();
+    assert_eq!(runs, 200);
+    let mut outcomes = std::collections::BTreeSet::new();
+    for delay_ms in [0u64, 5, 15, 30, 60, 100, 160, 250, 400] {
+        let env = Env::new(&[("hourly.yaml", HOURLY)]);
+        common::copy_dir(&made.home(), &env.home());
+        let mut child = env
+            .process(&["db", "clean", "--before", "2100-01-01", "--vacuum"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let check = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+            ])
+            .arg(env.home().join("dagctl.db"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&check.stdout).trim(),
+            "ok",
+            "killed after {delay_ms} ms: {}",
+            out_text(&check)
+        );
+        let left = env.runs().len();
+        assert!(
+            left == runs || left == 0,
+            "killed after {delay_ms} ms: {left} runs left"
+        );
+        outcomes.insert(left);
+        let out = env
+            .cmd(&["db", "clean", "--before", "2100-01-01", "--vacuum"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", out_text(&out));
+        assert!(env.runs().is_empty());
+    }
+    eprintln!("runs left after the kills: {outcomes:?}");
+}
