@@ -180,6 +180,34 @@ fn kill_and_resume(victim: &str, resume_args: &[&str]) {
             assert_eq!(s.log(run_id, &format!("t{i}"), 1), format!("t{i} try 1\n"));
         }
     }
+    // The metrics count each end once, the killed try's included, nothing twice.
+    let runs = s.runs();
+    assert!(runs.iter().all(|r| r["state"] == "success"));
+    let dag = run["dag_id"].as_str().unwrap();
+    let out = s.cmd(&["metrics"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sample = |name: &str, labels: &str| -> f64 {
+        let head = format!("{name}{{{labels}}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&head))
+            .unwrap_or_else(|| panic!("no {head} in {text}"))
+            .parse()
+            .unwrap()
+    };
+    let success = format!("dag_id=\"{dag}\",state=\"success\"");
+    assert_eq!(sample("dagctl_dag_runs_total", &success), runs.len() as f64);
+    assert_eq!(
+        sample("dagctl_task_instances_total", &success),
+        4.0 * runs.len() as f64
+    );
+    // Every try ended: four per run, and the orphaned one.
+    assert_eq!(
+        sample(
+            "dagctl_task_try_duration_seconds_count",
+            &format!("dag_id=\"{dag}\"")
+        ),
+        4.0 * runs.len() as f64 + 1.0
+    );
 }
 
 #[test]
