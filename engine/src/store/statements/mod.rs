@@ -2,6 +2,8 @@
 //! statement by both committers: sqlx for PostgreSQL, the prepared-statement cache of
 //! [`super::sqlite_commit`] for SQLite.
 
+mod counts;
+
 use chrono::{DateTime, Utc};
 
 use super::{Batch, Change, DagRun, DatasetEvent, RunClaim, TaskInstance, to_micros};
@@ -112,76 +114,13 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
 /// The statements of a batch, in order. A claim is an update and an insert: the committer
 /// runs the insert only if the update changed a row (the claim won).
 pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
-    use super::metric_counts::{self as mc, Counted};
     let mut out = Vec::with_capacity(batch.changes.len() + 4);
-    let shard = Param::Int(mc::shard(&batch.run_id));
-    let (d, r) = (|| text(&batch.dag_id), || text(&batch.run_id));
-    // What the batch counts: (name, label) → (count, microseconds).
-    let mut adds: std::collections::BTreeMap<(&str, String), (i64, i64)> = Default::default();
-    let mut run_ended = false;
+    let mut counts = counts::Counts::new(batch);
     for change in &batch.changes {
         statements_of(batch, change, &mut out);
-        let (name, label, micros) = match mc::counted(change) {
-            None => continue,
-            Some(Counted::RunEnded(state)) => {
-                run_ended = true;
-                (mc::RUNS, state.as_str().to_string(), 0)
-            }
-            Some(Counted::TaskEnded(state)) => (mc::TASKS, state.as_str().to_string(), 0),
-            Some(Counted::TryEnded(duration)) => (
-                mc::TRY_SECONDS,
-                mc::bucket(duration.as_secs_f64()).to_string(),
-                duration.as_micros() as i64,
-            ),
-            // Right after the claim's try row, and only if the claim won.
-            Some(Counted::Claimed {
-                task_id,
-                try_number,
-                at,
-            }) => {
-                out.push(Stmt {
-                    sql: mc::ADD_LAG.as_str(),
-                    params: vec![
-                        d(),
-                        r(),
-                        shard.clone(),
-                        time(at),
-                        text(task_id),
-                        Param::Int(i64::from(try_number)),
-                    ],
-                    role: Role::ClaimInsert,
-                });
-                continue;
-            }
-        };
-        let a = adds.entry((name, label)).or_default();
-        a.0 += 1;
-        a.1 += micros;
+        counts.after(change, &mut out);
     }
-    // The counters last, one statement per row, in one order for every transaction: two
-    // batches of runs in one shard then lock the same rows in the same order (PostgreSQL would
-    // otherwise find them deadlocked). A run's duration (its row says which) comes after.
-    for ((name, label), (n, micros)) in adds {
-        out.push(Stmt {
-            sql: mc::ADD,
-            params: vec![
-                d(),
-                text(&label),
-                shard.clone(),
-                Param::Int(micros),
-                text(name),
-                Param::Int(n),
-            ],
-            role: Role::Plain,
-        });
-    }
-    if run_ended {
-        out.push(Stmt {
-            sql: mc::ADD_RUN_SECONDS.as_str(),
-            params: vec![d(), r(), shard],
-            role: Role::Plain,
-        });
-    }
+    counts.finish(&mut out);
     out
 }
 

@@ -1,0 +1,99 @@
+//! The statements that add what a batch counts to its metric counters
+//! ([`crate::store::metric_counts`]), in the batch's transaction.
+
+use std::collections::BTreeMap;
+
+use super::{Param, Role, Stmt, text, time};
+use crate::store::metric_counts::{self as mc, Counted};
+use crate::store::{Batch, Change};
+
+/// What a batch counts, gathered change by change.
+pub(super) struct Counts<'a> {
+    batch: &'a Batch,
+    shard: Param,
+    /// (name, label) → (count, microseconds).
+    adds: BTreeMap<(&'static str, String), (i64, i64)>,
+    /// Whether the run ended (its duration is counted from its row).
+    run_ended: bool,
+}
+
+impl<'a> Counts<'a> {
+    pub(super) fn new(batch: &'a Batch) -> Self {
+        Counts {
+            batch,
+            shard: Param::Int(mc::shard(&batch.run_id)),
+            adds: BTreeMap::new(),
+            run_ended: false,
+        }
+    }
+
+    /// After the statements of `change`: a claim's lag statement, which must follow the
+    /// claim's try row (it runs only if the claim won); the other counts wait for
+    /// [`Counts::finish`].
+    pub(super) fn after(&mut self, change: &Change, out: &mut Vec<Stmt>) {
+        let (name, label, micros) = match mc::counted(change) {
+            None => return,
+            Some(Counted::RunEnded(state)) => {
+                self.run_ended = true;
+                (mc::RUNS, state.as_str().to_string(), 0)
+            }
+            Some(Counted::TaskEnded(state)) => (mc::TASKS, state.as_str().to_string(), 0),
+            Some(Counted::TryEnded(duration)) => (
+                mc::TRY_SECONDS,
+                mc::bucket(duration.as_secs_f64()).to_string(),
+                duration.as_micros() as i64,
+            ),
+            Some(Counted::Claimed {
+                task_id,
+                try_number,
+                at,
+            }) => {
+                out.push(Stmt {
+                    sql: mc::ADD_LAG.as_str(),
+                    params: vec![
+                        text(&self.batch.dag_id),
+                        text(&self.batch.run_id),
+                        self.shard.clone(),
+                        time(at),
+                        text(task_id),
+                        Param::Int(i64::from(try_number)),
+                    ],
+                    role: Role::ClaimInsert,
+                });
+                return;
+            }
+        };
+        let a = self.adds.entry((name, label)).or_default();
+        a.0 += 1;
+        a.1 += micros;
+    }
+
+    /// The counters last, one statement per row, in one order for every transaction: two
+    /// batches of runs in one shard then lock the same rows in the same order (PostgreSQL
+    /// would otherwise find them deadlocked). A run's duration (its row says which) comes
+    /// after.
+    pub(super) fn finish(self, out: &mut Vec<Stmt>) {
+        let dag = || text(&self.batch.dag_id);
+        for ((name, label), (n, micros)) in self.adds {
+            out.push(Stmt {
+                sql: mc::ADD,
+                params: vec![
+                    dag(),
+                    text(&label),
+                    self.shard.clone(),
+                    Param::Int(micros),
+                    text(name),
+                    Param::Int(n),
+                ],
+                role: Role::Plain,
+            });
+        }
+        if self.run_ended {
+            out.push(Stmt {
+                sql: mc::ADD_RUN_SECONDS.as_str(),
+                params: vec![dag(), text(&self.batch.run_id), self.shard],
+                role: Role::Plain,
+            });
+        }
+    }
+}
