@@ -67,6 +67,20 @@ pub(crate) fn counted(change: &Change) -> Option<Counted<'_>> {
     }
 }
 
+impl Counted<'_> {
+    /// The counter row of an end — (name, label, the duration its total adds) — for all but
+    /// a claim, whose lag depends on the run's other tries. A run's end also adds its
+    /// duration, which the store reads from the run.
+    pub(crate) fn row(&self) -> Option<(&'static str, String, Duration)> {
+        Some(match self {
+            Counted::RunEnded(state) => (RUNS, state.as_str().to_string(), Duration::ZERO),
+            Counted::TaskEnded(state) => (TASKS, state.as_str().to_string(), Duration::ZERO),
+            Counted::TryEnded(d) => (TRY_SECONDS, bucket(d.as_secs_f64()).to_string(), *d),
+            Counted::Claimed { .. } => return None,
+        })
+    }
+}
+
 /// The shard of a run's counts.
 pub(crate) fn shard(run_id: &str) -> i64 {
     // FNV-1a: stable across processes and versions, unlike the std hasher.
@@ -99,12 +113,18 @@ pub(crate) fn bucket_sql(micros: &str) -> String {
     s
 }
 
+/// How every statement adds to a counter row that exists already.
+const UPSERT: &str = "ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET \
+     n = metric_counts.n + excluded.n, total = metric_counts.total + excluded.total";
+
 /// Adds counts to their row, creating it (`$1` DAG, `$5` name, `$2` label, `$3` shard, `$6`
 /// how many, `$4` their microseconds for the total).
-pub(crate) const ADD: &str = "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
-     VALUES ($1, $5, $2, $3, $6, CAST($4 AS DOUBLE PRECISION) / 1000000.0) \
-     ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET n = metric_counts.n + excluded.n, \
-     total = metric_counts.total + excluded.total";
+pub(crate) static ADD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
+         VALUES ($1, $5, $2, $3, $6, CAST($4 AS DOUBLE PRECISION) / 1000000.0) {UPSERT}"
+    )
+});
 
 /// Counts the duration of the run `$1`/`$2` (shard `$3`) as its row says, after its end was
 /// written (a negative one, clocks apart, as zero, as [`Histogram::observe`] does).
@@ -118,8 +138,7 @@ pub(crate) static ADD_RUN_SECONDS: LazyLock<String> = LazyLock::new(|| {
          SELECT dag_id, '{RUN_SECONDS}', {}, $3, 1, \
          CAST({clamped} AS DOUBLE PRECISION) / 1000000.0 FROM dag_runs \
          WHERE dag_id = $1 AND run_id = $2 AND start_date IS NOT NULL AND end_date IS NOT NULL \
-         ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET \
-         n = metric_counts.n + excluded.n, total = metric_counts.total + excluded.total",
+         {UPSERT}",
         bucket_sql(d)
     )
 });
@@ -134,9 +153,7 @@ pub(crate) static ADD_LAG: LazyLock<String> = LazyLock::new(|| {
          CAST({d} AS DOUBLE PRECISION) / 1000000.0 FROM dag_runs r \
          WHERE r.dag_id = $1 AND r.run_id = $2 AND r.run_type = 'scheduled' \
          AND NOT EXISTS (SELECT 1 FROM task_tries t WHERE t.dag_id = $1 AND t.run_id = $2 \
-         AND NOT (t.task_id = $5 AND t.try_number = $6)) \
-         ON CONFLICT (dag_id, name, label, shard) DO UPDATE SET \
-         n = metric_counts.n + excluded.n, total = metric_counts.total + excluded.total",
+         AND NOT (t.task_id = $5 AND t.try_number = $6)) {UPSERT}",
         bucket_sql(d)
     )
 });
@@ -178,7 +195,8 @@ pub(crate) fn fold(rows: impl IntoIterator<Item = CountRow>, stats: &mut StoreSt
             continue;
         }
         let h = histogram.entry(dag).or_default();
-        for b in &mut h.buckets[i.min(DURATION_BUCKETS.len())..] {
+        // `+Inf` (the last index) is in no bound's bucket, only in the count.
+        for b in &mut h.buckets[i..] {
             *b += n;
         }
         h.count += n;

@@ -70,12 +70,17 @@ impl RecordWrite {
 /// XCom. Keys are `dag_id/run_id` (a DAG id holds no `/`).
 pub const PINNED_RUNS: &str = "pinned_runs";
 
+/// The key of a run in [`PINNED_RUNS`] (SQL stores match it as `dag_id || '/' || run_id`).
+pub(crate) fn pinned_key(dag_id: &str, run_id: &str) -> String {
+    format!("{dag_id}/{run_id}")
+}
+
 /// The write that pins the run `run_id` of `dag_id` ([`PINNED_RUNS`]), saying who keeps it
 /// (`by`: "model churn v3"); pinning a run pinned already changes nothing.
 pub fn pin_run(dag_id: &str, run_id: &str, by: &str) -> RecordWrite {
     RecordWrite {
         collection: PINNED_RUNS.into(),
-        key: format!("{dag_id}/{run_id}"),
+        key: pinned_key(dag_id, run_id),
         value: serde_json::json!({ "by": by }),
         expect: Expect::Ensure,
     }

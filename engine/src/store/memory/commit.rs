@@ -322,11 +322,10 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .count() as i64;
         d.datasets.push(e);
     }
-    let shard = metric_counts::shard(&batch.run_id);
     for (name, label, seconds) in counted {
         let c = d
             .counts
-            .entry((batch.dag_id.clone(), name.to_string(), label, shard))
+            .entry((batch.dag_id.clone(), name.to_string(), label))
             .or_default();
         c.0 += 1;
         c.1 += seconds;
@@ -345,20 +344,15 @@ fn count(
 ) {
     use metric_counts::{Counted, bucket};
     let secs = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+    if let Some((name, label, total)) = c.row() {
+        out.push((name, label, total.as_secs_f64()));
+    }
     match c {
-        Counted::RunEnded(state) => {
-            out.push((metric_counts::RUNS, state.as_str().to_string(), 0.0));
+        Counted::RunEnded(_) => {
             if let Some((a, b)) = run.and_then(|r| r.start_date.zip(r.end_date)) {
                 let d = secs(b - a).max(0.0);
                 out.push((metric_counts::RUN_SECONDS, bucket(d).to_string(), d));
             }
-        }
-        Counted::TaskEnded(state) => {
-            out.push((metric_counts::TASKS, state.as_str().to_string(), 0.0));
-        }
-        Counted::TryEnded(d) => {
-            let d = d.as_secs_f64();
-            out.push((metric_counts::TRY_SECONDS, bucket(d).to_string(), d));
         }
         Counted::Claimed { at, .. } => {
             // The claim just made won and its try is the run's only one.
@@ -370,6 +364,7 @@ fn count(
                 out.push((metric_counts::LAG_SECONDS, bucket(d).to_string(), d));
             }
         }
+        Counted::TaskEnded(_) | Counted::TryEnded(_) => {}
     }
 }
 

@@ -39,8 +39,9 @@ struct Data {
     dags: BTreeMap<String, DagFlags>,
     connections: BTreeMap<String, Connection>,
     records: BTreeMap<(String, String), Record>,
-    /// Metric counters by (DAG, name, label, shard): count and total seconds.
-    counts: BTreeMap<(String, String, String, i64), (u64, f64)>,
+    /// Metric counters by (DAG, name, label): count and total seconds (one writer: no
+    /// shards).
+    counts: BTreeMap<(String, String, String), (u64, f64)>,
 }
 
 /// A [`Store`] that keeps everything in memory.
@@ -332,21 +333,14 @@ impl Store for MemoryStore {
     async fn stats(&self, now: DateTime<Utc>) -> Result<super::stats::StoreStats, StoreError> {
         // What is now from the rows; what ended from the counters.
         let mut s = super::stats::computed(self, now).await?;
-        let rows: Vec<super::metric_counts::CountRow> = {
-            let d = self.data();
-            let mut summed: BTreeMap<(String, String, String), (u64, f64)> = BTreeMap::new();
-            for ((dag, name, label, _), (n, total)) in &d.counts {
-                let c = summed
-                    .entry((dag.clone(), name.clone(), label.clone()))
-                    .or_default();
-                c.0 += n;
-                c.1 += total;
-            }
-            summed
-                .into_iter()
-                .map(|((dag, name, label), (n, total))| (dag, name, label, n, total))
-                .collect()
-        };
+        let rows: Vec<super::metric_counts::CountRow> = self
+            .data()
+            .counts
+            .iter()
+            .map(|((dag, name, label), (n, total))| {
+                (dag.clone(), name.clone(), label.clone(), *n, *total)
+            })
+            .collect();
         super::metric_counts::fold(rows, &mut s);
         Ok(s)
     }
@@ -368,8 +362,10 @@ impl Store for MemoryStore {
             })
             .map(|(k, _)| k.clone())
             .partition(|k| {
-                !d.records
-                    .contains_key(&(super::PINNED_RUNS.to_string(), format!("{}/{}", k.0, k.1)))
+                !d.records.contains_key(&(
+                    super::PINNED_RUNS.to_string(),
+                    super::records::pinned_key(&k.0, &k.1),
+                ))
             });
         let of = |k: &(String, String, String, u32)| gone.contains(&(k.0.clone(), k.1.clone()));
         let report = super::CleanReport {

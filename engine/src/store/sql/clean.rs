@@ -6,15 +6,19 @@
 use sqlx::Row;
 
 use super::{SqlStore, db};
-use crate::store::{CleanReport, EventConsumer, EventsCleaned, StoreError, to_micros};
+use crate::store::{CleanReport, EventConsumer, EventsCleaned, PINNED_RUNS, StoreError, to_micros};
 
 /// The finished runs that ended before the cut (`$1`: the cut-off, `$2`: one DAG or '').
 const ENDED: &str = "FROM dag_runs r WHERE r.state IN ('success', 'failed') \
                      AND r.end_date < $1 AND ($2 = '' OR r.dag_id = $2)";
 
-/// The condition of a pinned run (`crate::store::PINNED_RUNS`, keys `dag_id/run_id`).
-const PINNED: &str = "EXISTS (SELECT 1 FROM records p WHERE p.collection = 'pinned_runs' \
-                      AND p.record_key = r.dag_id || '/' || r.run_id)";
+/// The condition of a pinned run ([`PINNED_RUNS`], keys `dag_id/run_id`).
+fn pinned() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM records p WHERE p.collection = '{PINNED_RUNS}' \
+         AND p.record_key = r.dag_id || '/' || r.run_id)"
+    )
+}
 
 /// The tables of a run's children, in the order they are emptied.
 const CHILDREN: [&str; 4] = ["task_logs", "xcom", "task_tries", "task_instances"];
@@ -129,11 +133,12 @@ impl SqlStore {
     ) -> Result<CleanReport, StoreError> {
         let (cut, dag) = (to_micros(before), dag_id.unwrap_or_default());
         // The runs a clean removes: those ended before the cut that nothing pinned.
-        let scope = format!("SELECT r.dag_id, r.run_id {ENDED} AND NOT {PINNED}");
+        let scope = format!("SELECT r.dag_id, r.run_id {ENDED} AND NOT {}", pinned());
         let scope = scope.as_str();
         let mut tx = self.begin().await?;
         let pinned = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) {ENDED} AND {PINNED}"
+            "SELECT COUNT(*) {ENDED} AND {}",
+            pinned()
         )))
         .bind(cut)
         .bind(dag)

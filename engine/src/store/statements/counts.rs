@@ -31,38 +31,34 @@ impl<'a> Counts<'a> {
     /// claim's try row (it runs only if the claim won); the other counts wait for
     /// [`Counts::finish`].
     pub(super) fn after(&mut self, change: &Change, out: &mut Vec<Stmt>) {
-        let (name, label, micros) = match mc::counted(change) {
-            None => return,
-            Some(Counted::RunEnded(state)) => {
-                self.run_ended = true;
-                (mc::RUNS, state.as_str().to_string(), 0)
-            }
-            Some(Counted::TaskEnded(state)) => (mc::TASKS, state.as_str().to_string(), 0),
-            Some(Counted::TryEnded(duration)) => (
-                mc::TRY_SECONDS,
-                mc::bucket(duration.as_secs_f64()).to_string(),
-                duration.as_micros() as i64,
-            ),
-            Some(Counted::Claimed {
-                task_id,
-                try_number,
-                at,
-            }) => {
-                out.push(Stmt {
-                    sql: mc::ADD_LAG.as_str(),
-                    params: vec![
-                        text(&self.batch.dag_id),
-                        text(&self.batch.run_id),
-                        self.shard.clone(),
-                        time(at),
-                        text(task_id),
-                        Param::Int(i64::from(try_number)),
-                    ],
-                    role: Role::ClaimInsert,
-                });
-                return;
-            }
+        let Some(counted) = mc::counted(change) else {
+            return;
         };
+        if let Counted::Claimed {
+            task_id,
+            try_number,
+            at,
+        } = counted
+        {
+            out.push(Stmt {
+                sql: mc::ADD_LAG.as_str(),
+                params: vec![
+                    text(&self.batch.dag_id),
+                    text(&self.batch.run_id),
+                    self.shard.clone(),
+                    time(at),
+                    text(task_id),
+                    Param::Int(i64::from(try_number)),
+                ],
+                role: Role::ClaimInsert,
+            });
+            return;
+        }
+        self.run_ended |= matches!(counted, Counted::RunEnded(_));
+        let Some((name, label, total)) = counted.row() else {
+            return;
+        };
+        let micros = total.as_micros() as i64;
         let a = self.adds.entry((name, label)).or_default();
         a.0 += 1;
         a.1 += micros;
@@ -76,7 +72,7 @@ impl<'a> Counts<'a> {
         let dag = || text(&self.batch.dag_id);
         for ((name, label), (n, micros)) in self.adds {
             out.push(Stmt {
-                sql: mc::ADD,
+                sql: mc::ADD.as_str(),
                 params: vec![
                     dag(),
                     text(&label),
