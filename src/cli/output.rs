@@ -50,7 +50,46 @@ pub fn secs(d: Option<Duration>) -> String {
 
 /// A progress bar of finished tasks on a terminal (stderr); nothing when piped.
 pub struct Progress {
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Option<(
+        tokio::task::JoinHandle<()>,
+        tokio_util::sync::CancellationToken,
+    )>,
+}
+
+/// What the bar shows: the tasks running now, and the runs counted in its length.
+struct BarState<F> {
+    bar: ProgressBar,
+    running: Vec<String>,
+    runs: std::collections::HashSet<(String, String)>,
+    tasks_of: F,
+}
+
+impl<F: Fn(&str) -> usize> BarState<F> {
+    fn apply(&mut self, event: Event) {
+        let (dag_id, run_id) = match event {
+            Event::Task {
+                dag_id,
+                run_id,
+                task_id,
+                state,
+                ..
+            } => {
+                self.running.retain(|t| *t != task_id);
+                match state {
+                    TaskState::Running => self.running.push(task_id),
+                    s if s.is_finished() => self.bar.inc(1),
+                    _ => {}
+                }
+                self.bar.set_message(self.running.join(", "));
+                (dag_id, run_id)
+            }
+            Event::Run { dag_id, run_id, .. } => (dag_id, run_id),
+            _ => return,
+        };
+        if self.runs.insert((dag_id.clone(), run_id)) {
+            self.bar.inc_length((self.tasks_of)(&dag_id) as u64);
+        }
+    }
 }
 
 impl Progress {
@@ -72,46 +111,47 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(120));
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
         let task = tokio::spawn(async move {
-            let mut running: Vec<String> = Vec::new();
-            let mut runs: std::collections::HashSet<(String, String)> = Default::default();
+            let mut state = BarState {
+                bar,
+                running: Vec::new(),
+                runs: Default::default(),
+                tasks_of,
+            };
             loop {
-                let (dag_id, run_id) = match events.recv().await {
-                    Ok(Event::Task {
-                        dag_id,
-                        run_id,
-                        task_id,
-                        state,
-                        ..
-                    }) => {
-                        running.retain(|t| *t != task_id);
-                        match state {
-                            TaskState::Running => running.push(task_id),
-                            s if s.is_finished() => bar.inc(1),
-                            _ => {}
-                        }
-                        bar.set_message(running.join(", "));
-                        (dag_id, run_id)
-                    }
-                    Ok(Event::Run { dag_id, run_id, .. }) => (dag_id, run_id),
-                    Ok(_) => continue,
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    _ = stopped.cancelled() => break,
+                };
+                match event {
+                    Ok(e) => state.apply(e),
                     Err(broadcast::error::RecvError::Closed) => break,
                     Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                };
-                if runs.insert((dag_id.clone(), run_id)) {
-                    bar.inc_length(tasks_of(&dag_id) as u64);
                 }
             }
-            bar.finish_and_clear();
+            // What was sent before the stop still counts: the bar ends where the runs did.
+            loop {
+                match events.try_recv() {
+                    Ok(e) => state.apply(e),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Err(_) => break,
+                }
+            }
+            state.bar.finish();
         });
-        Progress { task: Some(task) }
+        Progress {
+            task: Some((task, stop)),
+        }
     }
 
-    /// Removes the bar.
-    pub fn finish(self) {
-        if let Some(t) = self.task {
-            t.abort();
-            // Clear whatever line the bar left.
+    /// Draws the bar's last state (every event sent so far counted), then removes it.
+    pub async fn finish(self) {
+        if let Some((task, stop)) = self.task {
+            stop.cancel();
+            let _ = task.await;
+            // Clear the line the bar left.
             eprint!("\r\x1b[2K");
         }
     }

@@ -189,7 +189,7 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
             };
             let progress = Progress::start(engine.events(), tasks_of(&engine), json);
             let report = engine.drive(scope, |_| {}).await;
-            progress.finish();
+            progress.finish().await;
             let report = report?;
             let nothing = report.outcomes.is_empty()
                 && report.failures.is_empty()

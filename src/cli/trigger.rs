@@ -89,7 +89,7 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
     };
     let progress = Progress::start(engine.events(), tasks_of(&engine), a.json);
     let report = engine.drive(scope, |_| {}).await;
-    progress.finish();
+    progress.finish().await;
     let report = report?;
     print_report(&engine, &report, a.json).await?;
     if a.no_follow {
@@ -156,25 +156,31 @@ pub fn report_exit(report: &DriveReport) -> ExitCode {
 /// trained and promoted), after the run tables.
 pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
     let mut lines = Vec::new();
-    let masker = dagctl::engine::secrets::Masker::load_or_empty(store).await;
     for o in outcomes {
-        let run = RunKey::new(&o.dag_id, &o.run_id);
+        // One read of the run's XComs, not one per task.
+        let Ok(xcoms) = store.xcoms(&RunKey::new(&o.dag_id, &o.run_id)).await else {
+            continue;
+        };
         for t in &o.tasks {
-            if let Ok(Some(v)) = store.xcom(&run, &t.task_id, "return_value").await
-                && let Some(line) = v.get("summary").and_then(|s| s.as_str())
-            {
-                lines.push(format!(
-                    "  {}.{}: {}",
-                    o.dag_id,
-                    t.task_id,
-                    masker.mask(line)
-                ));
+            let line = xcoms
+                .iter()
+                .find(|(task, key, _)| *task == t.task_id && key == "return_value")
+                .and_then(|(_, _, v)| v.get("summary"))
+                .and_then(|s| s.as_str());
+            if let Some(line) = line {
+                lines.push((o.dag_id.as_str(), t.task_id.as_str(), line.to_string()));
             }
         }
     }
     if lines.is_empty() {
         return;
     }
+    // The secrets masker only when there is something to print.
+    let masker = dagctl::engine::secrets::Masker::load_or_empty(store).await;
+    let lines: Vec<String> = lines
+        .into_iter()
+        .map(|(dag, task, line)| format!("  {dag}.{task}: {}", masker.mask(&line)))
+        .collect();
     let ok = outcomes
         .iter()
         .filter(|o| o.state == RunState::Success)

@@ -542,6 +542,11 @@ pub(super) fn resolve_paths(
     node: &Node,
 ) {
     use std::path::{Component, Path};
+    // Most tasks name no path: the folder is looked up (links resolved) only for those that do.
+    let given = |name: &&str| matches!(args.get(*name), Some(serde_json::Value::String(_)));
+    if !names.iter().any(given) {
+        return;
+    }
     let folder = r.file.parent().unwrap_or(Path::new("."));
     let folder = std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf());
     let real_folder = folder.canonicalize().unwrap_or_else(|_| folder.clone());

@@ -24,6 +24,7 @@ mod rows;
 mod sql;
 mod sql_records;
 mod sqlite_commit;
+mod sqlite_read;
 mod statements;
 pub mod stats;
 

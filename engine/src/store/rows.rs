@@ -1,4 +1,8 @@
 //! Reading store rows back into records, with errors that name the record and column.
+//!
+//! A row comes from sqlx (PostgreSQL, and SQLite's less travelled paths) or from the SQLite
+//! reader (`super::sqlite_read`); [`RowRead`] is what both give, so one function turns a
+//! row into each record whichever backend read it.
 
 use std::time::Duration;
 
@@ -17,44 +21,84 @@ pub(super) fn corrupt(what: &str, detail: impl ToString) -> StoreError {
     }
 }
 
+/// The columns of one row read from the store, by name: text, integers, or NULL.
+pub(super) trait RowRead {
+    /// A text column (`None` for NULL); `Err` says why it is not text.
+    fn opt_text(&self, col: &str) -> Result<Option<String>, String>;
+    /// An integer column (`None` for NULL); `Err` says why it is not an integer.
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, String>;
+}
+
+impl RowRead for AnyRow {
+    fn opt_text(&self, col: &str) -> Result<Option<String>, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
+        self.try_get(col).map_err(|e| e.to_string())
+    }
+}
+
+impl RowRead for rusqlite::Row<'_> {
+    fn opt_text(&self, col: &str) -> Result<Option<String>, String> {
+        use rusqlite::types::ValueRef;
+        match self.get_ref(col).map_err(|e| e.to_string())? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => String::from_utf8(t.to_vec())
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            other => Err(format!("{:?} where text belongs", other.data_type())),
+        }
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
+        use rusqlite::types::ValueRef;
+        match self.get_ref(col).map_err(|e| e.to_string())? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(n) => Ok(Some(n)),
+            other => Err(format!("{:?} where an integer belongs", other.data_type())),
+        }
+    }
+}
+
 /// Reads typed columns of a row, naming the record in errors.
 pub(super) struct Cols<'r> {
-    pub(super) row: &'r AnyRow,
+    pub(super) row: &'r dyn RowRead,
     pub(super) what: &'static str,
 }
 
 impl Cols<'_> {
-    pub(super) fn err(&self) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-        move |e| StoreError::Database {
-            context: format!("reading a {}", self.what),
-            source: e,
-        }
-    }
-
-    pub(super) fn text(&self, col: &str) -> Result<String, StoreError> {
-        self.row.try_get(col).map_err(self.err())
+    fn bad(&self, col: &str, why: String) -> StoreError {
+        corrupt(self.what, format!("column `{col}`: {why}"))
     }
 
     pub(super) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        self.row.try_get(col).map_err(self.err())
+        self.row.opt_text(col).map_err(|e| self.bad(col, e))
+    }
+
+    pub(super) fn text(&self, col: &str) -> Result<String, StoreError> {
+        self.opt_text(col)?
+            .ok_or_else(|| self.bad(col, "NULL where text belongs".into()))
+    }
+
+    pub(super) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        self.row.opt_int(col).map_err(|e| self.bad(col, e))
     }
 
     pub(super) fn int(&self, col: &str) -> Result<i64, StoreError> {
-        self.row.try_get(col).map_err(self.err())
+        self.opt_int(col)?
+            .ok_or_else(|| self.bad(col, "NULL where an integer belongs".into()))
     }
 
     pub(super) fn count(&self, col: &str) -> Result<u32, StoreError> {
-        let v: i64 = self.row.try_get(col).map_err(self.err())?;
+        let v = self.int(col)?;
         u32::try_from(v).map_err(|_| corrupt(self.what, format!("{col} = {v}")))
     }
 
     pub(super) fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
-        Ok(from_micros(self.row.try_get(col).map_err(self.err())?))
+        Ok(from_micros(self.int(col)?))
     }
 
     pub(super) fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let v: Option<i64> = self.row.try_get(col).map_err(self.err())?;
-        Ok(v.map(from_micros))
+        Ok(self.opt_int(col)?.map(from_micros))
     }
 
     /// A state or kind stored by name.
@@ -66,7 +110,7 @@ impl Cols<'_> {
     }
 }
 
-pub(super) fn run_from_row(row: &AnyRow) -> Result<DagRun, StoreError> {
+pub(super) fn run_from_row(row: &dyn RowRead) -> Result<DagRun, StoreError> {
     let c = Cols {
         row,
         what: "DAG run",
@@ -94,7 +138,7 @@ pub(super) fn run_from_row(row: &AnyRow) -> Result<DagRun, StoreError> {
     })
 }
 
-pub(super) fn ti_from_row(row: &AnyRow) -> Result<TaskInstance, StoreError> {
+pub(super) fn ti_from_row(row: &dyn RowRead) -> Result<TaskInstance, StoreError> {
     let c = Cols {
         row,
         what: "task instance",
@@ -120,9 +164,9 @@ pub(super) fn ti_from_row(row: &AnyRow) -> Result<TaskInstance, StoreError> {
     })
 }
 
-pub(super) fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
+pub(super) fn try_from_row(row: &dyn RowRead) -> Result<TryRecord, StoreError> {
     let c = Cols { row, what: "try" };
-    let duration: Option<i64> = row.try_get("duration_us").map_err(c.err())?;
+    let duration = c.opt_int("duration_us")?;
     Ok(TryRecord {
         task_id: c.text("task_id")?,
         try_number: c.count("try_number")?,
@@ -146,7 +190,7 @@ pub(super) fn try_from_row(row: &AnyRow) -> Result<TryRecord, StoreError> {
     })
 }
 
-pub(super) fn event_from_row(row: &AnyRow) -> Result<DatasetEvent, StoreError> {
+pub(super) fn event_from_row(row: &dyn RowRead) -> Result<DatasetEvent, StoreError> {
     let c = Cols {
         row,
         what: "dataset event",

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::Row;
 
 use super::rows::{Cols, corrupt};
 use super::sql::{RECORD_COLUMNS, SqlStore, db};
@@ -82,7 +81,7 @@ fn record_from_row(row: &sqlx::any::AnyRow) -> Result<Record, StoreError> {
         row,
         what: "record",
     };
-    let version: i64 = row.try_get("version").map_err(c.err())?;
+    let version = c.int("version")?;
     Ok(Record {
         collection: c.text("collection")?,
         key: c.text("record_key")?,

@@ -4,8 +4,8 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread and sends it every command over a
 //! channel; on a small machine that hop costs more than the write itself (≈ 60 µs for a
-//! `SELECT 1`, against ≈ 30 µs for a whole transition here). Everything else — reads, runs,
-//! Variables, migrations — stays on sqlx.
+//! `SELECT 1`, against ≈ 30 µs for a whole transition here). The repeated reads have a
+//! connection of their own likewise ([`super::sqlite_read`]).
 //!
 //! A commit first tries without waiting for the write lock, on the calling thread; if another
 //! connection holds the lock it tries again on a blocking thread, waiting up to 30 s (as

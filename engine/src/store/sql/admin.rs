@@ -4,26 +4,94 @@
 
 use sqlx::{AnyPool, Row};
 
-use super::db;
+use super::{SqlStore, db};
 use crate::secrets::Keyring;
-use crate::store::rows::{Cols, corrupt};
+use crate::store::rows::{Cols, RowRead, corrupt};
+use crate::store::statements::Param;
 use crate::store::{Connection, StoreError};
 
-pub(super) async fn variable(
-    pool: &AnyPool,
-    keys: &Keyring,
-    key: &str,
-) -> Result<Option<String>, StoreError> {
-    sqlx::query("SELECT value FROM variables WHERE key = $1")
-        .bind(key)
-        .fetch_optional(pool)
-        .await
-        .map_err(db("reading a Variable"))?
-        .map(|r| {
-            let stored: String = r.try_get(0).map_err(db("reading a Variable"))?;
-            Ok(keys.open(&stored)?)
-        })
+/// A row of two text columns: a key and its (sealed) value.
+fn key_value(row: &dyn RowRead) -> Result<(String, String), StoreError> {
+    let c = Cols {
+        row,
+        what: "Variable",
+    };
+    Ok((c.text("key")?, c.text("value")?))
+}
+
+/// A connection's row as stored: name, sealed URL, sealed extras.
+fn sealed_connection(row: &dyn RowRead) -> Result<(String, String, String), StoreError> {
+    let c = Cols {
+        row,
+        what: "connection",
+    };
+    Ok((c.text("name")?, c.text("url")?, c.text("extra")?))
+}
+
+impl SqlStore {
+    pub(super) async fn read_variable(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.fetch_one(
+            "SELECT key, value FROM variables WHERE key = $1",
+            vec![Param::Text(key.to_string())],
+            "reading a Variable",
+            key_value,
+        )
+        .await?
+        .map(|(_, stored)| Ok(self.keys.open(&stored)?))
         .transpose()
+    }
+
+    pub(super) async fn read_variables(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.fetch(
+            "SELECT key, value FROM variables ORDER BY key",
+            vec![],
+            "listing Variables",
+            key_value,
+        )
+        .await?
+        .into_iter()
+        .map(|(k, v)| Ok((k, self.keys.open(&v)?)))
+        .collect()
+    }
+
+    pub(super) async fn read_connections(&self) -> Result<Vec<Connection>, StoreError> {
+        self.fetch(
+            "SELECT name, url, extra FROM connections ORDER BY name",
+            vec![],
+            "listing connections",
+            sealed_connection,
+        )
+        .await?
+        .into_iter()
+        .map(|(name, url, extra)| {
+            Ok(Connection {
+                name,
+                url: self.keys.open(&url)?,
+                extra: serde_json::from_str(&self.keys.open(&extra)?)
+                    .map_err(|e| corrupt("connection extra", e))?,
+            })
+        })
+        .collect()
+    }
+
+    pub(super) async fn read_pools(
+        &self,
+    ) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
+        self.fetch(
+            "SELECT name, slots, description FROM pools ORDER BY name",
+            vec![],
+            "listing pools",
+            |row| {
+                let c = Cols { row, what: "pool" };
+                Ok((
+                    c.text("name")?,
+                    c.count("slots")?,
+                    c.opt_text("description")?,
+                ))
+            },
+        )
+        .await
+    }
 }
 
 pub(super) async fn delete_variable(pool: &AnyPool, key: &str) -> Result<bool, StoreError> {
@@ -34,53 +102,6 @@ pub(super) async fn delete_variable(pool: &AnyPool, key: &str) -> Result<bool, S
         .map_err(db("deleting a Variable"))?
         .rows_affected()
         > 0)
-}
-
-pub(super) async fn variables(
-    pool: &AnyPool,
-    keys: &Keyring,
-) -> Result<Vec<(String, String)>, StoreError> {
-    raw_variables(pool)
-        .await?
-        .into_iter()
-        .map(|(k, v)| Ok((k, keys.open(&v)?)))
-        .collect()
-}
-
-/// Every Variable as stored (sealed).
-pub(super) async fn raw_variables(pool: &AnyPool) -> Result<Vec<(String, String)>, StoreError> {
-    sqlx::query("SELECT key, value FROM variables ORDER BY key")
-        .fetch_all(pool)
-        .await
-        .map_err(db("listing Variables"))?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db("listing Variables"))
-}
-
-pub(super) async fn connections(
-    pool: &AnyPool,
-    keys: &Keyring,
-) -> Result<Vec<Connection>, StoreError> {
-    sqlx::query("SELECT name, url, extra FROM connections ORDER BY name")
-        .fetch_all(pool)
-        .await
-        .map_err(db("listing connections"))?
-        .iter()
-        .map(|row| {
-            let c = Cols {
-                row,
-                what: "connection",
-            };
-            Ok(Connection {
-                name: c.text("name")?,
-                url: keys.open(&c.text("url")?)?,
-                extra: serde_json::from_str(&keys.open(&c.text("extra")?)?)
-                    .map_err(|e| corrupt("connection extra", e))?,
-            })
-        })
-        .collect()
 }
 
 /// Creates or replaces a connection, its URL and extras sealed.
@@ -114,19 +135,6 @@ pub(super) async fn delete_connection(pool: &AnyPool, name: &str) -> Result<bool
         .map_err(db("deleting a connection"))?
         .rows_affected()
         > 0)
-}
-
-pub(super) async fn pools(
-    pool: &AnyPool,
-) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
-    sqlx::query("SELECT name, slots, description FROM pools ORDER BY name")
-        .fetch_all(pool)
-        .await
-        .map_err(db("listing pools"))?
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? as u32, r.try_get(2)?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(db("listing pools"))
 }
 
 pub(super) async fn set_pool(

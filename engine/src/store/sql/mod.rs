@@ -4,14 +4,18 @@
 //! committed; a power loss may lose the last transactions, not corrupt the file) and takes its
 //! write lock at `BEGIN IMMEDIATE`, so two processes never deadlock upgrading a read lock.
 //! Its writes of runs and transitions — the executor's hot path — go through
-//! [`super::sqlite_commit`], a connection of their own with cached prepared statements; reads
-//! and everything else use the sqlx pool.
+//! [`super::sqlite_commit`], and the reads every command and run repeats through
+//! [`super::sqlite_read`]: connections of their own, with cached prepared statements, on the
+//! calling thread. A migrated SQLite file is opened on those two alone; the sqlx pool
+//! connects only when a less travelled query (retention, statistics, records, workers taking
+//! tries) needs it. A new file is migrated through rusqlite too (`connect`).
 //!
 //! # Layout
 //! - this file: [`SqlStore`], transactions, and the [`Store`] impl — the writes that go
 //!   through [`super::statements`] are here, plain queries dispatch to the files below;
 //! - `connect`: store URLs, connecting, and the numbered migrations;
 //! - `write`: the write path, on SQLite's committer or bound in one PostgreSQL transaction;
+//! - `fetch`: reading rows on SQLite's read connection or the pool, one decoder for both;
 //! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
 //! - `take`: workers taking the tries drivers handed off;
 //! - `admin`: Variables, connections and pools;
@@ -21,6 +25,7 @@
 mod admin;
 mod clean;
 mod connect;
+mod fetch;
 mod reads;
 mod stats;
 mod take;
@@ -56,6 +61,8 @@ pub struct SqlStore {
     backend: Backend,
     /// SQLite: the connection of the commit path (see [`super::sqlite_commit`]).
     committer: Option<std::sync::Arc<Committer>>,
+    /// SQLite: the connection of the read path (see [`super::sqlite_read`]).
+    reader: Option<std::sync::Arc<super::sqlite_read::Reader>>,
     /// The keys that seal Variables and connections.
     keys: std::sync::Arc<Keyring>,
 }
@@ -160,7 +167,7 @@ impl Store for SqlStore {
         dataset: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<DatasetEvent>, StoreError> {
-        reads::unconsumed_events(&self.pool, consumer, dataset, since).await
+        self.read_unconsumed_events(consumer, dataset, since).await
     }
 
     async fn register_dags(
@@ -174,20 +181,20 @@ impl Store for SqlStore {
                 .collect(),
         )
         .await?;
-        sqlx::query("SELECT dag_id, paused, first_seen FROM dags ORDER BY dag_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db("reading DAG flags"))?
-            .iter()
-            .map(|row| {
+        self.fetch(
+            "SELECT dag_id, paused, first_seen FROM dags ORDER BY dag_id",
+            vec![],
+            "reading DAG flags",
+            |row| {
                 let c = Cols { row, what: "DAG" };
                 Ok(DagFlags {
                     dag_id: c.text("dag_id")?,
                     paused: c.count("paused")? != 0,
                     first_seen: c.time("first_seen")?,
                 })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     async fn set_paused(
@@ -215,19 +222,19 @@ impl Store for SqlStore {
     }
 
     async fn run(&self, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
-        reads::run(&self.pool, run).await
+        self.read_run(run).await
     }
 
     async fn find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
-        reads::find_runs(&self.pool, run_id).await
+        self.read_find_runs(run_id).await
     }
 
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<DagRun>, StoreError> {
-        reads::list_runs(&self.pool, filter).await
+        self.read_list_runs(filter).await
     }
 
     async fn task_instances(&self, run: &RunKey) -> Result<Vec<TaskInstance>, StoreError> {
-        reads::task_instances(&self.pool, run).await
+        self.read_task_instances(run).await
     }
 
     async fn tries(
@@ -235,7 +242,7 @@ impl Store for SqlStore {
         run: &RunKey,
         task_id: Option<&str>,
     ) -> Result<Vec<TryRecord>, StoreError> {
-        reads::tries(&self.pool, run, task_id).await
+        self.read_tries(run, task_id).await
     }
 
     async fn commit(&self, batch: &Batch) -> Result<Vec<bool>, StoreError> {
@@ -316,11 +323,11 @@ impl Store for SqlStore {
         task_id: &str,
         try_number: u32,
     ) -> Result<String, StoreError> {
-        reads::log(&self.pool, run, task_id, try_number).await
+        self.read_log(run, task_id, try_number).await
     }
 
     async fn variable(&self, key: &str) -> Result<Option<String>, StoreError> {
-        admin::variable(&self.pool, &self.keys, key).await
+        self.read_variable(key).await
     }
 
     async fn set_variable(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -335,7 +342,7 @@ impl Store for SqlStore {
     }
 
     async fn variables(&self) -> Result<Vec<(String, String)>, StoreError> {
-        admin::variables(&self.pool, &self.keys).await
+        self.read_variables().await
     }
 
     async fn xcom(
@@ -344,14 +351,14 @@ impl Store for SqlStore {
         task_id: &str,
         key: &str,
     ) -> Result<Option<serde_json::Value>, StoreError> {
-        reads::xcom(&self.pool, run, task_id, key).await
+        self.read_xcom(run, task_id, key).await
     }
 
     async fn xcoms(
         &self,
         run: &RunKey,
     ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
-        reads::xcoms(&self.pool, run).await
+        self.read_xcoms(run).await
     }
 
     async fn dataset_events(
@@ -359,11 +366,11 @@ impl Store for SqlStore {
         dataset: &str,
         after: Option<DateTime<Utc>>,
     ) -> Result<Vec<DatasetEvent>, StoreError> {
-        reads::dataset_events(&self.pool, dataset, after).await
+        self.read_dataset_events(dataset, after).await
     }
 
     async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        admin::connections(&self.pool, &self.keys).await
+        self.read_connections().await
     }
 
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
@@ -375,7 +382,7 @@ impl Store for SqlStore {
     }
 
     async fn pools(&self) -> Result<Vec<(String, u32, Option<String>)>, StoreError> {
-        admin::pools(&self.pool).await
+        self.read_pools().await
     }
 
     async fn set_pool(

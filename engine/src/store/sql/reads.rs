@@ -1,11 +1,14 @@
-//! The read queries of a [`SqlStore`](super::SqlStore) on its pool: runs, task instances, tries, logs, XCom and
-//! dataset events. Each function serves the [`Store`](crate::store::Store) method of its name.
+//! The read queries of a [`SqlStore`]: runs, task instances, tries, logs, XCom and dataset
+//! events, through [`SqlStore::fetch`]. Each method serves the
+//! [`Store`](crate::store::Store) method of its name.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyPool, Row};
 
-use super::db;
-use crate::store::rows::{corrupt, event_from_row, run_from_row, ti_from_row, try_from_row};
+use super::SqlStore;
+use crate::store::rows::{
+    Cols, RowRead, corrupt, event_from_row, run_from_row, ti_from_row, try_from_row,
+};
+use crate::store::statements::Param;
 use crate::store::{
     DagRun, DatasetEvent, RunFilter, RunKey, StoreError, TaskInstance, TryRecord, to_micros,
 };
@@ -14,61 +17,194 @@ const RUN_COLUMNS: &str = "dag_id, run_id, run_type, logical_date, data_interval
      data_interval_end, conf, state, created_at, start_date, end_date, parent_dag_id, \
      parent_run_id, owner, owner_until";
 
-pub(super) async fn unconsumed_events(
-    pool: &AnyPool,
-    consumer: &str,
-    dataset: &str,
-    since: DateTime<Utc>,
-) -> Result<Vec<DatasetEvent>, StoreError> {
-    sqlx::query(
-        "SELECT e.dataset, e.created_at, e.seq, e.dag_id, e.run_id, e.task_id \
-         FROM dataset_events AS e WHERE e.dataset = $1 AND e.created_at >= $2 \
-         AND NOT EXISTS (SELECT 1 FROM dataset_consumptions AS c \
-           WHERE c.consumer_dag_id = $3 AND c.dataset = e.dataset \
-           AND c.created_at = e.created_at AND c.seq = e.seq AND c.dag_id = e.dag_id \
-           AND c.run_id = e.run_id AND c.task_id = e.task_id) \
-         ORDER BY e.created_at, e.seq",
-    )
-    .bind(dataset)
-    .bind(to_micros(since))
-    .bind(consumer)
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading dataset events"))?
-    .iter()
-    .map(event_from_row)
-    .collect()
+fn text(s: &str) -> Param {
+    Param::Text(s.to_string())
 }
 
-pub(super) async fn run(pool: &AnyPool, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&run.dag_id)
-        .bind(&run.run_id)
-        .fetch_optional(pool)
+/// An XCom row: task, key and value.
+fn xcom_row(row: &dyn RowRead) -> Result<(String, String, serde_json::Value), StoreError> {
+    let c = Cols { row, what: "XCom" };
+    Ok((
+        c.text("task_id")?,
+        c.text("key")?,
+        serde_json::from_str(&c.text("value")?).map_err(|e| corrupt("XCom value", e))?,
+    ))
+}
+
+impl SqlStore {
+    pub(super) async fn read_unconsumed_events(
+        &self,
+        consumer: &str,
+        dataset: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        self.fetch(
+            "SELECT e.dataset, e.created_at, e.seq, e.dag_id, e.run_id, e.task_id \
+             FROM dataset_events AS e WHERE e.dataset = $1 AND e.created_at >= $2 \
+             AND NOT EXISTS (SELECT 1 FROM dataset_consumptions AS c \
+               WHERE c.consumer_dag_id = $3 AND c.dataset = e.dataset \
+               AND c.created_at = e.created_at AND c.seq = e.seq AND c.dag_id = e.dag_id \
+               AND c.run_id = e.run_id AND c.task_id = e.task_id) \
+             ORDER BY e.created_at, e.seq",
+            vec![text(dataset), Param::Int(to_micros(since)), text(consumer)],
+            "reading dataset events",
+            event_from_row,
+        )
         .await
-        .map_err(db("reading a DAG run"))?
-        .as_ref()
-        .map(run_from_row)
-        .transpose()
-}
+    }
 
-pub(super) async fn find_runs(pool: &AnyPool, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
-    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE run_id = $1 ORDER BY dag_id");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(run_id)
-        .fetch_all(pool)
+    pub(super) async fn read_run(&self, run: &RunKey) -> Result<Option<DagRun>, StoreError> {
+        self.fetch_one(
+            format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2"),
+            vec![text(&run.dag_id), text(&run.run_id)],
+            "reading a DAG run",
+            run_from_row,
+        )
         .await
-        .map_err(db("finding a DAG run"))?
-        .iter()
-        .map(run_from_row)
-        .collect()
+    }
+
+    pub(super) async fn read_find_runs(&self, run_id: &str) -> Result<Vec<DagRun>, StoreError> {
+        self.fetch(
+            format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE run_id = $1 ORDER BY dag_id"),
+            vec![text(run_id)],
+            "finding a DAG run",
+            run_from_row,
+        )
+        .await
+    }
+
+    pub(super) async fn read_list_runs(
+        &self,
+        filter: &RunFilter,
+    ) -> Result<Vec<DagRun>, StoreError> {
+        let mut params = vec![text(filter.dag_id.as_deref().unwrap_or_default())];
+        if let Some(from) = filter.logical_from {
+            params.push(Param::Int(to_micros(from)));
+        }
+        self.fetch(
+            list_runs_sql(filter),
+            params,
+            "listing DAG runs",
+            run_from_row,
+        )
+        .await
+    }
+
+    pub(super) async fn read_task_instances(
+        &self,
+        run: &RunKey,
+    ) -> Result<Vec<TaskInstance>, StoreError> {
+        self.fetch(
+            "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
+             start_date, end_date, mapped_args, rendered_map_index FROM task_instances \
+             WHERE dag_id = $1 AND run_id = $2",
+            vec![text(&run.dag_id), text(&run.run_id)],
+            "reading task instances",
+            ti_from_row,
+        )
+        .await
+    }
+
+    pub(super) async fn read_tries(
+        &self,
+        run: &RunKey,
+        task_id: Option<&str>,
+    ) -> Result<Vec<TryRecord>, StoreError> {
+        self.fetch(
+            "SELECT task_id, try_number, state, worker_id, lease_until, start_date, end_date, \
+             duration_us, error, handed, outcome FROM task_tries WHERE dag_id = $1 \
+             AND run_id = $2 AND ($3 = '' OR task_id = $3) \
+             ORDER BY start_date, task_id, try_number",
+            vec![
+                text(&run.dag_id),
+                text(&run.run_id),
+                text(task_id.unwrap_or_default()),
+            ],
+            "reading tries",
+            try_from_row,
+        )
+        .await
+    }
+
+    pub(super) async fn read_log(
+        &self,
+        run: &RunKey,
+        task_id: &str,
+        try_number: u32,
+    ) -> Result<String, StoreError> {
+        let parts = self
+            .fetch(
+                "SELECT text FROM task_logs WHERE dag_id = $1 AND run_id = $2 \
+                 AND task_id = $3 AND try_number = $4 ORDER BY seq",
+                vec![
+                    text(&run.dag_id),
+                    text(&run.run_id),
+                    text(task_id),
+                    Param::Int(i64::from(try_number)),
+                ],
+                "reading a log",
+                |row| Cols { row, what: "log" }.text("text"),
+            )
+            .await?;
+        Ok(parts.concat())
+    }
+
+    pub(super) async fn read_xcom(
+        &self,
+        run: &RunKey,
+        task_id: &str,
+        key: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let value = self
+            .fetch_one(
+                "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
+                 AND task_id = $3 AND key = $4",
+                vec![
+                    text(&run.dag_id),
+                    text(&run.run_id),
+                    text(task_id),
+                    text(key),
+                ],
+                "reading an XCom",
+                xcom_row,
+            )
+            .await?;
+        Ok(value.map(|(_, _, v)| v))
+    }
+
+    pub(super) async fn read_xcoms(
+        &self,
+        run: &RunKey,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+        self.fetch(
+            "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
+             ORDER BY task_id, key",
+            vec![text(&run.dag_id), text(&run.run_id)],
+            "reading XComs",
+            xcom_row,
+        )
+        .await
+    }
+
+    pub(super) async fn read_dataset_events(
+        &self,
+        dataset: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DatasetEvent>, StoreError> {
+        self.fetch(
+            "SELECT dataset, created_at, seq, dag_id, run_id, task_id FROM dataset_events \
+             WHERE dataset = $1 AND created_at > $2 ORDER BY created_at, seq",
+            vec![text(dataset), Param::Int(after.map_or(i64::MIN, to_micros))],
+            "reading dataset events",
+            event_from_row,
+        )
+        .await
+    }
 }
 
-pub(super) async fn list_runs(
-    pool: &AnyPool,
-    filter: &RunFilter,
-) -> Result<Vec<DagRun>, StoreError> {
+/// The SQL of a listing of runs: `$1` is the DAG (or `''` for all), `$2` the earliest
+/// logical date when the filter has one.
+fn list_runs_sql(filter: &RunFilter) -> String {
     // States and the limit go into the SQL as literals: state names are fixed words and
     // the limit a number, so nothing from outside is spliced in.
     // Two forms, so that the index on (dag_id, created_at) serves a DAG's newest runs.
@@ -112,152 +248,5 @@ pub(super) async fn list_runs(
         (None, Some(o)) if o > 0 => sql.push_str(&format!(" LIMIT 9223372036854775807 OFFSET {o}")),
         (None, _) => {}
     }
-    let mut query =
-        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(filter.dag_id.clone().unwrap_or_default());
-    if let Some(from) = filter.logical_from {
-        query = query.bind(to_micros(from));
-    }
-    query
-        .fetch_all(pool)
-        .await
-        .map_err(db("listing DAG runs"))?
-        .iter()
-        .map(run_from_row)
-        .collect()
-}
-
-pub(super) async fn task_instances(
-    pool: &AnyPool,
-    run: &RunKey,
-) -> Result<Vec<TaskInstance>, StoreError> {
-    sqlx::query(
-        "SELECT task_id, state, try_number, max_tries, pool, pool_slots, next_attempt_at, \
-         start_date, end_date, mapped_args, rendered_map_index FROM task_instances \
-         WHERE dag_id = $1 AND run_id = $2",
-    )
-    .bind(&run.dag_id)
-    .bind(&run.run_id)
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading task instances"))?
-    .iter()
-    .map(ti_from_row)
-    .collect()
-}
-
-pub(super) async fn tries(
-    pool: &AnyPool,
-    run: &RunKey,
-    task_id: Option<&str>,
-) -> Result<Vec<TryRecord>, StoreError> {
-    sqlx::query(
-        "SELECT task_id, try_number, state, worker_id, lease_until, start_date, end_date, \
-         duration_us, error, handed, outcome FROM task_tries WHERE dag_id = $1 AND run_id = $2 \
-         AND ($3 = '' OR task_id = $3) ORDER BY start_date, task_id, try_number",
-    )
-    .bind(&run.dag_id)
-    .bind(&run.run_id)
-    .bind(task_id.unwrap_or_default())
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading tries"))?
-    .iter()
-    .map(try_from_row)
-    .collect()
-}
-
-pub(super) async fn log(
-    pool: &AnyPool,
-    run: &RunKey,
-    task_id: &str,
-    try_number: u32,
-) -> Result<String, StoreError> {
-    let rows = sqlx::query(
-        "SELECT text FROM task_logs WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
-         AND try_number = $4 ORDER BY seq",
-    )
-    .bind(&run.dag_id)
-    .bind(&run.run_id)
-    .bind(task_id)
-    .bind(i64::from(try_number))
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading a log"))?;
-    let mut out = String::new();
-    for r in rows {
-        out.push_str(&r.try_get::<String, _>(0).map_err(db("reading a log"))?);
-    }
-    Ok(out)
-}
-
-pub(super) async fn xcom(
-    pool: &AnyPool,
-    run: &RunKey,
-    task_id: &str,
-    key: &str,
-) -> Result<Option<serde_json::Value>, StoreError> {
-    let row = sqlx::query(
-        "SELECT value FROM xcom WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND key = $4",
-    )
-    .bind(&run.dag_id)
-    .bind(&run.run_id)
-    .bind(task_id)
-    .bind(key)
-    .fetch_optional(pool)
-    .await
-    .map_err(db("reading an XCom"))?;
-    match row {
-        None => Ok(None),
-        Some(r) => {
-            let text: String = r.try_get(0).map_err(db("reading an XCom"))?;
-            serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| corrupt("XCom value", e))
-        }
-    }
-}
-
-pub(super) async fn xcoms(
-    pool: &AnyPool,
-    run: &RunKey,
-) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT task_id, key, value FROM xcom WHERE dag_id = $1 AND run_id = $2 \
-         ORDER BY task_id, key",
-    )
-    .bind(&run.dag_id)
-    .bind(&run.run_id)
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading XComs"))?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let get = |e| db("reading XComs")(e);
-        let text: String = r.try_get(2).map_err(get)?;
-        out.push((
-            r.try_get(0).map_err(get)?,
-            r.try_get(1).map_err(get)?,
-            serde_json::from_str(&text).map_err(|e| corrupt("XCom value", e))?,
-        ));
-    }
-    Ok(out)
-}
-
-pub(super) async fn dataset_events(
-    pool: &AnyPool,
-    dataset: &str,
-    after: Option<DateTime<Utc>>,
-) -> Result<Vec<DatasetEvent>, StoreError> {
-    sqlx::query(
-        "SELECT dataset, created_at, seq, dag_id, run_id, task_id FROM dataset_events \
-         WHERE dataset = $1 AND created_at > $2 ORDER BY created_at, seq",
-    )
-    .bind(dataset)
-    .bind(after.map_or(i64::MIN, to_micros))
-    .fetch_all(pool)
-    .await
-    .map_err(db("reading dataset events"))?
-    .iter()
-    .map(event_from_row)
-    .collect()
+    sql
 }

@@ -56,7 +56,7 @@ fn bound(stmt: Stmt) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArg
 }
 
 /// `q` with `params` bound in order.
-fn bind_all(
+pub(super) fn bind_all(
     mut q: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>,
     params: Vec<Param>,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
