@@ -46,15 +46,19 @@ fn err(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
     }
 }
 
-fn is_busy(e: &rusqlite::Error) -> bool {
+/// Whether SQLite said another connection holds the lock (a wait may help).
+pub(super) fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
     )
 }
 
-enum Failure {
+/// Why a statement on a rusqlite connection did not run: busy (try again, waiting) or not.
+pub(super) enum Failure {
+    /// Another connection holds the lock.
     Busy,
+    /// Anything else.
     Other(StoreError),
 }
 

@@ -12,10 +12,11 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
 use super::rows::RowRead;
+use super::sqlite_commit::{Failure, is_busy};
 use super::statements::{PARAM_NAMES, Param};
 
 /// How long a read waits for a lock it cannot get at once.
@@ -35,19 +36,6 @@ fn err(context: &str, e: &rusqlite::Error) -> StoreError {
         context: context.to_string(),
         message: e.to_string(),
     }
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
-/// Why a read did not give rows.
-enum Failure {
-    Busy,
-    Other(StoreError),
 }
 
 /// One read: its SQL, parameters (`$1`…), what it reads (for errors) and how rows decode.
