@@ -283,6 +283,11 @@ impl RunControl {
             end_date: None,
         });
         self.commit(key, changes).await?;
+        let _ = self.events.send(Event::Run {
+            dag_id: key.dag_id.clone(),
+            run_id: key.run_id.clone(),
+            state: RunState::Queued,
+        });
         Ok(cleared)
     }
 

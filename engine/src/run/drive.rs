@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::engine::{Engine, EngineError};
 use crate::events::Event;
 use crate::executor::{RunError, RunOutcome};
-use crate::state::RunState;
+use crate::state::{RunState, TaskState};
 use crate::store::{DagRun, RunFilter, RunKey};
 use crate::worker::is_orphan;
 
@@ -398,21 +398,63 @@ impl Driver {
         self.ids.insert(handle.id(), key);
     }
 
-    /// Waits until something may have changed: a run ended (recorded, `on_done` called), a
-    /// state change was announced, or, while runs wait, a short recheck interval passed.
+    /// Waits until something may have changed: a run ended (recorded, `on_done` called), an
+    /// event that can start or create a run was announced, or, while runs wait, a short
+    /// recheck interval passed. Events that cannot ([`Driver::wakes`]) are consumed without a
+    /// turn: a turn reads every unfinished run, and a busy run announces every task.
     pub async fn next(&mut self, on_done: &mut impl FnMut(&RunOutcome)) {
-        let recheck = !self.waiting.is_empty();
-        tokio::select! {
-            Some(joined) = self.joins.join_next_with_id(), if !self.inflight.is_empty() => {
-                self.joined(joined, on_done);
-                while let Some(j) = self.joins.try_join_next_with_id() {
-                    self.joined(j, on_done);
+        let recheck = (!self.waiting.is_empty()).then(|| tokio::time::Instant::now() + RECHECK);
+        loop {
+            tokio::select! {
+                Some(joined) = self.joins.join_next_with_id(), if !self.inflight.is_empty() => {
+                    self.joined(joined, on_done);
+                    while let Some(j) = self.joins.try_join_next_with_id() {
+                        self.joined(j, on_done);
+                    }
+                    return;
                 }
+                // Once for all the events already waiting (a lagging receiver skips some:
+                // that may hide one that mattered, so it wakes).
+                event = self.events.recv() => {
+                    let mut wake = self.wakes(event);
+                    loop {
+                        match self.events.try_recv() {
+                            Ok(e) => wake |= self.wakes(Ok(e)),
+                            Err(broadcast::error::TryRecvError::Lagged(_)) => wake = true,
+                            Err(_) => break,
+                        }
+                    }
+                    if wake {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)),
+                    if recheck.is_some() => return,
             }
-            // A task finishing may have caused a run: look again, once for all the events
-            // already waiting (a busy run sends many; a lagging receiver only skips some).
-            _ = self.events.recv() => while self.events.try_recv().is_ok() {},
-            _ = tokio::time::sleep(RECHECK), if recheck => {}
+        }
+    }
+
+    /// Whether an announced change can let a run start or cause one: a run queued (created,
+    /// cleared) or ended (its slot freed), a task done that updates datasets, or events
+    /// missed. A task's other changes only concern its own run, which is already driven.
+    fn wakes(&self, event: Result<Event, broadcast::error::RecvError>) -> bool {
+        match event {
+            Ok(Event::Run { state, .. }) => state != RunState::Running,
+            Ok(Event::Task {
+                dag_id,
+                task_id,
+                state: TaskState::Success,
+                ..
+            }) => self
+                .engine
+                .dag(&dag_id)
+                .ok()
+                .and_then(|d| d.task(&task_id).map(|t| !t.outlets.is_empty()))
+                .unwrap_or(true),
+            Ok(Event::Task { .. }) => false,
+            // Missed events; a closed channel (the engine is gone) is not waited on.
+            Err(broadcast::error::RecvError::Lagged(_)) => true,
+            Err(broadcast::error::RecvError::Closed) => true,
         }
     }
 
