@@ -9,7 +9,7 @@ use crate::store::Change;
 use crate::trigger_rule::{Decision, UpstreamStates};
 
 use super::Acquire;
-use super::run::{Claimed, RunExec};
+use super::run::{Blocked, Claimed, RunExec};
 
 impl RunExec<'_> {
     /// The slots to consider for claims, in the DAG's topological order: a mapped task that
@@ -112,9 +112,9 @@ impl RunExec<'_> {
     /// their claims to the batch. Returns them, and whether one waits for a pool slot. A
     /// process sharing tries hands off (claims `queued`) the tasks whose pool it does not
     /// serve, or for which it has no try slot free.
-    pub(super) fn claim(&mut self, now: DateTime<Utc>) -> (Vec<Claimed>, bool) {
+    pub(super) fn claim(&mut self, now: DateTime<Utc>) -> (Vec<Claimed>, Blocked) {
         let mut claims: Vec<Claimed> = Vec::new();
-        let mut pool_blocked = false;
+        let mut blocked = Blocked::default();
         let lease_until =
             now + chrono::Duration::from_std(self.ex.config.lease).unwrap_or_default();
         let sharing = self.ex.sharing.get();
@@ -127,6 +127,13 @@ impl RunExec<'_> {
             {
                 break;
             }
+            if !self
+                .dag_slots
+                .take(self.running + self.handed.len() + claims.len())
+            {
+                blocked.dag = true;
+                break;
+            }
             let policy = &self.task(idx).policy;
             let local = sharing.is_none_or(|s| s.serves(&policy.pool) && s.take_slot());
             let queued = if local {
@@ -135,7 +142,7 @@ impl RunExec<'_> {
                     Acquire::Busy => {
                         // Pools hold per process: the task waits for a slot here.
                         sharing.inspect(|s| s.release_slot());
-                        pool_blocked = true;
+                        blocked.pool = true;
                         continue;
                     }
                     Acquire::TooBig(size) => {
@@ -181,7 +188,7 @@ impl RunExec<'_> {
                     if claimed.contains(task_id.as_str()))
             });
         }
-        (claims, pool_blocked)
+        (claims, blocked)
     }
 
     /// Gives back what a claim took when it was not written: a try to start here holds a

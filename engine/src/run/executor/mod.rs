@@ -33,6 +33,7 @@ use crate::store::{DagRun, Store, StoreError};
 use crate::template::Renderer;
 use crate::worker::WorkerId;
 
+mod dag_slots;
 mod decide;
 mod expand;
 mod handed;
@@ -157,6 +158,8 @@ pub struct Executor {
     resources: Arc<Resources>,
     events: broadcast::Sender<Event>,
     pools: Arc<PoolSlots>,
+    /// `max_active_tasks` held in this process, per DAG.
+    dag_slots: dag_slots::DagSlots,
     config: ExecutorConfig,
     worker: Arc<WorkerId>,
     clock: Clock,
@@ -243,6 +246,7 @@ impl Executor {
             resources,
             events,
             pools: Arc::new(PoolSlots::default()),
+            dag_slots: dag_slots::DagSlots::default(),
             config,
             worker: Arc::new(WorkerId::new()),
             clock,

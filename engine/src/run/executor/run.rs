@@ -72,6 +72,15 @@ pub(super) struct Handed {
     pub(super) warned: bool,
 }
 
+/// What kept tasks ready to run from being claimed on a turn of the run loop.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Blocked {
+    /// A pool of this process had no free slot.
+    pub(super) pool: bool,
+    /// The DAG's task slots (`max_active_tasks`) are held by its other runs here.
+    pub(super) dag: bool,
+}
+
 /// A claim in the batch being built: started here when won, or handed off.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Claimed {
@@ -114,6 +123,8 @@ pub(super) struct RunExec<'a> {
     pub(super) earlier_instances: HashMap<usize, Vec<crate::store::TaskInstance>>,
     /// Mapped tasks whose trigger rule said run: expanded before the next claims.
     pub(super) to_expand: Vec<usize>,
+    /// The DAG's task slots (`max_active_tasks`) this run holds in this process.
+    pub(super) dag_slots: super::dag_slots::HeldSlots,
 }
 
 impl Drop for RunExec<'_> {
@@ -217,7 +228,7 @@ impl<'a> RunExec<'a> {
                 // Its instances are scheduled (or the task failed or was skipped).
                 self.schedule(now);
             }
-            let (claims, pool_blocked) = self.claim(now);
+            let (claims, blocked) = self.claim(now);
             let done = self.running == 0
                 && claims.is_empty()
                 && self.external.is_empty()
@@ -277,6 +288,8 @@ impl<'a> RunExec<'a> {
                     self.external.push(idx);
                 }
             }
+            // Slots of claims lost, or of tries that ended, go to the runs in line.
+            self.dag_slots.fit(self.running + self.handed.len());
             // Events of spawned tries (running) go out now.
             for e in self.events.drain(..) {
                 let _ = self.ex.events.send(e);
@@ -326,7 +339,9 @@ impl<'a> RunExec<'a> {
                 _ = tokio::time::sleep_until(
                         deadline.map_or_else(tokio::time::Instant::now, |(at, _)| self.ex.clock.instant_at(at))),
                     if deadline.is_some() => {}
-                _ = self.ex.pools.freed.notified(), if pool_blocked => {}
+                _ = self.ex.pools.freed.notified(), if blocked.pool => {}
+                // In line for one of the DAG's task slots, given back by a try that ended.
+                _ = self.dag_slots.wait(), if blocked.dag => {}
                 // A claim lost to `max_active_tasks` is free again as soon as another run's
                 // try ends: at once when it ends in this process, else (another process)
                 // look at the store shortly — for as long as tasks wait so, not only right
@@ -345,7 +360,7 @@ impl<'a> RunExec<'a> {
                 }
                 // A release between our claim attempt and this wait is not remembered by
                 // `Notify`: look again shortly rather than wait for a wake-up that passed.
-                _ = tokio::time::sleep(Duration::from_millis(50)), if pool_blocked => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)), if blocked.pool => {}
             }
         }
     }

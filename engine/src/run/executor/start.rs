@@ -215,6 +215,9 @@ impl Executor {
             instances,
             earlier_instances,
             to_expand: Vec::new(),
+            dag_slots: super::dag_slots::HeldSlots::new(
+                self.dag_slots.gate(&dag.id, dag.max_active_tasks),
+            ),
         })
     }
 }
