@@ -7,15 +7,23 @@
 //! `SELECT 1`, against ≈ 30 µs for a whole transition here). The repeated reads have a
 //! connection of their own likewise ([`super::sqlite_read`]).
 //!
-//! A commit first tries without waiting for the write lock, on the calling thread; if another
-//! connection holds the lock it tries again on a blocking thread, waiting up to 30 s (as
-//! the sqlx connections do), so an async thread never sleeps on a lock. Either way the
-//! transaction runs to its end, so a caller dropped mid-commit leaves no half transaction.
+//! **Group commit.** A transition is queued, then whoever finds the connection free commits
+//! everything queued in one transaction, each transition in a savepoint of its own (one that
+//! rolls back, a required row missing or a statement failing, leaves the others written), and
+//! tells each caller its outcome once the transaction is committed. A commit arriving while
+//! another runs waits for the next group instead of for a thread: the committing one takes it
+//! along before it lets go of the connection.
+//!
+//! A group first tries without waiting for the write lock, on the calling thread; if another
+//! process holds the lock it tries again on a blocking thread, waiting up to 30 s (as the sqlx
+//! connections do), so an async thread never sleeps on a lock. Either way the transaction runs
+//! to its end, so a caller dropped mid-commit leaves no half transaction.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior};
+use tokio::sync::oneshot;
 
 use super::StoreError;
 use super::statements::{Committed, PARAM_NAMES, Param, Role, Stmt, Tally};
@@ -23,10 +31,28 @@ use super::statements::{Committed, PARAM_NAMES, Param, Role, Stmt, Tally};
 /// How long a commit waits for another writer's lock before failing.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
-/// The commit connection.
+/// What a commit says about its group.
+const CONTEXT: &str = "committing a transition";
+
+/// The commit connection and the transitions waiting for it.
 #[derive(Debug)]
 pub(super) struct Committer {
     conn: Mutex<Connection>,
+    queue: Mutex<Vec<Pending>>,
+}
+
+/// A transition waiting for the next group, and where its outcome goes.
+struct Pending {
+    stmts: Vec<Stmt>,
+    done: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("statements", &self.stmts.len())
+            .finish()
+    }
 }
 
 fn err(context: &str) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
@@ -62,6 +88,28 @@ pub(super) enum Failure {
     Other(StoreError),
 }
 
+fn fail(e: rusqlite::Error) -> Failure {
+    if is_busy(&e) {
+        Failure::Busy
+    } else {
+        Failure::Other(err(CONTEXT)(e))
+    }
+}
+
+/// The same failure for another caller of the group.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Sqlite { context, message } => StoreError::Sqlite {
+            context: context.clone(),
+            message: message.clone(),
+        },
+        other => StoreError::Sqlite {
+            context: CONTEXT.into(),
+            message: other.to_string(),
+        },
+    }
+}
+
 impl Committer {
     /// Opens the database file (which the sqlx pool has created and migrated).
     pub(super) fn open(path: &str) -> Result<Committer, StoreError> {
@@ -75,70 +123,163 @@ impl Committer {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Committer {
             conn: Mutex::new(conn),
+            queue: Mutex::new(Vec::new()),
         })
     }
 
-    /// Runs statements in one transaction (see [`super::statements::Role`] for claims and required rows).
-    pub(super) async fn run(
-        self: &std::sync::Arc<Self>,
-        stmts: Vec<Stmt>,
-    ) -> Result<Committed, StoreError> {
-        // The fast path never waits, not even for the connection's mutex: a commit waiting
-        // for the write lock on a blocking thread holds it, and an async thread blocked
-        // behind it would stall the very tasks that must finish to release that lock (seen
-        // as a 30 s stall of two runs on a two-core machine).
-        let fast = match self.conn.try_lock() {
-            Ok(mut conn) => Self::try_run(&mut conn, &stmts, Duration::ZERO),
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                Self::try_run(&mut p.into_inner(), &stmts, Duration::ZERO)
+    /// Runs statements in one transaction (see [`super::statements::Role`] for claims and
+    /// required rows), committed with whatever else is queued meanwhile.
+    pub(super) async fn run(self: &Arc<Self>, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Pending { stmts, done });
+        self.lead();
+        outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::Sqlite {
+                context: CONTEXT.into(),
+                message: "the commit was abandoned (its thread stopped)".into(),
+            })
+        })
+    }
+
+    /// Commits the queued groups while the connection is free; returns when it is not (its
+    /// holder takes the queue along) or nothing is queued. Never waits: not for the
+    /// connection's mutex (a group waiting for another process's lock holds it on a blocking
+    /// thread, and an async thread blocked behind it would stall the very tasks that must
+    /// finish to release that lock), not for the database's lock.
+    fn lead(self: &Arc<Self>) {
+        loop {
+            {
+                let mut conn = match self.conn.try_lock() {
+                    Ok(c) => c,
+                    Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                    Err(std::sync::TryLockError::WouldBlock) => return,
+                };
+                let group =
+                    std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
+                if !group.is_empty() {
+                    match Self::commit_group(&mut conn, &group, Duration::ZERO) {
+                        Some(outcomes) => deliver(group, outcomes),
+                        None => {
+                            drop(conn);
+                            self.wait_for_lock(group);
+                            return;
+                        }
+                    }
+                }
             }
-            Err(std::sync::TryLockError::WouldBlock) => Err(Failure::Busy),
-        };
-        match fast {
-            Ok(done) => Ok(done),
-            Err(Failure::Other(e)) => Err(e),
-            Err(Failure::Busy) => {
-                let this = std::sync::Arc::clone(self);
-                tokio::task::spawn_blocking(move || {
-                    // A std mutex, locked on this blocking thread only.
-                    let mut conn = this.conn.lock().unwrap_or_else(|p| p.into_inner());
-                    Self::try_run(&mut conn, &stmts, LOCK_WAIT)
-                })
-                .await
-                .map_err(|e| StoreError::Sqlite {
-                    context: "committing a transition".into(),
-                    message: e.to_string(),
-                })?
-                .map_err(|f| match f {
-                    Failure::Other(e) => e,
-                    Failure::Busy => StoreError::Sqlite {
-                        context: "committing a transition".into(),
-                        message: format!(
-                            "the database stayed locked by another process for {}s",
-                            LOCK_WAIT.as_secs()
-                        ),
-                    },
-                })
+            // Looked at after letting go of the connection: a commit queued while it was
+            // held found it taken and counts on this look.
+            if self
+                .queue
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
+            {
+                return;
             }
         }
     }
 
-    fn try_run(
+    /// Commits `group` on a blocking thread, waiting for another process's lock, then leads
+    /// the groups queued meanwhile.
+    fn wait_for_lock(self: &Arc<Self>, group: Vec<Pending>) {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            {
+                // A std mutex, locked on this blocking thread only.
+                let mut conn = this.conn.lock().unwrap_or_else(|p| p.into_inner());
+                match Self::commit_group(&mut conn, &group, LOCK_WAIT) {
+                    Some(outcomes) => deliver(group, outcomes),
+                    None => {
+                        let locked = StoreError::Sqlite {
+                            context: CONTEXT.into(),
+                            message: format!(
+                                "the database stayed locked by another process for {}s",
+                                LOCK_WAIT.as_secs()
+                            ),
+                        };
+                        let n = group.len();
+                        deliver(group, (0..n).map(|_| Err(copy(&locked))).collect());
+                    }
+                }
+            }
+            this.lead();
+        });
+    }
+
+    /// Commits the transitions of `group` in one transaction, each in a savepoint when there
+    /// are several; their outcomes in order, or `None` when the database was locked by
+    /// another connection for longer than `wait` (nothing written).
+    fn commit_group(
         conn: &mut Connection,
-        stmts: &[Stmt],
+        group: &[Pending],
         wait: Duration,
-    ) -> Result<Committed, Failure> {
-        let fail = |e: rusqlite::Error| {
-            if is_busy(&e) {
-                Failure::Busy
-            } else {
-                Failure::Other(err("committing a transition")(e))
+    ) -> Option<Vec<Result<Committed, StoreError>>> {
+        let each = |e: StoreError| Some(group.iter().map(|_| Err(copy(&e))).collect());
+        if let Err(f) = conn.busy_timeout(wait).map_err(fail) {
+            return match f {
+                Failure::Busy => None,
+                Failure::Other(e) => each(e),
+            };
+        }
+        let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => {
+                return match fail(e) {
+                    Failure::Busy => None,
+                    Failure::Other(e) => each(e),
+                };
             }
         };
-        conn.busy_timeout(wait).map_err(fail)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(fail)?;
+        let alone = group.len() == 1;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for pending in group {
+            if !alone && let Err(e) = tx.execute_batch("SAVEPOINT t") {
+                return match fail(e) {
+                    Failure::Busy => None,
+                    Failure::Other(e) => each(e),
+                };
+            }
+            let outcome = match Self::apply(&tx, &pending.stmts) {
+                Err(Failure::Busy) => return None,
+                Err(Failure::Other(e)) => Err(e),
+                Ok(c) => Ok(c),
+            };
+            let written = matches!(outcome, Ok(ref c) if !c.unchanged);
+            if alone {
+                if !written {
+                    // Dropping the transaction rolls it back.
+                    return Some(vec![outcome]);
+                }
+            } else {
+                // One that did not go through is rolled back alone.
+                let end = if written {
+                    "RELEASE t"
+                } else {
+                    "ROLLBACK TO t; RELEASE t"
+                };
+                if let Err(e) = tx.execute_batch(end) {
+                    return each(err(CONTEXT)(e));
+                }
+            }
+            outcomes.push(outcome);
+        }
+        match tx.commit() {
+            Ok(()) => Some(outcomes),
+            Err(e) => match fail(e) {
+                Failure::Busy => None,
+                // Nothing of the group was written: every caller hears why.
+                Failure::Other(e) => each(e),
+            },
+        }
+    }
+
+    /// Runs one transition's statements in the open transaction; `unchanged` when a
+    /// required row was not written (the caller rolls the transition back).
+    fn apply(tx: &rusqlite::Transaction<'_>, stmts: &[Stmt]) -> Result<Committed, Failure> {
         let mut tally = Tally::default();
         for stmt in stmts {
             if !tally.runs(stmt) {
@@ -165,13 +306,18 @@ impl Committer {
                 st.raw_execute().map_err(fail)?
             };
             if !tally.record(stmt.role, changed as u64) {
-                // Dropping the transaction rolls it back.
                 return Ok(tally.done(true));
             }
         }
-        // Dropping the transaction on any error above rolls it back.
-        tx.commit().map_err(fail)?;
         Ok(tally.done(false))
+    }
+}
+
+/// Tells each caller of a committed group its outcome (a caller gone meanwhile is not told:
+/// its transition is written all the same).
+fn deliver(group: Vec<Pending>, outcomes: Vec<Result<Committed, StoreError>>) {
+    for (pending, outcome) in group.into_iter().zip(outcomes) {
+        let _ = pending.done.send(outcome);
     }
 }
 
@@ -197,12 +343,12 @@ mod tests {
         other
             .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
             .unwrap();
-        let c = std::sync::Arc::new(Committer::open(&path).unwrap());
+        let c = Arc::new(Committer::open(&path).unwrap());
         // Another connection holds the write lock: the commit waits on a blocking thread
         // (not on the async one) and goes through once the lock is released.
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let pending = tokio::spawn({
-            let c = std::sync::Arc::clone(&c);
+            let c = Arc::clone(&c);
             async move { c.run(vec![insert(1)]).await }
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -211,7 +357,7 @@ mod tests {
         // not block this (only) thread on it, or the release below could not happen before
         // both gave up.
         let second = tokio::spawn({
-            let c = std::sync::Arc::clone(&c);
+            let c = Arc::clone(&c);
             async move { c.run(vec![insert(3)]).await }
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -227,5 +373,55 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(rows, 1, "the insert of 2 was rolled back");
+    }
+
+    // Commits queued while the connection is held go in one group: each transition in a
+    // savepoint, one rolled back alone, and every caller told its own outcome.
+    // The test holds the connection across an await on purpose: that is what queues the others.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_group_commits_its_transitions_and_rolls_back_only_the_one_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db").display().to_string();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY); \
+                 INSERT INTO t VALUES (1);",
+            )
+            .unwrap();
+        let c = Arc::new(Committer::open(&path).unwrap());
+        let held = c.conn.lock().unwrap();
+        let spawn = |stmts: Vec<Stmt>| {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move { c.run(stmts).await })
+        };
+        let a = spawn(vec![insert(10)]);
+        let b = spawn(vec![insert(11), insert(1)]);
+        let d = spawn(vec![insert(12)]);
+        tokio::task::yield_now().await;
+        assert_eq!(
+            c.queue.lock().unwrap().len(),
+            3,
+            "all three wait for the connection"
+        );
+        drop(held);
+        // The holder of the connection leads what was queued meanwhile.
+        c.lead();
+        assert!(!a.await.unwrap().unwrap().unchanged);
+        assert!(
+            b.await.unwrap().unwrap().unchanged,
+            "1 was there: b is not written"
+        );
+        assert!(!d.await.unwrap().unwrap().unchanged);
+        let rows: Vec<i64> = other
+            .prepare("SELECT n FROM t ORDER BY n")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows, vec![1, 10, 12], "11 rolled back with b, alone");
+        assert!(c.queue.lock().unwrap().is_empty());
     }
 }
