@@ -26,6 +26,13 @@ use crate::worker::is_orphan;
 /// at again when no event says something changed.
 const RECHECK: Duration = Duration::from_millis(250);
 
+/// A turn (reading every unfinished run) takes at most about this share of a driver's time:
+/// after a turn of `t`, the next waits until `t × TURN_SPACING` has passed, the runs that end
+/// meanwhile all looked at in it. A turn of a few runs costs microseconds, so a single run
+/// waits for nothing; with 1,000 runs in flight it keeps a backfill from re-reading them for
+/// every run that ends.
+const TURN_SPACING: u32 = 4;
+
 /// Queued runs read per turn, oldest first, while more wait (a backfill queues one run per
 /// interval): a turn costs the same with 100 or 100,000 runs waiting.
 const QUEUED_PAGE: u32 = 1024;
@@ -89,6 +96,8 @@ pub struct Driver {
     report: DriveReport,
     /// At most this many runs executing at once (a worker's `--concurrency`).
     max_inflight: Option<usize>,
+    /// When the next turn may be taken ([`TURN_SPACING`]).
+    next_turn: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for Driver {
@@ -121,6 +130,7 @@ impl Driver {
             events,
             report: DriveReport::default(),
             max_inflight: None,
+            next_turn: tokio::time::Instant::now(),
         }
     }
 
@@ -141,7 +151,9 @@ impl Driver {
         mut on_done: impl FnMut(&RunOutcome),
     ) -> Result<DriveReport, EngineError> {
         loop {
+            let started = tokio::time::Instant::now();
             self.turn().await?;
+            self.next_turn = started + started.elapsed() * (TURN_SPACING + 1);
             if self.inflight.is_empty() && !self.blocked_by_own_work() {
                 break;
             }
@@ -404,15 +416,22 @@ impl Driver {
     /// turn: a turn reads every unfinished run, and a busy run announces every task.
     pub async fn next(&mut self, on_done: &mut impl FnMut(&RunOutcome)) {
         let recheck = (!self.waiting.is_empty()).then(|| tokio::time::Instant::now() + RECHECK);
+        // Something changed; the turn waits for its spacing, the runs ending meanwhile
+        // recorded as they end.
+        let mut woken = false;
         loop {
+            if woken && tokio::time::Instant::now() >= self.next_turn {
+                return;
+            }
             tokio::select! {
                 Some(joined) = self.joins.join_next_with_id(), if !self.inflight.is_empty() => {
                     self.joined(joined, on_done);
                     while let Some(j) = self.joins.try_join_next_with_id() {
                         self.joined(j, on_done);
                     }
-                    return;
+                    woken = true;
                 }
+                _ = tokio::time::sleep_until(self.next_turn), if woken => return,
                 // Once for all the events already waiting (a lagging receiver skips some:
                 // that may hide one that mattered, so it wakes).
                 event = self.events.recv() => {
@@ -424,12 +443,10 @@ impl Driver {
                             Err(_) => break,
                         }
                     }
-                    if wake {
-                        return;
-                    }
+                    woken |= wake;
                 }
                 _ = tokio::time::sleep_until(recheck.unwrap_or_else(tokio::time::Instant::now)),
-                    if recheck.is_some() => return,
+                    if recheck.is_some() && !woken => woken = true,
             }
         }
     }

@@ -38,10 +38,30 @@ impl RowRead for AnyRow {
     }
 }
 
-impl RowRead for rusqlite::Row<'_> {
+/// A rusqlite row with its statement's column names, read once per query: looking a column
+/// up by name in rusqlite asks SQLite for every column's name, on every read.
+pub(super) struct SqliteRow<'r, 's> {
+    /// The row.
+    pub(super) row: &'r rusqlite::Row<'s>,
+    /// The statement's column names, in order.
+    pub(super) names: &'r [String],
+}
+
+impl SqliteRow<'_, '_> {
+    fn value(&self, col: &str) -> Result<rusqlite::types::ValueRef<'_>, String> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n == col)
+            .ok_or_else(|| format!("no column `{col}` in the result"))?;
+        self.row.get_ref(i).map_err(|e| e.to_string())
+    }
+}
+
+impl RowRead for SqliteRow<'_, '_> {
     fn opt_text(&self, col: &str) -> Result<Option<String>, String> {
         use rusqlite::types::ValueRef;
-        match self.get_ref(col).map_err(|e| e.to_string())? {
+        match self.value(col)? {
             ValueRef::Null => Ok(None),
             ValueRef::Text(t) => String::from_utf8(t.to_vec())
                 .map(Some)
@@ -51,7 +71,7 @@ impl RowRead for rusqlite::Row<'_> {
     }
     fn opt_int(&self, col: &str) -> Result<Option<i64>, String> {
         use rusqlite::types::ValueRef;
-        match self.get_ref(col).map_err(|e| e.to_string())? {
+        match self.value(col)? {
             ValueRef::Null => Ok(None),
             ValueRef::Integer(n) => Ok(Some(n)),
             other => Err(format!("{:?} where an integer belongs", other.data_type())),

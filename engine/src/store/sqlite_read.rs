@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::StoreError;
-use super::rows::RowRead;
+use super::rows::{RowRead, SqliteRow};
 use super::sqlite_commit::{Failure, is_busy};
 use super::statements::{PARAM_NAMES, Param};
 
@@ -152,10 +152,12 @@ fn run<T>(conn: &Connection, q: &Query<T>, wait: Duration) -> Result<Vec<T>, Fai
         }
         .map_err(fail)?;
     }
+    let names: Vec<String> = st.column_names().into_iter().map(String::from).collect();
     let mut rows = st.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(fail)? {
-        out.push((q.decode)(row).map_err(Failure::Other)?);
+        let row = SqliteRow { row, names: &names };
+        out.push((q.decode)(&row).map_err(Failure::Other)?);
     }
     Ok(out)
 }

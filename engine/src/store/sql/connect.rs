@@ -305,15 +305,11 @@ impl SqlStore {
         }
         let committer = Committer::open(path).ok()?;
         let pool = Self::pool_options(Backend::Sqlite).connect_lazy(url).ok()?;
-        // The read connections stay unused for now: reads on the runtime's threads made a
-        // backfill of 10,000 runs 3–5 times slower than reads on sqlx's thread (not yet
-        // understood); they go through the pool as before.
-        drop(reader);
         Some(SqlStore {
             pool,
             backend: Backend::Sqlite,
             committer: Some(std::sync::Arc::new(committer)),
-            reader: None,
+            reader: Some(std::sync::Arc::new(reader)),
             keys: std::sync::Arc::new(keys.clone()),
         })
     }
