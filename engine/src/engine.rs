@@ -104,6 +104,7 @@ pub struct EngineBuilder {
     resources: Resources,
     dags: Vec<Dag>,
     config: ExecutorConfig,
+    isolation: Option<crate::executor::Isolation>,
 }
 
 impl Default for EngineBuilder {
@@ -117,6 +118,7 @@ impl Default for EngineBuilder {
             resources: Resources::default(),
             dags: Vec::new(),
             config: ExecutorConfig::default(),
+            isolation: None,
         }
     }
 }
@@ -185,6 +187,14 @@ impl EngineBuilder {
         self
     }
 
+    /// How a try runs in a process of its own, after an earlier try of its task died with
+    /// its process (see [`crate::executor::Isolation`]): then a process killed from outside
+    /// never fails a task. Without it, a task orphaned three times fails.
+    pub fn isolation(mut self, isolation: crate::executor::Isolation) -> Self {
+        self.isolation = Some(isolation);
+        self
+    }
+
     /// Connects the store (creating and migrating it if needed) and loads the DAGs. DAG files
     /// with errors do not stop the build: their DAGs are left out and their problems are in
     /// [`Engine::diagnostics`].
@@ -211,6 +221,9 @@ impl EngineBuilder {
             self.config,
             Arc::clone(&set),
         );
+        if let Some(isolation) = self.isolation {
+            executor.isolate_with(isolation);
+        }
         let engine = Engine {
             store,
             folder: self.dags_folder,
@@ -445,6 +458,26 @@ impl Engine {
     pub async fn execute(&self, dag_id: &str, run_id: &str) -> Result<RunOutcome, EngineError> {
         let dag = self.dag(dag_id)?;
         Ok(self.executor.execute(&dag, run_id).await?)
+    }
+
+    /// Runs one try in this process for the driver that started it there: the child's side
+    /// of [`crate::executor::Isolation`]. Writes the try's log and outcome to `out` in the
+    /// form the driver reads; returns early if stdin ends (the driver is gone).
+    ///
+    /// # Errors
+    /// Unknown DAG, run or task instance, a store failure, or `out` not writable.
+    pub async fn run_isolated_try(
+        &self,
+        dag_id: &str,
+        run_id: &str,
+        task_id: &str,
+        try_number: u32,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .executor
+            .run_isolated_try(dag_id, run_id, task_id, try_number, out)
+            .await?)
     }
 
     /// Finds a run by id; `dag_id` settles ambiguity when DAGs share run ids.

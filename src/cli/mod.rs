@@ -104,6 +104,29 @@ impl Global {
         )?)
     }
 
+    /// How a try runs alone: this binary's `tasks run-isolated`, told this process's home,
+    /// DAG folder and store through its environment (a store URL may hold a password).
+    fn isolation(&self) -> anyhow::Result<dagctl::engine::executor::Isolation> {
+        let program = std::env::current_exe()
+            .map_err(|e| anyhow::anyhow!("cannot find the dagctl binary's own path: {e}"))?;
+        let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut env = vec![
+            ("DAGCTL_HOME".into(), abs(&self.home).into_os_string()),
+            (
+                "DAGCTL_DAGS_FOLDER".into(),
+                abs(&self.dags_folder).into_os_string(),
+            ),
+        ];
+        if let Some(url) = &self.store_url {
+            env.push(("DAGCTL_STORE_URL".into(), url.into()));
+        }
+        Ok(dagctl::engine::executor::Isolation {
+            program,
+            args: vec!["tasks".into(), "run-isolated".into()],
+            env,
+        })
+    }
+
     pub(crate) async fn engine(&self) -> anyhow::Result<Engine> {
         let data = self.data_url();
         Ok(Engine::builder()
@@ -115,6 +138,7 @@ impl Global {
             .resource(dagctl::engine::SpillTo(std::sync::Arc::new(
                 dagctl::operators::xcom_store::DataLocationSpill::new(data),
             )))
+            .isolation(self.isolation()?)
             .build()
             .await?)
     }

@@ -60,6 +60,19 @@ pub enum TasksCommand {
     },
     /// Run one task alone, like Airflow's `tasks test`: no dependencies, no state recorded.
     Test(LoneTask),
+    /// Internal: runs one try that its driver claimed, in a process of its own, and writes
+    /// its log and outcome for the driver (started by dagctl, not by users).
+    #[command(hide = true)]
+    RunIsolated {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task instance.
+        task_id: String,
+        /// The try.
+        try_number: u32,
+    },
 }
 
 /// One task of a DAG, seen as a run at a logical date with a conf would see it.
@@ -230,6 +243,19 @@ pub async fn run(g: &Global, c: TasksCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("(try {n} of `{task_id}` wrote no output)");
             }
             print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        TasksCommand::RunIsolated {
+            dag_id,
+            run_id,
+            task_id,
+            try_number,
+        } => {
+            let engine = g.engine().await?;
+            let mut out = std::io::stdout();
+            engine
+                .run_isolated_try(&dag_id, &run_id, &task_id, try_number, &mut out)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         TasksCommand::Test(task) => {

@@ -412,7 +412,7 @@ impl Driver {
 
     /// Waits until something may have changed: a run ended (recorded, `on_done` called), an
     /// event that can start or create a run was announced, or, while runs wait, a short
-    /// recheck interval passed. Events that cannot ([`Driver::wakes`]) are consumed without a
+    /// recheck interval passed. Events that cannot (see `Driver::wakes`) are consumed without a
     /// turn: a turn reads every unfinished run, and a busy run announces every task.
     pub async fn next(&mut self, on_done: &mut impl FnMut(&RunOutcome)) {
         let recheck = (!self.waiting.is_empty()).then(|| tokio::time::Instant::now() + RECHECK);

@@ -9,8 +9,10 @@
 //!
 //! Every task whose upstreams are settled starts at once, bounded by the DAG's
 //! `max_active_tasks` and by pool slots. A heartbeat renews the leases of running tries and
-//! flushes their logs. On start, `running` tries whose worker is gone are orphans: they count
-//! as failed tries (retried if retries remain) and the run continues.
+//! flushes their logs. On start, `running` tries whose worker is gone are orphans: recorded
+//! `orphaned`, their tasks run again at once without using a retry, and the run continues;
+//! a task's tries after an orphan run in a process of their own when the engine can start
+//! one ([`Isolation`]), which tells a task that kills its process from a kill from outside.
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -37,6 +39,7 @@ mod dag_slots;
 mod decide;
 mod expand;
 mod handed;
+mod isolated;
 mod pool_slots;
 mod recover;
 mod run;
@@ -46,6 +49,7 @@ mod start;
 mod task_test;
 mod try_end;
 
+pub use isolated::Isolation;
 use pool_slots::Acquire;
 pub use pool_slots::PoolSlots;
 pub use sharing::TrySharing;
@@ -120,6 +124,19 @@ pub enum RunError {
         /// Its lease.
         until: String,
     },
+    /// The run has no such task instance (an isolated try was asked for one).
+    #[error("run `{run_id}` of DAG `{dag_id}` has no task instance `{task_id}`")]
+    NoTaskInstance {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+        /// The task instance.
+        task_id: String,
+    },
+    /// An isolated try's output could not be written to its driver.
+    #[error("cannot write an isolated try's output to its driver: {0}")]
+    Output(#[source] std::io::Error),
 }
 
 /// One task's result in a [`RunOutcome`].
@@ -172,6 +189,8 @@ pub struct Executor {
     try_ended: tokio::sync::Notify,
     /// Set when this process shares tries with other workers ([`Executor::share_tries`]).
     sharing: std::sync::OnceLock<sharing::Sharing>,
+    /// How a try runs in a process of its own ([`Executor::isolate_with`]).
+    isolation: std::sync::OnceLock<Isolation>,
     /// Per run executed in this process: where workers of this process deliver the outcomes
     /// of its handed tries (other processes' outcomes are polled for).
     inboxes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
@@ -253,6 +272,7 @@ impl Executor {
             masker: Arc::default(),
             try_ended: tokio::sync::Notify::new(),
             sharing: std::sync::OnceLock::new(),
+            isolation: std::sync::OnceLock::new(),
             renewed: Mutex::new(None),
             inboxes: Mutex::default(),
             driving: Mutex::default(),

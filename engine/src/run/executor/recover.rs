@@ -10,14 +10,14 @@ use crate::store::{Change, StoreError, TryRecord};
 use super::RunError;
 use super::run::{Handed, RunExec};
 
-/// How many times a task's worker may die under it before the task fails.
+/// How many times a task's worker may die under it before the task fails, in an engine
+/// that cannot run a try alone to tell who killed it ([`super::Isolation`]).
 pub(crate) const MAX_ORPHANED: usize = 3;
 
 impl RunExec<'_> {
     /// Tries left `running` by the run's previous driver (it crashed or lost its lease: this
     /// executor acquired the run, so nobody else can end them) are recorded `orphaned` and
-    /// their tasks run again at once, without using a retry. A task orphaned
-    /// [`MAX_ORPHANED`] times fails: it may be what kills its worker. Tries the previous
+    /// their tasks run again at once, without using a retry (see [`RunExec::orphan`]). Tries the previous
     /// driver handed to workers are followed as they are when a worker holds them, has
     /// recorded their outcome, or (in a sharing process) may still take them.
     pub(super) async fn recover_orphans(&mut self) -> Result<(), RunError> {
@@ -58,8 +58,9 @@ impl RunExec<'_> {
     }
 
     /// Records try `t` of task `idx` orphaned (its worker is gone; `None`: no try row) and
-    /// makes the task run again at once without using a retry; the [`MAX_ORPHANED`]-th time
-    /// (counted in `tries`, the run's tries) it fails instead.
+    /// makes the task run again at once without using a retry. Where tries can run alone
+    /// ([`super::Isolation`]), the next try of a task whose process died runs alone; elsewhere
+    /// the [`MAX_ORPHANED`]-th orphaning (counted in `tries`, the run's tries) fails the task.
     /// `cause`: why the try was cut, when known (else its worker is said to have stopped).
     pub(super) fn orphan(
         &mut self,
@@ -75,17 +76,26 @@ impl RunExec<'_> {
             .filter(|t| t.task_id == task_id && t.state == TaskState::Orphaned)
             .count()
             + 1;
+        let isolated = self.ex.isolation.get().is_some();
         if let Some(t) = t {
             let who = match cause {
                 Some(cause) => cause.to_string(),
                 None if t.worker_id.is_empty() => "no worker took it".to_string(),
                 None => format!("worker {} stopped", t.worker_id),
             };
-            let error = format!(
-                "orphaned: {who} before try {} ended ({orphaned} of at most {MAX_ORPHANED}); \
-                 it runs again and uses no retry",
-                t.try_number
-            );
+            let error = if isolated {
+                format!(
+                    "orphaned: {who} before try {} ended; it runs again, in a process of its \
+                     own, and uses no retry",
+                    t.try_number
+                )
+            } else {
+                format!(
+                    "orphaned: {who} before try {} ended ({orphaned} of at most \
+                     {MAX_ORPHANED}); it runs again and uses no retry",
+                    t.try_number
+                )
+            };
             tracing::warn!(task = %task_id, "{error}");
             self.changes.push(Change::EndTry {
                 task_id: task_id.clone(),
@@ -96,7 +106,14 @@ impl RunExec<'_> {
                 error: Some(error),
             });
         }
-        if orphaned >= MAX_ORPHANED {
+        // Where tries can run alone, a death under one is the task's fault only when it
+        // happens to a process running that try alone (a failed try then, see
+        // `isolated`): an orphan never counts. Elsewhere the limit stops a task that kills
+        // its process from looping forever.
+        if isolated && cause.is_none() {
+            self.slots[idx].isolate = true;
+        }
+        if !isolated && orphaned >= MAX_ORPHANED {
             self.slots[idx].error = Some(format!(
                 "orphaned {orphaned} times: its worker died each time (does the task kill \
                  it, e.g. by running out of memory?)"

@@ -33,6 +33,9 @@ pub(super) struct Slot {
     pub(super) error: Option<String>,
     /// When the first try started.
     pub(super) start_date: Option<DateTime<Utc>>,
+    /// Its next try runs in a process of its own: an earlier one's process died under it
+    /// (see [`super::isolated`]).
+    pub(super) isolate: bool,
 }
 
 impl Slot {
@@ -59,6 +62,7 @@ impl Slot {
             duration: None,
             error: None,
             start_date: ti.and_then(|ti| ti.start_date),
+            isolate: false,
         }
     }
 }

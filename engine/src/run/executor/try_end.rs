@@ -14,6 +14,7 @@ use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
 use crate::state::TaskState;
 use crate::store::Change;
 
+use super::isolated::run_isolated;
 use super::run::RunExec;
 use super::tries::{ctx_rendered, execute_try, run_try};
 
@@ -117,10 +118,17 @@ impl RunExec<'_> {
         let timeout = task.policy.execution_timeout;
         let masker = Arc::clone(&self.masker);
         let span = tracing::info_span!("try", task = %self.slots[idx].id, try_number);
+        let alone = self.ex.isolation.get().filter(|_| self.slots[idx].isolate);
+        let alone = alone.map(|iso| (iso.clone(), self.run.key(), self.slots[idx].id.clone()));
         let handle = joins.spawn(
             async move {
-                let (result, pending, duration) =
-                    execute_try(operator, &renderer, ctx, run_type, timeout, &masker).await;
+                let (result, pending, duration) = match alone {
+                    Some((iso, run, task)) => {
+                        let log = ctx.log.clone();
+                        run_isolated(&iso, &run, &task, try_number, &log).await
+                    }
+                    None => execute_try(operator, &renderer, ctx, run_type, timeout, &masker).await,
+                };
                 TryDone {
                     idx,
                     try_number,
