@@ -199,7 +199,10 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
         }
         ConnectionsCommand::Get { name, json } => {
             let Some(c) = named(&store, &name).await? else {
-                bail!("no connection `{name}` (`dagctl connections list` lists them)");
+                return Err(super::NotFound(format!(
+                    "no connection `{name}` (`dagctl connections list` lists them)"
+                ))
+                .into());
             };
             if json {
                 print_json(&crate::views::connection(&c))?;
@@ -213,7 +216,7 @@ pub async fn run(g: &Global, c: ConnectionsCommand) -> anyhow::Result<ExitCode> 
         }
         ConnectionsCommand::Delete { name } => {
             if !store.delete_connection(&name).await? {
-                bail!("no connection `{name}` to delete");
+                return Err(super::NotFound(format!("no connection `{name}` to delete")).into());
             }
             println!("deleted connection `{name}`");
         }

@@ -68,7 +68,12 @@ pub async fn run(g: &Global, c: ExperimentsCommand) -> anyhow::Result<ExitCode> 
             let found = tracking::find(&store, &run).await?;
             let r = match found.as_slice() {
                 [one] => one,
-                [] => bail!("no experiment run `{run}` (`dagctl experiments runs` lists them)"),
+                [] => {
+                    return Err(super::NotFound(format!(
+                        "no experiment run `{run}` (`dagctl experiments runs` lists them)"
+                    ))
+                    .into());
+                }
                 many => bail!(
                     "`{run}` matches {} runs ({}): give more of the id",
                     many.len(),

@@ -26,6 +26,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use dagctl::engine::{Engine, SqlStore, Store};
 
+/// Something the user named does not exist (a Variable, pool, connection, model,
+/// experiment run): the caller's to fix. The web layer answers it with 404.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
 /// dagctl — an Airflow-style DAG engine: YAML DAGs, a scheduler, and an ML loop that maintains
 /// itself.
 #[derive(Debug, Parser)]

@@ -48,7 +48,10 @@ pub(super) async fn connection(
     let Some(name) = name else { return Ok(None) };
     match super::connections::named(store, name).await? {
         Some(c) => Ok(Some(c)),
-        None => bail!("no connection `{name}` (`dagctl connections list` shows them)"),
+        None => Err(super::NotFound(format!(
+            "no connection `{name}` (`dagctl connections list` shows them)"
+        ))
+        .into()),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Subcommand;
 use dagctl::engine::store::redact_url;
 use dagctl::operators::registry::{self, ModelVersion, Stage};
@@ -160,7 +160,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                 let mv = registry::version(&store, &model, v).await?;
                 let (e, _) = registry::entry(&store, &model)
                     .await?
-                    .with_context(|| format!("no model `{model}`"))?;
+                    .ok_or_else(|| super::NotFound(format!("no model `{model}`")))?;
                 let mut value = serde_json::to_value(&mv)?;
                 value["stage"] = serde_json::json!(e.stage(v).name());
                 value["aliases"] = serde_json::json!(e.aliases_of(v));
@@ -176,7 +176,10 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     return print_json(&v).map(|()| ExitCode::SUCCESS);
                 }
                 let Some((e, _)) = registry::entry(&store, &model).await? else {
-                    bail!("no model `{model}` in the registry (`dagctl models list` shows them)");
+                    return Err(super::NotFound(format!(
+                        "no model `{model}` in the registry (`dagctl models list` shows them)"
+                    ))
+                    .into());
                 };
                 let versions = registry::versions(&store, &model).await?;
                 let rows: Vec<[String; 6]> = versions
@@ -341,7 +344,7 @@ pub async fn run(g: &Global, c: ModelsCommand) -> anyhow::Result<ExitCode> {
                     .collect(),
             };
             if versions.is_empty() {
-                bail!("no model `{model}` in the registry");
+                return Err(super::NotFound(format!("no model `{model}` in the registry")).into());
             }
             let mut all_ok = true;
             for v in versions {

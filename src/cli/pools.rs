@@ -75,7 +75,10 @@ pub async fn run(g: &Global, c: PoolsCommand) -> anyhow::Result<ExitCode> {
         }
         PoolsCommand::Delete { name } => {
             if !g.store().await?.delete_pool(&name).await? {
-                bail!("no pool `{name}` set with `dagctl pools set`");
+                return Err(super::NotFound(format!(
+                    "no pool `{name}` set with `dagctl pools set`"
+                ))
+                .into());
             }
             println!("deleted pool `{name}`");
         }

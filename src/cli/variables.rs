@@ -69,14 +69,22 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
     match c {
         VariablesCommand::Get { key, reveal, .. } if is_secret_name(&key) && !reveal => {
             if store.variable(&key).await?.is_none() {
-                bail!("no Variable `{key}` (`dagctl variables list` lists them)");
+                return Err(super::NotFound(format!(
+                    "no Variable `{key}` (`dagctl variables list` lists them)"
+                ))
+                .into());
             }
             bail!("`{key}` looks secret, so its value is not printed; pass --reveal to print it");
         }
         VariablesCommand::Get { key, json, .. } => match store.variable(&key).await? {
             Some(v) if json => print_json(&parsed(&v))?,
             Some(v) => println!("{v}"),
-            None => bail!("no Variable `{key}` (`dagctl variables list` lists them)"),
+            None => {
+                return Err(super::NotFound(format!(
+                    "no Variable `{key}` (`dagctl variables list` lists them)"
+                ))
+                .into());
+            }
         },
         VariablesCommand::Export(super::transfer::ExportArgs { file, with_secrets }) => {
             let mut out = serde_json::Map::new();
@@ -113,7 +121,7 @@ pub async fn run(g: &Global, c: VariablesCommand) -> anyhow::Result<ExitCode> {
         }
         VariablesCommand::Delete { key } => {
             if !store.delete_variable(&key).await? {
-                bail!("no Variable `{key}` to delete");
+                return Err(super::NotFound(format!("no Variable `{key}` to delete")).into());
             }
             println!("deleted Variable `{key}`");
         }

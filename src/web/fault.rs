@@ -61,6 +61,7 @@ fn store_status(s: &dagctl::engine::StoreError) -> StatusCode {
 impl<E: Into<anyhow::Error>> From<E> for Fault {
     fn from(e: E) -> Fault {
         use dagctl::engine::{EngineError, StoreError};
+        use dagctl::operators::registry::RegistryError;
         let e: anyhow::Error = e.into();
         let message = format!("{e:#}");
         // The type says whose fault it is where there is one: an unknown DAG, run or task
@@ -78,14 +79,21 @@ impl<E: Into<anyhow::Error>> From<E> for Fault {
                     _ => None,
                 };
             }
+            if c.is::<crate::cli::NotFound>() {
+                return Some(StatusCode::NOT_FOUND);
+            }
+            if let Some(r) = c.downcast_ref::<RegistryError>() {
+                return match r {
+                    RegistryError::NoModel(_)
+                    | RegistryError::NoVersion { .. }
+                    | RegistryError::NoProduction(_) => Some(StatusCode::NOT_FOUND),
+                    RegistryError::Store(s) => Some(store_status(s)),
+                    _ => None,
+                };
+            }
             c.downcast_ref::<StoreError>().map(store_status)
         });
-        // The CLI verbs' own "no Variable / model / connection `x`" messages: 404.
-        let status = typed.unwrap_or(if message.starts_with("no ") {
-            StatusCode::NOT_FOUND
-        } else {
-            StatusCode::INTERNAL_SERVER_ERROR
-        });
+        let status = typed.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         Fault { status, message }
     }
 }
@@ -118,5 +126,33 @@ impl<E: Into<Fault>> From<E> for ApiFault {
 impl IntoResponse for ApiFault {
     fn into_response(self) -> Response {
         self.0.json()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The status comes from the error's type, never from its text.
+    #[test]
+    fn the_type_of_an_error_says_its_status() {
+        let status = |e: anyhow::Error| Fault::from(e).status;
+        let missing = crate::cli::NotFound("no Variable `x`".into());
+        assert_eq!(status(missing.into()), StatusCode::NOT_FOUND);
+        let wrapped = anyhow::Error::from(crate::cli::NotFound("gone".into())).context("reading");
+        assert_eq!(
+            status(wrapped),
+            StatusCode::NOT_FOUND,
+            "found down the chain"
+        );
+        let model = dagctl::operators::registry::RegistryError::NoModel("m".into());
+        assert_eq!(status(model.into()), StatusCode::NOT_FOUND);
+        assert_eq!(
+            status(anyhow::anyhow!(
+                "no such luck: a message that reads like one"
+            )),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text decides nothing"
+        );
     }
 }

@@ -150,6 +150,13 @@ pub struct TaskPolicy {
     pub on_retry_callback: Vec<Callback>,
 }
 
+impl TaskPolicy {
+    /// The tries a task instance has before any clear: its retries and the first try.
+    pub fn max_tries(&self) -> u32 {
+        self.retries.saturating_add(1)
+    }
+}
+
 impl Default for TaskPolicy {
     fn default() -> Self {
         TaskPolicy {
@@ -293,7 +300,7 @@ impl Task {
             task_id: self.id.clone(),
             state: crate::state::TaskState::None,
             try_number: 0,
-            max_tries: self.policy.retries + 1,
+            max_tries: self.policy.max_tries(),
             pool: self.policy.pool.clone(),
             pool_slots: self.policy.pool_slots,
             next_attempt_at: None,

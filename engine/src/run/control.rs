@@ -269,10 +269,10 @@ impl RunControl {
                 continue;
             };
             let task = &dag.tasks[task];
-            // One retry budget for every clear: the tries so far, plus the task's retries + 1.
+            // One retry budget for every clear: the tries so far, plus the task's own.
             changes.push(Change::ResetTask {
                 task_id: ti.task_id.clone(),
-                max_tries: ti.try_number + task.policy.retries + 1,
+                max_tries: ti.try_number + task.policy.max_tries(),
             });
             cleared.push(ti.task_id.clone());
         }

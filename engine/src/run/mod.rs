@@ -14,6 +14,7 @@ mod drive;
 pub mod executor;
 mod new_run;
 pub mod scheduler;
+pub(crate) mod transitions;
 pub mod worker;
 
 pub use drive::{DriveReport, Driver, Scope};

@@ -152,6 +152,15 @@ pub enum Change {
         /// The task.
         task_id: String,
     },
+    /// Counts an orphaned try against its task's orphan limit ([`TryRecord::blamed`]).
+    ///
+    /// [`TryRecord::blamed`]: crate::store::TryRecord::blamed
+    Blame {
+        /// The task.
+        task_id: String,
+        /// The try.
+        try_number: u32,
+    },
     /// Records that a task of this run updated a dataset (its `outlets`).
     DatasetEvent {
         /// The dataset's name.

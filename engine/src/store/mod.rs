@@ -183,6 +183,9 @@ pub struct TaskInstance {
 /// One try of a task instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TryRecord {
+    /// Whether this try, orphaned, counts against its task's orphan limit (an orphan of
+    /// unknown cause in an engine that cannot run tries alone; a clear forgives it).
+    pub blamed: bool,
     /// The task.
     pub task_id: String,
     /// 1 for the first try.

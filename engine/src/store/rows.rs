@@ -198,6 +198,7 @@ pub(super) fn try_from_row(row: &dyn RowRead) -> Result<TryRecord, StoreError> {
         duration: duration.map(|us| Duration::from_micros(us.max(0) as u64)),
         error: c.opt_text("error")?,
         handed: c.int("handed")? != 0,
+        blamed: c.int("blamed")? != 0,
         outcome: match c.opt_text("outcome")? {
             None => None,
             Some(text) => Some(

@@ -63,7 +63,7 @@ impl RunExec<'_> {
                     self.remove_earlier(idx, 0, now);
                     self.slots[idx].error = Some(message);
                     self.set_state(idx, TaskState::Failed, now);
-                    self.fire("on_failure", Some(idx));
+                    self.fire(super::try_end::Callback::Failure, Some(idx));
                 }
                 Ok(list) if list.is_empty() => {
                     tracing::info!(task = %task.id, "expanded into no instance: skipped");
@@ -238,7 +238,7 @@ impl RunExec<'_> {
         for (i, (args, name)) in list.into_iter().enumerate() {
             let id = mapping::instance_id(&task.id, i);
             let before = earlier.get(&id);
-            let max_tries = before.map_or(task.policy.retries + 1, |ti| ti.max_tries);
+            let max_tries = before.map_or(task.policy.max_tries(), |ti| ti.max_tries);
             self.changes.push(Change::MapInstance {
                 task_id: id.clone(),
                 mapped_args: args.clone(),

@@ -134,6 +134,15 @@ pub enum RunError {
         /// The task instance.
         task_id: String,
     },
+    /// The run exceeded its `dagrun_timeout` and was failed; its driver stops (it returns
+    /// the failed run's outcome, not this).
+    #[error("run `{run_id}` of DAG `{dag_id}` exceeded its dagrun_timeout and was failed")]
+    TimedOut {
+        /// The DAG.
+        dag_id: String,
+        /// The run.
+        run_id: String,
+    },
     /// An isolated try's output could not be written to its driver.
     #[error("cannot write an isolated try's output to its driver: {0}")]
     Output(#[source] std::io::Error),

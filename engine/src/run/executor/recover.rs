@@ -4,15 +4,12 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::run::transitions::{MAX_ORPHANED, OrphanCause, TryEnd};
 use crate::state::TaskState;
 use crate::store::{Change, StoreError, TryRecord};
 
 use super::RunError;
 use super::run::{Handed, RunExec};
-
-/// How many times a task's worker may die under it before the task fails, in an engine
-/// that cannot run a try alone to tell who killed it ([`super::Isolation`]).
-pub(crate) const MAX_ORPHANED: usize = 3;
 
 impl RunExec<'_> {
     /// Tries left `running` by the run's previous driver (it crashed or lost its lease: this
@@ -58,10 +55,11 @@ impl RunExec<'_> {
     }
 
     /// Records try `t` of task `idx` orphaned (its worker is gone; `None`: no try row) and
-    /// makes the task run again at once without using a retry. Where tries can run alone
-    /// ([`super::Isolation`]), the next try of a task whose process died runs alone; elsewhere
-    /// the [`MAX_ORPHANED`]-th orphaning (counted in `tries`, the run's tries) fails the task.
-    /// `cause`: why the try was cut, when known (else its worker is said to have stopped).
+    /// decides what follows through `transitions::after_try`: the task runs again at once without using
+    /// a retry, alone in a process of its own where the engine can start one
+    /// ([`super::Isolation`]); elsewhere an orphan of unknown cause is blamed on the task and
+    /// the [`MAX_ORPHANED`]-th since its last clear (counted in `tries`, the run's tries)
+    /// fails it. `cause`: why its executor cut the try, when it did (never the task's fault).
     pub(super) fn orphan(
         &mut self,
         idx: usize,
@@ -71,31 +69,36 @@ impl RunExec<'_> {
         cause: Option<&str>,
     ) {
         let task_id = self.slots[idx].id.clone();
-        let orphaned = tries
+        let orphaned_before = tries
             .iter()
-            .filter(|t| t.task_id == task_id && t.state == TaskState::Orphaned)
-            .count()
-            + 1;
-        let isolated = self.ex.isolation.get().is_some();
+            .filter(|t| t.task_id == task_id && t.blamed)
+            .count();
+        let means = self.means();
+        let blamed = !means.isolation && cause.is_none();
+        let end = TryEnd::Orphaned(cause.map(|_| OrphanCause::ExecutorStopped));
+        let next = self.decide(idx, end, orphaned_before, now);
         if let Some(t) = t {
             let who = match cause {
                 Some(cause) => cause.to_string(),
                 None if t.worker_id.is_empty() => "no worker took it".to_string(),
                 None => format!("worker {} stopped", t.worker_id),
             };
-            let error = if isolated {
+            let then = if next.orphaned_out {
                 format!(
-                    "orphaned: {who} before try {} ended; it runs again, in a process of its \
-                     own, and uses no retry",
-                    t.try_number
+                    "{} of at most {MAX_ORPHANED}: the task fails",
+                    orphaned_before + 1
                 )
+            } else if blamed {
+                format!(
+                    "{} of at most {MAX_ORPHANED}; it runs again and uses no retry",
+                    orphaned_before + 1
+                )
+            } else if next.isolate {
+                "it runs again, in a process of its own, and uses no retry".to_string()
             } else {
-                format!(
-                    "orphaned: {who} before try {} ended ({orphaned} of at most \
-                     {MAX_ORPHANED}); it runs again and uses no retry",
-                    t.try_number
-                )
+                "it runs again and uses no retry".to_string()
             };
+            let error = format!("orphaned: {who} before try {} ended; {then}", t.try_number);
             tracing::warn!(task = %task_id, "{error}");
             self.changes.push(Change::EndTry {
                 task_id: task_id.clone(),
@@ -105,25 +108,21 @@ impl RunExec<'_> {
                 duration: (now - t.start_date).to_std().unwrap_or_default(),
                 error: Some(error),
             });
+            if blamed {
+                self.changes.push(Change::Blame {
+                    task_id,
+                    try_number: t.try_number,
+                });
+            }
         }
-        // Where tries can run alone, a death under one is the task's fault only when it
-        // happens to a process running that try alone (a failed try then, see
-        // `isolated`): an orphan never counts. Elsewhere the limit stops a task that kills
-        // its process from looping forever.
-        if isolated && cause.is_none() {
-            self.slots[idx].isolate = true;
-        }
-        if !isolated && orphaned >= MAX_ORPHANED {
+        if next.orphaned_out {
             self.slots[idx].error = Some(format!(
-                "orphaned {orphaned} times: its worker died each time (does the task kill \
-                 it, e.g. by running out of memory?)"
+                "orphaned {} times: its worker died each time (does the task kill it, e.g. by \
+                 running out of memory?)",
+                orphaned_before + 1
             ));
-            self.set_state(idx, TaskState::Failed, now);
-        } else {
-            self.changes.push(Change::GrantTry { task_id });
-            self.slots[idx].max_tries += 1;
-            self.set_state(idx, TaskState::Scheduled, now);
         }
+        self.apply(idx, next, now);
     }
 
     /// Renews the leases of this worker's runs and running tries and flushes their logs, so

@@ -11,11 +11,12 @@ use tokio::task::JoinSet;
 use crate::context::LogBuffer;
 use crate::dag::Dag;
 use crate::events::Event;
+use crate::run::transitions::{Budget, Means, Next, TryEnd, after_try};
 use crate::secrets::Masker;
 use crate::state::{RunState, TaskState};
 use crate::store::{Batch, Change, DagRun};
 
-use super::try_end::TryDone;
+use super::try_end::{Callback, TryDone};
 use super::{Executor, RunError, RunOutcome, TaskSummary, retry_delay};
 
 pub(super) struct Slot {
@@ -170,19 +171,48 @@ impl<'a> RunExec<'a> {
 
     /// After a failed try: up_for_retry if allowed and tries remain, else failed.
     pub(super) fn fail_try(&mut self, idx: usize, retryable: bool, now: DateTime<Utc>) {
-        let slot = &self.slots[idx];
-        if retryable && slot.try_number < slot.max_tries {
-            let delay = retry_delay(&self.task(idx).policy, slot.try_number.max(1));
-            // Delays are bounded when a DAG is loaded; a sum past the calendar waits forever
-            // rather than panicking.
-            self.slots[idx].next_attempt_at = chrono::Duration::from_std(delay)
-                .ok()
-                .and_then(|d| now.checked_add_signed(d))
-                .or(Some(DateTime::<Utc>::MAX_UTC));
-            self.set_state(idx, TaskState::UpForRetry, now);
-        } else {
-            self.set_state(idx, TaskState::Failed, now);
+        let next = self.decide(idx, TryEnd::Failed { retryable }, 0, now);
+        self.apply(idx, next, now);
+    }
+
+    /// What this engine can do, as the decisions need it.
+    pub(super) fn means(&self) -> Means {
+        Means {
+            isolation: self.ex.isolation.get().is_some(),
         }
+    }
+
+    /// What follows a try of task `idx` that ended as `end` ([`after_try`], the one place
+    /// that decides it); `orphaned_before`: its orphans blamed since its last clear.
+    pub(super) fn decide(
+        &self,
+        idx: usize,
+        end: TryEnd,
+        orphaned_before: usize,
+        now: DateTime<Utc>,
+    ) -> Next {
+        let slot = &self.slots[idx];
+        let budget = Budget {
+            try_number: slot.try_number,
+            max_tries: slot.max_tries,
+            orphaned_before,
+        };
+        let policy = &self.task(idx).policy;
+        after_try(end, budget, self.means(), |n| retry_delay(policy, n), now)
+    }
+
+    /// Carries out a decision: the try given back, the task's next try alone, its next
+    /// attempt and its new state.
+    pub(super) fn apply(&mut self, idx: usize, next: Next, now: DateTime<Utc>) {
+        if next.give_back {
+            self.changes.push(Change::GrantTry {
+                task_id: self.slots[idx].id.clone(),
+            });
+            self.slots[idx].max_tries += 1;
+        }
+        self.slots[idx].isolate |= next.isolate;
+        self.slots[idx].next_attempt_at = next.next_attempt_at;
+        self.set_state(idx, next.state, now);
     }
 
     pub(super) async fn commit(&mut self) -> Result<Vec<bool>, RunError> {
@@ -301,9 +331,9 @@ impl<'a> RunExec<'a> {
             if done {
                 self.fire(
                     if self.run.state == RunState::Success {
-                        "on_success"
+                        Callback::Success
                     } else {
-                        "on_failure"
+                        Callback::Failure
                     },
                     None,
                 );
@@ -391,10 +421,10 @@ impl<'a> RunExec<'a> {
             .mark(&self.run.key(), RunState::Failed, &why)
             .await
         {
-            Ok(()) => RunError::Store(crate::store::StoreError::NotOwner {
+            Ok(()) => RunError::TimedOut {
                 dag_id: self.dag.id.clone(),
                 run_id: self.run.run_id.clone(),
-            }),
+            },
             Err(crate::EngineError::Store(e)) => RunError::Store(e),
             Err(e) => {
                 tracing::error!("cannot fail the run on its timeout: {e}");

@@ -62,15 +62,19 @@ impl Executor {
             Err(e) => Err(e),
         };
         match result {
-            Err(RunError::Store(StoreError::NotOwner { .. })) => {
-                // Cancelled, marked or cleared by someone else: what they decided stands.
+            Err(e @ (RunError::Store(StoreError::NotOwner { .. }) | RunError::TimedOut { .. })) => {
+                // Cancelled, marked or cleared by someone else, or failed by its timeout:
+                // what was decided stands.
                 ex.release_slots();
                 let run = self.store.run(&key).await?.ok_or_else(not_found)?;
-                tracing::warn!(
-                    dag = %dag.id, run = %run_id,
-                    "the run was taken from this process ({}); its running tries were stopped",
-                    run.state
-                );
+                if !matches!(e, RunError::TimedOut { .. }) {
+                    tracing::warn!(
+                        dag = %dag.id, run = %run_id,
+                        "the run was taken from this process ({}); its running tries were \
+                         stopped",
+                        run.state
+                    );
+                }
                 if run.state.is_finished() {
                     return self.outcome_of(dag, run).await;
                 }
@@ -192,7 +196,7 @@ impl Executor {
             .enumerate()
             .map(|(i, t)| {
                 let ti = by_id.get(t.id.as_str()).copied();
-                Slot::of(i, t.id.clone(), t.policy.retries + 1, ti)
+                Slot::of(i, t.id.clone(), t.policy.max_tries(), ti)
             })
             .collect();
         let (instances, earlier_instances) = mapped_instances(dag, &tis, &mut slots);

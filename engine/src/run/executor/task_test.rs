@@ -50,7 +50,7 @@ impl Executor {
             run,
             Some((idx, task_id)),
             1,
-            task.policy.retries + 1,
+            task.policy.max_tries(),
             run.start_date,
             args,
             log.clone(),

@@ -11,12 +11,32 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::context::{LogBuffer, Pending, TaskContext, TaskError, TaskOutcome};
+use crate::run::transitions::TryEnd;
 use crate::state::TaskState;
 use crate::store::Change;
 
 use super::isolated::run_isolated;
 use super::run::RunExec;
 use super::tries::{ctx_rendered, execute_try, run_try};
+
+/// The callbacks a task (all three) or a run (success, failure) fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Callback {
+    Success,
+    Failure,
+    Retry,
+}
+
+impl Callback {
+    /// As a DAG file names it.
+    fn name(self) -> &'static str {
+        match self {
+            Callback::Success => "on_success",
+            Callback::Failure => "on_failure",
+            Callback::Retry => "on_retry",
+        }
+    }
+}
 
 /// What a spawned try reports back.
 pub(super) struct TryDone {
@@ -50,13 +70,16 @@ impl RunExec<'_> {
 
     /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run.
     /// A callback's failure is logged and changes nothing.
-    pub(super) fn fire(&mut self, event: &'static str, idx: Option<usize>) {
-        let callbacks = match (idx, event) {
-            (Some(i), "on_failure") => &self.task(i).policy.on_failure_callback,
-            (Some(i), "on_success") => &self.task(i).policy.on_success_callback,
-            (Some(i), _) => &self.task(i).policy.on_retry_callback,
-            (None, "on_failure") => &self.dag.on_failure_callback,
-            (None, _) => &self.dag.on_success_callback,
+    pub(super) fn fire(&mut self, callback: Callback, idx: Option<usize>) {
+        let event = callback.name();
+        let callbacks = match (idx, callback) {
+            (Some(i), Callback::Failure) => &self.task(i).policy.on_failure_callback,
+            (Some(i), Callback::Success) => &self.task(i).policy.on_success_callback,
+            (Some(i), Callback::Retry) => &self.task(i).policy.on_retry_callback,
+            (None, Callback::Failure) => &self.dag.on_failure_callback,
+            (None, Callback::Success) => &self.dag.on_success_callback,
+            // A run is not retried: there is no run-level retry callback.
+            (None, Callback::Retry) => return,
         };
         if callbacks.is_empty() {
             return;
@@ -251,25 +274,20 @@ impl RunExec<'_> {
                                 value,
                             });
                         }
-                        self.set_state(idx, TaskState::Success, now);
-                        self.fire("on_success", Some(idx));
+                        self.end_as(idx, TryEnd::Succeeded, now);
+                        self.fire(Callback::Success, Some(idx));
                     }
                     TaskOutcome::Defer { until } => {
                         // The slot is free until then; the next try costs no retry.
-                        self.changes.push(Change::GrantTry {
-                            task_id: task_id.clone(),
-                        });
-                        self.slots[idx].max_tries += 1;
-                        self.slots[idx].next_attempt_at = Some(until);
-                        self.set_state(idx, TaskState::Deferred, now);
+                        self.end_as(idx, TryEnd::Deferred(until), now);
                     }
                     TaskOutcome::Skipped(reason) => {
                         tracing::info!(task = %task_id, "skipped: {reason}");
-                        self.set_state(idx, TaskState::Skipped, now);
+                        self.end_as(idx, TryEnd::Skipped, now);
                     }
                     TaskOutcome::Branch(chosen) => {
-                        self.set_state(idx, TaskState::Success, now);
-                        self.fire("on_success", Some(idx));
+                        self.end_as(idx, TryEnd::Succeeded, now);
+                        self.fire(Callback::Success, Some(idx));
                         for d in self.dag.graph.downstream(self.slots[idx].task) {
                             if !chosen.contains(&self.dag.tasks[d].id) {
                                 self.force_skip(d, now);
@@ -279,8 +297,8 @@ impl RunExec<'_> {
                     TaskOutcome::ShortCircuit {
                         skip_all_downstream,
                     } => {
-                        self.set_state(idx, TaskState::Success, now);
-                        self.fire("on_success", Some(idx));
+                        self.end_as(idx, TryEnd::Succeeded, now);
+                        self.fire(Callback::Success, Some(idx));
                         let targets: Vec<usize> = if skip_all_downstream {
                             self.dag
                                 .graph
@@ -300,12 +318,18 @@ impl RunExec<'_> {
                 tracing::info!(task = %task_id, try_number = done.try_number, "try failed: {e}");
                 self.fail_try(idx, e.retryable, now);
                 if self.slots[idx].state == TaskState::UpForRetry {
-                    self.fire("on_retry", Some(idx));
+                    self.fire(Callback::Retry, Some(idx));
                 } else {
-                    self.fire("on_failure", Some(idx));
+                    self.fire(Callback::Failure, Some(idx));
                 }
             }
         }
+    }
+
+    /// The task's next state after its try ended as `end`, decided and carried out.
+    fn end_as(&mut self, idx: usize, end: TryEnd, now: DateTime<Utc>) {
+        let next = self.decide(idx, end, 0, now);
+        self.apply(idx, next, now);
     }
 
     pub(super) fn force_skip(&mut self, idx: usize, now: DateTime<Utc>) {

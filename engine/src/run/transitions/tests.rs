@@ -49,17 +49,38 @@ fn each_end_leads_where_airflow_and_the_budget_say() {
             (state, give_back),
             "{end:?} {b:?} {means:?}"
         );
-        assert_eq!(next.orphaned_out, state == TaskState::Failed && matches!(end, TryEnd::Orphaned(_)));
-        assert_eq!(next.isolate, means.isolation && end == TryEnd::Orphaned(None));
+        assert_eq!(
+            next.orphaned_out,
+            state == TaskState::Failed && matches!(end, TryEnd::Orphaned(_))
+        );
+        assert_eq!(
+            next.isolate,
+            means.isolation && end == TryEnd::Orphaned(None)
+        );
     }
 }
 
 #[test]
 fn a_retry_waits_its_delay_and_a_deferral_its_time() {
-    let n = after_try(TryEnd::Failed { retryable: true }, budget(1, 3, 0), SHARED, ten_s, t0());
-    assert_eq!(n.next_attempt_at, Some(t0() + chrono::Duration::seconds(10)));
+    let n = after_try(
+        TryEnd::Failed { retryable: true },
+        budget(1, 3, 0),
+        SHARED,
+        ten_s,
+        t0(),
+    );
+    assert_eq!(
+        n.next_attempt_at,
+        Some(t0() + chrono::Duration::seconds(10))
+    );
     let until = t0() + chrono::Duration::minutes(5);
-    let n = after_try(TryEnd::Deferred(until), budget(1, 1, 0), SHARED, ten_s, t0());
+    let n = after_try(
+        TryEnd::Deferred(until),
+        budget(1, 1, 0),
+        SHARED,
+        ten_s,
+        t0(),
+    );
     assert_eq!(n.next_attempt_at, Some(until));
     // A delay past the calendar waits forever instead of failing.
     let n = after_try(
@@ -106,11 +127,17 @@ fn random_histories_never_succeed_twice_lose_a_try_or_run_forever() {
                 "history {history}: no end after {steps} tries"
             );
             try_number += 1;
-            let end = match if steps <= free_ends { rand(6) } else { 3 + rand(2) } {
+            let end = match if steps <= free_ends {
+                rand(6)
+            } else {
+                3 + rand(2)
+            } {
                 0 => TryEnd::Deferred(t0()),
                 1 => TryEnd::Orphaned(None),
                 2 => TryEnd::Orphaned(Some(OrphanCause::ExecutorStopped)),
-                3 => TryEnd::Failed { retryable: rand(5) > 0 },
+                3 => TryEnd::Failed {
+                    retryable: rand(5) > 0,
+                },
                 _ => TryEnd::Succeeded,
             };
             let b = budget(try_number, max_tries, orphaned);
@@ -124,18 +151,28 @@ fn random_histories_never_succeed_twice_lose_a_try_or_run_forever() {
             if let TryEnd::Failed { retryable } = end {
                 failures += 1;
                 if next.state == TaskState::Failed && retryable {
-                    assert_eq!(failures, retries + 1, "history {history}: retries not used up");
+                    assert_eq!(
+                        failures,
+                        retries + 1,
+                        "history {history}: retries not used up"
+                    );
                 }
             }
             if next.state == TaskState::Success {
                 successes += 1;
             }
             if next.orphaned_out {
-                assert!(!means.isolation, "history {history}: a kill failed the task");
+                assert!(
+                    !means.isolation,
+                    "history {history}: a kill failed the task"
+                );
                 assert_eq!(orphaned, MAX_ORPHANED);
             }
             // Tries used: every try not given back; never more than the budget allows.
-            assert!(try_number <= max_tries, "history {history}: try {try_number} of {max_tries}");
+            assert!(
+                try_number <= max_tries,
+                "history {history}: try {try_number} of {max_tries}"
+            );
             state = next.state;
         }
         assert!(successes <= 1, "history {history}");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 
+mod blame;
 mod clean;
 mod consumption;
 mod handed;
@@ -428,6 +429,7 @@ pub async fn check(s: &dyn Store) {
     task_limit::check(s).await;
     mapped::check(s).await;
     handed::check(s).await;
+    blame::check(s).await;
     clean::check(s).await;
     clean::events(s).await;
     stats::check(s).await;

@@ -92,6 +92,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                         error: None,
                         handed: *queued,
                         outcome: None,
+                        blamed: false,
                     });
                 }
                 claims.push(won);
@@ -242,7 +243,21 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                     rendered_map_index: rendered_map_index.clone(),
                 }),
             },
+            Change::Blame {
+                task_id,
+                try_number,
+            } => {
+                if let Some(t) = tries
+                    .iter_mut()
+                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
+                {
+                    t.blamed = true;
+                }
+            }
             Change::ResetTask { task_id, max_tries } => {
+                for t in tries.iter_mut().filter(|t| t.task_id == *task_id) {
+                    t.blamed = false;
+                }
                 if let Some(ti) = tis.iter_mut().find(|t| t.task_id == *task_id) {
                     ti.state = TaskState::None;
                     ti.next_attempt_at = None;

@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scheduled runs by DAG",
         include_str!("../migrations/0014_scheduled_runs.sql"),
     ),
+    (
+        15,
+        "orphan blame",
+        include_str!("../migrations/0015_orphan_blame.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).

@@ -112,7 +112,7 @@ impl SqlStore {
     ) -> Result<Vec<TryRecord>, StoreError> {
         self.fetch(
             "SELECT task_id, try_number, state, worker_id, lease_until, start_date, end_date, \
-             duration_us, error, handed, outcome FROM task_tries WHERE dag_id = $1 \
+             duration_us, error, handed, outcome, blamed FROM task_tries WHERE dag_id = $1 \
              AND run_id = $2 AND ($3 = '' OR task_id = $3) \
              ORDER BY start_date, task_id, try_number",
             vec![

@@ -314,6 +314,14 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                 ],
             )),
             Change::SetVariable { key, value } => out.push(set_variable(key, value)),
+            Change::Blame {
+                task_id,
+                try_number,
+            } => out.push(plain(
+                "UPDATE task_tries SET blamed = 1 \
+                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND try_number = $4",
+                vec![d(), r(), text(task_id), Param::Int(i64::from(*try_number))],
+            )),
             Change::GrantTry { task_id } => out.push(plain(
                 "UPDATE task_instances SET max_tries = max_tries + 1 \
                  WHERE dag_id = $1 AND run_id = $2 AND task_id = $3",
@@ -354,12 +362,21 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                     opt_text(rendered_map_index.as_deref()),
                 ],
             )),
-            Change::ResetTask { task_id, max_tries } => out.push(plain(
-                "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
-                 start_date = NULL, end_date = NULL, max_tries = $3 \
-                 WHERE dag_id = $1 AND run_id = $2 AND task_id = $4",
-                vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
-            )),
+            Change::ResetTask { task_id, max_tries } => {
+                out.push(plain(
+                    "UPDATE task_instances SET state = 'none', next_attempt_at = NULL, \
+                     start_date = NULL, end_date = NULL, max_tries = $3 \
+                     WHERE dag_id = $1 AND run_id = $2 AND task_id = $4",
+                    vec![d(), r(), Param::Int(i64::from(*max_tries)), text(task_id)],
+                ));
+                // A clear forgives the task's earlier orphans: a fresh orphan limit with the
+                // fresh retries.
+                out.push(plain(
+                    "UPDATE task_tries SET blamed = 0 \
+                     WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 AND blamed = 1",
+                    vec![d(), r(), text(task_id)],
+                ));
+            }
             Change::Owned { worker_id } => out.push(Stmt {
                 sql: "SELECT 1 FROM dag_runs WHERE dag_id = $1 AND run_id = $2 AND owner = $3",
                 params: vec![d(), r(), text(worker_id)],
