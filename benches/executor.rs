@@ -78,7 +78,10 @@ fn shape(name: &str) -> (Dag, String) {
             }
         }
     }
-    (b.build(&dagctl::registry()).expect("valid shape"), yaml)
+    (
+        b.build(&dagctl::shipped_operators()).expect("valid shape"),
+        yaml,
+    )
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -96,7 +99,7 @@ fn fmt(d: Duration) -> String {
 
 async fn in_process(dag: &Dag, store: Option<&Path>) -> (Duration, Engine) {
     let mut b = Engine::builder()
-        .registry(dagctl::registry())
+        .registry(dagctl::shipped_operators())
         .dag(dag.clone());
     b = match store {
         Some(home) => b.home(home),
@@ -147,7 +150,7 @@ fn whole_process(name: &str, yaml: &str) -> Duration {
 async fn chain_latency(home: &Path) -> (Duration, Duration) {
     let stamp = Stamp::default();
     let mut b = DagBuilder::new("latency");
-    let mut registry = dagctl::registry();
+    let mut registry = dagctl::shipped_operators();
     registry.register(stamp.clone());
     b = b.task("t0", "stamp", json!({}));
     for i in 1..50 {

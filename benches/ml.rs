@@ -170,7 +170,7 @@ fn prepare_args(window: u32, output: &str) -> PrepareArgs {
 
 /// The `train_models` arguments of the shipped DAG 03, on two threads.
 fn shipped_spec() -> TrainSpec {
-    let registry = dagctl::registry();
+    let registry = dagctl::shipped_operators();
     let bag = dagctl::engine::DagBag::load_folder(Path::new("dags"), &registry);
     let dag = bag
         .get("03_model_training_pipeline")

@@ -51,7 +51,7 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let stamp = Stamp::default();
-        let mut registry = dagctl::registry();
+        let mut registry = dagctl::shipped_operators();
         registry.register(stamp.clone());
         let now = Utc::now();
         let boundary = now.duration_trunc(chrono::Duration::minutes(1)).unwrap()
@@ -59,7 +59,7 @@ fn main() {
         // The interval [boundary - 1m, boundary) becomes due at `boundary`; earlier ones are
         // skipped (catchup false) by starting just at the previous minute.
         let start = boundary - chrono::Duration::minutes(1);
-        let mut validation = dagctl::registry();
+        let mut validation = dagctl::shipped_operators();
         validation.register(stamp.clone());
         let home = tempfile::tempdir().expect("tempdir");
         let mut b = dagctl::builder().home(home.path()).registry(registry);

@@ -42,7 +42,7 @@ fn generated_dag(n: usize) -> String {
 
 fn bench(c: &mut Criterion) {
     let text = generated_dag(10_000);
-    let registry = dagctl::registry();
+    let registry = dagctl::shipped_operators();
     let pools = Pools::default();
     let file = Path::new("big.yaml");
     let load = spec::load_str(&text, file, pools.env(&registry));

@@ -8,7 +8,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let registry = dagctl::registry();
+    let registry = dagctl::shipped_operators();
     let dag = DagBuilder::new("etl_in_code")
         .default_arg("retries", json!(1))
         .default_arg("retry_delay", json!("1s"))

@@ -9,7 +9,7 @@ use dagctl::engine::graph::render_tree;
 
 fn main() {
     let folder = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "dags".into()));
-    let registry = dagctl::registry();
+    let registry = dagctl::shipped_operators();
     let bag = DagBag::load_folder(&folder, &registry);
 
     // Every problem of every file, each with file:line:column and a hint.

@@ -25,11 +25,11 @@ pub use dagctl_operators as operators;
 /// `dagctl-operators`.
 ///
 /// ```
-/// let registry = dagctl::registry();
+/// let registry = dagctl::shipped_operators();
 /// assert!(registry.get("command").is_some());
 /// assert!(registry.get("noop").is_some());
 /// ```
-pub fn registry() -> dagctl_engine::OperatorRegistry {
+pub fn shipped_operators() -> dagctl_engine::OperatorRegistry {
     dagctl_operators::full_registry()
 }
 
@@ -40,7 +40,7 @@ pub fn builder() -> EngineBuilder {
     let home = std::env::var("DAGCTL_HOME").unwrap_or_else(|_| ".dagctl".into());
     let data = dagctl_operators::storage::default_data_url(std::path::Path::new(&home));
     Engine::builder()
-        .registry(registry())
+        .registry(shipped_operators())
         .resource(dagctl_engine::SpillTo(std::sync::Arc::new(
             dagctl_operators::xcom_store::DataLocationSpill::new(data),
         )))

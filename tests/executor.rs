@@ -76,7 +76,7 @@ impl Operator for Probe {
 async fn engine_with(dir: &TempDir, dags: Vec<dagctl::engine::Dag>, probe: Probe) -> Engine {
     let mut b = Engine::builder()
         .home(dir.path())
-        .registry(dagctl::registry())
+        .registry(dagctl::shipped_operators())
         .operator(Flaky::default())
         .operator(probe)
         // No heartbeat timer during tests: paused clocks must only jump to our own timers.
@@ -91,7 +91,7 @@ async fn engine_with(dir: &TempDir, dags: Vec<dagctl::engine::Dag>, probe: Probe
 }
 
 fn registry() -> dagctl::engine::OperatorRegistry {
-    let mut r = dagctl::registry();
+    let mut r = dagctl::shipped_operators();
     r.register(Flaky::default());
     r.register(Probe::default());
     r
@@ -625,7 +625,7 @@ async fn runs_sharing_max_active_tasks_take_freed_places_at_once() {
     let engine = Arc::new(
         Engine::builder()
             .store(Arc::new(dagctl::engine::MemoryStore::new()))
-            .registry(dagctl::registry())
+            .registry(dagctl::shipped_operators())
             .operator(probe.clone())
             .executor_config(ExecutorConfig {
                 lease: Duration::from_secs(7200),

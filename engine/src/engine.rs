@@ -239,7 +239,7 @@ impl EngineBuilder {
 }
 
 mod clean;
-mod task_test;
+mod lone_task;
 
 pub use clean::CleanOutcome;
 

@@ -76,7 +76,7 @@ pub async fn run(g: &Global, c: DagsCommand) -> anyhow::Result<ExitCode> {
     for (name, slots, description) in g.stored_pools().await.unwrap_or_default() {
         pools.set(name, Pool { slots, description });
     }
-    let bag = DagBag::load_folder_with_pools(&g.dags_folder, &dagctl::registry(), &pools);
+    let bag = DagBag::load_folder_with_pools(&g.dags_folder, &dagctl::shipped_operators(), &pools);
     let broken = bag.diagnostics().error_count();
     if broken > 0 {
         eprintln!(

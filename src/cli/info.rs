@@ -75,7 +75,10 @@ pub async fn run(g: &Global, a: InfoArgs) -> anyhow::Result<ExitCode> {
         ("store_status", store.clone()),
         ("data", data),
         ("fernet_key", key_source(&url)),
-        ("operators", dagctl::registry().names().count().to_string()),
+        (
+            "operators",
+            dagctl::shipped_operators().names().count().to_string(),
+        ),
         (
             "platform",
             format!(

@@ -139,7 +139,7 @@ impl Global {
             .dags_folder(&self.dags_folder)
             .home(&self.home)
             .store_url(self.store_url())
-            .registry(dagctl::registry())
+            .registry(dagctl::shipped_operators())
             .resource(dagctl::operators::storage::DataRoot(data.clone()))
             .resource(dagctl::engine::SpillTo(std::sync::Arc::new(
                 dagctl::operators::xcom_store::DataLocationSpill::new(data),
@@ -235,7 +235,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Variables(c) => variables::run(g, c).await,
         Command::Pools(c) => pools::run(g, c).await,
         Command::Connections(c) => connections::run(g, c).await,
-        Command::Operators(c) => operators::run(&dagctl::registry(), c),
+        Command::Operators(c) => operators::run(&dagctl::shipped_operators(), c),
         Command::Models(c) => models::run(g, c).await,
         Command::Info(a) => info::run(g, a).await,
         Command::Db(c) => db::run(g, c).await,

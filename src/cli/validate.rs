@@ -27,7 +27,7 @@ pub async fn run(g: &Global, a: ValidateArgs) -> anyhow::Result<ExitCode> {
     for (name, slots, description) in g.stored_pools().await.unwrap_or_default() {
         pools.set(name, Pool { slots, description });
     }
-    let bag = DagBag::load_paths_with_pools(&paths, &dagctl::registry(), &pools);
+    let bag = DagBag::load_paths_with_pools(&paths, &dagctl::shipped_operators(), &pools);
     let mut diags = bag.diagnostics().clone();
     diags.sort();
     let errors = diags.error_count();

@@ -17,17 +17,17 @@ async fn every_run_of_a_long_queue_runs_and_a_short_queue_is_not_starved() {
         .key("start_date", json!("2020-01-01"))
         .key("max_active_runs", json!(4))
         .task("t", "noop", json!({}))
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap();
     let few = DagBuilder::new("few")
         .task("t", "noop", json!({}))
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap();
     let dir = TempDir::new().unwrap();
     let engine = Arc::new(
         Engine::builder()
             .home(dir.path())
-            .registry(dagctl::registry())
+            .registry(dagctl::shipped_operators())
             .dag(many)
             .dag(few)
             .build()

@@ -32,7 +32,7 @@ async fn hourly_engine(
         .key("catchup", json!(catchup))
         .key("max_active_runs", json!(max_active_runs))
         .task("a", "noop", json!({}))
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap();
     let engine = dagctl::builder()
         .store(Arc::new(MemoryStore::new()))

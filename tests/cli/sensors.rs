@@ -40,7 +40,7 @@ fn waiting_dag(dir: &TempDir, mode: &str, soft_fail: bool) -> dagctl::engine::Da
             "command",
             json!({"bash_command": format!("sleep 0.2; touch {}", file.display())}),
         )
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap()
 }
 
@@ -119,7 +119,7 @@ async fn soft_fail_skips_on_timeout() {
             json!({"filepath": "/nonexistent/never", "poke_interval": "50ms", "timeout": "200ms", "soft_fail": true}),
         )
         .task_after("after", "noop", json!({}), &["wait"])
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap();
     let engine = engine(&dir, vec![dag]).await;
     let o = engine
@@ -132,7 +132,7 @@ async fn soft_fail_skips_on_timeout() {
 }
 
 fn watcher(failed_upstream: bool) -> Vec<dagctl::engine::Dag> {
-    let r = dagctl::registry();
+    let r = dagctl::shipped_operators();
     let upstream = DagBuilder::new("upstream")
         .task(
             "work",

@@ -6,7 +6,7 @@ use dagctl::engine::spec::{self, FileLoad};
 use dagctl::engine::{Kind, Pools, Schedule, TriggerRule};
 
 fn load_with(text: &str, pools: &Pools) -> FileLoad {
-    let registry = dagctl::registry();
+    let registry = dagctl::shipped_operators();
     spec::load_str(text, Path::new("t.yaml"), pools.env(&registry))
 }
 

@@ -162,7 +162,7 @@ async fn engine(dir: &std::path::Path, spill: bool) -> dagctl::Engine {
     std::fs::create_dir_all(dir.join("dags")).unwrap();
     std::fs::write(dir.join("dags/lib.yaml"), LIB_DAG).unwrap();
     let mut b = dagctl::engine::Engine::builder()
-        .registry(dagctl::registry())
+        .registry(dagctl::shipped_operators())
         .dags_folder(dir.join("dags"))
         .home(dir.join("home"))
         .operator(Push)

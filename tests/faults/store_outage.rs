@@ -24,11 +24,11 @@ async fn a_commit_lost_under_a_running_try_costs_it_no_retry() {
         .task("short", "noop", json!({}))
         .task("long", "command", json!({"bash_command": "sleep 1"}))
         .task_after("after", "noop", json!({}), &["short", "long"])
-        .build(&dagctl::registry())
+        .build(&dagctl::shipped_operators())
         .unwrap();
     let engine = Engine::builder()
         .home(dir.path())
-        .registry(dagctl::registry())
+        .registry(dagctl::shipped_operators())
         .store(store.clone() as Arc<dyn Store>)
         .dag(dag)
         .build()

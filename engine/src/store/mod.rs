@@ -180,6 +180,11 @@ pub struct TaskInstance {
     pub rendered_map_index: Option<String>,
 }
 
+/// What a handed try that waited `queued` while its task instance or run moved on (cleared,
+/// marked) says when a worker looking for tries ends it, in every store alike.
+pub(crate) const STALE_QUEUED: &str =
+    "never taken: its task instance or run moved on while it waited for a worker";
+
 /// One try of a task instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TryRecord {

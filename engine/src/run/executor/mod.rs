@@ -40,13 +40,13 @@ mod decide;
 mod expand;
 mod handed;
 mod isolated;
+mod lone_task;
 mod pool_slots;
 mod recover;
 mod run;
-mod serve;
 mod sharing;
 mod start;
-mod task_test;
+mod taken_tries;
 mod try_end;
 
 pub use isolated::Isolation;

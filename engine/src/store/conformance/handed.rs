@@ -221,5 +221,9 @@ pub(super) async fn check(s: &dyn Store) {
     );
     let a2 = s.tries(&key, Some("a")).await.unwrap().remove(1);
     assert_eq!(a2.try_number, 2);
-    assert_ne!(a2.state, TaskState::Running, "nobody runs a cleared try");
+    assert_eq!(
+        (a2.state, a2.error.as_deref(), a2.end_date),
+        (TaskState::Failed, Some(crate::store::STALE_QUEUED), Some(t)),
+        "nobody runs a cleared try: the take ends it, in every store"
+    );
 }

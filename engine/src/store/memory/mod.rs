@@ -77,6 +77,8 @@ fn key(a: &str, b: &str) -> RunIds {
     (a.to_string(), b.to_string())
 }
 
+use super::STALE_QUEUED;
+
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_run(
@@ -420,22 +422,34 @@ impl Store for MemoryStore {
         let tis = &*tis;
         let mut queued: Vec<(&RunIds, &mut TryRecord, &TaskInstance)> = Vec::new();
         for (k, run_tries) in tries.iter_mut() {
-            let running = runs.get(k).is_some_and(|r| r.state == RunState::Running);
-            if !running || !take.dag_ids.contains(&k.0) {
+            if !take.dag_ids.contains(&k.0) {
                 continue;
             }
+            let running = runs.get(k).is_some_and(|r| r.state == RunState::Running);
             let instances = tis.get(k).map(Vec::as_slice).unwrap_or_default();
             for t in run_tries.iter_mut() {
-                let waiting = instances.iter().find(|ti| {
-                    ti.task_id == t.task_id
-                        && ti.state == TaskState::Running
-                        && ti.try_number == t.try_number
-                        && take.pools.as_ref().is_none_or(|p| p.contains(&ti.pool))
-                });
-                if let Some(ti) = waiting
-                    && t.state == TaskState::Queued
-                {
-                    queued.push((k, t, ti));
+                if t.state != TaskState::Queued {
+                    continue;
+                }
+                let ti = instances.iter().find(|ti| ti.task_id == t.task_id);
+                if ti.is_some_and(|ti| take.pools.as_ref().is_some_and(|p| !p.contains(&ti.pool))) {
+                    continue;
+                }
+                match ti {
+                    Some(ti)
+                        if running
+                            && ti.state == TaskState::Running
+                            && ti.try_number == t.try_number =>
+                    {
+                        queued.push((k, t, ti));
+                    }
+                    // Stale (its instance or run moved on while it waited): ended, as the
+                    // SQL store ends it, so that it never comes back.
+                    _ => {
+                        t.state = TaskState::Failed;
+                        t.end_date = Some(take.at);
+                        t.error = Some(STALE_QUEUED.to_string());
+                    }
                 }
             }
         }

@@ -120,9 +120,7 @@ impl SqlStore {
                 }
                 None => {
                     sqlx::query(
-                        "UPDATE task_tries SET state = 'failed', end_date = $5, \
-                         error = 'never taken: its task instance or run moved on while it \
-                         waited for a worker' \
+                        "UPDATE task_tries SET state = 'failed', end_date = $5, error = $6 \
                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $3 \
                          AND try_number = $4 AND state = 'queued'",
                     )
@@ -131,6 +129,7 @@ impl SqlStore {
                     .bind(&task_id)
                     .bind(try_number)
                     .bind(to_micros(take.at))
+                    .bind(super::super::STALE_QUEUED)
                     .execute(&mut *tx)
                     .await
                     .map_err(db("ending a stale queued try"))?;
