@@ -3,7 +3,8 @@
 //! URL (`DAGCTL_DATA_URL` or `<home>/data`), opened on first use.
 
 use async_trait::async_trait;
-use dagctl_engine::{Store, XcomSpill};
+use dagctl_engine::XcomSpill;
+use dagctl_engine::store::ConnectionLookup;
 use object_store::ObjectStoreExt;
 use tokio::sync::OnceCell;
 
@@ -25,16 +26,14 @@ impl DataLocationSpill {
         }
     }
 
-    async fn location(&self, store: &dyn Store) -> Result<&Location, String> {
+    async fn location(&self, store: &dyn ConnectionLookup) -> Result<&Location, String> {
         self.location
             .get_or_try_init(|| async {
                 if let Some(name) = default_conn() {
                     let conn = store
-                        .connections()
+                        .connection(&name)
                         .await
                         .map_err(|e| e.to_string())?
-                        .into_iter()
-                        .find(|c| c.name == name)
                         .ok_or_else(|| format!("DAGCTL_DATA_CONN names no connection `{name}`"))?;
                     return open(&conn.url, &conn.extra).map_err(|e| e.to_string());
                 }
@@ -46,7 +45,12 @@ impl DataLocationSpill {
 
 #[async_trait]
 impl XcomSpill for DataLocationSpill {
-    async fn put(&self, store: &dyn Store, path: &str, bytes: Vec<u8>) -> Result<String, String> {
+    async fn put(
+        &self,
+        store: &dyn ConnectionLookup,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, String> {
         let loc = self.location(store).await?;
         loc.put_bytes(&loc.key(path), bytes)
             .await
@@ -54,7 +58,7 @@ impl XcomSpill for DataLocationSpill {
         Ok(format!("{}/{path}", loc.url.trim_end_matches('/')))
     }
 
-    async fn get(&self, store: &dyn Store, path: &str) -> Result<Vec<u8>, String> {
+    async fn get(&self, store: &dyn ConnectionLookup, path: &str) -> Result<Vec<u8>, String> {
         let loc = self.location(store).await?;
         loc.get_bytes(&loc.key(path))
             .await
@@ -62,7 +66,7 @@ impl XcomSpill for DataLocationSpill {
             .map_err(|e| e.to_string())
     }
 
-    async fn delete(&self, store: &dyn Store, path: &str) -> Result<(), String> {
+    async fn delete(&self, store: &dyn ConnectionLookup, path: &str) -> Result<(), String> {
         let loc = self.location(store).await?;
         match loc.store.delete(&loc.key(path)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),

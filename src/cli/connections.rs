@@ -11,6 +11,7 @@ use dagctl::engine::store::{Connection, is_secret_name, is_web_url, masked_extra
 
 use super::output::table;
 use super::{Global, print_json};
+use dagctl::engine::store::ConnectionLookup;
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectionsCommand {

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use arrow::array::RecordBatch;
-use dagctl::engine::Store;
 use dagctl::engine::store::{Connection, SqlStore};
 use dagctl::operators::registry;
 use dagctl::operators::storage::{Location, open};
 
 use super::Global;
+use dagctl::engine::store::ConnectionLookup;
 
 /// Where version `v` of `model` (production when `None`) keeps its files.
 pub(crate) async fn version_location(

@@ -17,6 +17,7 @@ use super::auth::may_act;
 use super::fault::{ApiResult, Fault};
 use super::{Shared, actions, grid};
 use crate::views::{self, RunView};
+use dagctl::engine::store::ConnectionLookup;
 
 pub fn routes() -> Router<Shared> {
     Router::new()

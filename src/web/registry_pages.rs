@@ -18,6 +18,7 @@ use super::fault::Fault;
 use super::html::{badge, escape, page, seg, table, time};
 use super::{Shared, chart};
 use crate::views;
+use dagctl::engine::store::ConnectionLookup;
 
 pub async fn variables(State(app): State<Shared>) -> Result<Html<String>, Fault> {
     let vars = app.store.variables().await?;

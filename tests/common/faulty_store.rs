@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use dagctl::engine::store::ConnectionLookup;
 use dagctl::engine::store::stats::StoreStats;
 use dagctl::engine::store::{
     Batch, CleanReport, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, EventConsumer,
@@ -195,9 +196,6 @@ impl Store for FaultyStore {
     ) -> Result<Vec<DatasetEvent>, StoreError> {
         self.inner.dataset_events(dataset, after).await
     }
-    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        self.inner.connections().await
-    }
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         self.inner.set_connection(connection).await
     }
@@ -217,5 +215,12 @@ impl Store for FaultyStore {
     }
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.delete_pool(name).await
+    }
+}
+
+#[async_trait]
+impl ConnectionLookup for FaultyStore {
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        self.inner.connections().await
     }
 }

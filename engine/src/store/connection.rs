@@ -2,6 +2,26 @@
 
 pub use super::sql::{is_web_url, redact_url};
 
+use super::StoreError;
+
+/// Reading the named connections: all that an extension resolving a connection needs of the
+/// state store (an [`XcomSpill`](crate::XcomSpill) reading `DAGCTL_DATA_CONN`, for one), so
+/// that it is given this and not the whole [`Store`](super::Store). Every store has it.
+#[async_trait::async_trait]
+pub trait ConnectionLookup: Send + Sync {
+    /// Every connection.
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
+
+    /// The connection named `name`, if there is one.
+    async fn connection(&self, name: &str) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .connections()
+            .await?
+            .into_iter()
+            .find(|c| c.name == name))
+    }
+}
+
 /// A named connection (as Airflow has): a URL and extra settings. It holds secrets, so its
 /// `Debug` shows neither the URL's password nor the values of secret-looking extras.
 #[derive(Clone, PartialEq, Eq)]

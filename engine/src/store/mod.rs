@@ -36,7 +36,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::state::{RunState, RunType, TaskState};
 
 pub use change::{Batch, Change};
-pub use connection::{Connection, is_secret_name, is_web_url, masked_extra, redact_url};
+pub use connection::{
+    Connection, ConnectionLookup, is_secret_name, is_web_url, masked_extra, redact_url,
+};
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use records::{Expect, PINNED_RUNS, Record, RecordStore, RecordWrite, pin_run};
@@ -334,7 +336,7 @@ pub struct RunFilter {
 /// Durable state: runs, task instances, tries, logs, Variables, XCom, pools, connections,
 /// and (through [`RecordStore`]) documents of extensions.
 #[async_trait]
-pub trait Store: RecordStore + Send + Sync + 'static {
+pub trait Store: RecordStore + ConnectionLookup + Send + Sync + 'static {
     /// Creates a run and its task instances (state `none`) in one transaction, recording that
     /// it consumes `consumes` (dataset events): each event starts at most one run of a DAG.
     ///
@@ -490,9 +492,6 @@ pub trait Store: RecordStore + Send + Sync + 'static {
         dataset: &str,
         after: Option<DateTime<Utc>>,
     ) -> Result<Vec<DatasetEvent>, StoreError>;
-
-    /// Every connection, by name.
-    async fn connections(&self) -> Result<Vec<Connection>, StoreError>;
 
     /// Creates or replaces a connection.
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError>;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::context::{Resources, TaskContext, TaskError};
+use crate::store::ConnectionLookup;
 use crate::store::Store;
 
 /// The largest XCom value kept in the state store, as JSON text.
@@ -52,12 +53,17 @@ fn inline_max() -> usize {
 #[async_trait]
 pub trait XcomSpill: Send + Sync + 'static {
     /// Stores `bytes` at `path`; returns where they went, for messages (no secrets in it).
-    async fn put(&self, store: &dyn Store, path: &str, bytes: Vec<u8>) -> Result<String, String>;
+    async fn put(
+        &self,
+        store: &dyn ConnectionLookup,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, String>;
     /// Reads back what [`put`](Self::put) stored at `path`.
-    async fn get(&self, store: &dyn Store, path: &str) -> Result<Vec<u8>, String>;
+    async fn get(&self, store: &dyn ConnectionLookup, path: &str) -> Result<Vec<u8>, String>;
     /// Removes what [`put`](Self::put) stored at `path` (`dagctl db clean`); one already gone
     /// is not an error. By default a spill cannot remove, and says so.
-    async fn delete(&self, store: &dyn Store, path: &str) -> Result<(), String> {
+    async fn delete(&self, store: &dyn ConnectionLookup, path: &str) -> Result<(), String> {
         let _ = store;
         Err(format!("this XCom location cannot remove `{path}`"))
     }
@@ -181,11 +187,16 @@ mod tests {
 
     #[async_trait]
     impl XcomSpill for Memory {
-        async fn put(&self, _: &dyn Store, path: &str, bytes: Vec<u8>) -> Result<String, String> {
+        async fn put(
+            &self,
+            _: &dyn ConnectionLookup,
+            path: &str,
+            bytes: Vec<u8>,
+        ) -> Result<String, String> {
             self.0.lock().unwrap().insert(path.into(), bytes);
             Ok(format!("memory:{path}"))
         }
-        async fn get(&self, _: &dyn Store, path: &str) -> Result<Vec<u8>, String> {
+        async fn get(&self, _: &dyn ConnectionLookup, path: &str) -> Result<Vec<u8>, String> {
             self.0
                 .lock()
                 .unwrap()

@@ -564,10 +564,6 @@ impl Store for MemoryStore {
         Ok(v)
     }
 
-    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        Ok(self.data().connections.values().cloned().collect())
-    }
-
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         self.data()
             .connections
@@ -605,5 +601,12 @@ impl Store for MemoryStore {
 
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         Ok(self.data().pools.remove(name).is_some())
+    }
+}
+
+#[async_trait]
+impl super::ConnectionLookup for MemoryStore {
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        Ok(self.data().connections.values().cloned().collect())
     }
 }

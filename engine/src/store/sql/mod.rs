@@ -369,10 +369,6 @@ impl Store for SqlStore {
         self.read_dataset_events(dataset, after).await
     }
 
-    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
-        self.read_connections().await
-    }
-
     async fn set_connection(&self, connection: &Connection) -> Result<(), StoreError> {
         admin::set_connection(&self.pool, &self.keys, connection).await
     }
@@ -396,5 +392,12 @@ impl Store for SqlStore {
 
     async fn delete_pool(&self, name: &str) -> Result<bool, StoreError> {
         admin::delete_pool(&self.pool, name).await
+    }
+}
+
+#[async_trait]
+impl super::ConnectionLookup for SqlStore {
+    async fn connections(&self) -> Result<Vec<Connection>, StoreError> {
+        self.read_connections().await
     }
 }

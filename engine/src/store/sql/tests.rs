@@ -2,6 +2,7 @@
 //! redaction.
 
 use super::*;
+use crate::store::ConnectionLookup;
 
 #[tokio::test]
 async fn conformance_on_a_sqlite_file() {
