@@ -105,6 +105,17 @@ impl Setup {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// `dagctl runs resume`, which must succeed; then the newest run.
+    fn resume_ok(&self) -> Value {
+        let out = self.cmd(&["runs", "resume"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.run_json(None)
+    }
+
     fn log(&self, run_id: &str, task: &str, try_number: u32) -> String {
         let out = self
             .cmd(&[
@@ -119,6 +130,16 @@ impl Setup {
             .unwrap();
         String::from_utf8(out.stdout).unwrap()
     }
+}
+
+/// The states of a task instance's tries, in order.
+fn try_states(ti: &Value) -> Vec<&str> {
+    ti["tries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["state"].as_str().unwrap())
+        .collect()
 }
 
 /// Kills `dagctl trigger` while `victim` runs, resumes with `resume_args`, and checks the run.
@@ -232,22 +253,11 @@ fn an_orphaned_try_without_retries_runs_again_at_once() {
     s.wait_for("t2.started.1");
     child.kill().unwrap();
     child.wait().unwrap();
-    let out = s.cmd(&["runs", "resume"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = s.run_json(None);
+    let run = s.resume_ok();
     assert_eq!(run["state"], "success");
     let t2 = common::task_instance(&run, "t2");
     assert_eq!(t2["state"], "success");
-    let states: Vec<&str> = t2["tries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["state"].as_str().unwrap())
-        .collect();
+    let states = try_states(t2);
     assert_eq!(states, ["orphaned", "success"]);
     // Resuming a finished run changes nothing.
     let again = s.cmd(&["runs", "resume"]).output().unwrap();
@@ -289,7 +299,7 @@ fn a_task_that_kills_its_process_fails_once_its_retries_are_used() {
     let k = common::task_instance(&run, "k");
     assert_eq!(k["state"], "failed");
     let tries = k["tries"].as_array().unwrap();
-    let states: Vec<&str> = tries.iter().map(|t| t["state"].as_str().unwrap()).collect();
+    let states = try_states(k);
     assert_eq!(states, ["orphaned", "failed", "failed"], "{tries:?}");
     for t in &tries[1..] {
         let error = t["error"].as_str().unwrap();
@@ -321,21 +331,10 @@ fn a_driver_killed_from_outside_again_and_again_never_fails_its_task() {
         resume.kill().unwrap();
         resume.wait().unwrap();
     }
-    let out = s.cmd(&["runs", "resume"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run = s.run_json(None);
+    let run = s.resume_ok();
     assert_eq!(run["state"], "success");
     let t1 = common::task_instance(&run, "t1");
-    let states: Vec<&str> = t1["tries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["state"].as_str().unwrap())
-        .collect();
+    let states = try_states(t1);
     assert_eq!(
         states,
         [

@@ -243,7 +243,9 @@ fn a_killed_backfill_recovers_to_the_crash_free_state() {
 }
 
 /// The registry as `models show --json` has it: (version, stage, data reference).
-fn registry(env: &Env) -> Vec<(u64, String, String)> {
+type Registry = Vec<(u64, String, String)>;
+
+fn registry(env: &Env) -> Registry {
     let m = env.json(&["models", "show", "churn_model", "--json"]);
     m["versions"]
         .as_array()
@@ -263,19 +265,25 @@ fn stages(env: &Env) -> Value {
     env.json(&["models", "show", "churn_model", "--json"])["model"]["stages"].clone()
 }
 
-#[test]
-fn the_shipped_loop_killed_mid_backfill_trains_every_day_once() {
+/// The backfill of the shipped loop from 2026-01-01 to `end`, and what it leaves on a home
+/// without crashes: the registry and the stages.
+fn shipped_backfill(end: &'static str) -> ([&'static str; 6], Registry, Value) {
     let args = [
         "backfill",
         "01_data_generation_pipeline",
         "--start",
         "2026-01-01",
         "--end",
-        "2026-01-02",
+        end,
     ];
     let base = Env::shipped();
     base.cmd(&args).assert().success();
-    let (base_registry, base_stages) = (registry(&base), stages(&base));
+    (args, registry(&base), stages(&base))
+}
+
+#[test]
+fn the_shipped_loop_killed_mid_backfill_trains_every_day_once() {
+    let (args, base_registry, base_stages) = shipped_backfill("2026-01-02");
     assert_eq!(base_registry.len(), 2);
     // Kill points in time: in DAG 01, in DAG 02 or 03 of the first day, in the second day.
     for delay in [150, 900, 2500] {
@@ -314,17 +322,7 @@ fn the_shipped_loop_killed_mid_backfill_trains_every_day_once() {
 /// a training is cut.
 #[test]
 fn thirty_random_kills_of_the_shipped_loop_leave_every_day_trained_once() {
-    let args = [
-        "backfill",
-        "01_data_generation_pipeline",
-        "--start",
-        "2026-01-01",
-        "--end",
-        "2026-01-03",
-    ];
-    let base = Env::shipped();
-    base.cmd(&args).assert().success();
-    let (base_registry, base_stages) = (registry(&base), stages(&base));
+    let (args, base_registry, base_stages) = shipped_backfill("2026-01-03");
     let seed: u64 = std::env::var("CAMPAIGN_SEED")
         .ok()
         .and_then(|s| s.parse().ok())

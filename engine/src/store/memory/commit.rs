@@ -119,10 +119,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 outcome,
                 at,
             } => {
-                if let Some(t) = tries
-                    .iter_mut()
-                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
-                {
+                if let Some(t) = try_mut(&mut tries, task_id, *try_number) {
                     t.outcome = Some(outcome.clone());
                     t.end_date = Some(*at);
                 }
@@ -131,10 +128,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 task_id,
                 try_number,
             } => {
-                if let Some(t) = tries
-                    .iter_mut()
-                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
-                {
+                if let Some(t) = try_mut(&mut tries, task_id, *try_number) {
                     t.state = TaskState::Queued;
                     t.worker_id.clear();
                     t.lease_until = None;
@@ -148,10 +142,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 duration,
                 error,
             } => {
-                if let Some(t) = tries
-                    .iter_mut()
-                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
-                {
+                if let Some(t) = try_mut(&mut tries, task_id, *try_number) {
                     t.state = *state;
                     t.end_date = Some(*at);
                     t.duration = Some(*duration);
@@ -247,10 +238,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 task_id,
                 try_number,
             } => {
-                if let Some(t) = tries
-                    .iter_mut()
-                    .find(|t| t.task_id == *task_id && t.try_number == *try_number)
-                {
+                if let Some(t) = try_mut(&mut tries, task_id, *try_number) {
                     t.blamed = true;
                 }
             }
@@ -393,4 +381,15 @@ fn is_running_try(t: &crate::store::TaskInstance) -> bool {
 fn same_task(a: &str, b: &str) -> bool {
     use crate::dag::mapping::task_of_instance;
     task_of_instance(a) == task_of_instance(b)
+}
+
+/// Try `try_number` of `task_id` among a run's tries.
+fn try_mut<'a>(
+    tries: &'a mut [TryRecord],
+    task_id: &str,
+    try_number: u32,
+) -> Option<&'a mut TryRecord> {
+    tries
+        .iter_mut()
+        .find(|t| t.task_id == task_id && t.try_number == try_number)
 }
