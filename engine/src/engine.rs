@@ -68,7 +68,8 @@ pub enum EngineError {
         /// What to do.
         hint: String,
     },
-    /// Bad trigger options.
+    /// Options the caller gave that cannot be used (a conf, a run id, a backfill range, a
+    /// state to mark): the caller's to fix; never an internal state.
     #[error("{0}")]
     BadOptions(String),
     /// An XCom value kept in the data location cannot be read back.

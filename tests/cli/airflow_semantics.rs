@@ -113,8 +113,20 @@ fn a_run_past_its_dagrun_timeout_fails_and_its_command_is_stopped() {
     };
     assert_eq!(state("sleepy"), "failed");
     assert_eq!(state("after"), "skipped");
-    // The command was killed: it never gets to write its marker.
-    std::thread::sleep(Duration::from_secs(5));
+    // The command was killed: no process of it is left to write its marker (a stopped one
+    // disappears within moments; one that ran on would still be sleeping).
+    let alive = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 6 && touch marker"])
+            .output()
+            .unwrap();
+        !out.stdout.is_empty()
+    };
+    let since = Instant::now();
+    while alive() && since.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(), "the stopped command ran on");
     let marker_anywhere = walk(env.dir.path()).iter().any(|p| p.ends_with("marker"));
     assert!(!marker_anywhere, "the stopped command ran on");
 }

@@ -164,12 +164,21 @@ async fn external_dag_sensor_waits_for_the_other_run_of_the_same_date() {
         logical_date: Some(date),
         ..Default::default()
     };
+    let mut events = engine.events();
     let w = {
         let e = Arc::clone(&engine);
         let o = opts();
         tokio::spawn(async move { e.trigger("watcher", o).await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // The sensor is running (its first try started) before the upstream runs: it must wait.
+    loop {
+        match events.recv().await.expect("the watcher's events") {
+            dagctl::engine::Event::Task {
+                dag_id, try_number, ..
+            } if dag_id == "watcher" && try_number >= 1 => break,
+            _ => {}
+        }
+    }
     let up = engine.trigger("upstream", opts()).await.unwrap();
     assert_eq!(up.state, RunState::Success);
     let w = w.await.unwrap().unwrap();

@@ -218,10 +218,12 @@ impl Engine {
                     }
                 }
                 let updated = |d: &str| group.iter().any(|e| e.dataset == d);
-                if !condition.evaluate(&updated) {
+                // A condition met names at least one event: the newest gives the run its date.
+                let newest = group.iter().max_by_key(|e| (e.created_at, e.seq));
+                let Some(newest) = newest.filter(|_| condition.evaluate(&updated)) else {
                     break;
-                }
-                match self.create_dataset_run(&dag, &group).await {
+                };
+                match self.create_dataset_run(&dag, &group, newest).await {
                     Ok(run) => created.push(run),
                     // Another process consumed one of the events first: read them again.
                     Err(EngineError::Store(crate::StoreError::AlreadyExists { .. })) => {}
@@ -232,15 +234,13 @@ impl Engine {
         Ok(created)
     }
 
+    /// The run of `dag` consuming `group`, dated by its `newest` event's producer.
     async fn create_dataset_run(
         &self,
         dag: &Dag,
         group: &[DatasetEvent],
+        newest: &DatasetEvent,
     ) -> Result<DagRun, EngineError> {
-        let newest = group
-            .iter()
-            .max_by_key(|e| (e.created_at, e.seq))
-            .ok_or_else(|| EngineError::BadOptions("no dataset event".into()))?;
         let producer_key = RunKey::new(&newest.dag_id, &newest.run_id);
         let producer = self.store.run(&producer_key).await?;
         let logical_date = producer
