@@ -6,7 +6,7 @@ use super::{now, run, ti};
 use crate::state::{RunState, TaskState};
 use crate::store::{Batch, Change, RunKey, Store};
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let t = now();
     let mut r = run("o1");
     r.dag_id = "blame".into();

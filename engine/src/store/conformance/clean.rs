@@ -9,7 +9,7 @@ use crate::store::{Batch, Change, CleanReport, RunFilter, RunKey, Store, pin_run
 /// Where `c_ok`'s XCom value was kept, as its stored reference says.
 const SPILLED: &str = "xcom/old/c_ok/a/try-1/return_value.json";
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let t = now();
     let old = t - chrono::Duration::days(10);
     let make = |dag: &'static str, id: &'static str, state: RunState, ended| async move {
@@ -121,7 +121,7 @@ pub(super) async fn check(s: &dyn Store) {
 
 /// Old dataset events go once no consumer waits for them, with their consumptions; an event
 /// a consumer has not consumed stays, and so does every consumption of an event still there.
-pub(super) async fn events(s: &dyn Store) {
+pub(crate) async fn events(s: &dyn Store) {
     use crate::store::{DatasetEvent, EventConsumer, EventsCleaned};
     let t = now();
     let old = t - chrono::Duration::days(10);

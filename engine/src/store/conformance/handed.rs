@@ -5,7 +5,7 @@ use super::{now, run, ti};
 use crate::state::{RunState, TaskState};
 use crate::store::{Batch, Change, RunKey, Store, StoreError, TakeQueued};
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let t = now();
     let mut r = run("h1");
     r.dag_id = "handed".into();

@@ -6,7 +6,7 @@ use crate::store::{Batch, Change, Store, StoreError};
 
 /// One driver per run: acquiring, the run limit, the owner guard, release and takeover;
 /// DAG flags.
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     use crate::store::{RunClaim, RunKey};
     let t = now();
     for id in ["q1", "q2"] {

@@ -4,16 +4,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
 
-mod blame;
-mod clean;
+pub(crate) mod blame;
+pub(crate) mod clean;
 mod consumption;
-mod handed;
-mod lifecycle;
-mod mapped;
-mod records;
-mod run_filter;
+pub(crate) mod handed;
+pub(crate) mod lifecycle;
+pub(crate) mod mapped;
+pub(crate) mod records;
+pub(crate) mod run_filter;
 pub(crate) mod stats;
-mod task_limit;
+pub(crate) mod task_limit;
 
 use super::{Batch, Change, DagRun, RunFilter, RunKey, Store, StoreError, TaskInstance};
 use crate::run::NewRun;
@@ -53,6 +53,12 @@ pub(super) fn ti(id: &str) -> TaskInstance {
 
 /// Runs the suite against `s` (which must be empty).
 pub async fn check(s: &dyn Store) {
+    core(s).await;
+    properties(s).await;
+}
+
+/// Runs, commits and reads of the core of the store.
+pub(crate) async fn core(s: &dyn Store) {
     s.create_run(&run("r1"), &[ti("a"), ti("b")], &[])
         .await
         .unwrap();
@@ -423,7 +429,10 @@ pub async fn check(s: &dyn Store) {
     );
     assert!(s.delete_pool("gpu").await.unwrap());
     assert!(s.pools().await.unwrap().is_empty());
+}
 
+/// The properties checked after the core ones, each on data of its own.
+async fn properties(s: &dyn Store) {
     records::check(s).await;
     lifecycle::check(s).await;
     task_limit::check(s).await;
@@ -436,7 +445,38 @@ pub async fn check(s: &dyn Store) {
     run_filter::check(s).await;
 }
 
-#[tokio::test]
-async fn conformance_in_memory() {
-    check(&super::MemoryStore::new()).await;
+/// One test per property, each on an empty store that `$store` makes (an expression giving
+/// `(guard, store)`; the guard, a temporary folder say, lives as long as the test), so that a
+/// failing property does not hide the others. The whole suite in a row ([`check`]) still runs
+/// where an empty store costs more (PostgreSQL).
+macro_rules! one_test_per_property {
+    ($store:expr) => {
+        one_test_per_property!(@each $store;
+            core => $crate::store::conformance::core,
+            records => $crate::store::conformance::records::check,
+            lifecycle => $crate::store::conformance::lifecycle::check,
+            task_limit => $crate::store::conformance::task_limit::check,
+            mapped => $crate::store::conformance::mapped::check,
+            handed => $crate::store::conformance::handed::check,
+            blame => $crate::store::conformance::blame::check,
+            clean => $crate::store::conformance::clean::check,
+            clean_events => $crate::store::conformance::clean::events,
+            stats => $crate::store::conformance::stats::check,
+            run_filter => $crate::store::conformance::run_filter::check);
+    };
+    (@each $store:expr; $($name:ident => $check:path),*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                #[allow(clippy::let_unit_value)]
+                let (_guard, s) = $store;
+                $check(&s).await;
+            }
+        )*
+    };
+}
+pub(crate) use one_test_per_property;
+
+mod in_memory {
+    one_test_per_property!(((), crate::store::MemoryStore::new()));
 }

@@ -2,7 +2,7 @@
 
 use crate::store::{Store, StoreError};
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     use crate::store::{Expect, RecordWrite};
     let w = |key: &str, v: serde_json::Value, expect| RecordWrite {
         collection: "models".into(),

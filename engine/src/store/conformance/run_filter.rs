@@ -8,7 +8,7 @@ use crate::state::RunType;
 use crate::store::{RunFilter, Store};
 use crate::timetable::DataInterval;
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let day = |d: i64| {
         chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 1, 0, 0, 0).unwrap() + Duration::days(d)
     };

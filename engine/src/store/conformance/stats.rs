@@ -10,7 +10,7 @@ use crate::state::{RunState, RunType, TaskState};
 use crate::store::stats::{StoreStats, computed};
 use crate::store::{Batch, Change, Store};
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let t = now();
     let lease = t + chrono::Duration::seconds(60);
     let claim = |task: &str, queued: bool| Change::Claim {

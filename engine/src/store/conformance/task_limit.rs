@@ -8,7 +8,7 @@ use super::{now, run, ti};
 use crate::state::TaskState;
 use crate::store::{Batch, Change, RunKey, Store};
 
-pub(super) async fn check(s: &dyn Store) {
+pub(crate) async fn check(s: &dyn Store) {
     let t = now();
     for id in ["m1", "m2"] {
         let mut r = run(id);

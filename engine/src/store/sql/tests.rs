@@ -4,6 +4,17 @@
 use super::*;
 use crate::store::ConnectionLookup;
 
+/// The conformance suite on SQLite files, a test per property.
+mod sqlite_conformance {
+    use super::SqlStore;
+    use crate::store::conformance::one_test_per_property;
+    one_test_per_property!({
+        let dir = tempfile::tempdir().unwrap();
+        let url = SqlStore::default_url(dir.path());
+        (dir, SqlStore::connect(&url).await.unwrap())
+    });
+}
+
 #[tokio::test]
 async fn conformance_on_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
