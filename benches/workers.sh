@@ -7,6 +7,12 @@
 #   cargo build --release && benches/workers.sh [RUNS] [TASKS]
 # WORKER_ARGS adds worker flags (`--concurrency 1000`: every try runs where its run is driven;
 # the default 16 hands the rest of a wide run's tries to the other workers).
+# LIMITS: `default` (the DAG's default max_active_tasks, 16, as users run it), `raised`
+# (max_active_tasks = RUNS × TASKS, no task limit), a number (that limit; MAX_ACTIVE_TASKS=N is
+# the same), or `both` (the default: default and raised, each reported).
+# Beside each figure: the CPU that PostgreSQL (the server and its backends) and the workers spent
+# per task instance, read from the kernel's accounting before and after (the figure that carries
+# to bigger machines), and how many task instances a second one database core would then serve.
 # The PostgreSQL server is the test suite's (scripts/pg-server.sh: loopback, fsync=off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,13 +22,33 @@ work=$(mktemp -d); chmod 755 "$work"  # the postgres user enters it
 trap 'scripts/pg-server.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 eval "$(scripts/pg-server.sh start "$work/pg" 2>/dev/null)"
 pg=$DAGCTL_TEST_PG_URL
-mkdir -p "$work/dags"
-{
-  echo "dag_id: wide"; echo "max_active_runs: $runs"; echo "max_active_tasks: ${MAX_ACTIVE_TASKS:-$((runs * tasks))}"; echo "tasks:"
-  for i in $(seq 1 "$tasks"); do echo "  n$i: {operator: noop}"; done
-} > "$work/dags/wide.yaml"
+# The DAG with the limit of a configuration: `default` writes none (the shipped default).
+write_dag() {
+  mkdir -p "$work/dags"
+  {
+    echo "dag_id: wide"; echo "max_active_runs: $runs"
+    case $1 in
+      default) ;;
+      raised) echo "max_active_tasks: $((runs * tasks))" ;;
+      *) echo "max_active_tasks: $1" ;;
+    esac
+    echo "tasks:"
+    for i in $(seq 1 "$tasks"); do echo "  n$i: {operator: noop}"; done
+  } > "$work/dags/wide.yaml"
+}
 export DAGCTL_DAGS_FOLDER=$work/dags DAGCTL_FERNET_KEY=dGhpcy1pcy10aGUtdGVzdC1rZXktb2YtMzItYnl0ZXM=
 now() { date +%s.%N; }
+ticks=$(getconf CLK_TCK)
+# CPU seconds of a process and of the children it reaped (utime stime cutime cstime).
+cpu_of() { awk -v t="$ticks" '{ s = 0; for (i = 14; i <= 17; i++) s += $i; printf "%.3f", s / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# PostgreSQL's CPU: the postmaster with the backends it reaped, plus the live backends.
+pg_cpu() {
+  local pm total
+  pm=$(head -1 "$work/pg/data/postmaster.pid")
+  total=$(cpu_of "$pm")
+  for c in $(pgrep -P "$pm"); do total=$(python3 -c "print($total + $(cpu_of "$c"))"); done
+  echo "$total"
+}
 
 queue() { # store URL, home
   for r in $(seq 1 "$runs"); do
@@ -30,11 +56,20 @@ queue() { # store URL, home
   done
 }
 
+LIMITS=${LIMITS:-${MAX_ACTIVE_TASKS:-both}}
+for limits in $( [ "$LIMITS" = both ] && echo "default raised" || echo "$LIMITS" ); do
+write_dag "$limits"
+case $limits in
+  default) label="max_active_tasks 16 (default)" ;;
+  raised) label="max_active_tasks $((runs * tasks)) (raised)" ;;
+  *) label="max_active_tasks $limits" ;;
+esac
 for n in 1 2 3; do
-  db=bench_workers_$n
-  psql -q "$pg" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null
+  db=bench_workers_${limits}_$n
+  psql -q "$pg" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1
   url=${pg%/*}/$db
   queue "$url" "$work/cli"
+  pg0=$(pg_cpu)
   t0=$(now)
   pids=()
   for w in $(seq 1 "$n"); do
@@ -45,15 +80,24 @@ for n in 1 2 3; do
     sleep 0.02
   done
   t1=$(now)
+  pg1=$(pg_cpu)
+  wcpu=0
+  for p in "${pids[@]}"; do wcpu=$(python3 -c "print($wcpu + $(cpu_of "$p"))"); done
   kill -TERM "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true
   busy=$(psql -tAq "$url" -c "SELECT count(DISTINCT worker_id) FROM task_tries")
   handed=$(psql -tAq "$url" -c "SELECT count(*) FROM task_tries WHERE handed = 1")
-  python3 -c "n=$runs*$tasks; s=$t1-$t0; print(f'PostgreSQL, $n worker(s): {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s ($busy worker(s) ran tries, $handed handed between workers)')"
+  python3 -c "
+n=$runs*$tasks; s=$t1-$t0; pg=($pg1-$pg0)*1000/n; w=$wcpu*1000/n
+print(f'PostgreSQL, $n worker(s), $label: {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s '
+      f'($busy worker(s) ran tries, $handed handed between workers); CPU per task: '
+      f'PostgreSQL {pg:.2f} ms, workers {w:.2f} ms; one database core: ~{1000/max(pg, 1e-9):,.0f} tasks/s')"
+done
 done
 
+write_dag default
 home=$work/sqlite
 queue "sqlite://$home/dagctl.db" "$home"
 t0=$(now)
 DAGCTL_HOME=$home "$bin" runs resume >/dev/null
 t1=$(now)
-python3 -c "n=$runs*$tasks; s=$t1-$t0; print(f'SQLite, one runs resume: {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s')"
+python3 -c "n=$runs*$tasks; s=$t1-$t0; print(f'SQLite, one runs resume, max_active_tasks 16 (default): {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s')"
