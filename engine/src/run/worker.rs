@@ -104,7 +104,21 @@ pub fn is_orphan(worker_id: &str, lease_until: Option<DateTime<Utc>>, now: DateT
             .unwrap_or_else(|e| e.into_inner())
             .contains(worker_id);
     }
-    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+    !process_runs(pid)
+}
+
+/// Whether process `pid` of this machine still runs: a killed process its parent has not
+/// reaped yet (a zombie, or one being torn down) runs nothing and counts as gone.
+fn process_runs(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // `pid (comm) state …`: the name may hold spaces and parentheses, the state follows the
+    // last `)`.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X' | 'x'))
 }
 
 #[cfg(test)]
@@ -130,5 +144,33 @@ mod tests {
             !is_orphan("elsewhere:1:1", lease, now),
             "another host, lease valid"
         );
+    }
+
+    // A driver killed with SIGKILL that its parent has not reaped yet is gone already: its
+    // runs are taken over at once, not after its lease.
+    #[test]
+    fn a_killed_process_not_yet_reaped_is_gone() {
+        let now = Utc::now();
+        let lease = Some(now + chrono::Duration::seconds(30));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let id = format!("{}:{}:1", hostname(), child.id());
+        assert!(
+            !is_orphan(&id, lease, now),
+            "a live process of this machine"
+        );
+        child.kill().unwrap();
+        // Not waited for: a zombie until then (polled: the kernel takes a moment).
+        let since = std::time::Instant::now();
+        while !is_orphan(&id, lease, now) {
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(5),
+                "still alive"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.wait();
     }
 }
