@@ -14,12 +14,16 @@
 # per task instance, read from the kernel's accounting before and after (the figure that carries
 # to bigger machines), and how many task instances a second one database core would then serve.
 # The PostgreSQL server is the test suite's (scripts/pg-server.sh: loopback, fsync=off).
+# PG_STATS=1 loads pg_stat_statements and prints, after each figure, the statements that took
+# the most server time (calls and time per task instance; PG_STATS_WIDTH characters of each).
+# WORKERS lists the worker counts to measure (default "1 2 3").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/target/release/dagctl
 runs=${1:-20}; tasks=${2:-50}
 work=$(mktemp -d); chmod 755 "$work"  # the postgres user enters it
 trap 'scripts/pg-server.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+[ "${PG_STATS:-0}" = 1 ] && export PG_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
 eval "$(scripts/pg-server.sh start "$work/pg" 2>/dev/null)"
 pg=$DAGCTL_TEST_PG_URL
 # The DAG with the limit of a configuration: `default` writes none (the shipped default).
@@ -64,11 +68,14 @@ case $limits in
   raised) label="max_active_tasks $((runs * tasks)) (raised)" ;;
   *) label="max_active_tasks $limits" ;;
 esac
-for n in 1 2 3; do
+for n in ${WORKERS:-1 2 3}; do
   db=bench_workers_${limits}_$n
   psql -q "$pg" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null 2>&1
   url=${pg%/*}/$db
   queue "$url" "$work/cli"
+  if [ "${PG_STATS:-0}" = 1 ]; then
+    psql -q "$url" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   pg0=$(pg_cpu)
   t0=$(now)
   pids=()
@@ -91,6 +98,13 @@ n=$runs*$tasks; s=$t1-$t0; pg=($pg1-$pg0)*1000/n; w=$wcpu*1000/n
 print(f'PostgreSQL, $n worker(s), $label: {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s '
       f'($busy worker(s) ran tries, $handed handed between workers); CPU per task: '
       f'PostgreSQL {pg:.2f} ms, workers {w:.2f} ms; one database core: ~{1000/max(pg, 1e-9):,.0f} tasks/s')"
+  if [ "${PG_STATS:-0}" = 1 ]; then
+    psql -q "$url" -P pager=off -c "SELECT round(calls::numeric / $((runs * tasks)), 2) AS calls_per_ti,
+        round((total_exec_time / $((runs * tasks)))::numeric, 4) AS ms_per_ti, rows,
+        left(regexp_replace(query, '\s+', ' ', 'g'), ${PG_STATS_WIDTH:-110}) AS query
+      FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+      ORDER BY total_exec_time DESC LIMIT 15"
+  fi
 done
 done
 

@@ -3,7 +3,8 @@
 #   eval "$(scripts/pg-server.sh start DIR)"   prints DAGCTL_TEST_PG_URL to export
 #   scripts/pg-server.sh stop DIR
 # It uses the newest PostgreSQL under /usr/lib/postgresql, installing Debian's package when
-# there is none. Trust authentication on loopback only; the data lives in DIR.
+# there is none. Trust authentication on loopback only; the data lives in DIR. PG_OPTS adds
+# server settings (`-c shared_preload_libraries=pg_stat_statements` for a bench's profile).
 set -euo pipefail
 cmd=${1:?start|stop}; dir=${2:?state folder}
 mkdir -p "$dir"; dir=$(cd "$dir" && pwd)
@@ -27,5 +28,5 @@ rm -rf "$dir/data"
 as_pg "$bin/initdb" -D "$dir/data" -A trust -U dagctl >/dev/null
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off" start >&2
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off ${PG_OPTS:-}" start >&2
 echo "export DAGCTL_TEST_PG_URL=postgres://dagctl@127.0.0.1:$port/postgres"

@@ -1,7 +1,7 @@
 //! Workers serving pools (`dagctl worker --pools`), as processes on one PostgreSQL store:
 //! each task runs on a worker serving its pool, whichever worker drives its run; a worker
 //! killed with SIGKILL in the middle of a taken try loses it to another without using a
-//! retry, and nothing succeeds twice.
+//! retry, and nothing succeeds twice; a pool's slots hold across the workers.
 
 use crate::common;
 
@@ -89,22 +89,8 @@ fn each_task_runs_on_a_worker_serving_its_pool() {
         }
     }
     // `--concurrency 2` and `gpu: 2`: never more than two trainings at once.
-    let span = |t: &Value| {
-        let s = chrono::DateTime::parse_from_rfc3339(t["start_date"].as_str().unwrap())
-            .unwrap()
-            .timestamp_micros() as f64
-            / 1e6;
-        (s, s + t["duration_s"].as_f64().unwrap())
-    };
-    for t in &trains {
-        let (s, _) = span(t);
-        let at_once = trains
-            .iter()
-            .map(span)
-            .filter(|(s2, e2)| *s2 <= s && s < *e2)
-            .count();
-        assert!(at_once <= 2, "{at_once} trainings at once");
-    }
+    let most = most_at_once(&trains);
+    assert!(most <= 2, "{most} trainings at once");
     let lines = common::line_counts(&d.out());
     assert_eq!(lines.len(), 18, "{lines:?}");
     assert!(lines.values().all(|n| *n == 1), "{lines:?}");
@@ -193,4 +179,77 @@ fn a_killed_pool_worker_loses_its_tries_without_using_a_retry() {
     assert_eq!(lines.len(), 12, "{lines:?}");
     let repeats: usize = lines.values().map(|n| n - 1).sum();
     assert!(repeats <= orphaned, "{lines:?}");
+}
+
+/// The most tries of `tries` (with `start_date` and `duration_s`) running at one instant.
+fn most_at_once(tries: &[Value]) -> usize {
+    let span = |t: &Value| {
+        let s = chrono::DateTime::parse_from_rfc3339(t["start_date"].as_str().unwrap())
+            .unwrap()
+            .timestamp_micros() as f64
+            / 1e6;
+        (s, s + t["duration_s"].as_f64().unwrap())
+    };
+    let spans: Vec<(f64, f64)> = tries.iter().map(span).collect();
+    spans
+        .iter()
+        .map(|(s, _)| spans.iter().filter(|(s2, e2)| s2 <= s && s < e2).count())
+        .max()
+        .unwrap_or(0)
+}
+
+// A pool's slots hold across the deployment, as Airflow's do: three workers serving every
+// pool, with 2 try slots each (the driver of the runs hands the other tries to the others),
+// never run more than the pool's 4 tries at once (pools held per process would let 6 run),
+// read from the tries' own start and end stamps.
+#[test]
+fn a_pool_of_four_slots_shared_by_three_workers_never_runs_a_fifth_try() {
+    let Some(d) = Deployment::new("poolshared", "") else {
+        return;
+    };
+    let mut dag = String::from("dag_id: wide\nmax_active_runs: 10\nmax_active_tasks: 64\ntasks:\n");
+    for i in 0..12 {
+        dag.push_str(&format!(
+            "  t{i}:\n    operator: command\n    bash_command: 'sleep 0.3; echo \"{{{{ run_id }}}} t{i}\" >> {}'\n    pool: gpu\n",
+            d.out().display()
+        ));
+    }
+    std::fs::write(d.dir.path().join("dags/d.yaml"), dag).unwrap();
+    std::fs::write(d.dir.path().join("dags/pools.yaml"), "gpu: 4\n").unwrap();
+    for i in 0..3 {
+        d.ok(&["trigger", "wide", "--run-id", &format!("w{i}"), "--no-wait"]);
+    }
+    let workers: Vec<Child> = (0..3)
+        .map(|w| {
+            d.spawn(
+                &format!("w{w}"),
+                &["worker", "--poll", "200ms", "--concurrency", "2"],
+            )
+        })
+        .collect();
+    let runs = d.wait_finished(3, Duration::from_secs(120));
+    for (w, child) in workers.into_iter().enumerate() {
+        assert!(stop(child), "{}", d.log(&format!("w{w}")));
+    }
+    assert!(runs.iter().all(|r| r["state"] == "success"), "{runs:?}");
+    let mut all = Vec::new();
+    let mut workers_used = std::collections::HashSet::new();
+    for r in &runs {
+        let run = r["run_id"].as_str().unwrap();
+        for (task, tries) in d.tries(run) {
+            assert_eq!(tries.len(), 1, "{run}.{task}: {tries:?}");
+            workers_used.insert(pid_of(tries[0]["worker_id"].as_str().unwrap()));
+            all.extend(tries);
+        }
+    }
+    assert_eq!(all.len(), 36);
+    let most = most_at_once(&all);
+    assert!(most <= 4, "{most} tries of a pool of 4 slots ran at once");
+    assert!(most >= 2, "the pool's slots were used in parallel: {most}");
+    assert!(
+        workers_used.len() >= 2,
+        "the runs were shared by the workers: {workers_used:?}"
+    );
+    let lines = common::line_counts(&d.out());
+    assert_eq!(lines.len(), 36, "{lines:?}");
 }

@@ -261,6 +261,27 @@ impl Driver {
             if !in_scope || self.inflight.contains(&key) || self.done.contains(&key) {
                 continue;
             }
+            // A run another live process drives is held, as its executor would find after a
+            // read and a refused acquire — which workers polling each other's runs paid for
+            // on every turn.
+            if matches!(self.scope, Scope::All)
+                && run.state == RunState::Running
+                && let Some(o) = run
+                    .owner
+                    .as_ref()
+                    .filter(|o| o.worker_id != self.engine.worker_id())
+                    .filter(|o| !is_orphan(&o.worker_id, Some(o.until), now))
+            {
+                let busy = RunError::Busy {
+                    dag_id: run.dag_id.clone(),
+                    run_id: run.run_id.clone(),
+                    worker: o.worker_id.clone(),
+                    until: o.until.to_rfc3339(),
+                };
+                self.report.held.push((key.clone(), busy.to_string()));
+                self.done.insert(key);
+                continue;
+            }
             let Some(r) = room.get_mut(&run.dag_id) else {
                 self.leave(key, "its DAG is not loaded (see `dagctl validate`)".into());
                 continue;

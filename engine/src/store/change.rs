@@ -13,8 +13,9 @@ pub enum Change {
     /// Claims a task instance that is not running or finished (`none`, `scheduled`, `queued`,
     /// `up_for_retry` or `deferred`; the executor has checked its trigger rule): sets it `running` with
     /// `try_number` and writes the try row `running` with the worker and lease. Its outcome (claimed or not,
-    /// if someone else was first, or if the DAG has `max_active_tasks` task instances running
-    /// in all its runs together) is returned by [`Store::commit`](super::Store::commit).
+    /// if someone else was first, or if a limit is reached — the DAG's `max_active_tasks`, the
+    /// task's `max_active_tis_per_dag`, its pool's slots — counted across every run and
+    /// process sharing the store) is returned by [`Store::commit`](super::Store::commit).
     Claim {
         /// The task.
         task_id: String,
@@ -29,6 +30,10 @@ pub enum Change {
         /// The task's `max_active_tis_per_dag`: the claim loses while that many instances of
         /// the task run across the DAG's runs (checked in the claim's transaction).
         max_active_tis_per_dag: Option<u32>,
+        /// The task's pool, by name and size in slots: the claim loses while the pool's
+        /// running task instances, across all DAGs and processes, hold more slots than its
+        /// size less the task's (checked in the claim's transaction). `None`: not checked.
+        pool: Option<(String, u32)>,
         /// Lease expiry.
         lease_until: DateTime<Utc>,
         /// Now.

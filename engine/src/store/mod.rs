@@ -21,6 +21,7 @@ mod memory;
 mod metric_counts;
 mod records;
 mod rows;
+mod signals;
 mod sql;
 mod sql_records;
 mod sqlite_commit;
@@ -42,6 +43,7 @@ pub use connection::{
 pub use error::StoreError;
 pub use memory::MemoryStore;
 pub use records::{Expect, PINNED_RUNS, Record, RecordStore, RecordWrite, pin_run};
+pub use signals::Signal;
 pub use sql::SqlStore;
 
 /// A DAG run.
@@ -454,6 +456,13 @@ pub trait Store: RecordStore + ConnectionLookup + Send + Sync + 'static {
     /// from the ordinary reads; SQL stores answer with aggregate queries.
     async fn stats(&self, now: DateTime<Utc>) -> Result<stats::StoreStats, StoreError> {
         stats::computed(self, now).await
+    }
+
+    /// What other processes sharing this store commit, as it happens ([`Signal`]): a
+    /// process waiting for a slot, a handed try or an outcome wakes on it instead of
+    /// polling. `None` (the default) when the store sends none; its processes poll.
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<Signal>> {
+        None
     }
 
     /// The log of try `try_number` of `task_id` in the run `run`, chunks joined.

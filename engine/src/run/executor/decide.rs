@@ -166,6 +166,8 @@ impl RunExec<'_> {
                 worker_id: self.ex.worker.as_str().to_string(),
                 max_active_tasks: self.dag.max_active_tasks,
                 max_active_tis_per_dag: policy.max_active_tis_per_dag,
+                // Pools hold across every process sharing the store, as the DAG's limits do.
+                pool: Some((policy.pool.clone(), self.ex.pools.size(&policy.pool))),
                 lease_until,
                 at: now,
                 queued,

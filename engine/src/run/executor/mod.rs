@@ -48,6 +48,7 @@ mod sharing;
 mod start;
 mod taken_tries;
 mod try_end;
+mod wakes;
 
 pub use isolated::Isolation;
 use pool_slots::Acquire;
@@ -192,17 +193,13 @@ pub struct Executor {
     runs: RunControl,
     /// The secrets masker and when it was loaded: reloaded when older than [`MASKER_TTL`].
     masker: Arc<tokio::sync::Mutex<Option<LoadedMasker>>>,
-    /// Told when a try of this executor ends: runs whose claims `max_active_tasks` refused
-    /// look again then. (Not the pools' `freed`, which a refused claim also signals: runs
-    /// refused in turn would wake each other without end.)
-    try_ended: tokio::sync::Notify,
+    /// Where this process's waiters wake when a try ends, is handed off or its outcome is
+    /// recorded, here or (through the store's signals) elsewhere.
+    wakes: Arc<wakes::Wakes>,
     /// Set when this process shares tries with other workers ([`Executor::share_tries`]).
     sharing: std::sync::OnceLock<sharing::Sharing>,
     /// How a try runs in a process of its own ([`Executor::isolate_with`]).
     isolation: std::sync::OnceLock<Isolation>,
-    /// Per run executed in this process: where workers of this process deliver the outcomes
-    /// of its handed tries (other processes' outcomes are polled for).
-    inboxes: Mutex<std::collections::HashMap<crate::store::RunKey, Arc<sharing::Inbox>>>,
     /// The runs this process is executing (one execution per run and process).
     driving: Mutex<std::collections::HashSet<crate::store::RunKey>>,
     /// When this process last renewed its tries' leases: one renewal per heartbeat for the
@@ -279,11 +276,10 @@ impl Executor {
             worker: Arc::new(WorkerId::new()),
             clock,
             masker: Arc::default(),
-            try_ended: tokio::sync::Notify::new(),
+            wakes: Arc::default(),
             sharing: std::sync::OnceLock::new(),
             isolation: std::sync::OnceLock::new(),
             renewed: Mutex::new(None),
-            inboxes: Mutex::default(),
             driving: Mutex::default(),
         }
     }
@@ -300,8 +296,7 @@ impl Executor {
     /// tries that workers of this process record (registered until
     /// [`Executor::forget_inbox`]).
     fn inbox(&self, run: &crate::store::RunKey) -> Arc<sharing::Inbox> {
-        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(inboxes.entry(run.clone()).or_default())
+        self.wakes.inbox(run)
     }
 
     /// Marks `run` as executed by this process until the mark is dropped; `None` if it is
@@ -316,18 +311,12 @@ impl Executor {
 
     /// Stops delivering to `inbox` for `run` (its driver is done with it).
     fn forget_inbox(&self, run: &crate::store::RunKey, inbox: &Arc<sharing::Inbox>) {
-        let mut inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
-        if inboxes.get(run).is_some_and(|w| Arc::ptr_eq(w, inbox)) {
-            inboxes.remove(run);
-        }
+        self.wakes.forget_inbox(run, inbox);
     }
 
     /// Gives the driver of `run`, if it is in this process, an outcome just recorded.
     fn deliver(&self, run: &crate::store::RunKey, outcome: sharing::Delivered) {
-        let inboxes = self.inboxes.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(inbox) = inboxes.get(run) {
-            inbox.put(outcome);
-        }
+        self.wakes.deliver(run, outcome);
     }
 
     /// Renews the leases of this process's running tries, unless that was done less than

@@ -1,4 +1,5 @@
-//! Pool slots in use by this process.
+//! Pool slots in use by this process: a gate before the claim, whose transaction counts
+//! the slots of every process sharing the store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,14 +32,18 @@ impl PoolSlots {
         }
     }
 
-    pub(super) fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
-        let size = self
-            .sizes
+    /// The size of `pool` in slots (an unknown pool has the default pool's size).
+    pub(super) fn size(&self, pool: &str) -> u32 {
+        self.sizes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(pool)
             .copied()
-            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS);
+            .unwrap_or(crate::pools::DEFAULT_POOL_SLOTS)
+    }
+
+    pub(super) fn try_acquire(&self, pool: &str, n: u32) -> Acquire {
+        let size = self.size(pool);
         if n > size {
             return Acquire::TooBig(size);
         }

@@ -97,6 +97,10 @@ pub(super) struct Claimed {
 /// How often a run with tries handed to other processes looks at the store for their end.
 const HANDED_POLL: Duration = Duration::from_millis(300);
 
+/// How often a run whose claim a limit refused looks at the store, where no signal says
+/// that a slot freed.
+const EXTERNAL_POLL: Duration = Duration::from_millis(200);
+
 pub(super) type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
 
 /// The execution of one run.
@@ -246,6 +250,8 @@ impl<'a> RunExec<'a> {
         let mut joins: JoinSet<TryDone> = JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
         let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
+        let freed = self.ex.wakes.freed(&self.dag.id);
+        self.ex.wakes.listen(self.ex.store.as_ref());
         let deadline = self.deadline();
         loop {
             let now = self.ex.clock.now();
@@ -376,20 +382,22 @@ impl<'a> RunExec<'a> {
                 _ = self.ex.pools.freed.notified(), if blocked.pool => {}
                 // In line for one of the DAG's task slots, given back by a try that ended.
                 _ = self.dag_slots.wait(), if blocked.dag => {}
-                // A claim lost to `max_active_tasks` is free again as soon as another run's
-                // try ends: at once when it ends in this process, else (another process)
-                // look at the store shortly — for as long as tasks wait so, not only right
-                // after the claim was lost (they waited for the next heartbeat, 5 s).
-                _ = self.ex.try_ended.notified(), if external => {
+                // A claim a limit refused (`max_active_tasks`, `max_active_tis_per_dag`, a
+                // pool) may win once a try of the DAG ends, here or in another process (the
+                // store's signal); where the store sends none, look at it regularly.
+                _ = freed.notified(), if external => {
                     self.look_elsewhere().await?;
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)), if external => {
+                _ = tokio::time::sleep(self.ex.wakes.fallback(EXTERNAL_POLL)), if external => {
                     self.look_elsewhere().await?;
                 }
-                // Handed tries: at once when a worker of this process recorded one, else
-                // (another process) look at the store regularly.
+                // Handed tries: at once when a worker of this process recorded one, or one
+                // of another process did (the store's signal), else look regularly.
                 _ = self.inbox.wake.notified(), if handed => self.delivered(),
-                _ = tokio::time::sleep(HANDED_POLL), if handed => {
+                _ = self.inbox.elsewhere.notified(), if handed => {
+                    self.look_elsewhere().await?;
+                }
+                _ = tokio::time::sleep(self.ex.wakes.fallback(HANDED_POLL)), if handed => {
                     self.look_elsewhere().await?;
                 }
                 // A release between our claim attempt and this wait is not remembered by

@@ -96,6 +96,8 @@ pub(super) struct Inbox {
     outcomes: std::sync::Mutex<Vec<Delivered>>,
     /// Told when an outcome arrives.
     pub(super) wake: tokio::sync::Notify,
+    /// Told when a worker of another process recorded one (the store has it).
+    pub(super) elsewhere: tokio::sync::Notify,
 }
 
 impl Inbox {

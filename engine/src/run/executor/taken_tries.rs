@@ -74,6 +74,7 @@ impl Executor {
         };
         let mut served = Served::default();
         let mut wait = FIRST_WAIT;
+        self.wakes.listen(self.store.as_ref());
         let mut next_beat = tokio::time::Instant::now() + self.config.heartbeat;
         loop {
             self.write_unwritten(&mut served).await;
@@ -85,7 +86,7 @@ impl Executor {
             wait = if took > 0 {
                 FIRST_WAIT
             } else {
-                (wait * 2).min(sharing.config.poll.max(FIRST_WAIT))
+                (wait * 2).min(self.wakes.fallback(sharing.config.poll.max(FIRST_WAIT)))
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -103,6 +104,8 @@ impl Executor {
                     self.flush_logs(&mut served).await;
                 }
                 _ = sharing.wake.notified(), if sharing.free() > 0 => {}
+                // Another process handed a try off (the store's signal).
+                _ = self.wakes.queued.notified(), if sharing.free() > 0 => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }

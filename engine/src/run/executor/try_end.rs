@@ -191,7 +191,9 @@ impl RunExec<'_> {
         };
         self.running -= 1;
         self.release_slot(done.idx);
-        self.ex.try_ended.notify_waiters();
+        // One run of the DAG whose claim a limit refused looks again (a slot freed lets one
+        // claim win; others wake as more end).
+        self.ex.wakes.freed(&self.dag.id).notify_one();
         self.try_done(done);
     }
 

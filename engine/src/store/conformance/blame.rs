@@ -25,6 +25,7 @@ pub(crate) async fn check(s: &dyn Store) {
                 worker_id: "gone".into(),
                 max_active_tasks: 16,
                 max_active_tis_per_dag: None,
+                pool: None,
                 lease_until: t,
                 at: t,
                 queued: false,

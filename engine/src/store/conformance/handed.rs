@@ -26,6 +26,7 @@ pub(crate) async fn check(s: &dyn Store) {
         worker_id: "driver".into(),
         max_active_tasks: 16,
         max_active_tis_per_dag: None,
+        pool: None,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
         queued,

@@ -45,6 +45,7 @@ pub(crate) async fn check(s: &dyn Store) {
         worker_id: "w1".into(),
         max_active_tasks,
         max_active_tis_per_dag: cap,
+        pool: None,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
         queued,

@@ -10,6 +10,7 @@ mod consumption;
 pub(crate) mod handed;
 pub(crate) mod lifecycle;
 pub(crate) mod mapped;
+pub(crate) mod pool_limit;
 pub(crate) mod records;
 pub(crate) mod run_filter;
 pub(crate) mod stats;
@@ -73,6 +74,7 @@ pub(crate) async fn core(s: &dyn Store) {
         worker_id: "w1".into(),
         max_active_tasks: 16,
         max_active_tis_per_dag: None,
+        pool: None,
         lease_until: now + chrono::Duration::seconds(30),
         at: now,
         queued: false,
@@ -314,6 +316,7 @@ pub(crate) async fn core(s: &dyn Store) {
             worker_id: nasty.into(),
             max_active_tasks: 16,
             max_active_tis_per_dag: None,
+            pool: None,
             lease_until: now,
             at: now,
             queued: false,
@@ -436,6 +439,7 @@ async fn properties(s: &dyn Store) {
     records::check(s).await;
     lifecycle::check(s).await;
     task_limit::check(s).await;
+    pool_limit::check(s).await;
     mapped::check(s).await;
     handed::check(s).await;
     blame::check(s).await;
@@ -456,6 +460,7 @@ macro_rules! one_test_per_property {
             records => $crate::store::conformance::records::check,
             lifecycle => $crate::store::conformance::lifecycle::check,
             task_limit => $crate::store::conformance::task_limit::check,
+            pool_limit => $crate::store::conformance::pool_limit::check,
             mapped => $crate::store::conformance::mapped::check,
             handed => $crate::store::conformance::handed::check,
             blame => $crate::store::conformance::blame::check,

@@ -19,6 +19,7 @@ pub(crate) async fn check(s: &dyn Store) {
         worker_id: "w_stats".into(),
         max_active_tasks: 16,
         max_active_tis_per_dag: None,
+        pool: None,
         lease_until: lease,
         at: t,
         queued,

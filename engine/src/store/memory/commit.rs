@@ -35,6 +35,16 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             .filter(|t| same_task(&t.task_id, task) && is_running_try(t))
             .count()
     };
+    // …and the slots a pool's running instances hold in every DAG's other runs.
+    let pool_used_elsewhere = |pool: &str| -> u64 {
+        d.tis
+            .iter()
+            .filter(|(key, _)| **key != k)
+            .flat_map(|(_, tis)| tis)
+            .filter(|t| t.pool == pool && is_running_try(t))
+            .map(|t| u64::from(t.pool_slots))
+            .sum()
+    };
     let mut counted = Vec::new();
     for change in &batch.changes {
         match change {
@@ -44,10 +54,23 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 worker_id,
                 max_active_tasks,
                 max_active_tis_per_dag,
+                pool,
                 lease_until,
                 at,
                 queued,
             } => {
+                let pool_room = pool.as_ref().is_none_or(|(name, size)| {
+                    let here: u64 = tis
+                        .iter()
+                        .filter(|t| t.pool == *name && is_running_try(t))
+                        .map(|t| u64::from(t.pool_slots))
+                        .sum();
+                    let slots = tis
+                        .iter()
+                        .find(|t| t.task_id == *task_id)
+                        .map_or(1, |t| u64::from(t.pool_slots));
+                    pool_used_elsewhere(name) + here + slots <= u64::from(*size)
+                });
                 let running = running_elsewhere + tis.iter().filter(|t| is_running_try(t)).count();
                 let same_task = |t: &&crate::store::TaskInstance| {
                     same_task(&t.task_id, task_id) && is_running_try(t)
@@ -55,7 +78,8 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 let task_running =
                     running_elsewhere_of(task_id) + tis.iter().filter(same_task).count();
                 let room = running < *max_active_tasks as usize
-                    && max_active_tis_per_dag.is_none_or(|cap| task_running < cap as usize);
+                    && max_active_tis_per_dag.is_none_or(|cap| task_running < cap as usize)
+                    && pool_room;
                 let ti = tis.iter_mut().find(|t| t.task_id == *task_id);
                 let won = match ti {
                     Some(ti)

@@ -82,6 +82,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orphan blame",
         include_str!("../migrations/0015_orphan_blame.sql"),
     ),
+    (
+        16,
+        "running task instances by pool",
+        include_str!("../migrations/0016_running_by_pool.sql"),
+    ),
 ];
 
 /// Whether SQLite reported the database locked or busy (another process is writing).
@@ -278,6 +283,8 @@ impl SqlStore {
             committer: None,
             reader: None,
             keys: std::sync::Arc::new(keys),
+            listener: (backend == Backend::Postgres)
+                .then(|| std::sync::Arc::new(super::listen::Listener::new(&url))),
         };
         // Two processes opening a new database at once (a scheduler starting while
         // `dagctl runs list` runs) can find it locked while the other sets it up: try again.
@@ -316,6 +323,7 @@ impl SqlStore {
             committer: Some(std::sync::Arc::new(committer)),
             reader: Some(std::sync::Arc::new(reader)),
             keys: std::sync::Arc::new(keys.clone()),
+            listener: None,
         })
     }
 

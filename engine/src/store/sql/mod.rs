@@ -14,6 +14,7 @@
 //! - this file: [`SqlStore`], transactions, and the [`Store`] impl — the writes that go
 //!   through [`super::statements`] are here, plain queries dispatch to the files below;
 //! - `connect`: store URLs, connecting, and the numbered migrations;
+//! - `listen`: the signals other processes hear (`NOTIFY`, one listening connection);
 //! - `write`: the write path, on SQLite's committer or bound in one PostgreSQL transaction;
 //! - `fetch`: reading rows on SQLite's read connection or the pool, one decoder for both;
 //! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
@@ -26,6 +27,7 @@ mod admin;
 mod clean;
 mod connect;
 mod fetch;
+mod listen;
 mod reads;
 mod stats;
 mod take;
@@ -65,6 +67,8 @@ pub struct SqlStore {
     reader: Option<std::sync::Arc<super::sqlite_read::Reader>>,
     /// The keys that seal Variables and connections.
     keys: std::sync::Arc<Keyring>,
+    /// PostgreSQL: where this process hears the [`super::Signal`]s of the others.
+    listener: Option<std::sync::Arc<listen::Listener>>,
 }
 
 pub(super) fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
@@ -117,6 +121,25 @@ impl SqlStore {
         }
         Ok(batch)
     }
+}
+
+/// The advisory locks a batch's claims take on PostgreSQL: their DAG's, then their pools' by
+/// name (none without claims).
+fn claim_locks(batch: &Batch) -> Vec<statements::Stmt> {
+    let mut claims = false;
+    let mut pools = std::collections::BTreeSet::new();
+    for change in &batch.changes {
+        if let super::Change::Claim { pool, .. } = change {
+            claims = true;
+            pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
+        }
+    }
+    if !claims {
+        return Vec::new();
+    }
+    std::iter::once(statements::dag_lock(&batch.dag_id))
+        .chain(pools.into_iter().map(statements::pool_lock))
+        .collect()
 }
 
 pub(super) const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
@@ -258,15 +281,31 @@ impl Store for SqlStore {
             batch
         };
         let mut stmts = statements(batch);
-        if self.backend == Backend::Postgres
-            && batch
-                .changes
+        if self.listener.is_some() {
+            // Before the claims and their locks (see `statements`): sent at the commit.
+            let first_claim = stmts
                 .iter()
-                .any(|c| matches!(c, super::Change::Claim { .. }))
-        {
-            // Claims count the DAG's running instances (`max_active_tasks`): serialize that
-            // count per DAG, as `acquire_run` does for runs.
-            stmts.insert(0, statements::dag_lock(&batch.dag_id));
+                .position(|s| s.role == statements::Role::ClaimUpdate)
+                .unwrap_or(stmts.len());
+            let notify: Vec<_> = super::Signal::of_batch(batch)
+                .iter()
+                .map(listen::notify)
+                .collect();
+            stmts.splice(first_claim..first_claim, notify);
+        }
+        if self.backend == Backend::Postgres {
+            // Claims count the running instances of their DAG and pool: serialize those
+            // counts per DAG and pool (the DAG's first, then the pools by name, in every
+            // transaction alike), as `acquire_run` does for runs. SQLite's `BEGIN IMMEDIATE`
+            // serializes every write already. The locks are taken just before the first
+            // claim, so that they are held for the claims and the commit only.
+            let locks = claim_locks(batch);
+            if let Some(first) = stmts
+                .iter()
+                .position(|s| s.role == statements::Role::ClaimUpdate)
+            {
+                stmts.splice(first..first, locks);
+            }
         }
         let done = self.write(stmts).await?;
         if done.unchanged {
@@ -315,6 +354,10 @@ impl Store for SqlStore {
 
     async fn take_queued(&self, take: &TakeQueued) -> Result<Vec<TakenTry>, StoreError> {
         self.take_queued_tries(take).await
+    }
+
+    fn signals(&self) -> Option<tokio::sync::broadcast::Receiver<super::Signal>> {
+        self.listener.as_ref()?.subscribe()
     }
 
     async fn log(

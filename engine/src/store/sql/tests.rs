@@ -136,10 +136,88 @@ async fn conformance_on_postgresql() {
     let s = keyless.with_keyring(keys.clone());
     crate::store::conformance::check(&s).await;
     seeded_counts_are_the_rows_counts(&s).await;
-    drop(s);
+    signals_reach_the_other_processes(s, &url).await;
     // Reconnecting applies no migration twice.
     let s = SqlStore::connect(&url).await.unwrap().with_keyring(keys);
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
+}
+
+/// What one store commits reaches another store's subscribers (another process), once its
+/// transaction commits, and only then; the listener stops with its store.
+async fn signals_reach_the_other_processes(s: SqlStore, url: &str) {
+    use crate::store::{Batch, Change, Signal};
+    use std::time::Duration;
+    let other = SqlStore::connect(url).await.unwrap();
+    let mut rx = s.signals().expect("PostgreSQL sends signals");
+    let next = |rx: &mut tokio::sync::broadcast::Receiver<Signal>| {
+        let mut rx = rx.resubscribe();
+        async move {
+            tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                .await
+                .expect("a signal within 10 s")
+                .unwrap()
+        }
+    };
+    // The listener says it (re)connected: whatever waits looks once.
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
+        Signal::Missed
+    );
+    let at = chrono::Utc::now();
+    let batch = |changes| Batch {
+        dag_id: "d".into(),
+        run_id: "r1".into(),
+        changes,
+    };
+    let end = Change::EndTry {
+        task_id: "a".into(),
+        try_number: 1,
+        state: crate::state::TaskState::Success,
+        at,
+        duration: Duration::from_millis(1),
+        error: None,
+    };
+    // A batch that fails (its guard) sends nothing; the next one's signals arrive.
+    let failed = batch(vec![
+        Change::Owned {
+            worker_id: "nobody".into(),
+        },
+        end.clone(),
+    ]);
+    assert!(other.commit(&failed).await.is_err());
+    let waiting = next(&mut rx);
+    other
+        .commit(&batch(vec![
+            end,
+            Change::Outcome {
+                task_id: "b".into(),
+                try_number: 1,
+                outcome: serde_json::json!({}),
+                at,
+            },
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(waiting.await, Signal::TryEnded { dag_id: "d".into() });
+    assert_eq!(
+        rx.recv().await.unwrap(),
+        Signal::TryEnded { dag_id: "d".into() }
+    );
+    assert_eq!(
+        rx.recv().await.unwrap(),
+        Signal::Outcome {
+            run: RunKey::new("d", "r1")
+        }
+    );
+    // The last clone of the store gone, its listener stops.
+    drop(s);
+    assert!(matches!(
+        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await,
+        Ok(Err(tokio::sync::broadcast::error::RecvError::Closed))
+    ));
 }
 
 #[test]

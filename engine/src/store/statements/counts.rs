@@ -68,9 +68,9 @@ impl<'a> Counts<'a> {
     /// batches of runs in one shard then lock the same rows in the same order (PostgreSQL
     /// would otherwise find them deadlocked). A run's duration (its row says which) comes
     /// after.
-    pub(super) fn finish(self, out: &mut Vec<Stmt>) {
+    pub(super) fn finish(&mut self, out: &mut Vec<Stmt>) {
         let dag = || text(&self.batch.dag_id);
-        for ((name, label), (n, micros)) in self.adds {
+        for ((name, label), (n, micros)) in std::mem::take(&mut self.adds) {
             out.push(Stmt {
                 sql: mc::ADD.as_str(),
                 params: vec![
@@ -84,10 +84,10 @@ impl<'a> Counts<'a> {
                 role: Role::Plain,
             });
         }
-        if self.run_ended {
+        if std::mem::take(&mut self.run_ended) {
             out.push(Stmt {
                 sql: mc::ADD_RUN_SECONDS.as_str(),
-                params: vec![dag(), text(&self.batch.run_id), self.shard],
+                params: vec![dag(), text(&self.batch.run_id), self.shard.clone()],
                 role: Role::Plain,
             });
         }

@@ -6,7 +6,8 @@ mod counts;
 mod outside;
 
 pub(in crate::store) use outside::{
-    acquire_run, dag_lock, new_run, new_task_instances, register_dag, set_paused, set_variable,
+    acquire_run, dag_lock, new_run, new_task_instances, pool_lock, register_dag, set_paused,
+    set_variable,
 };
 
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ pub(super) enum Param {
 
 /// What the committer must do with a statement besides running it.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Role {
+pub(in crate::store) enum Role {
     Plain,
     /// The conditional update of a claim: one changed row means the claim won.
     ClaimUpdate,
@@ -118,10 +119,29 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
 
 /// The statements of a batch, in order. A claim is an update and an insert: the committer
 /// runs the insert only if the update changed a row (the claim won).
+///
+/// The counters come before the first claim when nothing after it is counted (the
+/// executor's batches: ends, then claims): on PostgreSQL the claims take the locks that
+/// serialize the limits' counts ([`dag_lock`], [`pool_lock`]) just before the first claim, and
+/// hold them to the commit, so the fewer statements after them the better. No two such
+/// transactions wait for each other: the counter rows written before a lock are written by
+/// each before its lock; after it, only the claims' own rows and the lag counters, which
+/// nothing writes before a lock. (A batch counted after its claims writes its counters after
+/// them, as every batch once did.)
 pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(batch.changes.len() + 4);
     let mut counts = counts::Counts::new(batch);
-    for change in &batch.changes {
+    let is_claim = |c: &Change| matches!(c, Change::Claim { .. });
+    let first_claim = batch.changes.iter().position(is_claim);
+    let counted_after_claims = first_claim.is_some_and(|i| {
+        batch.changes[i..]
+            .iter()
+            .any(|c| !is_claim(c) && super::metric_counts::counted(c).is_some())
+    });
+    for (i, change) in batch.changes.iter().enumerate() {
+        if Some(i) == first_claim && !counted_after_claims {
+            counts.finish(&mut out);
+        }
         statements_of(batch, change, &mut out);
         counts.after(change, &mut out);
     }
@@ -145,6 +165,7 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                 worker_id,
                 max_active_tasks,
                 max_active_tis_per_dag,
+                pool,
                 lease_until,
                 at,
                 queued,
@@ -158,18 +179,18 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                     Param::Int(i64::from(*try_number) - 1),
                     Param::Int(i64::from(*max_active_tasks)),
                 ];
-                let sql = match max_active_tis_per_dag {
-                    Some(cap) => {
-                        // A mapped instance (`task[i]`) counts with its task's others.
-                        let task = crate::dag::mapping::task_of_instance(task_id);
-                        params.push(Param::Int(i64::from(*cap)));
-                        params.push(text(task));
-                        params.push(text(&format!("{task}[")));
-                        params.push(Param::Int(task.len() as i64 + 1));
-                        CLAIM_UPDATE_TASK_CAP.as_str()
-                    }
-                    None => CLAIM_UPDATE.as_str(),
-                };
+                if let Some(cap) = max_active_tis_per_dag {
+                    // A mapped instance (`task[i]`) counts with its task's others.
+                    let task = crate::dag::mapping::task_of_instance(task_id);
+                    params.push(Param::Int(i64::from(*cap)));
+                    params.push(text(task));
+                    params.push(text(&format!("{task}[")));
+                    params.push(Param::Int(task.len() as i64 + 1));
+                }
+                if let Some((_, size)) = pool {
+                    params.push(Param::Int(i64::from(*size)));
+                }
+                let sql = claim_update(max_active_tis_per_dag.is_some(), pool.is_some());
                 out.push(Stmt {
                     sql,
                     params,
@@ -427,32 +448,48 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
     }
 }
 
-/// The conditional update of a claim; built once, as the claimable states come from
-/// [`crate::state::TaskState::CLAIMABLE`].
-static CLAIM_UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| claim_update(""));
+/// The conditional update of a claim: the DAG's running instances (`$7`: `max_active_tasks`),
+/// with a task cap (`max_active_tis_per_dag`, `$8`) the task's running instances too (`$9`,
+/// and its mapped instances `$9[…`: `$10`, `$11` characters long), with a pool the slots its
+/// running instances hold (the pool's size is the next parameter). Each of the four forms is
+/// built once, as the claimable states come from [`crate::state::TaskState::CLAIMABLE`]; the
+/// counts read only the index of running rows, the task cap's the rows too.
+fn claim_update(task_cap: bool, pool: bool) -> &'static str {
+    static FORMS: [std::sync::LazyLock<String>; 4] = [
+        std::sync::LazyLock::new(|| claim_update_sql(false, false)),
+        std::sync::LazyLock::new(|| claim_update_sql(true, false)),
+        std::sync::LazyLock::new(|| claim_update_sql(false, true)),
+        std::sync::LazyLock::new(|| claim_update_sql(true, true)),
+    ];
+    FORMS[usize::from(task_cap) + 2 * usize::from(pool)].as_str()
+}
 
-/// The same for a task with `max_active_tis_per_dag` (`$8`): the task's running instances
-/// (`$9`, and its mapped instances `$9[…`: `$10`, `$11` characters long) are counted too (only
-/// then: the count reads rows, the DAG-wide one only its index).
-static CLAIM_UPDATE_TASK_CAP: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    claim_update(
-        " AND (SELECT COUNT(*) FROM task_instances \
-         WHERE dag_id = $1 AND (task_id = $9 OR substr(task_id, 1, CAST($11 AS INTEGER)) = $10) \
-         AND state = 'running' AND try_number > 0) < $8",
-    )
-});
-
-fn claim_update(extra: &str) -> String {
-    format!(
+fn claim_update_sql(task_cap: bool, pool: bool) -> String {
+    let mut sql = format!(
         "UPDATE task_instances SET state = 'running', try_number = $3, \
          start_date = COALESCE(start_date, $4), next_attempt_at = NULL \
          WHERE dag_id = $1 AND run_id = $2 AND task_id = $5 AND try_number = $6 \
          AND state IN ({}) \
          AND (SELECT COUNT(*) FROM task_instances \
-              WHERE dag_id = $1 AND state = 'running' AND try_number > 0) < $7\
-         {extra}",
+              WHERE dag_id = $1 AND state = 'running' AND try_number > 0) < $7",
         claimable_states()
-    )
+    );
+    if task_cap {
+        sql.push_str(
+            " AND (SELECT COUNT(*) FROM task_instances \
+             WHERE dag_id = $1 AND (task_id = $9 OR substr(task_id, 1, CAST($11 AS INTEGER)) = $10) \
+             AND state = 'running' AND try_number > 0) < $8",
+        );
+    }
+    if pool {
+        let size = if task_cap { "$12" } else { "$8" };
+        sql.push_str(&format!(
+            " AND (SELECT COALESCE(SUM(p.pool_slots), 0) FROM task_instances p \
+             WHERE p.pool = task_instances.pool AND p.state = 'running' AND p.try_number > 0) \
+             + task_instances.pool_slots <= {size}"
+        ));
+    }
+    sql
 }
 
 /// `$1`, `$2`, …: the parameter names of the statements, to bind by name without formatting.

@@ -136,6 +136,15 @@ pub(in crate::store) fn dag_lock(dag_id: &str) -> Stmt {
     }
 }
 
+/// Serializes the claims that count a pool's running instances (PostgreSQL).
+pub(in crate::store) fn pool_lock(pool: &str) -> Stmt {
+    Stmt {
+        sql: "SELECT pg_advisory_xact_lock(hashtext($1))",
+        params: vec![text(&format!("pool\u{1f}{pool}"))],
+        role: Role::Plain,
+    }
+}
+
 /// Records a DAG the first time an engine sees it.
 pub(in crate::store) fn register_dag(dag_id: &str, paused: bool, now: DateTime<Utc>) -> Stmt {
     Stmt {
