@@ -35,7 +35,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// The signals a committed batch sends, each once.
+    /// The signals a committed batch sends, each once: the ends of tries.
     pub(crate) fn of_batch(batch: &Batch) -> Vec<Signal> {
         let mut out = Vec::new();
         let mut push = |s: Signal| {
@@ -43,18 +43,14 @@ impl Signal {
                 out.push(s);
             }
         };
+        // Hand-offs and outcomes are not sent yet: the process that records them wakes its
+        // own waiters already, and a signal heard back by that process cost a store read per
+        // handed try; they wait for signals that name the try.
         for change in &batch.changes {
-            match change {
-                Change::EndTry { .. } => push(Signal::TryEnded {
+            if let Change::EndTry { .. } = change {
+                push(Signal::TryEnded {
                     dag_id: batch.dag_id.clone(),
-                }),
-                Change::Claim { queued: true, .. } | Change::Requeue { .. } => {
-                    push(Signal::TryQueued)
-                }
-                Change::Outcome { .. } => push(Signal::Outcome {
-                    run: RunKey::new(batch.dag_id.clone(), batch.run_id.clone()),
-                }),
-                _ => {}
+                });
             }
         }
         out

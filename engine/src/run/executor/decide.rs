@@ -124,6 +124,7 @@ impl RunExec<'_> {
             }
             debug_assert!(self.slots[idx].try_number < u32::MAX);
             if self.running + self.handed.len() + claims.len() >= self.dag.max_active_tasks as usize
+                || (self.probing && !claims.is_empty())
             {
                 break;
             }
@@ -166,8 +167,13 @@ impl RunExec<'_> {
                 worker_id: self.ex.worker.as_str().to_string(),
                 max_active_tasks: self.dag.max_active_tasks,
                 max_active_tis_per_dag: policy.max_active_tis_per_dag,
-                // Pools hold across every process sharing the store, as the DAG's limits do.
-                pool: Some((policy.pool.clone(), self.ex.pools.size(&policy.pool))),
+                // Configured pools hold across every process sharing the store, as the
+                // DAG's limits do.
+                pool: self
+                    .ex
+                    .pools
+                    .configured(&policy.pool)
+                    .map(|size| (policy.pool.clone(), size)),
                 lease_until,
                 at: now,
                 queued,

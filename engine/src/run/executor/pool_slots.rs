@@ -32,6 +32,19 @@ impl PoolSlots {
         }
     }
 
+    /// The size of `pool` if it is configured (`pools.yaml`, `dagctl pools set`): such a pool
+    /// holds across every process sharing the store. The implicit default pool holds per
+    /// process: held across processes, its 128 slots made the runs of wide DAGs send refused
+    /// claims at every wake-up once it was full (a per-process gate for a full pool, as
+    /// [`super::dag_slots`] is for a DAG, is what would lift this).
+    pub(super) fn configured(&self, pool: &str) -> Option<u32> {
+        self.sizes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(pool)
+            .copied()
+    }
+
     /// The size of `pool` in slots (an unknown pool has the default pool's size).
     pub(super) fn size(&self, pool: &str) -> u32 {
         self.sizes

@@ -115,6 +115,10 @@ pub(super) struct RunExec<'a> {
     pub(super) logs: RunningLogs,
     /// Tasks claimed by another worker (a lost claim): polled until they finish.
     pub(super) external: Vec<usize>,
+    /// A claim of this run lost (a limit was reached, or another worker was first): the
+    /// next turns send one claim at a time until one wins, not every ready task's again
+    /// (a run of 50 ready tasks under a full pool sent 50 refused claims per wake-up).
+    pub(super) probing: bool,
     /// Tries handed to other workers (see [`super::sharing`]): polled until their
     /// outcome is recorded or their worker is gone.
     pub(super) handed: Vec<Handed>,
@@ -297,6 +301,9 @@ impl<'a> RunExec<'a> {
                     return Err(e);
                 }
             };
+            if !won.is_empty() {
+                self.probing = won.contains(&false);
+            }
             for (c, won) in claims.into_iter().zip(won) {
                 let (idx, try_number) = (c.idx, c.try_number);
                 if won && c.queued {
@@ -397,7 +404,7 @@ impl<'a> RunExec<'a> {
                 _ = self.inbox.elsewhere.notified(), if handed => {
                     self.look_elsewhere().await?;
                 }
-                _ = tokio::time::sleep(self.ex.wakes.fallback(HANDED_POLL)), if handed => {
+                _ = tokio::time::sleep(HANDED_POLL), if handed => {
                     self.look_elsewhere().await?;
                 }
                 // A release between our claim attempt and this wait is not remembered by

@@ -212,6 +212,7 @@ impl Executor {
             events: Vec::new(),
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
+            probing: false,
             handed: Vec::new(),
             inbox,
             callbacks: JoinSet::new(),

@@ -203,15 +203,15 @@ async fn signals_reach_the_other_processes(s: SqlStore, url: &str) {
         .unwrap();
     assert_eq!(waiting.await, Signal::TryEnded { dag_id: "d".into() });
     assert_eq!(
-        rx.recv().await.unwrap(),
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap(),
         Signal::TryEnded { dag_id: "d".into() }
     );
-    assert_eq!(
-        rx.recv().await.unwrap(),
-        Signal::Outcome {
-            run: RunKey::new("d", "r1")
-        }
-    );
+    // Sent once per batch (the outcome, recorded by the process that wakes its own driver,
+    // sends none): nothing else is pending.
+    assert!(rx.try_recv().is_err());
     // The last clone of the store gone, its listener stops.
     drop(s);
     assert!(matches!(
