@@ -61,6 +61,14 @@ impl Pools {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
+    /// Whether `name` was declared (`pools.yaml`, `dagctl pools set`), not only the implicit
+    /// `default_pool` every deployment has.
+    pub fn declared(&self, name: &str) -> bool {
+        self.0.get(name).is_some_and(|p| {
+            name != DEFAULT_POOL || Pools::default().0.get(DEFAULT_POOL) != Some(p)
+        })
+    }
+
     /// Adds or replaces a pool.
     pub fn set(&mut self, name: impl Into<String>, pool: Pool) {
         self.0.insert(name.into(), pool);
@@ -152,5 +160,29 @@ impl Pools {
             defaults: &[],
             root: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_pools_a_user_wrote_are_declared() {
+        let implicit = Pools::default();
+        assert!(
+            !implicit.declared(DEFAULT_POOL),
+            "the implicit default pool"
+        );
+        assert!(!implicit.declared("gpu"), "an unknown pool");
+        let (pools, diags) = Pools::load_str("gpu: 2\n", Path::new("pools.yaml"));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(pools.declared("gpu"));
+        assert!(!pools.declared(DEFAULT_POOL));
+        let (pools, _) = Pools::load_str("default_pool: 64\n", Path::new("pools.yaml"));
+        assert!(
+            pools.declared(DEFAULT_POOL),
+            "a default pool the user sized"
+        );
     }
 }

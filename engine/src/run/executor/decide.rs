@@ -167,12 +167,12 @@ impl RunExec<'_> {
                 worker_id: self.ex.worker.as_str().to_string(),
                 max_active_tasks: self.dag.max_active_tasks,
                 max_active_tis_per_dag: policy.max_active_tis_per_dag,
-                // Configured pools hold across every process sharing the store, as the
+                // Declared pools hold across every process sharing the store, as the
                 // DAG's limits do.
                 pool: self
                     .ex
                     .pools
-                    .configured(&policy.pool)
+                    .declared(&policy.pool)
                     .map(|size| (policy.pool.clone(), size)),
                 lease_until,
                 at: now,

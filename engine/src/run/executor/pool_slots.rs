@@ -12,6 +12,8 @@ use crate::pools::Pools;
 #[derive(Debug, Default)]
 pub struct PoolSlots {
     sizes: Mutex<HashMap<String, u32>>,
+    /// The declared pools ([`Pools::declared`]): held across processes.
+    declared: Mutex<std::collections::HashSet<String>>,
     used: Mutex<HashMap<String, u32>>,
     pub(super) freed: Notify,
 }
@@ -26,23 +28,32 @@ impl PoolSlots {
     /// Sets pool sizes (from `pools.yaml` and `dagctl pools set`).
     pub fn set_sizes(&self, pools: &Pools) {
         let mut sizes = self.sizes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
         sizes.clear();
+        declared.clear();
         for (name, pool) in pools.iter() {
             sizes.insert(name.to_string(), pool.slots);
+            if pools.declared(name) {
+                declared.insert(name.to_string());
+            }
         }
     }
 
-    /// The size of `pool` if it is configured (`pools.yaml`, `dagctl pools set`): such a pool
-    /// holds across every process sharing the store. The implicit default pool holds per
+    /// The size of `pool` if it was declared (`pools.yaml`, `dagctl pools set`): such a pool
+    /// holds across every process sharing the store. The implicit `default_pool` holds per
     /// process: held across processes, its 128 slots made the runs of wide DAGs send refused
     /// claims at every wake-up once it was full (a per-process gate for a full pool, as
     /// [`super::dag_slots`] is for a DAG, is what would lift this).
-    pub(super) fn configured(&self, pool: &str) -> Option<u32> {
-        self.sizes
+    pub(super) fn declared(&self, pool: &str) -> Option<u32> {
+        if !self
+            .declared
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(pool)
-            .copied()
+            .contains(pool)
+        {
+            return None;
+        }
+        Some(self.size(pool))
     }
 
     /// The size of `pool` in slots (an unknown pool has the default pool's size).
