@@ -163,6 +163,21 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         }
     }
 
+    out.family(
+        "dagctl_claims_refused_total",
+        "counter",
+        "Claims of a task instance refused: a limit was reached (max_active_tasks, \
+         max_active_tis_per_dag, a pool's slots across the deployment) or another worker was \
+         first; by DAG and the task's pool.",
+    );
+    for ((dag, pool), n) in &stats.claims_refused {
+        out.sample(
+            "dagctl_claims_refused_total",
+            &[("dag_id", dag), ("pool", pool)],
+            *n as f64,
+        );
+    }
+
     out.family("dagctl_pool_slots", "gauge", "Slots of each pool.");
     let pools = engine.pools();
     for (name, p) in pools.iter() {

@@ -252,4 +252,16 @@ fn a_pool_of_four_slots_shared_by_three_workers_never_runs_a_fifth_try() {
     );
     let lines = common::line_counts(&d.out());
     assert_eq!(lines.len(), 36, "{lines:?}");
+    // The claims the full pool refused are counted (`dagctl_claims_refused_total`).
+    let stats = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use dagctl_engine::Store;
+        let store = dagctl_engine::SqlStore::connect(&d.url).await.unwrap();
+        store.stats(chrono::Utc::now()).await.unwrap()
+    });
+    let refused = stats
+        .claims_refused
+        .get(&("wide".to_string(), "gpu".to_string()))
+        .copied()
+        .unwrap_or(0);
+    assert!(refused >= 1, "{:?}", stats.claims_refused);
 }

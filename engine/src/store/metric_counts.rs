@@ -26,6 +26,8 @@ pub(crate) const RUN_SECONDS: &str = "run_seconds";
 pub(crate) const TRY_SECONDS: &str = "try_seconds";
 /// From a scheduled run's due time (its data interval's end) to its first try, by bucket.
 pub(crate) const LAG_SECONDS: &str = "lag_seconds";
+/// Claims a limit refused (or another worker won), by the task's pool.
+pub(crate) const CLAIMS_REFUSED: &str = "claims_refused";
 
 /// How many rows each (DAG, name, label) count is spread over.
 const SHARDS: u64 = 8;
@@ -158,6 +160,15 @@ pub(crate) static ADD_LAG: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Counts a refused claim of task `$4` of run `$1`/`$2` (shard `$3`) under its pool.
+pub(crate) static ADD_REFUSED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
+         SELECT dag_id, '{CLAIMS_REFUSED}', pool, $3, 1, 0.0 FROM task_instances \
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {UPSERT}"
+    )
+});
+
 /// The counts of a store, summed over shards: (DAG, name, label, count, total seconds).
 pub(crate) type CountRow = (String, String, String, u64, f64);
 
@@ -169,8 +180,13 @@ pub(crate) fn fold(rows: impl IntoIterator<Item = CountRow>, stats: &mut StoreSt
     stats.run_durations.clear();
     stats.try_durations.clear();
     stats.schedule_lag.clear();
+    stats.claims_refused.clear();
     for (dag, name, label, n, total) in rows {
         let histogram = match name.as_str() {
+            CLAIMS_REFUSED => {
+                *stats.claims_refused.entry((dag, label)).or_default() += n;
+                continue;
+            }
             RUNS => {
                 if let Ok(s) = label.parse::<RunState>() {
                     *stats.ended_runs.entry((dag, s)).or_default() += n;

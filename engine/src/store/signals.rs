@@ -24,10 +24,14 @@ pub enum Signal {
     },
     /// A try was handed to workers (claimed `queued`, or given back to the queue).
     TryQueued,
-    /// A worker recorded what a handed try of the run came to, for the run's driver.
+    /// A worker recorded what a handed try came to, for its run's driver.
     Outcome {
         /// The run.
         run: RunKey,
+        /// The task.
+        task_id: String,
+        /// Which try.
+        try_number: u32,
     },
     /// Signals may have been lost (the listener reconnected, or fell behind): whatever
     /// waits looks at the store.
@@ -35,7 +39,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// The signals a committed batch sends, each once: the ends of tries.
+    /// The signals a committed batch sends, each once.
     pub(crate) fn of_batch(batch: &Batch) -> Vec<Signal> {
         let mut out = Vec::new();
         let mut push = |s: Signal| {
@@ -43,14 +47,24 @@ impl Signal {
                 out.push(s);
             }
         };
-        // Hand-offs and outcomes are not sent yet: the process that records them wakes its
-        // own waiters already, and a signal heard back by that process cost a store read per
-        // handed try; they wait for signals that name the try.
         for change in &batch.changes {
-            if let Change::EndTry { .. } = change {
-                push(Signal::TryEnded {
+            match change {
+                Change::EndTry { .. } => push(Signal::TryEnded {
                     dag_id: batch.dag_id.clone(),
-                });
+                }),
+                Change::Claim { queued: true, .. } | Change::Requeue { .. } => {
+                    push(Signal::TryQueued)
+                }
+                Change::Outcome {
+                    task_id,
+                    try_number,
+                    ..
+                } => push(Signal::Outcome {
+                    run: RunKey::new(batch.dag_id.clone(), batch.run_id.clone()),
+                    task_id: task_id.clone(),
+                    try_number: *try_number,
+                }),
+                _ => {}
             }
         }
         out
@@ -62,7 +76,11 @@ impl Signal {
         match self {
             Signal::TryEnded { dag_id } => format!("e\t{dag_id}"),
             Signal::TryQueued => "q".to_string(),
-            Signal::Outcome { run } => format!("o\t{}\t{}", run.dag_id, run.run_id),
+            Signal::Outcome {
+                run,
+                task_id,
+                try_number,
+            } => format!("o\t{}\t{try_number}\t{task_id}\t{}", run.dag_id, run.run_id),
             Signal::Missed => "m".to_string(),
         }
     }
@@ -76,10 +94,15 @@ impl Signal {
             },
             "q" => Signal::TryQueued,
             "o" => {
-                // A DAG id holds no tab (validation refuses it): the run id is the rest.
-                let (dag_id, run_id) = rest.split_once('\t')?;
+                // DAG and task ids hold no tab (validation refuses one): the run id is the
+                // rest.
+                let mut parts = rest.splitn(4, '\t');
+                let (dag_id, try_number, task_id, run_id) =
+                    (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
                 Signal::Outcome {
                     run: RunKey::new(dag_id, run_id),
+                    task_id: task_id.to_string(),
+                    try_number: try_number.parse().ok()?,
                 }
             }
             "m" => Signal::Missed,
@@ -101,6 +124,8 @@ mod tests {
             Signal::TryQueued,
             Signal::Outcome {
                 run: RunKey::new("d", "manual__2026-01-01T00:00:00+00:00\tx"),
+                task_id: "t[3]".into(),
+                try_number: 2,
             },
             Signal::Missed,
         ] {
@@ -108,6 +133,7 @@ mod tests {
             assert_eq!(Signal::parse(&p), Some(s), "{p:?}");
         }
         assert_eq!(Signal::parse("z\tnew kind"), None);
+        assert_eq!(Signal::parse("o\td\tnot a number\tt\tr"), None);
         assert_eq!(Signal::parse(""), None);
     }
 }

@@ -60,6 +60,10 @@ pub struct StoreStats {
     pub try_durations: BTreeMap<String, Histogram>,
     /// From when a scheduled run was due (its data interval's end) to its first try, by DAG.
     pub schedule_lag: BTreeMap<String, Histogram>,
+    /// Claims refused — a limit was reached (`max_active_tasks`, `max_active_tis_per_dag`, a
+    /// pool's slots) or another worker was first — by (DAG, the task's pool). Kept only by
+    /// stores with counters (the computation over ordinary reads leaves it empty).
+    pub claims_refused: BTreeMap<(String, String), u64>,
     /// Tries handed to workers and not taken yet.
     pub queued_tries: u64,
     /// Slots held by queued and running task instances of running runs, by pool.

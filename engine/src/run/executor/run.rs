@@ -319,6 +319,7 @@ impl<'a> RunExec<'a> {
                     if let Some(s) = self.ex.sharing.get() {
                         s.wake.notify_waiters();
                     }
+                    self.ex.wakes.handed_here();
                 } else if won {
                     self.slots[idx].try_number = try_number;
                     self.slots[idx].state = TaskState::Running;
@@ -404,7 +405,7 @@ impl<'a> RunExec<'a> {
                 _ = self.inbox.elsewhere.notified(), if handed => {
                     self.look_elsewhere().await?;
                 }
-                _ = tokio::time::sleep(HANDED_POLL), if handed => {
+                _ = tokio::time::sleep(self.ex.wakes.fallback(HANDED_POLL)), if handed => {
                     self.look_elsewhere().await?;
                 }
                 // A release between our claim attempt and this wait is not remembered by

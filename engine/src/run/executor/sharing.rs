@@ -98,15 +98,30 @@ pub(super) struct Inbox {
     pub(super) wake: tokio::sync::Notify,
     /// Told when a worker of another process recorded one (the store has it).
     pub(super) elsewhere: tokio::sync::Notify,
+    /// The outcomes put here whose store signal has not come back yet.
+    unheard: std::sync::Mutex<std::collections::HashSet<(String, u32)>>,
 }
 
 impl Inbox {
     pub(super) fn put(&self, d: Delivered) {
+        self.unheard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((d.0.clone(), d.1));
         self.outcomes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(d);
         self.wake.notify_one();
+    }
+
+    /// Whether the signal of the outcome of `task_id`'s try `try_number` is of one put
+    /// here (a worker of this process recorded it): then it was delivered already.
+    pub(super) fn heard_back(&self, task_id: &str, try_number: u32) -> bool {
+        self.unheard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(task_id.to_string(), try_number))
     }
 
     pub(super) fn take(&self) -> Vec<Delivered> {

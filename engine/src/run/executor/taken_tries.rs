@@ -86,7 +86,7 @@ impl Executor {
             wait = if took > 0 {
                 FIRST_WAIT
             } else {
-                (wait * 2).min(sharing.config.poll.max(FIRST_WAIT))
+                (wait * 2).min(self.wakes.fallback(sharing.config.poll.max(FIRST_WAIT)))
             };
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -25,6 +25,9 @@ pub(super) struct Wakes {
     freed: Mutex<HashMap<String, Arc<Notify>>>,
     /// A try was handed off by another process: the worker loop looks.
     pub(super) queued: Notify,
+    /// Hand-offs this process committed whose signal has not come back yet: as many
+    /// `TryQueued` signals are this process's own (its worker loop was told already).
+    handed_here: std::sync::atomic::AtomicUsize,
     /// Per run driven here: where its handed tries' outcomes arrive.
     inboxes: Mutex<HashMap<RunKey, Arc<Inbox>>>,
     /// Whether the store's signals reach this process.
@@ -72,9 +75,23 @@ impl Wakes {
     fn apply(&self, signal: &Signal) {
         match signal {
             Signal::TryEnded { dag_id } => self.freed(dag_id).notify_one(),
-            Signal::TryQueued => self.queued.notify_one(),
-            Signal::Outcome { run } => {
-                if let Some(inbox) = self.lock_inboxes().get(run) {
+            Signal::TryQueued => {
+                let own = self
+                    .handed_here
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                    .is_ok();
+                if !own {
+                    self.queued.notify_one();
+                }
+            }
+            Signal::Outcome {
+                run,
+                task_id,
+                try_number,
+            } => {
+                if let Some(inbox) = self.lock_inboxes().get(run)
+                    && !inbox.heard_back(task_id, *try_number)
+                {
                     inbox.elsewhere.notify_one();
                 }
             }
@@ -92,6 +109,14 @@ impl Wakes {
                     inbox.elsewhere.notify_one();
                 }
             }
+        }
+    }
+
+    /// Says that this process committed a hand-off (its own worker loop was told; the
+    /// store's signal of it, when it comes back, wakes nothing).
+    pub(super) fn handed_here(&self) {
+        if self.signalled.load(Ordering::Acquire) {
+            self.handed_here.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -155,15 +180,35 @@ mod tests {
         assert!(futures_now(d.notified()).is_some());
 
         let run = RunKey::new("d", "r");
+        let outcome = |task: &str| Signal::Outcome {
+            run: run.clone(),
+            task_id: task.into(),
+            try_number: 1,
+        };
         let inbox = wakes.inbox(&run);
-        wakes.apply(&Signal::Outcome { run: run.clone() });
+        wakes.apply(&outcome("t"));
         assert!(futures_now(inbox.elsewhere.notified()).is_some());
+        // An outcome a worker of this process delivered: its signal wakes nothing.
+        wakes.deliver(&run, ("mine".into(), 1, serde_json::json!({})));
+        wakes.apply(&outcome("mine"));
+        assert!(
+            futures_now(inbox.elsewhere.notified()).is_none(),
+            "heard back"
+        );
         wakes.forget_inbox(&run, &inbox);
-        wakes.apply(&Signal::Outcome { run });
+        wakes.apply(&outcome("t"));
         assert!(
             futures_now(inbox.elsewhere.notified()).is_none(),
             "forgotten"
         );
+
+        // A hand-off of this process comes back once without waking its worker loop.
+        wakes.signalled.store(true, Ordering::Release);
+        wakes.handed_here();
+        wakes.apply(&Signal::TryQueued);
+        assert!(futures_now(wakes.queued.notified()).is_none(), "its own");
+        wakes.apply(&Signal::TryQueued);
+        assert!(futures_now(wakes.queued.notified()).is_some(), "another's");
 
         wakes.apply(&Signal::Missed);
         assert!(futures_now(wakes.queued.notified()).is_some());

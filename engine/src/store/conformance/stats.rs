@@ -79,7 +79,37 @@ pub(crate) async fn check(s: &dyn Store) {
         s.create_run(&r, &[ti("a"), ti("b")], &[]).await.unwrap();
         commit(s, id, changes).await;
     }
+    // A claim refused by `max_active_tasks` (two of the DAG's instances run) is counted
+    // under its task's pool.
+    let mut r = run("s_refused");
+    r.dag_id = "stats".into();
+    let mut gpu = ti("a");
+    gpu.pool = "gpu".into();
+    s.create_run(&r, &[gpu], &[]).await.unwrap();
+    let mut refused = claim("a", false);
+    if let Change::Claim {
+        max_active_tasks, ..
+    } = &mut refused
+    {
+        *max_active_tasks = 2;
+    }
+    let won = s
+        .commit(&Batch {
+            dag_id: "stats".into(),
+            run_id: "s_refused".into(),
+            changes: vec![refused],
+        })
+        .await
+        .unwrap();
+    assert_eq!(won, [false]);
     let got = s.stats(t).await.unwrap();
+    assert_eq!(
+        got.claims_refused
+            .get(&("stats".to_string(), "gpu".to_string())),
+        Some(&1),
+        "{:?}",
+        got.claims_refused
+    );
     let d = |state| ("stats".to_string(), state);
     assert_eq!(got.ended_runs.get(&d(RunState::Success)), Some(&1));
     assert_eq!(got.active_runs.get(&d(RunState::Running)), Some(&1));

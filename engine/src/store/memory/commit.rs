@@ -328,7 +328,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
             }
         }
         if let Some(c) = metric_counts::counted(change) {
-            count(c, run.as_ref(), &tries, &claims, &mut counted);
+            count(c, run.as_ref(), &tis, &tries, &claims, &mut counted);
         }
     }
     d.tis.insert(k.clone(), tis);
@@ -365,6 +365,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
 fn count(
     c: metric_counts::Counted<'_>,
     run: Option<&crate::store::DagRun>,
+    tis: &[crate::store::TaskInstance],
     tries: &[TryRecord],
     claims: &[bool],
     out: &mut Vec<(&'static str, String, f64)>,
@@ -379,6 +380,11 @@ fn count(
             if let Some((a, b)) = run.and_then(|r| r.start_date.zip(r.end_date)) {
                 let d = secs(b - a).max(0.0);
                 out.push((metric_counts::RUN_SECONDS, bucket(d).to_string(), d));
+            }
+        }
+        Counted::Claimed { task_id, .. } if claims.last() == Some(&false) => {
+            if let Some(ti) = tis.iter().find(|t| t.task_id == task_id) {
+                out.push((metric_counts::CLAIMS_REFUSED, ti.pool.clone(), 0.0));
             }
         }
         Counted::Claimed { at, .. } => {

@@ -28,8 +28,8 @@ impl<'a> Counts<'a> {
     }
 
     /// After the statements of `change`: a claim's lag statement, which must follow the
-    /// claim's try row (it runs only if the claim won); the other counts wait for
-    /// [`Counts::finish`].
+    /// claim's try row (it runs only if the claim won), and its refusal's (only if it lost);
+    /// the other counts wait for [`Counts::finish`].
     pub(super) fn after(&mut self, change: &Change, out: &mut Vec<Stmt>) {
         let Some(counted) = mc::counted(change) else {
             return;
@@ -51,6 +51,16 @@ impl<'a> Counts<'a> {
                     Param::Int(i64::from(try_number)),
                 ],
                 role: Role::ClaimInsert,
+            });
+            out.push(Stmt {
+                sql: mc::ADD_REFUSED.as_str(),
+                params: vec![
+                    text(&self.batch.dag_id),
+                    text(&self.batch.run_id),
+                    self.shard.clone(),
+                    text(task_id),
+                ],
+                role: Role::ClaimLost,
             });
             return;
         }

@@ -33,6 +33,8 @@ pub(in crate::store) enum Role {
     ClaimUpdate,
     /// The try row of a claim: inserted only if its update won.
     ClaimInsert,
+    /// Runs only if the claim before it lost (counts the refusal).
+    ClaimLost,
     /// Must change a row; if it does not (an insert that found its row there), the
     /// transaction is rolled back and the committer says so.
     Required,
@@ -62,7 +64,11 @@ pub(super) struct Tally {
 impl Tally {
     /// Whether `stmt` runs: a claim's try row is inserted only if its update won.
     pub(super) fn runs(&self, stmt: &Stmt) -> bool {
-        stmt.role != Role::ClaimInsert || self.won
+        match stmt.role {
+            Role::ClaimInsert => self.won,
+            Role::ClaimLost => !self.won,
+            _ => true,
+        }
     }
 
     /// Records the rows a statement changed; `false` means stop and roll back (a required
@@ -75,7 +81,7 @@ impl Tally {
                 true
             }
             Role::Required | Role::Guard => changed > 0,
-            Role::Plain | Role::ClaimInsert => true,
+            Role::Plain | Role::ClaimInsert | Role::ClaimLost => true,
         }
     }
 
