@@ -5,7 +5,8 @@
 # their default settings (`--poll 1s`). Every successor runs on the other worker: the driver
 # hands it off, or learns of its predecessor's outcome from the store. Printed: the median, 90th
 # percentile and worst of (successor's start − predecessor's end) over the 20 × RUNS hand-offs,
-# from the tries' own stamps.
+# from the tries' own stamps: a try's start is when its worker took it, its end that start plus
+# the duration its worker measured (the row's end date is when the driver applied it).
 #   cargo build --release && benches/handoff.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,7 @@ done
 failed=$(psql -tAq "$url" -c "SELECT count(*) FROM dag_runs WHERE state <> 'success'")
 [ "$failed" = 0 ] || { echo "$failed run(s) did not succeed" >&2; exit 1; }
 psql -tAq -F ' ' "$url" -c "
-  SELECT (n.start_date - p.end_date) / 1000.0
+  SELECT (n.start_date - (p.start_date + p.duration_us)) / 1000.0
   FROM task_tries p JOIN task_tries n
     ON n.dag_id = p.dag_id AND n.run_id = p.run_id
    AND n.task_id = 't' || (CAST(substr(p.task_id, 2) AS INTEGER) + 1)
