@@ -343,3 +343,67 @@ fn the_shipped_loop_runs_on_two_workers_with_postgresql_and_s3() {
     assert!(out.contains("with churn_model v1"), "{out}");
     ok("m3", &["models", "verify", "churn_model"]);
 }
+
+/// When a run of `runs` (as `runs list --json` gives them) ended, in seconds.
+fn ended_at(run: &Value) -> f64 {
+    chrono::DateTime::parse_from_rfc3339(run["end_date"].as_str().unwrap())
+        .unwrap()
+        .timestamp_micros() as f64
+        / 1e6
+}
+
+// Fairness: 100 queued runs of one DAG do not starve another DAG's run queued after them, nor
+// the tasks of another pool. Two workers; the other DAG's run ends before half of the flood's.
+#[test]
+fn a_hundred_queued_runs_of_one_dag_do_not_starve_another_dag_or_pool() {
+    let Some(d) = Deployment::new("fairness", "") else {
+        return;
+    };
+    let chain = |dag: &str, pool: &str| {
+        let mut s = format!("dag_id: {dag}\nmax_active_runs: 4\ntasks:\n");
+        for i in 0..3 {
+            s.push_str(&format!(
+                "  t{i}:\n    operator: command\n    bash_command: 'sleep 0.05'\n    pool: {pool}\n"
+            ));
+            if i > 0 {
+                s.push_str(&format!("    dependencies: [t{}]\n", i - 1));
+            }
+        }
+        s
+    };
+    std::fs::write(d.dir.path().join("dags/d.yaml"), chain("flood", "busy")).unwrap();
+    std::fs::write(d.dir.path().join("dags/e.yaml"), chain("other", "quiet")).unwrap();
+    std::fs::write(d.dir.path().join("dags/pools.yaml"), "busy: 4\nquiet: 1\n").unwrap();
+    for i in 0..100 {
+        d.ok(&[
+            "trigger",
+            "flood",
+            "--run-id",
+            &format!("f{i:03}"),
+            "--no-wait",
+        ]);
+    }
+    d.ok(&["trigger", "other", "--run-id", "late", "--no-wait"]);
+    let workers: Vec<Child> = (0..2)
+        .map(|w| d.spawn(&format!("w{w}"), &["worker"]))
+        .collect();
+    let runs = d.wait_finished(101, Duration::from_secs(300));
+    for (w, child) in workers.into_iter().enumerate() {
+        assert!(stop(child), "{}", d.log(&format!("w{w}")));
+    }
+    assert!(runs.iter().all(|r| r["state"] == "success"), "{runs:?}");
+    let late = runs.iter().find(|r| r["run_id"] == "late").unwrap();
+    let mut flood: Vec<f64> = runs
+        .iter()
+        .filter(|r| r["dag_id"] == "flood")
+        .map(ended_at)
+        .collect();
+    flood.sort_by(f64::total_cmp);
+    assert_eq!(flood.len(), 100);
+    let before = flood.iter().filter(|t| **t < ended_at(late)).count();
+    eprintln!("the other DAG's run ended after {before} of the flood's 100 runs");
+    assert!(
+        before < 50,
+        "the other DAG's run ended after {before} of the flood's 100 runs"
+    );
+}
