@@ -178,6 +178,20 @@ pub async fn scrape(engine: &Engine, store: &SqlStore) -> anyhow::Result<String>
         );
     }
 
+    out.family(
+        "dagctl_slot_wait_seconds",
+        "histogram",
+        "How long ready task instances waited for the claim that started them (limits and \
+         pools), by DAG and the task's pool.",
+    );
+    for ((dag, pool), h) in &stats.slot_wait {
+        out.histogram(
+            "dagctl_slot_wait_seconds",
+            &[("dag_id", dag), ("pool", pool)],
+            h,
+        );
+    }
+
     out.family("dagctl_pool_slots", "gauge", "Slots of each pool.");
     let pools = engine.pools();
     for (name, p) in pools.iter() {

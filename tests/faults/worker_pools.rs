@@ -264,4 +264,11 @@ fn a_pool_of_four_slots_shared_by_three_workers_never_runs_a_fifth_try() {
         .copied()
         .unwrap_or(0);
     assert!(refused >= 1, "{:?}", stats.claims_refused);
+    // Every claim that started a try observed its wait for a slot of the pool.
+    let waits = &stats.slot_wait[&("wide".to_string(), "gpu".to_string())];
+    assert_eq!(waits.count, 36, "{waits:?}");
+    assert!(
+        waits.sum > 0.3,
+        "tries waited for the pool's 4 slots: {waits:?}"
+    );
 }

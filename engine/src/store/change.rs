@@ -34,6 +34,9 @@ pub enum Change {
         /// running task instances, across all DAGs and processes, hold more slots than its
         /// size less the task's (checked in the claim's transaction). `None`: not checked.
         pool: Option<(String, u32)>,
+        /// How long the task instance waited, ready, for this claim (from when it became
+        /// ready): observed in its pool's slot-wait histogram if the claim wins.
+        waited: Option<Duration>,
         /// Lease expiry.
         lease_until: DateTime<Utc>,
         /// Now.

@@ -28,6 +28,8 @@ pub(crate) const TRY_SECONDS: &str = "try_seconds";
 pub(crate) const LAG_SECONDS: &str = "lag_seconds";
 /// Claims a limit refused (or another worker won), by the task's pool.
 pub(crate) const CLAIMS_REFUSED: &str = "claims_refused";
+/// How long ready task instances waited for their claim, by `pool/bucket`.
+pub(crate) const SLOT_WAIT: &str = "slot_wait_seconds";
 
 /// How many rows each (DAG, name, label) count is spread over.
 const SHARDS: u64 = 8;
@@ -45,6 +47,8 @@ pub(crate) enum Counted<'a> {
         task_id: &'a str,
         try_number: u32,
         at: chrono::DateTime<chrono::Utc>,
+        /// How long the instance waited, ready, for the claim.
+        waited: Option<Duration>,
     },
 }
 
@@ -59,11 +63,13 @@ pub(crate) fn counted(change: &Change) -> Option<Counted<'_>> {
             task_id,
             try_number,
             at,
+            waited,
             ..
         } => Some(Counted::Claimed {
             task_id,
             try_number: *try_number,
             at: *at,
+            waited: *waited,
         }),
         _ => None,
     }
@@ -169,6 +175,17 @@ pub(crate) static ADD_REFUSED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Observes the wait of the claimed task `$4` of run `$1`/`$2` (shard `$3`) in its pool's
+/// slot-wait histogram: `$5` the bucket, `$6` the microseconds waited.
+pub(crate) static ADD_SLOT_WAIT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
+         SELECT dag_id, '{SLOT_WAIT}', pool || '/' || $5, $3, 1, \
+         CAST($6 AS DOUBLE PRECISION) / 1000000.0 FROM task_instances \
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {UPSERT}"
+    )
+});
+
 /// The counts of a store, summed over shards: (DAG, name, label, count, total seconds).
 pub(crate) type CountRow = (String, String, String, u64, f64);
 
@@ -181,10 +198,23 @@ pub(crate) fn fold(rows: impl IntoIterator<Item = CountRow>, stats: &mut StoreSt
     stats.try_durations.clear();
     stats.schedule_lag.clear();
     stats.claims_refused.clear();
+    stats.slot_wait.clear();
     for (dag, name, label, n, total) in rows {
         let histogram = match name.as_str() {
             CLAIMS_REFUSED => {
                 *stats.claims_refused.entry((dag, label)).or_default() += n;
+                continue;
+            }
+            SLOT_WAIT => {
+                let Some((pool, bucket)) = label.rsplit_once('/') else {
+                    continue;
+                };
+                if let Ok(i) = bucket.parse::<usize>()
+                    && i <= DURATION_BUCKETS.len()
+                {
+                    let h = stats.slot_wait.entry((dag, pool.to_string())).or_default();
+                    add_to(h, i, n, total);
+                }
                 continue;
             }
             RUNS => {
@@ -210,14 +240,18 @@ pub(crate) fn fold(rows: impl IntoIterator<Item = CountRow>, stats: &mut StoreSt
         if i > DURATION_BUCKETS.len() {
             continue;
         }
-        let h = histogram.entry(dag).or_default();
-        // `+Inf` (the last index) is in no bound's bucket, only in the count.
-        for b in &mut h.buckets[i..] {
-            *b += n;
-        }
-        h.count += n;
-        h.sum += total;
+        add_to(histogram.entry(dag).or_default(), i, n, total);
     }
+}
+
+/// Adds `n` observations of bucket `i` (`+Inf`, the last index, is in no bound's bucket, only
+/// in the count) totalling `total` seconds to a cumulative histogram.
+fn add_to(h: &mut super::stats::Histogram, i: usize, n: u64, total: f64) {
+    for b in &mut h.buckets[i..] {
+        *b += n;
+    }
+    h.count += n;
+    h.sum += total;
 }
 
 #[cfg(test)]

@@ -64,6 +64,9 @@ pub struct StoreStats {
     /// pool's slots) or another worker was first — by (DAG, the task's pool). Kept only by
     /// stores with counters (the computation over ordinary reads leaves it empty).
     pub claims_refused: BTreeMap<(String, String), u64>,
+    /// How long ready task instances waited for the claim that started them, by (DAG, the
+    /// task's pool). Kept only by stores with counters, as `claims_refused`.
+    pub slot_wait: BTreeMap<(String, String), Histogram>,
     /// Tries handed to workers and not taken yet.
     pub queued_tries: u64,
     /// Slots held by queued and running task instances of running runs, by pool.

@@ -161,6 +161,8 @@ impl RunExec<'_> {
                 true
             };
             let try_number = self.slots[idx].try_number + 1;
+            // Ready since it was scheduled here, or (found ready in the store) since now.
+            let ready_since = *self.slots[idx].ready_since.get_or_insert(now);
             self.changes.push(Change::Claim {
                 task_id: self.slots[idx].id.clone(),
                 try_number,
@@ -174,6 +176,7 @@ impl RunExec<'_> {
                     .pools
                     .declared(&policy.pool)
                     .map(|size| (policy.pool.clone(), size)),
+                waited: (now - ready_since).to_std().ok(),
                 lease_until,
                 at: now,
                 queued,

@@ -34,6 +34,9 @@ pub(super) struct Slot {
     pub(super) error: Option<String>,
     /// When the first try started.
     pub(super) start_date: Option<DateTime<Utc>>,
+    /// Since when it is ready (`scheduled`) and waits for a claim to win: the wait the
+    /// claim observes in its pool's slot-wait histogram.
+    pub(super) ready_since: Option<DateTime<Utc>>,
     /// Its next try runs in a process of its own: an earlier one's process died under it
     /// (see [`super::isolated`]).
     pub(super) isolate: bool,
@@ -63,6 +66,7 @@ impl Slot {
             duration: None,
             error: None,
             start_date: ti.and_then(|ti| ti.start_date),
+            ready_since: None,
             isolate: false,
         }
     }
@@ -155,6 +159,9 @@ impl<'a> RunExec<'a> {
     pub(super) fn set_state(&mut self, idx: usize, state: TaskState, now: DateTime<Utc>) {
         let slot = &mut self.slots[idx];
         slot.state = state;
+        if state == TaskState::Scheduled {
+            slot.ready_since.get_or_insert(now);
+        }
         if !matches!(state, TaskState::UpForRetry | TaskState::Deferred) {
             slot.next_attempt_at = None;
         }
@@ -306,6 +313,10 @@ impl<'a> RunExec<'a> {
             }
             for (c, won) in claims.into_iter().zip(won) {
                 let (idx, try_number) = (c.idx, c.try_number);
+                if won {
+                    // Its wait is observed; the next try's starts when it is ready again.
+                    self.slots[idx].ready_since = None;
+                }
                 if won && c.queued {
                     self.slots[idx].try_number = try_number;
                     self.slots[idx].state = TaskState::Running;

@@ -26,6 +26,7 @@ pub(crate) async fn check(s: &dyn Store) {
                 max_active_tasks: 16,
                 max_active_tis_per_dag: None,
                 pool: None,
+                waited: None,
                 lease_until: t,
                 at: t,
                 queued: false,

@@ -46,6 +46,7 @@ pub(crate) async fn check(s: &dyn Store) {
         max_active_tasks,
         max_active_tis_per_dag: cap,
         pool: None,
+        waited: None,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
         queued,

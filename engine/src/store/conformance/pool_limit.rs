@@ -31,6 +31,7 @@ pub(crate) async fn check(s: &dyn Store) {
         max_active_tasks: 16,
         max_active_tis_per_dag: None,
         pool: Some((pool.into(), size)),
+        waited: None,
         lease_until: t + chrono::Duration::seconds(30),
         at: t,
         queued: false,

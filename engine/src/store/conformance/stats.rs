@@ -20,6 +20,7 @@ pub(crate) async fn check(s: &dyn Store) {
         max_active_tasks: 16,
         max_active_tis_per_dag: None,
         pool: None,
+        waited: None,
         lease_until: lease,
         at: t,
         queued,
@@ -38,11 +39,15 @@ pub(crate) async fn check(s: &dyn Store) {
         next_attempt_at: None,
         end_date: Some(t),
     };
+    let mut waited_3s = claim("a", false);
+    if let Change::Claim { waited, .. } = &mut waited_3s {
+        *waited = Some(Duration::from_secs(3));
+    }
     let runs = [
         (
             "s_ok",
             vec![
-                claim("a", false),
+                waited_3s,
                 end("a", TaskState::Success, 2),
                 set("a", TaskState::Success),
                 claim("b", false),
@@ -110,6 +115,11 @@ pub(crate) async fn check(s: &dyn Store) {
         "{:?}",
         got.claims_refused
     );
+    // The claim that waited 3 s (within the 5 s bound), in its task's pool; the others
+    // said no wait.
+    let wait = &got.slot_wait[&("stats".to_string(), "default_pool".to_string())];
+    assert_eq!((wait.count, wait.sum), (1, 3.0), "{wait:?}");
+    assert_eq!(&wait.buckets[2..4], &[0, 1]);
     let d = |state| ("stats".to_string(), state);
     assert_eq!(got.ended_runs.get(&d(RunState::Success)), Some(&1));
     assert_eq!(got.active_runs.get(&d(RunState::Running)), Some(&1));

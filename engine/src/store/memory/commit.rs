@@ -55,6 +55,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                 max_active_tasks,
                 max_active_tis_per_dag,
                 pool,
+                waited: _,
                 lease_until,
                 at,
                 queued,
@@ -387,7 +388,20 @@ fn count(
                 out.push((metric_counts::CLAIMS_REFUSED, ti.pool.clone(), 0.0));
             }
         }
-        Counted::Claimed { at, .. } => {
+        Counted::Claimed {
+            at,
+            task_id,
+            waited,
+            ..
+        } => {
+            if let (Some(w), Some(ti)) = (waited, tis.iter().find(|t| t.task_id == task_id)) {
+                let d = w.as_secs_f64();
+                out.push((
+                    metric_counts::SLOT_WAIT,
+                    format!("{}/{}", ti.pool, bucket(d)),
+                    d,
+                ));
+            }
             // The claim just made won and its try is the run's only one.
             if claims.last() == Some(&true)
                 && tries.len() == 1

@@ -38,8 +38,23 @@ impl<'a> Counts<'a> {
             task_id,
             try_number,
             at,
+            waited,
         } = counted
         {
+            if let Some(w) = waited {
+                out.push(Stmt {
+                    sql: mc::ADD_SLOT_WAIT.as_str(),
+                    params: vec![
+                        text(&self.batch.dag_id),
+                        text(&self.batch.run_id),
+                        self.shard.clone(),
+                        text(task_id),
+                        text(&mc::bucket(w.as_secs_f64()).to_string()),
+                        Param::Int(w.as_micros() as i64),
+                    ],
+                    role: Role::ClaimInsert,
+                });
+            }
             out.push(Stmt {
                 sql: mc::ADD_LAG.as_str(),
                 params: vec![

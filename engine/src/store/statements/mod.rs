@@ -172,6 +172,7 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                 max_active_tasks,
                 max_active_tis_per_dag,
                 pool,
+                waited: _,
                 lease_until,
                 at,
                 queued,
