@@ -37,7 +37,8 @@ pub struct SchedulerArgs {
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
     /// How often the store is asked for runs to take (created elsewhere, or left by a process
-    /// that died).
+    /// that died), and the longest wait between two looks for handed-off tries while idle (on
+    /// PostgreSQL a hand-off wakes the worker at once; then at least 1s).
     #[arg(long, default_value = "1s")]
     poll: String,
     /// How often the DAG folder is read again for changes (`10s`, `1m`).

@@ -27,6 +27,18 @@ impl<'a> Counts<'a> {
         }
     }
 
+    /// A statement of the batch's run whose parameters are its DAG (`$1`), run (`$2`) and shard
+    /// (`$3`), then `rest`.
+    fn of_run(&self, sql: &'static str, rest: Vec<Param>, role: Role) -> Stmt {
+        let mut params = vec![
+            text(&self.batch.dag_id),
+            text(&self.batch.run_id),
+            self.shard.clone(),
+        ];
+        params.extend(rest);
+        Stmt { sql, params, role }
+    }
+
     /// After the statements of `change`: a claim's lag statement, which must follow the
     /// claim's try row (it runs only if the claim won), and its refusal's (only if it lost);
     /// the other counts wait for [`Counts::finish`].
@@ -42,41 +54,26 @@ impl<'a> Counts<'a> {
         } = counted
         {
             if let Some(w) = waited {
-                out.push(Stmt {
-                    sql: mc::ADD_SLOT_WAIT.as_str(),
-                    params: vec![
-                        text(&self.batch.dag_id),
-                        text(&self.batch.run_id),
-                        self.shard.clone(),
+                out.push(self.of_run(
+                    mc::ADD_SLOT_WAIT.as_str(),
+                    vec![
                         text(task_id),
                         text(&mc::bucket(w.as_secs_f64()).to_string()),
                         Param::Int(w.as_micros() as i64),
                     ],
-                    role: Role::ClaimInsert,
-                });
+                    Role::ClaimInsert,
+                ));
             }
-            out.push(Stmt {
-                sql: mc::ADD_LAG.as_str(),
-                params: vec![
-                    text(&self.batch.dag_id),
-                    text(&self.batch.run_id),
-                    self.shard.clone(),
-                    time(at),
-                    text(task_id),
-                    Param::Int(i64::from(try_number)),
-                ],
-                role: Role::ClaimInsert,
-            });
-            out.push(Stmt {
-                sql: mc::ADD_REFUSED.as_str(),
-                params: vec![
-                    text(&self.batch.dag_id),
-                    text(&self.batch.run_id),
-                    self.shard.clone(),
-                    text(task_id),
-                ],
-                role: Role::ClaimLost,
-            });
+            out.push(self.of_run(
+                mc::ADD_LAG.as_str(),
+                vec![time(at), text(task_id), Param::Int(i64::from(try_number))],
+                Role::ClaimInsert,
+            ));
+            out.push(self.of_run(
+                mc::ADD_REFUSED.as_str(),
+                vec![text(task_id)],
+                Role::ClaimLost,
+            ));
             return;
         }
         self.run_ended |= matches!(counted, Counted::RunEnded(_));
