@@ -281,31 +281,26 @@ impl Store for SqlStore {
             batch
         };
         let mut stmts = statements(batch);
-        if self.listener.is_some() {
-            // Before the claims and their locks (see `statements`): sent at the commit.
+        if self.backend == Backend::Postgres {
+            // Before the first claim: the signals (sent at the commit), then the locks that
+            // serialize the claims' counts per DAG and pool (the DAG's first, then the pools
+            // by name, in every transaction alike, as `acquire_run` does for runs), held for
+            // the claims and the commit only (see `statements`). SQLite's `BEGIN IMMEDIATE`
+            // serializes every write already.
             let first_claim = stmts
                 .iter()
                 .position(|s| s.role == statements::Role::ClaimUpdate)
                 .unwrap_or(stmts.len());
-            let notify: Vec<_> = super::Signal::of_batch(batch)
+            let signals = match self.listener {
+                Some(_) => super::Signal::of_batch(batch),
+                None => Vec::new(),
+            };
+            let before_claims: Vec<_> = signals
                 .iter()
                 .map(listen::notify)
+                .chain(claim_locks(batch))
                 .collect();
-            stmts.splice(first_claim..first_claim, notify);
-        }
-        if self.backend == Backend::Postgres {
-            // Claims count the running instances of their DAG and pool: serialize those
-            // counts per DAG and pool (the DAG's first, then the pools by name, in every
-            // transaction alike), as `acquire_run` does for runs. SQLite's `BEGIN IMMEDIATE`
-            // serializes every write already. The locks are taken just before the first
-            // claim, so that they are held for the claims and the commit only.
-            let locks = claim_locks(batch);
-            if let Some(first) = stmts
-                .iter()
-                .position(|s| s.role == statements::Role::ClaimUpdate)
-            {
-                stmts.splice(first..first, locks);
-            }
+            stmts.splice(first_claim..first_claim, before_claims);
         }
         let done = self.write(stmts).await?;
         if done.unchanged {
