@@ -123,6 +123,8 @@ pub(super) struct RunExec<'a> {
     /// next turns send one claim at a time until one wins, not every ready task's again
     /// (a run of 50 ready tasks under a full pool sent 50 refused claims per wake-up).
     pub(super) probing: bool,
+    /// Told when a try of the run's DAG ends, here or elsewhere ([`super::wakes::Wakes::freed`]).
+    pub(super) freed: Arc<tokio::sync::Notify>,
     /// Tries handed to other workers (see [`super::sharing`]): polled until their
     /// outcome is recorded or their worker is gone.
     pub(super) handed: Vec<Handed>,
@@ -261,7 +263,7 @@ impl<'a> RunExec<'a> {
         let mut joins: JoinSet<TryDone> = JoinSet::new();
         let mut spawned: HashMap<tokio::task::Id, (usize, u32)> = HashMap::new();
         let mut next_beat = tokio::time::Instant::now() + self.ex.config.heartbeat;
-        let freed = self.ex.wakes.freed(&self.dag.id);
+        let freed = Arc::clone(&self.freed);
         self.ex.wakes.listen(self.ex.store.as_ref());
         let deadline = self.deadline();
         loop {

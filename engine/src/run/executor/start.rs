@@ -213,6 +213,7 @@ impl Executor {
             logs: Arc::new(Mutex::new(HashMap::new())),
             external: Vec::new(),
             probing: false,
+            freed: self.wakes.freed(&dag.id),
             handed: Vec::new(),
             inbox,
             callbacks: JoinSet::new(),

@@ -193,7 +193,7 @@ impl RunExec<'_> {
         self.release_slot(done.idx);
         // One run of the DAG whose claim a limit refused looks again (a slot freed lets one
         // claim win; others wake as more end).
-        self.ex.wakes.freed(&self.dag.id).notify_one();
+        self.freed.notify_one();
         self.try_done(done);
     }
 
