@@ -13,6 +13,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import pyarrow, duckd
   "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow duckdb scipy prometheus_client
 fi
 export DAGCTL_TEST_PYTHON="$PWD/$venv/bin/python"
+# Airflow itself is the oracle of the template tests: tests/python/airflow_render.py renders
+# tests/corpus/templates.yaml with real Apache Airflow and the Rust test compares dagctl's
+# rendering with it. Its own venv (Airflow pins much of its stack), made once under target/.
+airflow_env=$(scripts/airflow-venv.sh target/airflow-venv)
+eval "$airflow_env"
 # Headless Chromium renders the HTML reports (tests/python/render_check.py): Debian's package.
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq

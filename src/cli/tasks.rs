@@ -88,11 +88,18 @@ pub struct LoneTask {
     /// `dag_run.conf` as a JSON object.
     #[arg(long)]
     conf: Option<String>,
+    /// The run id templates see (`test__<logical date>` by default).
+    #[arg(long)]
+    run_id: Option<String>,
 }
 
 impl LoneTask {
     fn options(&self) -> anyhow::Result<dagctl::engine::TriggerOptions> {
-        options(self.conf.as_deref(), self.logical_date.as_deref(), None)
+        options(
+            self.conf.as_deref(),
+            self.logical_date.as_deref(),
+            self.run_id.clone(),
+        )
     }
 }
 

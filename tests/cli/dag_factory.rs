@@ -212,3 +212,50 @@ fn timetables_run_when_airflow_runs_them() {
     // Datasets or time: the time part runs on its own (Fridays 01:00).
     assert!(next("datasets_or_time").contains("2026-01-02T01:00:00+00:00"));
 }
+
+/// dag-factory forms Airflow loads: a dataset alias in `outlets` (its own example file's DAG),
+/// relative start dates (`start_date: 2 days`), DAG keys in `default_args` — each loads, with
+/// a warning where it has no effect, and runs.
+#[test]
+fn airflow_loads_these_forms_so_dagctl_does() {
+    let env = common::Env::new(&[(
+        "forms.yml",
+        "default:\n  default_args:\n    owner: default_owner\n    start_date: 2 days\n    catchup: false\n\nexample_simple_dataset_alias_dag:\n  schedule: \"0 5 * * *\"\n  catchup: false\n  tasks:\n    - task_id: task_1\n      operator: airflow.operators.bash.BashOperator\n      bash_command: \"echo 'may set dynamic_outputs'\"\n      inlets: ['s3://bucket_example/raw/dataset1_source.json']\n      outlets:\n        - __type__: airflow.datasets.DatasetAlias\n          name: dynamic_outputs\n",
+    )]);
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).replace(&format!("{}/", env.dags().display()), "");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "forms.yml:5:5: warning: `catchup` has no effect in `default_args`: it is a DAG key, which Airflow ignores there",
+            "    hint: move it up to the DAG (or the file's `default:` block)",
+            "forms.yml:16:21: warning: `DatasetAlias` `dynamic_outputs` in `outlets` records no dataset event: events reach an alias only from a task's Python code (`outlet_events[alias].add(…)`), and this task has none",
+            "    hint: list the datasets the task updates by URI to record their events",
+            "ok: 1 DAG in 1 file valid (2 warnings)",
+        ],
+        "{text}"
+    );
+    // Two days before the start of today: the first intervals are those two days.
+    let today = chrono::Utc::now().date_naive();
+    let runs = env.json(&[
+        "dags",
+        "next-runs",
+        "example_simple_dataset_alias_dag",
+        "-n",
+        "1",
+        "--after",
+        "2000-01-01",
+        "--json",
+    ]);
+    let first = runs[0]["logical_date"].as_str().unwrap().to_string();
+    assert_eq!(
+        first,
+        format!("{}T05:00:00+00:00", today - chrono::Duration::days(2)),
+        "{runs}"
+    );
+    env.cmd(&["trigger", "example_simple_dataset_alias_dag"])
+        .assert()
+        .success();
+}

@@ -6,6 +6,7 @@
 mod common;
 
 mod airflow_semantics;
+mod airflow_templates;
 mod callbacks;
 mod cli;
 mod cli_run;

@@ -7,7 +7,6 @@ use crate::dag::Dag;
 use crate::run::NewRun;
 use crate::state::{RunState, RunType};
 use crate::store::DagRun;
-use crate::timetable::DataInterval;
 
 impl Engine {
     /// Runs one task alone (`dagctl tasks test`): no dependencies, no state recorded.
@@ -49,18 +48,19 @@ impl Engine {
     }
 
     /// The run a tested or rendered task sees: manual, running, at `options`' logical date
-    /// (now by default) with its conf.
+    /// (now by default) with its data interval as `dagctl trigger` would give it, its conf and
+    /// run id.
     fn test_run(&self, dag: &Dag, options: TriggerOptions) -> DagRun {
         let now = self.executor.now();
         let logical_date = options.logical_date.unwrap_or(now);
+        // The data interval a manual run at that date gets (`dagctl trigger`), so that a
+        // rendered template shows what the run would.
         let mut new = NewRun::new(
             &dag.id,
             RunType::Manual,
-            DataInterval {
-                start: logical_date,
-                end: logical_date,
-            },
+            dag.timetable().manual_interval(logical_date),
         );
+        new.logical_date = logical_date;
         new.run_id = Some(
             options
                 .run_id

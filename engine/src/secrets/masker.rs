@@ -196,7 +196,8 @@ fn url_password(url: &str) -> Option<String> {
     (!password.is_empty()).then(|| password.to_string())
 }
 
-fn percent_decode(s: &str) -> String {
+/// `%xx` escapes decoded (as in a URL's user and password).
+pub(crate) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -14,6 +14,9 @@ use super::LoadEnv;
 use super::reader::Reader;
 use super::schedule::{DATASETS, arg, missing, short_type};
 
+/// Dataset aliases (Airflow 2's `DatasetAlias`, Airflow 3's `AssetAlias`).
+const ALIASES: &[&str] = &["DatasetAlias", "AssetAlias"];
+
 /// Dataset names → URIs, from a dag-factory dataset config file.
 pub(crate) struct DatasetFile {
     path: PathBuf,
@@ -355,6 +358,30 @@ pub(crate) fn read_dataset_refs(
                         out.push(uri);
                     }
                 }
+                Some((short, t)) if ALIASES.contains(&short) => {
+                    // Airflow records an alias's events only for the datasets a task adds
+                    // through it at run time (Python's `outlet_events[alias].add(…)`); a task
+                    // that adds none records none. The file loads; the warning says so.
+                    let entries = item.as_map().unwrap_or_default();
+                    r.check_keys(
+                        entries,
+                        &["__type__", "__args__", "name"],
+                        &[],
+                        &format!("`{short}`"),
+                    );
+                    let name = arg(item, 0, "name")
+                        .and_then(|n| n.as_scalar())
+                        .unwrap_or_default()
+                        .to_string();
+                    r.error(
+                        t.pos,
+                        Kind::Ignored,
+                        format!(
+                            "`{short}` `{name}` in `{what}` records no dataset event: events reach an alias only from a task's Python code (`outlet_events[alias].add(…)`), and this task has none"
+                        ),
+                    )
+                    .hint = Some("list the datasets the task updates by URI to record their events".into());
+                }
                 Some((_, t)) => {
                     r.error(
                         t.pos,
@@ -364,7 +391,9 @@ pub(crate) fn read_dataset_refs(
                             t.as_scalar().unwrap_or_default()
                         ),
                     )
-                    .hint = Some("name datasets by URI (dataset aliases are not supported)".into());
+                    .hint = Some(
+                        "name datasets by URI or as `{__type__: airflow.sdk.Asset, uri: …}`".into(),
+                    );
                 }
                 None => {
                     r.error(

@@ -74,6 +74,9 @@ pub enum Kind {
     UnknownPool,
     /// A key that is accepted for compatibility but has no effect.
     Ignored,
+    /// A template that cannot render for any run (an unknown name, method or filter, a
+    /// syntax error).
+    Template,
 }
 
 impl Kind {
@@ -103,6 +106,7 @@ impl Kind {
             Kind::UnknownTriggerRule => "unknown-trigger-rule",
             Kind::UnknownPool => "unknown-pool",
             Kind::Ignored => "ignored",
+            Kind::Template => "template",
         }
     }
 

@@ -14,6 +14,7 @@ pub mod defaults;
 pub mod diagnostic;
 pub mod duration;
 pub mod suggest;
+mod templates;
 pub mod yaml;
 
 mod airflow;
@@ -278,22 +279,19 @@ fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node
         && let Some(entries) = r.map(source, "`default_args`")
     {
         // DAG keys written in `default_args`: Airflow ignores them there (the DAG does not
-        // read its default_args), so they are refused, saying where they belong; `catchup:
-        // false` asks for what dagctl does anyway.
+        // read its default_args) and loads the file; so does dagctl, with a warning saying
+        // where they belong.
         type Entries = Vec<(Node, Node)>;
         let (dag_level, own): (Entries, Entries) = entries.iter().cloned().partition(|(k, _)| {
             let k = key_text(k);
             keys::DAG.contains(&k.as_str()) && !da_keys.contains(&k.as_str())
         });
-        for (k, v) in &dag_level {
-            if key_text(k) == "catchup" && v.as_scalar().and_then(yaml::parse_bool) == Some(false) {
-                continue;
-            }
+        for (k, _) in &dag_level {
             r.error(
                 k.pos,
-                Kind::UnknownKey,
+                Kind::Ignored,
                 format!(
-                    "`{}` is a DAG key: Airflow ignores it in `default_args`",
+                    "`{}` has no effect in `default_args`: it is a DAG key, which Airflow ignores there",
                     key_text(k)
                 ),
             )

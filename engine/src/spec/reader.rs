@@ -299,7 +299,7 @@ impl Reader<'_> {
     /// A date or date-time; naive values are in `tz`.
     pub fn date(&mut self, node: &Node, what: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
         let text = node.as_scalar().unwrap_or_default().trim();
-        if let Some(d) = parse_date_in(text, tz) {
+        if let Some(d) = parse_date_in(text, tz).or_else(|| relative_date(text, tz, Utc::now())) {
             return Some(d);
         }
         self.error(
@@ -307,7 +307,10 @@ impl Reader<'_> {
             Kind::InvalidDate,
             format!("bad date `{text}` for `{what}`"),
         )
-        .hint = Some("write `2026-01-31`, `2026-01-31T06:00:00` or `2026-01-31T06:00:00Z`".into());
+        .hint = Some(
+            "write `2026-01-31`, `2026-01-31T06:00:00`, `2026-01-31T06:00:00Z` or a time before today (`2 days`)"
+                .into(),
+        );
         None
     }
 
@@ -333,6 +336,29 @@ impl Reader<'_> {
 /// read (every store and clock holds those).
 pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     parse_date_in(text, chrono_tz::Tz::UTC)
+}
+
+/// dag-factory's relative dates: `2 days`, `6 hours`, `30 minutes`, `10 seconds` before the
+/// start of `now`'s day in `tz` (so a DAG's `start_date: 2 days` moves with the calendar, as
+/// in dag-factory).
+pub fn relative_date(text: &str, tz: chrono_tz::Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    let (n, unit) = text.trim().split_once(char::is_whitespace)?;
+    let n: i64 = n.parse().ok()?;
+    let unit = unit.trim().to_ascii_lowercase();
+    let seconds = match unit.trim_end_matches('s') {
+        "day" => 86_400,
+        "hour" => 3_600,
+        "minute" => 60,
+        "second" => 1,
+        _ => return None,
+    };
+    let today = now.with_timezone(&tz).date_naive().and_hms_opt(0, 0, 0)?;
+    let start = tz
+        .from_local_datetime(&today)
+        .earliest()?
+        .with_timezone(&Utc);
+    start.checked_sub_signed(chrono::Duration::try_seconds(n.checked_mul(seconds)?)?)
 }
 
 /// As [`parse_date`], with naive values read in `tz` (in a DST gap, an hour later).
@@ -365,4 +391,26 @@ fn parse_any_date_in(text: &str, tz: chrono_tz::Tz) -> Option<DateTime<Utc>> {
                 .earliest()
         })
         .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn relative_dates_count_back_from_the_start_of_today() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 15, 17, 42, 5).unwrap();
+        let utc = chrono_tz::Tz::UTC;
+        let day = |d, h| Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap();
+        assert_eq!(relative_date("2 days", utc, now), Some(day(13, 0)));
+        assert_eq!(relative_date("1 day", utc, now), Some(day(14, 0)));
+        assert_eq!(relative_date("6 Hours", utc, now), Some(day(14, 18)));
+        // Midnight in the DAG's zone: Paris is UTC+1 in March.
+        let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap();
+        assert_eq!(relative_date("1 day", paris, now), Some(day(13, 23)));
+        for bad in ["2 weeks", "days", "two days", "2", ""] {
+            assert_eq!(relative_date(bad, utc, now), None, "{bad}");
+        }
+    }
 }

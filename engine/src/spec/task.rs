@@ -435,6 +435,9 @@ pub(super) fn operator(
                 }
                 Ok(()) => {}
             }
+            if !super::templates::check(r, node, args, o.shell_args(), subject, late) {
+                return None;
+            }
             Some(op)
         }
         OperatorName::Unsupported { message, hint } => {

@@ -328,6 +328,8 @@ pub struct RunFilter {
     pub run_types: Vec<crate::state::RunType>,
     /// Only runs whose logical date is at or after this.
     pub logical_from: Option<DateTime<Utc>>,
+    /// Only runs whose logical date is before this (exclusive).
+    pub logical_before: Option<DateTime<Utc>>,
     /// Newest by logical date first, instead of newest created first.
     pub by_logical_date: bool,
     /// Oldest by logical date first (then by creation and run id): the order queued runs

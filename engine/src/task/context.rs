@@ -267,6 +267,10 @@ pub struct TaskContext {
     pub args: serde_json::Value,
     /// The ids of the task's direct downstream tasks (for branching).
     pub downstream: Vec<String>,
+    /// The datasets the task reads (its `inlets`, by URI).
+    pub inlets: Vec<String>,
+    /// The datasets the task updates (its `outlets`, by URI).
+    pub outlets: Vec<String>,
     /// When the task's first try started (sensors measure their `timeout` from it).
     pub first_started: DateTime<Utc>,
     /// Cancelled when the try times out or the worker shuts down; long work should watch it.

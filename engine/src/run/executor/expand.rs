@@ -104,7 +104,15 @@ impl RunExec<'_> {
         need.xcom |= found.xcom;
         need.variables |= found.variables;
         let store = self.ex.store.as_ref();
-        match template_inputs(store, &self.ex.resources, &self.run.key(), need).await {
+        match template_inputs(
+            store,
+            &self.ex.resources,
+            &self.run.key(),
+            self.run.logical_date,
+            need,
+        )
+        .await
+        {
             Ok(inputs) => Ok(Ok(inputs)),
             Err(InputsError::Store(e)) => Err(e.into()),
             Err(InputsError::Spill(e)) => Ok(Err(format!("cannot read its input: {e}"))),
@@ -205,6 +213,10 @@ impl RunExec<'_> {
             conf: &self.run.conf,
             variables: &inputs.variables,
             xcoms: &inputs.xcoms,
+            previous_success: inputs.previous_success,
+            connections: &inputs.connections,
+            inlets: &[],
+            outlets: &[],
         }
     }
 

@@ -433,6 +433,12 @@ impl Executor {
                         .collect()
                 })
                 .unwrap_or_default(),
+            inlets: instance
+                .map(|(i, _)| dag.tasks[i].inlets.clone())
+                .unwrap_or_default(),
+            outlets: instance
+                .map(|(i, _)| dag.tasks[i].outlets.clone())
+                .unwrap_or_default(),
             first_started: first_started.unwrap_or_else(|| self.clock.now()),
             cancel: CancellationToken::new(),
             clock: self.clock,

@@ -6,7 +6,7 @@ use crate::context::{Pending, TaskContext, TaskError, TaskOutcome};
 use crate::duration::format_duration;
 use crate::secrets::Masker;
 use crate::store::{RunKey, Store, StoreError};
-use crate::template::{Needs, Renderer, RunData, needs};
+use crate::template::{Needs, PreviousRun, Renderer, RunData, needs};
 use crate::xcom_spill;
 
 /// What templates read besides the run itself: the Variables and the run's XComs (values
@@ -15,6 +15,8 @@ use crate::xcom_spill;
 pub(super) struct TemplateInputs {
     pub(super) variables: std::collections::BTreeMap<String, String>,
     pub(super) xcoms: Vec<(String, String, serde_json::Value)>,
+    pub(super) previous_success: Option<PreviousRun>,
+    pub(super) connections: Vec<crate::store::Connection>,
 }
 
 /// Why [`template_inputs`] could not load them.
@@ -30,9 +32,31 @@ pub(super) async fn template_inputs(
     store: &dyn Store,
     resources: &crate::Resources,
     run: &RunKey,
+    logical_date: chrono::DateTime<chrono::Utc>,
     need: Needs,
 ) -> Result<TemplateInputs, InputsError> {
     let mut inputs = TemplateInputs::default();
+    if need.connections {
+        inputs.connections = store.connections().await.map_err(InputsError::Store)?;
+    }
+    if need.previous {
+        // Airflow's: the DAG's newest successful run with an earlier logical date.
+        let filter = crate::store::RunFilter {
+            dag_id: Some(run.dag_id.clone()),
+            states: vec![crate::state::RunState::Success],
+            logical_before: Some(logical_date),
+            by_logical_date: true,
+            limit: Some(1),
+            ..Default::default()
+        };
+        let runs = store.list_runs(&filter).await.map_err(InputsError::Store)?;
+        inputs.previous_success = runs.first().map(|r| PreviousRun {
+            data_interval_start: r.data_interval_start,
+            data_interval_end: r.data_interval_end,
+            start_date: r.start_date,
+            end_date: r.end_date,
+        });
+    }
     if need.variables {
         let vars = store.variables().await.map_err(InputsError::Store)?;
         inputs.variables = vars.into_iter().collect();
@@ -122,13 +146,23 @@ pub(super) async fn ctx_rendered(
     if !need.any {
         return Ok(ctx);
     }
-    let TemplateInputs { variables, xcoms } =
-        template_inputs(ctx.store.as_ref(), &ctx.resources, &ctx.run_key(), need)
-            .await
-            .map_err(|e| match e {
-                InputsError::Store(e) => (TaskError::retryable(e.to_string()), Pending::default()),
-                InputsError::Spill(e) => (e, Pending::default()),
-            })?;
+    let TemplateInputs {
+        variables,
+        xcoms,
+        previous_success,
+        connections,
+    } = template_inputs(
+        ctx.store.as_ref(),
+        &ctx.resources,
+        &ctx.run_key(),
+        ctx.logical_date,
+        need,
+    )
+    .await
+    .map_err(|e| match e {
+        InputsError::Store(e) => (TaskError::retryable(e.to_string()), Pending::default()),
+        InputsError::Spill(e) => (e, Pending::default()),
+    })?;
     let data = RunData {
         dag_id: &ctx.dag_id,
         run_id: &ctx.run_id,
@@ -142,6 +176,10 @@ pub(super) async fn ctx_rendered(
         conf: &ctx.conf,
         variables: &variables,
         xcoms: &xcoms,
+        previous_success,
+        connections: &connections,
+        inlets: &ctx.inlets,
+        outlets: &ctx.outlets,
     };
     let template_ctx = renderer.context(&data);
     match renderer.render_args(&ctx.args, &template_ctx, shell_args) {

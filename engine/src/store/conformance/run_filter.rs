@@ -101,4 +101,20 @@ pub(crate) async fn check(s: &dyn Store) {
         ["d7", "s5", "s3"],
         "non-manual runs from a logical date on (inclusive)"
     );
+    assert_eq!(
+        ids(RunFilter {
+            run_types: vec![
+                RunType::Scheduled,
+                RunType::Backfill,
+                RunType::DatasetTriggered
+            ],
+            logical_from: Some(day(3)),
+            logical_before: Some(day(7)),
+            by_logical_date: true,
+            ..RunFilter::default()
+        })
+        .await,
+        ["s5", "s3"],
+        "runs between two logical dates (the upper one excluded)"
+    );
 }

@@ -225,6 +225,7 @@ impl Store for MemoryStore {
             .filter(|r| filter.states.is_empty() || filter.states.contains(&r.state))
             .filter(|r| filter.run_types.is_empty() || filter.run_types.contains(&r.run_type))
             .filter(|r| filter.logical_from.is_none_or(|f| r.logical_date >= f))
+            .filter(|r| filter.logical_before.is_none_or(|b| r.logical_date < b))
             .cloned()
             .collect();
         if filter.oldest_first {

@@ -81,6 +81,9 @@ impl SqlStore {
         if let Some(from) = filter.logical_from {
             params.push(Param::Int(to_micros(from)));
         }
+        if let Some(before) = filter.logical_before {
+            params.push(Param::Int(to_micros(before)));
+        }
         self.fetch(
             list_runs_sql(filter),
             params,
@@ -232,8 +235,14 @@ fn list_runs_sql(filter: &RunFilter) -> String {
         "run_type",
         filter.run_types.iter().map(|t| t.as_str()).collect(),
     ));
+    let mut n = 1;
     if filter.logical_from.is_some() {
-        sql.push_str(" AND logical_date >= $2");
+        n += 1;
+        sql.push_str(&format!(" AND logical_date >= ${n}"));
+    }
+    if filter.logical_before.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND logical_date < ${n}"));
     }
     sql.push_str(if filter.oldest_first {
         " ORDER BY logical_date, created_at, run_id"

@@ -1,21 +1,41 @@
-//! Templating of operator arguments with minijinja, sandboxed.
+//! Templating of operator arguments with minijinja, sandboxed, as Airflow renders them.
 //!
-//! Every string inside a task's arguments is rendered with the run context: `ds`,
-//! `ds_nodash`, `ts`, `ts_nodash`, `logical_date`, `data_interval_start`, `data_interval_end`,
-//! `params`, `dag_run` (`conf`, `run_id`, `logical_date`, `run_type`), `run_id`, `dag`, `task`,
-//! `var.value.NAME`, `var.json.NAME`, `ti.xcom_pull(task_ids=…, key=…)`,
-//! `macros.ds_add(ds, n)` and `macros.ds_format(ds, in, out)`.
+//! Every string inside a task's arguments is rendered with Airflow 3's context
+//! ([`context`]): `ds`, `ts`, `logical_date` and the other dates as pendulum date-times
+//! ([`time`]), `dag_run`, `ti`, `params`, `var`, `macros` ([`macros`]) …; Python's methods on
+//! strings, lists and dicts ([`pycompat`]); Airflow's filters ([`filters`]); and Python's
+//! meaning of `+`, `-`, `%` and `==` on those values ([`compile`], [`ops`]).
 //!
 //! The environment has no loader (no `include`/`import` of files), no function that reaches
 //! the filesystem, the network or processes, and a fuel limit against runaway loops. An
 //! undefined name is an error that names it, rather than an empty string.
 
+mod check;
+mod compile;
+mod connections;
+mod context;
+mod enums;
+mod filters;
+mod json;
+mod macros;
+mod ops;
+mod percent;
+mod pycompat;
+mod time;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, Utc};
-use minijinja::value::{Kwargs, Value};
+use chrono::{DateTime, Utc};
+use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, UndefinedBehavior};
+
+pub use check::{TemplateProblem, check};
+
+/// A serializable value as a template value (maps keep their order, as Python's dicts).
+fn serde<T: serde::Serialize + ?Sized>(value: &T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
 
 /// The data templates can see, for one try.
 #[derive(Debug, Clone)]
@@ -44,6 +64,28 @@ pub struct RunData<'a> {
     pub variables: &'a BTreeMap<String, String>,
     /// XComs of the run as (task, key, value) (loaded only when a template pulls one).
     pub xcoms: &'a [(String, String, serde_json::Value)],
+    /// The DAG's latest successful run before this one (loaded only when a template reads
+    /// `prev_…_success`).
+    pub previous_success: Option<PreviousRun>,
+    /// The connections (loaded only when a template mentions `conn.`).
+    pub connections: &'a [crate::store::Connection],
+    /// The task's inlets (dataset URIs).
+    pub inlets: &'a [String],
+    /// The task's outlets (dataset URIs).
+    pub outlets: &'a [String],
+}
+
+/// The dates of a DAG's previous successful run (`prev_data_interval_start_success` …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousRun {
+    /// Its data interval's start.
+    pub data_interval_start: DateTime<Utc>,
+    /// Its data interval's end.
+    pub data_interval_end: DateTime<Utc>,
+    /// When it started.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub end_date: Option<DateTime<Utc>>,
 }
 
 /// Why an argument could not be rendered.
@@ -86,6 +128,10 @@ pub struct Needs {
     pub variables: bool,
     /// A template pulls an XCom.
     pub xcom: bool,
+    /// A template reads the previous successful run (`prev_…_success`).
+    pub previous: bool,
+    /// A template reads a connection (`conn.NAME`).
+    pub connections: bool,
 }
 
 /// Scans arguments for templates.
@@ -96,6 +142,8 @@ pub fn needs(args: &serde_json::Value) -> Needs {
             n.any = true;
             n.variables |= s.contains("var.");
             n.xcom |= s.contains("xcom_pull");
+            n.previous |= s.contains("prev_");
+            n.connections |= s.contains("conn.");
         }
     });
     n
@@ -141,6 +189,10 @@ impl Renderer {
             env.set_undefined_behavior(UndefinedBehavior::Strict);
             env.set_fuel(Some(200_000));
             env.set_recursion_limit(64);
+            env.set_unknown_method_callback(pycompat::unknown_method);
+            ops::register(&mut env);
+            filters::register(&mut env);
+            env.add_global("macros", macros::macros());
             env
         };
         let mut shell = sandboxed();
@@ -153,80 +205,7 @@ impl Renderer {
 
     /// The template context for one try.
     pub fn context(&self, d: &RunData<'_>) -> Value {
-        let iso = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, false);
-        let ds = d.logical_date.format("%Y-%m-%d").to_string();
-        let json_vars: BTreeMap<String, Value> = d
-            .variables
-            .iter()
-            .filter_map(|(k, v)| {
-                let parsed: serde_json::Value = serde_json::from_str(v).ok()?;
-                Some((k.clone(), Value::from(minijinja::value::Serde(&parsed))))
-            })
-            .collect();
-        let xcoms = d.xcoms.to_vec();
-        let xcom_pull = Value::from_function(
-            move |task_ids: Option<Value>, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
-                let task_ids = match task_ids {
-                    Some(t) => Some(t),
-                    None => kwargs.get::<Option<Value>>("task_ids")?,
-                };
-                let key: Option<String> = kwargs.get("key")?;
-                kwargs.assert_all_used()?;
-                let key = key.unwrap_or_else(|| "return_value".to_string());
-                // A mapped task's gives its instances' values, in map-index order.
-                let find = |task: &str| {
-                    crate::dag::mapping::pull_xcom(&xcoms, task, &key)
-                        .map(|v| Value::from(minijinja::value::Serde(v)))
-                        .unwrap_or(Value::from(()))
-                };
-                Ok(match task_ids {
-                    None => Value::from(()),
-                    Some(t) if t.as_str().is_some() => find(t.as_str().unwrap_or_default()),
-                    Some(list) => Value::from(
-                        list.try_iter()?
-                            .map(|t| find(t.as_str().unwrap_or_default()))
-                            .collect::<Vec<_>>(),
-                    ),
-                })
-            },
-        );
-        minijinja::context! {
-            ds => ds,
-            ds_nodash => d.logical_date.format("%Y%m%d").to_string(),
-            ts => iso(d.logical_date),
-            ts_nodash => d.logical_date.format("%Y%m%dT%H%M%S").to_string(),
-            logical_date => iso(d.logical_date),
-            data_interval_start => iso(d.data_interval_start),
-            data_interval_end => iso(d.data_interval_end),
-            params => Value::from(minijinja::value::Serde(d.params)),
-            run_id => d.run_id,
-            triggering_dataset_events => Value::from(minijinja::value::Serde(
-                d.conf.get("triggering_dataset_events").cloned().unwrap_or_else(|| serde_json::json!({}))
-            )),
-            dag_run => minijinja::context! {
-                conf => Value::from(minijinja::value::Serde(d.conf)),
-                run_id => d.run_id,
-                run_type => d.run_type,
-                logical_date => iso(d.logical_date),
-                dag_id => d.dag_id,
-            },
-            dag => minijinja::context! { dag_id => d.dag_id },
-            task => minijinja::context! { task_id => d.task_id },
-            ti => minijinja::context! {
-                task_id => d.task_id,
-                try_number => d.try_number,
-                map_index => crate::dag::mapping::map_index(d.task_id),
-                xcom_pull => xcom_pull,
-            },
-            var => minijinja::context! {
-                value => Value::from(minijinja::value::Serde(d.variables)),
-                json => Value::from(json_vars),
-            },
-            macros => minijinja::context! {
-                ds_add => Value::from_function(ds_add),
-                ds_format => Value::from_function(ds_format),
-            },
-        }
+        context::build(d, false)
     }
 
     /// Renders the names of a mapped task's instances (`map_index_template`): the run's
@@ -257,6 +236,8 @@ impl Renderer {
                 task => Value::from(minijinja::value::Serde(&task)),
                 ti => minijinja::context! {
                     task_id => id,
+                    dag_id => d.dag_id,
+                    run_id => d.run_id,
                     try_number => d.try_number,
                     map_index => i,
                     xcom_pull => xcom_pull.clone(),
@@ -331,9 +312,9 @@ impl Renderer {
         is_shell: bool,
     ) -> Result<String, TemplateError> {
         let rendered = if is_shell {
-            super::shell_quote::render(|| self.shell.render_str(s, ctx.clone()))
+            super::shell_quote::render(|| compile::render(&self.shell, s, ctx.clone()))
         } else {
-            self.env.render_str(s, ctx.clone())
+            compile::render(&self.env, s, ctx.clone())
         };
         rendered.map_err(|e| {
             let undefined = (e.kind() == ErrorKind::UndefinedError)
@@ -369,49 +350,6 @@ impl Renderer {
     }
 }
 
-fn parse_ds(ds: &str) -> Result<NaiveDate, minijinja::Error> {
-    NaiveDate::parse_from_str(ds, "%Y-%m-%d").map_err(|_| {
-        minijinja::Error::new(
-            ErrorKind::InvalidOperation,
-            format!("`{ds}` is not a date like 2026-01-31"),
-        )
-    })
-}
-
-/// `macros.ds_add("2026-01-31", 1)` → `"2026-02-01"`.
-fn ds_add(ds: String, days: i64) -> Result<String, minijinja::Error> {
-    let day = parse_ds(&ds)?;
-    Duration::try_days(days)
-        .and_then(|d| day.checked_add_signed(d))
-        .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .ok_or_else(|| {
-            minijinja::Error::new(
-                ErrorKind::InvalidOperation,
-                format!("macros.ds_add(`{ds}`, {days}) leaves the years 1 to 9999"),
-            )
-        })
-}
-
-/// `macros.ds_format("2026-01-31", "%Y-%m-%d", "%d/%m/%Y")` → `"31/01/2026"`.
-fn ds_format(ds: String, input: String, output: String) -> Result<String, minijinja::Error> {
-    let d = NaiveDate::parse_from_str(&ds, &input).map_err(|_| {
-        minijinja::Error::new(
-            ErrorKind::InvalidOperation,
-            format!("`{ds}` does not match the format `{input}`"),
-        )
-    })?;
-    // An unknown `%` directive makes chrono's formatter fail: say so instead of panicking.
-    let mut text = String::new();
-    fmt::Write::write_fmt(&mut text, format_args!("{}", d.format(&output))).map_err(|_| {
-        minijinja::Error::new(
-            ErrorKind::InvalidOperation,
-            format!("`{output}` is not a date format (use %Y, %m, %d, …)"),
-        )
-    })?;
-    Ok(text)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +381,14 @@ mod tests {
             conf: &conf,
             variables: &vars,
             xcoms: &xcoms,
+            previous_success: None,
+            connections: &[crate::store::Connection {
+                name: "wh".into(),
+                url: "postgres://ana@db:5433/sales".into(),
+                extra: Default::default(),
+            }],
+            inlets: &[],
+            outlets: &["s3://b/out".to_string()],
         };
         let r = Renderer::new();
         let ctx = r.context(&d);
@@ -457,9 +403,27 @@ mod tests {
             ("{{ ds_nodash }}", "20260131"),
             ("{{ ts }}", "2026-01-31T06:30:00+00:00"),
             ("{{ ts_nodash }}", "20260131T063000"),
-            ("{{ logical_date }}", "2026-01-31T06:30:00+00:00"),
-            ("{{ data_interval_start }}", "2026-01-31T06:30:00+00:00"),
-            ("{{ data_interval_end }}", "2026-02-01T06:30:00+00:00"),
+            // pendulum date-times print with a space, as in Airflow 3.
+            ("{{ logical_date }}", "2026-01-31 06:30:00+00:00"),
+            ("{{ data_interval_start }}", "2026-01-31 06:30:00+00:00"),
+            ("{{ data_interval_end }}", "2026-02-01 06:30:00+00:00"),
+            (
+                "{{ (data_interval_end - macros.timedelta(hours=6)) | ds }}",
+                "2026-02-01",
+            ),
+            ("{{ outlets }}", "['s3://b/out']"),
+            (
+                "{{ conn.wh.host }}:{{ conn.wh.port }}/{{ conn.wh.schema }} {{ conn.wh.login }}",
+                "db:5433/sales ana",
+            ),
+            (
+                "{{ dag_run.run_type }} {{ dag_run.run_type == 'manual' }}",
+                "DagRunType.MANUAL True",
+            ),
+            (
+                "{{ ti.map_index }} {{ task_instance_key_str }}",
+                "-1 dag1__t__20260131",
+            ),
             ("{{ params.n * 2 }}", "6"),
             // As Jinja2 renders Python booleans in Airflow.
             ("{{ dag_run.conf.force }}", "True"),
@@ -557,7 +521,9 @@ mod tests {
             Needs {
                 any: true,
                 variables: true,
-                xcom: false
+                xcom: false,
+                previous: false,
+                connections: false,
             }
         );
         assert_eq!(needs(&json!({"a": "plain", "n": 1})), Needs::default());
