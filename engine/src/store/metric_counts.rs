@@ -32,7 +32,7 @@ pub(crate) const CLAIMS_REFUSED: &str = "claims_refused";
 pub(crate) const SLOT_WAIT: &str = "slot_wait_seconds";
 
 /// How many rows each (DAG, name, label) count is spread over.
-const SHARDS: u64 = 8;
+const SHARDS: u64 = 64;
 
 /// What a change counts, if anything.
 pub(crate) enum Counted<'a> {

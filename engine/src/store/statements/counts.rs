@@ -39,10 +39,10 @@ impl<'a> Counts<'a> {
         Stmt { sql, params, role }
     }
 
-    /// After the statements of `change`: a claim's lag statement, which must follow the
-    /// claim's try row (it runs only if the claim won), and its refusal's (only if it lost);
-    /// the other counts wait for [`Counts::finish`].
-    pub(super) fn after(&mut self, change: &Change, out: &mut Vec<Stmt>) {
+    /// After the statements of a claim: its lag statement, which must follow the claim's try
+    /// row (it runs only if the claim won), its slot wait's (likewise) and its refusal's (only
+    /// if it lost). Other changes are counted by [`Counts::tally`].
+    pub(super) fn after_claim(&mut self, change: &Change, out: &mut Vec<Stmt>) {
         let Some(counted) = mc::counted(change) else {
             return;
         };
@@ -74,8 +74,14 @@ impl<'a> Counts<'a> {
                 vec![text(task_id)],
                 Role::ClaimLost,
             ));
-            return;
         }
+    }
+
+    /// Adds what `change` (not a claim) counts to the batch's counters.
+    pub(super) fn tally(&mut self, change: &Change) {
+        let Some(counted) = mc::counted(change) else {
+            return;
+        };
         self.run_ended |= matches!(counted, Counted::RunEnded(_));
         let Some((name, label, total)) = counted.row() else {
             return;
@@ -86,11 +92,10 @@ impl<'a> Counts<'a> {
         a.1 += micros;
     }
 
-    /// The counters last, one statement per row, in one order for every transaction: two
-    /// batches of runs in one shard then lock the same rows in the same order (PostgreSQL
-    /// would otherwise find them deadlocked). A run's duration (its row says which) comes
-    /// after.
-    pub(super) fn finish(&mut self, out: &mut Vec<Stmt>) {
+    /// The counters, one statement per row, in one order for every transaction: two batches
+    /// of runs in one shard then lock the same rows in the same order (PostgreSQL would
+    /// otherwise find them deadlocked).
+    pub(super) fn adds(&mut self, out: &mut Vec<Stmt>) {
         let dag = || text(&self.batch.dag_id);
         for ((name, label), (n, micros)) in std::mem::take(&mut self.adds) {
             out.push(Stmt {
@@ -106,10 +111,18 @@ impl<'a> Counts<'a> {
                 role: Role::Plain,
             });
         }
+    }
+
+    /// The ended run's duration, read from its row (after the statement that ends it).
+    pub(super) fn run_seconds(&mut self, out: &mut Vec<Stmt>) {
         if std::mem::take(&mut self.run_ended) {
             out.push(Stmt {
                 sql: mc::ADD_RUN_SECONDS.as_str(),
-                params: vec![dag(), text(&self.batch.run_id), self.shard.clone()],
+                params: vec![
+                    text(&self.batch.dag_id),
+                    text(&self.batch.run_id),
+                    self.shard.clone(),
+                ],
                 role: Role::Plain,
             });
         }

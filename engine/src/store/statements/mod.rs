@@ -126,32 +126,36 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
 /// The statements of a batch, in order. A claim is an update and an insert: the committer
 /// runs the insert only if the update changed a row (the claim won).
 ///
-/// The counters come before the first claim when nothing after it is counted (the
-/// executor's batches: ends, then claims): on PostgreSQL the claims take the locks that
-/// serialize the limits' counts ([`dag_lock`], [`pool_lock`]) just before the first claim, and
-/// hold them to the commit, so the fewer statements after them the better. No two such
-/// transactions wait for each other: the counter rows written before a lock are written by
-/// each before its lock; after it, only the claims' own rows and the lag counters, which
-/// nothing writes before a lock. (A batch counted after its claims writes its counters after
-/// them, as every batch once did.)
+/// The counters of what the batch ends come before its first claim, whatever the order of
+/// its changes: on PostgreSQL the claims take the locks that serialize the limits' counts
+/// ([`dag_lock`], [`pool_lock`]) just before the first claim and hold them to the commit, so
+/// the fewer statements after them the better — and no two transactions then wait for each
+/// other: the counter rows written before a lock are written by every batch before its lock
+/// (or by batches that take none); after it come only the claims' own rows and their lag,
+/// refusal and slot-wait counters, which only holders of the same DAG's lock write. (When a
+/// batch counted something after its claims, its counters once followed the lock, and two
+/// workers deadlocked on a counter row, one holding it and waiting for the lock, the other
+/// holding the lock and waiting for the row.) A run's duration is counted last: it is read
+/// from the run's row, which the batch's end of the run writes.
 pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
     let mut out = Vec::with_capacity(batch.changes.len() + 4);
     let mut counts = counts::Counts::new(batch);
     let is_claim = |c: &Change| matches!(c, Change::Claim { .. });
+    for change in batch.changes.iter().filter(|c| !is_claim(c)) {
+        counts.tally(change);
+    }
     let first_claim = batch.changes.iter().position(is_claim);
-    let counted_after_claims = first_claim.is_some_and(|i| {
-        batch.changes[i..]
-            .iter()
-            .any(|c| !is_claim(c) && super::metric_counts::counted(c).is_some())
-    });
     for (i, change) in batch.changes.iter().enumerate() {
-        if Some(i) == first_claim && !counted_after_claims {
-            counts.finish(&mut out);
+        if Some(i) == first_claim {
+            counts.adds(&mut out);
         }
         statements_of(batch, change, &mut out);
-        counts.after(change, &mut out);
+        counts.after_claim(change, &mut out);
     }
-    counts.finish(&mut out);
+    if first_claim.is_none() {
+        counts.adds(&mut out);
+    }
+    counts.run_seconds(&mut out);
     out
 }
 
@@ -527,4 +531,75 @@ pub(super) fn literal(s: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::TaskState;
+
+    /// Whatever the order of a batch's changes, the counters of its ends are written before
+    /// its first claim (where PostgreSQL takes the DAG's lock), so that no transaction holds a
+    /// counter row while it waits for the lock another holds while waiting for that row.
+    #[test]
+    fn counters_come_before_the_first_claim_whatever_the_order() {
+        let at = chrono::Utc::now();
+        let claim = |task: &str| Change::Claim {
+            task_id: task.into(),
+            try_number: 1,
+            worker_id: "w".into(),
+            max_active_tasks: 16,
+            max_active_tis_per_dag: None,
+            pool: None,
+            waited: None,
+            lease_until: at,
+            at,
+            queued: false,
+        };
+        let end = |task: &str| {
+            [
+                Change::EndTry {
+                    task_id: task.into(),
+                    try_number: 1,
+                    state: TaskState::Success,
+                    at,
+                    duration: std::time::Duration::from_millis(5),
+                    error: None,
+                },
+                Change::SetTask {
+                    task_id: task.into(),
+                    state: TaskState::Success,
+                    next_attempt_at: None,
+                    end_date: Some(at),
+                },
+            ]
+        };
+        let mut after = vec![claim("b")];
+        after.extend(end("a"));
+        let mut before: Vec<Change> = end("a").into();
+        before.push(claim("b"));
+        for changes in [after, before] {
+            let batch = Batch {
+                dag_id: "d".into(),
+                run_id: "r".into(),
+                changes,
+            };
+            let out = statements(&batch);
+            let first_claim = out
+                .iter()
+                .position(|s| matches!(s.role, Role::ClaimUpdate))
+                .unwrap();
+            let adds: Vec<usize> = out
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.sql == crate::store::metric_counts::ADD.as_str())
+                .map(|(i, _)| i)
+                .collect();
+            assert_eq!(adds.len(), 2, "a task and a try counted");
+            assert!(
+                adds.iter().all(|i| *i < first_claim),
+                "{adds:?} vs {first_claim}"
+            );
+        }
+    }
 }

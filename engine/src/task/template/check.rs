@@ -1,11 +1,13 @@
 //! Finding the templates that cannot render before anything runs (`dagctl validate`).
 //!
 //! A template is rendered with a sample run of its DAG: the context's names and types as a
-//! run has them, but every value only a run knows — `dag_run.conf`, `params`, Variables,
-//! XComs, dataset events — is [`Anything`], which has every attribute, method and item. What
-//! fails then fails for every run: a syntax error, an unknown name, filter or test, a method
-//! the value's type does not have. Failures that depend on values (a number expected where
-//! a sample stands) are not reported.
+//! run has them (a previous successful run included), but every value only a run knows —
+//! `dag_run.conf`, `params`, Variables, connections, XComs, dataset events, the task's
+//! inlets and outlets — is [`Anything`], which has every attribute, method and item. What is
+//! reported fails for every run: a syntax error, an unknown filter or test, an unknown name
+//! of the context, a method or attribute the value's type does not have. Failures that
+//! depend on values (a number expected where a sample stands, an item a list may not have)
+//! are not: a false alarm would keep a good DAG from loading.
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -37,7 +39,8 @@ impl fmt::Display for TemplateProblem {
 }
 
 /// A value only a run knows, standing in for it: every attribute, item, method and call
-/// gives another, it iterates as empty and prints as nothing.
+/// gives another, it iterates as one of itself (so loop bodies and `| first` are checked)
+/// and prints as nothing.
 #[derive(Debug)]
 pub(super) struct Anything;
 
@@ -61,7 +64,7 @@ impl Object for Anything {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Empty
+        Enumerator::Values(vec![Anything::value()])
     }
 
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, _args: &[Value]) -> Result<Value, Error> {
@@ -106,7 +109,12 @@ static SAMPLE: LazyLock<Value> = LazyLock::new(|| {
         conf: &conf,
         variables: &vars,
         xcoms: &[],
-        previous_success: None,
+        previous_success: Some(super::PreviousRun {
+            data_interval_start: at,
+            data_interval_end: at,
+            start_date: Some(at),
+            end_date: Some(at),
+        }),
         connections: &[],
         inlets: &[],
         outlets: &[],
@@ -209,12 +217,14 @@ pub fn check(template: &str, shell: bool) -> Result<(), TemplateProblem> {
             // The message names the closest method already.
             (detail, None)
         }
+        // Only a name of the context, or an attribute of a value it holds, that is not
+        // there; an item or a filter's result missing may be there on a run.
         ErrorKind::UndefinedError => match r.first_undefined(template, &ctx) {
             Some(name) => {
                 let hint = suggest_name(&ctx, &name);
                 (format!("`{name}` is undefined"), hint)
             }
-            None => (detail, None),
+            None => return Ok(()),
         },
         // The rest depends on values a run has (a number where a sample stands …).
         _ => return Ok(()),
@@ -273,6 +283,12 @@ mod tests {
             "{{ ti.xcom_pull(task_ids='a')['rows'] | length }} {{ macros.ds_add(ds, params.days) }}",
             "{% for k, v in dag_run.conf.items() %}{{ k }}{% endfor %}",
             "plain text",
+            // Values a run has (an item, a filter's pick, the previous run's dates).
+            "{{ ti.xcom_pull(task_ids='a') | first }} {{ params.ids | max }} {{ outlets[0] }}",
+            "{{ dag_run.conf.get('files', []) | first }} {{ (params.xs | list)[0] }}",
+            "{{ params | dictsort | first }} {{ triggering_asset_events.values() | first }}",
+            "{{ prev_data_interval_start_success.strftime('%Y') }} {{ conn.db.host }}",
+            "{{ prev_start_date_success | ds }} {% for f in params.files %}{{ f.upper() }}{% endfor %}",
         ] {
             assert_eq!(check(ok, false), Ok(()), "{ok}");
         }

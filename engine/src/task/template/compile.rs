@@ -17,8 +17,20 @@ use minijinja::{AutoEscape, Environment, Error};
 /// The name templates are compiled under (errors do not show it).
 const NAME: &str = "<template>";
 
-/// Renders `source` with `ctx` in `env`.
+/// Renders `source` with `ctx` in `env`. A panic in a template function (a bug) is an
+/// error of this template, never the end of the process that loads or runs the DAG.
 pub(super) fn render(env: &Environment<'_>, source: &str, ctx: Value) -> Result<String, Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(env, source, ctx))).unwrap_or_else(
+        |_| {
+            Err(Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "the template hit an internal error of dagctl (please report it)",
+            ))
+        },
+    )
+}
+
+fn run(env: &Environment<'_>, source: &str, ctx: Value) -> Result<String, Error> {
     let ast = machinery::parse(source, NAME, SyntaxConfig::default())?;
     let mut generator = CodeGenerator::new(NAME, source);
     generator.compile_stmt(&ast);

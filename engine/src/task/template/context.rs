@@ -93,8 +93,8 @@ pub(super) fn build(d: &RunData<'_>, sample: bool) -> Value {
         task_instance_key_str => format!("{}__{}__{}", d.dag_id, d.task_id, ds_nodash),
         try_number => d.try_number,
         map_index_template => Value::from(()),
-        inlets => Value::from(d.inlets.to_vec()),
-        outlets => Value::from(d.outlets.to_vec()),
+        inlets => known(Value::from(d.inlets.to_vec())),
+        outlets => known(Value::from(d.outlets.to_vec())),
         test_mode => false,
         conn => known(Value::from_object(super::connections::Connections(d.connections.to_vec()))),
         var => minijinja::context! {

@@ -8,25 +8,28 @@ use super::time::{PyDateTime, as_datetime};
 
 /// Adds the filters to `env`.
 pub(super) fn register(env: &mut Environment<'_>) {
-    env.add_filter("ds", |v: Value| {
-        Ok::<_, Error>(Value::from(date_arg(&v)?.strftime("%Y-%m-%d")))
-    });
+    env.add_filter("ds", |v: Value| date_filter(v, |d| d.strftime("%Y-%m-%d")));
     env.add_filter("ds_nodash", |v: Value| {
-        Ok::<_, Error>(Value::from(date_arg(&v)?.strftime("%Y%m%d")))
+        date_filter(v, |d| d.strftime("%Y%m%d"))
     });
-    env.add_filter("ts", |v: Value| {
-        Ok::<_, Error>(Value::from(date_arg(&v)?.isoformat_t()))
-    });
+    env.add_filter("ts", |v: Value| date_filter(v, PyDateTime::isoformat_t));
     env.add_filter("ts_nodash", |v: Value| {
-        Ok::<_, Error>(Value::from(date_arg(&v)?.strftime("%Y%m%dT%H%M%S")))
+        date_filter(v, |d| d.strftime("%Y%m%dT%H%M%S"))
     });
     env.add_filter("ts_nodash_with_tz", |v: Value| {
-        Ok::<_, Error>(Value::from(super::context::ts_nodash_with_tz(
-            &date_arg(&v)?.isoformat_t(),
-        )))
+        date_filter(v, |d| super::context::ts_nodash_with_tz(&d.isoformat_t()))
     });
     env.add_filter("int", int);
     env.add_filter("float", float);
+}
+
+/// A date filter: `f` of a date-time (or one written as text); None gives None, as Airflow's
+/// filters give for `prev_start_date_success | ds` on a first run.
+fn date_filter(v: Value, f: impl Fn(&PyDateTime) -> String) -> Result<Value, Error> {
+    if v.is_none() {
+        return Ok(v);
+    }
+    Ok(Value::from(f(&date_arg(&v)?)))
 }
 
 /// A date filter's argument; a date-time as text (`2026-03-15T00:00:00+00:00`) is read too.
@@ -51,20 +54,29 @@ fn int(v: Value, default: Option<Value>, kwargs: Kwargs) -> Result<Value, Error>
     kwargs.assert_all_used()?;
     if let Some(s) = v.as_str() {
         let t = s.trim().replace('_', "");
-        let parsed = match base.unwrap_or(10) {
+        let lower = t.to_ascii_lowercase();
+        // Base 0 reads Python's prefixes (0x, 0o, 0b); a base outside 2 to 36 gives the default.
+        let (base, digits) = match base.unwrap_or(10) {
+            0 => match lower.get(..2) {
+                Some("0x") => (16, &lower[2..]),
+                Some("0o") => (8, &lower[2..]),
+                Some("0b") => (2, &lower[2..]),
+                _ => (10, lower.as_str()),
+            },
+            16 => (16, lower.strip_prefix("0x").unwrap_or(&lower)),
+            8 => (8, lower.strip_prefix("0o").unwrap_or(&lower)),
+            2 => (2, lower.strip_prefix("0b").unwrap_or(&lower)),
+            b => (b, lower.as_str()),
+        };
+        let parsed = match base {
             10 => t.parse::<i64>().ok().or_else(|| {
                 t.parse::<f64>()
                     .ok()
-                    .filter(|f| f.is_finite())
+                    .filter(|f| f.is_finite() && f.abs() < 9.2e18)
                     .map(|f| f as i64)
             }),
-            b => {
-                let digits = t
-                    .trim_start_matches("0x")
-                    .trim_start_matches("0o")
-                    .trim_start_matches("0b");
-                i64::from_str_radix(digits, b).ok()
-            }
+            2..=36 => i64::from_str_radix(digits, base).ok(),
+            _ => None,
         };
         return Ok(parsed.map_or(default, Value::from));
     }

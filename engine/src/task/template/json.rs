@@ -14,6 +14,9 @@ fn bad(message: String) -> Error {
 pub(super) fn dumps(args: &[Value]) -> Result<Value, Error> {
     let (value, kwargs): (Value, Kwargs) = from_args(args)?;
     let indent: Option<usize> = kwargs.get("indent")?;
+    if indent.is_some_and(|n| n > 64) {
+        return Err(bad("json.dumps: an indent of at most 64".into()));
+    }
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     let _: Option<Value> = kwargs.get("default")?;
     kwargs.assert_all_used()?;

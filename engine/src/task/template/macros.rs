@@ -139,7 +139,7 @@ pub(super) fn macros() -> Value {
                     dt.local(),
                     dt.tz().or(Some(chrono_tz::Tz::UTC)),
                     Flavor::Pendulum,
-                );
+                )?;
                 let since = since.filter(|v| !v.is_none());
                 let since = since.as_ref().map(super::time::as_datetime).transpose()?;
                 dt.diff_for_humans(since, false).map(Value::from)
@@ -211,7 +211,7 @@ impl Object for DateTimeClass {
             date.and_time(time),
             tz,
             Flavor::Python,
-        )))
+        )?))
     }
 
     fn call_method(
@@ -221,7 +221,7 @@ impl Object for DateTimeClass {
         args: &[Value],
     ) -> Result<Value, Error> {
         let python =
-            |t: NaiveDateTime, tz| Ok(Value::from_object(PyDateTime::new(t, tz, Flavor::Python)));
+            |t: NaiveDateTime, tz| PyDateTime::new(t, tz, Flavor::Python).map(Value::from_object);
         match method {
             "strptime" => {
                 let (text, format): (&str, &str) = from_args(args)?;
@@ -302,14 +302,13 @@ fn strptime(text: &str, format: &str) -> Result<NaiveDateTime, Error> {
             format!("time data '{text}' does not match format '{format}'"),
         )
     };
-    let format = format.replace("%f", "%6f");
+    // Python's `.%f` takes 1 to 6 digits after the dot (chrono's `%.f`).
+    let format = format.replace(".%f", "%.f").replace("%f", "%6f");
     if let Ok(t) = NaiveDateTime::parse_from_str(text, &format) {
         return Ok(t);
     }
-    if let Ok(d) = NaiveDate::parse_from_str(text, &format) {
-        return Ok(d.and_time(NaiveTime::MIN));
-    }
-    // Only some fields (`%Y-%m`, `%H:%M`): complete them as Python does.
+    // Only some fields (`%Y-%m`, `%Y%m%d%H`): the rest as Python completes them, from
+    // 1900-01-01 00:00:00.
     let mut parsed = chrono::format::Parsed::new();
     chrono::format::parse(
         &mut parsed,
@@ -317,18 +316,23 @@ fn strptime(text: &str, format: &str) -> Result<NaiveDateTime, Error> {
         chrono::format::StrftimeItems::new(&format),
     )
     .map_err(|_| no_match())?;
-    let year = parsed.year().unwrap_or(1900);
-    let month = parsed.month().unwrap_or(1);
-    let day = parsed.day().unwrap_or(1);
-    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(no_match)?;
-    let hour = parsed
-        .hour_div_12()
-        .zip(parsed.hour_mod_12())
-        .map_or(0, |(d, m)| d * 12 + m);
-    let time = NaiveTime::from_hms_opt(
+    let date = NaiveDate::from_ymd_opt(
+        parsed.year().unwrap_or(1900),
+        parsed.month().unwrap_or(1),
+        parsed.day().unwrap_or(1),
+    )
+    .ok_or_else(no_match)?;
+    let hour = match (parsed.hour_div_12(), parsed.hour_mod_12()) {
+        (Some(d), Some(m)) => d * 12 + m,
+        (None, Some(m)) => m,
+        _ => 0,
+    };
+    let nanos = parsed.nanosecond().unwrap_or(0);
+    let time = NaiveTime::from_hms_nano_opt(
         hour,
         parsed.minute().unwrap_or(0),
         parsed.second().unwrap_or(0),
+        nanos / 1000 * 1000,
     )
     .ok_or_else(no_match)?;
     Ok(date.and_time(time))
@@ -342,11 +346,7 @@ fn gmtime(args: &[Value]) -> Result<Value, Error> {
             .ok_or_else(|| bad("timestamp out of range"))?,
         None => Utc::now(),
     };
-    Ok(Value::from_object(PyDateTime::new(
-        t.naive_utc(),
-        None,
-        Flavor::Python,
-    )))
+    PyDateTime::new(t.naive_utc(), None, Flavor::Python).map(Value::from_object)
 }
 
 /// `time.strftime(format, struct_time)`.

@@ -140,10 +140,10 @@ pub fn needs(args: &serde_json::Value) -> Needs {
     visit_strings(args, &mut |s| {
         if is_template(s) {
             n.any = true;
-            n.variables |= s.contains("var.");
+            n.variables |= s.contains("var.") || s.contains("var[");
             n.xcom |= s.contains("xcom_pull");
             n.previous |= s.contains("prev_");
-            n.connections |= s.contains("conn.");
+            n.connections |= s.contains("conn.") || s.contains("conn[");
         }
     });
     n
@@ -413,6 +413,28 @@ mod tests {
             ),
             ("{{ outlets }}", "['s3://b/out']"),
             (
+                "{{ data_interval_end - data_interval_start == macros.timedelta(days=1) }}",
+                "True",
+            ),
+            (
+                "{{ macros.datetime.strptime('2026030510', '%Y%m%d%H') }} {{ logical_date.replace(tzinfo=None) }}",
+                "2026-03-05 10:00:00 2026-01-31 06:30:00",
+            ),
+            (
+                "{{ logical_date.add(months=1, days=3).diff_for_humans(logical_date) }}",
+                "1 month after",
+            ),
+            ("{{ prev_start_date_success | ds }}", "None"),
+            (
+                "{{ (logical_date + macros.dateutil.relativedelta.relativedelta(months=-1, day=1)) | ds }} {{ macros.dateutil.relativedelta.relativedelta(months=-1, day=1) }}",
+                "2025-12-01 relativedelta(months=-1, day=1)",
+            ),
+            (
+                "{{ (logical_date - macros.dateutil.relativedelta.relativedelta(months=1, day=31)) | ds }}",
+                "2025-12-31",
+            ),
+            ("{{ logical_date.format('d E') }}", "6 6"),
+            (
                 "{{ conn.wh.host }}:{{ conn.wh.port }}/{{ conn.wh.schema }} {{ conn.wh.login }}",
                 "db:5433/sales ana",
             ),
@@ -511,6 +533,38 @@ mod tests {
             let e = render(t).unwrap_err();
             assert!(e.message.contains(why), "{t}: {}", e.message);
         }
+    }
+
+    /// Values at the edges of what dates, widths and numbers hold are errors, never panics,
+    /// overflows or allocations that end the process (found by review).
+    #[test]
+    fn hostile_templates_are_errors_not_panics() {
+        for t in [
+            "{{ '10' | int(base=37) }}",
+            "{{ logical_date.isoformat('%Q') }}",
+            "{{ logical_date.add(years=1e30) }}",
+            "{{ logical_date.add(weeks=1e30) }}",
+            "{{ logical_date.subtract(months=-9223372036854775808) }}",
+            "{{ macros.dateutil.relativedelta.relativedelta(years=1e18) }}",
+            "{{ logical_date.date().replace(year=9999) - logical_date.date().replace(year=1) }}",
+            "{{ logical_date.replace(year=1, month=1, day=1).start_of('week') }}",
+            "{{ logical_date.replace(year=10000) }}",
+            "{{ logical_date.replace(year=9999, month=12, day=31, hour=23).in_timezone('Asia/Tokyo').add(days=1) }}",
+            "{{ macros.datetime(0, 1, 1) }}",
+            "{{ 'x'.zfill(10**15) }}",
+            "{{ 'x'.center(10**15) }}",
+            "{{ '%1000000000000000s' % 'x' }}",
+            "{{ '%.70000f' % 1 }}",
+            "{{ macros.json.dumps([1], indent=10**15) }}",
+        ] {
+            match render(t) {
+                Ok(out) => assert!(out.len() < 1_000_000, "{t}: {} bytes", out.len()),
+                // A panic caught by the renderer is a bug all the same.
+                Err(e) => assert!(!e.message.contains("internal error"), "{t}: {e}"),
+            }
+        }
+        assert_eq!(render("{{ '0x1f' | int(base=0) }}").unwrap(), "31");
+        assert_eq!(render("{{ 'x'.rjust(-3) }}").unwrap(), "x");
     }
 
     #[test]

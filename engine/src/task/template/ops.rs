@@ -86,7 +86,11 @@ fn equal(a: &Value, b: &Value) -> bool {
     ) {
         (Some(x), None) => b.as_str().is_some_and(|s| x.is(s)),
         (None, Some(y)) => a.as_str().is_some_and(|s| y.is(s)),
-        _ => a == b,
+        // A pendulum Interval is a timedelta: equal to one of the same length.
+        _ => match (time::TimeDelta::of(a), time::TimeDelta::of(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        },
     }
 }
 

@@ -1,7 +1,10 @@
 //! Python's `%` string formatting: `'%s-%05d' % ('a', 42)`, `'%(n)s' % {'n': 1}`.
 
-use minijinja::value::{Value, ValueKind};
+use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
+
+/// The widest field or precision a format may ask for.
+const MAX_WIDTH: usize = 10_000;
 
 fn bad(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
@@ -10,9 +13,11 @@ fn bad(message: String) -> Error {
 /// `format % args`, as Python formats it: a tuple or list gives the positional values, a
 /// mapping the `%(name)` ones, any other value is the one value.
 pub(super) fn format(format: &str, args: &Value) -> Result<String, Error> {
-    let positional: Vec<Value> = match args.kind() {
-        ValueKind::Seq => args.try_iter()?.collect(),
-        _ => vec![args.clone()],
+    // As Python: a tuple gives the positional values; a list is one value.
+    let positional: Vec<Value> = if args.is_tuple() {
+        args.try_iter()?.collect()
+    } else {
+        vec![args.clone()]
     };
     let mut next = 0usize;
     let mut out = String::with_capacity(format.len() + 16);
@@ -70,11 +75,17 @@ pub(super) fn format(format: &str, args: &Value) -> Result<String, Error> {
                 v
             }
         };
+        // Bounded, as a template's output is.
+        if precision.is_some_and(|p| p > MAX_WIDTH)
+            || width.parse::<usize>().unwrap_or(0) > MAX_WIDTH
+        {
+            return Err(bad("format width or precision too large".into()));
+        }
         let body = convert(conversion, &value, precision, &flags)?;
         let width: usize = width.parse().unwrap_or(0);
         out.push_str(&pad(body, width, &flags, conversion));
     }
-    if key_less(format) && next < positional.len() && args.kind() == ValueKind::Seq {
+    if key_less(format) && next < positional.len() && args.is_tuple() {
         return Err(bad(
             "not all arguments converted during string formatting".into()
         ));
@@ -190,23 +201,28 @@ mod tests {
     #[test]
     fn formats_as_python_does() {
         let t = |f: &str, v: Value| format(f, &v).unwrap();
+        let tup = |v: Vec<Value>| Value::from(minijinja::value::Tuple::from(v));
         assert_eq!(
-            t(
-                "%s-%05d",
-                Value::from(vec![Value::from("a"), Value::from(42)])
-            ),
+            t("%s-%05d", tup(vec![Value::from("a"), Value::from(42)])),
             "a-00042"
         );
         assert_eq!(
             t(
                 "%.2f|%5s|%-4d|",
-                Value::from(vec![Value::from(1.23456), Value::from("x"), Value::from(7)])
+                tup(vec![Value::from(1.23456), Value::from("x"), Value::from(7)])
             ),
             "1.23|    x|7   |"
         );
         assert_eq!(t("%(n)03d %%", minijinja::context! { n => 5 }), "005 %");
         assert_eq!(t("%r", Value::from("it's")), "\"it's\"");
-        assert!(format("%s %s", &Value::from(vec![Value::from(1)])).is_err());
-        assert!(format("%s", &Value::from(vec![Value::from(1), Value::from(2)])).is_err());
+        assert!(format("%s %s", &tup(vec![Value::from(1)])).is_err());
+        assert!(format("%s", &tup(vec![Value::from(1), Value::from(2)])).is_err());
+        // A list is one value, as in Python.
+        assert_eq!(
+            t("ids=%s", Value::from(vec![Value::from("a")])),
+            "ids=['a']"
+        );
+        assert!(format("%.70000000f", &Value::from(1)).is_err());
+        assert!(format("%1000000000000000s", &Value::from(1)).is_err());
     }
 }

@@ -155,7 +155,23 @@ fn not_found() -> Error {
     Error::new(ErrorKind::InvalidOperation, "substring not found")
 }
 
-fn padded(s: &str, width: usize, fill: Option<&str>, how: char) -> Result<Value, Error> {
+/// The widest `zfill`/`rjust`/`ljust`/`center` a template may ask for.
+const MAX_WIDTH: usize = 100_000;
+
+fn too_wide(width: usize) -> Result<(), Error> {
+    if width > MAX_WIDTH {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("a width of {width} is too large (at most {MAX_WIDTH})"),
+        ));
+    }
+    Ok(())
+}
+
+fn padded(s: &str, width: i64, fill: Option<&str>, how: char) -> Result<Value, Error> {
+    // A negative width pads nothing, as in Python.
+    let width = usize::try_from(width).unwrap_or(0);
+    too_wide(width)?;
     let fill = match fill {
         Some(f) if f.chars().count() == 1 => f.chars().next().unwrap_or(' '),
         Some(_) => {
@@ -224,7 +240,9 @@ fn str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<Value>, Er
             strings(parts)
         }
         "zfill" => {
-            let (width,): (usize,) = from_args(args)?;
+            let (width,): (i64,) = from_args(args)?;
+            let width = usize::try_from(width).unwrap_or(0);
+            too_wide(width)?;
             let (sign, digits) = match s.strip_prefix(['+', '-']) {
                 Some(rest) => (&s[..1], rest),
                 None => ("", s),
@@ -233,7 +251,7 @@ fn str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<Value>, Er
             Value::from(format!("{sign}{}{digits}", "0".repeat(n)))
         }
         "rjust" | "ljust" | "center" => {
-            let (width, fill): (usize, Option<&str>) = from_args(args)?;
+            let (width, fill): (i64, Option<&str>) = from_args(args)?;
             padded(s, width, fill, method.chars().next().unwrap_or('c'))?
         }
         "partition" | "rpartition" => {

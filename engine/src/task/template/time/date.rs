@@ -37,12 +37,17 @@ impl PyDate {
         let (days, _, _) = d.parts();
         Duration::try_days(sign * days)
             .and_then(|d| self.0.checked_add_signed(d))
+            .filter(|d| (1..=9999).contains(&d.year()))
             .map(|d| Value::from_object(PyDate(d)))
             .ok_or_else(|| bad("date value out of range"))
     }
 
-    pub(crate) fn minus_date(&self, other: &PyDate) -> TimeDelta {
-        TimeDelta((self.0 - other.0).num_days() * 86_400 * 1_000_000)
+    pub(crate) fn minus_date(&self, other: &PyDate) -> Result<TimeDelta, Error> {
+        (self.0 - other.0)
+            .num_days()
+            .checked_mul(86_400_000_000)
+            .map(TimeDelta)
+            .ok_or_else(|| bad("timedelta out of range"))
     }
 }
 
@@ -103,6 +108,7 @@ impl Object for PyDate {
                     month.unwrap_or(self.0.month()),
                     day.unwrap_or(self.0.day()),
                 )
+                .filter(|d| (1..=9999).contains(&d.year()))
                 .map(|d| Value::from_object(PyDate(d)))
                 .ok_or_else(|| bad("day is out of range for month"))
             }

@@ -113,6 +113,19 @@ fn out_of_range() -> Error {
     bad("date value out of range")
 }
 
+/// Python's years, 1 to 9999: every value made here stays in them (chrono's own limits,
+/// far beyond, then never come near).
+fn in_range(local: NaiveDateTime) -> Result<NaiveDateTime, Error> {
+    if (1..=9999).contains(&local.year()) {
+        Ok(local)
+    } else {
+        Err(bad(format!(
+            "year {} is out of range (1 to 9999)",
+            local.year()
+        )))
+    }
+}
+
 impl PyDateTime {
     /// A pendulum date-time in UTC (what Airflow's context holds).
     pub(crate) fn utc(t: DateTime<Utc>) -> PyDateTime {
@@ -124,8 +137,19 @@ impl PyDateTime {
     }
 
     /// A date-time from its wall-clock time, aware when `tz` is given.
-    pub(crate) fn new(local: NaiveDateTime, tz: Option<Tz>, flavor: Flavor) -> PyDateTime {
-        PyDateTime { local, tz, flavor }
+    ///
+    /// # Errors
+    /// A year outside 1 to 9999, as Python has it.
+    pub(crate) fn new(
+        local: NaiveDateTime,
+        tz: Option<Tz>,
+        flavor: Flavor,
+    ) -> Result<PyDateTime, Error> {
+        Ok(PyDateTime {
+            local: in_range(local)?,
+            tz,
+            flavor,
+        })
     }
 
     pub(crate) fn local(&self) -> NaiveDateTime {
@@ -180,7 +204,7 @@ impl PyDateTime {
                 tz.offset_from_utc_datetime(&self.instant())
                     .abbreviation()
                     .map_or_else(
-                        || format::offset_colon(self.offset().unwrap_or(Utc.fix())),
+                        || format::offset_abbreviation(self.offset().unwrap_or(Utc.fix())),
                         str::to_string,
                     )
             }),
@@ -219,49 +243,86 @@ impl PyDateTime {
             Ordering::Less => d.checked_sub_days(Days::new(days.unsigned_abs())),
         })
         .ok_or_else(out_of_range)?;
-        let moved = self.with_local(date.and_time(self.local.time()));
+        let moved = self.with_local(in_range(date.and_time(self.local.time()))?);
         if micros == 0 {
             return Ok(moved);
         }
         let delta = Duration::microseconds(micros);
-        match (self.flavor, moved.tz) {
+        let shifted = match (self.flavor, moved.tz) {
             (Flavor::Pendulum, Some(tz)) => moved
                 .instant()
                 .checked_add_signed(delta)
+                .filter(|utc| (2..=9998).contains(&utc.year()))
                 .map(|utc| PyDateTime::from_instant(utc, Some(tz), self.flavor))
-                .ok_or_else(out_of_range),
+                .ok_or_else(out_of_range)?,
             _ => moved
                 .local
                 .checked_add_signed(delta)
                 .map(|l| moved.with_local(l))
-                .ok_or_else(out_of_range),
-        }
+                .ok_or_else(out_of_range)?,
+        };
+        in_range(shifted.local)?;
+        Ok(shifted)
     }
 
     /// `self ± other` for a `timedelta`, an `Interval` or a `relativedelta`.
     pub(crate) fn plus(&self, other: &Value, sign: i64) -> Result<Value, Error> {
         if let Some(d) = TimeDelta::of(other) {
+            // pendulum adds a timedelta as elapsed seconds, Python's datetime on the wall
+            // clock: `shifted` does each by flavor.
             let d = if sign < 0 { d.negated() } else { d };
-            let shifted = match self.flavor {
-                Flavor::Pendulum => {
-                    let (days, secs, micros) = d.parts();
-                    self.shifted(0, days, secs * 1_000_000 + micros)?
-                }
-                Flavor::Python => self.shifted(0, 0, d.0)?,
-            };
-            return Ok(Value::from_object(shifted));
+            return Ok(Value::from_object(self.shifted(0, 0, d.0)?));
         }
         if let Some(r) = other.downcast_object_ref::<RelativeDelta>() {
+            // dateutil: the absolute fields replace, the months move on the calendar (the day
+            // kept within the month), then the rest is a timedelta.
             let r = r.scaled(sign);
-            return Ok(Value::from_object(
-                self.shifted(r.months, r.days, r.micros)?,
-            ));
+            let rest = r
+                .days
+                .checked_mul(86_400_000_000)
+                .and_then(|d| d.checked_add(r.micros))
+                .ok_or_else(out_of_range)?;
+            let months = self.with_absolute(&r)?;
+            return Ok(Value::from_object(months.shifted(0, 0, rest)?));
         }
         Err(bad(format!(
             "unsupported operand types for {}: 'datetime' and '{}'",
             if sign > 0 { "+" } else { "-" },
             type_name(other)
         )))
+    }
+
+    /// dateutil's first step of adding `r`: its absolute fields, then its months.
+    fn with_absolute(&self, r: &RelativeDelta) -> Result<PyDateTime, Error> {
+        let t = self.local;
+        let [year, month, day, hour, minute, second, micro] = r.absolute;
+        let field = |v: Option<i64>, have: u32| u32::try_from(v.unwrap_or(i64::from(have)));
+        let bad_field = |_| bad("a relativedelta field is out of range");
+        let year = year.unwrap_or(i64::from(t.year()));
+        let month = month.unwrap_or(i64::from(t.month()));
+        let total = year
+            .checked_mul(12)
+            .and_then(|y| y.checked_add(month - 1))
+            .and_then(|m| m.checked_add(r.months))
+            .ok_or_else(out_of_range)?;
+        let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+        let y = i32::try_from(y).map_err(|_| out_of_range())?;
+        let m = u32::try_from(m).map_err(|_| out_of_range())?;
+        let first = NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(out_of_range)?;
+        let last = first
+            .checked_add_months(Months::new(1))
+            .and_then(|n| n.pred_opt())
+            .map_or(28, |d| d.day());
+        let d = field(day, t.day()).map_err(bad_field)?.clamp(1, last);
+        let date = NaiveDate::from_ymd_opt(y, m, d).ok_or_else(out_of_range)?;
+        let time = NaiveTime::from_hms_micro_opt(
+            field(hour, t.hour()).map_err(bad_field)?,
+            field(minute, t.minute()).map_err(bad_field)?,
+            field(second, t.second()).map_err(bad_field)?,
+            field(micro, t.nanosecond() / 1000).map_err(bad_field)?,
+        )
+        .ok_or_else(|| bad("time value out of range"))?;
+        Ok(self.with_local(in_range(date.and_time(time))?))
     }
 
     /// `self - other`: pendulum gives an `Interval`, Python a `timedelta`.
@@ -292,9 +353,11 @@ impl PyDateTime {
                 .and_hms_opt(t.hour(), 0, 0)
                 .ok_or_else(out_of_range)?,
             "day" => midnight(t.date()),
-            "week" => {
-                midnight(t.date() - Duration::days(i64::from(t.weekday().num_days_from_monday())))
-            }
+            "week" => midnight(
+                t.date()
+                    .checked_sub_days(Days::new(u64::from(t.weekday().num_days_from_monday())))
+                    .ok_or_else(out_of_range)?,
+            ),
             "month" => midnight(ymd(t.year(), t.month(), 1)?),
             "quarter" => midnight(ymd(t.year(), (t.month() - 1) / 3 * 3 + 1, 1)?),
             "year" => midnight(ymd(t.year(), 1, 1)?),
@@ -365,17 +428,19 @@ impl PyDateTime {
             micros,
         )
         .ok_or_else(|| bad("time value out of range"))?;
-        let tz = match kwargs.get::<Option<Value>>(tz_key)? {
-            None => self.tz,
-            Some(v) if v.is_none() => None,
-            Some(v) => Some(TzInfo::of(&v)?),
+        // `tzinfo=None` makes the value naive; no `tzinfo` keeps the zone.
+        let tz = if kwargs.has(tz_key) {
+            let v: Value = kwargs.get(tz_key)?;
+            if v.is_none() {
+                None
+            } else {
+                Some(TzInfo::of(&v)?)
+            }
+        } else {
+            self.tz
         };
         kwargs.assert_all_used()?;
-        Ok(PyDateTime {
-            local: date.and_time(time),
-            tz,
-            flavor: self.flavor,
-        })
+        PyDateTime::new(date.and_time(time), tz, self.flavor)
     }
 
     fn in_zone(&self, tz: Tz) -> PyDateTime {
@@ -393,10 +458,11 @@ impl PyDateTime {
     }
 
     fn isoformat(&self, sep: &str) -> String {
-        let mut s = self
-            .local
-            .format(&format!("%Y-%m-%d{sep}%H:%M:%S"))
-            .to_string();
+        let mut s = format!(
+            "{}{sep}{}",
+            self.local.format("%Y-%m-%d"),
+            self.local.format("%H:%M:%S")
+        );
         if self.local.nanosecond() / 1000 != 0 {
             s.push_str(&format!(".{:06}", self.local.nanosecond() / 1000));
         }
@@ -412,6 +478,7 @@ impl PyDateTime {
         other: Option<&PyDateTime>,
         absolute: bool,
     ) -> Result<String, Error> {
+        let is_now = other.is_none();
         let now;
         let other = match other {
             Some(o) => o,
@@ -421,31 +488,31 @@ impl PyDateTime {
             }
         };
         let micros = self.micros_since(other)?;
+        let after = micros > 0;
         let (early, late) = if micros >= 0 {
             (other, self)
         } else {
             (self, other)
         };
-        let span = Interval {
-            start: early.clone(),
-            end: late.clone(),
-        };
-        let months_total = span_months(&span);
+        // pendulum's precise difference: whole months on the calendar, then the rest.
+        let months_total = span_months(early, late);
+        let anchor = early.shifted(months_total, 0, 0)?;
+        let rest = u64::try_from(late.micros_since(&anchor)?).unwrap_or(0) / 1_000_000;
         let (years, months) = (months_total / 12, months_total % 12);
-        let secs = micros.unsigned_abs() / 1_000_000;
-        let days_total = secs / 86_400;
+        let days_total = rest / 86_400;
         let (weeks, days) = (days_total / 7, days_total % 7);
-        let (hours, minutes, seconds) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+        let (hours, minutes, seconds) = (rest / 3600 % 24, rest / 60 % 60, rest % 60);
+        let (years, months) = (years as u64, months as u64);
         let (unit, mut count) = if years > 0 {
             ("year", years + u64::from(months > 6))
-        } else if months == 11 && weeks * 7 + days > 15 {
+        } else if months == 11 && days_total > 15 {
             ("year", 1)
         } else if months > 0 {
-            ("month", months + u64::from(weeks * 7 + days >= 27))
+            ("month", months + u64::from(days_total >= 27))
         } else if weeks > 0 {
             ("week", weeks + u64::from(days > 3))
         } else if days > 0 {
-            ("day", days + u64::from(hours > 12))
+            ("day", days + u64::from(hours >= 22))
         } else if hours > 0 {
             ("hour", hours)
         } else if minutes > 0 {
@@ -453,33 +520,33 @@ impl PyDateTime {
         } else if (11..=59).contains(&seconds) {
             ("second", seconds)
         } else {
-            let few = "a few seconds";
-            return Ok(match (absolute, micros > 0) {
-                (true, _) => few.to_string(),
-                (false, true) => format!("{few} after"),
-                (false, false) => format!("{few} before"),
-            });
+            ("", 0)
         };
-        if count == 0 {
-            count = 1;
-        }
-        let words = format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
-        Ok(match (absolute, micros > 0) {
-            (true, _) => words,
-            (false, true) => format!("{words} after"),
-            (false, false) => format!("{words} before"),
+        let words = if unit.is_empty() {
+            "a few seconds".to_string()
+        } else {
+            count = count.max(1);
+            format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+        };
+        Ok(match (absolute, is_now, after) {
+            (true, ..) => words,
+            (false, true, true) => format!("in {words}"),
+            (false, true, false) => format!("{words} ago"),
+            (false, false, true) => format!("{words} after"),
+            (false, false, false) => format!("{words} before"),
         })
     }
 }
 
-fn span_months(i: &Interval) -> u64 {
-    let (lo, hi) = (i.start.local(), i.end.local());
+/// Whole calendar months from `early` to `late` (pendulum's precise difference).
+pub(crate) fn span_months(early: &PyDateTime, late: &PyDateTime) -> i64 {
+    let (lo, hi) = (early.local(), late.local());
     let mut m =
         i64::from(hi.year() - lo.year()) * 12 + i64::from(hi.month()) - i64::from(lo.month());
     if (hi.day(), hi.time()) < (lo.day(), lo.time()) {
         m -= 1;
     }
-    m.max(0) as u64
+    m.max(0)
 }
 
 fn bad_unit(unit: &str) -> Error {
@@ -488,25 +555,29 @@ fn bad_unit(unit: &str) -> Error {
     ))
 }
 
-/// The units of `add` / `subtract`: (months, days, microseconds).
+/// The units of `add` / `subtract`: (months, days, microseconds). Each is bounded (no
+/// date moves by ten million years) so that no sum overflows; fractions of a day or more
+/// are not calendar units and count as elapsed time, as pendulum counts them.
 fn units(kwargs: &Kwargs) -> Result<(i64, i64, i64), Error> {
     let get = |name: &str| -> Result<f64, Error> {
-        kwargs
+        let v = kwargs
             .get::<Option<Value>>(name)?
-            .map_or(Ok(0.0), |v| number(&v, name))
+            .map_or(Ok(0.0), |v| number(&v, name))?;
+        if !v.is_finite() || v.abs() > 1e7 {
+            return Err(bad(format!("`{name}={v}` is out of range")));
+        }
+        Ok(v)
     };
     let months = get("years")? as i64 * 12 + get("months")? as i64;
-    let days = get("weeks")? as i64 * 7 + get("days")? as i64;
-    let micros = (get("hours")? * 3.6e9
+    let days = get("weeks")? * 7.0 + get("days")?;
+    let micros = (days.fract() * 8.64e10
+        + get("hours")? * 3.6e9
         + get("minutes")? * 6e7
         + get("seconds")? * 1e6
         + get("microseconds")?)
     .round();
     kwargs.assert_all_used()?;
-    if !micros.is_finite() || micros.abs() > 3e17 {
-        return Err(out_of_range());
-    }
-    Ok((months, days, micros as i64))
+    Ok((months, days.trunc() as i64, micros as i64))
 }
 
 impl fmt::Display for PyDateTime {
@@ -584,7 +655,11 @@ impl Object for PyDateTime {
             }
             "isoformat" => {
                 let (sep,): (Option<&str>,) = from_args(args)?;
-                text(self.isoformat(sep.unwrap_or("T")))
+                let sep = sep.unwrap_or("T");
+                if sep.chars().count() != 1 {
+                    return Err(bad("isoformat() argument 1 must be a single character"));
+                }
+                text(self.isoformat(sep))
             }
             "timestamp" => {
                 let () = from_args(args)?;
@@ -628,7 +703,7 @@ impl Object for PyDateTime {
             "to_formatted_date_string" => text(format::pendulum(&p(), "MMM D, YYYY")),
             "to_iso8601_string" => {
                 let mut s = self.isoformat("T");
-                if self.offset().is_some_and(|o| o.local_minus_utc() == 0) {
+                if self.tz == Some(Tz::UTC) {
                     s.truncate(s.len() - "+00:00".len());
                     s.push('Z');
                 }
@@ -660,13 +735,13 @@ impl Object for PyDateTime {
                     us.unwrap_or(0),
                 )
                 .ok_or_else(|| bad("time value out of range"))?;
-                obj(self.with_local(self.local.date().and_time(time)))
+                obj(self.with_local(in_range(self.local.date().and_time(time))?))
             }
             "on" => {
                 let (y, m, d): (i32, u32, u32) = from_args(args)?;
                 let date = NaiveDate::from_ymd_opt(y, m, d)
                     .ok_or_else(|| bad("day is out of range for month"))?;
-                obj(self.with_local(date.and_time(self.local.time())))
+                obj(self.with_local(in_range(date.and_time(self.local.time()))?))
             }
             "diff" => {
                 let (other, kwargs): (Option<Value>, Kwargs) = from_args(args)?;

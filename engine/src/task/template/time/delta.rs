@@ -184,15 +184,11 @@ impl Interval {
     }
 
     fn months(&self) -> i64 {
-        let (a, b) = (self.start.local(), self.end.local());
-        let (lo, hi, sign) = if b >= a { (a, b, 1) } else { (b, a, -1) };
-        use chrono::Datelike;
-        let mut m =
-            i64::from(hi.year() - lo.year()) * 12 + i64::from(hi.month()) - i64::from(lo.month());
-        if (hi.day(), hi.time()) < (lo.day(), lo.time()) {
-            m -= 1;
+        if self.end.instant() >= self.start.instant() {
+            super::datetime::span_months(&self.start, &self.end)
+        } else {
+            -super::datetime::span_months(&self.end, &self.start)
         }
-        sign * m
     }
 }
 
@@ -254,25 +250,43 @@ impl Object for Interval {
     }
 }
 
-/// dateutil's `relativedelta` (the relative fields: calendar months and years, then days and
-/// time).
+/// The absolute fields of a `relativedelta`, in dateutil's order.
+pub(crate) const ABSOLUTE: [&str; 7] = [
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "microsecond",
+];
+
+/// dateutil's `relativedelta`: absolute fields (`day=1` …) replace, then the relative ones
+/// move (calendar months and years, then days and time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RelativeDelta {
     pub(crate) months: i64,
     pub(crate) days: i64,
     pub(crate) micros: i64,
+    /// `year`, `month`, `day`, `hour`, `minute`, `second`, `microsecond` when given.
+    pub(crate) absolute: [Option<i64>; 7],
 }
 
 impl RelativeDelta {
     /// `macros.dateutil.relativedelta.relativedelta(months=-1, days=2)`.
     pub(crate) fn construct(args: &[Value]) -> Result<RelativeDelta, Error> {
         let (kwargs,): (Kwargs,) = from_args(args)?;
+        // Bounded (no field past ten million) so that no sum overflows.
         let int = |name: &str| -> Result<i64, Error> {
-            Ok(kwargs
+            let v = kwargs
                 .get::<Option<Value>>(name)?
                 .map(|v| number(&v, name))
                 .transpose()?
-                .unwrap_or(0.0) as i64)
+                .unwrap_or(0.0);
+            if !v.is_finite() || v.abs() > 1e7 {
+                return Err(bad(format!("`{name}={v}` is out of range")));
+            }
+            Ok(v as i64)
         };
         let months = int("years")? * 12 + int("months")?;
         let days = int("weeks")? * 7 + int("days")?;
@@ -280,28 +294,51 @@ impl RelativeDelta {
             + int("minutes")? * 60 * US_PER_SEC
             + int("seconds")? * US_PER_SEC
             + int("microseconds")?;
+        let mut absolute = [None; 7];
+        for (slot, name) in absolute.iter_mut().zip(ABSOLUTE) {
+            if kwargs.has(name) {
+                *slot = Some(int(name)?);
+            }
+        }
         kwargs.assert_all_used().map_err(|e| {
             bad(format!(
-                "{e} (dagctl's relativedelta takes years, months, weeks, days, hours, minutes, seconds, microseconds)"
+                "{e} (dagctl's relativedelta takes years, months, weeks, days, hours, minutes, seconds, microseconds and year, month, day, hour, minute, second, microsecond)"
             ))
         })?;
         Ok(RelativeDelta {
             months,
             days,
             micros,
+            absolute,
         })
     }
 
+    /// `self ± other`: the relative fields add up, the other's absolute fields win.
     pub(crate) fn combined(&self, other: &RelativeDelta, sign: i64) -> RelativeDelta {
+        let mut absolute = self.absolute;
+        for (mine, theirs) in absolute.iter_mut().zip(other.absolute) {
+            *mine = theirs.or(*mine);
+        }
         RelativeDelta {
-            months: self.months + sign * other.months,
-            days: self.days + sign * other.days,
-            micros: self.micros + sign * other.micros,
+            months: self
+                .months
+                .saturating_add(sign.saturating_mul(other.months)),
+            days: self.days.saturating_add(sign.saturating_mul(other.days)),
+            micros: self
+                .micros
+                .saturating_add(sign.saturating_mul(other.micros)),
+            absolute,
         }
     }
 
+    /// The relative fields negated when `sign` is -1 (the absolute ones kept, as dateutil).
     pub(crate) fn scaled(&self, sign: i64) -> RelativeDelta {
-        RelativeDelta::default().combined(self, sign)
+        RelativeDelta {
+            months: self.months * sign,
+            days: self.days * sign,
+            micros: self.micros * sign,
+            absolute: self.absolute,
+        }
     }
 }
 
@@ -350,6 +387,15 @@ impl Object for RelativeDelta {
             }
             first = false;
             write!(f, "{name}={n:+}")?;
+        }
+        for (name, n) in ABSOLUTE.iter().zip(self.absolute) {
+            if let Some(n) = n {
+                if !first {
+                    f.write_str(", ")?;
+                }
+                first = false;
+                write!(f, "{name}={n}")?;
+            }
         }
         f.write_str(")")
     }

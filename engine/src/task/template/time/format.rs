@@ -26,6 +26,15 @@ pub(super) fn offset_colon(offset: FixedOffset) -> String {
     s
 }
 
+/// A zone's abbreviation where the tz database has none: `-03`, `+0545`, as Python prints it.
+pub(super) fn offset_abbreviation(offset: FixedOffset) -> String {
+    let plain = offset_plain(offset);
+    match plain.strip_suffix("00") {
+        Some(short) if plain.len() == 5 => short.to_string(),
+        _ => plain,
+    }
+}
+
 /// `+HHMM` (`%z`).
 fn offset_plain(offset: FixedOffset) -> String {
     offset_colon(offset).replace(':', "")
@@ -118,9 +127,9 @@ pub(super) fn strftime(p: &Parts<'_>, format: &str) -> String {
 /// The tokens of pendulum's `format`, longest first where one is a prefix of another.
 const TOKENS: &[&str] = &[
     "YYYY", "YY", "Y", "Qo", "Q", "MMMM", "MMM", "MM", "Mo", "M", "DDDD", "DDDo", "DDD", "DD",
-    "Do", "D", "dddd", "ddd", "dd", "do", "d", "E", "HH", "H", "hh", "h", "kk", "k", "mm", "m",
-    "ss", "s", "SSSSSS", "SSSSS", "SSSS", "SSS", "SS", "S", "A", "a", "X", "x", "ZZ", "Z", "zz",
-    "z", "LTS", "LT", "LLLL", "LLL", "LL", "L", "W", "WW",
+    "Do", "D", "dddd", "ddd", "dd", "do", "d", "E", "HH", "H", "hh", "h", "mm", "m", "ss", "s",
+    "SSSSSS", "SSSSS", "SSSS", "SSS", "SS", "S", "A", "X", "x", "ZZ", "Z", "zz", "z", "LTS", "LT",
+    "LLLL", "LLL", "LL", "L",
 ];
 
 fn ordinal(n: u32) -> String {
@@ -200,29 +209,25 @@ fn token_value(p: &Parts<'_>, token: &str) -> String {
         "dddd" => DAYS[dow as usize].to_string(),
         "ddd" => DAYS[dow as usize][..3].to_string(),
         "dd" => DAYS[dow as usize][..2].to_string(),
-        "do" => ordinal(dow),
-        "d" => dow.to_string(),
+        // pendulum's `d` counts from Sunday.
+        "do" => ordinal((dow + 1) % 7),
+        "d" => ((dow + 1) % 7).to_string(),
         "E" => (dow + 1).to_string(),
         "HH" => format!("{:02}", t.hour()),
         "H" => t.hour().to_string(),
         "hh" => format!("{hour12:02}"),
         "h" => hour12.to_string(),
-        "kk" => format!("{:02}", if t.hour() == 0 { 24 } else { t.hour() }),
-        "k" => (if t.hour() == 0 { 24 } else { t.hour() }).to_string(),
         "mm" => format!("{:02}", t.minute()),
         "m" => t.minute().to_string(),
         "ss" => format!("{:02}", t.second()),
         "s" => t.second().to_string(),
         "A" => (if t.hour() < 12 { "AM" } else { "PM" }).to_string(),
-        "a" => (if t.hour() < 12 { "am" } else { "pm" }).to_string(),
         "X" => timestamp(p).to_string(),
         "x" => (timestamp(p) * 1000 + i64::from(t.nanosecond() / 1_000_000)).to_string(),
         "ZZ" => p.offset.map(offset_plain).unwrap_or_default(),
         "Z" => p.offset.map(offset_colon).unwrap_or_default(),
         "zz" => p.abbreviation.clone().unwrap_or_default(),
         "z" => p.zone.unwrap_or_default().to_string(),
-        "W" => t.iso_week().week().to_string(),
-        "WW" => format!("{:02}", t.iso_week().week()),
         "LT" => pendulum(p, "h:mm A"),
         "LTS" => pendulum(p, "h:mm:ss A"),
         "L" => pendulum(p, "MM/DD/YYYY"),

@@ -58,7 +58,7 @@ pub(crate) fn sub(a: &Value, b: &Value) -> Option<Result<Value, Error>> {
     }
     if let Some(x) = a.downcast_object_ref::<PyDate>() {
         if let Some(y) = b.downcast_object_ref::<PyDate>() {
-            return Some(Ok(Value::from_object(x.minus_date(y))));
+            return Some(x.minus_date(y).map(Value::from_object));
         }
         return Some(x.plus(b, -1));
     }
