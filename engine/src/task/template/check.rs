@@ -247,7 +247,7 @@ fn suggest_name(ctx: &Value, dotted: &str) -> Option<String> {
         parent = parent.get_attr(p).ok()?;
     }
     let names: Vec<String> = if let Some(attrs) = super::time::attributes_of(&parent) {
-        attrs.iter().map(|s| s.to_string()).collect()
+        attrs.into_iter().map(str::to_string).collect()
     } else {
         parent
             .try_iter()

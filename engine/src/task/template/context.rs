@@ -104,7 +104,9 @@ pub(super) fn build(d: &RunData<'_>, sample: bool) -> Value {
     }
 }
 
-/// `ti.xcom_pull(task_ids=…, key=…)` over the run's XComs.
+/// `ti.xcom_pull(task_ids=…, key=…, default=…, map_indexes=…)` over the run's XComs, as
+/// Airflow 3's: a missing value gives `default` (None); `map_indexes` picks instances of a
+/// mapped task; another DAG's, run's or earlier dates' XComs are refused, naming why.
 fn xcom_pull(xcoms: Vec<(String, String, serde_json::Value)>) -> Value {
     Value::from_function(
         move |task_ids: Option<Value>, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
@@ -113,16 +115,52 @@ fn xcom_pull(xcoms: Vec<(String, String, serde_json::Value)>) -> Value {
                 None => kwargs.get::<Option<Value>>("task_ids")?,
             };
             let key: Option<String> = kwargs.get("key")?;
+            let default: Option<Value> = kwargs.get("default")?;
+            let map_indexes: Option<Value> = kwargs.get("map_indexes")?;
+            for (name, what) in [("dag_id", "another DAG's"), ("run_id", "another run's")] {
+                if kwargs
+                    .get::<Option<Value>>(name)?
+                    .is_some_and(|v| !v.is_none())
+                {
+                    return Err(super::time::bad(format!(
+                        "xcom_pull({name}=…): dagctl's templates read this run's XComs, not {what}"
+                    )));
+                }
+            }
+            if kwargs.get::<Option<bool>>("include_prior_dates")? == Some(true) {
+                return Err(super::time::bad(
+                    "xcom_pull(include_prior_dates=True): dagctl's templates read this run's XComs only",
+                ));
+            }
             kwargs.assert_all_used()?;
             let key = key.unwrap_or_else(|| "return_value".to_string());
+            let default = default.unwrap_or(Value::from(()));
             // A mapped task's gives its instances' values, in map-index order.
-            let find = |task: &str| {
-                crate::dag::mapping::pull_xcom(&xcoms, task, &key)
-                    .map(|v| super::serde(&v))
-                    .unwrap_or(Value::from(()))
+            let find = |task: &str| -> Value {
+                let one = |id: &str| {
+                    crate::dag::mapping::pull_xcom(&xcoms, id, &key).map(|v| super::serde(&v))
+                };
+                match &map_indexes {
+                    Some(m) if m.as_i64().is_some() => {
+                        one(&format!("{task}[{}]", m.as_i64().unwrap_or_default()))
+                    }
+                    Some(m) if !m.is_none() => match m.try_iter() {
+                        Ok(items) => Some(Value::from(
+                            items
+                                .map(|i| {
+                                    one(&format!("{task}[{}]", i.as_i64().unwrap_or(-1)))
+                                        .unwrap_or(Value::from(()))
+                                })
+                                .collect::<Vec<_>>(),
+                        )),
+                        Err(_) => None,
+                    },
+                    _ => one(task),
+                }
+                .unwrap_or_else(|| default.clone())
             };
             Ok(match task_ids {
-                None => Value::from(()),
+                None => default.clone(),
                 Some(t) if t.as_str().is_some() => find(t.as_str().unwrap_or_default()),
                 Some(list) => Value::from(
                     list.try_iter()?

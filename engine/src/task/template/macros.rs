@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use minijinja::value::{Kwargs, Object, ObjectRepr, Value, from_args};
 use minijinja::{Error, ErrorKind, State};
 
-use super::time::{Flavor, PyDateTime, RelativeDelta, TimeDelta, TzInfo, bad};
+use super::time::{FIELDS, Flavor, PyDateTime, RelativeDelta, TimeDelta, TzInfo, bad};
 
 /// A function of `macros` (so that it can take Python's keyword arguments and print as
 /// Python prints a function).
@@ -160,17 +160,8 @@ impl Object for DateTimeClass {
 
     fn call(self: &Arc<Self>, _state: &mut State<'_, '_>, args: &[Value]) -> Result<Value, Error> {
         let (pos, kwargs): (&[Value], Kwargs) = from_args(args)?;
-        const NAMES: [&str; 7] = [
-            "year",
-            "month",
-            "day",
-            "hour",
-            "minute",
-            "second",
-            "microsecond",
-        ];
         let mut parts = [0i64; 7];
-        for (i, name) in NAMES.iter().enumerate() {
+        for (i, name) in FIELDS.iter().enumerate() {
             let v = match pos.get(i) {
                 Some(v) => Some(v.clone()),
                 None => kwargs.get::<Option<Value>>(name)?,

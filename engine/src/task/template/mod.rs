@@ -342,6 +342,10 @@ impl Renderer {
             for part in name.split('.') {
                 match cur.get_attr(part) {
                     Ok(v) if !v.is_undefined() => cur = v,
+                    // `logical_date.in_timezone(…)` reads as a name too: a method is there.
+                    _ if time::methods_of(&cur).is_some_and(|m| m.contains(&part)) => {
+                        return false;
+                    }
                     _ => return true,
                 }
             }
@@ -461,6 +465,14 @@ mod tests {
             ("{{ ti.xcom_pull(task_ids='a', key='rows') | length }}", "2"),
             ("{{ ti.xcom_pull('b') }}", "bee"),
             (
+                "{{ ti.xcom_pull('zz', default='d') }} {{ ti.xcom_pull('zz') }}",
+                "d None",
+            ),
+            (
+                "{{ 'a b  c '.split(maxsplit=1) }} {{ ' a b c'.rsplit(None, 1) }} {{ 'x,y,z'.split(',', maxsplit=1) }}",
+                "['a', 'b  c '] [' a b', 'c'] ['x', 'y,z']",
+            ),
+            (
                 "{{ ti.xcom_pull(task_ids=['a', 'b']) | join(',') }}",
                 "42,bee",
             ),
@@ -496,6 +508,10 @@ mod tests {
         assert_eq!((e.undefined.as_deref(), e.line), (Some("nope"), Some(2)));
         let e = render("{{ params.nope }}").unwrap_err();
         assert_eq!(e.undefined.as_deref(), Some("params.nope"));
+        // A method called on a date-time is not what is undefined.
+        let e =
+            render("{{ logical_date.in_timezone('UTC').hour }} {{ params.missing }}").unwrap_err();
+        assert_eq!(e.undefined.as_deref(), Some("params.missing"));
     }
 
     #[test]

@@ -199,11 +199,76 @@ fn padded(s: &str, width: i64, fill: Option<&str>, how: char) -> Result<Value, E
     }))
 }
 
+/// `split`/`rsplit`'s `sep` and `maxsplit`, by position or keyword (a negative or absent
+/// `maxsplit` is no limit).
+fn split_args(args: &[Value]) -> Result<(Option<String>, Option<usize>), Error> {
+    let (pos, kwargs): (&[Value], minijinja::value::Kwargs) = from_args(args)?;
+    let sep = match pos.first() {
+        Some(v) => Some(v.clone()),
+        None => kwargs.get::<Option<Value>>("sep")?,
+    };
+    let max = match pos.get(1) {
+        Some(v) => Some(i64::try_from(v.clone())?),
+        None => kwargs.get::<Option<i64>>("maxsplit")?,
+    };
+    kwargs.assert_all_used()?;
+    let sep = match sep {
+        Some(v) if v.is_none() => None,
+        Some(v) => Some(
+            v.as_str()
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidOperation,
+                        "the separator must be a string",
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    if sep.as_deref() == Some("") {
+        return Err(Error::new(ErrorKind::InvalidOperation, "empty separator"));
+    }
+    Ok((sep, max.and_then(|m| usize::try_from(m).ok())))
+}
+
 fn str_method(s: &str, method: &str, args: &[Value]) -> Result<Option<Value>, Error> {
     Ok(Some(match method {
+        // minijinja-contrib's `split` has no keywords; `split(maxsplit=1)` is done here.
+        "split" if args.last().is_some_and(Value::is_kwargs) => {
+            let (sep, max) = split_args(args)?;
+            let parts: Vec<&str> = match (sep.as_deref(), max) {
+                (Some(sep), Some(m)) => s.splitn(m + 1, sep).collect(),
+                (Some(sep), None) => s.split(sep).collect(),
+                (None, max) => {
+                    // Runs of whitespace separate; the tail keeps its trailing whitespace.
+                    let mut rest = s.trim_start();
+                    let mut parts = Vec::new();
+                    let mut left = max.unwrap_or(usize::MAX);
+                    while left > 0 && !rest.trim_end().is_empty() {
+                        match rest.find(char::is_whitespace) {
+                            Some(i) => {
+                                parts.push(&rest[..i]);
+                                rest = rest[i..].trim_start();
+                            }
+                            None => {
+                                parts.push(rest);
+                                rest = "";
+                            }
+                        }
+                        left -= 1;
+                    }
+                    if !rest.trim_end().is_empty() {
+                        parts.push(if max.is_some() { rest } else { rest.trim_end() });
+                    }
+                    parts
+                }
+            };
+            strings(parts)
+        }
         "rsplit" => {
-            let (sep, max): (Option<&str>, Option<i64>) = from_args(args)?;
-            let max = max.filter(|m| *m >= 0).map(|m| m as usize);
+            let (sep, max) = split_args(args)?;
+            let sep = sep.as_deref();
             let mut parts: Vec<&str> = match (sep, max) {
                 (Some(sep), Some(m)) => s.rsplitn(m + 1, sep).collect(),
                 (Some(sep), None) => s.rsplit(sep).collect(),

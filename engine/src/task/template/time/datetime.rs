@@ -76,15 +76,8 @@ pub(crate) const METHODS: &[&str] = &[
     "weekday",
 ];
 
-/// The attributes of a date-time.
+/// The attributes of a date-time besides its [`super::FIELDS`].
 pub(crate) const ATTRIBUTES: &[&str] = &[
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "second",
-    "microsecond",
     "fold",
     "tzinfo",
     "tz",

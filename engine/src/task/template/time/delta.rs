@@ -250,17 +250,6 @@ impl Object for Interval {
     }
 }
 
-/// The absolute fields of a `relativedelta`, in dateutil's order.
-pub(crate) const ABSOLUTE: [&str; 7] = [
-    "year",
-    "month",
-    "day",
-    "hour",
-    "minute",
-    "second",
-    "microsecond",
-];
-
 /// dateutil's `relativedelta`: absolute fields (`day=1` …) replace, then the relative ones
 /// move (calendar months and years, then days and time).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -295,7 +284,7 @@ impl RelativeDelta {
             + int("seconds")? * US_PER_SEC
             + int("microseconds")?;
         let mut absolute = [None; 7];
-        for (slot, name) in absolute.iter_mut().zip(ABSOLUTE) {
+        for (slot, name) in absolute.iter_mut().zip(super::FIELDS) {
             if kwargs.has(name) {
                 *slot = Some(int(name)?);
             }
@@ -388,7 +377,7 @@ impl Object for RelativeDelta {
             first = false;
             write!(f, "{name}={n:+}")?;
         }
-        for (name, n) in ABSOLUTE.iter().zip(self.absolute) {
+        for (name, n) in super::FIELDS.iter().zip(self.absolute) {
             if let Some(n) = n {
                 if !first {
                     f.write_str(", ")?;

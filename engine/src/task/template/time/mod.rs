@@ -17,6 +17,18 @@ pub(crate) use zone::TzInfo;
 use minijinja::value::Value;
 use minijinja::{Error, ErrorKind};
 
+/// The fields of a date-time, in Python's order (`datetime(year, month, …)`, `replace`,
+/// dateutil's absolute `relativedelta` fields).
+pub(crate) const FIELDS: [&str; 7] = [
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+    "microsecond",
+];
+
 /// An error of a template's use of a date (bad unit, bad time zone, out of range …).
 pub(crate) fn bad(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, message.into())
@@ -89,13 +101,13 @@ pub(crate) fn sub(a: &Value, b: &Value) -> Option<Result<Value, Error>> {
 }
 
 /// The attributes a date or duration value has (for suggestions); `None` for other values.
-pub(crate) fn attributes_of(v: &Value) -> Option<&'static [&'static str]> {
+pub(crate) fn attributes_of(v: &Value) -> Option<Vec<&'static str>> {
     if v.downcast_object_ref::<PyDateTime>().is_some() {
-        Some(datetime::ATTRIBUTES)
+        Some(FIELDS.iter().chain(datetime::ATTRIBUTES).copied().collect())
     } else if v.downcast_object_ref::<PyDate>().is_some() {
-        Some(&["year", "month", "day"])
+        Some(FIELDS[..3].to_vec())
     } else if v.downcast_object_ref::<TimeDelta>().is_some() {
-        Some(&["days", "seconds", "microseconds"])
+        Some(vec!["days", "seconds", "microseconds"])
     } else {
         None
     }
