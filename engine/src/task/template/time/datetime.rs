@@ -34,6 +34,9 @@ pub(crate) struct PyDateTime {
     local: NaiveDateTime,
     tz: Option<Tz>,
     flavor: Flavor,
+    /// Python's `fold`: in a repeated hour (clocks set back), the second of the two
+    /// instants with this wall-clock time.
+    fold: bool,
 }
 
 pub(crate) const METHODS: &[&str] = &[
@@ -95,10 +98,43 @@ pub(crate) const ATTRIBUTES: &[&str] = &[
     "quarter",
 ];
 
-fn offset_at(tz: Tz, local: NaiveDateTime) -> FixedOffset {
+fn offset_at(tz: Tz, local: NaiveDateTime, fold: bool) -> FixedOffset {
     match tz.offset_from_local_datetime(&local) {
-        chrono::LocalResult::Single(o) | chrono::LocalResult::Ambiguous(o, _) => o.fix(),
+        chrono::LocalResult::Single(o) => o.fix(),
+        chrono::LocalResult::Ambiguous(first, second) => {
+            if fold {
+                second.fix()
+            } else {
+                first.fix()
+            }
+        }
         chrono::LocalResult::None => tz.offset_from_utc_datetime(&local).fix(),
+    }
+}
+
+/// A wall-clock time made by arithmetic or `replace`, settled as its flavor settles it:
+/// pendulum moves a time in a gap (clocks set forward) forward by the gap and takes the
+/// later instant of a repeated hour (fold 1); Python's datetime keeps it, fold 0.
+fn settle(local: NaiveDateTime, tz: Option<Tz>, flavor: Flavor) -> (NaiveDateTime, bool) {
+    let (Some(tz), Flavor::Pendulum) = (tz, flavor) else {
+        return (local, false);
+    };
+    match tz.offset_from_local_datetime(&local) {
+        chrono::LocalResult::Single(_) => (local, false),
+        chrono::LocalResult::Ambiguous(..) => (local, true),
+        chrono::LocalResult::None => {
+            let around = |hours| {
+                local
+                    .checked_add_signed(Duration::hours(hours))
+                    .map(|t| tz.offset_from_utc_datetime(&t).fix().local_minus_utc())
+            };
+            match (around(-24), around(24)) {
+                (Some(before), Some(after)) => {
+                    (local + Duration::seconds(i64::from(after - before)), false)
+                }
+                _ => (local, false),
+            }
+        }
     }
 }
 
@@ -126,6 +162,7 @@ impl PyDateTime {
             local: t.naive_utc(),
             tz: Some(Tz::UTC),
             flavor: Flavor::Pendulum,
+            fold: false,
         }
     }
 
@@ -138,10 +175,12 @@ impl PyDateTime {
         tz: Option<Tz>,
         flavor: Flavor,
     ) -> Result<PyDateTime, Error> {
+        let (local, fold) = settle(in_range(local)?, tz, flavor);
         Ok(PyDateTime {
             local: in_range(local)?,
             tz,
             flavor,
+            fold,
         })
     }
 
@@ -163,7 +202,7 @@ impl PyDateTime {
     }
 
     fn offset(&self) -> Option<FixedOffset> {
-        self.tz.map(|tz| offset_at(tz, self.local))
+        self.tz.map(|tz| offset_at(tz, self.local, self.fold))
     }
 
     /// The instant in UTC (a naive value is taken as UTC).
@@ -175,16 +214,35 @@ impl PyDateTime {
     }
 
     fn from_instant(utc: NaiveDateTime, tz: Option<Tz>, flavor: Flavor) -> PyDateTime {
-        let local = match tz {
-            Some(tz) => tz.from_utc_datetime(&utc).naive_local(),
-            None => utc,
+        let Some(tz) = tz else {
+            return PyDateTime {
+                local: utc,
+                tz,
+                flavor,
+                fold: false,
+            };
         };
-        PyDateTime { local, tz, flavor }
+        let at = tz.from_utc_datetime(&utc);
+        let local = at.naive_local();
+        // The second of a repeated hour's two instants has fold 1.
+        let fold = matches!(
+            tz.offset_from_local_datetime(&local),
+            chrono::LocalResult::Ambiguous(_, second)
+                if second.fix() == at.offset().fix()
+        );
+        PyDateTime {
+            local,
+            tz: Some(tz),
+            flavor,
+            fold,
+        }
     }
 
     fn with_local(&self, local: NaiveDateTime) -> PyDateTime {
+        let (local, fold) = settle(local, self.tz, self.flavor);
         PyDateTime {
             local,
+            fold,
             ..self.clone()
         }
     }
@@ -712,6 +770,7 @@ impl Object for PyDateTime {
                 let () = from_args(args)?;
                 obj(PyDateTime {
                     tz: None,
+                    fold: false,
                     ..(**self).clone()
                 })
             }
@@ -838,6 +897,20 @@ mod tests {
             d.shifted(0, 0, -3 * 3_600_000_000).unwrap().to_string(),
             "2026-03-14 21:00:00+00:00"
         );
+        // The repeated hour of New York's autumn: 06:30 UTC is the second 01:30.
+        let fall = PyDateTime::utc(Utc.with_ymd_and_hms(2026, 11, 1, 6, 30, 0).unwrap())
+            .in_zone("America/New_York".parse().unwrap());
+        assert_eq!(fall.to_string(), "2026-11-01 01:30:00-05:00");
+        assert_eq!(fall.instant().to_string(), "2026-11-01 06:30:00");
+        // A wall-clock time in Paris's spring gap moves forward, as pendulum moves it.
+        let paris = d.in_zone("Europe/Paris".parse().unwrap());
+        let gap = paris.with_local(
+            NaiveDate::from_ymd_opt(2026, 3, 29)
+                .unwrap()
+                .and_hms_opt(2, 30, 0)
+                .unwrap(),
+        );
+        assert_eq!(gap.to_string(), "2026-03-29 03:30:00+02:00");
         let later = d.shifted(0, 14, 0).unwrap();
         assert_eq!(
             later.diff_for_humans(Some(&d), false).unwrap(),
