@@ -105,8 +105,9 @@ pub(super) fn build(d: &RunData<'_>, sample: bool) -> Value {
 }
 
 /// `ti.xcom_pull(task_ids=…, key=…, default=…, map_indexes=…)` over the run's XComs, as
-/// Airflow 3's: a missing value gives `default` (None); `map_indexes` picks instances of a
-/// mapped task; another DAG's, run's or earlier dates' XComs are refused, naming why.
+/// Airflow 3.3's: a missing value is None (`default` stands in only for the map indexes
+/// asked for); `map_indexes` picks instances of a mapped task; another DAG's, run's or
+/// earlier dates' XComs are refused, naming why.
 fn xcom_pull(xcoms: Vec<(String, String, serde_json::Value)>) -> Value {
     Value::from_function(
         move |task_ids: Option<Value>, kwargs: Kwargs| -> Result<Value, minijinja::Error> {
@@ -155,12 +156,14 @@ fn xcom_pull(xcoms: Vec<(String, String, serde_json::Value)>) -> Value {
                         )),
                         Err(_) => None,
                     },
-                    _ => one(task),
+                    // As Airflow 3: `default` stands in for missing values of the map
+                    // indexes asked for only.
+                    _ => return one(task).unwrap_or(Value::from(())),
                 }
                 .unwrap_or_else(|| default.clone())
             };
             Ok(match task_ids {
-                None => default.clone(),
+                None => Value::from(()),
                 Some(t) if t.as_str().is_some() => find(t.as_str().unwrap_or_default()),
                 Some(list) => Value::from(
                     list.try_iter()?

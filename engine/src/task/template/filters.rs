@@ -1,5 +1,6 @@
-//! Airflow's template filters (`ds`, `ds_nodash`, `ts`, `ts_nodash`, `ts_nodash_with_tz`) and
-//! Jinja2's `int` and `float`, which give a default where minijinja's fail.
+//! Airflow's template filters (`ds`, `ds_nodash`, `ts`, `ts_nodash`, `ts_nodash_with_tz`),
+//! Jinja2's `int` and `float`, which give a default where minijinja's fail, and Jinja2's
+//! `truncate`, `filesizeformat`, `striptags`, `cycler` and `joiner`.
 
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error};
@@ -19,6 +20,14 @@ pub(super) fn register(env: &mut Environment<'_>) {
     env.add_filter("ts_nodash_with_tz", |v: Value| {
         date_filter(v, |d| super::context::ts_nodash_with_tz(&d.isoformat_t()))
     });
+    // Jinja2's built-in filters and globals minijinja keeps in its contrib crate.
+    env.add_filter("truncate", truncate);
+    env.add_filter("filesizeformat", minijinja_contrib::filters::filesizeformat);
+    env.add_filter("striptags", minijinja_contrib::filters::striptags);
+    env.add_function("cycler", |items: minijinja::value::Rest<Value>| {
+        minijinja_contrib::globals::cycler(items.0)
+    });
+    env.add_function("joiner", minijinja_contrib::globals::joiner);
     env.add_filter("int", int);
     env.add_filter("float", float);
 }
@@ -40,6 +49,45 @@ fn date_arg(v: &Value) -> Result<PyDateTime, Error> {
             .ok_or_else(|| super::time::bad(format!("`{s}` is not a date-time")));
     }
     as_datetime(v).cloned()
+}
+
+/// Jinja2's `truncate(s, length=255, killwords=False, end='...', leeway=5)`, by position or
+/// keyword.
+fn truncate(
+    s: String,
+    length: Option<usize>,
+    killwords: Option<bool>,
+    end: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let length = match length {
+        Some(l) => l,
+        None => kwargs.get::<Option<usize>>("length")?.unwrap_or(255),
+    };
+    let killwords = match killwords {
+        Some(k) => k,
+        None => kwargs.get::<Option<bool>>("killwords")?.unwrap_or(false),
+    };
+    let end = match end {
+        Some(e) => e,
+        None => kwargs
+            .get::<Option<String>>("end")?
+            .unwrap_or_else(|| "...".to_string()),
+    };
+    let leeway: usize = kwargs.get::<Option<usize>>("leeway")?.unwrap_or(5);
+    kwargs.assert_all_used()?;
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= length.saturating_add(leeway) {
+        return Ok(s);
+    }
+    let head: String = chars[..length.saturating_sub(end.chars().count())]
+        .iter()
+        .collect();
+    if killwords {
+        return Ok(head + &end);
+    }
+    let head = head.rsplit_once(' ').map_or(head.as_str(), |(h, _)| h);
+    Ok(format!("{head}{end}"))
 }
 
 /// Jinja2's `int(value, default=0, base=10)`: text that is not a number gives the default.

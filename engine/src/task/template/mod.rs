@@ -465,8 +465,8 @@ mod tests {
             ("{{ ti.xcom_pull(task_ids='a', key='rows') | length }}", "2"),
             ("{{ ti.xcom_pull('b') }}", "bee"),
             (
-                "{{ ti.xcom_pull('zz', default='d') }} {{ ti.xcom_pull('zz') }}",
-                "d None",
+                "{{ ti.xcom_pull('zz', default='d') }} {{ ti.xcom_pull('zz', map_indexes=0, default='d') }}",
+                "None d",
             ),
             (
                 "{{ 'a b  c '.split(maxsplit=1) }} {{ ' a b c'.rsplit(None, 1) }} {{ 'x,y,z'.split(',', maxsplit=1) }}",
