@@ -151,8 +151,7 @@ fn undefined_names_are_named() {
     let e = render("{{ params.nope }}").unwrap_err();
     assert_eq!(e.undefined.as_deref(), Some("params.nope"));
     // A method called on a date-time is not what is undefined.
-    let e =
-        render("{{ logical_date.in_timezone('UTC').hour }} {{ params.missing }}").unwrap_err();
+    let e = render("{{ logical_date.in_timezone('UTC').hour }} {{ params.missing }}").unwrap_err();
     assert_eq!(e.undefined.as_deref(), Some("params.missing"));
 }
 
@@ -161,10 +160,8 @@ fn sandbox_has_no_file_access_and_bounded_work() {
     assert!(render("{% include '/etc/passwd' %}").is_err());
     assert!(render("{% import 'x.j2' as x %}").is_err());
     assert!(
-        render(
-            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-        )
-        .is_err()
+        render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+            .is_err()
     );
     assert!(
         render("{{ macros.ds_add('soon', 1) }}")
