@@ -4,7 +4,7 @@
 # each with its own home as on its own machine; beside them, the same runs executed on SQLite
 # by one `dagctl runs resume`. The clock starts when the workers start and stops when the store
 # says every run succeeded (polled every 20 ms with psql).
-#   cargo build --release && benches/workers.sh [RUNS] [TASKS]
+#   cargo build --release && benches/workers.sh [RUNS] [TASKS]   (BIN=another dagctl to measure it)
 # WORKER_ARGS adds worker flags (`--concurrency 1000`: every try runs where its run is driven;
 # the default 16 hands the rest of a wide run's tries to the other workers).
 # LIMITS: `default` (the DAG's default max_active_tasks, 16, as users run it), `raised`
@@ -16,11 +16,12 @@
 # The PostgreSQL server is the test suite's (scripts/pg-server.sh: loopback, fsync=off).
 # PG_STATS=1 loads pg_stat_statements and prints, after each figure, the statements that took
 # the most server time (calls and time per task instance; PG_STATS_WIDTH characters of each).
-# WORKERS lists the worker counts to measure (default "1 2 3").
+# WORKERS lists the worker counts to measure (default "1 2 3"). CORES (default 16) is the size of
+# the database host the CPU figure is projected to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$PWD/target/release/dagctl
-runs=${1:-20}; tasks=${2:-50}
+bin=${BIN:-$PWD/target/release/dagctl}
+runs=${1:-20}; tasks=${2:-50}; cores=${CORES:-16}
 work=$(mktemp -d); chmod 755 "$work"  # the postgres user enters it
 trap 'scripts/pg-server.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 [ "${PG_STATS:-0}" = 1 ] && export PG_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
@@ -97,7 +98,8 @@ for n in ${WORKERS:-1 2 3}; do
 n=$runs*$tasks; s=$t1-$t0; pg=($pg1-$pg0)*1000/n; w=$wcpu*1000/n
 print(f'PostgreSQL, $n worker(s), $label: {n} tasks in {s:.2f} s = {n/s:,.0f} tasks/s '
       f'($busy worker(s) ran tries, $handed handed between workers); CPU per task: '
-      f'PostgreSQL {pg:.2f} ms, workers {w:.2f} ms; one database core: ~{1000/max(pg, 1e-9):,.0f} tasks/s')"
+      f'PostgreSQL {pg:.2f} ms, workers {w:.2f} ms; one database core: ~{1000/max(pg, 1e-9):,.0f} tasks/s, '
+      f'a database host of $cores cores: ~{$cores*1000/max(pg, 1e-9):,.0f} tasks/s (across DAGs: the claims of one DAG take turns)')"
   if [ "${PG_STATS:-0}" = 1 ]; then
     psql -q "$url" -P pager=off -c "SELECT round(calls::numeric / $((runs * tasks)), 2) AS calls_per_ti,
         round((total_exec_time / $((runs * tasks)))::numeric, 4) AS ms_per_ti, rows,

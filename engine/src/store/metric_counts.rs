@@ -6,13 +6,14 @@
 //! `GROUP BY`, however many runs the store holds.
 //!
 //! Each count is a row (DAG, name, label, shard) of `metric_counts`: the label is an end state
-//! or a histogram bucket's index; the shard (by run id) keeps concurrent writers of one DAG on
-//! different rows, so that PostgreSQL transactions do not queue behind one counter row.
+//! or a histogram bucket's index; the shard ([`next_shard`]) keeps concurrent writers of one DAG
+//! on different rows, so that PostgreSQL transactions do not queue behind one counter row.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use super::Change;
+use super::statements::GATE;
 use super::stats::{DURATION_BUCKETS, StoreStats};
 use crate::state::{RunState, TaskState};
 
@@ -89,13 +90,21 @@ impl Counted<'_> {
     }
 }
 
-/// The shard of a run's counts.
-pub(crate) fn shard(run_id: &str) -> i64 {
-    // FNV-1a: stable across processes and versions, unlike the std hasher.
-    let h = run_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+/// The shard of a transaction's counts: the next of this process's turn over the shards,
+/// starting from one of its own. Concurrent transactions of a process then never share a
+/// counter row, and those of different processes rarely do — a row written before a DAG's
+/// lock is held until the commit, so two transactions on one row wait for each other's
+/// lock wait too (which shard a count lands in does not matter: readers sum them).
+pub(crate) fn next_shard() -> i64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: LazyLock<AtomicU64> = LazyLock::new(|| {
+        // FNV-1a of the process id and the clock: another start for each process.
+        let seed = format!("{}{:?}", std::process::id(), std::time::SystemTime::now());
+        AtomicU64::new(seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        }))
     });
-    (h % SHARDS) as i64
+    (NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS) as i64
 }
 
 /// The bucket of a duration: the index of the first bound it does not exceed, or
@@ -161,7 +170,7 @@ pub(crate) static ADD_LAG: LazyLock<String> = LazyLock::new(|| {
          CAST({d} AS DOUBLE PRECISION) / 1000000.0 FROM dag_runs r \
          WHERE r.dag_id = $1 AND r.run_id = $2 AND r.run_type = 'scheduled' \
          AND NOT EXISTS (SELECT 1 FROM task_tries t WHERE t.dag_id = $1 AND t.run_id = $2 \
-         AND NOT (t.task_id = $5 AND t.try_number = $6)) {UPSERT}",
+         AND NOT (t.task_id = $5 AND t.try_number = $6)) {GATE} {UPSERT}",
         bucket_sql(d)
     )
 });
@@ -171,7 +180,7 @@ pub(crate) static ADD_REFUSED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
          SELECT dag_id, '{CLAIMS_REFUSED}', pool, $3, 1, 0.0 FROM task_instances \
-         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {UPSERT}"
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {GATE} {UPSERT}"
     )
 });
 
@@ -182,7 +191,7 @@ pub(crate) static ADD_SLOT_WAIT: LazyLock<String> = LazyLock::new(|| {
         "INSERT INTO metric_counts (dag_id, name, label, shard, n, total) \
          SELECT dag_id, '{SLOT_WAIT}', pool || '/' || $5, $3, 1, \
          CAST($6 AS DOUBLE PRECISION) / 1000000.0 FROM task_instances \
-         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {UPSERT}"
+         WHERE dag_id = $1 AND run_id = $2 AND task_id = $4 {GATE} {UPSERT}"
     )
 });
 

@@ -300,6 +300,11 @@ impl<'a> RunExec<'a> {
                 });
                 self.run_event(state);
             }
+            let ended = self
+                .changes
+                .iter()
+                .filter(|c| matches!(c, Change::EndTry { .. }))
+                .count();
             let won = match self.commit().await {
                 Ok(won) => won,
                 Err(e) => {
@@ -312,6 +317,12 @@ impl<'a> RunExec<'a> {
             };
             if !won.is_empty() {
                 self.probing = won.contains(&false);
+            }
+            // A slot this batch freed and did not take again lets one run of the DAG whose
+            // claim a limit refused look again (others wake as more end). One taken again by
+            // this run's next claim wakes nobody: its claim would be refused.
+            if ended > won.iter().filter(|w| **w).count() {
+                self.freed.notify_one();
             }
             for (c, won) in claims.into_iter().zip(won) {
                 let (idx, try_number) = (c.idx, c.try_number);

@@ -191,9 +191,6 @@ impl RunExec<'_> {
         };
         self.running -= 1;
         self.release_slot(done.idx);
-        // One run of the DAG whose claim a limit refused looks again (a slot freed lets one
-        // claim win; others wake as more end).
-        self.freed.notify_one();
         self.try_done(done);
     }
 

@@ -1,9 +1,12 @@
 //! The write path of a [`SqlStore`]: statements run on SQLite's committer, or bound one by
-//! one in a single PostgreSQL transaction.
+//! one in a single PostgreSQL transaction, where a claim and the statements that follow it
+//! go as one ([`fuse_claim`]).
 
 use super::{SqlStore, db};
 use crate::store::StoreError;
-use crate::store::statements::{Committed, Param, Role, Stmt, Tally};
+use sqlx::Row;
+
+use crate::store::statements::{Committed, Param, Role, Stmt, Tally, fuse_claim};
 
 impl SqlStore {
     /// Statements bound one by one in one transaction (PostgreSQL; SQLite goes through
@@ -11,12 +14,28 @@ impl SqlStore {
     async fn execute_statements(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
         let mut tally = Tally::default();
         let mut tx = self.begin().await?;
-        for stmt in stmts {
+        let mut stmts = stmts.into_iter().peekable();
+        while let Some(stmt) = stmts.next() {
             if !tally.runs(&stmt) {
                 continue;
             }
             let role = stmt.role;
-            let changed = if role == Role::Guard {
+            let changed = if role == Role::ClaimUpdate {
+                // The claim with the statements that follow it, in one round trip.
+                let mut members = Vec::new();
+                while let Some(m) =
+                    stmts.next_if(|s| matches!(s.role, Role::ClaimInsert | Role::ClaimLost))
+                {
+                    members.push(m);
+                }
+                let fused = fuse_claim(stmt, members);
+                let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(fused.sql)), fused.params)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db("committing a transition"))?;
+                let won: i64 = row.try_get(0).map_err(db("committing a transition"))?;
+                u64::try_from(won).unwrap_or(0)
+            } else if role == Role::Guard {
                 let found = bind_all(
                     sqlx::query(sqlx::AssertSqlSafe(format!("{} FOR UPDATE", stmt.sql))),
                     stmt.params,

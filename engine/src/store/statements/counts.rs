@@ -21,7 +21,7 @@ impl<'a> Counts<'a> {
     pub(super) fn new(batch: &'a Batch) -> Self {
         Counts {
             batch,
-            shard: Param::Int(mc::shard(&batch.run_id)),
+            shard: Param::Int(mc::next_shard()),
             adds: BTreeMap::new(),
             run_ended: false,
         }

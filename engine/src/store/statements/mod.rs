@@ -3,7 +3,10 @@
 //! [`super::sqlite_commit`] for SQLite.
 
 mod counts;
+mod fused;
 mod outside;
+
+pub(in crate::store) use fused::{GATE, fuse_claim};
 
 pub(in crate::store) use outside::{
     acquire_run, dag_lock, new_run, new_task_instances, pool_lock, register_dag, set_paused,
@@ -26,14 +29,14 @@ pub(super) enum Param {
 }
 
 /// What the committer must do with a statement besides running it.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(in crate::store) enum Role {
     Plain,
     /// The conditional update of a claim: one changed row means the claim won.
     ClaimUpdate,
-    /// The try row of a claim: inserted only if its update won.
+    /// Runs only if the claim before it won (its try row, its counters); holds [`GATE`].
     ClaimInsert,
-    /// Runs only if the claim before it lost (counts the refusal).
+    /// Runs only if the claim before it lost (counts the refusal); holds [`GATE`].
     ClaimLost,
     /// Must change a row; if it does not (an insert that found its row there), the
     /// transaction is rolled back and the committer says so.
@@ -210,9 +213,10 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                 out.push(Stmt {
                     sql: "INSERT INTO task_tries (dag_id, run_id, task_id, try_number, state, \
                          worker_id, lease_until, start_date, handed, pool) \
-                         VALUES ($1, $2, $3, $4, $8, $5, $6, $7, $9, CASE WHEN $9 = 1 THEN \
+                         SELECT $1, $2, $3, $4, $8, $5, $6, $7, $9, CASE WHEN $9 = 1 THEN \
                          (SELECT pool FROM task_instances \
-                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $3) END)",
+                          WHERE dag_id = $1 AND run_id = $2 AND task_id = $3) END \
+                         WHERE 1 = 1 /*gate*/",
                     params: vec![
                         d(),
                         r(),
