@@ -248,7 +248,7 @@ impl Committer {
                 Err(Failure::Other(e)) => Err(e),
                 Ok(c) => Ok(c),
             };
-            let written = matches!(outcome, Ok(ref c) if !c.unchanged);
+            let written = matches!(outcome, Ok(ref c) if !c.is_unchanged());
             if alone {
                 if !written {
                     // Dropping the transaction rolls it back.
@@ -281,7 +281,7 @@ impl Committer {
     /// required row was not written (the caller rolls the transition back).
     fn apply(tx: &rusqlite::Transaction<'_>, stmts: &[Stmt]) -> Result<Committed, Failure> {
         let mut tally = Tally::default();
-        for stmt in stmts {
+        for (i, stmt) in stmts.iter().enumerate() {
             if !tally.runs(stmt) {
                 continue;
             }
@@ -306,10 +306,10 @@ impl Committer {
                 st.raw_execute().map_err(fail)?
             };
             if !tally.record(stmt.role, changed as u64) {
-                return Ok(tally.done(true));
+                return Ok(tally.done(Some(i)));
             }
         }
-        Ok(tally.done(false))
+        Ok(tally.done(None))
     }
 }
 
@@ -363,12 +363,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(200)).await;
         other.execute_batch("COMMIT").unwrap();
         let done = pending.await.unwrap().unwrap();
-        assert!(!done.unchanged);
-        assert!(!second.await.unwrap().unwrap().unchanged);
+        assert!(!done.is_unchanged());
+        assert!(!second.await.unwrap().unwrap().is_unchanged());
         other.execute_batch("DELETE FROM t WHERE n = 3").unwrap();
         // A required row that is there already: nothing of the list is written.
         let done = c.run(vec![insert(2), insert(1)]).await.unwrap();
-        assert!(done.unchanged);
+        assert!(done.is_unchanged());
         let rows: i64 = other
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
@@ -408,12 +408,12 @@ mod tests {
         drop(held);
         // The holder of the connection leads what was queued meanwhile.
         c.lead();
-        assert!(!a.await.unwrap().unwrap().unchanged);
+        assert!(!a.await.unwrap().unwrap().is_unchanged());
         assert!(
-            b.await.unwrap().unwrap().unchanged,
+            b.await.unwrap().unwrap().is_unchanged(),
             "1 was there: b is not written"
         );
-        assert!(!d.await.unwrap().unwrap().unchanged);
+        assert!(!d.await.unwrap().unwrap().is_unchanged());
         let rows: Vec<i64> = other
             .prepare("SELECT n FROM t ORDER BY n")
             .unwrap()

@@ -6,6 +6,7 @@ use chrono::{DateTime, DurationRound, Utc};
 
 pub(crate) mod blame;
 pub(crate) mod clean;
+pub(crate) mod concurrent_claims;
 mod consumption;
 pub(crate) mod handed;
 pub(crate) mod lifecycle;
@@ -441,6 +442,7 @@ async fn properties(s: &dyn Store) {
     records::check(s).await;
     lifecycle::check(s).await;
     task_limit::check(s).await;
+    concurrent_claims::check(s).await;
     pool_limit::check(s).await;
     mapped::check(s).await;
     handed::check(s).await;
@@ -462,6 +464,7 @@ macro_rules! one_test_per_property {
             records => $crate::store::conformance::records::check,
             lifecycle => $crate::store::conformance::lifecycle::check,
             task_limit => $crate::store::conformance::task_limit::check,
+            concurrent_claims => $crate::store::conformance::concurrent_claims::check,
             pool_limit => $crate::store::conformance::pool_limit::check,
             mapped => $crate::store::conformance::mapped::check,
             handed => $crate::store::conformance::handed::check,

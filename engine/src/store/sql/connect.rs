@@ -285,6 +285,7 @@ impl SqlStore {
             keys: std::sync::Arc::new(keys),
             listener: (backend == Backend::Postgres)
                 .then(|| std::sync::Arc::new(super::listen::Listener::new(&url))),
+            groups: std::sync::Arc::default(),
         };
         // Two processes opening a new database at once (a scheduler starting while
         // `dagctl runs list` runs) can find it locked while the other sets it up: try again.
@@ -324,6 +325,7 @@ impl SqlStore {
             reader: Some(std::sync::Arc::new(reader)),
             keys: std::sync::Arc::new(keys.clone()),
             listener: None,
+            groups: std::sync::Arc::default(),
         })
     }
 

@@ -16,6 +16,7 @@
 //! - `connect`: store URLs, connecting, and the numbered migrations;
 //! - `listen`: the signals other processes hear (`NOTIFY`, one listening connection);
 //! - `write`: the write path, on SQLite's committer or bound in one PostgreSQL transaction;
+//! - `group`: PostgreSQL's batches of one DAG that claim, committed together;
 //! - `fetch`: reading rows on SQLite's read connection or the pool, one decoder for both;
 //! - `reads`: queries of runs, task instances, tries, logs, XCom and dataset events;
 //! - `take`: workers taking the tries drivers handed off;
@@ -27,6 +28,7 @@ mod admin;
 mod clean;
 mod connect;
 mod fetch;
+mod group;
 mod listen;
 mod reads;
 mod stats;
@@ -41,7 +43,7 @@ use sqlx::AnyPool;
 
 use super::rows::Cols;
 use super::sqlite_commit::Committer;
-use super::statements::{self, new_run, new_task_instances, statements};
+use super::statements::{self, Grouped, new_run, new_task_instances, statements};
 use super::{
     Batch, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, RunClaim, RunFilter,
     RunKey, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord, to_micros,
@@ -69,6 +71,8 @@ pub struct SqlStore {
     keys: std::sync::Arc<Keyring>,
     /// PostgreSQL: where this process hears the [`super::Signal`]s of the others.
     listener: Option<std::sync::Arc<listen::Listener>>,
+    /// PostgreSQL: the batches with claims waiting for their DAG's next group.
+    groups: std::sync::Arc<group::Groups>,
 }
 
 pub(super) fn db(context: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
@@ -123,23 +127,68 @@ impl SqlStore {
     }
 }
 
-/// The advisory locks a batch's claims take on PostgreSQL: their DAG's, then their pools' by
-/// name (none without claims).
-fn claim_locks(batch: &Batch) -> Vec<statements::Stmt> {
-    let mut claims = false;
+/// The advisory locks the claims of batches (of one DAG) take on PostgreSQL: their DAG's,
+/// then their pools' by name (none without claims).
+fn claim_locks(batches: &[&Batch]) -> Vec<statements::Stmt> {
+    let mut dag = None;
     let mut pools = std::collections::BTreeSet::new();
-    for change in &batch.changes {
-        if let super::Change::Claim { pool, .. } = change {
-            claims = true;
-            pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
+    for batch in batches {
+        for change in &batch.changes {
+            if let super::Change::Claim { pool, .. } = change {
+                dag = Some(batch.dag_id.as_str());
+                pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
+            }
         }
     }
-    if !claims {
+    let Some(dag) = dag else {
         return Vec::new();
-    }
-    std::iter::once(statements::dag_lock(&batch.dag_id))
+    };
+    std::iter::once(statements::dag_lock(dag))
         .chain(pools.into_iter().map(statements::pool_lock))
         .collect()
+}
+
+/// Whether a batch claims task instances.
+fn claims(batch: &Batch) -> bool {
+    batch
+        .changes
+        .iter()
+        .any(|c| matches!(c, super::Change::Claim { .. }))
+}
+
+impl SqlStore {
+    /// PostgreSQL's statements of batches (of one DAG) committed together: those of
+    /// [`statements::group`], with, before the first claim, the signals (sent at the commit)
+    /// and the locks that serialize the claims' counts per DAG and pool (the DAG's first, then
+    /// the pools by name, in every transaction alike, as `acquire_run` does for runs), held
+    /// for the claims and the commit only (see [`statements::group`]).
+    fn pg_statements(&self, batches: &[&Batch]) -> Grouped {
+        let mut grouped = statements::group(batches);
+        let first_claim = grouped
+            .stmts
+            .iter()
+            .position(|s| s.role == statements::Role::ClaimUpdate)
+            .unwrap_or(grouped.stmts.len());
+        let mut signals: Vec<super::Signal> = Vec::new();
+        if self.listener.is_some() {
+            for s in batches.iter().flat_map(|b| super::Signal::of_batch(b)) {
+                if !signals.contains(&s) {
+                    signals.push(s);
+                }
+            }
+        }
+        let before: Vec<_> = signals
+            .iter()
+            .map(listen::notify)
+            .chain(claim_locks(batches))
+            .collect();
+        let n = before.len();
+        grouped.stmts.splice(first_claim..first_claim, before);
+        grouped
+            .of
+            .splice(first_claim..first_claim, std::iter::repeat_n(0, n));
+        grouped
+    }
 }
 
 pub(super) const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
@@ -152,7 +201,11 @@ impl Store for SqlStore {
         tasks: &[TaskInstance],
         consumes: &[DatasetEvent],
     ) -> Result<(), StoreError> {
-        if self.write(new_run(run, tasks, consumes)).await?.unchanged {
+        if self
+            .write(new_run(run, tasks, consumes))
+            .await?
+            .is_unchanged()
+        {
             return Err(StoreError::AlreadyExists {
                 what: if consumes.is_empty() {
                     format!("run `{}` of DAG `{}`", run.run_id, run.dag_id)
@@ -280,30 +333,16 @@ impl Store for SqlStore {
         } else {
             batch
         };
-        let mut stmts = statements(batch);
-        if self.backend == Backend::Postgres {
-            // Before the first claim: the signals (sent at the commit), then the locks that
-            // serialize the claims' counts per DAG and pool (the DAG's first, then the pools
-            // by name, in every transaction alike, as `acquire_run` does for runs), held for
-            // the claims and the commit only (see `statements`). SQLite's `BEGIN IMMEDIATE`
-            // serializes every write already.
-            let first_claim = stmts
-                .iter()
-                .position(|s| s.role == statements::Role::ClaimUpdate)
-                .unwrap_or(stmts.len());
-            let signals = match self.listener {
-                Some(_) => super::Signal::of_batch(batch),
-                None => Vec::new(),
-            };
-            let before_claims: Vec<_> = signals
-                .iter()
-                .map(listen::notify)
-                .chain(claim_locks(batch))
-                .collect();
-            stmts.splice(first_claim..first_claim, before_claims);
-        }
-        let done = self.write(stmts).await?;
-        if done.unchanged {
+        let done = match self.backend {
+            // Claims of one DAG take turns under its lock: a turn for many runs at once.
+            Backend::Postgres if claims(batch) => self.commit_in_group(batch.clone()).await?,
+            Backend::Postgres => {
+                self.execute_statements(self.pg_statements(&[batch]).stmts)
+                    .await?
+            }
+            Backend::Sqlite => self.write(statements(batch)).await?,
+        };
+        if done.is_unchanged() {
             // The only required row of a batch is its guard: `Owned` or `Held`.
             return Err(super::guard_failed(batch));
         }

@@ -11,11 +11,14 @@ use crate::store::statements::{Committed, Param, Role, Stmt, Tally, fuse_claim};
 impl SqlStore {
     /// Statements bound one by one in one transaction (PostgreSQL; SQLite goes through
     /// its committer).
-    async fn execute_statements(&self, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
+    pub(super) async fn execute_statements(
+        &self,
+        stmts: Vec<Stmt>,
+    ) -> Result<Committed, StoreError> {
         let mut tally = Tally::default();
         let mut tx = self.begin().await?;
-        let mut stmts = stmts.into_iter().peekable();
-        while let Some(stmt) = stmts.next() {
+        let mut stmts = stmts.into_iter().enumerate().peekable();
+        while let Some((i, stmt)) = stmts.next() {
             if !tally.runs(&stmt) {
                 continue;
             }
@@ -23,8 +26,8 @@ impl SqlStore {
             let changed = if role == Role::ClaimUpdate {
                 // The claim with the statements that follow it, in one round trip.
                 let mut members = Vec::new();
-                while let Some(m) =
-                    stmts.next_if(|s| matches!(s.role, Role::ClaimInsert | Role::ClaimLost))
+                while let Some((_, m)) =
+                    stmts.next_if(|(_, s)| matches!(s.role, Role::ClaimInsert | Role::ClaimLost))
                 {
                     members.push(m);
                 }
@@ -53,11 +56,11 @@ impl SqlStore {
             };
             if !tally.record(role, changed) {
                 // Dropping the transaction rolls it back.
-                return Ok(tally.done(true));
+                return Ok(tally.done(Some(i)));
             }
         }
         tx.commit().await.map_err(db("committing a transition"))?;
-        Ok(tally.done(false))
+        Ok(tally.done(None))
     }
 
     /// Runs statements on the committer (SQLite) or bound on the pool.

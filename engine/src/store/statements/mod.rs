@@ -49,11 +49,28 @@ pub(in crate::store) enum Role {
 }
 
 /// What a committed list of statements did.
+#[derive(Debug)]
 pub(super) struct Committed {
     /// For each claim, in order, whether it won.
     pub claims: Vec<bool>,
-    /// A [`Role::Required`] statement changed nothing: nothing was written.
-    pub unchanged: bool,
+    /// The statement, [`Role::Required`] or [`Role::Guard`], that changed or found nothing:
+    /// nothing was written.
+    pub failed_at: Option<usize>,
+}
+
+impl Committed {
+    /// Nothing written: statement `at` did not hold.
+    pub(super) fn unchanged(at: usize) -> Committed {
+        Committed {
+            claims: Vec::new(),
+            failed_at: Some(at),
+        }
+    }
+
+    /// Whether a required row was not written (nothing was).
+    pub(super) fn is_unchanged(&self) -> bool {
+        self.failed_at.is_some()
+    }
 }
 
 /// What both committers track while they run statements: claims won, and whether a
@@ -88,11 +105,11 @@ impl Tally {
         }
     }
 
-    /// The outcome; `unchanged` when [`Tally::record`] said stop.
-    pub(super) fn done(self, unchanged: bool) -> Committed {
+    /// The outcome; `failed_at` the statement where [`Tally::record`] said stop.
+    pub(super) fn done(self, failed_at: Option<usize>) -> Committed {
         Committed {
             claims: self.claims,
-            unchanged,
+            failed_at,
         }
     }
 }
@@ -126,40 +143,73 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Param {
     t.map_or(Param::NoInt, time)
 }
 
-/// The statements of a batch, in order. A claim is an update and an insert: the committer
-/// runs the insert only if the update changed a row (the claim won).
+/// The statements of batches committed in one transaction, in order.
 ///
-/// The counters of what the batch ends come before its first claim, whatever the order of
-/// its changes: on PostgreSQL the claims take the locks that serialize the limits' counts
-/// ([`dag_lock`], [`pool_lock`]) just before the first claim and hold them to the commit, so
-/// the fewer statements after them the better — and no two transactions then wait for each
-/// other: the counter rows written before a lock are written by every batch before its lock
-/// (or by batches that take none); after it come only the claims' own rows and their lag,
-/// refusal and slot-wait counters, which only holders of the same DAG's lock write. (When a
-/// batch counted something after its claims, its counters once followed the lock, and two
-/// workers deadlocked on a counter row, one holding it and waiting for the lock, the other
-/// holding the lock and waiting for the row.) A run's duration is counted last: it is read
-/// from the run's row, which the batch's end of the run writes.
-pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
-    let mut out = Vec::with_capacity(batch.changes.len() + 4);
-    let mut counts = counts::Counts::new(batch);
+/// First, batch by batch, each batch's changes before its first claim (a batch's guard,
+/// `Owned` or `Held`, is its first change); then the counters of everything but the claims,
+/// merged over the batches, one statement per counter row; then, batch by batch, each
+/// batch's changes from its first claim on, a claim being an update followed by what runs
+/// only if it won (its try row, its counters) or only if it lost; last the durations of the
+/// runs ended, read from their rows. Each batch's own order is kept; batches of one
+/// transaction are of different runs.
+///
+/// The counters come before the first claim: on PostgreSQL the claims take the locks that
+/// serialize the limits' counts ([`dag_lock`], [`pool_lock`]) just before the first claim
+/// and hold them to the commit, so the fewer statements after them the better — and no two
+/// transactions then wait for each other: the counter rows written before a lock are written
+/// by every transaction before its lock (or by transactions that take none), in one order;
+/// after it come only the claims' own rows and their lag, refusal and slot-wait counters,
+/// which only holders of the same DAG's lock write. (When a batch counted something after its
+/// claims, its counters once followed the lock, and two workers deadlocked on a counter row,
+/// one holding it and waiting for the lock, the other holding the lock and waiting for the
+/// row.)
+pub(super) fn group(batches: &[&Batch]) -> Grouped {
+    let mut g = Grouped {
+        stmts: Vec::with_capacity(batches.iter().map(|b| b.changes.len() + 2).sum()),
+        of: Vec::new(),
+    };
+    let mut counts = counts::Counts::new();
     let is_claim = |c: &Change| matches!(c, Change::Claim { .. });
-    for change in batch.changes.iter().filter(|c| !is_claim(c)) {
-        counts.tally(change);
-    }
-    let first_claim = batch.changes.iter().position(is_claim);
-    for (i, change) in batch.changes.iter().enumerate() {
-        if Some(i) == first_claim {
-            counts.adds(&mut out);
+    let first_claims: Vec<usize> = batches
+        .iter()
+        .map(|b| b.changes.iter().position(is_claim).unwrap_or(b.changes.len()))
+        .collect();
+    for (i, batch) in batches.iter().enumerate() {
+        for change in &batch.changes[..first_claims[i]] {
+            counts.tally(batch, change);
+            statements_of(batch, change, &mut g.stmts);
         }
-        statements_of(batch, change, &mut out);
-        counts.after_claim(change, &mut out);
+        g.of.resize(g.stmts.len(), i);
     }
-    if first_claim.is_none() {
-        counts.adds(&mut out);
+    for (i, batch) in batches.iter().enumerate() {
+        for change in batch.changes[first_claims[i]..].iter().filter(|c| !is_claim(c)) {
+            counts.tally(batch, change);
+        }
     }
-    counts.run_seconds(&mut out);
-    out
+    counts.adds(&mut g.stmts);
+    g.of.resize(g.stmts.len(), 0);
+    for (i, batch) in batches.iter().enumerate() {
+        for change in &batch.changes[first_claims[i]..] {
+            statements_of(batch, change, &mut g.stmts);
+            counts.after_claim(batch, change, &mut g.stmts);
+        }
+        g.of.resize(g.stmts.len(), i);
+    }
+    counts.run_seconds(&mut g.stmts);
+    g.of.resize(g.stmts.len(), 0);
+    g
+}
+
+/// The statements of one batch, in the order of [`group`].
+pub(super) fn statements(batch: &Batch) -> Vec<Stmt> {
+    group(&[batch]).stmts
+}
+
+/// The statements of a group of batches ([`group`]) and the batch each belongs to.
+pub(super) struct Grouped {
+    pub stmts: Vec<Stmt>,
+    /// For each statement, the index of its batch (a merged counter's is 0: it never fails).
+    pub of: Vec<usize>,
 }
 
 /// The statements of one change of `batch`.

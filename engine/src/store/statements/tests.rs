@@ -65,3 +65,90 @@ fn counters_come_before_the_first_claim_whatever_the_order() {
         );
     }
 }
+
+/// Batches committed together: every batch's own changes first (each batch's guard among
+/// them, tagged with its batch), then their counters merged into one statement per row, then
+/// the claims in batch order.
+#[test]
+fn a_group_writes_changes_then_merged_counters_then_claims() {
+    let at = chrono::Utc::now();
+    let batch = |run: &str| Batch {
+        dag_id: "d".into(),
+        run_id: run.into(),
+        changes: vec![
+            Change::Owned {
+                worker_id: "w".into(),
+            },
+            Change::EndTry {
+                task_id: "a".into(),
+                try_number: 1,
+                state: TaskState::Success,
+                at,
+                duration: std::time::Duration::from_millis(5),
+                error: None,
+            },
+            Change::SetTask {
+                task_id: "a".into(),
+                state: TaskState::Success,
+                next_attempt_at: None,
+                end_date: Some(at),
+            },
+            Change::Claim {
+                task_id: "b".into(),
+                try_number: 1,
+                worker_id: "w".into(),
+                max_active_tasks: 16,
+                max_active_tis_per_dag: None,
+                pool: None,
+                waited: None,
+                lease_until: at,
+                at,
+                queued: false,
+            },
+        ],
+    };
+    let (one, two) = (batch("r1"), batch("r2"));
+    let g = group(&[&one, &two]);
+    assert_eq!(g.stmts.len(), g.of.len());
+    let at_role = |role: Role| -> Vec<usize> {
+        g.stmts
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.role == role)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let adds: Vec<usize> = g
+        .stmts
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.sql == crate::store::metric_counts::ADD.as_str())
+        .map(|(i, _)| i)
+        .collect();
+    let (guards, claims) = (at_role(Role::Guard), at_role(Role::ClaimUpdate));
+    assert_eq!(guards.len(), 2);
+    assert_eq!(claims.len(), 2);
+    assert_eq!(
+        adds.len(),
+        2,
+        "a task and a try counted, once for both batches"
+    );
+    assert!(guards.iter().all(|g| adds.iter().all(|a| g < a)));
+    assert!(adds.iter().all(|a| claims.iter().all(|c| a < c)));
+    for a in &adds {
+        assert!(
+            matches!(g.stmts[*a].params[5], Param::Int(2)),
+            "both batches' counts in one statement"
+        );
+    }
+    assert_eq!(
+        (
+            g.of[guards[0]],
+            g.of[guards[1]],
+            g.of[claims[0]],
+            g.of[claims[1]]
+        ),
+        (0, 1, 0, 1),
+        "each statement says its batch"
+    );
+}

@@ -1,0 +1,140 @@
+//! PostgreSQL: the batches of one DAG that claim task instances, committed together.
+//!
+//! A claim takes its DAG's lock (the limits are counted under it) and holds it to the
+//! commit, so every process's claims of a DAG take turns. Each turn used to be one run's
+//! batch: the lock, its claims and the commit, three round trips or more while the others
+//! wait. Here the batches of a DAG that arrive while one of its groups commits wait for the
+//! next group, and a group is one transaction: every batch's other changes, the counters
+//! merged, then the DAG's lock once and all the claims — one turn for many runs.
+//!
+//! A group runs on a task of its own (a caller dropped mid-commit leaves nobody waiting
+//! forever). A batch whose guard fails (its run is no longer this process's, its try no
+//! longer its worker's) is told so and the group commits again without it; a statement that
+//! fails makes each batch commit alone, so each caller hears its own error.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tokio::sync::oneshot;
+
+use super::SqlStore;
+use crate::store::statements::Committed;
+use crate::store::{Batch, StoreError};
+
+/// The most batches one group commits.
+const MAX_GROUP: usize = 64;
+
+/// The batches waiting for their DAG's next group.
+#[derive(Debug, Default)]
+pub(super) struct Groups {
+    dags: Mutex<HashMap<String, Vec<Waiting>>>,
+}
+
+/// A batch waiting for its group, and where its outcome goes.
+#[derive(Debug)]
+struct Waiting {
+    batch: Batch,
+    done: oneshot::Sender<Result<Committed, StoreError>>,
+}
+
+impl SqlStore {
+    /// Commits a batch with claims in the next group of its DAG.
+    pub(super) async fn commit_in_group(&self, batch: Batch) -> Result<Committed, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        let dag = batch.dag_id.clone();
+        let lead = {
+            let mut dags = self.groups.dags.lock().unwrap_or_else(|e| e.into_inner());
+            let lead = !dags.contains_key(&dag);
+            dags.entry(dag.clone())
+                .or_default()
+                .push(Waiting { batch, done });
+            lead
+        };
+        if lead {
+            let store = self.clone();
+            tokio::spawn(async move { store.lead(&dag).await });
+        }
+        outcome.await.map_err(|_| StoreError::Database {
+            context: "committing a transition".into(),
+            source: sqlx::Error::WorkerCrashed,
+        })?
+    }
+
+    /// Commits the DAG's groups until none waits.
+    async fn lead(&self, dag: &str) {
+        loop {
+            let group: Vec<Waiting> = {
+                let mut dags = self.groups.dags.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(waiting) = dags.get_mut(dag) else {
+                    return;
+                };
+                if waiting.is_empty() {
+                    // The next batch of the DAG leads a group of its own.
+                    dags.remove(dag);
+                    return;
+                }
+                // At most one batch of a run (its batches keep their order).
+                let mut group: Vec<Waiting> = Vec::new();
+                let mut rest = Vec::new();
+                for w in waiting.drain(..) {
+                    if group.len() < MAX_GROUP
+                        && !group.iter().any(|g| g.batch.run_id == w.batch.run_id)
+                    {
+                        group.push(w);
+                    } else {
+                        rest.push(w);
+                    }
+                }
+                *waiting = rest;
+                group
+            };
+            self.commit_group(group).await;
+        }
+    }
+
+    /// Commits one group and tells each batch its outcome.
+    async fn commit_group(&self, mut group: Vec<Waiting>) {
+        while !group.is_empty() {
+            let batches: Vec<&Batch> = group.iter().map(|w| &w.batch).collect();
+            let grouped = self.pg_statements(&batches);
+            let claims_of: Vec<usize> = grouped
+                .stmts
+                .iter()
+                .zip(&grouped.of)
+                .filter(|(s, _)| s.role == crate::store::statements::Role::ClaimUpdate)
+                .map(|(_, b)| *b)
+                .collect();
+            match self.execute_statements(grouped.stmts).await {
+                Ok(done) => match done.failed_at {
+                    // A guard did not hold: that batch is told, the others go again.
+                    Some(at) => {
+                        let w = group.remove(grouped.of[at]);
+                        let _ = w.done.send(Ok(Committed::unchanged(at)));
+                    }
+                    None => {
+                        let mut won = vec![Vec::new(); group.len()];
+                        for (b, w) in claims_of.into_iter().zip(done.claims) {
+                            won[b].push(w);
+                        }
+                        for (w, claims) in group.drain(..).zip(won) {
+                            let _ = w.done.send(Ok(Committed {
+                                claims,
+                                failed_at: None,
+                            }));
+                        }
+                    }
+                },
+                Err(e) if group.len() == 1 => {
+                    let _ = group.remove(0).done.send(Err(e));
+                }
+                // Each alone, so that each hears its own error.
+                Err(_) => {
+                    for w in group.drain(..) {
+                        let alone = self.pg_statements(&[&w.batch]).stmts;
+                        let _ = w.done.send(self.execute_statements(alone).await);
+                    }
+                }
+            }
+        }
+    }
+}
