@@ -197,6 +197,11 @@ pub enum Change {
         /// The driver letting go; `None` takes the run from whoever drives it (cancel, mark).
         worker_id: Option<String>,
     },
+    /// Says that the batch's ended tries freed slots — of the DAG's `max_active_tasks` that
+    /// its claims do not take again, or of a task's `max_active_tis_per_dag` or a pool —
+    /// which runs waiting elsewhere may take: the store tells the processes that share it
+    /// ([`Signal::TryEnded`](super::Signal::TryEnded)). Writes nothing.
+    SlotsFreed,
     /// Sets the run that caused this one.
     SetParent {
         /// The causing run.

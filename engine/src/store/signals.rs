@@ -40,12 +40,11 @@ pub enum Signal {
 
 impl Signal {
     /// The signals a committed batch sends, each once.
-    ///
-    /// A batch that claims as many tries as it ends frees no slot of its DAG: it sends no
-    /// [`Signal::TryEnded`] (a wide run ending one try and claiming its next would otherwise
-    /// wake a waiting run in every other process, whose claims the limit then refuses — most
-    /// of the claims of three workers under the default `max_active_tasks`). If such a claim
-    /// loses, the slot it freed is found by the others' fallback poll.
+    /// A try's end is [`Signal::TryEnded`] only where its batch says it freed slots
+    /// ([`Change::SlotsFreed`]): a wide run that ends one try and claims its next in one
+    /// batch frees nothing another process could take, and telling them would wake a waiting
+    /// run in each, whose claims the limit then refuses (most of the claims of three workers
+    /// under the default `max_active_tasks` were such).
     pub(crate) fn of_batch(batch: &Batch) -> Vec<Signal> {
         let mut out = Vec::new();
         let mut push = |s: Signal| {
@@ -53,12 +52,9 @@ impl Signal {
                 out.push(s);
             }
         };
-        let count = |f: fn(&Change) -> bool| batch.changes.iter().filter(|c| f(c)).count();
-        let ended = count(|c| matches!(c, Change::EndTry { .. }));
-        let claimed = count(|c| matches!(c, Change::Claim { .. }));
         for change in &batch.changes {
             match change {
-                Change::EndTry { .. } if ended > claimed => push(Signal::TryEnded {
+                Change::SlotsFreed => push(Signal::TryEnded {
                     dag_id: batch.dag_id.clone(),
                 }),
                 Change::Claim { queued: true, .. } | Change::Requeue { .. } => {
@@ -146,29 +142,17 @@ mod tests {
         assert_eq!(Signal::parse(""), None);
     }
 
-    /// A slot is announced only when a batch frees more than it takes again.
+    /// A try's end is announced only where its batch says it freed slots.
     #[test]
-    fn a_batch_that_takes_again_the_slots_it_frees_announces_none() {
+    fn only_a_batch_that_freed_slots_announces_them() {
         let at = chrono::Utc::now();
-        let end = |t: &str| Change::EndTry {
-            task_id: t.into(),
+        let end = Change::EndTry {
+            task_id: "a".into(),
             try_number: 1,
             state: crate::state::TaskState::Success,
             at,
             duration: std::time::Duration::ZERO,
             error: None,
-        };
-        let claim = |t: &str| Change::Claim {
-            task_id: t.into(),
-            try_number: 1,
-            worker_id: "w".into(),
-            max_active_tasks: 16,
-            max_active_tis_per_dag: None,
-            pool: None,
-            waited: None,
-            lease_until: at,
-            at,
-            queued: false,
         };
         let signals = |changes| {
             Signal::of_batch(&Batch {
@@ -177,10 +161,10 @@ mod tests {
                 changes,
             })
         };
-        let ended = Signal::TryEnded { dag_id: "d".into() };
-        assert_eq!(signals(vec![end("a")]), vec![ended.clone()]);
-        assert_eq!(signals(vec![end("a"), claim("b")]), vec![]);
-        assert_eq!(signals(vec![end("a"), end("b"), claim("c")]), vec![ended]);
-        assert_eq!(signals(vec![claim("c")]), vec![]);
+        assert_eq!(signals(vec![end.clone()]), vec![]);
+        assert_eq!(
+            signals(vec![end, Change::SlotsFreed]),
+            vec![Signal::TryEnded { dag_id: "d".into() }]
+        );
     }
 }

@@ -125,6 +125,9 @@ pub(super) struct RunExec<'a> {
     pub(super) probing: bool,
     /// Told when a try of the run's DAG ends, here or elsewhere ([`super::wakes::Wakes::freed`]).
     pub(super) freed: Arc<tokio::sync::Notify>,
+    /// Whether a try ended since the last commit holds a task's `max_active_tis_per_dag`
+    /// or a declared pool's slot (its end frees it whatever the batch claims).
+    pub(super) ends_limited: bool,
     /// Tries handed to other workers (see [`super::sharing`]): polled until their
     /// outcome is recorded or their worker is gone.
     pub(super) handed: Vec<Handed>,
@@ -300,11 +303,13 @@ impl<'a> RunExec<'a> {
                 });
                 self.run_event(state);
             }
-            let ended = self
-                .changes
-                .iter()
-                .filter(|c| matches!(c, Change::EndTry { .. }))
-                .count();
+            let count = |f: fn(&Change) -> bool| self.changes.iter().filter(|c| f(c)).count();
+            let ended = count(|c| matches!(c, Change::EndTry { .. }));
+            let claimed = count(|c| matches!(c, Change::Claim { .. }));
+            let limited = std::mem::take(&mut self.ends_limited);
+            if frees_slots(ended, claimed, limited) {
+                self.changes.push(Change::SlotsFreed);
+            }
             let won = match self.commit().await {
                 Ok(won) => won,
                 Err(e) => {
@@ -321,7 +326,7 @@ impl<'a> RunExec<'a> {
             // A slot this batch freed and did not take again lets one run of the DAG whose
             // claim a limit refused look again (others wake as more end). One taken again by
             // this run's next claim wakes nobody: its claim would be refused.
-            if ended > won.iter().filter(|w| **w).count() {
+            if frees_slots(ended, won.iter().filter(|w| **w).count(), limited) {
                 self.freed.notify_one();
             }
             for (c, won) in claims.into_iter().zip(won) {
@@ -360,8 +365,11 @@ impl<'a> RunExec<'a> {
                     self.external.push(idx);
                 }
             }
-            // Slots of claims lost, or of tries that ended, go to the runs in line.
-            self.dag_slots.fit(self.running + self.handed.len());
+            // Slots of tries that ended go to the runs in line. The slot of a claim a limit
+            // refused stays with its run until the task is claimed again: given back, it
+            // would only let the next run in line be refused in turn.
+            self.dag_slots
+                .fit(self.running + self.handed.len() + self.external.len());
             // Events of spawned tries (running) go out now.
             for e in self.events.drain(..) {
                 let _ = self.ex.events.send(e);
@@ -529,5 +537,34 @@ impl<'a> RunExec<'a> {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Whether a batch's `ended` tries free slots that a run waiting elsewhere may take: more
+/// ends than the batch's `claimed` tries, which take the DAG's slots again, or the end of a
+/// task `limited` by its `max_active_tis_per_dag` or a declared pool, whose slots a claim
+/// of another task does not take.
+fn frees_slots(ended: usize, claimed: usize, limited: bool) -> bool {
+    ended > 0 && (ended > claimed || limited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frees_slots;
+
+    #[test]
+    fn only_slots_not_taken_again_are_freed() {
+        assert!(!frees_slots(0, 0, false));
+        assert!(!frees_slots(0, 0, true), "nothing ended");
+        assert!(frees_slots(1, 0, false));
+        assert!(
+            !frees_slots(1, 1, false),
+            "the next claim takes the slot again"
+        );
+        assert!(frees_slots(2, 1, false));
+        assert!(
+            frees_slots(1, 1, true),
+            "a task's cap or a pool's slot is freed"
+        );
     }
 }

@@ -214,6 +214,7 @@ impl Executor {
             external: Vec::new(),
             probing: false,
             freed: self.wakes.freed(&dag.id),
+            ends_limited: false,
             handed: Vec::new(),
             inbox,
             callbacks: JoinSet::new(),

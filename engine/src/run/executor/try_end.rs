@@ -229,6 +229,9 @@ impl RunExec<'_> {
             ),
         };
         self.slots[idx].error = error.clone();
+        let policy = &self.task(idx).policy;
+        self.ends_limited |= policy.max_active_tis_per_dag.is_some()
+            || self.ex.pools.declared(&policy.pool).is_some();
         self.changes.push(Change::EndTry {
             task_id: task_id.clone(),
             try_number: done.try_number,

@@ -291,6 +291,7 @@ pub(super) fn apply(d: &mut Data, batch: &Batch) -> Result<Vec<bool>, StoreError
                     });
                 }
             }
+            Change::SlotsFreed => {}
             Change::SetParent { parent } => {
                 if let Some(r) = run.as_mut() {
                     r.triggered_by = parent.clone();

@@ -186,12 +186,14 @@ async fn signals_reach_the_other_processes(s: SqlStore, url: &str) {
             worker_id: "nobody".into(),
         },
         end.clone(),
+        Change::SlotsFreed,
     ]);
     assert!(other.commit(&failed).await.is_err());
     let waiting = next(&mut rx);
     other
         .commit(&batch(vec![
             end,
+            Change::SlotsFreed,
             Change::Outcome {
                 task_id: "b".into(),
                 try_number: 1,

@@ -172,7 +172,12 @@ pub(super) fn group(batches: &[&Batch]) -> Grouped {
     let is_claim = |c: &Change| matches!(c, Change::Claim { .. });
     let first_claims: Vec<usize> = batches
         .iter()
-        .map(|b| b.changes.iter().position(is_claim).unwrap_or(b.changes.len()))
+        .map(|b| {
+            b.changes
+                .iter()
+                .position(is_claim)
+                .unwrap_or(b.changes.len())
+        })
         .collect();
     for (i, batch) in batches.iter().enumerate() {
         for change in &batch.changes[..first_claims[i]] {
@@ -182,7 +187,10 @@ pub(super) fn group(batches: &[&Batch]) -> Grouped {
         g.of.resize(g.stmts.len(), i);
     }
     for (i, batch) in batches.iter().enumerate() {
-        for change in batch.changes[first_claims[i]..].iter().filter(|c| !is_claim(c)) {
+        for change in batch.changes[first_claims[i]..]
+            .iter()
+            .filter(|c| !is_claim(c))
+        {
             counts.tally(batch, change);
         }
     }
@@ -483,6 +491,7 @@ fn statements_of(batch: &Batch, change: &Change, out: &mut Vec<Stmt>) {
                  WHERE dag_id = $1 AND run_id = $2",
                 vec![d(), r()],
             )),
+            Change::SlotsFreed => {}
             Change::SetParent { parent } => out.push(plain(
                 "UPDATE dag_runs SET parent_dag_id = $3, parent_run_id = $4 \
                  WHERE dag_id = $1 AND run_id = $2",
