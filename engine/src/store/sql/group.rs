@@ -5,7 +5,8 @@
 //! batch: the lock, its claims and the commit, three round trips or more while the others
 //! wait. Here the batches of a DAG that arrive while one of its groups commits wait for the
 //! next group, and a group is one transaction: every batch's other changes, the counters
-//! merged, then the DAG's lock once and all the claims — one turn for many runs.
+//! merged, the signals in one statement, then the DAG's lock once and all the claims — one
+//! turn for many runs.
 //!
 //! A group runs on a task of its own (a caller dropped mid-commit leaves nobody waiting
 //! forever). A batch whose guard fails (its run is no longer this process's, its try no
@@ -17,9 +18,9 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-use super::SqlStore;
-use crate::store::statements::Committed;
-use crate::store::{Batch, StoreError};
+use super::{SqlStore, listen};
+use crate::store::statements::{self, Committed, Grouped};
+use crate::store::{Batch, Signal, StoreError};
 
 /// The most batches one group commits.
 const MAX_GROUP: usize = 64;
@@ -130,11 +131,71 @@ impl SqlStore {
                 // Each alone, so that each hears its own error.
                 Err(_) => {
                     for w in group.drain(..) {
-                        let alone = self.pg_statements(&[&w.batch]).stmts;
-                        let _ = w.done.send(self.execute_statements(alone).await);
+                        let _ = w.done.send(self.commit_alone(&w.batch).await);
                     }
                 }
             }
         }
     }
+}
+
+impl SqlStore {
+    /// Commits one batch in a transaction of its own.
+    pub(super) async fn commit_alone(&self, batch: &Batch) -> Result<Committed, StoreError> {
+        self.execute_statements(self.pg_statements(&[batch]).stmts)
+            .await
+    }
+
+    /// PostgreSQL's statements of batches (of one DAG) committed together: those of
+    /// [`statements::group`], with, before the first claim, the signals (sent at the commit)
+    /// and the locks that serialize the claims' counts per DAG and pool (the DAG's first, then
+    /// the pools by name, in every transaction alike, as `acquire_run` does for runs), held
+    /// for the claims and the commit only (see [`statements::group`]).
+    fn pg_statements(&self, batches: &[&Batch]) -> Grouped {
+        let mut grouped = statements::group(batches);
+        let first_claim = grouped
+            .stmts
+            .iter()
+            .position(|s| s.role == statements::Role::ClaimUpdate)
+            .unwrap_or(grouped.stmts.len());
+        let mut signals: Vec<Signal> = Vec::new();
+        if self.listener.is_some() {
+            for s in batches.iter().flat_map(|b| Signal::of_batch(b)) {
+                if !signals.contains(&s) {
+                    signals.push(s);
+                }
+            }
+        }
+        let before: Vec<_> = listen::notify(&signals)
+            .into_iter()
+            .chain(claim_locks(batches))
+            .collect();
+        let n = before.len();
+        grouped.stmts.splice(first_claim..first_claim, before);
+        grouped
+            .of
+            .splice(first_claim..first_claim, std::iter::repeat_n(0, n));
+        grouped
+    }
+}
+
+/// The advisory locks the claims of batches (of one DAG) take on PostgreSQL: their DAG's,
+/// then their pools' by name (none without claims).
+fn claim_locks(batches: &[&Batch]) -> Vec<statements::Stmt> {
+    let mut dag = None;
+    let mut pools = std::collections::BTreeSet::new();
+    for batch in batches {
+        for change in &batch.changes {
+            if let crate::store::Change::Claim { pool, .. } = change {
+                dag = Some(batch.dag_id.as_str());
+                pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
+            }
+        }
+    }
+    let Some(dag) = dag else {
+        return Vec::new();
+    };
+    std::iter::once(statements::dag_lock(dag))
+        .chain(pools.into_iter().map(statements::pool_lock))
+        .collect()
 }

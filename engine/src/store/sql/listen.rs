@@ -14,16 +14,35 @@ use crate::store::statements::{Param, Role, Stmt};
 /// How many signals wait for a slow receiver before it is told it missed some.
 const BACKLOG: usize = 4096;
 
-/// The statement that sends `signal` when its transaction commits.
-pub(super) fn notify(signal: &Signal) -> Stmt {
-    Stmt {
-        sql: "SELECT pg_notify($1, $2)",
-        params: vec![
-            Param::Text(CHANNEL.to_string()),
-            Param::Text(signal.payload()),
-        ],
-        role: Role::Plain,
-    }
+/// The most signals one statement sends.
+const PER_STATEMENT: usize = 32;
+
+/// The statements that send `signals` when their transaction commits: one for up to
+/// [`PER_STATEMENT`] of them (`SELECT pg_notify($1, $2), pg_notify($1, $3), …`).
+pub(super) fn notify(signals: &[Signal]) -> Vec<Stmt> {
+    signals
+        .chunks(PER_STATEMENT)
+        .map(|chunk| {
+            // One form per count, built once.
+            static FORMS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+                (0..=PER_STATEMENT)
+                    .map(|n| {
+                        let calls: Vec<String> = (0..n)
+                            .map(|i| format!("pg_notify($1, ${})", i + 2))
+                            .collect();
+                        format!("SELECT {}", calls.join(", "))
+                    })
+                    .collect()
+            });
+            let mut params = vec![Param::Text(CHANNEL.to_string())];
+            params.extend(chunk.iter().map(|s| Param::Text(s.payload())));
+            Stmt {
+                sql: FORMS[chunk.len()].as_str(),
+                params,
+                role: Role::Plain,
+            }
+        })
+        .collect()
 }
 
 /// The listening side of a PostgreSQL store: started by the first subscriber, stopped when

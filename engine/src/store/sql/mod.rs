@@ -43,7 +43,7 @@ use sqlx::AnyPool;
 
 use super::rows::Cols;
 use super::sqlite_commit::Committer;
-use super::statements::{self, Grouped, new_run, new_task_instances, statements};
+use super::statements::{self, new_run, new_task_instances, statements};
 use super::{
     Batch, Connection, DagFlags, DagRegistration, DagRun, DatasetEvent, RunClaim, RunFilter,
     RunKey, Store, StoreError, TakeQueued, TakenTry, TaskInstance, TryRecord, to_micros,
@@ -127,68 +127,12 @@ impl SqlStore {
     }
 }
 
-/// The advisory locks the claims of batches (of one DAG) take on PostgreSQL: their DAG's,
-/// then their pools' by name (none without claims).
-fn claim_locks(batches: &[&Batch]) -> Vec<statements::Stmt> {
-    let mut dag = None;
-    let mut pools = std::collections::BTreeSet::new();
-    for batch in batches {
-        for change in &batch.changes {
-            if let super::Change::Claim { pool, .. } = change {
-                dag = Some(batch.dag_id.as_str());
-                pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
-            }
-        }
-    }
-    let Some(dag) = dag else {
-        return Vec::new();
-    };
-    std::iter::once(statements::dag_lock(dag))
-        .chain(pools.into_iter().map(statements::pool_lock))
-        .collect()
-}
-
 /// Whether a batch claims task instances.
 fn claims(batch: &Batch) -> bool {
     batch
         .changes
         .iter()
         .any(|c| matches!(c, super::Change::Claim { .. }))
-}
-
-impl SqlStore {
-    /// PostgreSQL's statements of batches (of one DAG) committed together: those of
-    /// [`statements::group`], with, before the first claim, the signals (sent at the commit)
-    /// and the locks that serialize the claims' counts per DAG and pool (the DAG's first, then
-    /// the pools by name, in every transaction alike, as `acquire_run` does for runs), held
-    /// for the claims and the commit only (see [`statements::group`]).
-    fn pg_statements(&self, batches: &[&Batch]) -> Grouped {
-        let mut grouped = statements::group(batches);
-        let first_claim = grouped
-            .stmts
-            .iter()
-            .position(|s| s.role == statements::Role::ClaimUpdate)
-            .unwrap_or(grouped.stmts.len());
-        let mut signals: Vec<super::Signal> = Vec::new();
-        if self.listener.is_some() {
-            for s in batches.iter().flat_map(|b| super::Signal::of_batch(b)) {
-                if !signals.contains(&s) {
-                    signals.push(s);
-                }
-            }
-        }
-        let before: Vec<_> = signals
-            .iter()
-            .map(listen::notify)
-            .chain(claim_locks(batches))
-            .collect();
-        let n = before.len();
-        grouped.stmts.splice(first_claim..first_claim, before);
-        grouped
-            .of
-            .splice(first_claim..first_claim, std::iter::repeat_n(0, n));
-        grouped
-    }
 }
 
 pub(super) const RECORD_COLUMNS: &str = "collection, record_key, version, value, updated_at";
@@ -335,11 +279,10 @@ impl Store for SqlStore {
         };
         let done = match self.backend {
             // Claims of one DAG take turns under its lock: a turn for many runs at once.
+            // (Grouping the other batches too was measured slower: a worker's outcomes then
+            // wait for the drivers' groups.)
             Backend::Postgres if claims(batch) => self.commit_in_group(batch.clone()).await?,
-            Backend::Postgres => {
-                self.execute_statements(self.pg_statements(&[batch]).stmts)
-                    .await?
-            }
+            Backend::Postgres => self.commit_alone(batch).await?,
             Backend::Sqlite => self.write(statements(batch)).await?,
         };
         if done.is_unchanged() {
