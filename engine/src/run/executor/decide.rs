@@ -210,3 +210,32 @@ impl RunExec<'_> {
         }
     }
 }
+
+/// Whether a batch's `ended` tries free slots that a run waiting elsewhere may take: more
+/// ends than the batch's `claimed` tries, which take the DAG's slots again, or the end of a
+/// task `limited` by its `max_active_tis_per_dag` or a declared pool, whose slots a claim
+/// of another task does not take.
+pub(super) fn frees_slots(ended: usize, claimed: usize, limited: bool) -> bool {
+    ended > 0 && (ended > claimed || limited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frees_slots;
+
+    #[test]
+    fn only_slots_not_taken_again_are_freed() {
+        assert!(!frees_slots(0, 0, false));
+        assert!(!frees_slots(0, 0, true), "nothing ended");
+        assert!(frees_slots(1, 0, false));
+        assert!(
+            !frees_slots(1, 1, false),
+            "the next claim takes the slot again"
+        );
+        assert!(frees_slots(2, 1, false));
+        assert!(
+            frees_slots(1, 1, true),
+            "a task's cap or a pool's slot is freed"
+        );
+    }
+}

@@ -293,15 +293,24 @@ impl Store for SqlStore {
     }
 
     async fn renew_leases(&self, worker_id: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'",
-        )
-        .bind(to_micros(until))
-        .bind(worker_id)
-        .execute(&self.pool)
-        .await
-        .map_err(db("renewing leases"))?
-        .rows_affected())
+        let sql = match self.backend {
+            // A try row another transaction holds is left for the next heartbeat (leases
+            // outlast several): a group ending tries of several runs locks their rows in its
+            // order, and a renewal waiting for one while holding another deadlocked with it.
+            Backend::Postgres => {
+                "UPDATE task_tries SET lease_until = $1 WHERE (dag_id, run_id, task_id,                  try_number) IN (SELECT dag_id, run_id, task_id, try_number FROM task_tries                  WHERE worker_id = $2 AND state = 'running' FOR UPDATE SKIP LOCKED)"
+            }
+            Backend::Sqlite => {
+                "UPDATE task_tries SET lease_until = $1 WHERE worker_id = $2 AND state = 'running'"
+            }
+        };
+        Ok(sqlx::query(sql)
+            .bind(to_micros(until))
+            .bind(worker_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db("renewing leases"))?
+            .rows_affected())
     }
 
     async fn clean(
