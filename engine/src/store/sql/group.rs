@@ -11,7 +11,8 @@
 //! A group runs on a task of its own (a caller dropped mid-commit leaves nobody waiting
 //! forever). A batch whose guard fails (its run is no longer this process's, its try no
 //! longer its worker's) is told so and the group commits again without it; a statement that
-//! fails makes each batch commit alone, so each caller hears its own error.
+//! fails makes each batch commit alone, so each caller hears its own error. A transaction
+//! PostgreSQL aborted to break a deadlock runs again (up to [`DEADLOCK_RETRIES`] times).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +25,21 @@ use crate::store::{Batch, Signal, StoreError};
 
 /// The most batches one group commits.
 const MAX_GROUP: usize = 64;
+
+/// How many times a transaction PostgreSQL aborted to break a deadlock (or for a
+/// serialization failure) runs again before the error is its caller's: nothing of it was
+/// written, and running it again is what PostgreSQL's documentation advises.
+const DEADLOCK_RETRIES: u32 = 3;
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock or for a serialization
+/// failure (running it again may succeed).
+fn is_deadlock(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Database { source: sqlx::Error::Database(d), .. }
+            if matches!(d.code().as_deref(), Some("40P01" | "40001"))
+    )
+}
 
 /// The batches waiting for their DAG's next group.
 #[derive(Debug, Default)]
@@ -95,6 +111,7 @@ impl SqlStore {
 
     /// Commits one group and tells each batch its outcome.
     async fn commit_group(&self, mut group: Vec<Waiting>) {
+        let mut retries = 0;
         while !group.is_empty() {
             let batches: Vec<&Batch> = group.iter().map(|w| &w.batch).collect();
             let grouped = self.pg_statements(&batches);
@@ -125,6 +142,10 @@ impl SqlStore {
                         }
                     }
                 },
+                Err(e) if is_deadlock(&e) && retries < DEADLOCK_RETRIES => {
+                    tracing::debug!("a group of {} batches ran again: {e}", group.len());
+                    retries += 1;
+                }
                 Err(e) if group.len() == 1 => {
                     let _ = group.remove(0).done.send(Err(e));
                 }
@@ -142,8 +163,19 @@ impl SqlStore {
 impl SqlStore {
     /// Commits one batch in a transaction of its own.
     pub(super) async fn commit_alone(&self, batch: &Batch) -> Result<Committed, StoreError> {
-        self.execute_statements(self.pg_statements(&[batch]).stmts)
-            .await
+        let mut retries = 0;
+        loop {
+            match self
+                .execute_statements(self.pg_statements(&[batch]).stmts)
+                .await
+            {
+                Err(e) if is_deadlock(&e) && retries < DEADLOCK_RETRIES => {
+                    tracing::debug!("a batch ran again: {e}");
+                    retries += 1;
+                }
+                done => return done,
+            }
+        }
     }
 
     /// PostgreSQL's statements of batches (of one DAG) committed together: those of

@@ -136,10 +136,105 @@ async fn conformance_on_postgresql() {
     let s = keyless.with_keyring(keys.clone());
     crate::store::conformance::check(&s).await;
     seeded_counts_are_the_rows_counts(&s).await;
+    a_batch_that_deadlocks_runs_again(&s, &url).await;
     signals_reach_the_other_processes(s, &url).await;
     // Reconnecting applies no migration twice.
     let s = SqlStore::connect(&url).await.unwrap().with_keyring(keys);
     assert_eq!(s.find_runs("r1").await.unwrap().len(), 1);
+}
+
+/// A transaction PostgreSQL aborts to break a deadlock runs again: another session holds one
+/// of a batch's try rows and then waits for another the batch holds; PostgreSQL breaks the
+/// cycle by aborting the batch's transaction (the other session waits longer before it looks
+/// for deadlocks), and the batch is written all the same.
+async fn a_batch_that_deadlocks_runs_again(s: &SqlStore, url: &str) {
+    use crate::state::TaskState;
+    use crate::store::{Batch, Change};
+    use sqlx::Connection;
+    let at = chrono::Utc::now();
+    let mut r = crate::store::conformance::run("dl");
+    r.dag_id = "deadlocked".into();
+    let ti = crate::store::conformance::ti;
+    s.create_run(&r, &[ti("a"), ti("b")], &[]).await.unwrap();
+    let batch = |changes| Batch {
+        dag_id: "deadlocked".into(),
+        run_id: "dl".into(),
+        changes,
+    };
+    let claim = |task: &str| Change::Claim {
+        task_id: task.into(),
+        try_number: 1,
+        worker_id: "w1".into(),
+        max_active_tasks: 16,
+        max_active_tis_per_dag: None,
+        pool: None,
+        waited: None,
+        lease_until: at + chrono::Duration::seconds(30),
+        at,
+        queued: false,
+    };
+    assert_eq!(
+        s.commit(&batch(vec![claim("a"), claim("b")]))
+            .await
+            .unwrap(),
+        [true, true]
+    );
+    let end = move |task: &str| Change::EndTry {
+        task_id: task.into(),
+        try_number: 1,
+        state: TaskState::Success,
+        at,
+        duration: std::time::Duration::from_millis(1),
+        error: None,
+    };
+    let touch = |task: &str| {
+        format!(
+            "UPDATE task_tries SET error = 'held' WHERE dag_id = 'deadlocked' AND run_id = 'dl' \
+             AND task_id = '{task}'"
+        )
+    };
+    let mut other = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut watcher = sqlx::AnyConnection::connect(url).await.unwrap();
+    sqlx::raw_sql("BEGIN; SET LOCAL deadlock_timeout = '30s'")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(touch("a")))
+        .execute(&mut other)
+        .await
+        .unwrap();
+    // The batch ends b, then waits for a.
+    let store = s.clone();
+    let committing =
+        tokio::spawn(async move { store.commit(&batch(vec![end("b"), end("a")])).await });
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The other session now waits for b: a cycle, which the batch's session finds first.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(touch("b")))
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+    committing.await.unwrap().expect("the batch ran again");
+    let tries = s
+        .tries(&crate::store::RunKey::new("deadlocked", "dl"), None)
+        .await
+        .unwrap();
+    assert!(
+        tries.iter().all(|t| t.state == TaskState::Success),
+        "{tries:?}"
+    );
 }
 
 /// What one store commits reaches another store's subscribers (another process), once its

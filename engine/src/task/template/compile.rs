@@ -53,19 +53,21 @@ fn run(env: &Environment<'_>, source: &str, ctx: Value) -> Result<String, Error>
 fn patch(instructions: &mut Instructions<'_>) {
     let mut i = 0;
     while let Some(instruction) = instructions.get_mut(i) {
-        let function = match instruction {
-            Instruction::Add => super::ops::ADD,
-            Instruction::Sub => super::ops::SUB,
-            Instruction::Rem => super::ops::REM,
-            Instruction::Eq => super::ops::EQ,
-            Instruction::Ne => super::ops::NE,
-            Instruction::In => super::ops::IN,
+        let (function, operands) = match instruction {
+            Instruction::Add => (super::ops::ADD, 2),
+            Instruction::Sub => (super::ops::SUB, 2),
+            Instruction::Mul => (super::ops::MUL, 2),
+            Instruction::Rem => (super::ops::REM, 2),
+            Instruction::Eq => (super::ops::EQ, 2),
+            Instruction::Ne => (super::ops::NE, 2),
+            Instruction::In => (super::ops::IN, 2),
+            Instruction::Neg => (super::ops::NEG, 1),
             _ => {
                 i += 1;
                 continue;
             }
         };
-        *instruction = Instruction::CallFunction(function, Some(2));
+        *instruction = Instruction::CallFunction(function, Some(operands));
         i += 1;
     }
 }

@@ -1,5 +1,5 @@
-//! The operators Python gives meaning to beyond minijinja's: date arithmetic, `%` string
-//! formatting, enums equal to their value. Called in place of minijinja's operator
+//! The operators Python gives meaning to beyond minijinja's: date arithmetic (`timedelta`
+//! times a number, `-timedelta` too), `%` string formatting, enums equal to their value. Called in place of minijinja's operator
 //! instructions (see [`super::compile`]); every other case is minijinja's own operator.
 
 use minijinja::value::{Value, ValueKind};
@@ -13,6 +13,8 @@ use super::time;
 /// template that defines one only shadows it for itself).
 pub(super) const ADD: &str = "__dagctl_add";
 pub(super) const SUB: &str = "__dagctl_sub";
+pub(super) const MUL: &str = "__dagctl_mul";
+pub(super) const NEG: &str = "__dagctl_neg";
 pub(super) const REM: &str = "__dagctl_rem";
 pub(super) const EQ: &str = "__dagctl_eq";
 pub(super) const NE: &str = "__dagctl_ne";
@@ -33,6 +35,23 @@ pub(super) fn register(env: &mut Environment<'_>) {
             return Ok(s);
         }
         time::sub(&a, &b).unwrap_or_else(|| builtin(state, "a - b", a, b))
+    });
+    env.add_function(MUL, |state: &State, a: Value, b: Value| {
+        defined(&a, &b)?;
+        if let Some(s) = sample(&a, &b) {
+            return Ok(s);
+        }
+        time::mul(&a, &b).unwrap_or_else(|| builtin(state, "a * b", a, b))
+    });
+    env.add_function(NEG, |state: &State, a: Value| {
+        defined(&a, &Value::from(0))?;
+        if Anything::is(&a) {
+            return Ok(Anything::value());
+        }
+        match time::neg(&a) {
+            Some(v) => Ok(v),
+            None => builtin(state, "-a", a, Value::from(0)),
+        }
     });
     env.add_function(REM, |state: &State, a: Value, b: Value| {
         defined(&a, &b)?;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use minijinja::value::{Kwargs, Object, ObjectRepr, Value, from_args};
+use minijinja::value::{Kwargs, Object, ObjectRepr, Value, ValueKind, from_args};
 use minijinja::{Error, State};
 
 use super::{PyDateTime, bad};
@@ -56,6 +56,31 @@ impl TimeDelta {
             v.downcast_object_ref::<Interval>()
                 .and_then(|i| i.duration().ok())
         })
+    }
+
+    /// This duration times `n`, an integer or a float (microseconds rounded half to even, as
+    /// Python's `timedelta * float`).
+    pub(crate) fn times(self, n: &Value) -> Result<TimeDelta, Error> {
+        let out_of_range = || bad("timedelta out of range");
+        if !matches!(n.kind(), ValueKind::Number | ValueKind::Bool) {
+            return Err(bad(format!(
+                "unsupported operand type(s) for *: 'datetime.timedelta' and '{}'",
+                super::type_name(n)
+            )));
+        }
+        if let Some(i) = n.as_i64() {
+            return self
+                .0
+                .checked_mul(i)
+                .map(TimeDelta)
+                .ok_or_else(out_of_range);
+        }
+        let f = f64::try_from(n.clone()).map_err(|_| out_of_range())?;
+        let micros = self.0 as f64 * f;
+        if !micros.is_finite() || micros.abs() >= i64::MAX as f64 {
+            return Err(out_of_range());
+        }
+        Ok(TimeDelta(micros.round_ties_even() as i64))
     }
 
     pub(crate) fn negated(self) -> TimeDelta {

@@ -60,6 +60,26 @@ pub(crate) fn add(a: &Value, b: &Value) -> Option<Result<Value, Error>> {
     None
 }
 
+/// `a * b` when one side is a `timedelta` and the other a number, as Python has it (a float
+/// rounds the microseconds half to even); `None` for other values.
+pub(crate) fn mul(a: &Value, b: &Value) -> Option<Result<Value, Error>> {
+    let (d, n) = match (
+        a.downcast_object_ref::<TimeDelta>(),
+        b.downcast_object_ref::<TimeDelta>(),
+    ) {
+        (Some(d), None) => (*d, b),
+        (None, Some(d)) => (*d, a),
+        _ => return None,
+    };
+    Some(d.times(n).map(Value::from_object))
+}
+
+/// `-a` when `a` is a `timedelta`; `None` for other values.
+pub(crate) fn neg(a: &Value) -> Option<Value> {
+    a.downcast_object_ref::<TimeDelta>()
+        .map(|d| Value::from_object(d.negated()))
+}
+
 /// `a - b` when one side is a date, a date-time or a duration; `None` for other values.
 pub(crate) fn sub(a: &Value, b: &Value) -> Option<Result<Value, Error>> {
     if let Some(x) = a.downcast_object_ref::<PyDateTime>() {
