@@ -79,15 +79,41 @@ impl SqlStore {
 
     /// Commits the DAG's groups until none waits.
     async fn lead(&self, dag: &str) {
+        // Should this task end before the DAG's queue is empty (a panic, the runtime shutting
+        // down), the batches still waiting hear so (their senders dropped) and the DAG's next
+        // batch leads anew, instead of waiting for a leader that is gone.
+        struct Abandoned<'a> {
+            groups: &'a Groups,
+            dag: &'a str,
+            done: bool,
+        }
+        impl Drop for Abandoned<'_> {
+            fn drop(&mut self) {
+                if !self.done {
+                    self.groups
+                        .dags
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(self.dag);
+                }
+            }
+        }
+        let mut abandoned = Abandoned {
+            groups: &self.groups,
+            dag,
+            done: false,
+        };
         loop {
             let group: Vec<Waiting> = {
                 let mut dags = self.groups.dags.lock().unwrap_or_else(|e| e.into_inner());
                 let Some(waiting) = dags.get_mut(dag) else {
+                    abandoned.done = true;
                     return;
                 };
                 if waiting.is_empty() {
                     // The next batch of the DAG leads a group of its own.
                     dags.remove(dag);
+                    abandoned.done = true;
                     return;
                 }
                 // At most one batch of a run (its batches keep their order).
