@@ -40,6 +40,7 @@ pub enum Signal {
 
 impl Signal {
     /// The signals a committed batch sends, each once.
+    ///
     /// A try's end is [`Signal::TryEnded`] only where its batch says it freed slots
     /// ([`Change::SlotsFreed`]): a wide run that ends one try and claims its next in one
     /// batch frees nothing another process could take, and telling them would wake a waiting

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use super::{now, run, ti};
+use super::{now, plain_claim, run, ti};
 use crate::store::{Batch, Change, RunKey, Store, StoreError};
 
 pub(crate) async fn check(s: &dyn Store) {
@@ -17,18 +17,7 @@ pub(crate) async fn check(s: &dyn Store) {
         r.dag_id = "crowd".into();
         s.create_run(&r, &[ti("a"), ti("b")], &[]).await.unwrap();
     }
-    let claim = |task: &str| Change::Claim {
-        task_id: task.into(),
-        try_number: 1,
-        worker_id: "w1".into(),
-        max_active_tasks: 5,
-        max_active_tis_per_dag: None,
-        pool: None,
-        waited: None,
-        lease_until: t + chrono::Duration::seconds(30),
-        at: t,
-        queued: false,
-    };
+    let claim = |task: &str| plain_claim(task, 5, t);
     let batch = |run_id: &str, changes| Batch {
         dag_id: "crowd".into(),
         run_id: run_id.into(),

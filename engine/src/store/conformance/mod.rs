@@ -37,6 +37,23 @@ pub(super) fn run(id: &str) -> DagRun {
     new.build(t)
 }
 
+/// A claim of try 1 of `task` by worker `w1` under `max_active_tasks`, made `at` with a
+/// lease of 30 s (no task cap, no declared pool, not queued).
+pub(super) fn plain_claim(task: &str, max_active_tasks: u32, at: DateTime<Utc>) -> Change {
+    Change::Claim {
+        task_id: task.into(),
+        try_number: 1,
+        worker_id: "w1".into(),
+        max_active_tasks,
+        max_active_tis_per_dag: None,
+        pool: None,
+        waited: None,
+        lease_until: at + chrono::Duration::seconds(30),
+        at,
+        queued: false,
+    }
+}
+
 pub(super) fn ti(id: &str) -> TaskInstance {
     TaskInstance {
         task_id: id.into(),
@@ -69,18 +86,7 @@ pub(crate) async fn core(s: &dyn Store) {
         Err(StoreError::AlreadyExists { .. })
     ));
     let now = now();
-    let claim = |task: &str| Change::Claim {
-        task_id: task.into(),
-        try_number: 1,
-        worker_id: "w1".into(),
-        max_active_tasks: 16,
-        max_active_tis_per_dag: None,
-        pool: None,
-        waited: None,
-        lease_until: now + chrono::Duration::seconds(30),
-        at: now,
-        queued: false,
-    };
+    let claim = |task: &str| plain_claim(task, 16, now);
     let batch = |changes| Batch {
         dag_id: "d".into(),
         run_id: "r1".into(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{now, run, ti};
+use super::{now, plain_claim, run, ti};
 use crate::state::TaskState;
 use crate::store::{Batch, Change, RunKey, Store};
 
@@ -20,18 +20,7 @@ pub(crate) async fn check(s: &dyn Store) {
         run_id: run_id.into(),
         changes,
     };
-    let claim = |task: &str, cap| Change::Claim {
-        task_id: task.into(),
-        try_number: 1,
-        worker_id: "w1".into(),
-        max_active_tasks: cap,
-        max_active_tis_per_dag: None,
-        pool: None,
-        waited: None,
-        lease_until: t + chrono::Duration::seconds(30),
-        at: t,
-        queued: false,
-    };
+    let claim = |task: &str, cap| plain_claim(task, cap, t);
     // Two of two slots taken by one run: the other run's claim loses and writes no try.
     let won = s
         .commit(&batch("m1", vec![claim("a", 2), claim("b", 2)]))

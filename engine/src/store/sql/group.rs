@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::{SqlStore, listen};
 use crate::store::statements::{self, Committed, Grouped};
-use crate::store::{Batch, Signal, StoreError};
+use crate::store::{Batch, Change, Signal, StoreError};
 
 /// The most batches one group commits.
 const MAX_GROUP: usize = 64;
@@ -137,46 +137,42 @@ impl SqlStore {
 
     /// Commits one group and tells each batch its outcome.
     async fn commit_group(&self, mut group: Vec<Waiting>) {
-        let mut retries = 0;
         while !group.is_empty() {
             let batches: Vec<&Batch> = group.iter().map(|w| &w.batch).collect();
-            let grouped = self.pg_statements(&batches);
-            let claims_of: Vec<usize> = grouped
-                .stmts
-                .iter()
-                .zip(&grouped.of)
-                .filter(|(s, _)| s.role == crate::store::statements::Role::ClaimUpdate)
-                .map(|(_, b)| *b)
-                .collect();
-            match self.execute_statements(grouped.stmts).await {
-                Ok(done) => match done.failed_at {
-                    // A guard did not hold: that batch is told, the others go again.
-                    Some(at) => {
-                        let w = group.remove(grouped.of[at]);
-                        let _ = w.done.send(Ok(Committed::unchanged(at)));
-                    }
-                    None => {
-                        let mut won = vec![Vec::new(); group.len()];
-                        for (b, w) in claims_of.into_iter().zip(done.claims) {
-                            won[b].push(w);
-                        }
-                        for (w, claims) in group.drain(..).zip(won) {
-                            let _ = w.done.send(Ok(Committed {
-                                claims,
-                                failed_at: None,
-                            }));
-                        }
-                    }
-                },
-                Err(e) if is_deadlock(&e) && retries < DEADLOCK_RETRIES => {
-                    tracing::debug!("a group of {} batches ran again: {e}", group.len());
-                    retries += 1;
+            match self.execute(&batches).await {
+                // A guard did not hold: that batch is told, the others go again.
+                (
+                    of,
+                    Ok(Committed {
+                        failed_at: Some(at),
+                        ..
+                    }),
+                ) => {
+                    let w = group.remove(of[at]);
+                    let _ = w.done.send(Ok(Committed::unchanged(at)));
                 }
-                Err(e) if group.len() == 1 => {
+                // Claims come batch by batch, in the batches' order.
+                (_, Ok(done)) => {
+                    let mut won = done.claims.into_iter();
+                    for w in group.drain(..) {
+                        let n = w
+                            .batch
+                            .changes
+                            .iter()
+                            .filter(|c| matches!(c, Change::Claim { .. }))
+                            .count();
+                        let claims = won.by_ref().take(n).collect();
+                        let _ = w.done.send(Ok(Committed {
+                            claims,
+                            failed_at: None,
+                        }));
+                    }
+                }
+                (_, Err(e)) if group.len() == 1 => {
                     let _ = group.remove(0).done.send(Err(e));
                 }
                 // Each alone, so that each hears its own error.
-                Err(_) => {
+                (_, Err(_)) => {
                     for w in group.drain(..) {
                         let _ = w.done.send(self.commit_alone(&w.batch).await);
                     }
@@ -184,22 +180,24 @@ impl SqlStore {
             }
         }
     }
-}
 
-impl SqlStore {
     /// Commits one batch in a transaction of its own.
     pub(super) async fn commit_alone(&self, batch: &Batch) -> Result<Committed, StoreError> {
+        self.execute(&[batch]).await.1
+    }
+
+    /// Runs the statements of `batches` in one transaction, again if PostgreSQL aborted it
+    /// to break a deadlock; with the outcome, the batch of each statement.
+    async fn execute(&self, batches: &[&Batch]) -> (Vec<usize>, Result<Committed, StoreError>) {
         let mut retries = 0;
         loop {
-            match self
-                .execute_statements(self.pg_statements(&[batch]).stmts)
-                .await
-            {
+            let Grouped { stmts, of } = self.pg_statements(batches);
+            match self.execute_statements(stmts).await {
                 Err(e) if is_deadlock(&e) && retries < DEADLOCK_RETRIES => {
-                    tracing::debug!("a batch ran again: {e}");
+                    tracing::debug!("a transaction of {} batches ran again: {e}", batches.len());
                     retries += 1;
                 }
-                done => return done,
+                done => return (of, done),
             }
         }
     }
@@ -244,7 +242,7 @@ fn claim_locks(batches: &[&Batch]) -> Vec<statements::Stmt> {
     let mut pools = std::collections::BTreeSet::new();
     for batch in batches {
         for change in &batch.changes {
-            if let crate::store::Change::Claim { pool, .. } = change {
+            if let Change::Claim { pool, .. } = change {
                 dag = Some(batch.dag_id.as_str());
                 pools.extend(pool.as_ref().map(|(p, _)| p.as_str()));
             }

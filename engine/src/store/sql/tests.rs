@@ -161,18 +161,7 @@ async fn a_batch_that_deadlocks_runs_again(s: &SqlStore, url: &str) {
         run_id: "dl".into(),
         changes,
     };
-    let claim = |task: &str| Change::Claim {
-        task_id: task.into(),
-        try_number: 1,
-        worker_id: "w1".into(),
-        max_active_tasks: 16,
-        max_active_tis_per_dag: None,
-        pool: None,
-        waited: None,
-        lease_until: at + chrono::Duration::seconds(30),
-        at,
-        queued: false,
-    };
+    let claim = |task: &str| crate::store::conformance::plain_claim(task, 16, at);
     assert_eq!(
         s.commit(&batch(vec![claim("a"), claim("b")]))
             .await

@@ -2,10 +2,10 @@
 //! one in a single PostgreSQL transaction, where a claim and the statements that follow it
 //! go as one ([`fuse_claim`]).
 
-use super::{SqlStore, db};
-use crate::store::StoreError;
 use sqlx::Row;
 
+use super::{SqlStore, db};
+use crate::store::StoreError;
 use crate::store::statements::{Committed, Param, Role, Stmt, Tally, fuse_claim};
 
 impl SqlStore {

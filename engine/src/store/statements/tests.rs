@@ -7,18 +7,7 @@ use crate::state::TaskState;
 #[test]
 fn counters_come_before_the_first_claim_whatever_the_order() {
     let at = chrono::Utc::now();
-    let claim = |task: &str| Change::Claim {
-        task_id: task.into(),
-        try_number: 1,
-        worker_id: "w".into(),
-        max_active_tasks: 16,
-        max_active_tis_per_dag: None,
-        pool: None,
-        waited: None,
-        lease_until: at,
-        at,
-        queued: false,
-    };
+    let claim = |task: &str| crate::store::conformance::plain_claim(task, 16, at);
     let end = |task: &str| {
         [
             Change::EndTry {
@@ -93,18 +82,7 @@ fn a_group_writes_changes_then_merged_counters_then_claims() {
                 next_attempt_at: None,
                 end_date: Some(at),
             },
-            Change::Claim {
-                task_id: "b".into(),
-                try_number: 1,
-                worker_id: "w".into(),
-                max_active_tasks: 16,
-                max_active_tis_per_dag: None,
-                pool: None,
-                waited: None,
-                lease_until: at,
-                at,
-                queued: false,
-            },
+            crate::store::conformance::plain_claim("b", 16, at),
         ],
     };
     let (one, two) = (batch("r1"), batch("r2"));
