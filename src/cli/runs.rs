@@ -8,7 +8,7 @@ use dagctl::engine::store::{RunFilter, RunKey};
 use dagctl::engine::{RunState, Store};
 
 use super::output::{Progress, secs, table, time};
-use super::trigger::{print_report, report_exit, tasks_of};
+use super::trigger::{drive, print_report, report_exit, tasks_of};
 use super::{Global, print_json};
 
 #[derive(Debug, Subcommand)]
@@ -188,10 +188,10 @@ pub async fn run(g: &Global, c: RunsCommand) -> anyhow::Result<ExitCode> {
                 None => Scope::All,
             };
             let progress = Progress::start(engine.events(), tasks_of(&engine), json);
-            let report = engine.drive(scope, |_| {}).await;
+            let report = drive(&engine, scope, json, |_| {}).await;
             progress.finish().await;
             let report = report?;
-            let nothing = report.outcomes.is_empty()
+            let nothing = report.ended == 0
                 && report.failures.is_empty()
                 && report.left.is_empty()
                 && report.held.is_empty();

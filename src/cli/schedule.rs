@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::output::table;
-use super::trigger::{print_report, report_exit};
+use super::trigger::{drive, print_report, report_exit};
 use super::{Global, print_json};
 
 #[derive(Debug, Args)]
@@ -133,9 +133,7 @@ async fn serve(g: &Global, options: SchedulerOptions, role: &str) -> anyhow::Res
     let report = run_scheduler(engine, shutdown, options, |line| eprintln!("{line}")).await?;
     eprintln!(
         "{role} stopped: {} run(s) created, {} finished, {} left to resume",
-        report.created.len(),
-        report.finished.len(),
-        report.interrupted
+        report.created, report.finished, report.interrupted
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -244,16 +242,15 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
                 .collect(),
         )
     };
-    let report = engine
-        .drive(scope, |o| {
-            if let Some(b) = &bar
-                && o.dag_id == a.dag_id
-            {
-                b.inc(1);
-                b.set_message(format!("{}: {}", o.run_id, o.state));
-            }
-        })
-        .await;
+    let report = drive(&engine, scope, a.json, |o| {
+        if let Some(b) = &bar
+            && o.dag_id == a.dag_id
+        {
+            b.inc(1);
+            b.set_message(format!("{}: {}", o.run_id, o.state));
+        }
+    })
+    .await;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -264,7 +261,7 @@ pub async fn backfill(g: &Global, a: BackfillArgs) -> anyhow::Result<ExitCode> {
             a.dag_id,
             local(from),
             local(to),
-            report.outcomes.len(),
+            report.ended,
             skipped.len()
         );
     }

@@ -6,13 +6,17 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use dagctl::engine::run::{DriveReport, Scope};
+use dagctl::engine::run::{DriveReport, Driver, Scope};
 use dagctl::engine::spec::parse_date;
 use dagctl::engine::store::{RunFilter, RunKey};
-use dagctl::engine::{Engine, RunOutcome, RunState, Store, TriggerOptions};
+use dagctl::engine::{Engine, EngineError, RunOutcome, RunState, Store, TriggerOptions};
 
 use super::output::{Progress, secs, table};
 use super::{Global, print_json};
+
+/// How many runs that succeeded a drive prints a table of; the others are counted (a backfill
+/// of 100,000 runs prints a page, and keeps a page in memory, not 100,000 tables).
+const SHOWN_SUCCEEDED: usize = 50;
 
 #[derive(Debug, Args)]
 pub struct TriggerArgs {
@@ -88,7 +92,7 @@ pub async fn run(g: &Global, a: TriggerArgs) -> anyhow::Result<ExitCode> {
         Scope::Following(vec![key.clone()])
     };
     let progress = Progress::start(engine.events(), tasks_of(&engine), a.json);
-    let report = engine.drive(scope, |_| {}).await;
+    let report = drive(&engine, scope, a.json, |_| {}).await;
     progress.finish().await;
     let report = report?;
     print_report(&engine, &report, a.json).await?;
@@ -125,9 +129,31 @@ async fn queued_children(store: &dyn Store, key: &RunKey) -> anyhow::Result<Vec<
         .collect())
 }
 
+/// Drives `scope` for a command that prints the report: every outcome kept for `--json`,
+/// [`SHOWN_SUCCEEDED`] runs that succeeded otherwise.
+pub async fn drive(
+    engine: &Arc<Engine>,
+    scope: Scope,
+    json: bool,
+    on_done: impl FnMut(&RunOutcome),
+) -> Result<DriveReport, EngineError> {
+    let keep = if json { usize::MAX } else { SHOWN_SUCCEEDED };
+    Driver::new(Arc::clone(engine), scope)
+        .keep_succeeded(keep)
+        .run(on_done)
+        .await
+}
+
 /// The outcomes of a drive, the runs that could not run or were left, and the summaries.
 pub async fn print_report(engine: &Engine, report: &DriveReport, json: bool) -> anyhow::Result<()> {
     print_outcomes(&report.outcomes, json)?;
+    let more = report.succeeded_not_kept();
+    if more > 0 && !json {
+        println!(
+            "… and {more} more run(s) that succeeded (`dagctl runs list --state success` lists \
+             them)"
+        );
+    }
     for (key, why) in &report.failures {
         eprintln!("error: {key} could not be executed: {why}");
     }
@@ -138,7 +164,7 @@ pub async fn print_report(engine: &Engine, report: &DriveReport, json: bool) -> 
         eprintln!("left to another process: {key}: {why}");
     }
     if !json {
-        print_summaries(engine.store().as_ref(), &report.outcomes).await;
+        print_summaries(engine.store().as_ref(), report).await;
     }
     Ok(())
 }
@@ -154,9 +180,9 @@ pub fn report_exit(report: &DriveReport) -> ExitCode {
 
 /// The `summary` line that tasks return in their XCom (data written, rows prepared, models
 /// trained and promoted), after the run tables.
-pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunOutcome]) {
+pub async fn print_summaries(store: &dyn dagctl::engine::Store, report: &DriveReport) {
     let mut lines = Vec::new();
-    for o in outcomes {
+    for o in &report.outcomes {
         // One read of the run's XComs, not one per task.
         let Ok(xcoms) = store.xcoms(&RunKey::new(&o.dag_id, &o.run_id)).await else {
             continue;
@@ -181,11 +207,10 @@ pub async fn print_summaries(store: &dyn dagctl::engine::Store, outcomes: &[RunO
         .into_iter()
         .map(|(dag, task, line)| format!("  {dag}.{task}: {}", masker.mask(&line)))
         .collect();
-    let ok = outcomes
-        .iter()
-        .filter(|o| o.state == RunState::Success)
-        .count();
-    println!("summary: {ok} of {} runs succeeded", outcomes.len());
+    println!(
+        "summary: {} of {} runs succeeded",
+        report.succeeded, report.ended
+    );
     for l in lines {
         println!("{l}");
     }

@@ -86,3 +86,63 @@ async fn every_run_of_a_long_queue_runs_and_a_short_queue_is_not_starved() {
         );
     }
 }
+
+/// A backfill of more runs than a terminal can read prints a page of the runs that succeeded
+/// and counts the others; every run that did not succeed is shown, and the exit code says so.
+/// With `--json` every run is there.
+#[test]
+fn a_long_backfill_prints_a_page_and_every_failure() {
+    let env = crate::common::Env::new(&[]);
+    // 60 hourly runs; the one of 05:00 fails.
+    std::fs::write(
+        env.dags().join("hourly.yaml"),
+        "dag_id: hourly\nschedule: '@hourly'\nstart_date: 2020-01-01\nmax_active_runs: 16\n\
+         tasks:\n  t:\n    operator: command\n    bash_command: test {{ logical_date.hour }} -ne 5 \
+         || test {{ logical_date.day }} -ne 1\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&[
+            "backfill",
+            "hourly",
+            "--start",
+            "2020-01-01T00:00:00",
+            "--end",
+            "2020-01-03T11:00:00",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("60 run(s) executed"), "{stdout}");
+    let tables = stdout.matches("run backfill__").count();
+    assert_eq!(
+        tables, 51,
+        "50 runs that succeeded and the one that failed: {stdout}"
+    );
+    assert!(
+        stdout.contains("run backfill__2020-01-01T05:00:00+00:00 of hourly: failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("… and 9 more run(s) that succeeded"),
+        "{stdout}"
+    );
+    // --json: every run, again (the failed one runs again only with --rerun-failed).
+    let out = env
+        .cmd(&[
+            "backfill",
+            "hourly",
+            "--start",
+            "2020-01-03T12:00:00",
+            "--end",
+            "2020-01-05T23:00:00",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 60);
+    assert_eq!(env.runs().len(), 120);
+}

@@ -53,7 +53,13 @@ pub enum Scope {
 /// What a drive did.
 #[derive(Debug, Default)]
 pub struct DriveReport {
-    /// Runs executed (or found finished) to their end, in the order they ended.
+    /// How many runs were executed (or found finished) to their end.
+    pub ended: usize,
+    /// How many of those ended `success`.
+    pub succeeded: usize,
+    /// The outcomes of the runs that ended, in the order they ended: every run that did not
+    /// succeed, and the runs that succeeded up to [`Driver::keep_succeeded`] (all of them
+    /// unless limited).
     pub outcomes: Vec<RunOutcome>,
     /// Runs that could not be executed, with why.
     pub failures: Vec<(RunKey, String)>,
@@ -67,9 +73,17 @@ pub struct DriveReport {
 impl DriveReport {
     /// Whether every run ended `success` and none was left or could not run.
     pub fn all_succeeded(&self) -> bool {
-        self.failures.is_empty()
-            && self.left.is_empty()
-            && self.outcomes.iter().all(|o| o.state == RunState::Success)
+        self.failures.is_empty() && self.left.is_empty() && self.succeeded == self.ended
+    }
+
+    /// How many runs that succeeded are not among [`DriveReport::outcomes`].
+    pub fn succeeded_not_kept(&self) -> usize {
+        let kept = self
+            .outcomes
+            .iter()
+            .filter(|o| o.state == RunState::Success)
+            .count();
+        self.succeeded.saturating_sub(kept)
     }
 }
 
@@ -86,16 +100,18 @@ pub struct Driver {
     joins: JoinSet<Joined>,
     /// The run each spawned execution drives, to name it if it panics.
     ids: HashMap<tokio::task::Id, RunKey>,
-    /// Runs this driver is done with.
+    /// Runs this driver is done with, though unfinished: left, held by another process, or
+    /// failed to execute. (A run driven to its end is not kept: should it be queued again —
+    /// cleared, reset — it is driven again; memory stays flat over any number of runs.)
     done: HashSet<RunKey>,
-    /// Runs this driver drove to their end (looked at again if they are queued again).
-    completed: HashSet<RunKey>,
     /// Runs to look at again: at their DAG's run limit, or driven by another process.
     waiting: BTreeMap<RunKey, String>,
     events: broadcast::Receiver<Event>,
     report: DriveReport,
     /// At most this many runs executing at once (a worker's `--concurrency`).
     max_inflight: Option<usize>,
+    /// At most this many outcomes of runs that succeeded are kept in the report.
+    keep_succeeded: usize,
     /// When the next turn may be taken ([`TURN_SPACING`]).
     next_turn: tokio::time::Instant,
 }
@@ -125,11 +141,11 @@ impl Driver {
             joins: JoinSet::new(),
             ids: HashMap::new(),
             done: HashSet::new(),
-            completed: HashSet::new(),
             waiting: BTreeMap::new(),
             events,
             report: DriveReport::default(),
             max_inflight: None,
+            keep_succeeded: usize::MAX,
             next_turn: tokio::time::Instant::now(),
         }
     }
@@ -139,6 +155,23 @@ impl Driver {
     pub fn with_max_inflight(mut self, n: usize) -> Self {
         self.max_inflight = Some(n.max(1));
         self
+    }
+
+    /// Keeps at most `n` outcomes of runs that succeeded in the report (they are still
+    /// counted, and every run that did not succeed is kept): a drive of 100,000 runs then
+    /// holds a few of them in memory, not every one.
+    pub fn keep_succeeded(mut self, n: usize) -> Self {
+        self.keep_succeeded = n;
+        self
+    }
+
+    /// Takes the outcomes and the runs that could not be executed reported so far (a
+    /// long-running driver, the scheduler's, reports them as they come and keeps nothing).
+    pub fn take_ended(&mut self) -> (Vec<RunOutcome>, Vec<(RunKey, String)>) {
+        (
+            std::mem::take(&mut self.report.outcomes),
+            std::mem::take(&mut self.report.failures),
+        )
     }
 
     /// Drives until nothing in the scope is left to run, calling `on_done` as runs end.
@@ -204,12 +237,6 @@ impl Driver {
         for key in ended {
             self.waiting.remove(&key);
             self.spawn(key);
-        }
-        // Runs driven to their end here that are unfinished again (cleared, reset) run again.
-        for key in &keys {
-            if self.completed.remove(key) {
-                self.done.remove(key);
-            }
         }
         let now = self.engine.executor.now();
         let mut scoped = Vec::with_capacity(unfinished.len());
@@ -521,9 +548,15 @@ impl Driver {
         match result {
             Ok(outcome) => {
                 on_done(&outcome);
-                self.report.outcomes.push(outcome);
-                self.completed.insert(key.clone());
-                self.done.insert(key);
+                let report = &mut self.report;
+                report.ended += 1;
+                let success = outcome.state == RunState::Success;
+                if success {
+                    report.succeeded += 1;
+                }
+                if !success || report.succeeded <= self.keep_succeeded {
+                    report.outcomes.push(outcome);
+                }
             }
             // Taken from this process while queued again (cleared): driven again.
             Err(EngineError::Run(e @ (RunError::AtLimit { .. } | RunError::Lost { .. }))) => {

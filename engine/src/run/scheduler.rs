@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::dag::Dag;
 use crate::engine::{Engine, EngineError};
@@ -72,6 +73,9 @@ impl Engine {
 
 /// The most data intervals one backfill creates; a longer range is refused, not cut.
 pub const MAX_BACKFILL: usize = 100_000;
+
+/// How many of a backfill's new runs are created together (one transaction on SQLite).
+const CREATE_AT_ONCE: usize = 256;
 
 /// What a backfill does with one data interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -419,33 +423,51 @@ impl Engine {
         plan: &[BackfillItem],
     ) -> Result<Vec<String>, EngineError> {
         let dag = self.dag(dag_id)?;
-        let mut out = Vec::new();
-        for item in plan {
-            match item.action {
-                BackfillAction::Create => {
-                    let run = self
-                        .create_interval_run(&dag, item.interval, RunType::Backfill)
-                        .await?;
-                    out.push(run.run_id);
-                }
-                BackfillAction::Resume => out.push(item.run_id.clone()),
-                BackfillAction::RerunFailed => {
-                    let failed = vec![TaskState::Failed, TaskState::UpstreamFailed];
-                    let key = RunKey::new(&dag.id, &item.run_id);
-                    self.runs()
-                        .clear(&key, &Clear::States(failed), None)
-                        .await?;
-                    out.push(item.run_id.clone());
-                }
-                BackfillAction::Reset => {
-                    let key = RunKey::new(&dag.id, &item.run_id);
-                    self.runs().clear(&key, &Clear::All, None).await?;
-                    out.push(item.run_id.clone());
-                }
-                BackfillAction::Skip => {}
+        let mut out = Vec::with_capacity(plan.len());
+        for chunk in plan.chunks(CREATE_AT_ONCE) {
+            // The chunk's new runs at once: their commits go in one transaction.
+            let created: Vec<DagRun> =
+                stream::iter(chunk.iter().filter(|i| i.action == BackfillAction::Create))
+                    .map(|i| self.create_interval_run(&dag, i.interval, RunType::Backfill))
+                    .buffered(CREATE_AT_ONCE)
+                    .try_collect()
+                    .await?;
+            let mut created = created.into_iter();
+            for item in chunk {
+                self.backfill_item(&dag, item, &mut created, &mut out)
+                    .await?;
             }
         }
         Ok(out)
+    }
+
+    /// Prepares one item of a backfill plan; its run, if new, is the next of `created`.
+    async fn backfill_item(
+        &self,
+        dag: &Dag,
+        item: &BackfillItem,
+        created: &mut impl Iterator<Item = DagRun>,
+        out: &mut Vec<String>,
+    ) -> Result<(), EngineError> {
+        match item.action {
+            BackfillAction::Create => out.extend(created.next().map(|r| r.run_id)),
+            BackfillAction::Resume => out.push(item.run_id.clone()),
+            BackfillAction::RerunFailed => {
+                let failed = vec![TaskState::Failed, TaskState::UpstreamFailed];
+                let key = RunKey::new(&dag.id, &item.run_id);
+                self.runs()
+                    .clear(&key, &Clear::States(failed), None)
+                    .await?;
+                out.push(item.run_id.clone());
+            }
+            BackfillAction::Reset => {
+                let key = RunKey::new(&dag.id, &item.run_id);
+                self.runs().clear(&key, &Clear::All, None).await?;
+                out.push(item.run_id.clone());
+            }
+            BackfillAction::Skip => {}
+        }
+        Ok(())
     }
 }
 

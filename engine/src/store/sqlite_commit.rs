@@ -39,6 +39,9 @@ const CONTEXT: &str = "committing a transition";
 pub(super) struct Committer {
     conn: Mutex<Connection>,
     queue: Mutex<Vec<Pending>>,
+    /// Groups committed (what the tests look at).
+    #[cfg(test)]
+    groups: std::sync::atomic::AtomicUsize,
 }
 
 /// A transition waiting for the next group, and where its outcome goes.
@@ -124,6 +127,8 @@ impl Committer {
         Ok(Committer {
             conn: Mutex::new(conn),
             queue: Mutex::new(Vec::new()),
+            #[cfg(test)]
+            groups: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -131,11 +136,19 @@ impl Committer {
     /// required rows), committed with whatever else is queued meanwhile.
     pub(super) async fn run(self: &Arc<Self>, stmts: Vec<Stmt>) -> Result<Committed, StoreError> {
         let (done, outcome) = oneshot::channel();
-        self.queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Pending { stmts, done });
-        self.lead();
+        let first = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.push(Pending { stmts, done });
+            queue.len() == 1
+        };
+        if first {
+            // The first of a group leads it once the tasks ready to run have queued theirs:
+            // a run that ended a try and others woken by the same commit commit together.
+            // Alone (a chain's one ready task), the yield returns at once.
+            let lead = Lead(self);
+            tokio::task::yield_now().await;
+            drop(lead);
+        }
         outcome.await.unwrap_or_else(|_| {
             Err(StoreError::Sqlite {
                 context: CONTEXT.into(),
@@ -160,6 +173,9 @@ impl Committer {
                 let group =
                     std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
                 if !group.is_empty() {
+                    #[cfg(test)]
+                    self.groups
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     match Self::commit_group(&mut conn, &group, Duration::ZERO) {
                         Some(outcomes) => deliver(group, outcomes),
                         None => {
@@ -187,7 +203,7 @@ impl Committer {
     /// the groups queued meanwhile.
     fn wait_for_lock(self: &Arc<Self>, group: Vec<Pending>) {
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             {
                 // A std mutex, locked on this blocking thread only.
                 let mut conn = this.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -207,7 +223,12 @@ impl Committer {
                 }
             }
             this.lead();
-        });
+        };
+        // (Outside a runtime — a caller dropped after it stopped — on this thread.)
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(work)),
+            Err(_) => work(),
+        }
     }
 
     /// Commits the transitions of `group` in one transaction, each in a savepoint when there
@@ -310,6 +331,16 @@ impl Committer {
             }
         }
         Ok(tally.done(None))
+    }
+}
+
+/// The lead a group's first caller owes: taken on drop, so that a caller dropped while it
+/// yields still commits the group it opened (the others queued behind it count on it).
+struct Lead<'a>(&'a Arc<Committer>);
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.0.lead();
     }
 }
 
@@ -423,5 +454,74 @@ mod tests {
             .collect();
         assert_eq!(rows, vec![1, 10, 12], "11 rolled back with b, alone");
         assert!(c.queue.lock().unwrap().is_empty());
+    }
+
+    /// A committer on a new database of one table, and a connection to read it.
+    fn table() -> (tempfile::TempDir, Arc<Committer>, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db").display().to_string();
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .unwrap();
+        (dir, Arc::new(Committer::open(&path).unwrap()), other)
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    // Transitions of tasks that are ready together (runs woken by the same commit) go in one
+    // group, without any of them holding the connection: the first one leads once the others
+    // have queued theirs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn commits_of_tasks_ready_together_go_in_one_group() {
+        let (_dir, c, other) = table();
+        let tasks: Vec<_> = (0..20)
+            .map(|n| {
+                let c = Arc::clone(&c);
+                tokio::spawn(async move { c.run(vec![insert(n)]).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(!t.await.unwrap().unwrap().is_unchanged());
+        }
+        assert_eq!(count(&other), 20);
+        assert_eq!(c.groups.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Alone, a commit leads its own group at once.
+        c.run(vec![insert(100)]).await.unwrap();
+        assert_eq!(count(&other), 21);
+        assert_eq!(c.groups.load(std::sync::atomic::Ordering::Relaxed), 2);
+    }
+
+    // The first caller of a group dropped while it waits for the others to queue (a run
+    // cancelled) still commits the group: the callers behind it hear their outcomes.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_group_whose_first_caller_is_dropped_still_commits() {
+        use futures::FutureExt;
+        let (_dir, c, other) = table();
+        let mut first = Box::pin(c.run(vec![insert(1)]));
+        assert!((&mut first).now_or_never().is_none(), "it yields first");
+        let behind = {
+            let c = Arc::clone(&c);
+            tokio::spawn(async move { c.run(vec![insert(2)]).await })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(
+            c.queue.lock().unwrap().len(),
+            2,
+            "the second waits for the first"
+        );
+        drop(first);
+        let heard = tokio::time::timeout(Duration::from_secs(10), behind)
+            .await
+            .expect("the group was left uncommitted");
+        assert!(!heard.unwrap().unwrap().is_unchanged());
+        assert_eq!(
+            count(&other),
+            2,
+            "the dropped caller's transition is written too"
+        );
     }
 }

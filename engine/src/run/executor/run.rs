@@ -108,6 +108,9 @@ const EXTERNAL_POLL: Duration = Duration::from_millis(200);
 
 pub(super) type RunningLogs = Arc<Mutex<HashMap<usize, (u32, LogBuffer)>>>;
 
+/// A callback waiting for its decision to be committed.
+pub(super) type Fired = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 /// The execution of one run.
 pub(super) struct RunExec<'a> {
     pub(super) ex: &'a Executor,
@@ -136,6 +139,10 @@ pub(super) struct RunExec<'a> {
     pub(super) inbox: Arc<super::sharing::Inbox>,
     /// Callbacks running; awaited before the run's outcome is returned.
     pub(super) callbacks: JoinSet<()>,
+    /// Callbacks of decisions not yet committed: started once they are (a callback reads
+    /// the state that fired it).
+    /// (In a mutex only to be `Sync`: it is reached through `&mut self`.)
+    pub(super) fired: std::sync::Mutex<Vec<Fired>>,
     /// Masks secrets in this run's logs and errors.
     pub(super) masker: Arc<Masker>,
     /// The slots of the instances of each mapped task that expanded (by DAG task index;
@@ -237,16 +244,26 @@ impl<'a> RunExec<'a> {
     }
 
     pub(super) async fn commit(&mut self) -> Result<Vec<bool>, RunError> {
-        if self.changes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let changes = std::mem::take(&mut self.changes);
-        let batch = self.owned_batch(changes);
-        let won = self.ex.store.commit(&batch).await?;
+        let won = if self.changes.is_empty() {
+            Vec::new()
+        } else {
+            let changes = std::mem::take(&mut self.changes);
+            let batch = self.owned_batch(changes);
+            self.ex.store.commit(&batch).await?
+        };
         for e in self.events.drain(..) {
             let _ = self.ex.events.send(e);
         }
+        self.start_fired();
         Ok(won)
+    }
+
+    /// Starts the callbacks whose decisions are committed.
+    fn start_fired(&mut self) {
+        let fired = self.fired.get_mut().unwrap_or_else(|e| e.into_inner());
+        for callback in fired.drain(..) {
+            self.callbacks.spawn(callback);
+        }
     }
 
     /// A batch of this run's changes, written only while this executor drives the run.
@@ -384,6 +401,8 @@ impl<'a> RunExec<'a> {
                     },
                     None,
                 );
+                // The run's end is committed (the claims' commit above).
+                self.start_fired();
                 while self.callbacks.join_next().await.is_some() {}
                 return Ok(self.outcome());
             }

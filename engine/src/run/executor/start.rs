@@ -218,6 +218,7 @@ impl Executor {
             handed: Vec::new(),
             inbox,
             callbacks: JoinSet::new(),
+            fired: std::sync::Mutex::new(Vec::new()),
             masker,
             instances,
             earlier_instances,

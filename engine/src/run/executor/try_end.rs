@@ -68,8 +68,9 @@ impl RunExec<'_> {
         )
     }
 
-    /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run.
-    /// A callback's failure is logged and changes nothing.
+    /// Starts the callbacks of an event (`on_failure`, …) of task `idx` or of the run once
+    /// the decision that fired them is committed ([`RunExec::commit`]). A callback's failure
+    /// is logged and changes nothing.
     pub(super) fn fire(&mut self, callback: Callback, idx: Option<usize>) {
         let event = callback.name();
         let callbacks = match (idx, callback) {
@@ -97,7 +98,8 @@ impl RunExec<'_> {
             let run_type = self.run.run_type.as_str();
             let who = who.clone();
             let masker = Arc::clone(&self.masker);
-            self.callbacks.spawn(async move {
+            let fired = self.fired.get_mut().unwrap_or_else(|e| e.into_inner());
+            fired.push(Box::pin(async move {
                 let result = match operator {
                     None => Err(TaskError::fatal("operator is not registered")),
                     Some(op) => {
@@ -115,7 +117,7 @@ impl RunExec<'_> {
                         masker.mask(&e.message)
                     ),
                 }
-            });
+            }));
         }
     }
 

@@ -11,7 +11,6 @@ use super::Tick;
 use crate::engine::{Engine, EngineError};
 use crate::executor::RunOutcome;
 use crate::run::{Driver, Scope};
-use crate::state::RunState;
 
 /// Settings of [`run_scheduler`]: its roles, and how often it looks again.
 ///
@@ -57,10 +56,10 @@ impl Default for SchedulerOptions {
 /// What a scheduler did before it stopped.
 #[derive(Debug, Clone, Default)]
 pub struct SchedulerReport {
-    /// Runs it created.
-    pub created: Vec<(String, String)>,
-    /// Runs it executed to their end, with their state.
-    pub finished: Vec<(String, String, RunState)>,
+    /// How many runs it created.
+    pub created: usize,
+    /// How many runs it executed to their end.
+    pub finished: usize,
     /// Runs, and tries taken from other drivers, still executing when the grace period ran
     /// out (left resumable; the tries run again elsewhere).
     pub interrupted: usize,
@@ -100,7 +99,6 @@ pub async fn run_scheduler(
     let mut next_reload = tokio::time::Instant::now() + options.reload_every;
     let mut next_poll = tokio::time::Instant::now() + options.poll;
     let worker = options.execute && !options.create_runs;
-    let (mut failures_seen, mut outcomes_seen) = (0, 0);
     let mut ignore = |_: &RunOutcome| {};
     let role = match (options.create_runs, options.execute) {
         (true, true) => "scheduler",
@@ -143,21 +141,17 @@ pub async fn run_scheduler(
         };
         for run in tick.created.iter().chain(&created) {
             on_event(&format!("created run {} of {}", run.run_id, run.dag_id));
-            report
-                .created
-                .push((run.dag_id.clone(), run.run_id.clone()));
+            report.created += 1;
         }
-        for (key, why) in &driver.report().failures[failures_seen..] {
+        // Reported as they come, then forgotten: a scheduler's memory stays flat.
+        let (outcomes, failures) = driver.take_ended();
+        for (key, why) in &failures {
             on_event(&format!("{key} could not run: {why}"));
         }
-        failures_seen = driver.report().failures.len();
-        for o in &driver.report().outcomes[outcomes_seen..] {
+        for o in &outcomes {
             on_event(&format!("run {} of {}: {}", o.run_id, o.dag_id, o.state));
-            report
-                .finished
-                .push((o.dag_id.clone(), o.run_id.clone(), o.state));
         }
-        outcomes_seen = driver.report().outcomes.len();
+        report.finished += outcomes.len();
         clock
             .observe(started.elapsed(), engine.store().as_ref())
             .await;
@@ -198,11 +192,7 @@ pub async fn run_scheduler(
     if let Some(mut served) = served {
         report.interrupted += (&mut served.0).await.unwrap_or_default();
     }
-    for o in &driver.report().outcomes[outcomes_seen..] {
-        report
-            .finished
-            .push((o.dag_id.clone(), o.run_id.clone(), o.state));
-    }
+    report.finished += driver.take_ended().0.len();
     Ok(report)
 }
 
