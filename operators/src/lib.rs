@@ -7,6 +7,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`command`] | `command`: run a program or a `bash_command` (Airflow's `BashOperator`) |
+//! | [`python`] | `python`: a Python callable in a subprocess of your Python (Airflow's `PythonOperator`) |
 //! | [`generate`] | `generate_customers`: synthetic customers per logical date, with a learnable churn target |
 //! | [`expectations`] | `validate_data`: expectation suites, JSON report, quality score |
 //! | [`prepare`] | `prepare_data`: cleaning, features, stratified split, scaling; the reusable [`prepare::Preprocessor`] |
@@ -36,6 +37,8 @@ pub mod ml;
 pub mod monitor;
 pub mod notify;
 pub mod prepare;
+mod process;
+pub mod python;
 pub mod registry;
 pub mod sensors;
 pub mod storage;
@@ -49,6 +52,7 @@ use dagctl_engine::OperatorRegistry;
 /// Registers every operator of this crate into `registry`.
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
+    registry.register(python::Python);
     registry.register(http::Http);
     registry.register(sensors::FileSensor);
     registry.register(sensors::ObjectSensor);

@@ -21,6 +21,7 @@ mod long_queue;
 mod mapping;
 mod notify;
 mod output_limits;
+mod python_tasks;
 mod scheduler;
 mod secrets;
 mod sensors;

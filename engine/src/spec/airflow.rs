@@ -22,6 +22,7 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
     let short = name.rsplit('.').next().unwrap_or(name);
     let mapped = match short {
         "BashOperator" => Some("command"),
+        "PythonOperator" => Some("python"),
         "EmptyOperator" | "DummyOperator" => Some("noop"),
         "ExternalTaskSensor" => Some("external_dag_sensor"),
         "HttpOperator" | "SimpleHttpOperator" => Some("http"),
@@ -56,8 +57,9 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
 
 /// What to do instead of a Python callable.
 pub(crate) fn python_hint() -> String {
-    "move the function into a script and run it with a `command` task, for example \
-     `operator: command` with `bash_command: python3 scripts/job.py {{ ds }}`"
+    "run the function with `operator: PythonOperator` and `python_callable: module.function` \
+     (a file `module.py` beside the DAG), or move it into a script run by a `command` task, \
+     for example `bash_command: python3 scripts/job.py {{ ds }}`"
         .to_string()
 }
 

@@ -107,7 +107,7 @@ pub(crate) fn dataset_file(
 }
 
 /// `$VAR` and `${VAR}` replaced from the environment; the name of the first unset one.
-fn expand_vars(text: &str, env: LoadEnv<'_>) -> Result<String, String> {
+pub(super) fn expand_vars(text: &str, env: LoadEnv<'_>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find('$') {

@@ -23,6 +23,7 @@ mod datasets;
 mod deps;
 mod keys;
 mod mapping;
+mod python;
 mod reader;
 mod schedule;
 mod task;

@@ -30,13 +30,6 @@ pub(crate) struct TaskDraft {
     pub mapping: Option<crate::dag::mapping::Mapping>,
 }
 
-/// Keys that mean "a Python callable": never run by dagctl.
-const PYTHON_KEYS: &[&str] = &[
-    "python_callable",
-    "python_callable_name",
-    "python_callable_file",
-];
-
 /// Applies the policy keys found in `entries` over `base`.
 pub(crate) fn read_policy<'n>(
     r: &mut Reader<'_>,
@@ -236,14 +229,15 @@ fn read_task(
             own.push(entry);
         }
     }
+    let python = super::python::runs_python(node, env);
     for entry in own {
         let (k, v) = entry;
         let key = key_text(k);
-        if PYTHON_KEYS.contains(&key.as_str()) {
+        if super::python::KEYS.contains(&key.as_str()) && !python {
             r.error(
                 k.pos,
                 Kind::Unsupported,
-                format!("`{key}` in {what}: dagctl does not run Python callables"),
+                format!("`{key}` in {what}: only a `PythonOperator` task runs a Python callable"),
             )
             .hint = Some(airflow::python_hint());
         } else if let Some(rule) = keys::TASK_INERT.iter().find(|r| r.key == key) {
@@ -253,6 +247,9 @@ fn read_task(
         } else {
             args.insert(key, v.to_json());
         }
+    }
+    if python {
+        super::python::prepare(r, env, node, &mut args);
     }
     // A group's `default_args` (its parents' first) come between the DAG's and the task's.
     let group_name = node

@@ -401,6 +401,26 @@ impl TaskContext {
         }
     }
 
+    /// Every XCom of this run, as (task, key, value), large values read back from the data
+    /// location (what a Python task's `ti.xcom_pull` is given).
+    ///
+    /// # Errors
+    /// A retryable [`TaskError`] if the store or the data location cannot be read.
+    pub async fn run_xcoms(&self) -> Result<Vec<(String, String, serde_json::Value)>, TaskError> {
+        let stored = self
+            .store
+            .xcoms(&self.run_key())
+            .await
+            .map_err(|e| TaskError::retryable(e.to_string()))?;
+        let mut out = Vec::with_capacity(stored.len());
+        for (task, key, value) in stored {
+            let value =
+                super::xcom_spill::resolved(&self.resources, self.store.as_ref(), value).await?;
+            out.push((task, key, value));
+        }
+        Ok(out)
+    }
+
     /// The current time, on the executor's clock (which tests can pause).
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -1,0 +1,320 @@
+//! The `python` operator: a Python callable, run in a subprocess of the user's Python.
+//!
+//! Airflow's `PythonOperator` (and dag-factory's `python_callable_file` +
+//! `python_callable_name`) map onto it. dagctl embeds no interpreter: each try starts the
+//! user's Python (`python:` on the task, else `DAGCTL_PYTHON`, else `python3` on `PATH`) with
+//! a small runner dagctl ships (`python/runner.py`; no `airflow` package needed), which
+//! imports the callable with the DAG's folder first on `sys.path`, passes `op_args`,
+//! `op_kwargs` and Airflow's context as Airflow passes it (only the names the function
+//! accepts, or all of them to `**kwargs`), and reports the return value, which becomes the
+//! task's XCom. The process is handled as a `command` task's: its prints go to the try's log
+//! (masked), a timeout or a cancellation kills its process group, it dies with its worker; an
+//! exception fails the try with the traceback in the log and its last line as the error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use dagctl_engine::{
+    ArgsError, ArgsProblem, Operator, TaskContext, TaskError, TaskOutcome, parse_args,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::process::{self, Launch};
+
+/// The runner each try starts (`python -c RUNNER REQUEST RESULT`).
+const RUNNER: &str = include_str!("runner.py");
+
+/// The environment variable naming the Python to use when a task names none.
+pub const PYTHON_ENV: &str = "DAGCTL_PYTHON";
+
+/// Arguments of the `python` operator.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonArgs {
+    /// The callable as an import path, `package.module.function`.
+    #[serde(default)]
+    pub python_callable: Option<String>,
+    /// dag-factory's form: the file that defines the callable...
+    #[serde(default)]
+    pub python_callable_file: Option<String>,
+    /// ...and its name there.
+    #[serde(default)]
+    pub python_callable_name: Option<String>,
+    /// Positional arguments (templated).
+    #[serde(default)]
+    pub op_args: Vec<Value>,
+    /// Keyword arguments (templated); they override context names.
+    #[serde(default)]
+    pub op_kwargs: Map<String, Value>,
+    /// Passed in the context as `templates_dict` (templated).
+    #[serde(default)]
+    pub templates_dict: Option<Map<String, Value>>,
+    /// Whether the return value is printed in the log (`true`, as Airflow).
+    #[serde(default = "default_true")]
+    pub show_return_value_in_logs: bool,
+    /// The Python interpreter (a path, or a name looked up in `PATH`).
+    #[serde(default)]
+    pub python: Option<String>,
+    /// Folders put first on `sys.path` (the loader adds the DAG file's folder and the DAG
+    /// folder).
+    #[serde(default)]
+    pub python_path: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// What the runner imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Callable {
+    /// A module imported from `sys.path`, then a name in it.
+    Module {
+        /// The module (`package.module`).
+        module: String,
+        /// The callable's name in it.
+        name: String,
+    },
+    /// A file loaded as a module, then a name in it.
+    File {
+        /// The file.
+        file: String,
+        /// The callable's name in it.
+        name: String,
+    },
+}
+
+impl PythonArgs {
+    /// Reads and checks the arguments.
+    ///
+    /// # Errors
+    /// Unknown or mistyped arguments, no callable or two, an import path without a module.
+    pub fn from_json(args: &Value) -> Result<PythonArgs, ArgsError> {
+        let a: PythonArgs = parse_args(args)?;
+        a.callable()?;
+        Ok(a)
+    }
+
+    /// The callable the arguments name.
+    ///
+    /// # Errors
+    /// None named, both forms, or a path without a module.
+    pub fn callable(&self) -> Result<Callable, ArgsError> {
+        match (
+            &self.python_callable,
+            &self.python_callable_file,
+            &self.python_callable_name,
+        ) {
+            (Some(path), None, None) => {
+                let (module, name) = path.rsplit_once('.').ok_or_else(|| {
+                    ArgsError::at(
+                        "python_callable",
+                        format!(
+                            "`{path}` names no module: write `module.function` (a file \
+                             `module.py` in the DAG folder), or give `python_callable_file` \
+                             and `python_callable_name`"
+                        ),
+                    )
+                })?;
+                Ok(Callable::Module {
+                    module: module.to_string(),
+                    name: name.to_string(),
+                })
+            }
+            (None, Some(file), Some(name)) => Ok(Callable::File {
+                file: file.clone(),
+                name: name.clone(),
+            }),
+            (None, Some(_), None) => Err(ArgsError {
+                path: vec![],
+                problem: ArgsProblem::Missing {
+                    name: "python_callable_name".into(),
+                },
+            }),
+            (None, None, Some(_)) => Err(ArgsError {
+                path: vec![],
+                problem: ArgsProblem::Missing {
+                    name: "python_callable_file".into(),
+                },
+            }),
+            (None, None, None) => Err(ArgsError {
+                path: vec![],
+                problem: ArgsProblem::Missing {
+                    name: "python_callable".into(),
+                },
+            }),
+            (Some(_), _, _) => Err(ArgsError::at(
+                "python_callable",
+                "give either `python_callable` or `python_callable_file` with \
+                 `python_callable_name`, not both",
+            )),
+        }
+    }
+
+    /// The interpreter: the task's `python`, else `DAGCTL_PYTHON`, else `python3`.
+    pub fn interpreter(&self) -> String {
+        interpreter(self.python.as_deref())
+    }
+}
+
+/// The Python a task runs with: `named`, else `DAGCTL_PYTHON`, else `python3`.
+pub fn interpreter(named: Option<&str>) -> String {
+    named
+        .map(str::to_string)
+        .or_else(|| std::env::var(PYTHON_ENV).ok().filter(|p| !p.is_empty()))
+        .unwrap_or_else(|| "python3".to_string())
+}
+
+/// Runs a Python callable in a subprocess; see the module docs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Python;
+
+/// A folder of its own for a try's request and result files, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> std::io::Result<Scratch> {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = std::env::temp_dir().join(format!(
+            "dagctl-python-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the runner is told: the callable, its arguments, the context and the run's XComs.
+fn request(ctx: &TaskContext, a: &PythonArgs, xcoms: Vec<(String, String, Value)>) -> Value {
+    let callable = match a.callable() {
+        Ok(Callable::Module { module, name }) => json!({"module": module, "name": name}),
+        Ok(Callable::File { file, name }) => json!({"file": file, "name": name}),
+        Err(_) => Value::Null,
+    };
+    let mut req = json!({
+        "callable": callable,
+        "path": a.python_path,
+        "op_args": a.op_args,
+        "op_kwargs": a.op_kwargs,
+        "show_return_value_in_logs": a.show_return_value_in_logs,
+        "context": {
+            "dag_id": ctx.dag_id,
+            "task_id": ctx.task_id,
+            "run_id": ctx.run_id,
+            "try_number": ctx.try_number,
+            "max_tries": ctx.max_tries,
+            "logical_date": ctx.logical_date.to_rfc3339(),
+            "data_interval_start": ctx.data_interval_start.to_rfc3339(),
+            "data_interval_end": ctx.data_interval_end.to_rfc3339(),
+            "params": ctx.params,
+            "conf": ctx.conf,
+        },
+        "xcoms": xcoms.into_iter().map(|(t, k, v)| json!([t, k, v])).collect::<Vec<_>>(),
+    });
+    if let Some(t) = &a.templates_dict {
+        req["templates_dict"] = Value::Object(t.clone());
+    }
+    req
+}
+
+#[async_trait]
+impl Operator for Python {
+    fn name(&self) -> &str {
+        "python"
+    }
+
+    fn summary(&self) -> &str {
+        "runs a Python callable (Airflow's PythonOperator) in a subprocess of your Python; its \
+         return value is the XCom"
+    }
+
+    fn check_args(&self, args: &Value) -> Result<(), ArgsError> {
+        PythonArgs::from_json(args).map(drop)
+    }
+
+    async fn execute(&self, ctx: &TaskContext) -> Result<TaskOutcome, TaskError> {
+        let a = PythonArgs::from_json(&ctx.args)
+            .map_err(|e| TaskError::fatal(format!("bad arguments after rendering: {e}")))?;
+        let python = a.interpreter();
+        if !process::program_exists(&python, a.env.get("PATH")) {
+            return Err(TaskError::fatal(format!(
+                "cannot start Python `{python}`: not found (set `python:` on the task or in \
+                 `default_args`, or {PYTHON_ENV}, to an interpreter)"
+            )));
+        }
+        if let Ok(Callable::File { file, .. }) = a.callable()
+            && !Path::new(&file).is_file()
+        {
+            return Err(TaskError::fatal(format!(
+                "python_callable_file `{file}` does not exist"
+            )));
+        }
+        let xcoms = ctx.run_xcoms().await?;
+        let scratch = Scratch::new()
+            .map_err(|e| TaskError::retryable(format!("cannot make a temporary folder: {e}")))?;
+        let (req_path, result_path) = (scratch.path("request.json"), scratch.path("result.json"));
+        let text = serde_json::to_vec(&request(ctx, &a, xcoms))
+            .map_err(|e| TaskError::fatal(format!("cannot write the request: {e}")))?;
+        std::fs::write(&req_path, text)
+            .map_err(|e| TaskError::retryable(format!("cannot write the request: {e}")))?;
+        let mut env = a.env.clone();
+        env.insert("PYTHONUNBUFFERED".into(), "1".into());
+        let args = vec![
+            "-c".to_string(),
+            RUNNER.to_string(),
+            req_path.display().to_string(),
+            result_path.display().to_string(),
+        ];
+        let ended = process::run(
+            ctx,
+            Launch {
+                program: &python,
+                args: &args,
+                shown: &python,
+                env: &env,
+                append_env: true,
+                cwd: None,
+            },
+        )
+        .await?;
+        let result: Option<Value> = std::fs::read(&result_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match result {
+            Some(r) if ended.status.success() => {
+                if let Some(pushed) = r["pushed"].as_array() {
+                    for p in pushed {
+                        if let (Some(key), Some(value)) = (p[0].as_str(), p.get(1)) {
+                            ctx.xcom_push(key, value.clone());
+                        }
+                    }
+                }
+                let value = r.get("return_value").cloned().unwrap_or(Value::Null);
+                Ok(TaskOutcome::Success((!value.is_null()).then_some(value)))
+            }
+            Some(r) if r["error"].is_string() => Err(TaskError::retryable(
+                r["error"].as_str().unwrap_or_default().to_string(),
+            )),
+            _ => Err(TaskError::retryable(format!(
+                "`{python}` {} before the callable returned",
+                process::describe(ended.status)
+            ))),
+        }
+    }
+}

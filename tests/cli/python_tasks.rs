@@ -1,0 +1,229 @@
+//! Python tasks (Airflow's `PythonOperator`, dag-factory's `python_callable_file` +
+//! `python_callable_name`) through the CLI as a user types it, with a real Python: the
+//! callable's return value as the XCom, Airflow's context arguments, `ti.xcom_pull` of an
+//! upstream and of a mapped task, a mapped Python task, a raising callable (traceback in the
+//! log, retries used, the run failed), a secret printed by the callable (masked), a timeout
+//! that kills the Python process, and a missing interpreter or callable file.
+
+use crate::common;
+
+use common::Env;
+use serde_json::Value;
+
+const CALLABLES: &str = r#"
+import os
+
+def make_list():
+    return [[1], [2], [3]]
+
+def double(x, ds, params, ti, dag_run):
+    print("doubling", x, "for", params["who"], "on", ds)
+    ti.xcom_push(key="conf", value=dag_run.conf)
+    return {"x": x * 2, "ds": ds}
+
+def total(ti, **context):
+    values = ti.xcom_pull(task_ids="each")
+    assert context["task"].task_id == "total"
+    return sum(values) + len(ti.xcom_pull(task_ids="make"))
+
+def times_ten(n):
+    return n * 10
+
+def boom():
+    raise ValueError("the data is bad")
+
+def leak(secret):
+    print("connecting with", secret)
+    return "ok"
+
+def sleepy(pid_file):
+    with open(pid_file, "w") as f:
+        f.write(str(os.getpid()))
+    import time
+    time.sleep(120)
+"#;
+
+fn dag(pid_file: &str) -> String {
+    format!(
+        r#"dag_id: py
+start_date: 2026-01-01
+params: {{who: ada}}
+tasks:
+  make:
+    operator: PythonOperator
+    python_callable_file: callables.py
+    python_callable_name: make_list
+  twice:
+    operator: airflow.operators.python.PythonOperator
+    python_callable: callables.double
+    op_args: [21]
+    dependencies: [make]
+  each:
+    operator: PythonOperator
+    python_callable: callables.times_ten
+    expand:
+      op_args: make.output
+  total:
+    operator: PythonOperator
+    python_callable: callables.total
+    dependencies: [each]
+  echo:
+    operator: BashOperator
+    bash_command: echo {{{{ ti.xcom_pull(task_ids='twice')['x'] }}}}
+    dependencies: [twice]
+  leak:
+    operator: PythonOperator
+    python_callable: callables.leak
+    op_kwargs: {{secret: "{{{{ var.value.db_password }}}}"}}
+  slow:
+    operator: PythonOperator
+    python_callable: callables.sleepy
+    op_kwargs: {{pid_file: {pid_file}}}
+    execution_timeout: 2
+"#
+    )
+}
+
+fn log(env: &Env, run: &str, task: &str) -> String {
+    String::from_utf8_lossy(
+        &env.process(&["tasks", "logs", run, task])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned()
+}
+
+#[test]
+fn python_callables_run_with_airflows_context_and_their_results_flow_downstream() {
+    let env = Env::new(&[]);
+    let pid_file = env.dir.path().join("slow.pid");
+    std::fs::write(env.dags().join("callables.py"), CALLABLES).unwrap();
+    std::fs::write(
+        env.dags().join("py.yaml"),
+        dag(&pid_file.display().to_string()),
+    )
+    .unwrap();
+    env.cmd(&["variables", "set", "db_password", "hunter2-secret"])
+        .assert()
+        .success();
+    env.cmd(&["validate"]).assert().success();
+    let out = env
+        .cmd(&["trigger", "py", "--conf", r#"{"source": "cli"}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Only `slow` failed (its timeout), so the run failed.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let run = &env.runs()[0];
+    let id = run["run_id"].as_str().unwrap();
+    let shown = env.json(&["runs", "show", id, "--json"]);
+    let state = |t: &str| common::task_instance(&shown, t)["state"].clone();
+    for t in ["make", "twice", "each", "each[2]", "total", "echo", "leak"] {
+        assert_eq!(state(t), "success", "{t}: {stdout}");
+    }
+    assert_eq!(state("slow"), "failed");
+    // The return value is the XCom; context arguments as Airflow passes them.
+    let twice = env.json(&["xcom", "get", id, "twice"]);
+    assert_eq!(
+        twice,
+        serde_json::json!({"x": 42, "ds": run["logical_date"].as_str().unwrap()[..10]})
+    );
+    assert_eq!(
+        env.json(&["xcom", "get", id, "twice", "--key", "conf"]),
+        serde_json::json!({"source": "cli"})
+    );
+    let twice_log = log(&env, id, "twice");
+    assert!(twice_log.contains("doubling 21 for ada on"), "{twice_log}");
+    assert!(
+        twice_log.contains("Done. Returned value was: {'x': 42"),
+        "{twice_log}"
+    );
+    assert_eq!(log(&env, id, "echo").trim(), "42");
+    // A mapped Python task over an upstream's list, then a reduce step pulling it.
+    assert_eq!(env.json(&["xcom", "get", id, "each[1]"]), Value::from(20));
+    assert_eq!(env.json(&["xcom", "get", id, "total"]), Value::from(63));
+    // What the callable prints is masked like any log.
+    let leak = log(&env, id, "leak");
+    assert!(leak.contains("connecting with"), "{leak}");
+    assert!(!leak.contains("hunter2-secret"), "{leak}");
+    // The timeout killed the Python process.
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the timed-out Python process {pid} still runs"
+    );
+}
+
+#[test]
+fn a_raising_callable_fails_its_tries_with_the_traceback_in_the_log() {
+    let env = Env::new(&[]);
+    std::fs::write(env.dags().join("callables.py"), CALLABLES).unwrap();
+    std::fs::write(
+        env.dags().join("bad.yaml"),
+        "dag_id: bad\ntasks:\n  boom:\n    operator: PythonOperator\n    python_callable: callables.boom\n    retries: 1\n    retry_delay: 0\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["trigger", "bad"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ValueError: the data is bad"), "{stdout}");
+    let run = &env.runs()[0];
+    let id = run["run_id"].as_str().unwrap();
+    let shown = env.json(&["runs", "show", id, "--json"]);
+    let boom = common::task_instance(&shown, "boom");
+    assert_eq!(boom["state"], "failed");
+    assert_eq!(boom["tries"].as_array().unwrap().len(), 2, "retries used");
+    let text = log(&env, id, "boom");
+    assert!(text.contains("Traceback (most recent call last)"), "{text}");
+    assert!(text.contains("callables.py\", line"), "{text}");
+    assert!(
+        !text.contains("in main"),
+        "the runner's own frames are not shown: {text}"
+    );
+}
+
+#[test]
+fn a_missing_interpreter_or_callable_file_is_said_plainly() {
+    let env = Env::new(&[]);
+    std::fs::write(
+        env.dags().join("nofile.yaml"),
+        "dag_id: nofile\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable_file: missing.py\n    python_callable_name: f\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["trigger", "nofile"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("missing.py` does not exist"), "{text}");
+    std::fs::write(env.dags().join("callables.py"), CALLABLES).unwrap();
+    std::fs::write(
+        env.dags().join("nopy.yaml"),
+        "dag_id: nopy\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: callables.make_list\n    python: /nonexistent/python3\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["trigger", "nopy"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot start Python `/nonexistent/python3`: not found"),
+        "{text}"
+    );
+    // An import path without a module is refused when the DAG is loaded.
+    std::fs::write(
+        env.dags().join("nomod.yaml"),
+        "dag_id: nomod\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: make_list\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(text.contains("nomod.yaml:5"), "{text}");
+    assert!(text.contains("names no module"), "{text}");
+}
