@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # How many of dag-factory's example DAG files load and run unchanged in dagctl: every example
 # YAML of a dag-factory checkout whose operators are all ones dagctl maps (BashOperator,
-# EmptyOperator/DummyOperator, ExternalTaskSensor, HttpOperator/SimpleHttpOperator), each in a
-# DAG folder of its own with the examples' `defaults.yml` and dataset config (as dag-factory
-# loads them); then every DAG that loads is triggered once (HTTP tasks against a local server,
-# sensors with the DAG they wait for run first where the file defines it).
+# EmptyOperator/DummyOperator, ExternalTaskSensor, HttpOperator/SimpleHttpOperator,
+# PythonOperator and the `@task` decorator), each in a DAG folder of its own with the examples'
+# `defaults.yml`, dataset config and Python files (as dag-factory loads them); then every DAG
+# that loads is triggered once (HTTP tasks against a local server, sensors with the DAG they
+# wait for run first where the file defines it, Python callables with `python3`).
 #   cargo build --release && benches/dag_factory_examples.sh /path/to/dag-factory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,19 +28,20 @@ PY
 server=$!
 while [ ! -s "$work/port" ]; do sleep 0.1; done
 port=$(cat "$work/port")
-supported='^(airflow\.[a-z._]*\.)?(BashOperator|EmptyOperator|DummyOperator|ExternalTaskSensor|HttpOperator|SimpleHttpOperator)$'
+supported='^(airflow\.[a-z._]*\.)?(BashOperator|EmptyOperator|DummyOperator|ExternalTaskSensor|HttpOperator|SimpleHttpOperator|PythonOperator)$|^airflow\.(decorators|sdk|sdk\.definitions\.decorators)\.task$'
 total=0; loaded=0; ran=0
 for f in $(cd "$dags" && find . -name '*.yml' -o -name '*.yaml' | sort); do
   case $(basename "$f") in defaults.yml|defaults.yaml|example_config_datasets.yml|invalid.yaml) continue;; esac
   ops=$(grep -hoE '^\s*(operator|decorator):\s*\S+' "$dags/$f" | awk '{print $2}' | tr -d '"' | sort -u || true)
   [ -n "$ops" ] || continue
-  if grep -q '^\s*decorator:' "$dags/$f" || echo "$ops" | grep -vqE "$supported"; then continue; fi
+  if echo "$ops" | grep -vqE "$supported"; then continue; fi
   total=$((total + 1))
   folder=$work/$total
   mkdir -p "$folder/$(dirname "$f")" "$folder/datasets"
   cp "$dags/defaults.yml" "$folder/"
   cp "$dags/datasets/example_config_datasets.yml" "$folder/datasets/"
   cp "$dags/$f" "$folder/$f"
+  (cd "$dags" && find . -name '*.py' -exec cp --parents {} "$folder/" \;)
   if out=$("$bin" validate "$folder" 2>&1); then
     loaded=$((loaded + 1))
     home=$work/home$total

@@ -55,7 +55,9 @@ pub use dag::{bag as dagbag, builder as dag_builder, graph, ignore, pools};
 pub use run::{clock, executor, scheduler, worker};
 pub use schedule::timetable;
 pub use spec::{diagnostic, duration, suggest, yaml};
-pub use task::{builtin, context, operator, sensor, template, trigger, trigger_rule, xcom_spill};
+pub use task::{
+    builtin, context, operator, program, sensor, template, trigger, trigger_rule, xcom_spill,
+};
 
 pub use async_trait::async_trait;
 pub use context::{LogBuffer, Resources, TaskContext, TaskError, TaskOutcome};

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
 
+use dagctl_engine::program::program_exists;
 use dagctl_engine::{TaskContext, TaskError};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -199,24 +200,6 @@ pub(crate) fn describe(status: ExitStatus) -> String {
         (None, Some(sig)) => format!("was killed by signal {sig}"),
         _ => "ended abnormally".to_string(),
     }
-}
-
-/// Whether `program` names an executable file, itself or in `PATH` (the task's, else
-/// dagctl's).
-pub(crate) fn program_exists(program: &str, path: Option<&String>) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |p: &std::path::Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        return runnable(std::path::Path::new(program));
-    }
-    let path = path
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| runnable(&dir.join(program)))
 }
 
 /// `setpriv` (util-linux), which sets the parent-death signal of the process it starts; none

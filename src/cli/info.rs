@@ -79,6 +79,7 @@ pub async fn run(g: &Global, a: InfoArgs) -> anyhow::Result<ExitCode> {
             "operators",
             dagctl::shipped_operators().names().count().to_string(),
         ),
+        ("python", python()),
         (
             "platform",
             format!(
@@ -105,4 +106,20 @@ pub async fn run(g: &Global, a: InfoArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The Python that Python tasks run with when they name none, and whether it is there.
+fn python() -> String {
+    use dagctl::engine::program::{PYTHON_ENV, program_exists, python_interpreter};
+    let python = python_interpreter(None);
+    let from = if std::env::var_os(PYTHON_ENV).is_some_and(|v| !v.is_empty()) {
+        PYTHON_ENV.to_string()
+    } else {
+        format!("the default; set {PYTHON_ENV} or `python:` on a task for another")
+    };
+    if program_exists(&python, None) {
+        format!("{python} ({from})")
+    } else {
+        format!("{python} not found ({from}): Python tasks cannot run")
+    }
 }

@@ -188,42 +188,173 @@ fn a_raising_callable_fails_its_tries_with_the_traceback_in_the_log() {
 }
 
 #[test]
-fn a_missing_interpreter_or_callable_file_is_said_plainly() {
+fn a_missing_interpreter_callable_or_module_is_said_plainly() {
     let env = Env::new(&[]);
-    std::fs::write(
-        env.dags().join("nofile.yaml"),
-        "dag_id: nofile\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable_file: missing.py\n    python_callable_name: f\n",
-    )
-    .unwrap();
-    let out = env.cmd(&["trigger", "nofile"]).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("missing.py` does not exist"), "{text}");
     std::fs::write(env.dags().join("callables.py"), CALLABLES).unwrap();
     std::fs::write(
-        env.dags().join("nopy.yaml"),
-        "dag_id: nopy\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: callables.make_list\n    python: /nonexistent/python3\n",
+        env.dags().join("broken.py"),
+        "import not_a_real_module\n\ndef f():\n    return 1\n",
     )
     .unwrap();
-    let out = env.cmd(&["trigger", "nopy"]).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let dag = |id: &str, body: &str| {
+        std::fs::write(
+            env.dags().join(format!("{id}.yaml")),
+            format!("dag_id: {id}\ntasks:\n  t:\n    operator: PythonOperator\n{body}"),
+        )
+        .unwrap()
+    };
+    dag(
+        "nofile",
+        "    python_callable_file: missing.py\n    python_callable_name: f\n",
+    );
+    dag("noname", "    python_callable: callables.nope\n");
+    dag(
+        "nopy",
+        "    python_callable: callables.make_list\n    python: /nonexistent/python3\n",
+    );
+    dag("nomod", "    python_callable: make_list\n");
+    dag("badimport", "    python_callable: broken.f\n");
+    // `validate` imports nothing, but reads the files and looks for the interpreter.
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success(), "{text}");
+    for (file, said) in [
+        ("nofile.yaml:5", "missing.py` does not exist"),
+        ("noname.yaml:5", "callables.py` defines no `nope`"),
+        (
+            "nopy.yaml:6",
+            "the task runs Python `/nonexistent/python3`, which is not found here",
+        ),
+        ("nomod.yaml:5", "names no module"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(file))
+            .unwrap_or_else(|| panic!("{file}: {text}"));
+        assert!(line.contains(said), "{line}\n{text}");
+    }
+    assert!(!text.contains("badimport.yaml"), "{text}");
+    // `info` says which Python tasks run with, and when it is missing.
+    let info = env.json(&["info", "--json"]);
+    assert!(
+        info["python"].as_str().unwrap().starts_with("python3 ("),
+        "{info}"
+    );
+    let out = env
+        .cmd(&["info"])
+        .env("DAGCTL_PYTHON", "/nonexistent/py")
+        .output()
+        .unwrap();
+    assert!(
+        common::out_text(&out).contains("/nonexistent/py not found (DAGCTL_PYTHON)"),
+        "{}",
+        common::out_text(&out)
+    );
+    // An import that fails in the callable's module is said at run time, with the module.
+    let out = env.cmd(&["trigger", "badimport"]).output().unwrap();
+    let text = common::out_text(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("cannot start Python `/nonexistent/python3`: not found"),
+        text.contains("ModuleNotFoundError: No module named 'not_a_real_module'"),
         "{text}"
     );
-    // An import path without a module is refused when the DAG is loaded.
-    std::fs::write(
-        env.dags().join("nomod.yaml"),
-        "dag_id: nomod\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: make_list\n",
-    )
-    .unwrap();
-    let out = env.cmd(&["validate"]).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(text.contains("nomod.yaml:5"), "{text}");
-    assert!(text.contains("names no module"), "{text}");
+}
+
+const SAMPLE: &str = r#"
+def some_number():
+    return 7
+
+def build_numbers_list():
+    return [1, 2, 3]
+
+def double(number: int):
+    return 2 * number
+
+def multiply(a: int, b: int) -> int:
+    return a * b
+
+def double_with_label(number, label=False):
+    return f"{number} doubled is {2 * number}" if label else 2 * number
+
+def stats(numbers):
+    return {"count": len(numbers), "sum": sum(numbers)}
+"#;
+
+/// dag-factory's TaskFlow example's forms: `decorator: airflow.decorators.task` with the
+/// function's arguments as keys, `+task` for a task's result (an upstream), static and
+/// dynamic `expand` with `partial`, and `multiple_outputs`.
+const TASKFLOW: &str = r#"taskflow:
+  default_args:
+    start_date: 2026-01-01
+  schedule: "0 3 * * *"
+  tasks:
+    some_number:
+      decorator: airflow.sdk.definitions.decorators.task
+      python_callable: sample.some_number
+    numbers_list:
+      decorator: airflow.sdk.definitions.decorators.task
+      python_callable_name: build_numbers_list
+      python_callable_file: $CONFIG_ROOT_DIR/sample.py
+    double_number_from_arg:
+      decorator: airflow.decorators.task
+      python_callable: sample.double
+      number: 2
+    double_number_from_task:
+      decorator: airflow.sdk.task
+      python_callable: sample.double
+      number: +some_number
+    double_static:
+      decorator: airflow.decorators.task
+      python_callable: sample.double
+      expand:
+        number: [1, 3, 5]
+    multiply:
+      decorator: airflow.decorators.task
+      python_callable: sample.multiply
+      expand:
+        a: +numbers_list
+        b: +numbers_list
+    labelled:
+      decorator: airflow.decorators.task
+      python_callable: sample.double_with_label
+      expand:
+        number: +numbers_list
+      partial:
+        label: true
+    stats:
+      decorator: airflow.decorators.task
+      python_callable: sample.stats
+      numbers: +numbers_list
+      multiple_outputs: true
+"#;
+
+#[test]
+fn taskflow_functions_take_their_arguments_and_upstream_results() {
+    let env = Env::new(&[]);
+    std::fs::write(env.dags().join("sample.py"), SAMPLE).unwrap();
+    std::fs::write(env.dags().join("taskflow.yml"), TASKFLOW).unwrap();
+    env.cmd(&["validate"]).assert().success();
+    env.cmd(&["trigger", "taskflow"]).assert().success();
+    let run = &env.runs()[0];
+    let id = run["run_id"].as_str().unwrap();
+    let get = |task: &str, key: &str| env.json(&["xcom", "get", id, task, "--key", key]);
+    let ret = |task: &str| get(task, "return_value");
+    assert_eq!(ret("double_number_from_arg"), Value::from(4));
+    assert_eq!(ret("double_number_from_task"), Value::from(14));
+    assert_eq!(ret("double_static[2]"), Value::from(10));
+    // Airflow's cross product of two expanded arguments: 3 × 3 instances.
+    assert_eq!(ret("multiply[8]"), Value::from(9));
+    assert_eq!(ret("labelled[1]"), Value::from("2 doubled is 4"));
+    assert_eq!(get("stats", "count"), Value::from(3));
+    assert_eq!(get("stats", "sum"), Value::from(6));
+    // `+task` made the task an upstream.
+    let shown = env.json(&["dags", "show", "taskflow", "--json"]);
+    let task = shown["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task_id"] == "double_number_from_task")
+        .unwrap();
+    assert_eq!(task["upstream"], serde_json::json!(["some_number"]));
+    assert_eq!(task["operator"], "python");
 }

@@ -19,6 +19,9 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
     if registry.get(name).is_some() {
         return OperatorName::Known(name.to_string());
     }
+    if is_task_decorator(name) && registry.get("python").is_some() {
+        return OperatorName::Known("python".to_string());
+    }
     let short = name.rsplit('.').next().unwrap_or(name);
     let mapped = match short {
         "BashOperator" => Some("command"),
@@ -53,6 +56,15 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
         };
     }
     OperatorName::Unknown
+}
+
+/// Whether a `decorator:` value is Airflow's `@task` (TaskFlow), which the `python` operator
+/// runs.
+pub(crate) fn is_task_decorator(name: &str) -> bool {
+    matches!(
+        name,
+        "airflow.decorators.task" | "airflow.sdk.task" | "airflow.sdk.definitions.decorators.task"
+    )
 }
 
 /// What to do instead of a Python callable.

@@ -233,7 +233,9 @@ fn read_task(
     for entry in own {
         let (k, v) = entry;
         let key = key_text(k);
-        if super::python::KEYS.contains(&key.as_str()) && !python {
+        if key == "decorator" && node.get("operator").is_none() {
+            // The task's operator (below).
+        } else if super::python::KEYS.contains(&key.as_str()) && !python {
             r.error(
                 k.pos,
                 Kind::Unsupported,
@@ -248,8 +250,9 @@ fn read_task(
             args.insert(key, v.to_json());
         }
     }
+    let mut xcom_upstream = Vec::new();
     if python {
-        super::python::prepare(r, env, node, &mut args);
+        xcom_upstream = super::python::prepare(r, env, node, &mut args);
     }
     // A group's `default_args` (its parents' first) come between the DAG's and the task's.
     let group_name = node
@@ -299,7 +302,9 @@ fn read_task(
         .map(|n| super::datasets::read_dataset_refs(r, env, n, "inlets"))
         .unwrap_or_default();
 
-    let operator = match node.get("operator") {
+    // As Airflow: a TaskFlow argument that takes a task's result makes it an upstream.
+    deps.extend(xcom_upstream);
+    let operator = match node.get("operator").or_else(|| node.get("decorator")) {
         None => {
             r.error(pos, Kind::MissingKey, format!("{what} has no `operator`"))
                 .hint = Some(format!(

@@ -5,6 +5,7 @@
 pub mod builtin;
 pub mod context;
 pub mod operator;
+pub mod program;
 pub mod sensor;
 mod shell_quote;
 pub mod template;

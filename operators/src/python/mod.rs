@@ -22,16 +22,31 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::process::{self, Launch};
+use dagctl_engine::program::{PYTHON_ENV, program_exists, python_interpreter};
 
 /// The runner each try starts (`python -c RUNNER REQUEST RESULT`).
 const RUNNER: &str = include_str!("runner.py");
 
-/// The environment variable naming the Python to use when a task names none.
-pub const PYTHON_ENV: &str = "DAGCTL_PYTHON";
+/// The arguments the operator itself takes (a decorated function's own arguments are the
+/// others).
+const OWN: &[&str] = &[
+    "python_callable",
+    "python_callable_file",
+    "python_callable_name",
+    "op_args",
+    "op_kwargs",
+    "templates_dict",
+    "show_return_value_in_logs",
+    "multiple_outputs",
+    "python",
+    "python_path",
+    "env",
+    "decorated",
+    "xcom_args",
+];
 
 /// Arguments of the `python` operator.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PythonArgs {
     /// The callable as an import path, `package.module.function`.
     #[serde(default)]
@@ -64,6 +79,20 @@ pub struct PythonArgs {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// A dict returned is also pushed key by key, each key an XCom of its own.
+    #[serde(default)]
+    pub multiple_outputs: bool,
+    /// The task is a TaskFlow function (`decorator: airflow.decorators.task`): every other
+    /// key is one of its arguments (set by the loader).
+    #[serde(default)]
+    pub decorated: bool,
+    /// Arguments that take an upstream task's return value (`number: +some_number`), by
+    /// argument (set by the loader).
+    #[serde(default)]
+    pub xcom_args: BTreeMap<String, String>,
+    /// A decorated function's arguments (any other key).
+    #[serde(flatten)]
+    pub kwargs: Map<String, Value>,
 }
 
 fn default_true() -> bool {
@@ -96,6 +125,19 @@ impl PythonArgs {
     /// Unknown or mistyped arguments, no callable or two, an import path without a module.
     pub fn from_json(args: &Value) -> Result<PythonArgs, ArgsError> {
         let a: PythonArgs = parse_args(args)?;
+        if !a.decorated
+            && let Some(name) = a.kwargs.keys().next()
+        {
+            let mut e = ArgsError::at(name, "");
+            e.problem = ArgsProblem::Unknown {
+                name: name.clone(),
+                expected: OWN[..OWN.len() - 2]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            };
+            return Err(e);
+        }
         a.callable()?;
         Ok(a)
     }
@@ -158,16 +200,8 @@ impl PythonArgs {
 
     /// The interpreter: the task's `python`, else `DAGCTL_PYTHON`, else `python3`.
     pub fn interpreter(&self) -> String {
-        interpreter(self.python.as_deref())
+        python_interpreter(self.python.as_deref())
     }
-}
-
-/// The Python a task runs with: `named`, else `DAGCTL_PYTHON`, else `python3`.
-pub fn interpreter(named: Option<&str>) -> String {
-    named
-        .map(str::to_string)
-        .or_else(|| std::env::var(PYTHON_ENV).ok().filter(|p| !p.is_empty()))
-        .unwrap_or_else(|| "python3".to_string())
 }
 
 /// Runs a Python callable in a subprocess; see the module docs.
@@ -207,11 +241,16 @@ fn request(ctx: &TaskContext, a: &PythonArgs, xcoms: Vec<(String, String, Value)
         Ok(Callable::File { file, name }) => json!({"file": file, "name": name}),
         Err(_) => Value::Null,
     };
+    // A decorated function's arguments are keyword arguments like `op_kwargs`.
+    let mut kwargs = a.kwargs.clone();
+    kwargs.extend(a.op_kwargs.clone());
     let mut req = json!({
         "callable": callable,
         "path": a.python_path,
         "op_args": a.op_args,
-        "op_kwargs": a.op_kwargs,
+        "op_kwargs": kwargs,
+        "xcom_args": a.xcom_args,
+        "multiple_outputs": a.multiple_outputs,
         "show_return_value_in_logs": a.show_return_value_in_logs,
         "context": {
             "dag_id": ctx.dag_id,
@@ -252,7 +291,7 @@ impl Operator for Python {
         let a = PythonArgs::from_json(&ctx.args)
             .map_err(|e| TaskError::fatal(format!("bad arguments after rendering: {e}")))?;
         let python = a.interpreter();
-        if !process::program_exists(&python, a.env.get("PATH")) {
+        if !program_exists(&python, a.env.get("PATH")) {
             return Err(TaskError::fatal(format!(
                 "cannot start Python `{python}`: not found (set `python:` on the task or in \
                  `default_args`, or {PYTHON_ENV}, to an interpreter)"

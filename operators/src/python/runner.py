@@ -204,6 +204,9 @@ def main():
         args = list(request.get("op_args", []))
         kwargs = _context(request, xcoms)
         kwargs.update(request.get("op_kwargs", {}))
+        # `number: +some_number`: the upstream's return value.
+        for name, task_id in request.get("xcom_args", {}).items():
+            kwargs[name] = xcoms.get(task_id, "return_value")
         value = func(*args, **_kwargs(func, args, kwargs))
         if request.get("show_return_value_in_logs", True):
             print(f"Done. Returned value was: {value}", flush=True)
@@ -214,6 +217,13 @@ def main():
                 f"the callable returned a {type(value).__name__}, which is not JSON ({e}): "
                 "return lists, dicts, strings, numbers, booleans or None"
             ) from None
+        if request.get("multiple_outputs"):
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise TypeError(
+                    f"multiple_outputs is set, so the callable must return a dict with string "
+                    f"keys, not a {type(value).__name__}"
+                )
+            xcoms.pushed.extend([k, v] for k, v in value.items())
     except BaseException as e:  # noqa: B036 - every failure is the try's
         # The callable's frames, not the runner's.
         tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
