@@ -8,7 +8,8 @@
 #   cargo build --release && benches/python_task.sh
 #
 # Settings: ROUNDS=9, AIRFLOW_ROUNDS=3 (0: skip Airflow), BIN=target/release/dagctl,
-# AIRFLOW_VENV=target/airflow-venv.
+# AIRFLOW_VENV=target/airflow-venv, PYTHON=python3 (the interpreter of both the Python task,
+# through DAGCTL_PYTHON, and the `command` task).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -22,7 +23,9 @@ mkdir -p "$work/dags"
 printf 'def noop():\n    pass\n' > "$work/dags/callables.py"
 printf 'dag_id: python_task\ntasks:\n  t: {operator: PythonOperator, python_callable: callables.noop}\n' \
   > "$work/dags/python_task.yaml"
-printf 'dag_id: command_python\ntasks:\n  t: {operator: command, bash_command: python3 -c pass}\n' \
+python=${PYTHON:-python3}
+export DAGCTL_PYTHON=$python
+printf 'dag_id: command_python\ntasks:\n  t: {operator: command, bash_command: %s -c pass}\n' "$python" \
   > "$work/dags/command_python.yaml"
 printf 'dag_id: noop_task\ntasks:\n  t: {operator: noop}\n' > "$work/dags/noop_task.yaml"
 export DAGCTL_HOME=$work/home DAGCTL_DAGS_FOLDER=$work/dags
@@ -46,7 +49,7 @@ PY
 echo "| whole process, median of $rounds | wall |"
 echo "|---|---|"
 median '`dagctl trigger`, one `noop` task (the floor)' noop_task
-median '`dagctl trigger`, one `command` task running `python3 -c pass`' command_python
+median "\`dagctl trigger\`, one \`command\` task running \`$python -c pass\`" command_python
 median '`dagctl trigger`, one `PythonOperator` task (a no-op callable)' python_task
 venv=${AIRFLOW_VENV:-$repo/target/airflow-venv}
 if [ "${AIRFLOW_ROUNDS:-3}" -gt 0 ] && [ -x "$venv/bin/airflow" ]; then

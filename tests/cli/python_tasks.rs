@@ -29,6 +29,9 @@ def total(ti, **context):
 def times_ten(n):
     return n * 10
 
+def show_params(params):
+    return params
+
 def boom():
     raise ValueError("the data is bad")
 
@@ -71,6 +74,10 @@ tasks:
     operator: BashOperator
     bash_command: echo {{{{ ti.xcom_pull(task_ids='twice')['x'] }}}}
     dependencies: [twice]
+  with_params:
+    operator: PythonOperator
+    python_callable: callables.show_params
+    params: {{who: bob, extra: 1}}
   leak:
     operator: PythonOperator
     python_callable: callables.leak
@@ -119,7 +126,16 @@ fn python_callables_run_with_airflows_context_and_their_results_flow_downstream(
     let id = run["run_id"].as_str().unwrap();
     let shown = env.json(&["runs", "show", id, "--json"]);
     let state = |t: &str| common::task_instance(&shown, t)["state"].clone();
-    for t in ["make", "twice", "each", "each[2]", "total", "echo", "leak"] {
+    for t in [
+        "make",
+        "twice",
+        "each",
+        "each[2]",
+        "total",
+        "echo",
+        "leak",
+        "with_params",
+    ] {
         assert_eq!(state(t), "success", "{t}: {stdout}");
     }
     assert_eq!(state("slow"), "failed");
@@ -140,6 +156,12 @@ fn python_callables_run_with_airflows_context_and_their_results_flow_downstream(
         "{twice_log}"
     );
     assert_eq!(log(&env, id, "echo").trim(), "42");
+    // The task's own params over the DAG's.
+    let params = env.json(&["xcom", "get", id, "with_params"]);
+    assert_eq!(
+        (&params["who"], &params["extra"]),
+        (&Value::from("bob"), &Value::from(1))
+    );
     // A mapped Python task over an upstream's list, then a reduce step pulling it.
     assert_eq!(env.json(&["xcom", "get", id, "each[1]"]), Value::from(20));
     assert_eq!(env.json(&["xcom", "get", id, "total"]), Value::from(63));
@@ -326,6 +348,10 @@ const TASKFLOW: &str = r#"taskflow:
       python_callable: sample.stats
       numbers: +numbers_list
       multiple_outputs: true
+    doubled_count:
+      decorator: airflow.decorators.task
+      python_callable: sample.double
+      number: "+stats['count']"
 "#;
 
 #[test]
@@ -347,6 +373,8 @@ fn taskflow_functions_take_their_arguments_and_upstream_results() {
     assert_eq!(ret("labelled[1]"), Value::from("2 doubled is 4"));
     assert_eq!(get("stats", "count"), Value::from(3));
     assert_eq!(get("stats", "sum"), Value::from(6));
+    // `+task['key']`: one of a task's XComs.
+    assert_eq!(ret("doubled_count"), Value::from(6));
     // `+task` made the task an upstream.
     let shown = env.json(&["dags", "show", "taskflow", "--json"]);
     let task = shown["tasks"]
@@ -357,4 +385,73 @@ fn taskflow_functions_take_their_arguments_and_upstream_results() {
         .unwrap();
     assert_eq!(task["upstream"], serde_json::json!(["some_number"]));
     assert_eq!(task["operator"], "python");
+}
+
+/// dagctl killed with SIGKILL while a callable runs: the Python process dies with it (never a
+/// second copy beside the try that replaces it), and `runs resume` runs the task again to its
+/// end.
+#[test]
+fn a_callable_dies_with_a_killed_dagctl_and_runs_again_on_resume() {
+    let env = Env::new(&[]);
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    std::fs::write(
+        env.dags().join("slow.py"),
+        r#"
+import os, time
+
+def work(marks):
+    first = not os.path.exists(os.path.join(marks, "pid"))
+    with open(os.path.join(marks, "pid"), "a") as f:
+        f.write(f"{os.getpid()}\n")
+    if first:
+        time.sleep(60)
+    return "done"
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        env.dags().join("crash.yaml"),
+        format!(
+            "dag_id: crash\ntasks:\n  work:\n    operator: PythonOperator\n    python_callable: slow.work\n    op_kwargs: {{marks: {}}}\n",
+            marks.display()
+        ),
+    )
+    .unwrap();
+    let mut child = env.process(&["trigger", "crash"]).spawn().unwrap();
+    let pid_file = marks.join("pid");
+    let started = std::time::Instant::now();
+    while !pid_file.exists() {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the callable never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{first}")).exists() {
+        assert!(
+            gone.elapsed().as_secs() < 10,
+            "Python {first} outlived its dagctl"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    env.cmd(&["runs", "resume"]).assert().success();
+    let run = &env.runs()[0];
+    assert_eq!(run["state"], "success");
+    let id = run["run_id"].as_str().unwrap();
+    assert_eq!(env.json(&["xcom", "get", id, "work"]), Value::from("done"));
+    let pids = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(
+        pids.lines().count(),
+        2,
+        "one more run of the callable: {pids}"
+    );
 }

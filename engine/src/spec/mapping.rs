@@ -168,7 +168,7 @@ fn read_source(r: &mut Reader<'_>, key: &str, v: &Node) -> Option<MapSource> {
 
 /// `up.output`, `up.output['key']`, `XComArg(up)` (dag-factory's forms for operators) and
 /// `+up`, `+up['key']` (its TaskFlow form) as an XCom source.
-fn xcom_reference(text: &str) -> Option<MapSource> {
+pub(super) fn xcom_reference(text: &str) -> Option<MapSource> {
     let with_key = |task: &str, rest: &str| -> Option<MapSource> {
         let key = if rest.is_empty() {
             "return_value".to_string()

@@ -7,14 +7,14 @@
 
 use std::path::Path;
 
-use crate::dag::is_valid_id;
+use crate::dag::mapping::MapSource;
 use crate::diagnostic::Kind;
 use crate::program::{PYTHON_ENV, program_exists, python_interpreter};
 use crate::yaml::{Node, Pos};
 
-use super::LoadEnv;
 use super::airflow::{self, OperatorName};
 use super::reader::Reader;
+use super::{LoadEnv, mapping};
 
 /// The keys that name a Python callable.
 pub(super) const KEYS: &[&str] = &[
@@ -40,8 +40,8 @@ pub(super) fn runs_python(node: &Node, env: LoadEnv<'_>) -> bool {
 
 /// Completes the arguments of a `python` task: its callable file found, the folders put
 /// first on `sys.path` (unless the task names them), and for a TaskFlow function the
-/// arguments written `+task` (that task's result); returns those tasks, which become
-/// upstreams.
+/// arguments written `+task` or `+task['key']` (that task's result, or one of its XComs);
+/// returns those tasks, which become upstreams.
 pub(super) fn prepare(
     r: &mut Reader<'_>,
     env: LoadEnv<'_>,
@@ -53,12 +53,12 @@ pub(super) fn prepare(
         args.insert("decorated".into(), serde_json::Value::Bool(true));
         let mut xcom_args = serde_json::Map::new();
         for (name, value) in args.iter() {
-            if let Some(task) = value.as_str().and_then(|t| t.strip_prefix('+'))
-                && is_valid_id(task)
+            if let Some(text) = value.as_str().filter(|t| t.starts_with('+'))
+                && let Some(MapSource::Xcom { task_id, key }) = mapping::xcom_reference(text)
             {
-                xcom_args.insert(name.clone(), serde_json::Value::String(task.to_string()));
+                xcom_args.insert(name.clone(), serde_json::json!([task_id, key]));
                 let pos = node.get(name).map_or(node.pos, |n| n.pos);
-                upstream.push((task.to_string(), pos));
+                upstream.push((task_id, pos));
             }
         }
         for name in xcom_args.keys() {

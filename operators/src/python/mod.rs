@@ -41,6 +41,7 @@ const OWN: &[&str] = &[
     "python",
     "python_path",
     "env",
+    "params",
     "decorated",
     "xcom_args",
 ];
@@ -86,10 +87,14 @@ pub struct PythonArgs {
     /// key is one of its arguments (set by the loader).
     #[serde(default)]
     pub decorated: bool,
-    /// Arguments that take an upstream task's return value (`number: +some_number`), by
-    /// argument (set by the loader).
+    /// Arguments that take an upstream task's XCom (`number: +some_number`, `value:
+    /// +collect['key1']`), by argument: (task, key) (set by the loader).
     #[serde(default)]
-    pub xcom_args: BTreeMap<String, String>,
+    pub xcom_args: BTreeMap<String, (String, String)>,
+    /// The task's own params (Airflow's operator `params`): over the DAG's, under the run's
+    /// conf.
+    #[serde(default)]
+    pub params: Map<String, Value>,
     /// A decorated function's arguments (any other key).
     #[serde(flatten)]
     pub kwargs: Map<String, Value>,
@@ -241,6 +246,13 @@ fn request(ctx: &TaskContext, a: &PythonArgs, xcoms: Vec<(String, String, Value)
         Ok(Callable::File { file, name }) => json!({"file": file, "name": name}),
         Err(_) => Value::Null,
     };
+    // The task's params over the DAG's; a value the run's conf gives stays the conf's.
+    let mut params = ctx.params.clone();
+    for (k, v) in &a.params {
+        if ctx.conf.get(k).is_none() {
+            params.insert(k.clone(), v.clone());
+        }
+    }
     // A decorated function's arguments are keyword arguments like `op_kwargs`.
     let mut kwargs = a.kwargs.clone();
     kwargs.extend(a.op_kwargs.clone());
@@ -261,7 +273,7 @@ fn request(ctx: &TaskContext, a: &PythonArgs, xcoms: Vec<(String, String, Value)
             "logical_date": ctx.logical_date.to_rfc3339(),
             "data_interval_start": ctx.data_interval_start.to_rfc3339(),
             "data_interval_end": ctx.data_interval_end.to_rfc3339(),
-            "params": ctx.params,
+            "params": params,
             "conf": ctx.conf,
         },
         "xcoms": xcoms.into_iter().map(|(t, k, v)| json!([t, k, v])).collect::<Vec<_>>(),

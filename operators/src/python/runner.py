@@ -204,9 +204,9 @@ def main():
         args = list(request.get("op_args", []))
         kwargs = _context(request, xcoms)
         kwargs.update(request.get("op_kwargs", {}))
-        # `number: +some_number`: the upstream's return value.
-        for name, task_id in request.get("xcom_args", {}).items():
-            kwargs[name] = xcoms.get(task_id, "return_value")
+        # `number: +some_number`, `value: +collect['key1']`: an upstream's XCom.
+        for name, (task_id, key) in request.get("xcom_args", {}).items():
+            kwargs[name] = xcoms.get(task_id, key)
         value = func(*args, **_kwargs(func, args, kwargs))
         if request.get("show_return_value_in_logs", True):
             print(f"Done. Returned value was: {value}", flush=True)
