@@ -52,7 +52,9 @@ use dagctl_engine::OperatorRegistry;
 /// Registers every operator of this crate into `registry`.
 pub fn register_builtin(registry: &mut OperatorRegistry) {
     registry.register(command::Command);
-    registry.register(python::Python);
+    registry.register(python::Python::new(python::Mode::Call));
+    registry.register(python::Python::new(python::Mode::Branch));
+    registry.register(python::Python::new(python::Mode::ShortCircuit));
     registry.register(http::Http);
     registry.register(sensors::FileSensor);
     registry.register(sensors::ObjectSensor);

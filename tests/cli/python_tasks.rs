@@ -455,3 +455,69 @@ def work(marks):
         "one more run of the callable: {pids}"
     );
 }
+
+/// `BranchPythonOperator`, `ShortCircuitOperator` and their TaskFlow forms (`@task.branch`,
+/// `@task.short_circuit`): the callable's return value picks the branch, or skips what follows.
+#[test]
+fn branch_and_short_circuit_callables_decide_what_runs() {
+    let env = Env::new(&[]);
+    std::fs::write(
+        env.dags().join("choose.py"),
+        "def pick():\n    return 'b'\n\ndef pick_list():\n    return ['c']\n\ndef falsy():\n    return 0\n\ndef truthy():\n    return 'yes'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.dags().join("branchy.yaml"),
+        r#"dag_id: branchy
+tasks:
+  pick:
+    operator: airflow.operators.python.BranchPythonOperator
+    python_callable: choose.pick
+  a: {operator: noop, dependencies: [pick]}
+  b: {operator: noop, dependencies: [pick]}
+  tf_branch:
+    decorator: airflow.decorators.task.branch
+    python_callable: choose.pick_list
+  c: {operator: noop, dependencies: [tf_branch]}
+  d: {operator: noop, dependencies: [tf_branch]}
+  gate:
+    operator: ShortCircuitOperator
+    python_callable: choose.falsy
+  after_gate: {operator: noop, dependencies: [gate]}
+  open_gate:
+    decorator: airflow.sdk.task.short_circuit
+    python_callable: choose.truthy
+  after_open: {operator: noop, dependencies: [open_gate]}
+"#,
+    )
+    .unwrap();
+    env.cmd(&["trigger", "branchy"]).assert().success();
+    let run = &env.runs()[0];
+    let id = run["run_id"].as_str().unwrap();
+    let shown = env.json(&["runs", "show", id, "--json"]);
+    let state = |t: &str| {
+        common::task_instance(&shown, t)["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (task, want) in [
+        ("pick", "success"),
+        ("a", "skipped"),
+        ("b", "success"),
+        ("tf_branch", "success"),
+        ("c", "success"),
+        ("d", "skipped"),
+        ("gate", "success"),
+        ("after_gate", "skipped"),
+        ("open_gate", "success"),
+        ("after_open", "success"),
+    ] {
+        assert_eq!(state(task), want, "{task}");
+    }
+    assert_eq!(env.json(&["xcom", "get", id, "pick"]), Value::from("b"));
+    assert_eq!(
+        env.json(&["xcom", "get", id, "open_gate"]),
+        Value::from("yes")
+    );
+}

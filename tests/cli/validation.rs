@@ -359,7 +359,7 @@ fn invalid_ids() {
 #[test]
 fn python_and_unsupported_airflow_operators() {
     expect_errors(
-        "dag_id: d\ntasks:\n  a:\n    operator: airflow.operators.python.BranchPythonOperator\n    python_callable_name: f\n  b:\n    operator: airflow.providers.postgres.operators.postgres.PostgresOperator\n",
+        "dag_id: d\ntasks:\n  a:\n    operator: airflow.operators.python.PythonVirtualenvOperator\n    python_callable_name: f\n  b:\n    operator: airflow.providers.postgres.operators.postgres.PostgresOperator\n",
         &[
             (
                 4,

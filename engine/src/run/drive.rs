@@ -22,6 +22,8 @@ use crate::state::{RunState, TaskState};
 use crate::store::{DagRun, RunFilter, RunKey};
 use crate::worker::is_orphan;
 
+pub use super::drive_report::DriveReport;
+
 /// How often runs that wait (for their DAG's run limit, or for another process) are looked
 /// at again when no event says something changed.
 const RECHECK: Duration = Duration::from_millis(250);
@@ -48,43 +50,6 @@ pub enum Scope {
     /// Every unfinished run of a loaded DAG, including the runs created while driving:
     /// `dagctl runs resume` and the scheduler.
     All,
-}
-
-/// What a drive did.
-#[derive(Debug, Default)]
-pub struct DriveReport {
-    /// How many runs were executed (or found finished) to their end.
-    pub ended: usize,
-    /// How many of those ended `success`.
-    pub succeeded: usize,
-    /// The outcomes of the runs that ended, in the order they ended: every run that did not
-    /// succeed, and the runs that succeeded up to [`Driver::keep_succeeded`] (all of them
-    /// unless limited).
-    pub outcomes: Vec<RunOutcome>,
-    /// Runs that could not be executed, with why.
-    pub failures: Vec<(RunKey, String)>,
-    /// Unfinished runs left unfinished: waiting for a run limit held elsewhere, or of a DAG
-    /// that is not loaded.
-    pub left: Vec<(RunKey, String)>,
-    /// Unfinished runs that another live process drives (`Scope::All` leaves them to it).
-    pub held: Vec<(RunKey, String)>,
-}
-
-impl DriveReport {
-    /// Whether every run ended `success` and none was left or could not run.
-    pub fn all_succeeded(&self) -> bool {
-        self.failures.is_empty() && self.left.is_empty() && self.succeeded == self.ended
-    }
-
-    /// How many runs that succeeded are not among [`DriveReport::outcomes`].
-    pub fn succeeded_not_kept(&self) -> usize {
-        let kept = self
-            .outcomes
-            .iter()
-            .filter(|o| o.state == RunState::Success)
-            .count();
-        self.succeeded.saturating_sub(kept)
-    }
 }
 
 type Joined = (RunKey, Result<RunOutcome, EngineError>);

@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod control;
 mod drive;
+mod drive_report;
 pub mod executor;
 mod new_run;
 pub mod scheduler;

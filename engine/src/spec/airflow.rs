@@ -19,13 +19,17 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
     if registry.get(name).is_some() {
         return OperatorName::Known(name.to_string());
     }
-    if is_task_decorator(name) && registry.get("python").is_some() {
-        return OperatorName::Known("python".to_string());
+    if let Some(op) = task_decorator(name)
+        && registry.get(op).is_some()
+    {
+        return OperatorName::Known(op.to_string());
     }
     let short = name.rsplit('.').next().unwrap_or(name);
     let mapped = match short {
         "BashOperator" => Some("command"),
         "PythonOperator" => Some("python"),
+        "BranchPythonOperator" => Some("python_branch"),
+        "ShortCircuitOperator" => Some("python_short_circuit"),
         "EmptyOperator" | "DummyOperator" => Some("noop"),
         "ExternalTaskSensor" => Some("external_dag_sensor"),
         "HttpOperator" | "SimpleHttpOperator" => Some("http"),
@@ -58,13 +62,25 @@ pub(crate) fn resolve(name: &str, registry: &OperatorRegistry) -> OperatorName {
     OperatorName::Unknown
 }
 
-/// Whether a `decorator:` value is Airflow's `@task` (TaskFlow), which the `python` operator
-/// runs.
-pub(crate) fn is_task_decorator(name: &str) -> bool {
-    matches!(
-        name,
-        "airflow.decorators.task" | "airflow.sdk.task" | "airflow.sdk.definitions.decorators.task"
-    )
+/// The operator that runs a `decorator:` value of Airflow's TaskFlow: `@task` (`python`),
+/// `@task.branch` (`python_branch`), `@task.short_circuit` (`python_short_circuit`).
+pub(crate) fn task_decorator(name: &str) -> Option<&'static str> {
+    let (base, kind) = match name.rsplit_once(".task.") {
+        Some((base, kind)) => (base, kind),
+        None => (name.strip_suffix(".task")?, ""),
+    };
+    if !matches!(
+        base,
+        "airflow.decorators" | "airflow.sdk" | "airflow.sdk.definitions.decorators"
+    ) {
+        return None;
+    }
+    match kind {
+        "" => Some("python"),
+        "branch" => Some("python_branch"),
+        "short_circuit" => Some("python_short_circuit"),
+        _ => None,
+    }
 }
 
 /// What to do instead of a Python callable.

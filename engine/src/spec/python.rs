@@ -23,8 +23,8 @@ pub(super) const KEYS: &[&str] = &[
     "python_callable_file",
 ];
 
-/// The operator that runs Python callables.
-const OPERATOR: &str = "python";
+/// The operators that run Python callables (a call, a branch, a short circuit).
+const OPERATORS: &[&str] = &["python", "python_branch", "python_short_circuit"];
 
 /// Whether the task of `node` runs its Python callable with the `python` operator (else its
 /// callable keys are refused): a `PythonOperator`, or a TaskFlow function (`decorator:
@@ -34,7 +34,7 @@ pub(super) fn runs_python(node: &Node, env: LoadEnv<'_>) -> bool {
         .or_else(|| node.get("decorator"))
         .and_then(Node::as_scalar)
         .is_some_and(|name| {
-            matches!(airflow::resolve(name, env.registry), OperatorName::Known(op) if op == OPERATOR)
+            matches!(airflow::resolve(name, env.registry), OperatorName::Known(op) if OPERATORS.contains(&op.as_str()))
         })
 }
 

@@ -229,17 +229,26 @@ impl Operator for Branch {
                 .collect(),
             other => vec![other.to_string()],
         };
-        if let Some(bad) = chosen.iter().find(|c| !ctx.downstream.contains(c)) {
-            return Err(TaskError::fatal(format!(
-                "branch chose `{bad}`, which is not a direct downstream task of `{}`; \
-                 choose among: {}",
-                ctx.task_id,
-                ctx.downstream.join(", ")
-            )));
-        }
-        ctx.log(format!("following branch: {}", chosen.join(", ")));
-        Ok(TaskOutcome::Branch(chosen))
+        follow_branch(ctx, chosen)
     }
+}
+
+/// The outcome of a branch that chose `chosen` (direct downstream task ids; none skips them
+/// all): the others are skipped. Shared by `branch` and Python branch callables.
+///
+/// # Errors
+/// A chosen id that is not a direct downstream task (not retryable).
+pub fn follow_branch(ctx: &TaskContext, chosen: Vec<String>) -> Result<TaskOutcome, TaskError> {
+    if let Some(bad) = chosen.iter().find(|c| !ctx.downstream.contains(c)) {
+        return Err(TaskError::fatal(format!(
+            "branch chose `{bad}`, which is not a direct downstream task of `{}`; choose \
+             among: {}",
+            ctx.task_id,
+            ctx.downstream.join(", ")
+        )));
+    }
+    ctx.log(format!("following branch: {}", chosen.join(", ")));
+    Ok(TaskOutcome::Branch(chosen))
 }
 
 #[cfg(test)]

@@ -10,6 +10,11 @@
 //! task's XCom. The process is handled as a `command` task's: its prints go to the try's log
 //! (masked), a timeout or a cancellation kills its process group, it dies with its worker; an
 //! exception fails the try with the traceback in the log and its last line as the error.
+//!
+//! The same operator in two more [`Mode`]s: `python_branch` (`BranchPythonOperator`,
+//! `@task.branch`: the returned task ids run, the other direct downstream tasks are skipped)
+//! and `python_short_circuit` (`ShortCircuitOperator`, `@task.short_circuit`: a false value
+//! skips what follows).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::process::{self, Launch};
+use dagctl_engine::builtin::follow_branch;
 use dagctl_engine::program::{PYTHON_ENV, program_exists, python_interpreter};
 
 /// The runner each try starts (`python -c RUNNER REQUEST RESULT`).
@@ -38,6 +44,7 @@ const OWN: &[&str] = &[
     "templates_dict",
     "show_return_value_in_logs",
     "multiple_outputs",
+    "ignore_downstream_trigger_rules",
     "python",
     "python_path",
     "env",
@@ -83,6 +90,10 @@ pub struct PythonArgs {
     /// A dict returned is also pushed key by key, each key an XCom of its own.
     #[serde(default)]
     pub multiple_outputs: bool,
+    /// A short circuit skips every downstream task whatever its trigger rule (`true`, as
+    /// Airflow), else only the direct ones, the others following their trigger rules.
+    #[serde(default = "default_true")]
+    pub ignore_downstream_trigger_rules: bool,
     /// The task is a TaskFlow function (`decorator: airflow.decorators.task`): every other
     /// key is one of its arguments (set by the loader).
     #[serde(default)]
@@ -209,9 +220,86 @@ impl PythonArgs {
     }
 }
 
-/// Runs a Python callable in a subprocess; see the module docs.
+/// Runs a Python callable in a subprocess; see the module docs. Its [`Mode`] says what the
+/// return value decides.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Python;
+pub struct Python {
+    mode: Mode,
+}
+
+/// What a Python callable's return value decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Nothing: it is the task's XCom (`python`, Airflow's `PythonOperator` and `@task`).
+    #[default]
+    Call,
+    /// The direct downstream task id(s) to follow, the others skipped (`python_branch`,
+    /// Airflow's `BranchPythonOperator` and `@task.branch`).
+    Branch,
+    /// Whether downstream tasks run: a false value skips them (`python_short_circuit`,
+    /// Airflow's `ShortCircuitOperator` and `@task.short_circuit`).
+    ShortCircuit,
+}
+
+impl Python {
+    /// The operator of `mode`.
+    pub const fn new(mode: Mode) -> Python {
+        Python { mode }
+    }
+
+    /// The try's outcome once the callable returned `value` (`truthy` as Python reads it).
+    fn outcome(
+        &self,
+        ctx: &TaskContext,
+        a: &PythonArgs,
+        value: Value,
+        truthy: bool,
+    ) -> Result<TaskOutcome, TaskError> {
+        match self.mode {
+            Mode::Call => Ok(TaskOutcome::Success((!value.is_null()).then_some(value))),
+            Mode::Branch => {
+                let chosen = match &value {
+                    Value::Null => Vec::new(),
+                    Value::String(id) => vec![id.clone()],
+                    Value::Array(ids) => ids
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_string).ok_or(v))
+                        .collect::<Result<_, _>>()
+                        .map_err(|v| {
+                            TaskError::fatal(format!(
+                                "the branch callable returned {v} among its task ids: return a \
+                                 task id or a list of them"
+                            ))
+                        })?,
+                    other => {
+                        return Err(TaskError::fatal(format!(
+                            "the branch callable returned {other}: return a task id or a list \
+                             of them"
+                        )));
+                    }
+                };
+                if !value.is_null() {
+                    ctx.xcom_push("return_value", value);
+                }
+                follow_branch(ctx, chosen)
+            }
+            Mode::ShortCircuit if truthy => {
+                ctx.log(format!(
+                    "the condition is true ({value}): downstream tasks run"
+                ));
+                Ok(TaskOutcome::Success(Some(value)))
+            }
+            Mode::ShortCircuit => {
+                ctx.log(format!(
+                    "the condition is false ({value}): skipping downstream tasks"
+                ));
+                Ok(TaskOutcome::ShortCircuit {
+                    skip_all_downstream: a.ignore_downstream_trigger_rules,
+                })
+            }
+        }
+    }
+}
 
 /// A folder of its own for a try's request and result files, removed when dropped.
 struct Scratch(PathBuf);
@@ -287,12 +375,28 @@ fn request(ctx: &TaskContext, a: &PythonArgs, xcoms: Vec<(String, String, Value)
 #[async_trait]
 impl Operator for Python {
     fn name(&self) -> &str {
-        "python"
+        match self.mode {
+            Mode::Call => "python",
+            Mode::Branch => "python_branch",
+            Mode::ShortCircuit => "python_short_circuit",
+        }
     }
 
     fn summary(&self) -> &str {
-        "runs a Python callable (Airflow's PythonOperator) in a subprocess of your Python; its \
-         return value is the XCom"
+        match self.mode {
+            Mode::Call => {
+                "runs a Python callable (Airflow's PythonOperator, `@task`) in a subprocess of \
+                 your Python; its return value is the XCom"
+            }
+            Mode::Branch => {
+                "runs a Python callable (BranchPythonOperator, `@task.branch`); the downstream \
+                 task id(s) it returns run, the others are skipped"
+            }
+            Mode::ShortCircuit => {
+                "runs a Python callable (ShortCircuitOperator, `@task.short_circuit`); a false \
+                 value skips everything downstream"
+            }
+        }
     }
 
     fn check_args(&self, args: &Value) -> Result<(), ArgsError> {
@@ -357,7 +461,7 @@ impl Operator for Python {
                     }
                 }
                 let value = r.get("return_value").cloned().unwrap_or(Value::Null);
-                Ok(TaskOutcome::Success((!value.is_null()).then_some(value)))
+                self.outcome(ctx, &a, value, r["truthy"].as_bool().unwrap_or(false))
             }
             Some(r) if r["error"].is_string() => Err(TaskError::retryable(
                 r["error"].as_str().unwrap_or_default().to_string(),

@@ -232,7 +232,7 @@ def main():
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         _write(result_path, {"error": last})
         sys.exit(1)
-    _write(result_path, {"return_value": value, "pushed": xcoms.pushed})
+    _write(result_path, {"return_value": value, "truthy": bool(value), "pushed": xcoms.pushed})
 
 
 if __name__ == "__main__":
