@@ -80,7 +80,7 @@ fn a_successful_run_fires_the_dag_success_callback() {
 
 #[test]
 fn callbacks_are_validated_like_tasks() {
-    let bad = "dag_id: cb\ndefault_args:\n  on_failure_callback: my_module.notify\non_success_callback: {operator: comand}\ntasks:\n  a:\n    operator: noop\n    on_retry_callback: {operator: command, bash_comand: x}\n";
+    let bad = "dag_id: cb\ndefault_args:\n  on_failure_callback: notify them\non_success_callback: {operator: comand}\ntasks:\n  a:\n    operator: noop\n    on_retry_callback: {operator: command, bash_comand: x}\n";
     let env = env_with(bad);
     env.cmd(&["validate"])
         .assert()
@@ -88,7 +88,9 @@ fn callbacks_are_validated_like_tasks() {
         .stdout(predicate::str::contains(
             "cb.yaml:3:24: error: `on_failure_callback` must be an operator invocation",
         ))
-        .stdout(predicate::str::contains("dagctl runs no Python callables"))
+        .stdout(predicate::str::contains(
+            "name a Python function (`module.function`)",
+        ))
         .stdout(predicate::str::contains(
             "cb.yaml:4:33: error: unknown operator `comand` in `on_success_callback`",
         ))

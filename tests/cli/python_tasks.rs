@@ -169,16 +169,20 @@ fn python_callables_run_with_airflows_context_and_their_results_flow_downstream(
     let leak = log(&env, id, "leak");
     assert!(leak.contains("connecting with"), "{leak}");
     assert!(!leak.contains("hunter2-secret"), "{leak}");
-    // The timeout killed the Python process.
+    // The timeout killed the Python process (gone once the kill has landed).
     let pid: i32 = std::fs::read_to_string(&pid_file)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    assert!(
-        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the timed-out Python process {pid} still runs"
-    );
+    let since = std::time::Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            since.elapsed().as_secs() < 10,
+            "the timed-out Python process {pid} still runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -520,4 +524,71 @@ tasks:
         env.json(&["xcom", "get", id, "open_gate"]),
         Value::from("yes")
     );
+}
+
+/// Callbacks given as Python callables — a string `module.function` and dag-factory's
+/// `{callback: module.function, <keyword arguments>}` — are called as Airflow calls them:
+/// the context (with the exception that failed the task), then the keyword arguments.
+#[test]
+fn python_callbacks_get_airflows_context_and_their_arguments() {
+    let env = Env::new(&[]);
+    let out = env.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        env.dags().join("hooks.py"),
+        r#"
+import json, os
+
+def task_failed(context, marker, level="low"):
+    with open(marker, "w") as f:
+        json.dump({
+            "task": context["ti"].task_id,
+            "exception": str(context["exception"]),
+            "ds": context["ds"],
+            "level": level,
+        }, f)
+
+def run_failed(context):
+    path = os.path.join(context["dag_run"].conf["out"], "run.json")
+    with open(path, "w") as f:
+        json.dump({"run_id": context["run_id"], "dag_id": context["dag"].dag_id}, f)
+"#,
+    )
+    .unwrap();
+    let marker = out.join("task.json");
+    std::fs::write(
+        env.dags().join("cb.yaml"),
+        format!(
+            r#"dag_id: cb
+on_failure_callback: hooks.run_failed
+tasks:
+  bad:
+    operator: command
+    bash_command: exit 3
+    on_failure_callback:
+      callback: hooks.task_failed
+      marker: {}
+      level: high
+"#,
+            marker.display()
+        ),
+    )
+    .unwrap();
+    env.cmd(&["validate"]).assert().success();
+    let conf = format!(r#"{{"out": "{}"}}"#, out.display());
+    env.cmd(&["trigger", "cb", "--conf", &conf, "--run-id", "r1"])
+        .assert()
+        .code(1);
+    let task: Value = serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+    assert_eq!(task["task"], "bad");
+    assert_eq!(task["level"], "high");
+    assert!(
+        task["exception"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 3"),
+        "{task}"
+    );
+    let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run, serde_json::json!({"run_id": "r1", "dag_id": "cb"}));
 }

@@ -26,6 +26,20 @@ pub(crate) fn read_callbacks(
     };
     let mut out = Vec::new();
     for item in items {
+        // `pkg.module.function`: a Python callable, called with Airflow's context.
+        if let Some(callable) = item.as_scalar().filter(|c| is_import_path(c))
+            && env.registry.get(PYTHON).is_some()
+        {
+            out.extend(python_callback(
+                r,
+                env,
+                item,
+                callable,
+                serde_json::Map::new(),
+                what,
+            ));
+            continue;
+        }
         let Some(entries) = item.as_map() else {
             r.error(
                 item.pos,
@@ -36,8 +50,8 @@ pub(crate) fn read_callbacks(
                 ),
             )
             .hint = Some(
-                "dagctl runs no Python callables: write a mapping such as \
-                 `{operator: command, bash_command: notify.sh {{ task.task_id }}}`"
+                "name a Python function (`module.function`), or write an operator invocation \
+                 such as `{operator: command, bash_command: notify.sh {{ task.task_id }}}`"
                     .into(),
             );
             continue;
@@ -86,8 +100,54 @@ pub(crate) fn read_callbacks(
     out
 }
 
-/// dag-factory's `{callback: <callable>, <its keyword arguments>}`, for the callables dagctl
-/// has an operator for: Slack notifications (onto `notify`) and `dagctl.<operator>`.
+/// The operator that runs Python callbacks.
+const PYTHON: &str = "python";
+
+/// Whether `text` reads as `module.function` (letters, digits, `_`, at least one dot).
+fn is_import_path(text: &str) -> bool {
+    text.contains('.')
+        && text.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// A Python callable as a callback: run by the `python` operator, called as Airflow calls
+/// callbacks (`callable(context, **kwargs)`), its module found from the DAG file as a task's.
+fn python_callback(
+    r: &mut Reader<'_>,
+    env: LoadEnv<'_>,
+    item: &Node,
+    callable: &str,
+    kwargs: serde_json::Map<String, serde_json::Value>,
+    what: &str,
+) -> Option<crate::dag::Callback> {
+    let mut map = serde_json::Map::new();
+    map.insert("python_callable".into(), callable.into());
+    map.insert("op_kwargs".into(), serde_json::Value::Object(kwargs));
+    map.insert("callback".into(), true.into());
+    super::python::prepare(r, env, item, &mut map);
+    let mut args = serde_json::Value::Object(map);
+    let context = format!(" in `{what}`");
+    let op = operator(
+        r,
+        env,
+        PYTHON,
+        item.pos,
+        item,
+        &mut args,
+        what,
+        &context,
+        &[],
+    )?;
+    Some(crate::dag::Callback { operator: op, args })
+}
+
+/// dag-factory's `{callback: <callable>, <its keyword arguments>}`: the callables dagctl has an
+/// operator for (Slack notifications onto `notify`, `dagctl.<operator>`), else a Python
+/// callable.
 fn dict_callback(
     r: &mut Reader<'_>,
     env: LoadEnv<'_>,
@@ -97,17 +157,28 @@ fn dict_callback(
 ) -> Option<crate::dag::Callback> {
     let callable = r.string(cb, "callback")?;
     let Some((operator, renames)) = airflow::callback_operator(&callable) else {
+        if is_import_path(&callable) && env.registry.get(PYTHON).is_some() {
+            // A Python callable, with the other keys as its keyword arguments.
+            let kwargs = item
+                .as_map()
+                .unwrap_or_default()
+                .iter()
+                .filter(|(k, _)| k.as_scalar() != Some("callback"))
+                .map(|(k, v)| (key_text(k), v.to_json()))
+                .collect();
+            return python_callback(r, env, item, &callable, kwargs, what);
+        }
         r.error(
             cb.pos,
             Kind::Unsupported,
             format!(
-                "`callback: {callable}` in `{what}` is a Python callable, which dagctl does not run"
+                "`callback: {callable}` in `{what}` names neither a Python function (`module.function`) nor a dagctl operator"
             ),
         )
         .hint = Some(
-            "use `callback: dagctl.notify` (or `dagctl.<operator>`) with that operator's \
-             arguments, a Slack notifier (`send_slack_notification`), or `{operator: command, \
-             bash_command: …}`"
+            "name a function of a module beside the DAG (`callback: module.function`), use \
+             `callback: dagctl.notify` (or `dagctl.<operator>`) with that operator's arguments, a \
+             Slack notifier (`send_slack_notification`), or `{operator: command, bash_command: …}`"
                 .into(),
         );
         return None;

@@ -49,6 +49,7 @@ const OWN: &[&str] = &[
     "python_path",
     "env",
     "params",
+    "callback",
     "decorated",
     "xcom_args",
 ];
@@ -106,6 +107,10 @@ pub struct PythonArgs {
     /// conf.
     #[serde(default)]
     pub params: Map<String, Value>,
+    /// The callable is a callback (`on_failure_callback: module.function`): called with
+    /// Airflow's context as its one positional argument, then `op_kwargs` (set by the loader).
+    #[serde(default)]
+    pub callback: bool,
     /// A decorated function's arguments (any other key).
     #[serde(flatten)]
     pub kwargs: Map<String, Value>,
@@ -147,7 +152,7 @@ impl PythonArgs {
             let mut e = ArgsError::at(name, "");
             e.problem = ArgsProblem::Unknown {
                 name: name.clone(),
-                expected: OWN[..OWN.len() - 2]
+                expected: OWN[..OWN.len() - 3]
                     .iter()
                     .map(ToString::to_string)
                     .collect(),
@@ -421,10 +426,21 @@ impl Operator for Python {
             )));
         }
         let xcoms = ctx.run_xcoms().await?;
+        // A failure callback's context holds the error that fired it.
+        let exception = if a.callback {
+            ctx.last_error(&ctx.task_id).await.ok().flatten()
+        } else {
+            None
+        };
         let scratch = Scratch::new()
             .map_err(|e| TaskError::retryable(format!("cannot make a temporary folder: {e}")))?;
         let (req_path, result_path) = (scratch.path("request.json"), scratch.path("result.json"));
-        let text = serde_json::to_vec(&request(ctx, &a, xcoms))
+        let mut req = request(ctx, &a, xcoms);
+        if a.callback {
+            req["callback"] = Value::Bool(true);
+            req["context"]["exception"] = exception.map_or(Value::Null, Value::String);
+        }
+        let text = serde_json::to_vec(&req)
             .map_err(|e| TaskError::fatal(format!("cannot write the request: {e}")))?;
         std::fs::write(&req_path, text)
             .map_err(|e| TaskError::retryable(format!("cannot write the request: {e}")))?;

@@ -207,7 +207,14 @@ def main():
         # `number: +some_number`, `value: +collect['key1']`: an upstream's XCom.
         for name, (task_id, key) in request.get("xcom_args", {}).items():
             kwargs[name] = xcoms.get(task_id, key)
-        value = func(*args, **_kwargs(func, args, kwargs))
+        if request.get("callback"):
+            # As Airflow calls a callback: the context, then dag-factory's keyword arguments.
+            error = request["context"].get("exception")
+            context = _context(request, xcoms)
+            context["exception"] = Exception(error) if error else None
+            value = func(context, *args, **request.get("op_kwargs", {}))
+        else:
+            value = func(*args, **_kwargs(func, args, kwargs))
         if request.get("show_return_value_in_logs", True):
             print(f"Done. Returned value was: {value}", flush=True)
         try:
