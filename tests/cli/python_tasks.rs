@@ -592,3 +592,92 @@ tasks:
     let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run, serde_json::json!({"run_id": "r1", "dag_id": "cb"}));
 }
+
+/// `python:` in `default_args` (or on the task) picks the interpreter; a missing one there is
+/// said by `validate`.
+#[test]
+fn the_python_of_default_args_runs_the_callables() {
+    let env = Env::new(&[]);
+    let python = std::fs::canonicalize("/usr/bin/python3")
+        .or_else(|_| std::fs::canonicalize(which("python3")))
+        .unwrap();
+    std::fs::write(
+        env.dags().join("which.py"),
+        "import sys\n\ndef exe():\n    return sys.executable\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.dags().join("chosen.yaml"),
+        format!(
+            "dag_id: chosen\ndefault_args:\n  python: {}\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: which.exe\n",
+            python.display()
+        ),
+    )
+    .unwrap();
+    env.cmd(&["trigger", "chosen"]).assert().success();
+    let id = env.runs()[0]["run_id"].as_str().unwrap().to_string();
+    let exe = env.json(&["xcom", "get", &id, "t"]);
+    assert_eq!(
+        std::fs::canonicalize(exe.as_str().unwrap()).unwrap(),
+        python
+    );
+    std::fs::write(
+        env.dags().join("missing.yaml"),
+        "dag_id: missing\ndefault_args:\n  python: /nonexistent/python9\ntasks:\n  t:\n    operator: PythonOperator\n    python_callable: which.exe\n",
+    )
+    .unwrap();
+    let out = env.cmd(&["validate"]).output().unwrap();
+    let text = common::out_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("missing.yaml:6")
+            && text.contains("`/nonexistent/python9`, which is not found"),
+        "{text}"
+    );
+}
+
+/// `program` found in `PATH`.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap()
+}
+
+/// `templates_dict` reaches the callable rendered, in its context; a return value that is not
+/// JSON fails the try saying what to return.
+#[test]
+fn templates_dict_is_rendered_and_a_non_json_result_is_refused() {
+    let env = Env::new(&[]);
+    std::fs::write(
+        env.dags().join("td.py"),
+        "def show(templates_dict, **context):\n    return templates_dict\n\ndef a_set():\n    return {1, 2}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        env.dags().join("td.yaml"),
+        "dag_id: td\ntasks:\n  show:\n    operator: PythonOperator\n    python_callable: td.show\n    templates_dict: {day: '{{ ds }}', run: '{{ run_id }}'}\n  bad:\n    operator: PythonOperator\n    python_callable: td.a_set\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&[
+            "trigger",
+            "td",
+            "--run-id",
+            "r1",
+            "--logical-date",
+            "2026-03-04",
+        ])
+        .output()
+        .unwrap();
+    let text = common::out_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        env.json(&["xcom", "get", "r1", "show"]),
+        serde_json::json!({"day": "2026-03-04", "run": "r1"})
+    );
+    assert!(
+        text.contains("the callable returned a set, which is not JSON"),
+        "{text}"
+    );
+}

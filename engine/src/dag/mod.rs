@@ -148,6 +148,9 @@ pub struct TaskPolicy {
     pub(crate) on_success_callback: Vec<Callback>,
     /// Run when a try fails and a retry follows.
     pub on_retry_callback: Vec<Callback>,
+    /// The Python a Python task runs with (`python:` on the task or in `default_args`); none:
+    /// `DAGCTL_PYTHON`, else `python3`.
+    pub python: Option<String>,
 }
 
 impl TaskPolicy {
@@ -173,6 +176,7 @@ impl Default for TaskPolicy {
             on_failure_callback: Vec::new(),
             on_success_callback: Vec::new(),
             on_retry_callback: Vec::new(),
+            python: None,
         }
     }
 }

@@ -129,6 +129,7 @@ fn python_callback(
     map.insert("op_kwargs".into(), serde_json::Value::Object(kwargs));
     map.insert("callback".into(), true.into());
     super::python::prepare(r, env, item, &mut map);
+    super::python::check_interpreter(r, item, &map);
     let mut args = serde_json::Value::Object(map);
     let context = format!(" in `{what}`");
     let op = operator(

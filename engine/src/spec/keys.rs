@@ -104,6 +104,7 @@ pub const POLICY: &[&str] = &[
     "on_failure_callback",
     "on_success_callback",
     "on_retry_callback",
+    "python",
 ];
 
 /// Keys of `default_args` besides the policy keys (Airflow lets the dates live there).

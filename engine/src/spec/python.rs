@@ -38,7 +38,8 @@ pub(super) fn runs_python(node: &Node, env: LoadEnv<'_>) -> bool {
         })
 }
 
-/// Completes the arguments of a `python` task: its callable file found, the folders put
+/// Completes the arguments of a `python` task (its interpreter is checked by the caller, once
+/// known: [`check_interpreter`]): its callable file found, the folders put
 /// first on `sys.path` (unless the task names them), and for a TaskFlow function the
 /// arguments written `+task` or `+task['key']` (that task's result, or one of its XComs);
 /// returns those tasks, which become upstreams.
@@ -120,7 +121,6 @@ pub(super) fn prepare(
             check_defined(r, node, &file, Some(name), "python_callable");
         }
     }
-    check_interpreter(r, node, args);
     if !args.contains_key("python_path") {
         let mut path = vec![file_folder.to_string_lossy().into_owned()];
         if let Some(root) = env.root {
@@ -177,7 +177,7 @@ fn check_defined(r: &mut Reader<'_>, node: &Node, file: &Path, name: Option<&str
 
 /// Reports a Python that cannot be found: the task's `python:`, else `DAGCTL_PYTHON`, else
 /// `python3` on `PATH`.
-fn check_interpreter(
+pub(super) fn check_interpreter(
     r: &mut Reader<'_>,
     node: &Node,
     args: &serde_json::Map<String, serde_json::Value>,

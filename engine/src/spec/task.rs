@@ -42,6 +42,7 @@ pub(crate) fn read_policy<'n>(
         let key = key_text(k);
         match key.as_str() {
             "retries" => p.retries = r.u32(v, "retries").unwrap_or(p.retries),
+            "python" => p.python = r.string(v, "python").or(p.python.take()),
             "retry_delay" => p.retry_delay = r.duration(v, "retry_delay").unwrap_or(p.retry_delay),
             "retry_delay_sec" => {
                 p.retry_delay = r.duration(v, "retry_delay_sec").unwrap_or(p.retry_delay)
@@ -266,6 +267,13 @@ fn read_task(
         }
     }
     let policy = read_policy(r, env, engine_entries.iter().copied(), &base);
+    if python {
+        // `python:` on the task or in `default_args`: the interpreter the operator starts.
+        if let Some(p) = &policy.python {
+            args.insert("python".into(), p.clone().into());
+        }
+        super::python::check_interpreter(r, node, &args);
+    }
     let mut deps = node
         .get("dependencies")
         .map(|n| r.string_list(n, "dependencies"))
