@@ -23,6 +23,7 @@ mod datasets;
 mod deps;
 mod keys;
 mod mapping;
+mod policy;
 mod python;
 mod reader;
 mod schedule;
@@ -310,7 +311,7 @@ fn compile_dag(r: &mut Reader<'_>, env: LoadEnv<'_>, id_node: &Node, node: &Node
             .find(|(k, _)| k.as_scalar() == Some(key))
             .map(|(_, v)| v)
     };
-    let policy = task::read_policy(r, env, default_args.iter().copied(), &TaskPolicy::default());
+    let policy = policy::read_policy(r, env, default_args.iter().copied(), &TaskPolicy::default());
 
     let timezone = match (get("timezone").filter(|n| !n.is_null()), timetable_tz) {
         (None, None) => chrono_tz::Tz::UTC,
